@@ -1,0 +1,13 @@
+module github.com/picoflow/picoflow
+
+go 1.26.8
+
+require (
+	github.com/robfig/cron/v3 v3.0.1 // indirect
+	github.com/tidwall/gjson v1.10.2 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.2.0 // indirect
+	github.com/tidwall/tinylru v1.1.0 // indirect
+	github.com/tidwall/wal v1.2.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+)

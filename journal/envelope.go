@@ -1,0 +1,85 @@
+package journal
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// Envelope layout, little-endian (see doc.go):
+//
+//	offset size field
+//	0      1    version (1)
+//	1      1    flags (0, reserved)
+//	2      2    event type
+//	4      8    sequence number (== the wal index it is stored at)
+//	12     4    payload length
+//	16     4    CRC32C of bytes [0,16) followed by the payload
+//	20     n    payload (JSON)
+const (
+	envelopeVersion = 1
+	headerSize      = 20
+	// MaxPayload bounds one event; a larger length field is treated as damage.
+	MaxPayload = 64 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt is returned (wrapped) for an entry whose envelope does not verify.
+var ErrCorrupt = errors.New("corrupt journal entry")
+
+// appendEnvelope appends the envelope of an event to dst.
+func appendEnvelope(dst []byte, t Type, seq uint64, payload []byte) []byte {
+	var h [headerSize]byte
+	h[0] = envelopeVersion
+	binary.LittleEndian.PutUint16(h[2:], uint16(t))
+	binary.LittleEndian.PutUint64(h[4:], seq)
+	binary.LittleEndian.PutUint32(h[12:], uint32(len(payload)))
+	crc := crc32.Update(crc32.Checksum(h[:16], castagnoli), castagnoli, payload)
+	binary.LittleEndian.PutUint32(h[16:], crc)
+	dst = append(dst, h[:]...)
+	return append(dst, payload...)
+}
+
+// verify checks the framing and checksum of an envelope and returns its
+// type, sequence number and payload without decoding the payload.
+func verify(b []byte) (Type, uint64, []byte, error) {
+	if len(b) < headerSize {
+		return 0, 0, nil, fmt.Errorf("%w: %d bytes, shorter than the %d-byte header", ErrCorrupt, len(b), headerSize)
+	}
+	if b[0] != envelopeVersion {
+		return 0, 0, nil, fmt.Errorf("%w: envelope version %d, want %d", ErrCorrupt, b[0], envelopeVersion)
+	}
+	n := binary.LittleEndian.Uint32(b[12:])
+	if int(n) != len(b)-headerSize {
+		return 0, 0, nil, fmt.Errorf("%w: payload length %d, entry holds %d", ErrCorrupt, n, len(b)-headerSize)
+	}
+	want := binary.LittleEndian.Uint32(b[16:])
+	got := crc32.Update(crc32.Checksum(b[:16], castagnoli), castagnoli, b[headerSize:])
+	if got != want {
+		return 0, 0, nil, fmt.Errorf("%w: crc32c %08x, want %08x", ErrCorrupt, got, want)
+	}
+	return Type(binary.LittleEndian.Uint16(b[2:])), binary.LittleEndian.Uint64(b[4:]), b[headerSize:], nil
+}
+
+// decode verifies an envelope stored at wal index idx and decodes it.
+func decode(b []byte, idx uint64) (*Event, error) {
+	t, seq, payload, err := verify(b)
+	if err != nil {
+		return nil, fmt.Errorf("entry %d: %w", idx, err)
+	}
+	if seq != idx {
+		return nil, fmt.Errorf("entry %d: %w: sequence number %d", idx, ErrCorrupt, seq)
+	}
+	if !t.Known() {
+		return nil, fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", idx, uint16(t))
+	}
+	e := &Event{}
+	if err := json.Unmarshal(payload, e); err != nil {
+		return nil, fmt.Errorf("entry %d: decode %s payload: %w", idx, t, err)
+	}
+	e.Seq, e.Type = seq, t
+	return e, nil
+}

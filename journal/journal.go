@@ -1,0 +1,372 @@
+package journal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/tidwall/wal"
+)
+
+// DefaultSegmentSize keeps the wal's in-memory tail segment small (it holds
+// the whole current segment in memory) while keeping file counts low.
+const DefaultSegmentSize = 2 << 20
+
+// Options configure Open.
+type Options struct {
+	SegmentSize int // bytes, 1–4 MiB; 0 means DefaultSegmentSize
+	// ObserveFsync, when set, is called with the duration of every fsync.
+	ObserveFsync func(time.Duration)
+	// Owner is written into the lock file next to the PID, so that a
+	// refused second writer can say who holds the journal.
+	Owner string
+}
+
+// Stats are cumulative counters of one open journal.
+type Stats struct {
+	Entries      uint64 // events appended
+	BytesWritten uint64 // bytes handed to the file system, framing included
+	Fsyncs       uint64 // file and directory fsyncs
+}
+
+// LockedError is returned by Open when another process holds the journal.
+type LockedError struct {
+	Dir   string
+	PID   int
+	Owner string
+}
+
+func (e *LockedError) Error() string {
+	who := "another process"
+	if e.PID > 0 {
+		who = "pid " + strconv.Itoa(e.PID)
+		if e.Owner != "" {
+			who += " (" + e.Owner + ")"
+		}
+	}
+	return fmt.Sprintf("journal %s is in use by %s", e.Dir, who)
+}
+
+// Journal is the single writer of a journal directory. It is safe for
+// concurrent use; concurrent Appends are group-committed (one write and one
+// fsync for everything queued while the previous commit ran).
+type Journal struct {
+	dir      string
+	opts     Options
+	lockFile *os.File
+	log      *wal.Log
+
+	wmu      sync.Mutex // held while writing; guards log, last, tailSize
+	last     uint64
+	tailSize int // bytes in the wal's tail segment, to mirror its rolls
+	batch    wal.Batch
+
+	qmu   sync.Mutex // guards queue
+	queue []*commit
+
+	entries, bytes, fsyncs atomic.Uint64
+	Repaired RepairReport // what Open's repair did
+}
+
+type commit struct {
+	events   []*Event
+	payloads [][]byte
+	sync     bool
+	done     chan error
+}
+
+// Open locks dir (creating it), repairs a torn tail, opens the wal and checks
+// its last entry. Only one process may have a journal open; others read it
+// with Scan.
+func Open(dir string, opts Options) (*Journal, error) {
+	if opts.SegmentSize == 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	j := &Journal{dir: dir, opts: opts}
+	if err := j.lock(); err != nil {
+		return nil, err
+	}
+	rep, err := Repair(dir)
+	if err != nil {
+		j.unlock()
+		return nil, fmt.Errorf("repair journal: %w", err)
+	}
+	j.Repaired = rep
+	j.log, err = wal.Open(dir, &wal.Options{
+		NoSync:           true, // we fsync ourselves, once per group commit
+		SegmentSize:      opts.SegmentSize,
+		LogFormat:        wal.Binary,
+		SegmentCacheSize: 1,
+		NoCopy:           true,
+		DirPerms:         0o750,
+		FilePerms:        0o640,
+	})
+	if err != nil {
+		j.unlock()
+		return nil, fmt.Errorf("open journal %s: %w", dir, err)
+	}
+	if j.last, err = j.log.LastIndex(); err != nil {
+		j.Close()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if j.last > 0 {
+		data, err := j.log.Read(j.last)
+		if err == nil {
+			_, err = decodeHeader(data, j.last)
+		}
+		if err != nil {
+			j.Close()
+			return nil, fmt.Errorf("open journal: last entry: %w", err)
+		}
+	}
+	segs, err := listSegments(dir)
+	if err == nil && len(segs) > 0 {
+		var fi os.FileInfo
+		if fi, err = os.Stat(segs[len(segs)-1].path); err == nil {
+			j.tailSize = int(fi.Size())
+		}
+	}
+	if err == nil {
+		err = j.syncDir() // the segment wal.Open may have created
+	}
+	if err != nil {
+		j.Close()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	return j, nil
+}
+
+func (j *Journal) lock() error {
+	f, err := os.OpenFile(filepath.Join(j.dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return fmt.Errorf("open journal lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		le := &LockedError{Dir: j.dir}
+		if b, rerr := os.ReadFile(f.Name()); rerr == nil {
+			pid, owner, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+			le.PID, _ = strconv.Atoi(pid)
+			le.Owner = owner
+		}
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return le
+		}
+		return fmt.Errorf("lock journal: %w", err)
+	}
+	// Record the holder for refused writers; not fsynced, it only informs.
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "%d %s\n", os.Getpid(), j.opts.Owner)
+	}
+	j.lockFile = f
+	return nil
+}
+
+func (j *Journal) unlock() {
+	if j.lockFile != nil {
+		j.lockFile.Close() // releases the flock
+		j.lockFile = nil
+	}
+}
+
+// Dir returns the journal directory.
+func (j *Journal) Dir() string { return j.dir }
+
+// Append writes events durably: when it returns nil, they are on stable
+// storage and have their Seq set. Events appended lazily before are made
+// durable too.
+func (j *Journal) Append(evs ...*Event) error { return j.append(evs, true) }
+
+// AppendLazy writes events without waiting for an fsync; they become
+// durable with the next Append or Sync. For facts whose loss in a crash is
+// harmless (a process group id the engine can also find by other means).
+func (j *Journal) AppendLazy(evs ...*Event) error { return j.append(evs, false) }
+
+func (j *Journal) append(evs []*Event, durable bool) error {
+	c := &commit{events: evs, sync: durable, done: make(chan error, 1)}
+	for _, e := range evs {
+		if !e.Type.Known() {
+			return fmt.Errorf("append: unknown event type %d", uint16(e.Type))
+		}
+		p, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", e.Type, err)
+		}
+		if len(p) > MaxPayload {
+			return fmt.Errorf("append %s: payload of %d bytes exceeds %d", e.Type, len(p), MaxPayload)
+		}
+		c.payloads = append(c.payloads, p)
+	}
+	j.qmu.Lock()
+	j.queue = append(j.queue, c)
+	j.qmu.Unlock()
+
+	j.wmu.Lock()
+	select {
+	case err := <-c.done: // a previous leader committed us
+		j.wmu.Unlock()
+		return err
+	default:
+	}
+	j.qmu.Lock()
+	group := j.queue
+	j.queue = nil
+	j.qmu.Unlock()
+	err := j.commit(group)
+	for _, g := range group {
+		g.done <- err
+	}
+	j.wmu.Unlock()
+	return <-c.done
+}
+
+// commit writes a group of queued appends in one batch. Called with wmu held.
+func (j *Journal) commit(group []*commit) error {
+	if j.log == nil {
+		return errors.New("append: journal is closed")
+	}
+	durable := false
+	rolled := false
+	if j.tailSize > j.opts.SegmentSize {
+		rolled, j.tailSize = true, 0 // the wal cycles before writing
+	}
+	var written uint64
+	seq := j.last
+	var buf []byte
+	for _, c := range group {
+		durable = durable || c.sync
+		for i, e := range c.events {
+			seq++
+			e.Seq = seq
+			buf = appendEnvelope(buf[:0], e.Type, seq, c.payloads[i])
+			j.batch.Write(seq, buf)
+			n := uvarintLen(uint64(len(buf))) + len(buf)
+			written += uint64(n)
+			j.tailSize += n
+			if j.tailSize >= j.opts.SegmentSize {
+				rolled, j.tailSize = true, 0
+			}
+		}
+	}
+	if err := j.log.WriteBatch(&j.batch); err != nil {
+		j.batch.Clear()
+		return j.fail(fmt.Errorf("append entries %d..%d: %w", j.last+1, seq, err))
+	}
+	j.entries.Add(seq - j.last)
+	j.bytes.Add(written)
+	j.last = seq
+	if durable {
+		if err := j.fsync(j.log.Sync); err != nil {
+			return j.fail(fmt.Errorf("append: fsync: %w", err))
+		}
+	}
+	if rolled {
+		if err := j.syncDir(); err != nil {
+			return j.fail(err)
+		}
+	}
+	return nil
+}
+
+// fail poisons the journal after a write error: what reached the disk is
+// unknown, so the only safe continuation is to reopen (which repairs).
+func (j *Journal) fail(err error) error {
+	j.log.Close()
+	j.log = nil
+	return err
+}
+
+func (j *Journal) fsync(f func() error) error {
+	start := time.Now()
+	err := f()
+	j.fsyncs.Add(1)
+	if j.opts.ObserveFsync != nil {
+		j.opts.ObserveFsync(time.Since(start))
+	}
+	return err
+}
+
+func (j *Journal) syncDir() error {
+	return j.fsync(func() error { return syncDir(j.dir) })
+}
+
+// Sync makes every appended event durable.
+func (j *Journal) Sync() error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.log == nil {
+		return errors.New("sync: journal is closed")
+	}
+	return j.fsync(j.log.Sync)
+}
+
+// LastSeq returns the sequence number of the newest entry (0: empty).
+func (j *Journal) LastSeq() uint64 {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	return j.last
+}
+
+// FirstSeq returns the sequence number of the oldest entry kept.
+func (j *Journal) FirstSeq() (uint64, error) {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.log == nil {
+		return 0, errors.New("journal is closed")
+	}
+	return j.log.FirstIndex()
+}
+
+// ReadFrom calls fn for every entry from seq on, in order.
+func (j *Journal) ReadFrom(seq uint64, fn func(*Event) error) error {
+	return Scan(j.dir, ScanOptions{From: seq, Strict: true}, fn)
+}
+
+// TruncateFront removes every entry before seq (retention). The newest
+// entry is always kept.
+func (j *Journal) TruncateFront(seq uint64) error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.log == nil {
+		return errors.New("truncate: journal is closed")
+	}
+	if seq > j.last {
+		seq = j.last
+	}
+	if err := j.log.TruncateFront(seq); err != nil {
+		return fmt.Errorf("truncate journal before %d: %w", seq, err)
+	}
+	return j.syncDir()
+}
+
+// Stats returns the journal's counters.
+func (j *Journal) Stats() Stats {
+	return Stats{Entries: j.entries.Load(), BytesWritten: j.bytes.Load(), Fsyncs: j.fsyncs.Load()}
+}
+
+// Close syncs and closes the journal and releases its lock.
+func (j *Journal) Close() error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	var err error
+	if j.log != nil {
+		err = j.fsync(j.log.Sync)
+		if cerr := j.log.Close(); err == nil {
+			err = cerr
+		}
+		j.log = nil
+	}
+	j.unlock()
+	return err
+}

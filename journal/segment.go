@@ -1,0 +1,97 @@
+package journal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+)
+
+// A segment file holds consecutive wal entries, each framed by tidwall/wal's
+// binary format: a uvarint length followed by that many bytes (our envelope).
+// Its name is the 20-digit index of its first entry.
+
+type segment struct {
+	path  string
+	first uint64
+}
+
+// listSegments returns the segment files of dir in index order. Leftover
+// .START/.END files of an interrupted wal truncation are not segments; the
+// wal finishes or rolls those back when it opens.
+func listSegments(dir string) ([]segment, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segment
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || len(name) != 20 {
+			continue
+		}
+		first, err := strconv.ParseUint(name, 10, 64)
+		if err != nil || first == 0 {
+			continue
+		}
+		segs = append(segs, segment{path: filepath.Join(dir, name), first: first})
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
+	return segs, nil
+}
+
+func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }
+
+// frame is one wal record found in a segment.
+type frame struct {
+	off  int    // offset of the record in the file
+	end  int    // offset one past its last byte
+	data []byte // the envelope
+}
+
+// errTorn marks a record whose framing runs past the end of the file or
+// cannot be read: the tail of an interrupted write.
+var errTorn = errors.New("torn record")
+
+// nextFrame reads the record at off.
+func nextFrame(buf []byte, off int) (frame, error) {
+	size, n := binary.Uvarint(buf[off:])
+	if n <= 0 {
+		return frame{}, fmt.Errorf("%w at offset %d: bad length prefix", errTorn, off)
+	}
+	if size > uint64(len(buf)-off-n) {
+		return frame{}, fmt.Errorf("%w at offset %d: length %d runs past the end of the file", errTorn, off, size)
+	}
+	start := off + n
+	return frame{off: off, end: start + int(size), data: buf[start : start+int(size)]}, nil
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// syncDir fsyncs a directory so that created, renamed or removed entries in
+// it survive a power loss.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !errors.Is(err, fs.ErrInvalid) {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
