@@ -1,0 +1,45 @@
+# PicoFlow. `make run` builds and runs the example workflow; `make test`
+# installs what the tests need and runs the whole suite.
+GO      ?= go
+BIN     := bin/picoflow
+DEMO    := .demo
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/picoflow/picoflow/cli.version=$(VERSION)
+FUZZTIME ?= 10s
+
+.PHONY: all build run test unit fuzz vet deps bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/picoflow
+
+run: build
+	$(BIN) init --force $(DEMO)
+	$(BIN) validate $(DEMO)/example.yaml
+	$(BIN) run --home $(DEMO)/home $(DEMO)/example.yaml
+
+deps:
+	bash scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Brief seeded fuzzing of every decoder and parser.
+fuzz:
+	$(GO) test ./journal -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/workflow -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+test: deps vet unit fuzz
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
+
+clean:
+	rm -rf bin dist $(DEMO)
+
+-include scripts/Makefile.release.mk

@@ -1,0 +1,262 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+)
+
+// version is stamped by the release build (-ldflags -X).
+var version = "dev"
+
+// Main is the picoflow command line. Its fields are the process's outside
+// world, so that tests can run commands in-process.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Exit forces an exit on a second interrupt; os.Exit when nil.
+	Exit func(int)
+}
+
+// New returns a Main bound to the process.
+func New() *Main {
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Exit: os.Exit}
+}
+
+// command is one subcommand. setup declares its flags on fs and returns
+// the function that runs it, which sees the parsed flag values.
+type command struct {
+	name    string
+	args    string // synopsis of the positional arguments
+	summary string
+	long    string
+	setup   func(fs *pflag.FlagSet) runFunc
+}
+
+type runFunc func(ctx context.Context, m *Main, g *globals, args []string) error
+
+var commands = map[string]*command{}
+
+func register(c *command) { commands[c.name] = c }
+
+// globals are the flags every command accepts.
+type globals struct {
+	home      string
+	logFormat string
+	json      bool
+	fs        *pflag.FlagSet
+	log       *slog.Logger
+}
+
+// Run runs the command line args (without the program name) and returns the
+// process exit code. The first SIGINT or SIGTERM cancels ctx (graceful
+// stop); a second SIGINT forces exit code 130.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	go func() {
+		n := 0
+		for {
+			select {
+			case s := <-sig:
+				n++
+				if n == 1 {
+					fmt.Fprintf(m.Stderr, "picoflow: %s received: stopping gracefully (send SIGINT again to force)\n", s)
+					cancel()
+					continue
+				}
+				fmt.Fprintln(m.Stderr, "picoflow: forced exit; the journal is consistent and the run resumable")
+				exit := m.Exit
+				if exit == nil {
+					exit = os.Exit
+				}
+				exit(ExitForced)
+			case <-ctx.Done():
+				if n == 0 {
+					return
+				}
+			}
+		}
+	}()
+	err := m.run(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(m.Stderr, "picoflow: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(m.Stderr, "picoflow: %v\n", err)
+	return ExitInternal
+}
+
+func (m *Main) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		m.usage(m.Stderr)
+		return exitf(ExitUsage, "no command given")
+	}
+	name := args[0]
+	switch name {
+	case "-h", "--help", "help":
+		return m.help(args[1:])
+	case "-v", "--version":
+		name = "version"
+	}
+	c := commands[name]
+	if c == nil {
+		return exitf(ExitUsage, "unknown command %q%s (see picoflow help)", name, suggest(name, commandNames()))
+	}
+	g := &globals{}
+	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.StringVar(&g.home, "home", "", "state directory: journal, logs, database (env PICOFLOW_HOME)")
+	fs.StringVar(&g.logFormat, "log-format", "text", "format of picoflow's own log on stderr: text or json")
+	help := fs.BoolP("help", "h", false, "show help for this command")
+	g.fs = fs
+	run := c.setup(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitf(ExitUsage, "%s: %v (see picoflow %s --help)", c.name, err, c.name)
+	}
+	if *help {
+		m.commandHelp(m.Stdout, c, fs)
+		return nil
+	}
+	if g.logFormat != "text" && g.logFormat != "json" {
+		return exitf(ExitUsage, "--log-format must be text or json, not %q", g.logFormat)
+	}
+	if g.home == "" {
+		g.home = m.Getenv("PICOFLOW_HOME")
+	}
+	if g.home == "" {
+		g.home = defaultHome(m.Getenv)
+	}
+	g.log = m.logger(g.logFormat)
+	return run(ctx, m, g, fs.Args())
+}
+
+func (m *Main) logger(format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(m.Stderr, opts))
+	}
+	opts.Level = slog.LevelWarn // on a terminal, progress lines carry the story
+	return slog.New(slog.NewTextHandler(m.Stderr, opts))
+}
+
+// defaultHome is /var/lib/picoflow for root, else $XDG_STATE_HOME/picoflow
+// (~/.local/state/picoflow).
+func defaultHome(getenv func(string) string) string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/picoflow"
+	}
+	if x := getenv("XDG_STATE_HOME"); x != "" {
+		return filepath.Join(x, "picoflow")
+	}
+	h := getenv("HOME")
+	if h == "" {
+		h, _ = os.UserHomeDir()
+	}
+	return filepath.Join(h, ".local", "state", "picoflow")
+}
+
+func commandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (m *Main) usage(w io.Writer) {
+	fmt.Fprintln(w, "picoflow — DAG workflows for small Linux machines")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: picoflow COMMAND [flags] [args]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, n := range commandNames() {
+		c := commands[n]
+		fmt.Fprintf(w, "  %-10s %s\n", n, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every command accepts --home DIR (env PICOFLOW_HOME) and --help.")
+	fmt.Fprintln(w, "picoflow help exit-codes lists the exit codes.")
+}
+
+func (m *Main) help(args []string) error {
+	if len(args) == 0 {
+		m.usage(m.Stdout)
+		return nil
+	}
+	if args[0] == "exit-codes" {
+		printExitCodes(m.Stdout)
+		return nil
+	}
+	c := commands[args[0]]
+	if c == nil {
+		return exitf(ExitUsage, "no help for %q%s", args[0], suggest(args[0], append(commandNames(), "exit-codes")))
+	}
+	return m.run(context.Background(), []string{c.name, "--help"})
+}
+
+func (m *Main) commandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "Usage: picoflow %s [flags] %s\n\n%s\n", c.name, c.args, c.summary)
+	if c.long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.long))
+	}
+	fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+}
+
+// suggest returns ` (did you mean "x"?)` for the closest name, or "".
+func suggest(got string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := distance(got, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// distance is the Levenshtein distance of two short strings.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

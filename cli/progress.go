@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/journal"
+)
+
+// progress reports run transitions: one readable line each on a terminal,
+// or one slog record each with --log-format json.
+type progress struct {
+	w     io.Writer
+	log   *slog.Logger
+	json  bool
+	wf    *workflow.Workflow
+	names []string
+}
+
+func newProgress(w io.Writer, g *globals, wf *workflow.Workflow) *progress {
+	p := &progress{w: w, log: g.log, json: g.logFormat == "json", wf: wf}
+	for _, t := range wf.Tasks {
+		p.names = append(p.names, t.Name)
+	}
+	return p
+}
+
+func (p *progress) observe(r *engine.Run, e *journal.Event) {
+	if p.json {
+		p.logJSON(r, e)
+		return
+	}
+	ts := e.At().Format("15:04:05")
+	line := ""
+	switch e.Type {
+	case journal.RunStarted:
+		line = fmt.Sprintf("run %s of %s started (%d tasks)", r.ID, r.Workflow, len(p.wf.Tasks))
+	case journal.RunResumed:
+		line = fmt.Sprintf("run %s resumed", r.ID)
+	case journal.TaskStarted:
+		line = fmt.Sprintf("  start  %s", e.Task)
+		if e.Attempt > 1 {
+			line += fmt.Sprintf(" (attempt %d)", e.Attempt)
+		}
+		if e.Resumed {
+			line += " — resumed after interruption"
+		}
+	case journal.TaskFinished:
+		switch e.Status {
+		case journal.StatusSuccess:
+			line = fmt.Sprintf("  ok     %s  %s", e.Task, ms(e.DurationMS))
+		case journal.StatusInterrupted:
+			line = fmt.Sprintf("  intr   %s  %s", e.Task, firstNonEmpty(e.Reason, e.Error))
+		default:
+			line = fmt.Sprintf("  FAIL   %s  %s%s", e.Task, p.why(e), p.tail(e))
+		}
+		if e.Status == journal.StatusSuccess && e.Reason != "" {
+			line += "\n         warning: " + e.Reason
+		}
+	case journal.TaskRetrying:
+		line = fmt.Sprintf("  retry  %s  %s; attempt %d in %s%s", e.Task, p.why(e),
+			e.Attempt+1, ms(e.BackoffMS), p.tail(e))
+	case journal.TaskSkipped:
+		line = fmt.Sprintf("  skip   %s  %s", e.Task, e.Reason)
+	case journal.TaskInDoubt:
+		line = fmt.Sprintf("  DOUBT  %s  %s", e.Task, e.Reason)
+	case journal.TaskResolved:
+		line = fmt.Sprintf("  settle %s  %s", e.Task, e.Status)
+	case journal.RunFinished:
+		c := r.Counts(p.names)
+		line = fmt.Sprintf("run %s %s in %s: %d succeeded, %d failed, %d skipped", r.ID, e.Status,
+			ms(e.DurationMS), c[engine.Success], c[engine.Failed]+c[engine.TimedOut], c[engine.Skipped])
+	default:
+		return
+	}
+	fmt.Fprintf(p.w, "%s %s\n", ts, line)
+}
+
+// why says how an attempt failed.
+func (p *progress) why(e *journal.Event) string {
+	if e.Status == journal.StatusTimeout {
+		return e.Error
+	}
+	return fmt.Sprintf("%s after %s", e.Error, ms(e.DurationMS))
+}
+
+// tail shows the last lines of a failed attempt's output, indented.
+func (p *progress) tail(e *journal.Event) string {
+	t := strings.TrimRight(e.Tail, "\n")
+	if t == "" {
+		return ""
+	}
+	lines := strings.Split(t, "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	return "\n         | " + strings.Join(lines, "\n         | ")
+}
+
+func (p *progress) logJSON(r *engine.Run, e *journal.Event) {
+	attrs := []any{"event", e.Type.String(), "run", r.ID, "workflow", r.Workflow, "seq", e.Seq}
+	if e.Task != "" {
+		attrs = append(attrs, "task", e.Task, "attempt", e.Attempt)
+	}
+	if e.Status != "" {
+		attrs = append(attrs, "status", e.Status)
+	}
+	if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
+		attrs = append(attrs, "exit_code", e.ExitCode, "duration_ms", e.DurationMS)
+	}
+	if e.Error != "" {
+		attrs = append(attrs, "error", e.Error)
+	}
+	if e.BackoffMS > 0 {
+		attrs = append(attrs, "backoff_ms", e.BackoffMS)
+	}
+	if e.Reason != "" {
+		attrs = append(attrs, "reason", e.Reason)
+	}
+	if e.LogPath != "" {
+		attrs = append(attrs, "log", e.LogPath)
+	}
+	level := slog.LevelInfo
+	if e.Status == journal.StatusFailed || e.Status == journal.StatusTimeout {
+		level = slog.LevelWarn
+	}
+	p.log.Log(context.Background(), level, "transition", attrs...)
+}
+
+func ms(v int64) string {
+	d := time.Duration(v) * time.Millisecond
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", v)
+	case d < time.Minute:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/executors"
+	"github.com/picoflow/picoflow/executors/shell"
+	"github.com/picoflow/picoflow/journal"
+	"github.com/spf13/pflag"
+)
+
+// execFlags are the flags shared by run and resume.
+type execFlags struct {
+	maxParallel int
+	grace       time.Duration
+}
+
+func (f *execFlags) add(fs *pflag.FlagSet) {
+	fs.IntVar(&f.maxParallel, "max-parallel", 0, "tasks running at once (default: the workflow's max_parallel, else the number of CPUs)")
+	fs.DurationVar(&f.grace, "grace", 0, "on SIGINT/SIGTERM, how long running tasks may finish before they are killed (default: shutdown_grace, 30s)")
+}
+
+func init() {
+	register(&command{
+		name:    "run",
+		args:    "FILE",
+		summary: "run a workflow once, resuming its interrupted run if there is one",
+		long: `Runs the workflow in FILE and waits for it. If an earlier run of the same
+workflow was interrupted (power loss, kill -9, SIGTERM), it is resumed
+instead: tasks that succeeded are not run again. --fresh starts a new run and
+marks the interrupted one canceled.
+
+Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
+3 interrupted (resumable), 4 a task is in doubt, 5 already running,
+6 the definition changed since the interrupted run (see picoflow help exit-codes).`,
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var ef execFlags
+			ef.add(fs)
+			params := fs.StringArray("param", nil, "KEY=VALUE overriding the workflow's env for this run (repeatable)")
+			fresh := fs.Bool("fresh", false, "start a new run even if an interrupted one exists")
+			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if len(args) != 1 {
+					return exitf(ExitUsage, "run needs exactly one workflow FILE")
+				}
+				wf, err := workflow.Load(args[0])
+				if err != nil {
+					return invalid(m, err)
+				}
+				p, err := parseParams(*params, wf)
+				if err != nil {
+					return err
+				}
+				return m.runWorkflow(ctx, g, wf, p, *fresh, ef)
+			}
+		},
+	})
+	register(&command{
+		name:    "resume",
+		args:    "RUN_ID",
+		summary: "resume an interrupted run with the definition recorded in the journal",
+		long: `Continues an interrupted run. The definition comes from the journal, so
+the workflow file may have changed or be gone; --use-recorded-definition
+says so explicitly and is the only mode.`,
+		setup: func(fs *pflag.FlagSet) runFunc {
+			var ef execFlags
+			ef.add(fs)
+			fs.Bool("use-recorded-definition", true, "use the definition recorded when the run started (always)")
+			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if len(args) != 1 {
+					return exitf(ExitUsage, "resume needs exactly one RUN_ID")
+				}
+				return m.resumeRun(ctx, g, args[0], ef)
+			}
+		},
+	})
+}
+
+// invalid prints the problems of a workflow that failed to load.
+func invalid(m *Main, err error) error {
+	var probs workflow.Problems
+	if errors.As(err, &probs) {
+		fmt.Fprintln(m.Stderr, probs.Error())
+		return exitf(ExitUsage, "invalid workflow: %d problem(s)", len(probs))
+	}
+	return withCode(ExitUsage, err)
+}
+
+func parseParams(kvs []string, wf *workflow.Workflow) (map[string]string, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	declared := make([]string, 0, len(wf.Env))
+	for k := range wf.Env {
+		declared = append(declared, k)
+	}
+	sort.Strings(declared)
+	p := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, exitf(ExitUsage, "--param %q: want KEY=VALUE", kv)
+		}
+		if _, ok := wf.Env[k]; !ok {
+			return nil, exitf(ExitUsage, "--param %s: the workflow's env has no %s%s; declare it under env: with a default",
+				k, k, suggest(k, declared))
+		}
+		p[k] = v
+	}
+	return p, nil
+}
+
+func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Workflow, ef execFlags) *engine.Engine {
+	p := newProgress(m.Stdout, g, wf)
+	return engine.New(engine.Options{
+		Journal:     j,
+		Executors:   map[string]executors.Executor{workflow.TypeShell: &shell.Shell{}},
+		LogDir:      h.logs(),
+		Logger:      g.log,
+		Observe:     p.observe,
+		MaxParallel: ef.maxParallel,
+		Grace:       ef.grace,
+	})
+}
+
+func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
+	h := home(g.home)
+	release, err := h.lockWorkflow(wf.Name)
+	if err != nil {
+		return err
+	}
+	defer release()
+	j, st, err := h.openJournal("run "+wf.Name, g)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+
+	var prev *engine.Run
+	for _, r := range st.Interrupted() {
+		if r.Workflow == wf.Name {
+			prev = r
+		}
+	}
+	eng := m.newEngine(g, h, j, wf, ef)
+	if prev != nil && !fresh {
+		if prev.DefHash != wf.Hash {
+			return exitf(ExitChanged, "run %s of %s was interrupted, and %s changed since it started (definition %s, now %s).\n"+
+				"  picoflow run --fresh %s                         abandon it and start a new run\n"+
+				"  picoflow resume %s --use-recorded-definition   finish it with the definition it started with",
+				prev.ID, wf.Name, wf.Source, short(prev.DefHash), short(wf.Hash), wf.Source, prev.ID)
+		}
+		done := 0
+		for _, t := range wf.Tasks {
+			if s := prev.Tasks[t.Name]; s != nil && s.Status.Final() {
+				done++
+			}
+		}
+		fmt.Fprintf(m.Stdout, "resuming run %s (%d of %d tasks already done)\n", prev.ID, done, len(wf.Tasks))
+		err = eng.Resume(ctx, wf, prev)
+		return runOutcome(ctx, prev, err)
+	}
+	if prev != nil {
+		if err := cancelRun(j, prev, "superseded by picoflow run --fresh"); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "interrupted run %s marked canceled (--fresh)\n", prev.ID)
+	}
+	r, err := eng.Start(ctx, wf, params, "manual")
+	return runOutcome(ctx, r, err)
+}
+
+func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlags) error {
+	h := home(g.home)
+	st, err := engine.Replay(h.journal())
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	r := st.Runs[id]
+	if r == nil {
+		return exitf(ExitNotFound, "no run %s in the journal", id)
+	}
+	if r.Status != engine.RunRunning {
+		return exitf(ExitUsage, "run %s is not interrupted: it finished with status %s", id, r.Status)
+	}
+	wf, err := workflow.Parse(r.Source, []byte(r.Definition))
+	if err != nil {
+		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
+	}
+	release, err := h.lockWorkflow(wf.Name)
+	if err != nil {
+		return err
+	}
+	defer release()
+	j, st, err := h.openJournal("resume "+wf.Name, g)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	r = st.Runs[id] // re-read under the lock
+	if r == nil || r.Status != engine.RunRunning {
+		return exitf(ExitUsage, "run %s is no longer interrupted", id)
+	}
+	fmt.Fprintf(m.Stdout, "resuming run %s with its recorded definition (%s)\n", id, short(r.DefHash))
+	err = m.newEngine(g, h, j, wf, ef).Resume(ctx, wf, r)
+	return runOutcome(ctx, r, err)
+}
+
+// cancelRun finishes an interrupted run as canceled.
+func cancelRun(j *journal.Journal, r *engine.Run, reason string) error {
+	ev := &journal.Event{Type: journal.RunFinished, Time: time.Now().UnixNano(), Run: r.ID,
+		Status: journal.StatusCanceled, Reason: reason}
+	if err := j.Append(ev); err != nil {
+		return withCode(ExitInternal, err)
+	}
+	return r.Apply(ev)
+}
+
+// runOutcome maps a run's end to an exit code.
+func runOutcome(ctx context.Context, r *engine.Run, err error) error {
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	switch r.Status {
+	case engine.RunSuccess:
+		return nil
+	case engine.RunFailed:
+		return exitf(ExitFailed, "run %s failed", r.ID)
+	case engine.RunCanceled:
+		return exitf(ExitFailed, "run %s was canceled", r.ID)
+	}
+	if ctx.Err() != nil {
+		return exitf(ExitInterrupted, "run %s stopped before it finished; picoflow resume %s (or run the same file) continues it", r.ID, r.ID)
+	}
+	var doubt []string
+	for name, t := range r.Tasks {
+		if t.Status == engine.InDoubt {
+			doubt = append(doubt, name)
+		}
+	}
+	sort.Strings(doubt)
+	return exitf(ExitInDoubt, "run %s is held: task(s) %s were interrupted and are not idempotent.\n"+
+		"  check what they did, then: picoflow resolve %s TASK --succeeded|--failed|--rerun", r.ID, strings.Join(doubt, ", "), r.ID)
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}

@@ -1,0 +1,239 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/picoflow/picoflow/executors"
+	"github.com/picoflow/picoflow/journal"
+)
+
+const (
+	// OutputCap bounds what a task may pass on through $PICOFLOW_OUTPUT.
+	OutputCap = 64 << 10
+	// TailSize is how much of a failed attempt's log the journal keeps.
+	TailSize = 1 << 10
+)
+
+func runLogDir(logDir, wf, run string) string { return filepath.Join(logDir, wf, run) }
+
+func (x *runner) logPath(i, attempt int) string {
+	return filepath.Join(x.logDir, fmt.Sprintf("%s.%d.log", x.wf.Tasks[i].Name, attempt))
+}
+
+// request builds the executor request of task i's next attempt. It runs on
+// the loop goroutine: it reads the run state (upstream outputs).
+func (x *runner) request(i int) *executors.Request {
+	t := x.wf.Tasks[i]
+	attempt := x.tasks[i].Attempt
+	out := filepath.Join(x.logDir, fmt.Sprintf("%s.%d.out", t.Name, attempt))
+	env := make([]string, 0, len(x.e.opts.Env)+len(x.wf.Env)+len(t.Env)+8)
+	env = append(env, x.e.opts.Env...)
+	env = appendMap(env, x.wf.Env, x.r.Params)
+	env = appendMap(env, t.Env, nil)
+	env = append(env,
+		"PICOFLOW_RUN_ID="+x.r.ID,
+		"PICOFLOW_WORKFLOW="+x.wf.Name,
+		"PICOFLOW_TASK="+t.Name,
+		"PICOFLOW_ATTEMPT="+strconv.Itoa(attempt),
+		"PICOFLOW_OUTPUT="+out,
+	)
+	for _, d := range t.Deps {
+		prefix := OutputEnvPrefix(x.wf.Tasks[d].Name)
+		outs := x.tasks[d].Outputs
+		keys := make([]string, 0, len(outs))
+		for k := range outs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			env = append(env, prefix+k+"="+outs[k])
+		}
+	}
+	run, task := x.r.ID, t.Name
+	j := x.e.opts.Journal
+	clock := x.e.opts.Clock
+	return &executors.Request{
+		Run: x.r.ID, Workflow: x.wf.Name, Task: t, Attempt: attempt,
+		Env: env, Timeout: t.Timeout, KillGrace: x.e.opts.KillGrace,
+		OutputFile: out,
+		Started: func(pgid int) {
+			// Lazy: on resume leftovers are found by their PICOFLOW_RUN_ID
+			// even if this entry was lost.
+			_ = j.AppendLazy(&journal.Event{Type: journal.TaskProcess, Time: clock().UnixNano(),
+				Run: run, Task: task, Attempt: attempt, PGID: pgid})
+		},
+	}
+}
+
+// appendMap appends KEY=VALUE for m in key order; values in over replace
+// those of m (run parameters over workflow env).
+func appendMap(env []string, m, over map[string]string) []string {
+	keys := make([]string, 0, len(m)+len(over))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for k := range over {
+		if _, ok := m[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, ok := over[k]
+		if !ok {
+			v = m[k]
+		}
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// OutputEnvPrefix is the prefix of the env vars that carry a task's
+// outputs to its dependents: PICOFLOW_OUT_<TASK>_, the task name upper-cased
+// with every character other than A-Z and 0-9 replaced by '_'.
+func OutputEnvPrefix(task string) string {
+	b := []byte("PICOFLOW_OUT_" + strings.ToUpper(task) + "_")
+	for i := len("PICOFLOW_OUT_"); i < len(b)-1; i++ {
+		if c := b[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// attempt runs one attempt on its own goroutine and reports to the loop.
+func (x *runner) attempt(ctx context.Context, req *executors.Request) {
+	i, _ := x.wf.Index(req.Task.Name)
+	a := attemptResult{task: i, attempt: req.Attempt}
+	start := time.Now()
+	defer func() {
+		a.took = time.Since(start)
+		x.results <- a
+	}()
+	f, err := os.OpenFile(x.logPath(i, req.Attempt), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
+	if err != nil {
+		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("open log: %w", err)}
+		return
+	}
+	defer f.Close()
+	req.Log = f
+	ex := x.e.opts.Executors[req.Task.Type]
+	if ex == nil {
+		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true,
+			Err: fmt.Errorf("no executor for task type %q in this build", req.Task.Type)}
+		return
+	}
+	a.res = ex.Execute(ctx, req)
+	switch a.res.Status {
+	case executors.Success:
+		outs, warn, err := readOutputs(req.OutputFile)
+		if err != nil {
+			a.res = executors.Result{Status: executors.Failed, NoRetry: true, Err: err}
+			return
+		}
+		for k, v := range a.res.Outputs {
+			if outs == nil {
+				outs = make(map[string]string)
+			}
+			outs[k] = v
+		}
+		a.outputs, a.warn = outs, warn
+		os.Remove(req.OutputFile)
+	case executors.Failed, executors.TimedOut:
+		a.tail = readTail(f, TailSize)
+	}
+}
+
+// readTail returns up to n bytes from the end of f.
+func readTail(f *os.File, n int64) string {
+	fi, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := fi.Size() - n
+	if off < 0 {
+		off = 0
+	}
+	b := make([]byte, fi.Size()-off)
+	k, _ := f.ReadAt(b, off)
+	b = b[:k]
+	if off > 0 { // start at a line boundary when one is near
+		if j := bytes.IndexByte(b, '\n'); j >= 0 && j < len(b)-1 {
+			b = b[j+1:]
+		}
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// readOutputs parses a $PICOFLOW_OUTPUT file: KEY=VALUE lines, up to
+// OutputCap bytes. A missing file means no outputs.
+func readOutputs(path string) (map[string]string, string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("read outputs: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, OutputCap+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read outputs: %w", err)
+	}
+	warn := ""
+	if len(data) > OutputCap {
+		data = data[:OutputCap]
+		if j := bytes.LastIndexByte(data, '\n'); j >= 0 {
+			data = data[:j+1]
+		}
+		warn = fmt.Sprintf("$PICOFLOW_OUTPUT is larger than %d KiB: only the complete lines in the first %d KiB were kept", OutputCap>>10, OutputCap>>10)
+	}
+	outs := make(map[string]string)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), OutputCap)
+	bad := 0
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || !validKey(k) {
+			bad++
+			continue
+		}
+		outs[k] = v
+	}
+	if bad > 0 {
+		w := fmt.Sprintf("%d line(s) of $PICOFLOW_OUTPUT are not KEY=VALUE and were ignored", bad)
+		if warn != "" {
+			warn += "; " + w
+		} else {
+			warn = w
+		}
+	}
+	return outs, warn, nil
+}
+
+func validKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i, c := range k {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

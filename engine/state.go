@@ -1,0 +1,239 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/picoflow/picoflow/journal"
+)
+
+// TaskStatus is a task's state within a run.
+type TaskStatus uint8
+
+const (
+	Pending  TaskStatus = iota // not started, or waiting to start again after an interruption
+	Running                    // an attempt is in flight
+	Retrying                   // an attempt failed; the next waits for RetryAt
+	Success
+	Failed   // final: retries exhausted or not retryable
+	TimedOut // final: the last attempt timed out
+	Skipped  // final: never ran because an upstream task failed
+	InDoubt  // an interrupted non-idempotent attempt awaits `picoflow resolve`
+)
+
+var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt"}
+
+func (s TaskStatus) String() string {
+	if int(s) < len(taskStatusNames) {
+		return taskStatusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", s)
+}
+
+// Final reports whether the status can no longer change in this run.
+func (s TaskStatus) Final() bool { return s == Success || s == Failed || s == TimedOut || s == Skipped }
+
+// TaskState is what the journal says about one task of a run.
+type TaskState struct {
+	Status   TaskStatus
+	Attempt  int // number of the latest attempt started (1-based)
+	Failures int // attempts that failed or timed out: retries used + 1 when final
+	RetryAt  time.Time
+	ExitCode int
+	Error    string
+	Tail     string
+	Outputs  map[string]string
+	LogPath  string
+	PGID     int
+	Reason   string // why skipped / in doubt / interrupted
+	Started  time.Time
+	Finished time.Time
+}
+
+// RunStatus is a run's state.
+type RunStatus uint8
+
+const (
+	RunRunning RunStatus = iota // started and not finished: live, or interrupted
+	RunSuccess
+	RunFailed
+	RunCanceled
+)
+
+func (s RunStatus) String() string {
+	return [...]string{"running", "success", "failed", "canceled"}[s]
+}
+
+// Run is the state of one run, rebuilt from its events.
+type Run struct {
+	ID         string
+	Workflow   string
+	DefHash    string
+	Definition string
+	Source     string
+	Trigger    string
+	Params     map[string]string
+	Status     RunStatus
+	Started    time.Time
+	Finished   time.Time
+	Resumes    int    // how many times a process took the run over
+	FirstSeq   uint64 // journal entry of RunStarted
+	LastSeq    uint64 // journal entry of the newest event of the run
+	Tasks      map[string]*TaskState
+}
+
+// Task returns the state of a task, creating a pending one if the journal
+// has not mentioned it yet.
+func (r *Run) Task(name string) *TaskState {
+	t := r.Tasks[name]
+	if t == nil {
+		t = &TaskState{}
+		r.Tasks[name] = t
+	}
+	return t
+}
+
+// Counts returns how many tasks are in each status, given the run's task
+// names (tasks the journal never mentioned count as pending).
+func (r *Run) Counts(names []string) map[TaskStatus]int {
+	c := make(map[TaskStatus]int)
+	for _, n := range names {
+		if t := r.Tasks[n]; t != nil {
+			c[t.Status]++
+		} else {
+			c[Pending]++
+		}
+	}
+	return c
+}
+
+// State is the reduction of a whole journal: every run it still holds.
+type State struct {
+	Runs    map[string]*Run
+	LastSeq uint64
+	// LastFire is the newest schedule fire time per workflow (daemon).
+	LastFire map[string]time.Time
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{Runs: make(map[string]*Run), LastFire: make(map[string]time.Time)}
+}
+
+// Interrupted returns the runs that started and never finished, oldest first.
+func (s *State) Interrupted() []*Run {
+	var out []*Run
+	for _, r := range s.Runs {
+		if r.Status == RunRunning {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].FirstSeq < out[j].FirstSeq })
+	return out
+}
+
+// Apply folds one event into the state. It does no I/O and reads no clock:
+// replaying the same events always rebuilds the same state. An event that
+// does not fit the state (a task event for an unknown run) is an error that
+// names the journal entry.
+func (s *State) Apply(e *journal.Event) error {
+	s.LastSeq = e.Seq
+	switch e.Type {
+	case journal.RunStarted:
+		if _, dup := s.Runs[e.Run]; dup {
+			return fmt.Errorf("entry %d: run %s started twice", e.Seq, e.Run)
+		}
+		s.Runs[e.Run] = &Run{
+			ID: e.Run, Workflow: e.Workflow, DefHash: e.DefHash, Definition: e.Definition,
+			Source: e.Source, Trigger: e.Trigger, Params: e.Params, Started: e.At(),
+			FirstSeq: e.Seq, LastSeq: e.Seq, Tasks: make(map[string]*TaskState),
+		}
+		return nil
+	case journal.ScheduleFired, journal.ScheduleSkipped:
+		if ft := time.Unix(0, e.FireTime); ft.After(s.LastFire[e.Workflow]) {
+			s.LastFire[e.Workflow] = ft
+		}
+		return nil
+	}
+	r := s.Runs[e.Run]
+	if r == nil {
+		return fmt.Errorf("entry %d: %s for unknown run %q", e.Seq, e.Type, e.Run)
+	}
+	r.LastSeq = e.Seq
+	return r.Apply(e)
+}
+
+// Apply folds one event of this run into its state.
+func (r *Run) Apply(e *journal.Event) error {
+	switch e.Type {
+	case journal.RunFinished:
+		switch e.Status {
+		case journal.StatusSuccess:
+			r.Status = RunSuccess
+		case journal.StatusCanceled:
+			r.Status = RunCanceled
+		default:
+			r.Status = RunFailed
+		}
+		r.Finished = e.At()
+	case journal.RunResumed:
+		r.Resumes++
+	case journal.TaskStarted:
+		t := r.Task(e.Task)
+		t.Status, t.Attempt, t.LogPath, t.PGID = Running, e.Attempt, e.LogPath, 0
+		t.Started, t.Finished = e.At(), time.Time{}
+		t.Error, t.Tail, t.Reason, t.ExitCode = "", "", "", 0
+	case journal.TaskProcess:
+		if t := r.Task(e.Task); t.Attempt == e.Attempt {
+			t.PGID = e.PGID
+		}
+	case journal.TaskFinished:
+		t := r.Task(e.Task)
+		t.ExitCode, t.Error, t.Tail, t.Finished, t.Reason = e.ExitCode, e.Error, e.Tail, e.At(), e.Reason
+		switch e.Status {
+		case journal.StatusSuccess:
+			t.Status, t.Outputs = Success, e.Outputs
+		case journal.StatusTimeout:
+			t.Status = TimedOut
+			t.Failures++
+		case journal.StatusInterrupted:
+			t.Status = Pending // runs again on resume; not counted as a failure
+		default:
+			t.Status = Failed
+			t.Failures++
+		}
+	case journal.TaskRetrying:
+		t := r.Task(e.Task)
+		t.Status, t.Failures = Retrying, t.Failures+1
+		t.ExitCode, t.Error, t.Tail, t.Finished = e.ExitCode, e.Error, e.Tail, e.At()
+		t.RetryAt = time.Unix(0, e.RetryAt)
+	case journal.TaskSkipped:
+		t := r.Task(e.Task)
+		t.Status, t.Reason = Skipped, e.Reason
+	case journal.TaskInDoubt:
+		t := r.Task(e.Task)
+		t.Status, t.Reason = InDoubt, e.Reason
+	case journal.TaskResolved:
+		t := r.Task(e.Task)
+		t.Reason = e.Reason
+		switch e.Status {
+		case journal.StatusSuccess:
+			t.Status = Success
+		case journal.StatusFailed:
+			t.Status, t.Failures = Failed, t.Failures+1
+		default: // rerun
+			t.Status = Pending
+		}
+	default:
+		return fmt.Errorf("entry %d: unexpected %s event for run %s", e.Seq, e.Type, r.ID)
+	}
+	return nil
+}
+
+// Replay reduces events from a journal directory (read-only) into a State.
+func Replay(dir string) (*State, error) {
+	s := NewState()
+	err := journal.Scan(dir, journal.ScanOptions{}, s.Apply)
+	return s, err
+}
