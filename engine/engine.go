@@ -28,7 +28,7 @@ type Journal interface {
 type Options struct {
 	Journal   Journal
 	Executors map[string]executors.Executor // by task type
-	LogDir    string                         // <home>/logs
+	LogDir    string                        // <home>/logs
 
 	Clock    func() time.Time // default time.Now
 	NewRunID func(time.Time) string

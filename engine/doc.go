@@ -1,0 +1,22 @@
+// Package engine runs workflows on top of the journal. It owns the run state
+// and its reducer (State.Apply, Run.Apply: pure, no I/O, no clock), and the
+// effect loop that decides what to start, journals each transition and only
+// then acts on it, launches executors and folds their results back in.
+//
+// Write-ahead ordering, per loop turn:
+//
+//  1. results of finished attempts become TaskFinished / TaskRetrying /
+//     TaskSkipped events, and newly startable tasks TaskStarted events;
+//  2. all of them are appended in one durable batch (one fsync);
+//  3. only then are the new attempts launched; their process group id is
+//     appended lazily (TaskProcess) and made durable by the next batch.
+//
+// So a task's success is on disk before any dependent starts, and an
+// attempt is on disk before its process exists: after a crash every process
+// that may have run is known. Replay (Apply over the journal, no executors)
+// rebuilds exactly the state the loop had.
+//
+// The engine must never import the projector or the cli, never read the
+// wall clock inside Apply, and never write secrets to the journal: every
+// text an executor produced passes Options.Redact first.
+package engine
