@@ -54,6 +54,7 @@ func register(c *command) { commands[c.name] = c }
 // globals are the flags every command accepts.
 type globals struct {
 	home      string
+	config    string // global config file: --config, else env PICOFLOW_CONFIG
 	logFormat string
 	json      bool
 	fs        *pflag.FlagSet
@@ -129,6 +130,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	fs.StringVar(&g.home, "home", "", "state directory: journal, logs, database (env PICOFLOW_HOME)")
+	fs.StringVar(&g.config, "config", "", "global config file (env PICOFLOW_CONFIG; default HOME/config.yaml, then /etc/picoflow/config.yaml)")
 	fs.StringVar(&g.logFormat, "log-format", "text", "format of picoflow's own log on stderr: text or json")
 	help := fs.BoolP("help", "h", false, "show help for this command")
 	g.fs = fs
@@ -142,6 +144,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	if g.logFormat != "text" && g.logFormat != "json" {
 		return exitf(ExitUsage, "--log-format must be text or json, not %q", g.logFormat)
+	}
+	if g.config == "" {
+		g.config = m.Getenv("PICOFLOW_CONFIG")
 	}
 	if g.home == "" {
 		g.home = m.Getenv("PICOFLOW_HOME")
