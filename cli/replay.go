@@ -1,0 +1,358 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/journal"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "replay",
+		args:    "RUN_ID",
+		summary: "post-mortem of a run from the journal alone: timeline and final state",
+		long: `Prints every transition of a run in order (time, offset from the run's
+start, task, attempt, event, exit code, duration; the output tail of failed
+attempts; retries with their backoff; interruptions and resumes), then the
+state of every task. RUN_ID may be a unique prefix.
+
+--until SEQ or --until RFC3339 stops at that journal entry or moment: the
+state as it was then. --journal DIR reads a journal copied off a device; it is
+only read, never repaired or changed.
+
+--json prints one JSON object per line: each event as
+  {"seq","time","offset_ms","run","event","task","attempt","status",
+   "exit_code","duration_ms","error","tail","backoff_ms","retry_at",
+   "reason","pgid","log","trigger","workflow","def_hash"}
+(absent fields omitted; times RFC 3339, UTC), then one last object
+  {"event":"final_state","run","workflow","status","as_of_seq",
+   "tasks":[{"name","status","attempts","exit_code","error","reason"}]}.`,
+		setup: func(fs *pflag.FlagSet) runFunc {
+			asJSON := fs.Bool("json", false, "one JSON object per line")
+			until := fs.String("until", "", "stop at journal entry SEQ or at an RFC 3339 time")
+			dir := fs.String("journal", "", "read this journal directory instead of HOME/journal (read-only)")
+			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if len(args) != 1 {
+					return exitf(ExitUsage, "replay needs exactly one RUN_ID")
+				}
+				jdir := *dir
+				if jdir == "" {
+					jdir = home(g.home).journal()
+				}
+				stop, err := parseUntil(*until)
+				if err != nil {
+					return err
+				}
+				return replayRun(m.Stdout, jdir, args[0], stop, *asJSON)
+			}
+		},
+	})
+}
+
+// untilFunc reports whether an event is past the --until bound.
+type untilFunc func(e *journal.Event) bool
+
+func parseUntil(s string) (untilFunc, error) {
+	if s == "" {
+		return func(*journal.Event) bool { return false }, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return func(e *journal.Event) bool { return e.Seq > n }, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return nil, exitf(ExitUsage, "--until %q: want a journal sequence number or an RFC 3339 time (2026-11-25T02:00:00Z)", s)
+	}
+	return func(e *journal.Event) bool { return e.At().After(t) }, nil
+}
+
+// replayRun prints the timeline of one run and its state at the end.
+func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool) error {
+	var events []*journal.Event
+	ids := map[string]bool{}
+	err := journal.Scan(dir, journal.ScanOptions{}, func(e *journal.Event) error {
+		if e.Type == journal.RunStarted {
+			ids[e.Run] = true
+		}
+		if e.Run != "" && strings.HasPrefix(e.Run, id) {
+			events = append(events, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return withCode(ExitInternal, fmt.Errorf("read journal %s: %w", dir, err))
+	}
+	var match []string
+	for r := range ids {
+		if strings.HasPrefix(r, id) {
+			match = append(match, r)
+		}
+	}
+	sort.Strings(match)
+	switch {
+	case len(match) == 0:
+		return exitf(ExitNotFound, "no run %q in journal %s", id, dir)
+	case len(match) > 1 && !ids[id]:
+		return exitf(ExitUsage, "run id prefix %q is ambiguous: %s", id, strings.Join(match, ", "))
+	case len(match) > 1:
+		match = []string{id}
+	}
+	id = match[0]
+
+	st := engine.NewState()
+	var shown []*journal.Event
+	for _, e := range events {
+		if e.Run != id {
+			continue
+		}
+		if past(e) {
+			break
+		}
+		if err := st.Apply(e); err != nil {
+			return withCode(ExitInternal, err)
+		}
+		shown = append(shown, e)
+	}
+	r := st.Runs[id]
+	if r == nil {
+		return exitf(ExitNotFound, "run %s had not started by then", id)
+	}
+	names := taskNames(r)
+	if asJSON {
+		return replayJSON(w, r, shown, names)
+	}
+	return replayText(w, r, shown, names)
+}
+
+// taskNames lists the run's tasks in definition order, from the definition
+// recorded in the journal; tasks the journal mentions but the definition
+// does not (it failed to parse) are appended in name order.
+func taskNames(r *engine.Run) []string {
+	var names []string
+	seen := map[string]bool{}
+	if wf, err := workflow.Parse(r.Source, []byte(r.Definition)); err == nil {
+		for _, t := range wf.Tasks {
+			names = append(names, t.Name)
+			seen[t.Name] = true
+		}
+	}
+	var extra []string
+	for n := range r.Tasks {
+		if !seen[n] {
+			extra = append(extra, n)
+		}
+	}
+	sort.Strings(extra)
+	return append(names, extra...)
+}
+
+func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string) error {
+	fmt.Fprintf(w, "run %s  workflow %s  trigger %s\n", r.ID, r.Workflow, firstNonEmpty(r.Trigger, "-"))
+	fmt.Fprintf(w, "definition %s  from %s\n", short(r.DefHash), firstNonEmpty(r.Source, "-"))
+	fmt.Fprintf(w, "started %s\n\n", stamp(r.Started))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tTIME\tOFFSET\tTASK\tATT\tEVENT\tEXIT\tDURATION\tDETAIL")
+	for _, e := range evs {
+		att, exit, dur := "", "", ""
+		if e.Attempt > 0 {
+			att = strconv.Itoa(e.Attempt)
+		}
+		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
+			exit = strconv.Itoa(e.ExitCode)
+			dur = ms(e.DurationMS)
+		}
+		if e.Type == journal.RunFinished {
+			dur = ms(e.DurationMS)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t+%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At().Format("15:04:05.000"),
+			offset(e.At().Sub(r.Started)), firstNonEmpty(e.Task, "-"), att, eventLabel(e), exit, dur, detail(e))
+		if t := strings.TrimRight(e.Tail, "\n"); t != "" {
+			for _, l := range strings.Split(t, "\n") {
+				fmt.Fprintf(tw, "\t\t\t\t\t\t\t\t| %s\n", l)
+			}
+		}
+	}
+	tw.Flush()
+	asOf := r.LastSeq
+	fmt.Fprintf(w, "\nstate as of entry %d: run %s\n", asOf, runState(r))
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TASK\tSTATUS\tATTEMPTS\tEXIT\tDURATION\tDETAIL")
+	for _, n := range names {
+		t := r.Tasks[n]
+		if t == nil {
+			fmt.Fprintf(tw, "%s\tpending\t0\t\t\t\n", n)
+			continue
+		}
+		exit, dur := "", ""
+		if t.Status != engine.Pending && t.Status != engine.Skipped && t.Status != engine.Running {
+			exit = strconv.Itoa(t.ExitCode)
+		}
+		if !t.Finished.IsZero() && !t.Started.IsZero() {
+			dur = ms(t.Finished.Sub(t.Started).Milliseconds())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", n, t.Status, t.Attempt, exit, dur, firstNonEmpty(t.Reason, t.Error))
+	}
+	return tw.Flush()
+}
+
+func runState(r *engine.Run) string {
+	if r.Status == engine.RunRunning {
+		return "unfinished (running, or interrupted and resumable)"
+	}
+	return r.Status.String()
+}
+
+func eventLabel(e *journal.Event) string {
+	switch e.Type {
+	case journal.TaskFinished, journal.RunFinished, journal.TaskResolved:
+		return e.Type.String() + ":" + e.Status
+	case journal.TaskRetrying:
+		return "task_retrying:" + e.Status
+	}
+	return e.Type.String()
+}
+
+func detail(e *journal.Event) string {
+	var parts []string
+	switch e.Type {
+	case journal.RunStarted:
+		if len(e.Params) > 0 {
+			keys := make([]string, 0, len(e.Params))
+			for k := range e.Params {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				parts = append(parts, k+"="+e.Params[k])
+			}
+		}
+	case journal.TaskStarted:
+		if e.Resumed {
+			parts = append(parts, "resumed after interruption")
+		}
+		parts = append(parts, "log "+e.LogPath)
+	case journal.TaskProcess:
+		parts = append(parts, "pgid "+strconv.Itoa(e.PGID))
+	case journal.TaskRetrying:
+		parts = append(parts, e.Error, "backoff "+ms(e.BackoffMS)+" until "+time.Unix(0, e.RetryAt).Format("15:04:05.000"))
+	case journal.TaskFinished:
+		parts = append(parts, e.Error)
+		if len(e.Outputs) > 0 {
+			keys := make([]string, 0, len(e.Outputs))
+			for k := range e.Outputs {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			parts = append(parts, "outputs "+strings.Join(keys, ","))
+		}
+	}
+	parts = append(parts, e.Reason)
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func offset(d time.Duration) string {
+	return fmt.Sprintf("%.3fs", d.Seconds())
+}
+
+func stamp(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") }
+
+// replayEvent is the stable JSON form of one event (see the command help).
+type replayEvent struct {
+	Seq        uint64 `json:"seq"`
+	Time       string `json:"time"`
+	OffsetMS   int64  `json:"offset_ms"`
+	Run        string `json:"run"`
+	Event      string `json:"event"`
+	Task       string `json:"task,omitempty"`
+	Attempt    int    `json:"attempt,omitempty"`
+	Status     string `json:"status,omitempty"`
+	ExitCode   *int   `json:"exit_code,omitempty"`
+	DurationMS *int64 `json:"duration_ms,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Tail       string `json:"tail,omitempty"`
+	BackoffMS  int64  `json:"backoff_ms,omitempty"`
+	RetryAt    string `json:"retry_at,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	PGID       int    `json:"pgid,omitempty"`
+	Log        string `json:"log,omitempty"`
+	Trigger    string `json:"trigger,omitempty"`
+	Workflow   string `json:"workflow,omitempty"`
+	DefHash    string `json:"def_hash,omitempty"`
+	Resumed    bool   `json:"resumed,omitempty"`
+}
+
+type replayTask struct {
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+	ExitCode int    `json:"exit_code"`
+	Error    string `json:"error,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+type replayFinal struct {
+	Event    string       `json:"event"`
+	Run      string       `json:"run"`
+	Workflow string       `json:"workflow"`
+	Status   string       `json:"status"`
+	AsOfSeq  uint64       `json:"as_of_seq"`
+	Tasks    []replayTask `json:"tasks"`
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string) error {
+	enc := json.NewEncoder(w)
+	for _, e := range evs {
+		o := replayEvent{Seq: e.Seq, Time: rfc3339(e.At()), OffsetMS: e.At().Sub(r.Started).Milliseconds(),
+			Run: e.Run, Event: e.Type.String(), Task: e.Task, Attempt: e.Attempt, Status: e.Status,
+			Error: e.Error, Tail: e.Tail, BackoffMS: e.BackoffMS, Reason: e.Reason, PGID: e.PGID,
+			Log: e.LogPath, Trigger: e.Trigger, Workflow: e.Workflow, DefHash: e.DefHash, Resumed: e.Resumed}
+		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
+			code, d := e.ExitCode, e.DurationMS
+			o.ExitCode, o.DurationMS = &code, &d
+		}
+		if e.Type == journal.RunFinished {
+			d := e.DurationMS
+			o.DurationMS = &d
+		}
+		if e.RetryAt != 0 {
+			o.RetryAt = rfc3339(time.Unix(0, e.RetryAt))
+		}
+		if err := enc.Encode(o); err != nil {
+			return err
+		}
+	}
+	f := replayFinal{Event: "final_state", Run: r.ID, Workflow: r.Workflow, Status: r.Status.String(),
+		AsOfSeq: r.LastSeq, Tasks: []replayTask{}}
+	if r.Status == engine.RunRunning {
+		f.Status = "unfinished"
+	}
+	for _, n := range names {
+		t := r.Tasks[n]
+		if t == nil {
+			f.Tasks = append(f.Tasks, replayTask{Name: n, Status: "pending"})
+			continue
+		}
+		f.Tasks = append(f.Tasks, replayTask{Name: n, Status: t.Status.String(), Attempts: t.Attempt,
+			ExitCode: t.ExitCode, Error: t.Error, Reason: t.Reason})
+	}
+	return enc.Encode(f)
+}

@@ -1,0 +1,181 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/picoflow/picoflow/journal"
+)
+
+var updateReplay = flag.Bool("update-replay", false, "rewrite the replay golden files")
+
+const replayDef = `name: nightly
+tasks:
+  - name: fetch
+    type: shell
+    config: {command: "true"}
+  - name: build
+    type: shell
+    depends_on: [fetch]
+    retry: 2
+    config: {command: "make"}
+  - name: publish
+    type: shell
+    depends_on: [build]
+    idempotent: false
+    config: {command: "publish"}
+  - name: notify
+    type: shell
+    depends_on: [publish]
+    config: {command: "notify"}
+`
+
+// writeReplayFixture writes the journal of a run that retried, was
+// interrupted by a crash, resumed, and finished. It is generated only when
+// absent: once committed it is a compatibility fixture.
+func writeReplayFixture(t *testing.T, dir string) {
+	t.Helper()
+	if _, err := os.Stat(dir); err == nil {
+		return
+	}
+	j, err := journal.Open(dir, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(dir, "LOCK")) // a fixture holds entries only
+	}()
+	base := time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC)
+	at := func(ms int) int64 { return base.Add(time.Duration(ms) * time.Millisecond).UnixNano() }
+	const run = "20261125-020000-a1b2"
+	evs := []*journal.Event{
+		{Type: journal.RunStarted, Time: at(0), Run: run, Workflow: "nightly", DefHash: "5d41402abc4b2a76b9719d911017c592aaaa", Definition: replayDef, Source: "/etc/picoflow/workflows/nightly.yaml", Trigger: "schedule"},
+		{Type: journal.TaskStarted, Time: at(1), Run: run, Task: "fetch", Attempt: 1, LogPath: "/var/lib/picoflow/logs/nightly/" + run + "/fetch.1.log"},
+		{Type: journal.TaskProcess, Time: at(3), Run: run, Task: "fetch", Attempt: 1, PGID: 4242},
+		{Type: journal.TaskFinished, Time: at(850), Run: run, Task: "fetch", Attempt: 1, Status: journal.StatusSuccess, DurationMS: 849, Outputs: map[string]string{"REV": "abc123"}},
+		{Type: journal.TaskStarted, Time: at(851), Run: run, Task: "build", Attempt: 1, LogPath: "/var/lib/picoflow/logs/nightly/" + run + "/build.1.log"},
+		{Type: journal.TaskRetrying, Time: at(2100), Run: run, Task: "build", Attempt: 1, Status: journal.StatusFailed, ExitCode: 2, Error: "exit status 2", DurationMS: 1249, Tail: "cc -c main.c\nmain.c:3: error: expected ';'\n", RetryAt: at(3100), BackoffMS: 1000},
+		{Type: journal.TaskStarted, Time: at(3101), Run: run, Task: "build", Attempt: 2, LogPath: "/var/lib/picoflow/logs/nightly/" + run + "/build.2.log"},
+		{Type: journal.TaskFinished, Time: at(5000), Run: run, Task: "build", Attempt: 2, Status: journal.StatusSuccess, DurationMS: 1899},
+		{Type: journal.TaskStarted, Time: at(5001), Run: run, Task: "publish", Attempt: 1, LogPath: "/var/lib/picoflow/logs/nightly/" + run + "/publish.1.log"},
+		// power loss here; the next process takes over a minute later
+		{Type: journal.RunResumed, Time: at(65000), Run: run},
+		{Type: journal.TaskInDoubt, Time: at(65000), Run: run, Task: "publish", Attempt: 1, Reason: "interrupted while running and not idempotent: settle it with picoflow resolve"},
+		{Type: journal.TaskResolved, Time: at(90000), Run: run, Task: "publish", Attempt: 1, Status: "rerun", Reason: "checked: nothing was published"},
+		{Type: journal.RunResumed, Time: at(91000), Run: run},
+		{Type: journal.TaskStarted, Time: at(91001), Run: run, Task: "publish", Attempt: 2, Resumed: true, LogPath: "/var/lib/picoflow/logs/nightly/" + run + "/publish.2.log"},
+		{Type: journal.TaskFinished, Time: at(93000), Run: run, Task: "publish", Attempt: 2, Status: journal.StatusSuccess, DurationMS: 1999},
+		{Type: journal.TaskStarted, Time: at(93001), Run: run, Task: "notify", Attempt: 1, LogPath: "/var/lib/picoflow/logs/nightly/" + run + "/notify.1.log"},
+		{Type: journal.TaskFinished, Time: at(93200), Run: run, Task: "notify", Attempt: 1, Status: journal.StatusSuccess, DurationMS: 199},
+		{Type: journal.RunFinished, Time: at(93201), Run: run, Status: journal.StatusSuccess, DurationMS: 93201},
+	}
+	for _, e := range evs {
+		if err := j.Append(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestReplayGolden(t *testing.T) {
+	time.Local = time.UTC
+	src := filepath.Join("testdata", "replay", "journal")
+	writeReplayFixture(t, src)
+	// Replay reads a copy: it must never need to write, and the fixture
+	// must stay byte-identical.
+	before := dirBytes(t, src)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"text", nil},
+		{"json", []string{"--json"}},
+		{"until-seq", []string{"--until", "9"}},
+		{"until-time", []string{"--until", "2026-11-25T02:00:03Z"}},
+		{"prefix", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "20261125-020000-a1b2"
+			if tc.name == "prefix" {
+				id = "20261125-02"
+			}
+			var out, errb bytes.Buffer
+			m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+			args := append([]string{"replay", "--journal", src, "--home", t.TempDir(), id}, tc.args...)
+			if code := m.Run(context.Background(), args); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			golden := filepath.Join("testdata", "replay", tc.name+".golden")
+			if tc.name == "prefix" {
+				golden = filepath.Join("testdata", "replay", "text.golden")
+			}
+			if *updateReplay && tc.name != "prefix" {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("output differs from %s (-update-replay to accept):\n%s", golden, out.String())
+			}
+		})
+	}
+	if after := dirBytes(t, src); !bytes.Equal(before, after) {
+		t.Error("replay changed the journal it read")
+	}
+}
+
+func TestReplayErrors(t *testing.T) {
+	src := filepath.Join("testdata", "replay", "journal")
+	writeReplayFixture(t, src)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"unknown run", []string{"nope"}, ExitNotFound},
+		{"bad until", []string{"20261125-020000-a1b2", "--until", "yesterday"}, ExitUsage},
+		{"no args", nil, ExitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			m := &Main{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+			args := append([]string{"replay", "--journal", src}, tc.args...)
+			if code := m.Run(context.Background(), args); code != tc.code {
+				t.Fatalf("exit %d, want %d: %s", code, tc.code, errb.String())
+			}
+			if errb.Len() == 0 {
+				t.Error("no message on stderr")
+			}
+		})
+	}
+}
+
+// dirBytes concatenates the names and contents of a directory's files.
+func dirBytes(t *testing.T, dir string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		b.WriteString(p)
+		b.Write(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
