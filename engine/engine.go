@@ -40,6 +40,10 @@ type Options struct {
 	MaxParallel int           // overrides the workflow's max_parallel when > 0
 	Grace       time.Duration // overrides the workflow's shutdown_grace when > 0
 	KillGrace   time.Duration // SIGTERM → SIGKILL wait for a task's processes
+	// Slots, when set, is a task budget shared with other engines (the
+	// daemon's global max_parallel), consulted besides MaxParallel before
+	// each attempt launches.
+	Slots Slots
 	// Redact is applied to every text an executor produced (error, output
 	// tail, outputs) before it is journaled: the hook that keeps secret
 	// values out of the journal.
@@ -87,11 +91,20 @@ func NewRunID(t time.Time) string {
 // has finished, when ctx was cancelled and the running tasks were stopped
 // (the run stays resumable), or when in-doubt tasks hold it.
 func (e *Engine) Start(ctx context.Context, wf *workflow.Workflow, params map[string]string, trigger string) (*Run, error) {
+	return e.StartFired(ctx, wf, params, trigger, time.Time{})
+}
+
+// StartFired is Start for a run a schedule fired: its RunStarted records
+// the fire time it was due at (zero: none).
+func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params map[string]string, trigger string, fire time.Time) (*Run, error) {
 	now := e.opts.Clock()
 	ev := &journal.Event{
 		Type: journal.RunStarted, Time: now.UnixNano(), Run: e.opts.NewRunID(now),
 		Workflow: wf.Name, DefHash: wf.Hash, Definition: string(wf.Raw), Source: wf.Source,
 		Trigger: trigger, Params: params,
+	}
+	if !fire.IsZero() {
+		ev.FireTime = fire.UnixNano()
 	}
 	if err := e.opts.Journal.Append(ev); err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
@@ -321,8 +334,16 @@ func (x *runner) loop(ctx context.Context) error {
 			x.ready = append(x.ready, it.task)
 		}
 		var launch []int
+		var slotC <-chan struct{} // set when a ready task waits for a global slot
 		if !stopping {
 			for len(x.ready) > 0 && x.running+len(launch) < x.maxParallel() {
+				if sl := x.e.opts.Slots; sl != nil {
+					freed := sl.Freed() // before TryAcquire, so no release is missed
+					if !sl.TryAcquire() {
+						slotC = freed
+						break
+					}
+				}
 				i := x.ready[0]
 				x.ready = x.ready[1:]
 				launch = append(launch, i)
@@ -340,6 +361,7 @@ func (x *runner) loop(ctx context.Context) error {
 		}
 		if err := x.flush(); err != nil {
 			// Nothing launched yet for this batch: stop what runs, then fail.
+			x.freeSlots(len(launch))
 			kill()
 			x.drain()
 			return err
@@ -371,6 +393,7 @@ func (x *runner) loop(ctx context.Context) error {
 				}
 			}
 		case <-retryC:
+		case <-slotC:
 		case <-stop:
 			stop, stopping = nil, true
 			x.e.log.Info("stopping: no new tasks; waiting for running ones", "run", x.r.ID,
@@ -394,6 +417,16 @@ func (x *runner) loop(ctx context.Context) error {
 func (x *runner) drain() {
 	for ; x.running > 0; x.running-- {
 		<-x.results
+		x.freeSlots(1)
+	}
+}
+
+// freeSlots returns n global task slots (Options.Slots).
+func (x *runner) freeSlots(n int) {
+	if sl := x.e.opts.Slots; sl != nil {
+		for ; n > 0; n-- {
+			sl.Release()
+		}
 	}
 }
 
@@ -430,6 +463,7 @@ func (x *runner) finish(now time.Time) {
 // handle turns an attempt's result into events and scheduling changes.
 func (x *runner) handle(a attemptResult) {
 	x.running--
+	x.freeSlots(1)
 	now := x.e.opts.Clock()
 	t := x.wf.Tasks[a.task]
 	st := x.tasks[a.task]

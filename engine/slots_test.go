@@ -1,0 +1,111 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/executors"
+	"github.com/picoflow/picoflow/journal"
+)
+
+func TestSemaphore(t *testing.T) {
+	s := engine.NewSemaphore(2)
+	if !s.TryAcquire() || !s.TryAcquire() {
+		t.Fatal("could not take 2 of 2 slots")
+	}
+	freed := s.Freed()
+	if s.TryAcquire() {
+		t.Fatal("took a third slot of 2")
+	}
+	select {
+	case <-freed:
+		t.Fatal("Freed closed before a release")
+	default:
+	}
+	s.Release()
+	select {
+	case <-freed:
+	default:
+		t.Fatal("Freed not closed by Release")
+	}
+	if s.InUse() != 1 || !s.TryAcquire() {
+		t.Fatalf("InUse = %d after a release", s.InUse())
+	}
+	if n := engine.NewSemaphore(0).Size(); n != 1 {
+		t.Errorf("NewSemaphore(0).Size() = %d", n)
+	}
+}
+
+// memJournal is an in-memory engine.Journal.
+type memJournal struct {
+	mu  sync.Mutex
+	seq uint64
+}
+
+func (j *memJournal) Append(evs ...*journal.Event) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range evs {
+		j.seq++
+		e.Seq = j.seq
+	}
+	return nil
+}
+
+func (j *memJournal) AppendLazy(evs ...*journal.Event) error { return j.Append(evs...) }
+
+// gauge is an executor that measures how many attempts run at once.
+type gauge struct{ now, peak atomic.Int32 }
+
+func (g *gauge) Execute(ctx context.Context, req *executors.Request) executors.Result {
+	n := g.now.Add(1)
+	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
+	}
+	time.Sleep(5 * time.Millisecond) // the attempt's work
+	g.now.Add(-1)
+	return executors.Result{Status: executors.Success}
+}
+
+// TestSlotsShareBudget runs two workflows of four parallel tasks each on
+// two engines sharing a budget of 2 slots: never more than 2 attempts run,
+// and every task still runs (the loops wake when a slot frees).
+func TestSlotsShareBudget(t *testing.T) {
+	g := &gauge{}
+	slots := engine.NewSemaphore(2)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		src := fmt.Sprintf("name: wf%d\nconfig:\n  max_parallel: 4\ntasks:\n", w)
+		for i := range 4 {
+			src += fmt.Sprintf("  - name: t%d\n    type: shell\n    config:\n      command: \"true\"\n", i)
+		}
+		wf, err := workflow.Parse(fmt.Sprintf("wf%d.yaml", w), []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng := engine.New(engine.Options{
+			Journal: &memJournal{}, Executors: map[string]executors.Executor{workflow.TypeShell: g},
+			LogDir: t.TempDir(), Slots: slots,
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := eng.Start(context.Background(), wf, nil, "manual")
+			if err != nil || r.Status != engine.RunSuccess {
+				t.Errorf("run of %s: %v, %v", wf.Name, r, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := g.peak.Load(); p > 2 || p < 1 {
+		t.Errorf("peak concurrency %d, want 1..2", p)
+	}
+	if slots.InUse() != 0 {
+		t.Errorf("%d slots still taken", slots.InUse())
+	}
+}
