@@ -1,0 +1,226 @@
+package workflow
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// suggestBudget caps the name comparisons spent on "did you mean" for
+// unknown dependencies: plenty for any hand-written file, and it keeps a
+// huge generated file full of unknown names from taking quadratic time.
+const suggestBudget = 1_000_000
+
+// graph indexes the tasks by name, resolves depends_on into Deps and
+// Downstream, and reports duplicate names, unknown, self and repeated
+// dependencies, and cycles. It runs even when some tasks are broken, so a
+// file with many problems shows them all.
+func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
+	w.index = make(map[string]int, len(w.Tasks))
+	vars := make(map[string]int, len(w.Tasks))
+	for i, t := range w.Tasks {
+		if t.Name == "" {
+			continue
+		}
+		tn := nodes[i]
+		if j, dup := w.index[t.Name]; dup {
+			d.errorf(tn.nameNode, join(tn.path, "name"), "duplicate task name %q (first defined at line %d)", t.Name, w.Tasks[j].Line)
+			continue
+		}
+		w.index[t.Name] = i
+		v := envPart(t.Name)
+		if j, clash := vars[v]; clash {
+			d.report(tn.nameNode, join(tn.path, "name"), Problem{
+				Msg: fmt.Sprintf("task names %q and %q (line %d) give the same output variables %s*",
+					t.Name, w.Tasks[j].Name, w.Tasks[j].Line, OutputVar(t.Name, "")),
+				Hint: "task names must differ by more than case, '-' and '_'",
+			})
+			continue
+		}
+		vars[v] = i
+	}
+
+	var names *suggester // built on the first unknown dependency only
+	for i, t := range w.Tasks {
+		tn := nodes[i]
+		if len(t.DependsOn) == 0 {
+			continue
+		}
+		t.Deps = make([]int, 0, len(t.DependsOn))
+		var seen map[int]bool
+		if len(t.DependsOn) > 16 {
+			seen = make(map[int]bool, len(t.DependsOn))
+		}
+		for k, dep := range t.DependsOn {
+			at, path := tn.depNodes[k], tn.depPaths[k]
+			j, ok := w.index[dep]
+			switch {
+			case !ok:
+				if names == nil {
+					list := make([]string, 0, len(w.index))
+					for _, u := range w.Tasks {
+						if u.Name != "" {
+							list = append(list, u.Name)
+						}
+					}
+					names = newSuggester(list, suggestBudget)
+				}
+				d.report(at, path, Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.suggest(dep)})
+			case j == i:
+				d.errorf(at, path, "task %q depends on itself", dep)
+			case seen != nil && seen[j] || seen == nil && slices.Contains(t.Deps, j):
+				d.errorf(at, path, "duplicate dependency %q", dep)
+			default:
+				t.Deps = append(t.Deps, j)
+				if seen != nil {
+					seen[j] = true
+				}
+			}
+		}
+	}
+	for i, t := range w.Tasks {
+		for _, j := range t.Deps {
+			w.Tasks[j].Downstream = append(w.Tasks[j].Downstream, i)
+		}
+	}
+
+	w.order = topoOrder(w.Tasks)
+	if len(w.order) < len(w.Tasks) {
+		d.cycles(w, nodes)
+	}
+}
+
+// topoOrder is Kahn's algorithm: tasks whose dependencies are done, in file
+// order. The result is shorter than tasks when there is a cycle.
+func topoOrder(tasks []*Task) []int {
+	pending := make([]int, len(tasks))
+	order := make([]int, 0, len(tasks))
+	for i, t := range tasks {
+		pending[i] = len(t.Deps)
+		if pending[i] == 0 {
+			order = append(order, i)
+		}
+	}
+	for k := 0; k < len(order); k++ {
+		for _, j := range tasks[order[k]].Downstream {
+			if pending[j]--; pending[j] == 0 {
+				order = append(order, j)
+			}
+		}
+	}
+	return order
+}
+
+// cycles reports one cycle per strongly connected component of the tasks
+// left over by topoOrder: the shortest cycle through the component's first
+// task in file order, at that task's line, each arrow reading "depends on". Fixing it may reveal another
+// cycle in the same component; listing every elementary cycle can take
+// exponential time.
+func (d *decoder) cycles(w *Workflow, nodes []*taskNode) {
+	done := make([]bool, len(w.Tasks))
+	for _, i := range w.order {
+		done[i] = true
+	}
+	for _, scc := range components(w.Tasks, done) {
+		if len(scc) < 2 {
+			continue // a task that only depends on a cycle
+		}
+		start := slices.Min(scc)
+		cycle := shortestCycle(w.Tasks, start, scc)
+		names := make([]string, len(cycle)+1)
+		for k, i := range cycle {
+			names[k] = w.Tasks[i].Name
+		}
+		names[len(cycle)] = w.Tasks[start].Name
+		d.errorf(resolve(nodes[start].node), nodes[start].path, "dependency cycle: %s", strings.Join(names, " -> "))
+	}
+}
+
+// components returns the strongly connected components (Tarjan) of the
+// dependency graph restricted to the tasks not marked done.
+func components(tasks []*Task, done []bool) [][]int {
+	const unvisited = -1
+	var (
+		num     = make([]int, len(tasks))
+		low     = make([]int, len(tasks))
+		onStack = make([]bool, len(tasks))
+		stack   []int
+		next    int
+		out     [][]int
+	)
+	for i := range num {
+		num[i] = unvisited
+	}
+	var visit func(v int)
+	visit = func(v int) {
+		num[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, u := range tasks[v].Deps {
+			switch {
+			case done[u]:
+			case num[u] == unvisited:
+				visit(u)
+				low[v] = min(low[v], low[u])
+			case onStack[u]:
+				low[v] = min(low[v], num[u])
+			}
+		}
+		if low[v] != num[v] {
+			return
+		}
+		var scc []int
+		for {
+			u := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			onStack[u] = false
+			scc = append(scc, u)
+			if u == v {
+				break
+			}
+		}
+		out = append(out, scc)
+	}
+	for i := range tasks {
+		if !done[i] && num[i] == unvisited {
+			visit(i)
+		}
+	}
+	return out
+}
+
+// shortestCycle returns the tasks of a shortest cycle through start inside
+// scc, beginning with start, following Deps edges.
+func shortestCycle(tasks []*Task, start int, scc []int) []int {
+	in := make(map[int]bool, len(scc))
+	for _, i := range scc {
+		in[i] = true
+	}
+	prev := map[int]int{start: -1}
+	queue := []int{start}
+	for k := 0; k < len(queue); k++ {
+		v := queue[k]
+		for _, u := range tasks[v].Deps {
+			if u == start {
+				var path []int
+				for x := v; x != -1; x = prev[x] {
+					path = append(path, x)
+				}
+				slices.Reverse(path)
+				return path
+			}
+			if _, seen := prev[u]; !seen && in[u] {
+				prev[u] = v
+				queue = append(queue, u)
+			}
+		}
+	}
+	return []int{start} // unreachable for a real component
+}
+
+// TopoOrder returns the indexes of Tasks in an order where every task comes
+// after its dependencies; ties keep file order.
+func (w *Workflow) TopoOrder() []int {
+	return slices.Clone(w.order)
+}

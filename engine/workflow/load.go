@@ -1,0 +1,465 @@
+package workflow
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads and parses the workflow file at path. On failure the error is
+// a Problems value listing everything wrong with the file.
+func Load(path string) (*Workflow, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Problems{{File: path, Msg: fmt.Sprintf("read workflow: %v", unwrapPath(err)), Err: err}}
+	}
+	w, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// unwrapPath drops the *fs.PathError wrapper, whose path is already in the
+// problem's File.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Parse parses and validates a workflow held in data; src names it in
+// problems. On failure the error is a Problems value listing everything
+// wrong, sorted by line, and the workflow is nil.
+func Parse(src string, data []byte) (*Workflow, error) {
+	d := &decoder{file: src, budget: 10_000 + 16*len(data)}
+	root := d.document(data)
+	var w *Workflow
+	if root != nil {
+		w = d.workflow(root)
+	}
+	if len(d.probs) > 0 || w == nil {
+		d.probs.sortByPosition()
+		return nil, d.probs.dedupe()
+	}
+	w.Source = src
+	w.Raw = bytes.Clone(data)
+	sum := sha256.Sum256(data)
+	w.Hash = hex.EncodeToString(sum[:])
+	return w, nil
+}
+
+// syntaxErr matches the "yaml: line N: msg" errors of the YAML parser.
+var syntaxErr = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+
+// document parses data into the top-level mapping, or reports why it
+// cannot. Only one YAML document is allowed per file.
+func (d *decoder) document(data []byte) (root *yaml.Node) {
+	defer func() {
+		// The YAML library recovers its own failures; this is the last
+		// line of defence for a loader that must never panic on input.
+		if r := recover(); r != nil {
+			d.errorf(nil, "", "yaml: internal parser failure: %v", r)
+			root = nil
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.report(nil, "", Problem{Msg: "empty workflow file", Hint: "run `picoflow init` for an example"})
+			return nil
+		}
+		d.syntax(err, data)
+		return nil
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		d.report(&next, "", Problem{
+			Msg:  "more than one YAML document",
+			Hint: "a workflow file holds exactly one workflow; remove the \"---\" separator",
+		})
+	case !errors.Is(err, io.EOF):
+		d.syntax(err, data)
+	}
+	root = &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	r := resolve(root)
+	if r == nil || r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
+		d.report(nil, "", Problem{Msg: "empty workflow file", Hint: "run `picoflow init` for an example"})
+		return nil
+	}
+	if r.Kind != yaml.MappingNode {
+		d.report(root, "", Problem{Msg: "expected a mapping at the top level, got " + describe(root), Hint: "a workflow starts with \"name:\""})
+		return nil
+	}
+	return r
+}
+
+// parserProblems are the messages of the YAML library's parser stage. It
+// reports their line 0-based (its scanner stage reports lines 1-based), and
+// leaves the line out for the first line.
+var parserProblems = []string{
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"did not find expected '-' indicator",
+	"did not find expected <document start>",
+	"did not find expected <stream-start>",
+	"did not find expected key",
+	"did not find expected node content",
+	"found duplicate %YAML directive",
+	"found duplicate %TAG directive",
+	"found incompatible YAML document",
+	"found undefined tag handle",
+}
+
+// unknownAnchor matches the one parser error that carries no line.
+var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// syntax turns a YAML parser error into problems, one per line of the
+// message, at the line the parser gave, made 1-based.
+func (d *decoder) syntax(err error, data []byte) {
+	for _, msg := range strings.Split(err.Error(), "\n") {
+		msg = strings.TrimSpace(msg)
+		if msg == "" {
+			continue
+		}
+		p := Problem{File: d.file, Msg: "yaml syntax error: " + msg, Err: err}
+		if m := syntaxErr.FindStringSubmatch(msg); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Msg = "yaml syntax error: " + m[2]
+			if isKnown(m[2], parserProblems) {
+				p.Line++
+			}
+			if a := unknownAnchor.FindStringSubmatch(m[2]); a != nil && p.Line == 0 {
+				if i := bytes.Index(data, []byte("*"+a[1])); i >= 0 {
+					p.Line = 1 + bytes.Count(data[:i], []byte("\n"))
+				}
+			}
+		}
+		if p.Line > 0 && hasTabIndent(data, p.Line) {
+			p.Hint = "indent with spaces; YAML does not allow tabs"
+		}
+		d.probs = append(d.probs, p)
+	}
+}
+
+// hasTabIndent reports whether the 1-based line of data is indented with a
+// tab.
+func hasTabIndent(data []byte, line int) bool {
+	for i := 1; i < line; i++ {
+		j := bytes.IndexByte(data, '\n')
+		if j < 0 {
+			return false
+		}
+		data = data[j+1:]
+	}
+	indent := data[:len(data)-len(bytes.TrimLeft(data, " \t"))]
+	return bytes.IndexByte(indent, '\t') >= 0
+}
+
+var workflowKeys = []string{"name", "description", "schedule", "timezone", "env", "config", "tasks"}
+
+// workflow decodes the top-level mapping.
+func (d *decoder) workflow(root *yaml.Node) *Workflow {
+	w := &Workflow{}
+	f, ok := d.mapping(root, "", workflowKeys, nil)
+	if !ok {
+		return nil
+	}
+	if e, ok := d.require(f, "", "name", "name: nightly-backup"); ok {
+		if s, ok := d.str(e.val, "name"); ok {
+			if validName(s, false) {
+				w.Name, w.nameLine, w.nameCol = s, e.val.Line, e.val.Column
+			} else {
+				d.report(e.val, "name", Problem{
+					Msg:  fmt.Sprintf("invalid workflow name %q", s),
+					Hint: "use lowercase letters, digits, '_' and '-'",
+				})
+			}
+		}
+	}
+	if e, ok := f.get("description"); ok {
+		w.Description, _ = d.str(e.val, "description")
+	}
+	var tzNode *yaml.Node
+	if e, ok := f.get("timezone"); ok {
+		if s, ok := d.text(e.val, "timezone"); ok {
+			if _, err := time.LoadLocation(s); err != nil {
+				d.report(e.val, "timezone", Problem{
+					Msg:  fmt.Sprintf("unknown time zone %q", s),
+					Hint: `use an IANA name such as "Europe/Berlin" or "UTC"`,
+					Err:  err,
+				})
+			} else {
+				w.Timezone, tzNode = s, e.key
+			}
+		}
+	}
+	if e, ok := f.get("schedule"); ok {
+		if s, ok := d.text(e.val, "schedule"); ok {
+			s = strings.TrimSpace(s)
+			if _, err := parseSchedule(s, nil); err != nil {
+				d.report(e.val, "schedule", Problem{Msg: err.Error(), Hint: scheduleHint, Err: err})
+			} else {
+				w.Schedule = s
+				if _, _, hasZone, _ := splitCronTZ(s); hasZone && tzNode != nil {
+					d.report(e.val, "schedule", Problem{
+						Msg:  fmt.Sprintf("schedule has a time zone prefix and timezone is set at line %d", tzNode.Line),
+						Hint: "give the time zone once",
+					})
+				}
+			}
+		}
+	}
+	if e, ok := f.get("env"); ok {
+		w.Env, _ = d.env(e.val, "env")
+	}
+	w.Config = Config{
+		Backoff:       Backoff{Initial: DefaultBackoffInitial, Multiplier: DefaultBackoffMultiplier, Max: DefaultBackoffMax},
+		ShutdownGrace: DefaultShutdownGrace,
+	}
+	if e, ok := f.get("config"); ok {
+		d.config(&w.Config, e.val, "config")
+	}
+	if e, ok := d.require(f, "", "tasks", `tasks: [{name: hello, type: shell, config: {command: "echo hello"}}]`); ok {
+		d.tasks(w, e)
+	}
+	return w
+}
+
+var (
+	configWorkflowKeys = []string{"max_parallel", "retry_default", "timeout_default", "shutdown_grace", "backoff"}
+	backoffKeys        = []string{"initial", "multiplier", "max"}
+)
+
+// config decodes the workflow `config:` block over the defaults in c.
+func (d *decoder) config(c *Config, n *yaml.Node, path string) {
+	f, ok := d.mapping(n, path, configWorkflowKeys, nil)
+	if !ok {
+		return
+	}
+	if e, ok := f.get("max_parallel"); ok {
+		p := join(path, "max_parallel")
+		if v, ok := d.integer(e.val, p); ok {
+			if v < 1 {
+				d.report(e.val, p, Problem{Msg: fmt.Sprintf("must be at least 1, got %d", v), Hint: "leave it out to use the number of CPUs"})
+			} else {
+				c.MaxParallel = v
+			}
+		}
+	}
+	if e, ok := f.get("retry_default"); ok {
+		p := join(path, "retry_default")
+		if v, ok := d.integer(e.val, p); ok {
+			if v < 0 {
+				d.errorf(e.val, p, "negative retry %d: retry counts the attempts after the first and must be 0 or more", v)
+			} else {
+				c.RetryDefault = v
+			}
+		}
+	}
+	if e, ok := f.get("timeout_default"); ok {
+		c.TimeoutDefault, _ = d.duration(e.val, join(path, "timeout_default"), true)
+	}
+	if e, ok := f.get("shutdown_grace"); ok {
+		if v, ok := d.duration(e.val, join(path, "shutdown_grace"), false); ok {
+			c.ShutdownGrace = v
+		}
+	}
+	if e, ok := f.get("backoff"); ok {
+		d.backoff(&c.Backoff, e.val, join(path, "backoff"))
+	}
+}
+
+func (d *decoder) backoff(b *Backoff, n *yaml.Node, path string) {
+	f, ok := d.mapping(n, path, backoffKeys, nil)
+	if !ok {
+		return
+	}
+	initialOK, maxOK := true, true
+	if e, ok := f.get("initial"); ok {
+		var v time.Duration
+		if v, initialOK = d.duration(e.val, join(path, "initial"), true); initialOK {
+			b.Initial = v
+		}
+	}
+	if e, ok := f.get("multiplier"); ok {
+		p := join(path, "multiplier")
+		if v, ok := d.number(e.val, p); ok {
+			if v < 1 {
+				d.report(e.val, p, Problem{Msg: fmt.Sprintf("multiplier must be at least 1, got %v", v), Hint: "1 keeps the delay constant; 2 doubles it on every retry"})
+			} else {
+				b.Multiplier = v
+			}
+		}
+	}
+	maxField, hasMax := f.get("max")
+	if hasMax {
+		var v time.Duration
+		if v, maxOK = d.duration(maxField.val, join(path, "max"), true); maxOK {
+			b.Max = v
+		}
+	}
+	if initialOK && maxOK && b.Max < b.Initial {
+		at, what := f.node, "the default max "+DefaultBackoffMax.String()
+		if hasMax {
+			at, what = maxField.val, "max "+b.Max.String()
+		}
+		d.report(at, join(path, "max"), Problem{
+			Msg:  fmt.Sprintf("%s is less than initial %s", what, b.Initial),
+			Hint: "max caps the delay and must be at least initial",
+		})
+	}
+}
+
+// tasks decodes the task list and then checks the graph.
+func (d *decoder) tasks(w *Workflow, e field) {
+	r := resolve(e.val)
+	if r == nil || r.Kind != yaml.SequenceNode {
+		p := Problem{Msg: "expected a list of tasks, got " + describe(e.val)}
+		if r != nil && r.Kind == yaml.MappingNode {
+			p.Hint = `write each task as a list item starting with "- name:"`
+		}
+		d.report(e.val, "tasks", p)
+		return
+	}
+	if len(r.Content) == 0 {
+		d.report(e.val, "tasks", Problem{Msg: "no tasks", Hint: "a workflow needs at least one task"})
+		return
+	}
+	w.Tasks = make([]*Task, 0, len(r.Content))
+	nodes := make([]*taskNode, 0, len(r.Content))
+	for i, item := range r.Content {
+		if !d.visit(item) {
+			return
+		}
+		t, tn := d.task(item, index("tasks", i))
+		w.Tasks = append(w.Tasks, t)
+		nodes = append(nodes, tn)
+	}
+	for i, t := range w.Tasks {
+		if !nodes[i].retrySet {
+			t.Retry = w.Config.RetryDefault
+		}
+		if !nodes[i].timeoutOK {
+			t.Timeout = w.Config.TimeoutDefault
+		}
+	}
+	d.graph(w, nodes)
+}
+
+// LoadPaths loads every workflow named by paths. A path may be a file, or a
+// directory whose *.yaml and *.yml files are loaded in name order (not
+// recursively). All problems of all files are collected, including two files
+// declaring the same workflow name. The workflows that loaded cleanly are
+// returned even when the error is not nil.
+func LoadPaths(paths []string) ([]*Workflow, error) {
+	var (
+		files []string
+		probs Problems
+		seen  = map[string]bool{}
+	)
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			probs = append(probs, Problem{File: p, Msg: fmt.Sprintf("load workflows: %v", unwrapPath(err)), Err: err})
+			continue
+		}
+		if !fi.IsDir() {
+			files = appendNew(files, seen, p)
+			continue
+		}
+		ents, err := os.ReadDir(p)
+		if err != nil {
+			probs = append(probs, Problem{File: p, Msg: fmt.Sprintf("read workflow directory: %v", unwrapPath(err)), Err: err})
+			continue
+		}
+		n := len(files)
+		for _, de := range ents { // sorted by name
+			ext := filepath.Ext(de.Name())
+			if de.IsDir() || (ext != ".yaml" && ext != ".yml") {
+				continue
+			}
+			files = appendNew(files, seen, filepath.Join(p, de.Name()))
+		}
+		if len(files) == n {
+			probs = append(probs, Problem{File: p, Msg: "no workflow files (*.yaml, *.yml) in directory"})
+		}
+	}
+
+	var out []*Workflow
+	byName := map[string]*Workflow{}
+	order := map[string]int{}
+	for i, file := range files {
+		order[file] = i
+		w, err := Load(file)
+		if err != nil {
+			var ps Problems
+			if !errors.As(err, &ps) {
+				ps = Problems{{File: file, Msg: err.Error(), Err: err}}
+			}
+			probs = append(probs, ps...)
+			continue
+		}
+		if first, dup := byName[w.Name]; dup {
+			probs = append(probs, Problem{
+				File: file, Line: w.nameLine, Column: w.nameCol, Path: "name",
+				Msg:  fmt.Sprintf("workflow name %q is already declared in %s", w.Name, first.Source),
+				Hint: "workflow names must be unique",
+			})
+			continue
+		}
+		byName[w.Name] = w
+		out = append(out, w)
+	}
+	if len(probs) == 0 {
+		return out, nil
+	}
+	// Keep files in load order and each file's problems in line order;
+	// path-level problems (order -1) come first.
+	slices.SortStableFunc(probs, func(a, b Problem) int {
+		oa, ok := order[a.File]
+		if !ok {
+			oa = -1
+		}
+		ob, ok := order[b.File]
+		if !ok {
+			ob = -1
+		}
+		return cmp.Or(cmp.Compare(oa, ob), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	return out, probs
+}
+
+// appendNew appends a file unless the same file (by cleaned path) was
+// already named, so "dir dir/a.yaml" loads a.yaml once.
+func appendNew(files []string, seen map[string]bool, p string) []string {
+	key := filepath.Clean(p)
+	if abs, err := filepath.Abs(p); err == nil {
+		key = abs
+	}
+	if seen[key] {
+		return files
+	}
+	seen[key] = true
+	return append(files, p)
+}

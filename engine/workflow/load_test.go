@@ -1,0 +1,466 @@
+package workflow
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/invalid")
+
+// TestInvalid loads every testdata/invalid/<scenario>.yaml and compares
+// the full error output with <scenario>.golden.
+func TestInvalid(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "invalid", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 30 {
+		t.Fatalf("found %d invalid scenarios, want at least 30", len(files))
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			w, err := Load(file)
+			if err == nil {
+				t.Fatalf("Load succeeded, want problems (workflow %q)", w.Name)
+			}
+			if w != nil {
+				t.Errorf("Load returned a workflow with its error")
+			}
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("error is %T, want Problems", err)
+			}
+			for i := 1; i < len(ps); i++ {
+				if ps[i].Line < ps[i-1].Line {
+					t.Errorf("problems not sorted by line: %d after %d", ps[i].Line, ps[i-1].Line)
+				}
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("problems differ from %s (run go test -update to accept):\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestValid(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "valid", "*.y*ml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no valid scenarios")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			w, err := Load(file)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(raw)
+			if w.Source != file || !bytes.Equal(w.Raw, raw) || w.Hash != hex.EncodeToString(sum[:]) {
+				t.Errorf("Source/Raw/Hash = %q, %d bytes, %s; want %q, %d bytes, %x", w.Source, len(w.Raw), w.Hash, file, len(raw), sum)
+			}
+			checkGraph(t, w)
+		})
+	}
+}
+
+// checkGraph asserts the invariants of a loaded workflow's graph.
+func checkGraph(t *testing.T, w *Workflow) {
+	t.Helper()
+	order := w.TopoOrder()
+	if len(order) != len(w.Tasks) {
+		t.Fatalf("TopoOrder has %d tasks, want %d", len(order), len(w.Tasks))
+	}
+	pos := make([]int, len(w.Tasks))
+	for k, i := range order {
+		pos[i] = k
+	}
+	for i, task := range w.Tasks {
+		if j, ok := w.Index(task.Name); !ok || j != i {
+			t.Errorf("Index(%q) = %d, %v; want %d", task.Name, j, ok, i)
+		}
+		if len(task.Deps) != len(task.DependsOn) {
+			t.Errorf("task %s: %d deps for %d depends_on", task.Name, len(task.Deps), len(task.DependsOn))
+		}
+		for k, j := range task.Deps {
+			if w.Tasks[j].Name != task.DependsOn[k] {
+				t.Errorf("task %s: Deps[%d] = %s, want %s", task.Name, k, w.Tasks[j].Name, task.DependsOn[k])
+			}
+			if pos[j] >= pos[i] {
+				t.Errorf("task %s runs before its dependency %s", task.Name, w.Tasks[j].Name)
+			}
+			if !slices.Contains(w.Tasks[j].Downstream, i) {
+				t.Errorf("task %s missing from Downstream of %s", task.Name, w.Tasks[j].Name)
+			}
+		}
+	}
+}
+
+func TestParseFull(t *testing.T) {
+	w, err := Load(filepath.Join("testdata", "valid", "full.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Name != "backup-workflow" || w.Description != "Daily backup" || w.Schedule != "CRON_TZ=Europe/Berlin 0 2 * * *" {
+		t.Errorf("header = %q %q %q", w.Name, w.Description, w.Schedule)
+	}
+	wantEnv := map[string]string{"BACKUP_DIR": "/srv/backup", "KEEP": "7", "VERBOSE": "true", "DB_PASSWORD": "${secret:db_password}"}
+	if !reflect.DeepEqual(w.Env, wantEnv) {
+		t.Errorf("Env = %v, want %v", w.Env, wantEnv)
+	}
+	wantConfig := Config{
+		MaxParallel: 4, RetryDefault: 3, TimeoutDefault: 300 * time.Second,
+		Backoff:       Backoff{Initial: 2 * time.Second, Multiplier: 1.5, Max: time.Minute},
+		ShutdownGrace: 45 * time.Second,
+	}
+	if w.Config != wantConfig {
+		t.Errorf("Config = %+v, want %+v", w.Config, wantConfig)
+	}
+
+	hc, dump, arch, notify := w.Tasks[0], w.Tasks[1], w.Tasks[2], w.Tasks[3]
+	wantHTTP := &HTTPConfig{
+		URL: "https://db.example.com/health", Method: "GET",
+		Headers:      map[string]string{"Authorization": "Bearer ${secret:api_token}", "X-Request-Id": "42"},
+		Timeout:      5 * time.Second,
+		ExpectStatus: []int{200, 204},
+		Outputs:      map[string]string{"version": ".version", "first_id": ".data.items[0].id", "odd": `.["odd key"]`},
+		CAFile:       "/etc/picoflow/ca.pem",
+	}
+	if !reflect.DeepEqual(hc.HTTP, wantHTTP) {
+		t.Errorf("health_check HTTP = %+v, want %+v", hc.HTTP, wantHTTP)
+	}
+	if hc.Retry != 3 || hc.Timeout != 300*time.Second || !hc.Idempotent || hc.Line != 16 {
+		t.Errorf("health_check retry/timeout/idempotent/line = %d %v %v %d, want defaults and line 16", hc.Retry, hc.Timeout, hc.Idempotent, hc.Line)
+	}
+	wantSSH := &SSHConfig{
+		Host: "db.example.com:2222", User: "backup", Command: "pg_dump app > /tmp/app.sql",
+		IdentityFile: "/etc/picoflow/id_ed25519", Passphrase: "${secret:ssh_passphrase}",
+		KnownHosts: "/etc/picoflow/known_hosts", ConnectTimeout: 10 * time.Second,
+	}
+	if !reflect.DeepEqual(dump.SSH, wantSSH) {
+		t.Errorf("dump SSH = %+v, want %+v", dump.SSH, wantSSH)
+	}
+	if dump.Retry != 0 || dump.Timeout != 90*time.Minute || dump.Idempotent || !slices.Equal(dump.DependsOn, []string{"health_check"}) {
+		t.Errorf("dump = retry %d timeout %v idempotent %v deps %v", dump.Retry, dump.Timeout, dump.Idempotent, dump.DependsOn)
+	}
+	if !arch.ContinueOnFailure || arch.User != "backup" || arch.Shell.Workdir != "/tmp" || arch.Env["PGHOST"] != "localhost" {
+		t.Errorf("Archive-Local = %+v %+v", arch, arch.Shell)
+	}
+	if got := arch.SecretRefs(); !slices.Equal(got, []string{"api_token"}) {
+		t.Errorf("Archive-Local SecretRefs = %v", got)
+	}
+	if got := w.SecretRefs(); !slices.Equal(got, []string{"api_token", "db_name", "db_password", "ssh_passphrase"}) {
+		t.Errorf("workflow SecretRefs = %v", got)
+	}
+	wantJSON := map[string]any{
+		"text": "backup of ${secret:db_name} done", "count": int64(3), "ratio": 0.5, "ok": true,
+		"none": nil, "tags": []any{"a", "b"}, "200": "numeric key",
+	}
+	if notify.HTTP.Method != "POST" || !reflect.DeepEqual(notify.HTTP.JSON, wantJSON) {
+		t.Errorf("notify = %s %#v", notify.HTTP.Method, notify.HTTP.JSON)
+	}
+	if !slices.Equal(w.TopoOrder(), []int{0, 1, 2, 3}) || !slices.Equal(arch.Deps, []int{1, 0}) || !slices.Equal(hc.Downstream, []int{1, 2}) {
+		t.Errorf("order %v, Archive-Local deps %v, health_check downstream %v", w.TopoOrder(), arch.Deps, hc.Downstream)
+	}
+	s, err := w.Cron()
+	if err != nil {
+		t.Fatal(err)
+	}
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Skip("no time zone database")
+	}
+	next := s.Next(time.Date(2024, 6, 30, 12, 0, 0, 0, time.UTC))
+	if want := time.Date(2024, 7, 1, 2, 0, 0, 0, berlin); !next.Equal(want) {
+		t.Errorf("next run = %v, want %v", next, want)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	w, err := Load(filepath.Join("testdata", "valid", "minimal.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Backoff:       Backoff{Initial: time.Second, Multiplier: 2, Max: 5 * time.Minute},
+		ShutdownGrace: 30 * time.Second,
+	}
+	if w.Config != want {
+		t.Errorf("Config = %+v, want %+v", w.Config, want)
+	}
+	task := w.Tasks[0]
+	if task.Retry != 0 || task.Timeout != 0 || !task.Idempotent || task.ContinueOnFailure || task.Shell.Command != "echo hello" {
+		t.Errorf("task = %+v", task)
+	}
+	if s, err := w.Cron(); s != nil || err != nil {
+		t.Errorf("Cron() = %v, %v for an unscheduled workflow", s, err)
+	}
+}
+
+func TestParseAnchors(t *testing.T) {
+	w, err := Load(filepath.Join("testdata", "valid", "anchors.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{w.Tasks[0].Name, w.Tasks[1].Name, w.Tasks[2].Name}
+	if !slices.Equal(names, []string{"first", "second", "third"}) {
+		t.Fatalf("names = %v", names)
+	}
+	second, third := w.Tasks[1], w.Tasks[2]
+	if second.Retry != 5 || second.Shell.Command != "echo second" || second.Env["REGION"] != "eu" {
+		t.Errorf("second = retry %d command %q env %v", second.Retry, second.Shell.Command, second.Env)
+	}
+	if third.Retry != 1 || third.Shell.Command != "echo first" || !slices.Equal(third.Deps, []int{0, 1}) {
+		t.Errorf("third = retry %d command %q deps %v", third.Retry, third.Shell.Command, third.Deps)
+	}
+}
+
+// TestParseFields covers single values through small inline workflows.
+func TestParseFields(t *testing.T) {
+	const head = "name: w\ntasks:\n  - name: a\n    type: shell\n    config: {command: x}\n"
+	tests := []struct {
+		name  string
+		yaml  string
+		check func(*Workflow) bool
+	}{
+		{"timeout seconds", head + "    timeout: 90\n", func(w *Workflow) bool { return w.Tasks[0].Timeout == 90*time.Second }},
+		{"timeout string", head + "    timeout: 1h30m\n", func(w *Workflow) bool { return w.Tasks[0].Timeout == 90*time.Minute }},
+		{"timeout default", "config: {timeout_default: 5m}\n" + head, func(w *Workflow) bool { return w.Tasks[0].Timeout == 5*time.Minute }},
+		{"retry default", "config: {retry_default: 4}\n" + head, func(w *Workflow) bool { return w.Tasks[0].Retry == 4 }},
+		{"retry override zero", "config: {retry_default: 4}\n" + head + "    retry: 0\n", func(w *Workflow) bool { return w.Tasks[0].Retry == 0 }},
+		{"shutdown grace zero", "config: {shutdown_grace: 0}\n" + head, func(w *Workflow) bool { return w.Config.ShutdownGrace == 0 }},
+		{"backoff partial", "config: {backoff: {max: 10s}}\n" + head, func(w *Workflow) bool {
+			return w.Config.Backoff == Backoff{Initial: time.Second, Multiplier: 2, Max: 10 * time.Second}
+		}},
+		{"depends_on null", head + "    depends_on:\n", func(w *Workflow) bool { return len(w.Tasks[0].DependsOn) == 0 }},
+		{"idempotent false", head + "    idempotent: false\n", func(w *Workflow) bool { return !w.Tasks[0].Idempotent }},
+		{"schedule 6 fields", "schedule: '0 */5 * * * *'\n" + head, func(w *Workflow) bool { return w.Schedule == "0 */5 * * * *" }},
+		{"schedule descriptor", "schedule: '@hourly'\n" + head, func(w *Workflow) bool { return w.Schedule == "@hourly" }},
+		{"schedule every", "schedule: '@every 1h30m'\n" + head, func(w *Workflow) bool { return w.Schedule == "@every 1h30m" }},
+		{"schedule utc prefix", "schedule: 'CRON_TZ=UTC @daily'\n" + head, func(w *Workflow) bool { return w.Schedule == "CRON_TZ=UTC @daily" }},
+		{"ssh ipv6", "name: w\ntasks:\n  - {name: a, type: ssh, config: {host: '::1', user: u, command: c}}\n", func(w *Workflow) bool { return w.Tasks[0].SSH.Host == "::1" }},
+		{"ssh ipv6 port", "name: w\ntasks:\n  - {name: a, type: ssh, config: {host: '[::1]:2222', user: u, command: c}}\n", func(w *Workflow) bool { return w.Tasks[0].SSH.Host == "[::1]:2222" }},
+		{"ssh port", "name: w\ntasks:\n  - {name: a, type: ssh, config: {host: db, port: 2222, user: u, command: c}}\n", func(w *Workflow) bool { return w.Tasks[0].SSH.Port == 2222 }},
+		{"ssh host ref", "name: w\ntasks:\n  - {name: a, type: ssh, config: {host: '${env:DB_HOST}', user: u, command: c}}\n", func(w *Workflow) bool { return w.Tasks[0].SSH.Host == "${env:DB_HOST}" }},
+		{"http defaults", "name: w\ntasks:\n  - {name: a, type: http, config: {url: 'http://localhost:8080/x'}}\n", func(w *Workflow) bool {
+			c := w.Tasks[0].HTTP
+			return c.Method == "GET" && c.ExpectStatus == nil && c.JSON == nil
+		}},
+		{"http expect single", "name: w\ntasks:\n  - {name: a, type: http, config: {url: 'https://h', expect_status: 201}}\n", func(w *Workflow) bool {
+			return slices.Equal(w.Tasks[0].HTTP.ExpectStatus, []int{201})
+		}},
+		{"http url ref", "name: w\ntasks:\n  - {name: a, type: http, config: {url: '${env:URL}'}}\n", func(w *Workflow) bool { return w.Tasks[0].HTTP.URL == "${env:URL}" }},
+		{"shell variables left alone", head[:len(head)-len("    config: {command: x}\n")] + "    config: {command: 'echo ${HOME:-/root} ${secret:tok}'}\n", func(w *Workflow) bool {
+			return slices.Equal(w.Tasks[0].SecretRefs(), []string{"tok"})
+		}},
+		{"crlf line endings", strings.ReplaceAll(head, "\n", "\r\n"), func(w *Workflow) bool { return w.Tasks[0].Shell.Command == "x" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := Parse("test.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatalf("Parse:\n%v\ninput:\n%s", err, tt.yaml)
+			}
+			if !tt.check(w) {
+				t.Errorf("check failed for:\n%s", tt.yaml)
+			}
+		})
+	}
+}
+
+func TestProblemsAreErrors(t *testing.T) {
+	_, err := Load(filepath.Join("testdata", "does-not-exist.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(err, fs.ErrNotExist) = false for %v", err)
+	}
+	var p Problem
+	if !errors.As(err, &p) || p.File != filepath.Join("testdata", "does-not-exist.yaml") {
+		t.Errorf("errors.As(err, &Problem) = %+v", p)
+	}
+	if got, want := err.Error(), "testdata/does-not-exist.yaml: read workflow: no such file or directory"; got != want {
+		t.Errorf("err = %q, want %q", got, want)
+	}
+}
+
+func TestProblemFormat(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Problem
+		want string
+	}{
+		{"full", Problem{File: "backup.yaml", Line: 12, Column: 5, Path: "tasks[3].depends_on[0]", Msg: `unknown task "bakup"`, Suggest: "backup"},
+			`backup.yaml:12:5: tasks[3].depends_on[0]: unknown task "bakup" (did you mean "backup"?)`},
+		{"hint", Problem{File: "a.yaml", Line: 1, Column: 7, Path: "name", Msg: "bad", Hint: "fix it"}, "a.yaml:1:7: name: bad (hint: fix it)"},
+		{"no column", Problem{File: "a.yaml", Line: 3, Msg: "yaml syntax error: x"}, "a.yaml:3: yaml: syntax error: x"[:0] + "a.yaml:3: yaml syntax error: x"},
+		{"no position", Problem{File: "dir", Msg: "no workflow files"}, "dir: no workflow files"},
+		{"no file", Problem{Line: 2, Column: 1, Path: "tasks", Msg: "no tasks"}, "line 2:1: tasks: no tasks"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	ps := Problems{tests[0].p, tests[1].p}
+	if got, want := ps.Error(), tests[0].want+"\n"+tests[1].want; got != want {
+		t.Errorf("Problems.Error() = %q, want %q", got, want)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	tests := []struct {
+		word  string
+		cands []string
+		want  string
+	}{
+		{"bakup", []string{"backup", "upload"}, "backup"},
+		{"descripton", workflowKeys, "description"},
+		{"Name", workflowKeys, "name"},
+		{"frobnicate", workflowKeys, ""},
+		{"x", []string{"y"}, "y"},
+		{"ab", []string{"xyz"}, ""},
+		{"", []string{"a"}, ""},
+	}
+	for _, tt := range tests {
+		if got := suggest(tt.word, tt.cands); got != tt.want {
+			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
+		}
+	}
+}
+
+func TestLoadPaths(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const task = "tasks:\n  - {name: a, type: shell, config: {command: x}}\n"
+	write("b.yaml", "name: beta\n"+task)
+	write("a.yml", "name: alpha\n"+task)
+	write("c.yaml", "name: alpha\n"+task)
+	write("d.yaml", "name: broken\ntasks: []\n")
+	write("notes.txt", "not a workflow")
+	write("sub/e.yaml", "name: nested\n"+task) // not loaded: non-recursive
+	extra := write("extra.conf", "name: extra\n"+task)
+
+	ws, err := LoadPaths([]string{dir, filepath.Join(dir, "a.yml"), extra, filepath.Join(dir, "missing.yaml")})
+	var names []string
+	for _, w := range ws {
+		names = append(names, w.Name)
+	}
+	if !slices.Equal(names, []string{"alpha", "beta", "extra"}) {
+		t.Errorf("loaded %v, want alpha, beta, extra", names)
+	}
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("err = %v, want Problems", err)
+	}
+	got := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+	want := strings.Join([]string{
+		filepath.Join(dir, "missing.yaml") + ": load workflows: no such file or directory",
+		`c.yaml:1:7: name: workflow name "alpha" is already declared in ` + filepath.Join(dir, "a.yml") + ` (hint: workflow names must be unique)`,
+		`d.yaml:2:8: tasks: no tasks (hint: a workflow needs at least one task)`,
+	}, "\n")
+	want = strings.ReplaceAll(want, dir+string(filepath.Separator), "")
+	if got != want {
+		t.Errorf("problems:\n%s\nwant:\n%s", got, want)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(err, fs.ErrNotExist) = false")
+	}
+
+	empty := t.TempDir()
+	if _, err := LoadPaths([]string{empty}); err == nil || !strings.Contains(err.Error(), "no workflow files") {
+		t.Errorf("empty dir: err = %v", err)
+	}
+	if ws, err := LoadPaths([]string{filepath.Join(dir, "b.yaml")}); err != nil || len(ws) != 1 {
+		t.Errorf("single file: %v, %v", ws, err)
+	}
+}
+
+// TestAliasBombs checks that nested aliases cannot make the loader do
+// exponential work: each input must come back with problems, quickly.
+func TestAliasBombs(t *testing.T) {
+	// laughs defines l0 as ten items and each next level as ten aliases
+	// of the previous one: l11 stands for 10^12 items.
+	laughs := func(indent, item, open, close string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%sl0: &l0 %s%s%s\n", indent, open, strings.Repeat(item+", ", 9)+item, close)
+		for i := 1; i < 12; i++ {
+			ref := fmt.Sprintf("*l%d", i-1)
+			fmt.Fprintf(&b, "%sl%d: &l%d %s%s%s\n", indent, i, i, open, strings.Repeat(ref+", ", 9)+ref, close)
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name string
+		src  string
+		want string
+	}{
+		{"json laughs", "name: x\ntasks:\n  - name: a\n    type: http\n    config:\n      url: https://x\n      json:\n" +
+			laughs("        ", "x", "[", "]"), "too complex"},
+		{"merge laughs", "name: x\nx-defs:\n" + laughs("  ", "{K: v}", "{<<: [", "]}") +
+			"tasks:\n  - {name: a, type: shell, config: {command: x}, env: *l11}\n", "too"},
+		{"recursive merge", "name: x\nx: &a {b: 1, <<: *a}\ntasks:\n  - {name: a, type: shell, config: {command: x}, env: *a}\n", "nested too deeply"},
+		{"recursive json", "name: x\ntasks:\n  - {name: a, type: http, config: {url: 'https://x', json: &j [*j]}}\n", "nested more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("bomb.yaml", []byte(tt.src))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestProblemJSON(t *testing.T) {
+	p := Problem{File: "a.yaml", Line: 3, Column: 5, Path: "tasks[0].type", Msg: `unknown task type "shel"`, Suggest: "shell", Err: fs.ErrNotExist}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"file":"a.yaml","line":3,"column":5,"path":"tasks[0].type","message":"unknown task type \"shel\"","suggest":"shell"}`
+	if string(b) != want {
+		t.Errorf("json = %s, want %s", b, want)
+	}
+}

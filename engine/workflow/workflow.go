@@ -1,0 +1,143 @@
+package workflow
+
+import (
+	"time"
+)
+
+// Task types known to the loader. Validation accepts all of them; an
+// executor for each is wired in by the cli.
+const (
+	TypeShell = "shell"
+	TypeSSH   = "ssh"
+	TypeHTTP  = "http"
+)
+
+// Defaults applied when a workflow leaves a field out.
+const (
+	DefaultBackoffInitial    = time.Second
+	DefaultBackoffMultiplier = 2.0
+	DefaultBackoffMax        = 5 * time.Minute
+	DefaultShutdownGrace     = 30 * time.Second
+)
+
+// Workflow is a parsed, validated workflow definition. It is immutable once
+// Load returns it; the engine shares it between goroutines.
+type Workflow struct {
+	Name        string
+	Description string
+	Schedule    string // cron expression, "" when unscheduled
+	Timezone    string // IANA zone for Schedule, "" = local
+	Env         map[string]string
+	Config      Config
+	Tasks       []*Task
+
+	// Source is the file the workflow was read from ("" when loaded from bytes).
+	Source string
+	// Raw is the exact bytes that were parsed; the journal records them so a
+	// run can be replayed or resumed against the definition that ran.
+	Raw []byte
+	// Hash is the lowercase hex SHA-256 of Raw.
+	Hash string
+
+	index    map[string]int
+	order    []int // a topological order of Tasks, dependencies first
+	nameLine int   // position of the name, for problems across files
+	nameCol  int
+}
+
+// Config holds the workflow-level `config:` block with defaults filled in.
+type Config struct {
+	MaxParallel    int           // 0 means "number of CPUs", resolved by the engine
+	RetryDefault   int           // retries after the first attempt
+	TimeoutDefault time.Duration // 0 means no timeout
+	Backoff        Backoff
+	ShutdownGrace  time.Duration
+}
+
+// Backoff is the exponential backoff between retries:
+// wait(n) = min(Initial * Multiplier^(n-1), Max) for the n-th retry.
+type Backoff struct {
+	Initial    time.Duration
+	Multiplier float64
+	Max        time.Duration
+}
+
+// Delay returns the wait before retry n (n >= 1), without jitter.
+func (b Backoff) Delay(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	d := float64(b.Initial)
+	for i := 1; i < n; i++ {
+		d *= b.Multiplier
+		if d >= float64(b.Max) {
+			return b.Max
+		}
+	}
+	if d > float64(b.Max) {
+		return b.Max
+	}
+	return time.Duration(d)
+}
+
+// Task is one node of the DAG.
+type Task struct {
+	Name              string
+	Type              string
+	DependsOn         []string
+	Retry             int           // resolved: task `retry`, else config.retry_default
+	Timeout           time.Duration // resolved: task `timeout`, else config.timeout_default; 0 = none
+	ContinueOnFailure bool
+	Idempotent        bool // default true; false makes an interrupted attempt "in doubt" on resume
+	Env               map[string]string
+	User              string // run as this user (shell, when root)
+
+	Shell *ShellConfig // set when Type == "shell"
+	SSH   *SSHConfig   // set when Type == "ssh"
+	HTTP  *HTTPConfig  // set when Type == "http"
+
+	// Deps are the indexes into Workflow.Tasks of DependsOn, Downstream the
+	// indexes of the tasks that depend on this one. Both are filled by Load.
+	Deps       []int
+	Downstream []int
+
+	Line int // line of the task in the source, for messages
+}
+
+// ShellConfig is the `config:` of a shell task.
+type ShellConfig struct {
+	Command string
+	Workdir string
+}
+
+// SSHConfig is the `config:` of an ssh task.
+type SSHConfig struct {
+	Host                  string // host or host:port
+	Port                  int    // 0 = from Host or 22
+	User                  string
+	Command               string
+	IdentityFile          string
+	Passphrase            string // usually "${secret:NAME}"
+	KnownHosts            string
+	ConnectTimeout        time.Duration
+	InsecureIgnoreHostKey bool
+}
+
+// HTTPConfig is the `config:` of an http task.
+type HTTPConfig struct {
+	URL          string
+	Method       string
+	Headers      map[string]string
+	JSON         any    // encoded as the request body when set
+	Body         string // raw body, exclusive with JSON
+	Timeout      time.Duration
+	ExpectStatus []int             // empty = any 2xx
+	Outputs      map[string]string // output name -> path into the JSON response (".a.b[0]")
+	CAFile       string
+}
+
+// Index returns the position of the named task in Tasks.
+func (w *Workflow) Index(name string) (int, bool) {
+	i, ok := w.index[name]
+	return i, ok
+}
