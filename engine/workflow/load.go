@@ -176,7 +176,7 @@ func hasTabIndent(data []byte, line int) bool {
 	return bytes.IndexByte(indent, '\t') >= 0
 }
 
-var workflowKeys = []string{"name", "description", "schedule", "timezone", "env", "config", "tasks"}
+var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks"}
 
 // workflow decodes the top-level mapping.
 func (d *decoder) workflow(root *yaml.Node) *Workflow {
@@ -229,6 +229,12 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 				}
 			}
 		}
+	}
+	if e, ok := f.get("overlap"); ok {
+		d.overlap(w, e.val)
+	}
+	if e, ok := f.get("catchup"); ok {
+		d.catchup(w, e.val)
 	}
 	if e, ok := f.get("env"); ok {
 		w.Env, _ = d.env(e.val, "env")

@@ -27,6 +27,8 @@ type Workflow struct {
 	Description string
 	Schedule    string // cron expression, "" when unscheduled
 	Timezone    string // IANA zone for Schedule, "" = local
+	Overlap     string // OverlapSkip (default, "" too), OverlapQueue or OverlapAllow: see policy.go
+	Catchup     Catchup
 	Env         map[string]string
 	Config      Config
 	Tasks       []*Task

@@ -1,0 +1,31 @@
+package workflow
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPolicies(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		overlap    string
+		catchup    Catchup
+	}{
+		{"defaults", "", "", Catchup{}},
+		{"queue and latest", "overlap: queue\ncatchup: {policy: latest, window: 6h}\n", OverlapQueue, Catchup{CatchupLatest, 6 * time.Hour}},
+		{"allow, all without a window", "overlap: allow\ncatchup:\n  policy: all\n", OverlapAllow, Catchup{Policy: CatchupAll}},
+		{"window in seconds", "catchup: {policy: none, window: 90}\n", "", Catchup{CatchupNone, 90 * time.Second}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "name: p\nschedule: \"0 3 * * *\"\n" + tc.yaml + "tasks:\n  - {name: a, type: shell, config: {command: \"true\"}}\n"
+			w, err := Parse("p.yaml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Overlap != tc.overlap || w.Catchup != tc.catchup {
+				t.Errorf("overlap %q, catchup %+v; want %q, %+v", w.Overlap, w.Catchup, tc.overlap, tc.catchup)
+			}
+		})
+	}
+}
