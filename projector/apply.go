@@ -1,0 +1,210 @@
+package projector
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/picoflow/picoflow/journal"
+)
+
+// The statements that fold events into rows. They mirror the engine's
+// reducer (engine.Run.Apply) without importing it: the projector reads the
+// journal only. Events of a run the database does not know (its rows were
+// removed by retention) are ignored.
+const (
+	sqlDefinition = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
+	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq)
+		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	sqlRunTouch   = `UPDATE runs SET last_seq = ? WHERE id = ?`
+	sqlRunResumed = `UPDATE runs SET resumes = resumes + 1 WHERE id = ?`
+	// A finished run has nothing in flight: what was (a run canceled while
+	// interrupted) is shown as canceled / interrupted.
+	sqlRunEndTasks = `UPDATE tasks SET status = 'canceled'
+		WHERE run_id = ? AND status IN ('running', 'retrying', 'pending', 'in_doubt')`
+	sqlRunEndAttempts = `UPDATE task_attempts SET status = 'interrupted' WHERE run_id = ? AND status IN ('running', 'in_doubt')`
+	sqlRunFinished    = `UPDATE runs SET status = ?, finished_at = ?, reason = ?,
+		duration_ms = COALESCE(?, (? - started_at) / 1000000) WHERE id = ?`
+
+	sqlAttemptStarted = `INSERT INTO task_attempts (run_id, task, attempt, status, started_at, log_path, resumed)
+		VALUES (?, ?, ?, 'running', ?, ?, ?)
+		ON CONFLICT (run_id, task, attempt) DO UPDATE SET status = 'running', started_at = excluded.started_at,
+			log_path = excluded.log_path, resumed = excluded.resumed, exit_code = NULL, finished_at = NULL,
+			duration_ms = NULL, output_tail = '', error = '', reason = '', pgid = 0`
+	sqlTaskStarted = `INSERT INTO tasks (run_id, task, ord, status, attempts, started_at) VALUES (?, ?, ?, 'running', ?, ?)
+		ON CONFLICT (run_id, task) DO UPDATE SET status = 'running', attempts = excluded.attempts,
+			started_at = COALESCE(tasks.started_at, excluded.started_at), exit_code = NULL, finished_at = NULL,
+			duration_ms = NULL, retry_at = NULL, pgid = 0, error = '', reason = ''`
+	sqlAttemptPGID = `UPDATE task_attempts SET pgid = ? WHERE run_id = ? AND task = ? AND attempt = ?`
+	sqlTaskPGID    = `UPDATE tasks SET pgid = ? WHERE run_id = ? AND task = ? AND attempts = ?`
+	sqlAttemptEnd  = `UPDATE task_attempts SET status = ?, exit_code = ?, finished_at = ?,
+		duration_ms = COALESCE(?, (? - started_at) / 1000000), output_tail = ?, error = ?, reason = ?
+		WHERE run_id = ? AND task = ? AND attempt = ?`
+	sqlTaskEnd = `UPDATE tasks SET status = ?, exit_code = ?, finished_at = ?, duration_ms = (? - started_at) / 1000000,
+		retry_at = ?, error = ?, reason = ? WHERE run_id = ? AND task = ?`
+	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, 'skipped', ?)
+		ON CONFLICT (run_id, task) DO UPDATE SET status = 'skipped', reason = excluded.reason`
+	sqlTaskSettle = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = (? - started_at) / 1000000
+		WHERE run_id = ? AND task = ?`
+	sqlAttemptSettle = `UPDATE task_attempts SET status = ?, reason = ? WHERE run_id = ? AND task = ? AND attempt = ?`
+)
+
+// applier holds the statements of one write transaction.
+type applier struct {
+	ctx   context.Context
+	stmts []*sql.Stmt
+
+	definition, runStarted, runTouch, runResumed, runFinished *sql.Stmt
+	runEndTasks, runEndAttempts                               *sql.Stmt
+	attemptStarted, taskStarted, attemptPGID, taskPGID        *sql.Stmt
+	attemptEnd, taskEnd, taskSkipped, taskSettle              *sql.Stmt
+	attemptSettle                                             *sql.Stmt
+}
+
+func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
+	a := &applier{ctx: ctx}
+	for _, p := range []struct {
+		s *(*sql.Stmt)
+		q string
+	}{
+		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runTouch, sqlRunTouch},
+		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished},
+		{&a.runEndTasks, sqlRunEndTasks}, {&a.runEndAttempts, sqlRunEndAttempts},
+		{&a.attemptStarted, sqlAttemptStarted}, {&a.taskStarted, sqlTaskStarted},
+		{&a.attemptPGID, sqlAttemptPGID}, {&a.taskPGID, sqlTaskPGID},
+		{&a.attemptEnd, sqlAttemptEnd}, {&a.taskEnd, sqlTaskEnd}, {&a.taskSkipped, sqlTaskSkipped},
+		{&a.taskSettle, sqlTaskSettle}, {&a.attemptSettle, sqlAttemptSettle},
+	} {
+		s, err := tx.PrepareContext(ctx, p.q)
+		if err != nil {
+			a.close()
+			return nil, fmt.Errorf("prepare projection statement: %w", err)
+		}
+		*p.s = s
+		a.stmts = append(a.stmts, s)
+	}
+	return a, nil
+}
+
+func (a *applier) close() {
+	for _, s := range a.stmts {
+		s.Close()
+	}
+}
+
+func (a *applier) exec(s *sql.Stmt, args ...any) (int64, error) {
+	res, err := s.ExecContext(a.ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// apply folds one event into the rows.
+func (a *applier) apply(e *journal.Event) error {
+	if err := a.fold(e); err != nil {
+		return fmt.Errorf("apply entry %d (%s): %w", e.Seq, e.Type, err)
+	}
+	return nil
+}
+
+func (a *applier) fold(e *journal.Event) error {
+	switch e.Type {
+	case journal.RunStarted:
+		if e.DefHash != "" && e.Definition != "" {
+			if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
+				return err
+			}
+		}
+		var params any
+		if len(e.Params) > 0 {
+			b, err := json.Marshal(e.Params) // sorted keys: deterministic
+			if err != nil {
+				return err
+			}
+			params = string(b)
+		}
+		_, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
+			e.Time, int64(e.Seq), int64(e.Seq))
+		return err
+	case journal.ScheduleFired, journal.ScheduleSkipped:
+		return nil // not projected: the daemon reads them from the journal
+	}
+	known, err := a.exec(a.runTouch, int64(e.Seq), e.Run)
+	if err != nil || known == 0 {
+		return err
+	}
+	run, task, att := e.Run, e.Task, e.Attempt
+	switch e.Type {
+	case journal.RunFinished:
+		status := journal.StatusFailed
+		if e.Status == journal.StatusSuccess || e.Status == journal.StatusCanceled {
+			status = e.Status
+		}
+		if _, err = a.exec(a.runFinished, status, e.Time, e.Reason, nullIfZero(e.DurationMS), e.Time, run); err != nil {
+			return err
+		}
+		if _, err = a.exec(a.runEndTasks, run); err == nil {
+			_, err = a.exec(a.runEndAttempts, run)
+		}
+	case journal.RunResumed:
+		_, err = a.exec(a.runResumed, run)
+	case journal.TaskStarted:
+		if _, err = a.exec(a.attemptStarted, run, task, att, e.Time, e.LogPath, e.Resumed); err == nil {
+			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time)
+		}
+	case journal.TaskProcess:
+		if _, err = a.exec(a.attemptPGID, e.PGID, run, task, att); err == nil {
+			_, err = a.exec(a.taskPGID, e.PGID, run, task, att)
+		}
+	case journal.TaskFinished, journal.TaskRetrying:
+		status := e.Status
+		if status == "" {
+			status = journal.StatusFailed
+		}
+		_, err = a.exec(a.attemptEnd, status, e.ExitCode, e.Time, nullIfZero(e.DurationMS), e.Time,
+			e.Tail, e.Error, e.Reason, run, task, att)
+		if err != nil {
+			return err
+		}
+		var finished, retryAt, code any = e.Time, nil, e.ExitCode
+		switch {
+		case e.Type == journal.TaskRetrying:
+			status, finished, retryAt = "retrying", nil, e.RetryAt
+		case status == journal.StatusInterrupted:
+			status, finished, code = "pending", nil, nil // runs again on resume
+		case status != journal.StatusSuccess && status != journal.StatusTimeout:
+			status = journal.StatusFailed
+		}
+		_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
+	case journal.TaskSkipped:
+		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), e.Reason)
+	case journal.TaskInDoubt:
+		if _, err = a.exec(a.taskSettle, "in_doubt", e.Reason, nil, nil, run, task); err == nil {
+			_, err = a.exec(a.attemptSettle, "in_doubt", e.Reason, run, task, att)
+		}
+	case journal.TaskResolved:
+		var finished any = e.Time
+		status, attStatus := e.Status, e.Status
+		switch e.Status {
+		case journal.StatusSuccess:
+		case journal.StatusFailed:
+		default: // rerun
+			status, attStatus, finished = "pending", journal.StatusInterrupted, nil
+		}
+		if _, err = a.exec(a.taskSettle, status, e.Reason, finished, finished, run, task); err == nil {
+			_, err = a.exec(a.attemptSettle, attStatus, "resolved by operator: "+e.Reason, run, task, att)
+		}
+	default:
+		return fmt.Errorf("unexpected event type %s", e.Type)
+	}
+	return err
+}
+
+func nullIfZero(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}

@@ -1,0 +1,357 @@
+package projector
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned when a run, task or attempt is not in the projection.
+var ErrNotFound = errors.New("not found")
+
+// Run statuses as stored (RunRunning covers live and interrupted runs).
+const (
+	RunRunning  = "running"
+	RunSuccess  = "success"
+	RunFailed   = "failed"
+	RunCanceled = "canceled"
+)
+
+// Run is one row of runs, with its tasks when they were asked for. Zero
+// times are NULLs; DurationMS is meaningful when Finished is set.
+type Run struct {
+	ID          string
+	Workflow    string
+	Status      string
+	Trigger     string
+	DefHash     string
+	Source      string
+	Params      string // JSON object, "" when the run had none
+	Started     time.Time
+	Finished    time.Time
+	DurationMS  int64
+	Resumes     int
+	Reason      string
+	FirstSeq    uint64
+	LastSeq     uint64
+	LogsRemoved bool
+	Tasks       []Task
+}
+
+// Task is the state of one task of a run: its latest attempt, and first
+// start to final end as its timing (retries and backoff included).
+type Task struct {
+	Name       string
+	Status     string
+	Attempts   int
+	ExitCode   *int // nil until an attempt ended with a code
+	Started    time.Time
+	Finished   time.Time
+	DurationMS int64
+	RetryAt    time.Time
+	PGID       int
+	Error      string
+	Reason     string
+}
+
+// Attempt is one row of task_attempts.
+type Attempt struct {
+	Run        string
+	Workflow   string
+	Task       string
+	Attempt    int
+	Status     string
+	ExitCode   *int
+	Started    time.Time
+	Finished   time.Time
+	DurationMS int64
+	LogPath    string
+	Tail       string
+	Error      string
+	Reason     string
+	PGID       int
+	Resumed    bool
+	RunStatus  string
+}
+
+// Filter selects runs for History. Zero fields do not filter.
+type Filter struct {
+	Workflow string
+	Since    time.Time // started at or after
+	Until    time.Time // started before
+	Status   string    // a Run* status
+	Limit    int       // newest runs per workflow; 0 means all
+	Tasks    bool      // fill Run.Tasks
+}
+
+const runColumns = `id, workflow, status, trigger, def_hash, source, COALESCE(params, ''), started_at,
+	finished_at, duration_ms, resumes, reason, first_seq, last_seq, logs_removed`
+
+func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var started int64
+	var finished, dur sql.NullInt64
+	var first, last int64
+	err := sc.Scan(&r.ID, &r.Workflow, &r.Status, &r.Trigger, &r.DefHash, &r.Source, &r.Params, &started,
+		&finished, &dur, &r.Resumes, &r.Reason, &first, &last, &r.LogsRemoved)
+	r.Started = nsTime(started)
+	r.Finished = nullTime(finished)
+	r.DurationMS = dur.Int64
+	r.FirstSeq, r.LastSeq = uint64(first), uint64(last)
+	return r, err
+}
+
+func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+func nullTime(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return nsTime(v.Int64)
+}
+
+func nullInt(v sql.NullInt64) *int {
+	if !v.Valid {
+		return nil
+	}
+	i := int(v.Int64)
+	return &i
+}
+
+func queryRuns(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]Run, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// History returns the runs f selects, newest first.
+func (d *DB) History(ctx context.Context, f Filter) ([]Run, error) {
+	var out []Run
+	err := d.read(ctx, func(tx *sql.Tx) error {
+		var where []string
+		var args []any
+		if !f.Since.IsZero() {
+			where, args = append(where, "started_at >= ?"), append(args, f.Since.UnixNano())
+		}
+		if !f.Until.IsZero() {
+			where, args = append(where, "started_at < ?"), append(args, f.Until.UnixNano())
+		}
+		if f.Status != "" {
+			where, args = append(where, "status = ?"), append(args, f.Status)
+		}
+		cond := ""
+		for _, w := range where {
+			cond += " AND " + w
+		}
+		limit := ""
+		if f.Limit > 0 {
+			limit = fmt.Sprintf(" LIMIT %d", f.Limit)
+		}
+		wfs := []string{f.Workflow}
+		if f.Workflow == "" {
+			var err error
+			if wfs, err = workflows(ctx, tx); err != nil {
+				return err
+			}
+		}
+		// One index range per workflow (runs_by_workflow), newest first.
+		q := `SELECT ` + runColumns + ` FROM runs WHERE workflow = ?` + cond +
+			` ORDER BY started_at DESC, id DESC` + limit
+		for _, wf := range wfs {
+			runs, err := queryRuns(ctx, tx, q, append([]any{wf}, args...)...)
+			if err != nil {
+				return fmt.Errorf("history of %s: %w", wf, err)
+			}
+			out = append(out, runs...)
+		}
+		slices.SortStableFunc(out, newestFirst)
+		if f.Tasks {
+			return fillTasks(ctx, tx, out)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func newestFirst(a, b Run) int {
+	return cmp.Or(b.Started.Compare(a.Started), strings.Compare(b.ID, a.ID))
+}
+
+// workflows lists the workflows with runs, skipping through the index.
+func workflows(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT workflow FROM runs ORDER BY workflow`)
+	if err != nil {
+		return nil, fmt.Errorf("list workflows: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+const taskColumns = `task, status, attempts, exit_code, started_at, finished_at, duration_ms, retry_at, pgid, error, reason`
+
+func fillTasks(ctx context.Context, tx *sql.Tx, runs []Run) error {
+	st, err := tx.PrepareContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE run_id = ? ORDER BY ord, task`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i := range runs {
+		if runs[i].Tasks, err = queryTasks(ctx, st, runs[i].ID); err != nil {
+			return fmt.Errorf("tasks of run %s: %w", runs[i].ID, err)
+		}
+	}
+	return nil
+}
+
+func queryTasks(ctx context.Context, st *sql.Stmt, run string) ([]Task, error) {
+	rows, err := st.QueryContext(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Task
+	for rows.Next() {
+		var t Task
+		var code, started, finished, dur, retry sql.NullInt64
+		if err := rows.Scan(&t.Name, &t.Status, &t.Attempts, &code, &started, &finished, &dur, &retry,
+			&t.PGID, &t.Error, &t.Reason); err != nil {
+			return nil, err
+		}
+		t.ExitCode = nullInt(code)
+		t.Started, t.Finished, t.RetryAt = nullTime(started), nullTime(finished), nullTime(retry)
+		t.DurationMS = dur.Int64
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Live returns the runs that started and have not finished (running, or
+// interrupted: the projection cannot tell), oldest first, with their tasks.
+func (d *DB) Live(ctx context.Context) ([]Run, error) {
+	var out []Run
+	err := d.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = queryRuns(ctx, tx, `SELECT `+runColumns+` FROM runs
+			WHERE status = 'running' ORDER BY started_at, id`)
+		if err != nil {
+			return fmt.Errorf("live runs: %w", err)
+		}
+		return fillTasks(ctx, tx, out)
+	})
+	return out, err
+}
+
+// Recent returns the n most recently started finished runs, newest first.
+func (d *DB) Recent(ctx context.Context, n int) ([]Run, error) {
+	var out []Run
+	err := d.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = queryRuns(ctx, tx, `SELECT `+runColumns+` FROM runs
+			WHERE status != 'running' ORDER BY started_at DESC, id DESC LIMIT ?`, n)
+		if err != nil {
+			return fmt.Errorf("recent runs: %w", err)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Run returns one run with its tasks.
+func (d *DB) Run(ctx context.Context, id string) (*Run, error) {
+	var out []Run
+	err := d.read(ctx, func(tx *sql.Tx) error {
+		var err error
+		if out, err = queryRuns(ctx, tx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id); err != nil {
+			return err
+		}
+		return fillTasks(ctx, tx, out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", id, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	return &out[0], nil
+}
+
+// AttemptQuery names a task attempt. Run "" means the newest run of the
+// workflow in which the task has an attempt; Attempt 0 the latest attempt.
+type AttemptQuery struct {
+	Workflow string
+	Task     string
+	Run      string
+	Attempt  int
+}
+
+// FindAttempt returns the attempt q names.
+func (d *DB) FindAttempt(ctx context.Context, q AttemptQuery) (*Attempt, error) {
+	var where []string
+	var args []any
+	add := func(w string, a any) { where, args = append(where, w), append(args, a) }
+	add("a.task = ?", q.Task)
+	if q.Workflow != "" {
+		add("r.workflow = ?", q.Workflow)
+	}
+	if q.Run != "" {
+		add("a.run_id = ?", q.Run)
+	}
+	if q.Attempt > 0 {
+		add("a.attempt = ?", q.Attempt)
+	}
+	row := d.r.QueryRowContext(ctx, `SELECT a.run_id, r.workflow, a.task, a.attempt, a.status, a.exit_code,
+		a.started_at, a.finished_at, a.duration_ms, a.log_path, a.output_tail, a.error, a.reason, a.pgid,
+		a.resumed, r.status
+		FROM task_attempts a JOIN runs r ON r.id = a.run_id
+		WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY r.started_at DESC, r.id DESC, a.attempt DESC LIMIT 1`, args...)
+	var at Attempt
+	var code, finished, dur sql.NullInt64
+	var started int64
+	err := row.Scan(&at.Run, &at.Workflow, &at.Task, &at.Attempt, &at.Status, &code, &started, &finished, &dur,
+		&at.LogPath, &at.Tail, &at.Error, &at.Reason, &at.PGID, &at.Resumed, &at.RunStatus)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find attempt: %w", err)
+	}
+	at.ExitCode = nullInt(code)
+	at.Started, at.Finished = nsTime(started), nullTime(finished)
+	at.DurationMS = dur.Int64
+	return &at, nil
+}
+
+// Definition returns the workflow definition recorded under hash.
+func (d *DB) Definition(ctx context.Context, hash string) (string, error) {
+	var body string
+	err := d.r.QueryRowContext(ctx, `SELECT body FROM definitions WHERE hash = ?`, hash).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	return body, err
+}
