@@ -52,5 +52,9 @@
 //
 // Readers in other processes use Scan, which never writes or locks and
 // treats an unreadable tail of the last segment as the end of the journal
-// (the writer may be mid-record).
+// (the writer may be mid-record). When a concurrent TruncateFront removes or
+// moves segment files under it, Scan lists the directory again and goes on
+// from the next entry it wants; a gap between segment files that stays is
+// an error. The writer's own ReadFrom reads up to the last entry it has
+// finished writing, so it never mistakes an append in progress for damage.
 package journal

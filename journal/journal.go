@@ -73,7 +73,7 @@ type Journal struct {
 	queue []*commit
 
 	entries, bytes, fsyncs atomic.Uint64
-	Repaired RepairReport // what Open's repair did
+	Repaired               RepairReport // what Open's repair did
 }
 
 type commit struct {
@@ -130,13 +130,7 @@ func Open(dir string, opts Options) (*Journal, error) {
 			return nil, fmt.Errorf("open journal: last entry: %w", err)
 		}
 	}
-	segs, err := listSegments(dir)
-	if err == nil && len(segs) > 0 {
-		var fi os.FileInfo
-		if fi, err = os.Stat(segs[len(segs)-1].path); err == nil {
-			j.tailSize = int(fi.Size())
-		}
-	}
+	err = j.measureTail()
 	if err == nil {
 		err = j.syncDir() // the segment wal.Open may have created
 	}
@@ -145,6 +139,21 @@ func Open(dir string, opts Options) (*Journal, error) {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	return j, nil
+}
+
+// measureTail sets tailSize to the size of the wal's tail segment, which
+// decides when the wal starts a new segment.
+func (j *Journal) measureTail() error {
+	segs, err := listSegments(j.dir)
+	if err != nil || len(segs) == 0 {
+		return err
+	}
+	fi, err := os.Stat(segs[len(segs)-1].path)
+	if err != nil {
+		return err
+	}
+	j.tailSize = int(fi.Size())
+	return nil
 }
 
 func (j *Journal) lock() error {
@@ -238,15 +247,17 @@ func (j *Journal) commit(group []*commit) error {
 	}
 	durable := false
 	rolled := false
-	if j.tailSize > j.opts.SegmentSize {
-		rolled, j.tailSize = true, 0 // the wal cycles before writing
-	}
 	var written uint64
 	seq := j.last
 	var buf []byte
 	for _, c := range group {
 		durable = durable || c.sync
 		for i, e := range c.events {
+			if seq == j.last && j.tailSize > j.opts.SegmentSize {
+				// The wal cycles before writing a batch to a full
+				// segment (not when the batch is empty).
+				rolled, j.tailSize = true, 0
+			}
 			seq++
 			e.Seq = seq
 			buf = appendEnvelope(buf[:0], e.Type, seq, c.payloads[i])
@@ -328,9 +339,10 @@ func (j *Journal) FirstSeq() (uint64, error) {
 	return j.log.FirstIndex()
 }
 
-// ReadFrom calls fn for every entry from seq on, in order.
+// ReadFrom calls fn for every entry from seq on, in order, up to the last
+// one appended when it was called.
 func (j *Journal) ReadFrom(seq uint64, fn func(*Event) error) error {
-	return Scan(j.dir, ScanOptions{From: seq, Strict: true}, fn)
+	return scan(j.dir, ScanOptions{From: seq, Strict: true}, j.LastSeq(), fn)
 }
 
 // TruncateFront removes every entry before seq (retention). The newest
@@ -344,8 +356,20 @@ func (j *Journal) TruncateFront(seq uint64) error {
 	if seq > j.last {
 		seq = j.last
 	}
+	first, err := j.log.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("truncate journal before %d: %w", seq, err)
+	}
+	if j.last == 0 || seq <= first {
+		return nil // nothing before seq is left
+	}
 	if err := j.log.TruncateFront(seq); err != nil {
 		return fmt.Errorf("truncate journal before %d: %w", seq, err)
+	}
+	// Truncating inside the tail segment rewrites it shorter: the wal's
+	// next roll comes later than the size counted so far.
+	if err := j.measureTail(); err != nil {
+		return j.fail(fmt.Errorf("truncate journal before %d: %w", seq, err))
 	}
 	return j.syncDir()
 }

@@ -43,7 +43,9 @@ func Repair(dir string) (RepairReport, error) {
 	var cause error
 	for off < len(buf) {
 		f, err := nextFrame(buf, off)
-		if err == nil {
+		if err != nil {
+			err = fmt.Errorf("entry %d: %w", idx, err)
+		} else {
 			_, err = decodeHeader(f.data, idx)
 		}
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // A segment file holds consecutive wal entries, each framed by tidwall/wal's
@@ -24,13 +25,23 @@ type segment struct {
 // .START/.END files of an interrupted wal truncation are not segments; the
 // wal finishes or rolls those back when it opens.
 func listSegments(dir string) ([]segment, error) {
+	segs, _, err := readSegmentDir(dir)
+	return segs, err
+}
+
+// readSegmentDir is listSegments that also reports whether a wal
+// truncation is under way (or was cut short): while a .START or .END file
+// exists, entries may be on their way from one file to another.
+func readSegmentDir(dir string) (segs []segment, moving bool, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var segs []segment
 	for _, e := range ents {
 		name := e.Name()
+		if strings.HasSuffix(name, ".START") || strings.HasSuffix(name, ".END") {
+			moving = true
+		}
 		if e.IsDir() || len(name) != 20 {
 			continue
 		}
@@ -41,7 +52,7 @@ func listSegments(dir string) ([]segment, error) {
 		segs = append(segs, segment{path: filepath.Join(dir, name), first: first})
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
-	return segs, nil
+	return segs, moving, nil
 }
 
 func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }

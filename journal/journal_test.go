@@ -1,0 +1,769 @@
+package journal
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestAppendReadFromRoundTrip(t *testing.T) {
+	everyField := &Event{
+		Type: TaskFinished, Time: -1, Run: "r", Task: "t", Attempt: 3,
+		Workflow: "w", DefHash: "h", Definition: "d", Source: "s", Trigger: "manual",
+		Params: map[string]string{"a": "1", "b": ""}, FireTime: 9, LogPath: "/l", PGID: 7,
+		Resumed: true, Status: StatusTimeout, ExitCode: -1, Error: "killed", DurationMS: 1,
+		Tail: "x", Outputs: map[string]string{"o": "v"}, Retryable: true, Reason: "r",
+		RetryAt: 11, BackoffMS: 12,
+	}
+	var everyType []*Event
+	for typ := Type(1); typ.Known(); typ++ {
+		everyType = append(everyType, &Event{Type: typ, Time: baseTime + int64(typ), Run: "r-1"})
+	}
+	cases := []struct {
+		name    string
+		batches [][]*Event
+	}{
+		{"one event", [][]*Event{{testEvent(0, 0)}}},
+		{"one batch", [][]*Event{testEvents(0, 10, 100)}},
+		{"several batches", [][]*Event{testEvents(0, 3, 10), testEvents(3, 1, 10), testEvents(4, 7, 10)}},
+		{"every type", [][]*Event{everyType}},
+		{"every field", [][]*Event{{everyField}}},
+		{"text that needs escaping", [][]*Event{{{Type: TaskFinished, Tail: "quote \" nul \x00 tab \t é ✓ \u2028 <html>&", Error: "\\"}}}},
+		{"one large event", [][]*Event{{{Type: TaskFinished, Tail: tailText(1, 3<<20)}}}},
+		{"empty append then events", [][]*Event{{}, testEvents(0, 2, 0)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j := openJournal(t, t.TempDir(), Options{})
+			var want []*Event
+			for _, b := range tc.batches {
+				if err := j.Append(b...); err != nil {
+					t.Fatalf("Append: %v", err)
+				}
+				want = append(want, b...)
+			}
+			wantDesc := describeAll(want, 1)
+			if d := diffLines(readAll(t, j, 1), wantDesc); d != "" {
+				t.Fatalf("ReadFrom: %s", d)
+			}
+			if d := diffLines(readAll(t, j, 0), wantDesc); d != "" {
+				t.Fatalf("ReadFrom(0): %s", d)
+			}
+			if got := j.LastSeq(); got != uint64(len(want)) {
+				t.Errorf("LastSeq = %d, want %d", got, len(want))
+			}
+		})
+	}
+}
+
+func TestAppendAssignsConsecutiveSeqs(t *testing.T) {
+	cases := []struct {
+		name  string
+		sizes []int // events per Append call
+	}{
+		{"singles", []int{1, 1, 1, 1}},
+		{"batches", []int{3, 1, 5, 2}},
+		{"empty appends in between", []int{2, 0, 0, 3, 0}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j := openJournal(t, t.TempDir(), Options{})
+			next, i := uint64(1), 0
+			for _, n := range tc.sizes {
+				evs := testEvents(i, n, 0)
+				i += n
+				if err := j.Append(evs...); err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range evs {
+					if e.Seq != next {
+						t.Fatalf("Seq = %d, want %d", e.Seq, next)
+					}
+					next++
+				}
+				if got := j.LastSeq(); got != next-1 {
+					t.Fatalf("LastSeq = %d, want %d", got, next-1)
+				}
+			}
+			if got := j.Stats().Entries; got != next-1 {
+				t.Errorf("Stats().Entries = %d, want %d", got, next-1)
+			}
+		})
+	}
+}
+
+func TestReopenContinuesNumbering(t *testing.T) {
+	dir := t.TempDir()
+	var want []*Event
+	for round := range 4 {
+		j, err := Open(dir, Options{SegmentSize: 4096})
+		if err != nil {
+			t.Fatalf("round %d: Open: %v", round, err)
+		}
+		if j.Repaired.Truncated {
+			t.Errorf("round %d: clean reopen repaired: %+v", round, j.Repaired)
+		}
+		if got := j.LastSeq(); got != uint64(len(want)) {
+			t.Fatalf("round %d: LastSeq = %d, want %d", round, got, len(want))
+		}
+		evs := testEvents(len(want), 10+round*7, 200)
+		if err := j.Append(evs...); err != nil {
+			t.Fatal(err)
+		}
+		if evs[0].Seq != uint64(len(want)+1) {
+			t.Fatalf("round %d: first new Seq = %d, want %d", round, evs[0].Seq, len(want)+1)
+		}
+		want = append(want, evs...)
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := scanAll(t, dir, ScanOptions{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffLines(got, describeAll(want, 1)); d != "" {
+		t.Fatal(d)
+	}
+}
+
+func TestAppendLazyDurableAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := j.Stats().Fsyncs
+	evs := testEvents(0, 5, 50)
+	for _, e := range evs {
+		if err := j.AppendLazy(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := j.Stats().Fsyncs - before; got != 0 {
+		t.Errorf("AppendLazy fsynced %d times, want 0", got)
+	}
+	if evs[4].Seq != 5 {
+		t.Errorf("lazy Seq = %d, want 5", evs[4].Seq)
+	}
+	// Lazy entries are readable at once.
+	if d := diffLines(readAll(t, j, 1), describeAll(evs, 1)); d != "" {
+		t.Fatal(d)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := j.Stats().Fsyncs - before; got != 1 {
+		t.Errorf("Close fsynced %d times, want 1", got)
+	}
+
+	j = openJournal(t, dir, Options{})
+	if j.Repaired.Truncated {
+		t.Errorf("repaired after a clean close: %+v", j.Repaired)
+	}
+	if d := diffLines(readAll(t, j, 1), describeAll(evs, 1)); d != "" {
+		t.Fatal(d)
+	}
+	// An Append makes earlier lazy entries durable with its single fsync.
+	before = j.Stats().Fsyncs
+	more := testEvents(5, 3, 0)
+	if err := j.AppendLazy(more[:2]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(more[2]); err != nil {
+		t.Fatal(err)
+	}
+	if got := j.Stats().Fsyncs - before; got != 1 {
+		t.Errorf("AppendLazy+Append fsynced %d times, want 1", got)
+	}
+	before = j.Stats().Fsyncs
+	if err := j.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := j.Stats().Fsyncs - before; got != 1 {
+		t.Errorf("Sync fsynced %d times, want 1", got)
+	}
+}
+
+func TestAppendRejects(t *testing.T) {
+	cases := []struct {
+		name string
+		evs  []*Event
+		want string
+	}{
+		{"type zero", []*Event{{Time: 1}}, "append: unknown event type 0"},
+		{"unknown type", []*Event{{Type: typeEnd}}, fmt.Sprintf("append: unknown event type %d", typeEnd)},
+		{"one bad in a batch", []*Event{testEvent(1, 0), {Type: 500}, testEvent(2, 0)}, "unknown event type 500"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j := openJournal(t, t.TempDir(), Options{})
+			if err := j.Append(testEvent(0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			err := j.Append(tc.evs...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Append: %v, want %q", err, tc.want)
+			}
+			if got := j.LastSeq(); got != 1 {
+				t.Errorf("LastSeq = %d after a rejected append, want 1", got)
+			}
+			// Nothing of the rejected batch was written; the journal goes on.
+			if err := j.Append(testEvent(3, 0)); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(readAll(t, j, 1)); got != 2 {
+				t.Errorf("read %d entries, want 2", got)
+			}
+		})
+	}
+}
+
+func TestClosed(t *testing.T) {
+	j, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"Append", func() error { return j.Append(testEvent(0, 0)) }},
+		{"AppendLazy", func() error { return j.AppendLazy(testEvent(0, 0)) }},
+		{"Sync", j.Sync},
+		{"TruncateFront", func() error { return j.TruncateFront(1) }},
+		{"FirstSeq", func() error { _, err := j.FirstSeq(); return err }},
+	}
+	for _, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			if err := o.op(); err == nil || !strings.Contains(err.Error(), "closed") {
+				t.Errorf("%s after Close: %v, want a closed error", o.name, err)
+			}
+		})
+	}
+	if err := j.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestConcurrentAppend has 8 goroutines append at once: every event must be
+// written exactly once, numbered without gaps, in each goroutine's order,
+// and group commit must never cost more than one fsync per Append.
+func TestConcurrentAppend(t *testing.T) {
+	const writers, perWriter = 8, 40
+	dir := t.TempDir()
+	j := openJournal(t, dir, Options{SegmentSize: 64 << 10})
+	before := j.Stats()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for k := range perWriter {
+				e := &Event{Type: TaskProcess, Time: baseTime, Run: fmt.Sprintf("w%d", w), Attempt: k, Tail: tailText(k, 100)}
+				var err error
+				if k%5 == 4 {
+					err = j.Append(e, &Event{Type: TaskProcess, Time: baseTime, Run: fmt.Sprintf("w%d", w), Attempt: k, PGID: 1})
+				} else {
+					err = j.Append(e)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	calls := uint64(writers * perWriter)
+	entries := uint64(writers * (perWriter + perWriter/5))
+	after := j.Stats()
+	if got := after.Entries - before.Entries; got != entries {
+		t.Errorf("Stats().Entries grew by %d, want %d", got, entries)
+	}
+	rolls := uint64(len(segmentFiles(t, dir)) - 1)
+	fsyncs := after.Fsyncs - before.Fsyncs
+	if fsyncs > calls+rolls {
+		t.Errorf("%d fsyncs for %d Append calls and %d segment rolls: group commit costs more than one per call", fsyncs, calls, rolls)
+	}
+	t.Logf("%d Append calls from %d goroutines: %d fsyncs (%d segment rolls)", calls, writers, fsyncs, rolls)
+
+	seen := map[[2]int]uint64{} // (writer, attempt) → seq of its first event
+	var prevSeq uint64
+	last := map[string]uint64{}
+	err := j.ReadFrom(1, func(e *Event) error {
+		if e.Seq != prevSeq+1 {
+			return fmt.Errorf("seq %d follows %d", e.Seq, prevSeq)
+		}
+		prevSeq = e.Seq
+		if e.Seq < last[e.Run] {
+			return fmt.Errorf("writer %s: seq %d after %d", e.Run, e.Seq, last[e.Run])
+		}
+		last[e.Run] = e.Seq
+		if e.PGID == 1 {
+			if first, ok := seen[[2]int{int(e.Run[1] - '0'), e.Attempt}]; !ok || first != e.Seq-1 {
+				return fmt.Errorf("seq %d: batch of %s/%d split (first at %d)", e.Seq, e.Run, e.Attempt, first)
+			}
+			return nil
+		}
+		key := [2]int{int(e.Run[1] - '0'), e.Attempt}
+		if _, dup := seen[key]; dup {
+			return fmt.Errorf("seq %d: %s/%d written twice", e.Seq, e.Run, e.Attempt)
+		}
+		seen[key] = e.Seq
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != int(calls) || prevSeq != entries {
+		t.Errorf("read %d distinct appends and %d entries, want %d and %d", len(seen), prevSeq, calls, entries)
+	}
+}
+
+// TestGroupCommitSharesFsync makes the contention deterministic: the first
+// Append is held inside its fsync until seven more have queued behind it;
+// those seven must then be committed together, with one write and one fsync.
+func TestGroupCommitSharesFsync(t *testing.T) {
+	var hold atomic.Pointer[chan struct{}]
+	entered := make(chan struct{})
+	opts := Options{ObserveFsync: func(time.Duration) {
+		if ch := hold.Swap(nil); ch != nil {
+			entered <- struct{}{}
+			<-*ch
+		}
+	}}
+	j := openJournal(t, t.TempDir(), opts)
+	before := j.Stats().Fsyncs
+	release := make(chan struct{})
+	hold.Store(&release)
+
+	evs := testEvents(0, 8, 0)
+	var wg sync.WaitGroup
+	errs := make([]error, len(evs))
+	wg.Go(func() { errs[0] = j.Append(evs[0]) })
+	<-entered // the first commit is inside its fsync, holding the write lock
+	for k := 1; k < len(evs); k++ {
+		wg.Go(func() { errs[k] = j.Append(evs[k]) })
+	}
+	for queued := 0; queued < len(evs)-1; runtime.Gosched() {
+		j.qmu.Lock()
+		queued = len(j.queue)
+		j.qmu.Unlock()
+	}
+	close(release)
+	wg.Wait()
+	for k, err := range errs {
+		if err != nil {
+			t.Fatalf("Append %d: %v", k, err)
+		}
+	}
+	if got := j.Stats().Fsyncs - before; got != 2 {
+		t.Errorf("8 Appends, 7 of them queued together: %d fsyncs, want 2", got)
+	}
+	if evs[0].Seq != 1 {
+		t.Errorf("first Append got seq %d, want 1", evs[0].Seq)
+	}
+	var seqs []uint64
+	for _, e := range evs[1:] {
+		seqs = append(seqs, e.Seq)
+	}
+	slices.Sort(seqs)
+	if want := []uint64{2, 3, 4, 5, 6, 7, 8}; !slices.Equal(seqs, want) {
+		t.Errorf("queued appends got seqs %v, want %v", seqs, want)
+	}
+}
+
+// rollJournal writes n events of varied sizes into dir with 4 KiB segments,
+// in single appends and batches, and returns them.
+func rollJournal(t testing.TB, dir string, n int) []*Event {
+	t.Helper()
+	j, err := Open(dir, Options{SegmentSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := make([]*Event, 0, n)
+	for len(evs) < n {
+		k := len(evs)
+		b := testEvents(k, min(1+k%4, n-k), (k*37)%700)
+		if err := j.AppendLazy(b...); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, b...)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func TestSegmentRolls(t *testing.T) {
+	dir := t.TempDir()
+	const n = 240
+	want := describeAll(rollJournal(t, dir, n), 1)
+	segs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) < 5 {
+		t.Fatalf("%d segments, want several", len(segs))
+	}
+	for _, s := range segs {
+		fi, err := os.Stat(s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A segment rolls once it reaches the size: it ends with at most
+		// one entry past it.
+		if fi.Size() > 4096+1500 {
+			t.Errorf("segment %s is %d bytes", filepath.Base(s.path), fi.Size())
+		}
+	}
+
+	froms := []uint64{0, 1, 2, n / 2, n - 1, n, n + 1, n + 100}
+	for _, s := range segs[1:] {
+		froms = append(froms, s.first-1, s.first, s.first+1)
+	}
+	j := openJournal(t, dir, Options{SegmentSize: 4096})
+	for _, from := range froms {
+		t.Run(fmt.Sprintf("from %d", from), func(t *testing.T) {
+			w := want[min(max(from, 1)-1, n):]
+			for _, strict := range []bool{false, true} {
+				got, err := scanAll(t, dir, ScanOptions{From: from, Strict: strict})
+				if err != nil {
+					t.Fatalf("Scan(strict %v): %v", strict, err)
+				}
+				if d := diffLines(got, w); d != "" {
+					t.Fatalf("Scan(strict %v): %s", strict, d)
+				}
+			}
+			if d := diffLines(readAll(t, j, from), w); d != "" {
+				t.Fatalf("ReadFrom: %s", d)
+			}
+		})
+	}
+
+	// ErrStop ends a scan early without an error.
+	var count int
+	err = Scan(dir, ScanOptions{From: 10}, func(e *Event) error {
+		if count++; e.Seq == 100 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil || count != 91 {
+		t.Errorf("Scan stopped at 100: err %v after %d events, want nil after 91", err, count)
+	}
+	// Other callback errors are returned as they are.
+	boom := errors.New("boom")
+	if err := Scan(dir, ScanOptions{}, func(*Event) error { return boom }); err != boom {
+		t.Errorf("Scan returned %v, want the callback's error", err)
+	}
+}
+
+// TestRollFsyncsDirectory checks, one Append at a time, that the journal
+// fsyncs the directory exactly when the wal creates a segment file, also
+// after a TruncateFront rewrote the tail segment and after a reopen.
+func TestRollFsyncsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, Options{SegmentSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { j.Close() }()
+	i := 0
+	appendSome := func(n int) {
+		t.Helper()
+		for range n {
+			segsBefore := len(segmentFiles(t, dir))
+			fsyncsBefore := j.Stats().Fsyncs
+			batch := testEvents(i, 1+i%3, (i*53)%900)
+			i += len(batch)
+			if err := j.Append(batch...); err != nil {
+				t.Fatal(err)
+			}
+			wantFsyncs := uint64(1)
+			if len(segmentFiles(t, dir)) != segsBefore {
+				wantFsyncs++ // the new segment's directory entry
+			}
+			if got := j.Stats().Fsyncs - fsyncsBefore; got != wantFsyncs {
+				t.Fatalf("append of entries ..%d: %d fsyncs, want %d (segments %d → %d)",
+					batch[len(batch)-1].Seq, got, wantFsyncs, segsBefore, len(segmentFiles(t, dir)))
+			}
+		}
+	}
+	appendSome(60)
+	// Truncate inside the tail segment: the wal rewrites it shorter.
+	if err := j.TruncateFront(j.LastSeq()); err != nil {
+		t.Fatal(err)
+	}
+	appendSome(60)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if j, err = Open(dir, Options{SegmentSize: 4096}); err != nil {
+		t.Fatal(err)
+	}
+	appendSome(60)
+
+	// Reopened with smaller segments, the tail is over the size at once.
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if j, err = Open(dir, Options{SegmentSize: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	fsyncs := j.Stats().Fsyncs
+	if err := j.Append(); err != nil { // nothing to write: no roll
+		t.Fatal(err)
+	}
+	if got := j.Stats().Fsyncs - fsyncs; got != 1 {
+		t.Errorf("empty Append: %d fsyncs, want 1", got)
+	}
+	appendSome(30)
+}
+
+func TestTruncateFront(t *testing.T) {
+	const n = 120
+	base := t.TempDir()
+	evs := rollJournal(t, base, n)
+	segs, err := listSegments(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) < 4 {
+		t.Fatalf("%d segments, want several", len(segs))
+	}
+	tail := segs[len(segs)-1].first
+	cases := []struct {
+		name      string
+		seqs      []uint64 // successive TruncateFront calls
+		wantFirst uint64
+	}{
+		{"nothing before 1", []uint64{1}, 1},
+		{"zero", []uint64{0}, 1},
+		{"inside the first segment", []uint64{3}, 3},
+		{"start of the second segment", []uint64{segs[1].first}, segs[1].first},
+		{"end of a segment", []uint64{segs[2].first - 1}, segs[2].first - 1},
+		{"inside the tail segment", []uint64{tail + 1}, tail + 1},
+		{"the newest entry", []uint64{n}, n},
+		{"past the end keeps the newest", []uint64{n + 50}, n},
+		{"twice forward", []uint64{10, 50}, 50},
+		{"again with a smaller seq", []uint64{50, 10}, 50},
+		{"again with the same seq", []uint64{50, 50}, 50},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, base, dir)
+			j := openJournal(t, dir, Options{SegmentSize: 4096})
+			for _, seq := range tc.seqs {
+				if err := j.TruncateFront(seq); err != nil {
+					t.Fatalf("TruncateFront(%d): %v", seq, err)
+				}
+			}
+			check := func(j *Journal, total int) {
+				t.Helper()
+				first, err := j.FirstSeq()
+				if err != nil || first != tc.wantFirst {
+					t.Fatalf("FirstSeq = %d, %v; want %d", first, err, tc.wantFirst)
+				}
+				all := append(slices.Clone(evs), testEvents(n, total-n, 10)...)
+				want := describeAll(all, 1)[tc.wantFirst-1:]
+				if d := diffLines(readAll(t, j, 0), want); d != "" {
+					t.Fatalf("ReadFrom: %s", d)
+				}
+			}
+			check(j, n)
+			more := testEvents(n, 5, 10)
+			if err := j.Append(more...); err != nil {
+				t.Fatal(err)
+			}
+			if more[0].Seq != n+1 {
+				t.Fatalf("append after truncate got seq %d, want %d", more[0].Seq, n+1)
+			}
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			check(openJournal(t, dir, Options{SegmentSize: 4096}), n+5)
+		})
+	}
+
+	t.Run("empty journal", func(t *testing.T) {
+		j := openJournal(t, t.TempDir(), Options{})
+		if err := j.TruncateFront(5); err != nil {
+			t.Fatalf("TruncateFront on an empty journal: %v", err)
+		}
+		if err := j.Append(testEvent(0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(readAll(t, j, 0)); got != 1 {
+			t.Fatalf("read %d entries, want 1", got)
+		}
+	})
+}
+
+// TestOpenLockedInProcess opens the same directory twice in one process:
+// flock locks belong to an open file description, so the second Open
+// conflicts with the first although the process is the same.
+func TestOpenLockedInProcess(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, Options{Owner: "scheduler"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		dir  string
+	}{
+		{"same path", dir},
+		{"path with a trailing slash", dir + "/"},
+		{"path through dot", filepath.Join(dir, ".")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			j2, err := Open(tc.dir, Options{})
+			if err == nil {
+				j2.Close()
+				t.Fatal("second Open succeeded")
+			}
+			var le *LockedError
+			if !errors.As(err, &le) {
+				t.Fatalf("Open: %v (%T), want *LockedError", err, err)
+			}
+			if le.PID != os.Getpid() || le.Owner != "scheduler" || le.Dir != tc.dir {
+				t.Errorf("LockedError = %+v, want pid %d owner scheduler dir %s", *le, os.Getpid(), tc.dir)
+			}
+			if want := fmt.Sprintf("journal %s is in use by pid %d (scheduler)", tc.dir, os.Getpid()); err.Error() != want {
+				t.Errorf("error %q, want %q", err, want)
+			}
+		})
+	}
+	// The refused Opens did not disturb the holder.
+	if err := j.Append(testEvent(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = openJournal(t, dir, Options{})
+	if got := j.LastSeq(); got != 1 {
+		t.Errorf("LastSeq = %d, want 1", got)
+	}
+}
+
+const lockHelperEnv = "PICOFLOW_JOURNAL_LOCK_HELPER_DIR"
+
+// TestLockHelperProcess is not a test: TestOpenLockedByChildProcess runs
+// the test binary again to execute it in a child process, which opens the
+// journal, appends one event, says "ready" and holds the journal until it
+// is killed (or its standard input closes).
+func TestLockHelperProcess(t *testing.T) {
+	dir := os.Getenv(lockHelperEnv)
+	if dir == "" {
+		t.Skip("helper process of TestOpenLockedByChildProcess")
+	}
+	j, err := Open(dir, Options{Owner: "lock-helper"})
+	if err == nil {
+		err = j.Append(&Event{Type: RunStarted, Time: baseTime, Run: "child"})
+	}
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(2)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	j.Close()
+	os.Exit(0)
+}
+
+func TestOpenLockedByChildProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$")
+	cmd.Env = append(os.Environ(), lockHelperEnv+"="+dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := false
+	t.Cleanup(func() {
+		stdin.Close()
+		if !waited {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	ready := false
+	for sc := bufio.NewScanner(stdout); !ready && sc.Scan(); {
+		if strings.HasPrefix(sc.Text(), "error:") {
+			t.Fatalf("child: %s", sc.Text())
+		}
+		ready = sc.Text() == "ready"
+	}
+	if !ready {
+		cmd.Wait()
+		waited = true
+		t.Fatalf("child exited before holding the journal: %s", stderr.String())
+	}
+
+	_, err = Open(dir, Options{})
+	var le *LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("Open while the child holds the journal: %v, want *LockedError", err)
+	}
+	if le.PID != cmd.Process.Pid || le.Owner != "lock-helper" {
+		t.Errorf("LockedError = %+v, want pid %d owner lock-helper", *le, cmd.Process.Pid)
+	}
+	if _, err := scanAll(t, dir, ScanOptions{Strict: true}); err != nil {
+		t.Errorf("Scan while the child holds the journal: %v", err)
+	}
+
+	// kill -9: the kernel drops the lock with the process.
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	waited = true
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child did not die of SIGKILL: %v", err)
+	}
+	j := openJournal(t, dir, Options{})
+	if j.Repaired.Truncated {
+		t.Errorf("repaired after the child's kill: %+v", j.Repaired)
+	}
+	got := readAll(t, j, 1)
+	if want := []string{`1 run_started {"ts":1700000000000000000,"run":"child"}`}; !slices.Equal(got, want) {
+		t.Errorf("child's durable append: got %q, want %q", got, want)
+	}
+}

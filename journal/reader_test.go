@@ -1,0 +1,406 @@
+package journal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// TestScanDamagedFixtures reads every crash fixture with Scan: it must not
+// change a file, must see exactly the entries Open would keep, and in
+// strict mode must report the damage with its entry index.
+func TestScanDamagedFixtures(t *testing.T) {
+	for _, sc := range crashScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			dir := loadFixture(t, sc.name)
+			evs, _ := sc.base()
+			kept := describeAll(evs[:min(int(sc.lastGood), len(evs))], 1)
+			before := snapshot(t, dir)
+
+			got, err := scanAll(t, dir, ScanOptions{})
+			switch {
+			case sc.scanErr != "":
+				if err == nil || !strings.Contains(err.Error(), sc.scanErr) {
+					t.Errorf("Scan: %v, want %q", err, sc.scanErr)
+				}
+			case err != nil:
+				t.Errorf("Scan: %v", err)
+			default:
+				if d := diffLines(got, kept); d != "" {
+					t.Errorf("Scan: %s", d)
+				}
+			}
+			if sc.lastGood > 1 && sc.scanErr == "" {
+				got, err := scanAll(t, dir, ScanOptions{From: sc.lastGood})
+				if err != nil || !slices.Equal(got, kept[len(kept)-1:]) {
+					t.Errorf("Scan from %d: %d entries, %v; want the last good one", sc.lastGood, len(got), err)
+				}
+			}
+
+			_, err = scanAll(t, dir, ScanOptions{Strict: true})
+			switch {
+			case sc.cause == "" && sc.scanErr == "":
+				if err != nil {
+					t.Errorf("strict Scan of an undamaged journal: %v", err)
+				}
+			case sc.cause != "":
+				if err == nil {
+					t.Fatalf("strict Scan accepted the damage")
+				}
+				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, errTorn) {
+					t.Errorf("strict Scan: %v is neither ErrCorrupt nor a torn record", err)
+				}
+				if want := fmt.Sprintf("entry %d: ", sc.lastGood+1); !strings.Contains(err.Error(), want) {
+					t.Errorf("strict Scan: %q does not name the entry (%q)", err, want)
+				}
+			}
+
+			after := snapshot(t, dir)
+			if !maps.Equal(before, after) {
+				t.Errorf("Scan changed the directory:\nbefore %v\nafter  %v", sortedKeys(before), sortedKeys(after))
+				for name, st := range before {
+					if after[name] != st {
+						t.Errorf("%s changed", name)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestScanEmpty(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T) string
+	}{
+		{"missing directory", func(t *testing.T) string { return filepath.Join(t.TempDir(), "none") }},
+		{"empty directory", func(t *testing.T) string { return t.TempDir() }},
+		{"new journal", func(t *testing.T) string {
+			dir := t.TempDir()
+			j, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+		{"other files only", func(t *testing.T) string {
+			dir := t.TempDir()
+			for _, name := range []string{"LOCK", "00000000000000000000", "0000000000000000000x", "notes.txt"} {
+				os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o640)
+			}
+			os.Mkdir(filepath.Join(dir, "damaged"), 0o750)
+			return dir
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.setup(t)
+			for _, strict := range []bool{false, true} {
+				got, err := scanAll(t, dir, ScanOptions{Strict: strict})
+				if err != nil || len(got) != 0 {
+					t.Errorf("Scan(strict %v) = %d entries, %v; want none", strict, len(got), err)
+				}
+			}
+		})
+	}
+}
+
+// TestReadFromWhileAppending reads the journal in a loop while another
+// goroutine appends large batches: a reader in the writer's process must
+// never see a record the writer is still writing as damage.
+func TestReadFromWhileAppending(t *testing.T) {
+	dir := t.TempDir()
+	j := openJournal(t, dir, Options{SegmentSize: 1 << 20})
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	defer func() { done.Store(true); wg.Wait() }()
+	wg.Go(func() {
+		defer done.Store(true)
+		for k := 0; k < 100 && !done.Load(); k++ {
+			batch := make([]*Event, 8)
+			for i := range batch {
+				batch[i] = &Event{Type: TaskFinished, Time: int64(k), Tail: tailText(k, 3000)}
+			}
+			if err := j.AppendLazy(batch...); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	reads := 0
+	for !done.Load() {
+		reads++
+		var next uint64 = 1
+		err := j.ReadFrom(1, func(e *Event) error {
+			if e.Seq != next {
+				return fmt.Errorf("seq %d, want %d", e.Seq, next)
+			}
+			next++
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("read %d, after %d entries: %v", reads, next-1, err)
+		}
+	}
+	wg.Wait()
+	t.Logf("%d reads during the appends", reads)
+}
+
+// The journal in testdata/journal/v1 was written once by the first version
+// of the format, with one event of every type, and is committed: it must
+// replay, to testdata/journal/v1.golden, in every later version. Neither
+// file is ever regenerated: TestGenerateV1Journal writes them only when
+// they are absent (and -update is set). A format change adds v2 beside it.
+const (
+	v1Dir    = "testdata/journal/v1"
+	v1Golden = "testdata/journal/v1.golden"
+)
+
+// v1Events is one of each type, as a run with a retry, a skip, a crash, an
+// in-doubt task and two schedule decisions writes them.
+func v1Events() [][]*Event {
+	const run = "r-20231114-221320-a1b2"
+	at := func(ms int64) int64 { return baseTime + ms*1_000_000 }
+	return [][]*Event{
+		{{Type: ScheduleFired, Time: at(0), Workflow: "nightly-backup", FireTime: at(0), Run: run}},
+		{{Type: RunStarted, Time: at(1), Run: run, Workflow: "nightly-backup", DefHash: "sha256:9c1e4f",
+			Definition: "name: nightly-backup\ntasks:\n  - name: dump\n    run: pg_dump app > /backup/app.sql\n  - name: upload\n    depends_on: [dump]\n    run: rclone copy /backup remote:\n",
+			Source:     "/etc/picoflow/nightly-backup.yaml", Trigger: "schedule", Params: map[string]string{"target": "remote", "day": "tue"}, FireTime: at(0)}},
+		{{Type: TaskStarted, Time: at(2), Run: run, Task: "dump", Attempt: 1, LogPath: "/var/lib/picoflow/logs/" + run + "/dump.1.log"}},
+		{{Type: TaskProcess, Time: at(3), Run: run, Task: "dump", Attempt: 1, PGID: 41207}},
+		{{Type: TaskFinished, Time: at(4004), Run: run, Task: "dump", Attempt: 1, Status: StatusFailed, ExitCode: 1,
+			Error: "exit status 1", DurationMS: 4001, Tail: "pg_dump: error: connection to server failed\n", Retryable: true},
+			{Type: TaskRetrying, Time: at(4004), Run: run, Task: "dump", Attempt: 1, RetryAt: at(9004), BackoffMS: 5000}},
+		{{Type: TaskStarted, Time: at(9005), Run: run, Task: "dump", Attempt: 2, LogPath: "/var/lib/picoflow/logs/" + run + "/dump.2.log"}},
+		{{Type: TaskFinished, Time: at(12000), Run: run, Task: "dump", Attempt: 2, Status: StatusInterrupted, ExitCode: -1,
+			Error: "interrupted by shutdown", DurationMS: 2995}},
+		{{Type: RunResumed, Time: at(60000), Run: run}},
+		{{Type: TaskInDoubt, Time: at(60001), Run: run, Task: "upload", Attempt: 1, Reason: "not idempotent; interrupted while running"}},
+		{{Type: TaskResolved, Time: at(61000), Run: run, Task: "upload", Attempt: 1, Status: StatusFailed, Reason: "operator: rerun manually"}},
+		{{Type: TaskStarted, Time: at(61001), Run: run, Task: "dump", Attempt: 3, Resumed: true, LogPath: "/var/lib/picoflow/logs/" + run + "/dump.3.log"}},
+		{{Type: TaskFinished, Time: at(65000), Run: run, Task: "dump", Attempt: 3, Status: StatusSuccess, DurationMS: 3999,
+			Outputs: map[string]string{"bytes": "73400320", "path": "/backup/app.sql"}, Tail: "done\n"},
+			{Type: TaskSkipped, Time: at(65000), Run: run, Task: "upload", Status: StatusSkipped, Reason: "upstream failed: upload resolved as failed"}},
+		{{Type: RunFinished, Time: at(65001), Run: run, Status: StatusFailed, Error: "1 task failed"}},
+		{{Type: ScheduleSkipped, Time: at(86400000), Workflow: "nightly-backup", FireTime: at(86400000), Reason: "overlap: previous run still active"}},
+	}
+}
+
+// TestGenerateV1Journal writes the v1 fixture if, and only if, it is absent.
+func TestGenerateV1Journal(t *testing.T) {
+	if !*update {
+		t.Skip("run with -update to create a missing v1 journal fixture")
+	}
+	if _, err := os.Stat(v1Dir); err == nil {
+		t.Skipf("%s exists and is never regenerated", v1Dir)
+	}
+	tmp := t.TempDir()
+	j, err := Open(tmp, Options{SegmentSize: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, batch := range v1Events() {
+		if k%3 == 2 {
+			err = j.AppendLazy(batch...)
+		} else {
+			err = j.Append(batch...)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(tmp, "LOCK"))
+	copyDir(t, tmp, v1Dir)
+	if _, err := os.Stat(v1Golden); err == nil {
+		return
+	}
+	lines, err := listJSON(v1Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(v1Golden, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listJSON lists a journal as JSON lines: sequence number, type name and
+// the event's payload.
+func listJSON(dir string) ([]string, error) {
+	var lines []string
+	err := Scan(dir, ScanOptions{Strict: true}, func(e *Event) error {
+		p, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		line, err := json.Marshal(struct {
+			Seq   uint64          `json:"seq"`
+			Type  string          `json:"type"`
+			Event json.RawMessage `json:"event"`
+		}{e.Seq, e.Type.String(), p})
+		lines = append(lines, string(line))
+		return err
+	})
+	return lines, err
+}
+
+func TestV1JournalReplays(t *testing.T) {
+	want, err := os.ReadFile(v1Golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, v1Dir)
+	got, err := listJSON(v1Dir)
+	if err != nil {
+		t.Fatalf("Scan %s: %v", v1Dir, err)
+	}
+	if d := diffLines(got, strings.Split(strings.TrimSuffix(string(want), "\n"), "\n")); d != "" {
+		t.Fatalf("%s no longer replays to %s: %s", v1Dir, v1Golden, d)
+	}
+	if !maps.Equal(before, snapshot(t, v1Dir)) {
+		t.Fatalf("Scan changed %s", v1Dir)
+	}
+	if segs := segmentFiles(t, v1Dir); len(segs) < 2 {
+		t.Errorf("v1 journal has %d segments, want several", len(segs))
+	}
+
+	// One event of every type of version 1.
+	seen := map[string]bool{}
+	for _, line := range got {
+		var l struct{ Type string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatal(err)
+		}
+		seen[l.Type] = true
+	}
+	for typ := RunStarted; typ <= ScheduleSkipped; typ++ {
+		if !seen[typ.String()] {
+			t.Errorf("v1 journal has no %s event", typ)
+		}
+	}
+
+	// It also opens for writing (on a copy) and takes new entries.
+	dir := t.TempDir()
+	copyDir(t, v1Dir, dir)
+	j := openJournal(t, dir, Options{SegmentSize: 1024})
+	if j.Repaired.Truncated || j.LastSeq() != uint64(len(got)) {
+		t.Fatalf("Open: LastSeq %d, Repaired %+v; want %d entries untouched", j.LastSeq(), j.Repaired, len(got))
+	}
+	if err := j.Append(testEvent(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readAll(t, j, 1)); n != len(got)+1 {
+		t.Errorf("read %d entries, want %d", n, len(got)+1)
+	}
+}
+
+// TestScanWhileTruncating reads the journal while retention removes its
+// front: a scan may skip entries that are gone by its end, never one that
+// is kept, and reads on at least to the entries appended before it began.
+func TestScanWhileTruncating(t *testing.T) {
+	dir := memTempDir(t)
+	j := openJournal(t, dir, Options{SegmentSize: 4096})
+	if err := j.AppendLazy(testEvents(0, 100, 100)...); err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	defer func() { stop.Store(true); wg.Wait() }()
+	wg.Go(func() {
+		defer stop.Store(true)
+		for k := 0; k < 300 && !stop.Load(); k++ {
+			if err := j.AppendLazy(testEvents(100+k*4, 4, 100)...); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := j.TruncateFront(j.LastSeq() - 60); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	readers := []struct {
+		name string
+		read func(fn func(*Event) error) error
+	}{
+		{"ReadFrom", func(fn func(*Event) error) error { return j.ReadFrom(0, fn) }},
+		{"Scan", func(fn func(*Event) error) error { return Scan(dir, ScanOptions{}, fn) }},
+	}
+	scans := 0
+	for !stop.Load() {
+		scans++
+		for _, r := range readers {
+			floor := j.LastSeq()
+			next := uint64(1)
+			var skipped [][2]uint64
+			err := r.read(func(e *Event) error {
+				if e.Seq < next {
+					return fmt.Errorf("entry %d read again after %d", e.Seq, next-1)
+				}
+				if e.Seq > next {
+					skipped = append(skipped, [2]uint64{next, e.Seq - 1})
+				}
+				next = e.Seq + 1
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s %d: %v", r.name, scans, err)
+			}
+			if next <= floor {
+				skipped = append(skipped, [2]uint64{next, floor})
+			}
+			first, err := j.FirstSeq()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range skipped {
+				if s[1] >= first {
+					t.Fatalf("%s %d skipped entries %d..%d, but the journal still begins at %d", r.name, scans, s[0], s[1], first)
+				}
+			}
+		}
+	}
+	t.Logf("%d scans during the truncations", scans)
+}
+
+// TestScanMissingSegment: a segment file missing between others is damage,
+// not a place to skip entries silently.
+func TestScanMissingSegment(t *testing.T) {
+	dir := memTempDir(t)
+	writeBase(t, dir, multiBase)
+	segs, err := listSegments(dir)
+	if err != nil || len(segs) != 3 {
+		t.Fatalf("segments %v, %v; want 3", segs, err)
+	}
+	if err := os.Remove(segs[1].path); err != nil {
+		t.Fatal(err)
+	}
+	for _, strict := range []bool{false, true} {
+		got, err := scanAll(t, dir, ScanOptions{Strict: strict})
+		want := fmt.Sprintf("segment %s does not follow entry %d", filepath.Base(segs[2].path), segs[1].first-1)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Scan(strict %v): %v, want %q", strict, err, want)
+		}
+		if len(got) != int(segs[1].first-1) {
+			t.Errorf("Scan(strict %v) read %d entries, want the %d before the gap", strict, len(got), segs[1].first-1)
+		}
+	}
+	// From past the gap reads on.
+	got, err := scanAll(t, dir, ScanOptions{From: segs[2].first})
+	if err != nil || len(got) != 44-int(segs[2].first)+1 {
+		t.Errorf("Scan from %d: %d entries, %v", segs[2].first, len(got), err)
+	}
+}
