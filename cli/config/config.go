@@ -1,0 +1,275 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the parsed global configuration with defaults filled in. Zero
+// values mean "not set" where the field says so.
+type Config struct {
+	// File is the file the configuration was read from; "" for defaults.
+	File string
+
+	Defaults  Defaults
+	Paths     Paths
+	Log       Log
+	Retention Retention
+	Resources Resources
+	HTTP      HTTP
+	// Secrets are the named secret sources, by name.
+	Secrets map[string]Secret
+}
+
+// Defaults apply to every workflow that does not set the value itself.
+type Defaults struct {
+	MaxParallel   int           // 0: the number of CPUs
+	Retry         int           // retries after a failed first attempt
+	Timeout       time.Duration // per attempt; 0: none
+	ShutdownGrace time.Duration // 0: the workflow's, else 30s
+	Backoff       Backoff
+}
+
+// Backoff is the wait before retry n: Initial * Multiplier^(n-1), capped at Max.
+// Zero fields are not set.
+type Backoff struct {
+	Initial    time.Duration
+	Multiplier float64
+	Max        time.Duration
+}
+
+// Paths locate PicoFlow's files; "" means the default.
+type Paths struct {
+	Home         string // state directory (journal, logs, database)
+	Logs         string // task logs; default HOME/logs
+	WorkflowsDir string // the daemon's workflow files
+}
+
+// Log configures PicoFlow's own log.
+type Log struct {
+	Format string // "text" or "json"; "" means text
+}
+
+// Retention says how long finished runs are kept (picoflow gc).
+type Retention struct {
+	HistoryDays        int // runs older than this lose rows, logs and journal entries; default 30
+	MaxRunsPerWorkflow int // keep at most this many runs per workflow; 0: no limit
+	LogDays            int // logs go earlier than the rows; 0: with the rows
+}
+
+// Resources bound PicoFlow's own memory use.
+type Resources struct {
+	MemoryLimit int64 // bytes, for runtime/debug.SetMemoryLimit; 0: not set
+	GOGC        int   // for runtime/debug.SetGCPercent; 0: not set, -1: off
+}
+
+// HTTP is the daemon's HTTP endpoint (health, metrics).
+type HTTP struct {
+	Listen string // host:port; "" disables it
+}
+
+// Secret is where one secret's value comes from: exactly one of Env and File.
+type Secret struct {
+	Env  string
+	File string
+	Line int // of the secret's name in the file, for messages
+}
+
+// DefaultHistoryDays is retention.history_days when not set.
+const DefaultHistoryDays = 30
+
+// Default returns the configuration used when there is no file.
+func Default() *Config {
+	return &Config{
+		Retention: Retention{HistoryDays: DefaultHistoryDays},
+		Secrets:   map[string]Secret{},
+	}
+}
+
+// Find returns the configuration file to load: explicit when it is not ""
+// (it must exist), else the first of candidates that exists, else "".
+func Find(explicit string, candidates ...string) (string, error) {
+	if explicit != "" {
+		if _, err := os.Stat(explicit); err != nil {
+			return "", fmt.Errorf("config file: %w", err)
+		}
+		return explicit, nil
+	}
+	for _, c := range candidates {
+		_, err := os.Stat(c)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("config file: %w", err)
+		}
+	}
+	return "", nil
+}
+
+// Load reads and parses path; "" returns Default().
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates a configuration; file names it in problems.
+// The error, if any, is a Problems value.
+func Parse(file string, data []byte) (*Config, error) {
+	c := Default()
+	c.File = file
+	d := &decoder{file: file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		d.syntax(err)
+		return nil, d.probs
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return c, nil // an empty file: all defaults
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return c, nil
+	}
+	d.config(root, c)
+	if len(d.probs) > 0 {
+		d.probs.sort()
+		return nil, d.probs
+	}
+	return c, nil
+}
+
+// SecretNames returns the declared secret names, sorted.
+func (c *Config) SecretNames() []string {
+	names := make([]string, 0, len(c.Secrets))
+	for n := range c.Secrets {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// CheckFiles returns the problems of the files the configuration names:
+// a secret file must be a regular file that others cannot read or write
+// and its group cannot write (the rule executors/secret enforces when it
+// reads one).
+func (c *Config) CheckFiles() Problems {
+	var ps Problems
+	for _, name := range c.SecretNames() {
+		s := c.Secrets[name]
+		if s.File == "" {
+			continue
+		}
+		p := Problem{File: c.File, Line: s.Line, Path: "secrets." + name + ".file"}
+		fi, err := os.Stat(s.File)
+		switch {
+		case err != nil:
+			p.Msg, p.Err = "cannot use secret file: "+err.Error(), err
+		case !fi.Mode().IsRegular():
+			p.Msg = fmt.Sprintf("%s is not a regular file", s.File)
+		case fi.Mode().Perm()&0o007 != 0:
+			p.Msg = fmt.Sprintf("%s is readable or writable by every user (mode %04o)", s.File, fi.Mode().Perm())
+			p.Hint = "chmod 600 " + s.File
+		case fi.Mode().Perm()&0o020 != 0:
+			p.Msg = fmt.Sprintf("%s is writable by its group (mode %04o)", s.File, fi.Mode().Perm())
+			p.Hint = "chmod g-w " + s.File
+		default:
+			continue
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	File    string
+	Line    int // 1-based; 0 when unknown
+	Column  int
+	Path    string // YAML path such as "retention.history_days"
+	Msg     string
+	Suggest string // a known key close to the wrong one
+	Hint    string
+	Err     error
+}
+
+// Error formats the problem as FILE:LINE:COL: PATH: MSG (did you mean
+// "x"?) (hint: HINT), leaving out empty parts.
+func (p Problem) Error() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+	}
+	if p.Line > 0 {
+		if p.File != "" {
+			b.WriteByte(':')
+		} else {
+			b.WriteString("line ")
+		}
+		b.WriteString(strconv.Itoa(p.Line))
+		if p.Column > 0 {
+			b.WriteString(":" + strconv.Itoa(p.Column))
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path + ": ")
+	}
+	b.WriteString(p.Msg)
+	if p.Suggest != "" {
+		fmt.Fprintf(&b, " (did you mean %q?)", p.Suggest)
+	}
+	if p.Hint != "" {
+		b.WriteString(" (hint: " + p.Hint + ")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (p Problem) Unwrap() error { return p.Err }
+
+// Problems is every problem of a configuration, sorted by position.
+type Problems []Problem
+
+// Error lists the problems, one per line.
+func (ps Problems) Error() string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Unwrap returns the problems as errors.
+func (ps Problems) Unwrap() []error {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = p
+	}
+	return errs
+}
+
+func (ps Problems) sort() {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
+}
