@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 	"github.com/picoflow/picoflow/journal"
 )
@@ -49,7 +50,7 @@ func (x *runner) request(i int) *executors.Request {
 		"PICOFLOW_OUTPUT="+out,
 	)
 	for _, d := range t.Deps {
-		prefix := OutputEnvPrefix(x.wf.Tasks[d].Name)
+		name := x.wf.Tasks[d].Name
 		outs := x.tasks[d].Outputs
 		keys := make([]string, 0, len(outs))
 		for k := range outs {
@@ -57,12 +58,13 @@ func (x *runner) request(i int) *executors.Request {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			env = append(env, prefix+k+"="+outs[k])
+			env = append(env, workflow.OutputVar(name, k)+"="+outs[k])
 		}
 	}
 	run, task := x.r.ID, t.Name
 	j := x.e.opts.Journal
 	clock := x.e.opts.Clock
+	procs := x.procs
 	return &executors.Request{
 		Run: x.r.ID, Workflow: x.wf.Name, Task: t, Attempt: attempt,
 		Env: env, Timeout: t.Timeout, KillGrace: x.e.opts.KillGrace,
@@ -70,8 +72,11 @@ func (x *runner) request(i int) *executors.Request {
 		Started: func(pgid int) {
 			// Lazy: on resume leftovers are found by their PICOFLOW_RUN_ID
 			// even if this entry was lost.
-			_ = j.AppendLazy(&journal.Event{Type: journal.TaskProcess, Time: clock().UnixNano(),
-				Run: run, Task: task, Attempt: attempt, PGID: pgid})
+			ev := &journal.Event{Type: journal.TaskProcess, Time: clock().UnixNano(),
+				Run: run, Task: task, Attempt: attempt, PGID: pgid}
+			if j.AppendLazy(ev) == nil {
+				procs <- ev // applied by the loop too, so the run agrees with a replay
+			}
 		},
 	}
 }
@@ -101,7 +106,8 @@ func appendMap(env []string, m, over map[string]string) []string {
 
 // OutputEnvPrefix is the prefix of the env vars that carry a task's
 // outputs to its dependents: PICOFLOW_OUT_<TASK>_, the task name upper-cased
-// with every character other than A-Z and 0-9 replaced by '_'.
+// with every character other than A-Z and 0-9 replaced by '_'. The key part
+// is upper-cased the same way: the full name is workflow.OutputVar.
 func OutputEnvPrefix(task string) string {
 	b := []byte("PICOFLOW_OUT_" + strings.ToUpper(task) + "_")
 	for i := len("PICOFLOW_OUT_"); i < len(b)-1; i++ {

@@ -122,6 +122,9 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 // journaled as interrupted (and run again) or, for non-idempotent tasks,
 // as in doubt; then the run continues where its journal ends.
 func (e *Engine) Resume(ctx context.Context, wf *workflow.Workflow, r *Run) error {
+	if err := sameDefinition(wf, r); err != nil {
+		return err // before anything is killed or journaled
+	}
 	killLeftovers(r.ID, e.log)
 	now := e.opts.Clock().UnixNano()
 	evs := []*journal.Event{{Type: journal.RunResumed, Time: now, Run: r.ID}}
@@ -191,13 +194,16 @@ type runner struct {
 	retries retryHeap
 	running int
 	results chan attemptResult
+	// procs carries the TaskProcess events the attempts appended lazily;
+	// each attempt sends at most one before its result, so it never fills.
+	procs   chan *journal.Event
 	pending []*journal.Event // to commit with the next batch
 	logDir  string
 }
 
 func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) error {
-	if r.DefHash != wf.Hash {
-		return fmt.Errorf("run %s was started with definition %s, not %s", r.ID, short(r.DefHash), short(wf.Hash))
+	if err := sameDefinition(wf, r); err != nil {
+		return err
 	}
 	n := len(wf.Tasks)
 	x := &runner{
@@ -205,6 +211,7 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 		tasks:   make([]*TaskState, n),
 		waiting: make([]int, n),
 		results: make(chan attemptResult, n),
+		procs:   make(chan *journal.Event, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
 	}
 	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
@@ -234,7 +241,7 @@ func (x *runner) init() {
 		case st.Status == Retrying:
 			heap.Push(&x.retries, retryItem{task: i, at: st.RetryAt})
 		case st.Status == Pending && x.blocked(i):
-			x.skipFrom(i, now)
+			x.skipFrom(i, "", now)
 		case st.Status == Pending && x.waiting[i] == 0:
 			x.ready = append(x.ready, i)
 		}
@@ -268,8 +275,22 @@ func (x *runner) blocked(i int) bool {
 	return false
 }
 
-// skipFrom journals task i and everything downstream of it as skipped.
-func (x *runner) skipFrom(i int, now time.Time) {
+// skipFrom journals task i and everything downstream of it as skipped. The
+// reason names root, the failed task that blocks them all; "" means i's own
+// failed (or skipped) dependency.
+func (x *runner) skipFrom(i int, root string, now time.Time) {
+	if root == "" { // prefer a failed dependency over a skipped one
+		for _, d := range x.wf.Tasks[i].Deps {
+			ds := x.tasks[d].Status
+			failed := (ds == Failed || ds == TimedOut) && !x.wf.Tasks[d].ContinueOnFailure
+			if failed || ds == Skipped && root == "" {
+				root = x.wf.Tasks[d].Name
+			}
+			if failed {
+				break
+			}
+		}
+	}
 	stack := []int{i}
 	for len(stack) > 0 {
 		i = stack[len(stack)-1]
@@ -278,18 +299,11 @@ func (x *runner) skipFrom(i int, now time.Time) {
 		if st.Status.Final() || st.Status == Running {
 			continue
 		}
-		cause := ""
-		for _, d := range x.wf.Tasks[i].Deps {
-			if ds := x.tasks[d].Status; ds == Skipped || ds == Failed || ds == TimedOut {
-				cause = x.wf.Tasks[d].Name
-				break
-			}
-		}
 		// Mark now so that diamonds skip once; the event makes it so in the journal.
 		st.Status = Skipped
 		x.pending = append(x.pending, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
 			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Status: journal.StatusSkipped,
-			Reason: fmt.Sprintf("upstream task %s did not succeed", cause)})
+			Reason: fmt.Sprintf("upstream task %s did not succeed", root)})
 		stack = append(stack, x.wf.Tasks[i].Downstream...)
 	}
 }
@@ -392,6 +406,8 @@ func (x *runner) loop(ctx context.Context) error {
 					more = false
 				}
 			}
+		case ev := <-x.procs:
+			x.applyProc(ev)
 		case <-retryC:
 		case <-slotC:
 		case <-stop:
@@ -462,6 +478,7 @@ func (x *runner) finish(now time.Time) {
 
 // handle turns an attempt's result into events and scheduling changes.
 func (x *runner) handle(a attemptResult) {
+	x.applyProcs() // the attempt sent its TaskProcess before its result
 	x.running--
 	x.freeSlots(1)
 	now := x.e.opts.Clock()
@@ -488,6 +505,11 @@ func (x *runner) handle(a attemptResult) {
 		return
 	case executors.Interrupted:
 		ev.Type, ev.Status = journal.TaskFinished, journal.StatusInterrupted
+		if !t.Idempotent { // killed part-way: it may have had its effect
+			x.pending = append(x.pending, &journal.Event{Type: journal.TaskInDoubt, Time: now.UnixNano(),
+				Run: x.r.ID, Task: t.Name, Attempt: a.attempt,
+				Reason: "interrupted by a shutdown while running and not idempotent: settle it with picoflow resolve"})
+		}
 		return
 	}
 	ev.Tail = redact(a.tail)
@@ -510,7 +532,28 @@ func (x *runner) handle(a attemptResult) {
 	}
 	st.Status = Failed
 	for _, d := range t.Downstream {
-		x.skipFrom(d, now)
+		x.skipFrom(d, t.Name, now)
+	}
+}
+
+// applyProcs applies the TaskProcess events received so far.
+func (x *runner) applyProcs() {
+	for {
+		select {
+		case ev := <-x.procs:
+			x.applyProc(ev)
+		default:
+			return
+		}
+	}
+}
+
+// applyProc applies a TaskProcess event that an attempt appended lazily,
+// possibly before entries the loop has committed since.
+func (x *runner) applyProc(ev *journal.Event) {
+	x.r.LastSeq = max(x.r.LastSeq, ev.Seq)
+	if err := x.r.Apply(ev); err == nil {
+		x.e.observe(x.r, ev)
 	}
 }
 
@@ -553,3 +596,12 @@ func short(h string) string {
 
 // ErrDefinitionChanged reports a resume against a different definition.
 var ErrDefinitionChanged = errors.New("definition changed")
+
+// sameDefinition refuses to run r with any definition but its own.
+func sameDefinition(wf *workflow.Workflow, r *Run) error {
+	if r.DefHash != wf.Hash {
+		return fmt.Errorf("run %s was started with definition %s, not %s: %w",
+			r.ID, short(r.DefHash), short(wf.Hash), ErrDefinitionChanged)
+	}
+	return nil
+}

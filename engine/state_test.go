@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestReplayEqualsEngineRun checks that Replay, which folds the journal
+// with no executor, rebuilds exactly the Run the engine returned: the
+// journal is the whole truth about a run.
+func TestReplayEqualsEngineRun(t *testing.T) {
+	tests := []struct {
+		name  string
+		tasks []task
+	}{
+		{name: "success", tasks: []task{
+			{name: "a", cmd: `echo "K=v" >> "$PICOFLOW_OUTPUT"`},
+			{name: "b", cmd: "true", deps: []string{"a"}},
+			{name: "c", cmd: "true", deps: []string{"a"}},
+			{name: "d", cmd: "true", deps: []string{"b", "c"}},
+		}},
+		{name: "retries-skips-and-failures", tasks: []task{
+			{name: "flaky", cmd: `[ $PICOFLOW_ATTEMPT -ge 2 ]`, extra: "retry: 2"},
+			{name: "broken", cmd: "echo boom; exit 3", extra: "retry: 1"},
+			{name: "tolerated", cmd: "exit 1", extra: "continue_on_failure: true"},
+			{name: "after-broken", cmd: "true", deps: []string{"broken"}},
+			{name: "after-tolerated", cmd: `echo "X=1" >> "$PICOFLOW_OUTPUT"; echo junk >> "$PICOFLOW_OUTPUT"`,
+				deps: []string{"tolerated", "flaky"}},
+			{name: "slow", cmd: "sleep 300", extra: "timeout: 100ms"},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHome(t)
+			wf := parse(t, wfYAML("replay", "max_parallel: 3\nbackoff: {initial: 10ms}", "", tc.tasks...))
+			r := h.start(wf)
+			if r.Status == RunRunning {
+				t.Fatalf("run still running: %s", failures(r))
+			}
+			if diff := diffRuns(r, h.replay(r.ID)); diff != "" {
+				t.Errorf("replay differs from the engine's run (engine → replay):\n%s", diff)
+			}
+		})
+	}
+}
+
+// diffRuns lists the fields in which two runs differ.
+func diffRuns(a, b *Run) string {
+	var out []string
+	va, vb := reflect.ValueOf(*a), reflect.ValueOf(*b)
+	for i := range va.NumField() {
+		f := va.Type().Field(i)
+		if f.Name == "Tasks" {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, fmt.Sprintf("  %s: %v → %v", f.Name, va.Field(i), vb.Field(i)))
+		}
+	}
+	names := map[string]bool{}
+	for n := range a.Tasks {
+		names[n] = true
+	}
+	for n := range b.Tasks {
+		names[n] = true
+	}
+	for n := range names {
+		ta, tb := a.Tasks[n], b.Tasks[n]
+		if ta == nil || tb == nil {
+			out = append(out, fmt.Sprintf("  task %s: %v → %v", n, ta, tb))
+			continue
+		}
+		sa, sb := reflect.ValueOf(*ta), reflect.ValueOf(*tb)
+		for i := range sa.NumField() {
+			if !reflect.DeepEqual(sa.Field(i).Interface(), sb.Field(i).Interface()) {
+				out = append(out, fmt.Sprintf("  task %s %s: %v → %v", n, sa.Type().Field(i).Name, sa.Field(i), sb.Field(i)))
+			}
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 && !reflect.DeepEqual(a, b) {
+		return "  (differs, but in no field compared)"
+	}
+	return strings.Join(out, "\n")
+}
