@@ -40,8 +40,11 @@ func (x *runner) request(i int) *executors.Request {
 	out := filepath.Join(x.logDir, fmt.Sprintf("%s.%d.out", t.Name, attempt))
 	env := make([]string, 0, len(x.e.opts.Env)+len(x.wf.Env)+len(t.Env)+8)
 	env = append(env, x.e.opts.Env...)
+	base := len(env)
 	env = appendMap(env, x.wf.Env, x.r.Params)
 	env = appendMap(env, t.Env, nil)
+	refKeys := defRefKeys(x.wf.Env, x.r.Params, t.Env)
+	defEnd := len(env)
 	env = append(env,
 		"PICOFLOW_RUN_ID="+x.r.ID,
 		"PICOFLOW_WORKFLOW="+x.wf.Name,
@@ -61,13 +64,18 @@ func (x *runner) request(i int) *executors.Request {
 			env = append(env, workflow.OutputVar(name, k)+"="+outs[k])
 		}
 	}
+	for _, kv := range env[defEnd:] { // engine values shadow definition ones
+		k, _, _ := strings.Cut(kv, "=")
+		delete(refKeys, k)
+	}
 	run, task := x.r.ID, t.Name
 	j := x.e.opts.Journal
 	clock := x.e.opts.Clock
 	procs := x.procs
 	return &executors.Request{
 		Run: x.r.ID, Workflow: x.wf.Name, Task: t, Attempt: attempt,
-		Env: env, Timeout: t.Timeout, KillGrace: x.e.opts.KillGrace,
+		Env: env, TaskEnv: env[base:len(env):len(env)], RefKeys: refKeys,
+		Timeout: t.Timeout, KillGrace: x.e.opts.KillGrace,
 		OutputFile: out,
 		Started: func(pgid int) {
 			// Lazy: on resume leftovers are found by their PICOFLOW_RUN_ID
@@ -79,6 +87,33 @@ func (x *runner) request(i int) *executors.Request {
 			}
 		},
 	}
+}
+
+// defRefKeys returns the env keys whose final value is the definition's
+// text and may hold a ${secret:...} or ${env:...} reference: the workflow's
+// env unless a run parameter replaced it, and the task's env. Nil when
+// there are none.
+func defRefKeys(wfEnv, params, taskEnv map[string]string) map[string]bool {
+	var keys map[string]bool
+	add := func(k, v string) {
+		if strings.Contains(v, "${") {
+			if keys == nil {
+				keys = make(map[string]bool)
+			}
+			keys[k] = true
+		} else {
+			delete(keys, k)
+		}
+	}
+	for k, v := range wfEnv {
+		if _, ok := params[k]; !ok {
+			add(k, v)
+		}
+	}
+	for k, v := range taskEnv {
+		add(k, v)
+	}
+	return keys
 }
 
 // appendMap appends KEY=VALUE for m in key order; values in over replace

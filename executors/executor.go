@@ -2,6 +2,7 @@ package executors
 
 import (
 	"context"
+	"io"
 	"os"
 	"time"
 
@@ -25,6 +26,17 @@ type Request struct {
 
 	// Env is the complete environment of the attempt, KEY=VALUE.
 	Env []string
+	// TaskEnv is the tail of Env that the workflow defines for this attempt:
+	// the workflow's env (run parameters applied), the task's env, the
+	// PICOFLOW_* variables and upstream outputs. Remote executors send these
+	// and never the local environment.
+	TaskEnv []string
+	// RefKeys are the TaskEnv keys whose value is the definition's own text
+	// and holds "${": the only values in which ${secret:NAME} and ${env:VAR}
+	// are resolved. Run parameters and upstream outputs are data and are
+	// never resolved, so that a value arriving from outside (an HTTP
+	// response, a trigger) cannot name a secret.
+	RefKeys map[string]bool
 	// Timeout bounds the attempt (0: none). The executor enforces it and
 	// reports StatusTimeout.
 	Timeout time.Duration
@@ -32,10 +44,32 @@ type Request struct {
 	KillGrace time.Duration
 	// Log receives the attempt's stdout and stderr, streamed.
 	Log *os.File
+	// Stdout and Stderr, when set, receive the attempt's output streams in
+	// place of Log: the secret wrapper sets them to writers that mask secret
+	// values on their way into Log. Executors write through Streams; one that
+	// merges the two streams of a process into one (shell) uses Stdout.
+	Stdout, Stderr io.Writer
 	// OutputFile is the path exported as $PICOFLOW_OUTPUT.
 	OutputFile string
 	// Started, when set, is called once a local process group exists.
 	Started func(pgid int)
+}
+
+// Streams returns where the attempt's output goes: Stdout and Stderr when
+// set, else Log (io.Discard when there is no Log).
+func (r *Request) Streams() (stdout, stderr io.Writer) {
+	var log io.Writer = io.Discard
+	if r.Log != nil {
+		log = r.Log
+	}
+	stdout, stderr = r.Stdout, r.Stderr
+	if stdout == nil {
+		stdout = log
+	}
+	if stderr == nil {
+		stderr = log
+	}
+	return stdout, stderr
 }
 
 // Status of an attempt's outcome.
