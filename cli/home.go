@@ -18,11 +18,13 @@ import (
 //	HOME/journal/          the journal (segments, LOCK, damaged/)
 //	HOME/logs/WF/RUN/      one TASK.ATTEMPT.log per attempt
 //	HOME/locks/WF.lock     held while a process runs workflow WF
+//	HOME/picoflow.db       the SQLite projection of the journal (derived; reindex rebuilds it)
 type home string
 
 func (h home) journal() string { return filepath.Join(string(h), "journal") }
 func (h home) logs() string    { return filepath.Join(string(h), "logs") }
 func (h home) locks() string   { return filepath.Join(string(h), "locks") }
+func (h home) db() string      { return filepath.Join(string(h), "picoflow.db") }
 
 // openJournal opens the journal for writing and replays it into a state.
 func (h home) openJournal(owner string, g *globals) (*journal.Journal, *engine.State, error) {

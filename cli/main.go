@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/picoflow/picoflow/cli/config"
 	"github.com/spf13/pflag"
 )
 
@@ -55,6 +56,7 @@ func register(c *command) { commands[c.name] = c }
 type globals struct {
 	home      string
 	config    string // global config file: --config, else env PICOFLOW_CONFIG
+	cfg       *config.Config
 	logFormat string
 	json      bool
 	fs        *pflag.FlagSet
@@ -155,6 +157,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		g.home = defaultHome(m.Getenv)
 	}
 	g.log = m.logger(g.logFormat)
+	if err := m.loadConfig(c.name, g); err != nil {
+		return err
+	}
 	return run(ctx, m, g, fs.Args())
 }
 

@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/picoflow/picoflow/cli/config"
+	"github.com/picoflow/picoflow/journal"
+	"github.com/picoflow/picoflow/projector"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "gc",
+		summary: "apply the retention policy now: remove old runs' logs, history and journal entries",
+		long: `Removes finished runs that are older than retention.history_days or beyond
+the newest retention.max_runs_per_workflow of their workflow: their log
+directories (HOME/logs/WF/RUN/), their rows in HOME/picoflow.db and, when
+no other process holds the journal, their journal entries. Logs of runs
+older than retention.log_days go earlier; those runs keep their rows.
+
+Runs that have not finished (running or interrupted) are never touched,
+and the journal is only cut before the first entry of the oldest run that
+is kept, so that what remains always replays. If a daemon or a run holds
+the journal, gc says so and leaves the journal for a later gc.
+
+  picoflow gc --dry-run
+  picoflow gc`,
+		setup: func(fs *pflag.FlagSet) runFunc {
+			dry := fs.Bool("dry-run", false, "print what would be removed, remove nothing")
+			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if len(args) != 0 {
+					return exitf(ExitUsage, "gc takes no arguments")
+				}
+				return m.gc(ctx, g, *dry)
+			}
+		},
+	})
+}
+
+// retentionPolicy turns the configured days into a projector.Policy.
+func retentionPolicy(r config.Retention) projector.Policy {
+	day := 24 * time.Hour
+	return projector.Policy{
+		MaxAge:  time.Duration(r.HistoryDays) * day,
+		MaxRuns: r.MaxRunsPerWorkflow,
+		LogAge:  time.Duration(r.LogDays) * day,
+	}
+}
+
+func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
+	h := home(g.home)
+	cfg := g.cfg
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	db, err := m.projection(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	// Holding the journal keeps runs from starting while we decide, and
+	// is what allows truncating it.
+	var j *journal.Journal
+	note := ""
+	if !dry {
+		j, err = journal.Open(h.journal(), journal.Options{Owner: "gc"})
+		var le *journal.LockedError
+		switch {
+		case errors.As(err, &le):
+			note = fmt.Sprintf("journal not truncated: %v; a later gc will truncate it", err)
+			j = nil
+		case err != nil:
+			return withCode(ExitInternal, err)
+		default:
+			defer j.Close()
+			if _, err := db.CatchUp(ctx, h.journal()); err != nil {
+				return withCode(ExitInternal, err)
+			}
+		}
+	}
+
+	r := cfg.Retention
+	fmt.Fprintf(m.Stdout, "retention: runs older than %d days%s%s\n", r.HistoryDays,
+		plural(r.MaxRunsPerWorkflow, ", at most %d runs per workflow"), plural(r.LogDays, ", logs older than %d days"))
+	plan, err := db.PlanRetention(ctx, wallClock(), retentionPolicy(r))
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	verb := "removed"
+	if dry {
+		verb = "would remove"
+	}
+	removed, err := m.dropLogs(h, cfg, plan.Remove, dry)
+	if err != nil {
+		return err
+	}
+	logs, err := m.dropLogs(h, cfg, plan.DropLogs, dry)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "%s %d run(s)%s and their logs (%s)\n", verb, len(plan.Remove), perWorkflow(plan.Remove), fmtBytes(removed))
+	if len(plan.DropLogs) > 0 {
+		fmt.Fprintf(m.Stdout, "%s the logs of %d more run(s) (%s)\n", verb, len(plan.DropLogs), fmtBytes(logs))
+	}
+	gone := map[string]bool{}
+	var ids, logIDs []string
+	for _, d := range plan.Remove {
+		ids, gone[d.ID] = append(ids, d.ID), true
+	}
+	for _, d := range plan.DropLogs {
+		logIDs = append(logIDs, d.ID)
+	}
+	if !dry {
+		if _, err := db.DeleteRuns(ctx, ids); err != nil {
+			return withCode(ExitInternal, err)
+		}
+		if err := db.MarkLogsRemoved(ctx, logIDs); err != nil {
+			return withCode(ExitInternal, err)
+		}
+	}
+	if note != "" {
+		fmt.Fprintln(m.Stdout, note)
+		return nil
+	}
+	return m.truncateJournal(ctx, h, db, j, gone, dry)
+}
+
+// truncateJournal cuts the journal before the first entry that a kept run
+// (or a run that straddles the cut) needs; j is nil for a dry run.
+func (m *Main) truncateJournal(ctx context.Context, h home, db *projector.DB, j *journal.Journal, gone map[string]bool, dry bool) error {
+	exts, last, err := projector.JournalExtents(h.journal())
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	keep, err := db.RunIDs(ctx)
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	cut := projector.Cut(exts, func(run string) bool { return keep[run] && !gone[run] }, last)
+	first := uint64(1)
+	if len(exts) > 0 {
+		first = exts[0].First
+	}
+	if j != nil {
+		if first, err = j.FirstSeq(); err != nil {
+			return withCode(ExitInternal, err)
+		}
+	}
+	if cut <= first {
+		fmt.Fprintf(m.Stdout, "journal: nothing to truncate (entries %d–%d are still needed)\n", first, last)
+		return nil
+	}
+	if dry {
+		fmt.Fprintf(m.Stdout, "would truncate the journal: entries %d–%d go, it would start at entry %d\n", first, cut-1, cut)
+		return nil
+	}
+	before := dirSize(h.journal())
+	if err := j.TruncateFront(cut); err != nil {
+		return withCode(ExitInternal, err)
+	}
+	fmt.Fprintf(m.Stdout, "truncated the journal: entries %d–%d removed (%s), it starts at entry %d\n",
+		first, cut-1, fmtBytes(max(0, before-dirSize(h.journal()))), cut)
+	return nil
+}
+
+// dropLogs removes (or, dry, measures) the log directories of runs.
+func (m *Main) dropLogs(h home, cfg *config.Config, runs []projector.Doomed, dry bool) (int64, error) {
+	var total int64
+	for _, d := range runs {
+		for _, dir := range runLogDirs(h, cfg, d) {
+			total += dirSize(dir)
+			if dry {
+				continue
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				return total, withCode(ExitInternal, fmt.Errorf("remove logs of run %s: %w", d.ID, err))
+			}
+		}
+	}
+	return total, nil
+}
+
+// runLogDirs returns the log directories of a run: where its attempts
+// wrote (from the journal) and where the configured logs directory puts
+// them. Only directories named LOGS/WF/RUN are returned, so that a strange
+// path in a journal can never make gc remove anything else.
+func runLogDirs(h home, cfg *config.Config, d projector.Doomed) []string {
+	if !safeName(d.ID) || !safeName(d.Workflow) {
+		return nil
+	}
+	cands := append([]string{filepath.Join(h.logs(), d.Workflow, d.ID)}, d.LogDirs...)
+	if cfg.Paths.Logs != "" {
+		cands = append(cands, filepath.Join(cfg.Paths.Logs, d.Workflow, d.ID))
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range cands {
+		c = filepath.Clean(c)
+		if seen[c] || filepath.Base(c) != d.ID || filepath.Base(filepath.Dir(c)) != d.Workflow {
+			continue
+		}
+		seen[c] = true
+		if _, err := os.Lstat(c); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func safeName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
+}
+
+// dirSize is the size of the regular files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+func plural(n int, format string) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(format, n)
+}
+
+// perWorkflow summarises runs by workflow: " (backup 7, report 5)".
+func perWorkflow(runs []projector.Doomed) string {
+	if len(runs) == 0 {
+		return ""
+	}
+	n := map[string]int{}
+	for _, d := range runs {
+		n[d.Workflow]++
+	}
+	names := make([]string, 0, len(n))
+	for w := range n {
+		names = append(names, w)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, w := range names {
+		parts[i] = fmt.Sprintf("%s %d", w, n[w])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}

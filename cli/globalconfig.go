@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime/debug"
+
+	"github.com/picoflow/picoflow/cli/config"
+)
+
+// systemConfig is the configuration file used when neither --config,
+// $PICOFLOW_CONFIG nor HOME/config.yaml names one.
+const systemConfig = "/etc/picoflow/config.yaml"
+
+// loadConfig finds and parses the global configuration and applies what
+// concerns the whole process: the home (unless --home or $PICOFLOW_HOME
+// chose one), the log format (unless --log-format did), the memory limit
+// and GOGC. validate checks the file itself and version needs none.
+func (m *Main) loadConfig(name string, g *globals) error {
+	if name == "validate" || name == "version" {
+		return nil
+	}
+	cfg, err := m.readConfig(g)
+	if err != nil {
+		return err
+	}
+	g.cfg = cfg
+	if cfg.Paths.Home != "" && !g.fs.Changed("home") && m.Getenv("PICOFLOW_HOME") == "" {
+		g.home = cfg.Paths.Home
+	}
+	if cfg.Log.Format != "" && !g.fs.Changed("log-format") {
+		g.logFormat = cfg.Log.Format
+		g.log = m.logger(g.logFormat)
+	}
+	if cfg.Resources.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.Resources.MemoryLimit)
+	}
+	if cfg.Resources.GOGC != 0 {
+		debug.SetGCPercent(cfg.Resources.GOGC)
+	}
+	return nil
+}
+
+// readConfig finds and parses the configuration file; problems are
+// printed to stderr, one per line.
+func (m *Main) readConfig(g *globals) (*config.Config, error) {
+	path, err := config.Find(g.config, filepath.Join(g.home, "config.yaml"), systemConfig)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	cfg, err := config.Load(path)
+	var probs config.Problems
+	if errors.As(err, &probs) {
+		fmt.Fprintln(m.Stderr, probs.Error())
+		return nil, exitf(ExitUsage, "invalid config %s: %d problem(s)", path, len(probs))
+	}
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/picoflow/picoflow/projector"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "history",
+		args:    "[WORKFLOW]",
+		summary: "list past runs with status and duration (newest first)",
+		long: `Lists runs from HOME/picoflow.db, a projection of the journal that is
+brought up to date first. Without --limit, the 10 newest runs of each
+workflow (or of WORKFLOW). A run that has not finished shows as running
+while a process holds its workflow, else as interrupted.
+
+DATE is 2026-11-25 (midnight, local time; for --until the end of that
+day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
+
+  picoflow history
+  picoflow history backup --since 7d --status failed --tasks
+  picoflow history --json --limit 0 --since 2026-11-01 --until 2026-11-30`,
+		setup: func(fs *pflag.FlagSet) runFunc {
+			since := fs.String("since", "", "only runs started at or after DATE")
+			until := fs.String("until", "", "only runs started before DATE")
+			status := fs.String("status", "", "only runs with this status: success, failed, canceled or running")
+			limit := fs.Int("limit", 10, "newest runs per workflow; 0 for all")
+			tasks := fs.Bool("tasks", false, "show each run's tasks with their timing")
+			asJSON := fs.Bool("json", false, "print a JSON array of runs (with tasks)")
+			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if len(args) > 1 {
+					return exitf(ExitUsage, "history takes at most one WORKFLOW")
+				}
+				f := projector.Filter{Limit: *limit, Tasks: *tasks || *asJSON}
+				if len(args) == 1 {
+					f.Workflow = args[0]
+				}
+				if *limit < 0 {
+					return exitf(ExitUsage, "--limit must be 0 (all) or more, not %d", *limit)
+				}
+				switch *status {
+				case "", projector.RunSuccess, projector.RunFailed, projector.RunCanceled, projector.RunRunning:
+					f.Status = *status
+				default:
+					return exitf(ExitUsage, "--status must be success, failed, canceled or running, not %q%s", *status,
+						suggest(*status, []string{"success", "failed", "canceled", "running"}))
+				}
+				now, loc := wallClock(), m.zone()
+				var err error
+				if *since != "" {
+					if f.Since, err = parseWhen(*since, now, loc, false); err != nil {
+						return exitf(ExitUsage, "--since: %v", err)
+					}
+				}
+				if *until != "" {
+					if f.Until, err = parseWhen(*until, now, loc, true); err != nil {
+						return exitf(ExitUsage, "--until: %v", err)
+					}
+				}
+				return m.history(ctx, g, f, *asJSON)
+			}
+		},
+	})
+}
+
+func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJSON bool) error {
+	db, err := m.projection(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	runs, err := db.History(ctx, f)
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	h, held := home(g.home), map[string]bool{}
+	if asJSON {
+		return writeJSON(m.Stdout, historyJSON(runs, h, held))
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(m.Stdout, "no runs match")
+		return nil
+	}
+	writeHistory(m.Stdout, runs, f.Tasks, m.zone(), h, held)
+	return nil
+}
+
+func writeHistory(w io.Writer, runs []projector.Run, withTasks bool, loc *time.Location, h home, held map[string]bool) {
+	t := &table{}
+	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
+	for i := range runs {
+		r := &runs[i]
+		dur := "-"
+		if !r.Finished.IsZero() {
+			dur = fmtDuration(r.DurationMS)
+		}
+		t.add(r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger)
+	}
+	for i, l := range t.lines() {
+		fmt.Fprintln(w, l)
+		if withTasks && i > 0 {
+			writeTasks(w, runs[i-1].Tasks, loc)
+		}
+	}
+}
+
+// writeTasks writes the task lines of one run of history --tasks.
+func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location) {
+	t := &table{indent: "    "}
+	for _, k := range tasks {
+		attempts, code, start, dur := "", "", "", ""
+		switch k.Attempts {
+		case 0:
+		case 1:
+			attempts = "1 attempt"
+		default:
+			attempts = strconv.Itoa(k.Attempts) + " attempts"
+		}
+		if k.ExitCode != nil {
+			code = "exit " + strconv.Itoa(*k.ExitCode)
+		}
+		if !k.Started.IsZero() {
+			start = k.Started.In(loc).Format(time.TimeOnly)
+		}
+		if !k.Finished.IsZero() && !k.Started.IsZero() {
+			dur = fmtDuration(k.DurationMS)
+		}
+		note := k.Error
+		if note == "" {
+			note = k.Reason
+		}
+		t.add(k.Name, k.Status, attempts, code, start, dur, note)
+	}
+	t.write(w)
+}
+
+// runJSON is one run of history --json.
+type runJSON struct {
+	RunID      string     `json:"run_id"`
+	Workflow   string     `json:"workflow"`
+	Status     string     `json:"status"`
+	StartedAt  *string    `json:"started_at"`
+	FinishedAt *string    `json:"finished_at"`
+	DurationMS *int64     `json:"duration_ms"`
+	Trigger    string     `json:"trigger"`
+	Tasks      []taskJSON `json:"tasks"`
+}
+
+type taskJSON struct {
+	Name       string  `json:"name"`
+	Status     string  `json:"status"`
+	Attempts   int     `json:"attempts"`
+	ExitCode   *int    `json:"exit_code"`
+	StartedAt  *string `json:"started_at"`
+	FinishedAt *string `json:"finished_at"`
+	DurationMS *int64  `json:"duration_ms"`
+}
+
+func historyJSON(runs []projector.Run, h home, held map[string]bool) []runJSON {
+	out := make([]runJSON, 0, len(runs))
+	for i := range runs {
+		r := &runs[i]
+		j := runJSON{RunID: r.ID, Workflow: r.Workflow, Status: h.displayStatus(r, held),
+			StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger,
+			Tasks: make([]taskJSON, 0, len(r.Tasks))}
+		if !r.Finished.IsZero() {
+			j.DurationMS = &r.DurationMS
+		}
+		for k := range r.Tasks {
+			t := &r.Tasks[k]
+			tj := taskJSON{Name: t.Name, Status: t.Status, Attempts: t.Attempts, ExitCode: t.ExitCode,
+				StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished)}
+			if !t.Finished.IsZero() && !t.Started.IsZero() {
+				tj.DurationMS = &t.DurationMS
+			}
+			j.Tasks = append(j.Tasks, tj)
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/picoflow/picoflow/projector"
+	"github.com/spf13/pflag"
+)
+
+func init() {
+	register(&command{
+		name:    "logs",
+		args:    "WORKFLOW TASK",
+		summary: "print a task attempt's log (latest run and attempt by default)",
+		long: `Prints the log file of one attempt of TASK: by default the latest attempt
+in the newest run of WORKFLOW that ran the task. Which attempt it is goes
+to stderr. --follow keeps printing what the attempt writes until it ends
+(or its run is interrupted, or Ctrl-C).
+
+  picoflow logs backup upload
+  picoflow logs backup upload --run 20261125-080000-3f2a --attempt 1
+  picoflow logs backup compress --follow`,
+		setup: func(fs *pflag.FlagSet) runFunc {
+			run := fs.String("run", "", "the run (default: the newest run that ran TASK)")
+			attempt := fs.Int("attempt", 0, "the attempt number (default: the latest)")
+			follow := fs.BoolP("follow", "f", false, "keep printing while the attempt runs")
+			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if len(args) != 2 {
+					return exitf(ExitUsage, "logs needs WORKFLOW and TASK")
+				}
+				if *attempt < 0 {
+					return exitf(ExitUsage, "--attempt must be 1 or more")
+				}
+				q := projector.AttemptQuery{Workflow: args[0], Task: args[1], Run: *run, Attempt: *attempt}
+				return m.logs(ctx, g, q, *follow)
+			}
+		},
+	})
+}
+
+// Poll intervals of logs --follow: the log file, and the journal (through
+// the projection) for the end of the attempt.
+var (
+	followFilePoll    = 200 * time.Millisecond
+	followJournalPoll = time.Second
+)
+
+func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, follow bool) error {
+	db, err := m.projection(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := db.FindAttempt(ctx, q)
+	if errors.Is(err, projector.ErrNotFound) {
+		what := fmt.Sprintf("task %s of workflow %s", q.Task, q.Workflow)
+		if q.Run != "" {
+			what += " in run " + q.Run
+		}
+		if q.Attempt > 0 {
+			what = fmt.Sprintf("attempt %d of %s", q.Attempt, what)
+		}
+		return exitf(ExitNotFound, "no %s has run (picoflow history %s --tasks lists its runs)", what, q.Workflow)
+	}
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	fmt.Fprintf(m.Stderr, "run %s, %s attempt %d (%s): %s\n", a.Run, a.Task, a.Attempt, a.Status, a.LogPath)
+	if a.LogPath == "" {
+		return exitf(ExitNotFound, "attempt %d of %s in run %s has no log file", a.Attempt, a.Task, a.Run)
+	}
+	f, err := os.Open(a.LogPath)
+	if errors.Is(err, os.ErrNotExist) && follow && a.Status == "running" {
+		f, err = waitForFile(ctx, a.LogPath)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return exitf(ExitNotFound, "log %s is gone (picoflow gc removes the logs of old runs: see retention.log_days)", a.LogPath)
+	}
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(m.Stdout, f); err != nil {
+		return withCode(ExitInternal, err)
+	}
+	if !follow || a.Status != "running" {
+		return nil
+	}
+	return m.follow(ctx, g, db, a, f)
+}
+
+func waitForFile(ctx context.Context, path string) (*os.File, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, os.ErrNotExist
+		case <-time.After(followFilePoll):
+		}
+		f, err := os.Open(path)
+		if !errors.Is(err, os.ErrNotExist) {
+			return f, err
+		}
+	}
+}
+
+// follow copies what is appended to f until the attempt is no longer
+// running in the journal, its run is interrupted, or ctx ends.
+func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *projector.Attempt, f *os.File) error {
+	h := home(g.home)
+	q := projector.AttemptQuery{Workflow: a.Workflow, Task: a.Task, Run: a.Run, Attempt: a.Attempt}
+	lastCheck := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(followFilePoll):
+		}
+		if _, err := io.Copy(m.Stdout, f); err != nil {
+			return withCode(ExitInternal, err)
+		}
+		if time.Since(lastCheck) < followJournalPoll {
+			continue
+		}
+		lastCheck = time.Now()
+		if _, err := db.CatchUp(ctx, h.journal()); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return withCode(ExitInternal, err)
+		}
+		cur, err := db.FindAttempt(ctx, q)
+		if err != nil {
+			return withCode(ExitInternal, err)
+		}
+		ended := cur.Status != "running"
+		if !ended && !h.workflowHeld(a.Workflow) {
+			fmt.Fprintf(m.Stderr, "run %s is interrupted: no process runs it\n", a.Run)
+			ended = true
+		}
+		if ended {
+			_, err := io.Copy(m.Stdout, f) // what was written before the end
+			if cur.Status != "running" {
+				fmt.Fprintf(m.Stderr, "attempt %d of %s ended: %s\n", a.Attempt, a.Task, cur.Status)
+			}
+			return withCode(ExitInternal, err)
+		}
+	}
+}

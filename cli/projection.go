@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/picoflow/picoflow/projector"
+)
+
+// wallClock is the time the query commands measure ages and elapsed times
+// against; tests fix it.
+var wallClock = time.Now
+
+// projection opens HOME/picoflow.db and brings it up to date with the
+// journal, so that a query never shows stale data. A damaged database is
+// removed and rebuilt: it is derived from the journal.
+func (m *Main) projection(ctx context.Context, g *globals) (*projector.DB, error) {
+	h := home(g.home)
+	if _, err := os.Stat(string(h)); errors.Is(err, os.ErrNotExist) {
+		return nil, exitf(ExitNotFound, "no PicoFlow home at %s: nothing has run here yet (see --home, $PICOFLOW_HOME)", h)
+	}
+	db, err := m.openProjection(g)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.CatchUp(ctx, h.journal()); err != nil {
+		db.Close()
+		if ctx.Err() != nil {
+			return nil, exitf(ExitInterrupted, "interrupted while updating %s", h.db())
+		}
+		return nil, withCode(ExitInternal, err)
+	}
+	return db, nil
+}
+
+// openProjection opens the database, replacing it when it is damaged.
+func (m *Main) openProjection(g *globals) (*projector.DB, error) {
+	h := home(g.home)
+	opts := projector.Options{Logger: g.log}
+	db, err := projector.Open(h.db(), opts)
+	if projector.IsCorrupt(err) {
+		g.log.Warn("the projection database is damaged: rebuilding it from the journal", "db", h.db(), "err", err)
+		if err := projector.Remove(h.db()); err != nil {
+			return nil, withCode(ExitInternal, err)
+		}
+		db, err = projector.Open(h.db(), opts)
+	}
+	if errors.Is(err, projector.ErrNewerSchema) {
+		return nil, withCode(ExitInternal, fmt.Errorf("%w; picoflow reindex rebuilds it for this version", err))
+	}
+	if err != nil {
+		return nil, withCode(ExitInternal, err)
+	}
+	return db, nil
+}
+
+// workflowHeld reports whether a process runs workflow wf now: it holds
+// HOME/locks/WF.lock, or a daemon holds HOME/daemon.lock (the daemon runs
+// every workflow of the home). Each lock is probed with a non-blocking
+// flock on a descriptor of our own, released at once.
+func (h home) workflowHeld(wf string) bool {
+	return lockHeld(filepath.Join(h.locks(), wf+".lock")) || lockHeld(filepath.Join(string(h), "daemon.lock"))
+}
+
+func lockHeld(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false // no lock file: nobody ever held it
+	}
+	defer f.Close() // releases the probe's lock, if it got it
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	return errors.Is(err, syscall.EWOULDBLOCK)
+}
+
+// displayStatus is the status shown for a run: its status, or for one that has
+// not finished, "running" or "interrupted".
+func (h home) displayStatus(r *projector.Run, held map[string]bool) string {
+	if r.Status != projector.RunRunning {
+		return r.Status
+	}
+	live, ok := held[r.Workflow]
+	if !ok {
+		live = h.workflowHeld(r.Workflow)
+		held[r.Workflow] = live
+	}
+	if live {
+		return "running"
+	}
+	return "interrupted"
+}
+
+// zone is where times are shown: $TZ when set, else the local zone.
+func (m *Main) zone() *time.Location {
+	if tz := m.Getenv("TZ"); tz != "" {
+		if loc, err := time.LoadLocation(strings.TrimPrefix(tz, ":")); err == nil {
+			return loc
+		}
+	}
+	return time.Local
+}
+
+// parseWhen parses a --since/--until value: a date (2026-11-25, midnight
+// in the display zone; with endOfDay the next midnight), an RFC 3339 time,
+// or an age before now: 7d, 12h, 30m, 1h30m, 90s.
+func parseWhen(s string, now time.Time, loc *time.Location, endOfDay bool) (time.Time, error) {
+	if d, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		if endOfDay {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date (2026-11-25), an RFC 3339 time or an age (7d, 12h, 30m)", s)
+}
+
+// fmtDuration formats milliseconds compactly: 9ms, 42.5s, 3m07s, 2h05m.
+func fmtDuration(ms int64) string {
+	d := time.Duration(ms) * time.Millisecond
+	switch {
+	case d < time.Second:
+		return strconv.FormatInt(ms, 10) + "ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
+
+// fmtBytes formats a byte count: 512 B, 3.4 KiB, 21.0 MiB.
+func fmtBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	v, i := float64(n)/unit, 0
+	for v >= unit && i < 3 {
+		v /= unit
+		i++
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + " " + [...]string{"KiB", "MiB", "GiB", "TiB"}[i]
+}
+
+// timeJSON is an RFC 3339 time in UTC, or null for the zero time.
+func timeJSON(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
+}
+
+// table writes rows with columns padded to their widest cell; the last
+// column is not padded.
+type table struct {
+	indent string
+	rows   [][]string
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) write(w io.Writer) {
+	for _, l := range t.lines() {
+		io.WriteString(w, l+"\n")
+	}
+}
+
+// lines formats the rows and empties the table.
+func (t *table) lines() []string {
+	var width []int
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i >= len(width) {
+				width = append(width, 0)
+			}
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	out := make([]string, 0, len(t.rows))
+	var b strings.Builder
+	for _, r := range t.rows {
+		b.WriteString(t.indent)
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", width[i]-len([]rune(c))+2))
+			}
+		}
+		out = append(out, strings.TrimRight(b.String(), " "))
+		b.Reset()
+	}
+	t.rows = nil
+	return out
+}
