@@ -1,0 +1,188 @@
+package secret
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/executors"
+)
+
+// Wrap returns an executor that runs each attempt of ex with its
+// references resolved and its output masked:
+//
+//   - the task's config strings (and its JSON body, headers and env map)
+//     are expanded into a copy of the task, so ex never sees a reference;
+//   - the TaskEnv values named by Request.RefKeys are expanded, in TaskEnv
+//     and in Env; no other value is touched;
+//   - once any secret is known, Stdout and Stderr become masking writers
+//     over the attempt's streams, flushed before Execute returns.
+//
+// A reference that cannot be resolved fails the attempt with NoRetry.
+// Close closes ex when it has a Close method.
+func (s *Store) Wrap(ex executors.Executor) executors.Executor {
+	return &wrapped{s: s, ex: ex}
+}
+
+type wrapped struct {
+	s  *Store
+	ex executors.Executor
+}
+
+var _ executors.Executor = (*wrapped)(nil)
+
+func (w *wrapped) Close() error {
+	if c, ok := w.ex.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func (w *wrapped) Execute(ctx context.Context, req *executors.Request) executors.Result {
+	r := *req
+	t, err := w.s.resolveTask(req.Task)
+	if err != nil {
+		return executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true, Err: err}
+	}
+	r.Task = t
+	if len(req.RefKeys) > 0 {
+		env, err := w.s.resolveEnv(req.TaskEnv, req.RefKeys)
+		if err != nil {
+			return executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true, Err: err}
+		}
+		r.Env = replaceTail(req.Env, req.TaskEnv, env)
+		r.TaskEnv = env
+	}
+	if w.s.red.Len() == 0 {
+		return w.ex.Execute(ctx, &r)
+	}
+	so, se := req.Streams()
+	mo, me := w.s.red.Writer(so), w.s.red.Writer(se)
+	r.Stdout, r.Stderr = mo, me
+	res := w.ex.Execute(ctx, &r)
+	if err := mo.Flush(); err != nil && res.Status == executors.Success {
+		res = executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("write log: %w", err)}
+	}
+	_ = me.Flush()
+	return res
+}
+
+// resolveEnv expands the values of the KEY=VALUE entries whose key is in
+// keys, into a new slice.
+func (s *Store) resolveEnv(env []string, keys map[string]bool) ([]string, error) {
+	out := make([]string, len(env))
+	for i, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		out[i] = kv
+		if !keys[k] {
+			continue
+		}
+		x, err := s.Expand(v)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", k, err)
+		}
+		out[i] = k + "=" + x
+	}
+	return out, nil
+}
+
+// replaceTail returns env with its tail old replaced by repl, or with repl
+// appended when old is not its tail (the last value of a key wins).
+func replaceTail(env, old, repl []string) []string {
+	base := env
+	if n := len(env) - len(old); n >= 0 && slices.Equal(env[n:], old) {
+		base = env[:n]
+	}
+	out := make([]string, 0, len(base)+len(repl))
+	return append(append(out, base...), repl...)
+}
+
+// resolveTask returns a copy of t with every string that may hold a
+// reference expanded. The definition's Task is shared and never modified.
+func (s *Store) resolveTask(t *workflow.Task) (*workflow.Task, error) {
+	c := *t
+	e := expander{s: s}
+	if t.Env != nil {
+		c.Env = make(map[string]string, len(t.Env))
+		for k, v := range t.Env {
+			c.Env[k] = e.str("env."+k, v)
+		}
+	}
+	if t.Shell != nil {
+		sh := *t.Shell
+		sh.Command = e.str("config.command", sh.Command)
+		sh.Workdir = e.str("config.workdir", sh.Workdir)
+		c.Shell = &sh
+	}
+	if t.SSH != nil {
+		x := *t.SSH
+		x.Host = e.str("config.host", x.Host)
+		x.User = e.str("config.user", x.User)
+		x.Command = e.str("config.command", x.Command)
+		x.IdentityFile = e.str("config.identity_file", x.IdentityFile)
+		x.Passphrase = e.str("config.passphrase", x.Passphrase)
+		x.KnownHosts = e.str("config.known_hosts", x.KnownHosts)
+		c.SSH = &x
+	}
+	if t.HTTP != nil {
+		h := *t.HTTP
+		h.URL = e.str("config.url", h.URL)
+		h.Body = e.str("config.body", h.Body)
+		h.CAFile = e.str("config.ca_file", h.CAFile)
+		if h.Headers != nil {
+			h.Headers = make(map[string]string, len(t.HTTP.Headers))
+			for k, v := range t.HTTP.Headers {
+				h.Headers[k] = e.str("config.headers."+k, v)
+			}
+		}
+		h.JSON = e.json("config.json", h.JSON)
+		c.HTTP = &h
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return &c, nil
+}
+
+// expander expands strings until the first error, which it keeps.
+type expander struct {
+	s   *Store
+	err error
+}
+
+func (e *expander) str(path, v string) string {
+	if e.err != nil || !strings.Contains(v, "${") {
+		return v
+	}
+	x, err := e.s.Expand(v)
+	if err != nil {
+		e.err = fmt.Errorf("%s: %w", path, err)
+		return v
+	}
+	return x
+}
+
+// json copies a decoded JSON value with its strings, keys included,
+// expanded.
+func (e *expander) json(path string, v any) any {
+	switch v := v.(type) {
+	case string:
+		return e.str(path, v)
+	case []any:
+		a := make([]any, len(v))
+		for i, x := range v {
+			a[i] = e.json(fmt.Sprintf("%s[%d]", path, i), x)
+		}
+		return a
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[e.str(path, k)] = e.json(path+"."+k, x)
+		}
+		return m
+	}
+	return v
+}
