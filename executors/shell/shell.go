@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -40,15 +42,19 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	cmd := exec.Command(sh, "-c", cfg.Command)
 	cmd.Dir = cfg.Workdir
 	cmd.Env = req.Env
-	cmd.Stdout = req.Log
-	cmd.Stderr = req.Log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := credential(cmd, req.Task.User); err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true, Err: err}
 	}
+	out, err := attachOutput(cmd, req)
+	if err != nil {
+		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: err}
+	}
 	if err := cmd.Start(); err != nil {
+		out.abort()
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("start: %w", err)}
 	}
+	out.started()
 	pgid := cmd.Process.Pid
 	if req.Started != nil {
 		req.Started(pgid)
@@ -66,7 +72,6 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	if grace <= 0 {
 		grace = DefaultKillGrace
 	}
-	var err error
 	status := executors.Success
 	select {
 	case err = <-done:
@@ -80,6 +85,7 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	// The leader is gone; whatever it left behind in its group goes too.
 	// A task that means to leave a daemon running starts it with setsid.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	out.drain()
 
 	res := executors.Result{Status: status}
 	var ee *exec.ExitError
@@ -108,6 +114,71 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 		}
 	}
 	return res
+}
+
+// DrainWait bounds how long output still arriving through a pipe is read
+// after the task's process group is gone: a daemon the task started with
+// setsid may hold the pipe open forever.
+const DrainWait = 2 * time.Second
+
+// output connects a task's stdout and stderr, one stream so that their
+// order is kept. A file (the log) is handed to the process as is; any
+// other writer (a masking writer) is fed from a pipe we own, so that the
+// process group is still killed the moment its leader exits and only then
+// is the pipe drained.
+type output struct {
+	r, w *os.File
+	done chan struct{}
+}
+
+func attachOutput(cmd *exec.Cmd, req *executors.Request) (*output, error) {
+	stdout, _ := req.Streams()
+	if f, ok := stdout.(*os.File); ok {
+		cmd.Stdout, cmd.Stderr = f, f
+		return &output{}, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	o := &output{r: r, w: w, done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		_, _ = io.Copy(stdout, r)
+	}()
+	return o, nil
+}
+
+// started closes our copy of the write end: the reader sees EOF once every
+// process of the task has let go of it.
+func (o *output) started() {
+	if o.w != nil {
+		o.w.Close()
+	}
+}
+
+func (o *output) abort() {
+	if o.w != nil {
+		o.w.Close()
+		o.drain()
+	}
+}
+
+// drain waits for the copy to end, at most DrainWait.
+func (o *output) drain() {
+	if o.r == nil {
+		return
+	}
+	t := time.NewTimer(DrainWait)
+	defer t.Stop()
+	select {
+	case <-o.done:
+	case <-t.C:
+		o.r.Close() // ends the copy; a late writer gets EPIPE
+		<-o.done
+	}
+	o.r.Close()
 }
 
 // stopGroup sends SIGTERM to the process group, then SIGKILL after grace if
