@@ -1,0 +1,30 @@
+// Package httpx runs `type: http` tasks: one HTTP request with net/http
+// (the directory is executors/http; the package name keeps clear of
+// net/http).
+//
+// An attempt succeeds when the response status is one of expect_status
+// (any 2xx when unset). Otherwise 5xx, 429 and 408 responses and transport
+// errors (refused, reset, DNS) are retryable failures, with the server's
+// Retry-After (delta seconds or an HTTP date, capped at MaxRetryAfter) in
+// Result.RetryAfter; any other status, a TLS verification failure and a
+// bad request are NoRetry. The per-attempt timeout is config.timeout,
+// bounded by the task's timeout, else DefaultTimeout; running out of it is
+// a TimedOut attempt.
+//
+// The task log gets a request line, a response line (protocol, status,
+// content type, size, duration) and the response body, up to MaxBody
+// bytes. outputs extract values from a JSON response body with a path
+// (workflow.OutputPath): ".version", ".items[0].id", `.["odd key"]`, or "."
+// for the whole body. A string is exported as is, a number as its JSON
+// text exactly as received, true/false/null as such, and an object or
+// array as compact JSON. A missing path, a non-JSON body or an output over
+// MaxOutput fails the attempt (NoRetry).
+//
+// TLS is always verified: against the system roots plus, with ca_file, a
+// PEM bundle of extra CAs. Transports are kept per ca_file so connections
+// are reused across tasks; Close closes their idle connections.
+//
+// The package must never retry a request itself, never follow more than
+// net/http's default of 10 redirects, never turn TLS verification off, and
+// never log request headers or the request body (they carry credentials).
+package httpx
