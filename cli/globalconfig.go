@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/picoflow/picoflow/cli/config"
+	"github.com/picoflow/picoflow/engine/workflow"
 )
 
 // systemConfig is the configuration file used when neither --config,
@@ -59,4 +60,27 @@ func (m *Main) readConfig(g *globals) (*config.Config, error) {
 		return nil, withCode(ExitUsage, err)
 	}
 	return cfg, nil
+}
+
+// checkConfig validates the global config file at path ("" checks
+// nothing), its secret files included, for picoflow validate. The problems
+// are returned in the workflow loader's form so that both print alike.
+func checkConfig(path string) (ok bool, probs workflow.Problems) {
+	if path == "" {
+		return false, nil
+	}
+	cfg, err := config.Load(path)
+	var cps config.Problems
+	switch {
+	case errors.As(err, &cps):
+	case err != nil:
+		return false, workflow.Problems{{File: path, Msg: err.Error(), Err: err}}
+	default:
+		cps = cfg.CheckFiles()
+	}
+	for _, p := range cps {
+		probs = append(probs, workflow.Problem{File: p.File, Line: p.Line, Column: p.Column, Path: p.Path,
+			Msg: p.Msg, Suggest: p.Suggest, Hint: p.Hint, Err: p.Err})
+	}
+	return len(probs) == 0, probs
 }

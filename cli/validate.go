@@ -17,18 +17,26 @@ func init() {
 		summary: "check workflow files and print every problem",
 		long: `Checks syntax and semantics of each workflow (a directory means every
 *.yaml and *.yml in it) and prints every problem with file, line and YAML
-path. Exit 0 when all are valid, 2 otherwise.`,
+path. With --config FILE (or $PICOFLOW_CONFIG) the global config file is
+checked too, including the permissions of its secret files. Exit 0 when
+all are valid, 2 otherwise.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			asJSON := fs.Bool("json", false, "print the result as JSON")
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
-				if len(args) == 0 {
-					return exitf(ExitUsage, "validate needs at least one FILE or DIR")
+				if len(args) == 0 && g.config == "" {
+					return exitf(ExitUsage, "validate needs at least one FILE or DIR, or --config FILE")
 				}
-				wfs, err := workflow.LoadPaths(args)
+				var wfs []*workflow.Workflow
 				var probs workflow.Problems
-				if err != nil && !errors.As(err, &probs) {
-					return withCode(ExitUsage, err)
+				if len(args) > 0 {
+					var err error
+					wfs, err = workflow.LoadPaths(args)
+					if err != nil && !errors.As(err, &probs) {
+						return withCode(ExitUsage, err)
+					}
 				}
+				cfgOK, cfgProbs := checkConfig(g.config)
+				probs = append(probs, cfgProbs...)
 				if *asJSON {
 					type out struct {
 						Valid    []string           `json:"valid"`
@@ -40,6 +48,9 @@ path. Exit 0 when all are valid, 2 otherwise.`,
 					}
 					for _, w := range wfs {
 						o.Valid = append(o.Valid, w.Source)
+					}
+					if cfgOK {
+						o.Valid = append(o.Valid, g.config)
 					}
 					enc := json.NewEncoder(m.Stdout)
 					enc.SetIndent("", "  ")
@@ -57,6 +68,9 @@ path. Exit 0 when all are valid, 2 otherwise.`,
 				}
 				for _, w := range wfs {
 					fmt.Fprintf(m.Stdout, "ok  %s  (%s, %d tasks)\n", w.Source, w.Name, len(w.Tasks))
+				}
+				if cfgOK {
+					fmt.Fprintf(m.Stdout, "ok  %s  (global config)\n", g.config)
 				}
 				return nil
 			}
