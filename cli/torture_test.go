@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/journal"
+)
+
+// testTorture kills picoflow with SIGKILL at random moments of a run and
+// runs it again until it finishes, many times over. The moments are drawn
+// from a seed (PICOFLOW_TORTURE_SEED; printed on failure): picoflow is
+// killed when the ledger its tasks append to reaches a random number of
+// lines. After each trial:
+//
+//   - every task ran at least once;
+//   - a task the journal recorded as succeeded before a kill never ran
+//     again after it (and those of the first kill ran exactly once);
+//   - the journal says every task succeeded once and the run succeeded;
+//   - no process of the run is left.
+//
+// PICOFLOW_TORTURE_TRIALS sets the number of trials (default 20).
+func testTorture(t *testing.T, bin string) {
+	trials := 20
+	if v := os.Getenv("PICOFLOW_TORTURE_TRIALS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("PICOFLOW_TORTURE_TRIALS=%q", v)
+		}
+		trials = n
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("PICOFLOW_TORTURE_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("PICOFLOW_TORTURE_SEED=%q", v)
+		}
+		seed = n
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("reproduce with PICOFLOW_TORTURE_SEED=%d PICOFLOW_TORTURE_TRIALS=%d go test ./cli -run TestBinary/torture", seed, trials)
+		}
+	})
+	rnd := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	kills, resumes := 0, 0
+	for trial := range trials {
+		if !tortureTrial(t, bin, trial, rnd, &kills, &resumes) {
+			break
+		}
+	}
+	t.Logf("seed %d: %d trials, %d kill -9, %d runs resumed", seed, trials, kills, resumes)
+}
+
+// tortureWorkflow writes a DAG of 32 tasks in four layers of eight, each
+// task after one to three random tasks of the layers above.
+func tortureWorkflow(t *testing.T, dir string, rnd *rand.Rand) (string, []string) {
+	var specs []spec
+	var names []string
+	const layers, width = 4, 8
+	for l := range layers {
+		for i := range width {
+			name := fmt.Sprintf("l%d-t%d", l, i)
+			s := spec{name: name, cmd: fmt.Sprintf("sleep 0.0%d; %s", 1+rnd.IntN(4), ledger(name))}
+			if l > 0 {
+				deps := map[string]bool{}
+				for range 1 + rnd.IntN(3) {
+					deps[names[rnd.IntN(l*width)]] = true
+				}
+				deps[names[(l-1)*width+rnd.IntN(width)]] = true // keep the layers deep
+				for d := range deps {
+					s.deps = append(s.deps, d)
+				}
+				sort.Strings(s.deps)
+			}
+			specs = append(specs, s)
+			names = append(names, name)
+		}
+	}
+	return writeWorkflow(t, dir, "torture", "{max_parallel: 4}", specs...), names
+}
+
+// killPoint is what the journal and the ledger held when picoflow was killed.
+type killPoint struct {
+	lines     int             // ledger lines then
+	succeeded map[string]bool // tasks journaled as succeeded
+}
+
+func tortureTrial(t *testing.T, bin string, trial int, rnd *rand.Rand, kills, resumes *int) bool {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	jdir := filepath.Join(home, "journal")
+	file, names := tortureWorkflow(t, dir, rnd)
+	fail := func(format string, args ...any) bool {
+		t.Errorf("trial %d: %s", trial, fmt.Sprintf(format, args...))
+		return false
+	}
+
+	var points []killPoint
+	nkills := 1 + rnd.IntN(3)
+	for attempt := 0; ; attempt++ {
+		if attempt > 20 {
+			return fail("picoflow never finished")
+		}
+		target := -1 // run to the end
+		if len(points) < nkills {
+			target = len(readLedger(t, dir)) + 1 + rnd.IntN(12)
+		}
+		c := start(t, bin, "run", "--home", home, file)
+		// Poll the ledger: the kill comes as soon as it has target lines.
+		for i := 0; !c.exited() && (target < 0 || len(readLedger(t, dir)) < target); i++ {
+			if i == 30000 {
+				return fail("picoflow hangs\n--- stdout\n%s--- stderr\n%s", &c.stdout, &c.stderr)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if c.exited() {
+			if code := c.wait(t); code != ExitOK {
+				return fail("picoflow exited %d\n--- stdout\n%s--- stderr\n%s", code, &c.stdout, &c.stderr)
+			}
+			if strings.Contains(c.stdout.String(), "resuming run") {
+				*resumes++
+			}
+			break
+		}
+		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			return fail("kill: %v", err)
+		}
+		c.wait(t)
+		*kills++
+		p := killPoint{lines: len(readLedger(t, dir)), succeeded: map[string]bool{}}
+		finished := false
+		err := journal.Scan(jdir, journal.ScanOptions{}, func(e *journal.Event) error {
+			switch {
+			case e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess:
+				p.succeeded[e.Task] = true
+			case e.Type == journal.RunFinished:
+				finished = e.Status == journal.StatusSuccess
+			}
+			return nil
+		})
+		if err != nil {
+			return fail("scan the journal after kill %d: %v", len(points)+1, err)
+		}
+		points = append(points, p)
+		if finished {
+			break // killed after the run ended: a new run would start over
+		}
+	}
+
+	lines := readLedger(t, dir)
+	ran := count(lines)
+	for _, n := range names {
+		if ran[n] < 1 {
+			fail("task %s never ran", n)
+		}
+	}
+	for k, p := range points {
+		again := count(lines[p.lines:])
+		for n := range p.succeeded {
+			if again[n] > 0 {
+				fail("task %s succeeded before kill %d and ran %d more time(s) after it", n, k+1, again[n])
+			}
+			if k == 0 && ran[n] != 1 {
+				fail("task %s succeeded before the first kill and ran %d times", n, ran[n])
+			}
+		}
+	}
+
+	st, err := engine.Replay(jdir)
+	if err != nil {
+		return fail("replay: %v", err)
+	}
+	if len(st.Runs) != 1 {
+		return fail("%d runs in the journal, want 1", len(st.Runs))
+	}
+	succeeded := map[string]int{}
+	if err := journal.Scan(jdir, journal.ScanOptions{Strict: true}, func(e *journal.Event) error {
+		if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
+			succeeded[e.Task]++
+		}
+		return nil
+	}); err != nil {
+		return fail("scan: %v", err)
+	}
+	for _, r := range st.Runs {
+		if r.Status != engine.RunSuccess {
+			fail("run %s is %s", r.ID, r.Status)
+		}
+		for _, n := range names {
+			if ts := r.Tasks[n]; ts == nil || ts.Status != engine.Success || succeeded[n] != 1 {
+				fail("task %s: %v, journaled as succeeded %d times", n, ts, succeeded[n])
+			}
+		}
+		if pids := processesOf(r.ID); len(pids) > 0 {
+			fail("processes of run %s left: %v", r.ID, pids)
+		}
+	}
+	return !t.Failed()
+}
+
+func count(words []string) map[string]int {
+	m := map[string]int{}
+	for _, w := range words {
+		m[w]++
+	}
+	return m
+}
+
+// processesOf returns the live processes whose environment carries the run
+// id (a zombie's environment is empty: it is not counted).
+func processesOf(run string) []int {
+	ents, _ := os.ReadDir("/proc")
+	marker := []byte("PICOFLOW_RUN_ID=" + run + "\x00")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err == nil && bytes.Contains(env, marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
