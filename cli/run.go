@@ -141,6 +141,8 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 		return err
 	}
 	defer j.Close()
+	// Update the history database while we still hold the journal.
+	defer m.projectAfterRun(g)
 
 	var prev *engine.Run
 	for _, r := range st.Interrupted() {
@@ -203,6 +205,8 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 		return err
 	}
 	defer j.Close()
+	// Update the history database while we still hold the journal.
+	defer m.projectAfterRun(g)
 	r = st.Runs[id] // re-read under the lock
 	if r == nil || r.Status != engine.RunRunning {
 		return exitf(ExitUsage, "run %s is no longer interrupted", id)
