@@ -18,6 +18,7 @@ const (
 	ExitChanged     = 6 // the definition changed since the interrupted run
 	ExitInternal    = 7 // journal, file system or other internal error
 	ExitNotFound    = 8 // no such run, task or log
+	ExitNoDaemon    = 9 // picoflow trigger: no daemon runs for this home
 	ExitForced      = 130
 )
 
@@ -38,6 +39,7 @@ var exitTable = []exitInfo{
 	{ExitChanged, "changed", "the workflow file changed since its interrupted run started", "picoflow run --fresh FILE, or picoflow resume RUN_ID --use-recorded-definition"},
 	{ExitInternal, "internal", "journal, file system or other internal error", "the message names the file; check disk space and permissions"},
 	{ExitNotFound, "not-found", "no such run, task or log", "picoflow history lists runs"},
+	{ExitNoDaemon, "no-daemon", "picoflow trigger found no daemon running for this home", "start one (picoflow daemon, or systemctl start picoflow), or run the file directly: picoflow run FILE"},
 	{ExitForced, "forced", "a second SIGINT forced an immediate exit", "the journal is consistent: picoflow run FILE resumes"},
 }
 

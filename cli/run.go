@@ -120,7 +120,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 	p := newProgress(m.Stdout, g, wf)
 	return engine.New(engine.Options{
 		Journal:     j,
-		Executors:   map[string]executors.Executor{workflow.TypeShell: &shell.Shell{}},
+		Executors:   taskExecutors(),
 		LogDir:      h.logs(),
 		Logger:      g.log,
 		Observe:     p.observe,
@@ -129,8 +129,17 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 	})
 }
 
+// taskExecutors returns the executor of every task type in this build;
+// run, resume and the daemon share it.
+func taskExecutors() map[string]executors.Executor {
+	return map[string]executors.Executor{workflow.TypeShell: &shell.Shell{}}
+}
+
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
 	h := home(g.home)
+	if err := h.refuseIfDaemon("run", wf.Name); err != nil {
+		return err
+	}
 	release, err := h.lockWorkflow(wf.Name)
 	if err != nil {
 		return err
@@ -194,6 +203,9 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	wf, err := workflow.Parse(r.Source, []byte(r.Definition))
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
+	}
+	if err := h.refuseIfDaemon("resume", wf.Name); err != nil {
+		return err
 	}
 	release, err := h.lockWorkflow(wf.Name)
 	if err != nil {

@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/picoflow/picoflow/cli/config"
+	"github.com/picoflow/picoflow/cli/daemon"
+	"github.com/picoflow/picoflow/engine"
+	"github.com/spf13/pflag"
+)
+
+// The daemon's files in the home directory (see home):
+//
+//	HOME/daemon.lock   single-instance lock, holds the daemon's PID
+//	HOME/daemon.sock   control socket (picoflow trigger), mode 0600
+func (h home) daemonLock() string   { return filepath.Join(string(h), "daemon.lock") }
+func (h home) daemonSocket() string { return filepath.Join(string(h), "daemon.sock") }
+
+// refuseIfDaemon fails fast, naming the daemon's PID, when a daemon runs
+// for this home: it holds the journal, and runs go through it.
+func (h home) refuseIfDaemon(verb, workflow string) error {
+	pid := daemon.Holder(h.daemonLock())
+	if pid == 0 {
+		return nil
+	}
+	who := "a picoflow daemon"
+	if pid > 0 {
+		who += " (pid " + strconv.Itoa(pid) + ")"
+	}
+	if verb == "resume" {
+		return exitf(ExitLocked, "%s runs for %s and holds its journal; it resumes interrupted runs when it starts: restart it (systemctl restart picoflow)", who, h)
+	}
+	return exitf(ExitLocked, "%s runs for %s and holds its journal; start the run through it: picoflow trigger %s", who, h, workflow)
+}
+
+// defaultWorkflowsDir is /etc/picoflow/workflows for root, else
+// HOME/workflows.
+func defaultWorkflowsDir(h home) string {
+	if os.Geteuid() == 0 {
+		return "/etc/picoflow/workflows"
+	}
+	return filepath.Join(string(h), "workflows")
+}
+
+// loadConfig finds and loads the global config file (--config, env
+// PICOFLOW_CONFIG, HOME/config.yaml, /etc/picoflow/config.yaml).
+func loadConfig(g *globals) (*config.Config, error) {
+	path, err := config.Find(g.config, filepath.Join(g.home, "config.yaml"), "/etc/picoflow/config.yaml")
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		return nil, withCode(ExitUsage, err)
+	}
+	return c, nil
+}
+
+func init() {
+	register(&command{
+		name:    "daemon",
+		summary: "schedule and run the workflows of a directory; serve trigger, metrics and health",
+		long: `Loads every workflow file (*.yaml, *.yml) in the workflows directory and
+runs those with a schedule: at their cron times, in their time zones, under
+their overlap and catch-up policies. Runs of all workflows share one journal
+and a task budget (--max-parallel). On start it resumes interrupted runs
+and catches up missed fires before it schedules.
+
+A changed file is reloaded within --poll, and every file on SIGHUP; an
+invalid file is logged and its previous good version stays in effect.
+picoflow trigger WORKFLOW starts a run now through HOME/daemon.sock.
+SIGTERM stops gracefully: no new runs, running tasks get their shutdown
+grace, anything left is resumed at the next start; exit 0.
+
+One daemon per home: a second one exits 5 naming the first one's PID.
+With --listen (or http.listen in the config), /metrics (Prometheus),
+/healthz and /readyz are served; only on loopback unless --listen-public.
+Under systemd (Type=notify) it reports READY=1 and STOPPING=1.`,
+		setup: func(fs *pflag.FlagSet) runFunc {
+			dir := fs.String("workflows", "", "directory of workflow files (default: config paths.workflows_dir, else /etc/picoflow/workflows as root, else HOME/workflows)")
+			listen := fs.String("listen", "", "serve /metrics, /healthz and /readyz on HOST:PORT, e.g. 127.0.0.1:9090 (default: config http.listen; off when neither)")
+			public := fs.Bool("listen-public", false, "allow a --listen address that is not loopback (the endpoints have no authentication)")
+			maxParallel := fs.Int("max-parallel", 0, "tasks running at once over all workflows (default: the number of CPUs); each workflow's max_parallel applies too")
+			grace := fs.Duration("grace", 0, "on SIGTERM, how long running tasks may finish before they are interrupted (default: each workflow's shutdown_grace, 30s)")
+			poll := fs.Duration("poll", 3*time.Second, "how often the workflows directory is checked for changed files")
+			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if len(args) != 0 {
+					return exitf(ExitUsage, "daemon takes no arguments (use --workflows DIR)")
+				}
+				cfg, err := loadConfig(g)
+				if err != nil {
+					return err
+				}
+				return m.runDaemon(ctx, g, cfg, daemonFlags{dir: *dir, listen: *listen, public: *public,
+					maxParallel: *maxParallel, grace: *grace, poll: *poll})
+			}
+		},
+	})
+}
+
+type daemonFlags struct {
+	dir, listen string
+	public      bool
+	maxParallel int
+	grace, poll time.Duration
+}
+
+func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f daemonFlags) error {
+	h := home(g.home)
+	log := daemonLogger(m, g)
+	tuneMemory(cfg, log)
+	dir := firstNonEmpty(f.dir, cfg.Paths.WorkflowsDir, defaultWorkflowsDir(h))
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return exitf(ExitUsage, "workflows directory %s: not a directory (create it, or pass --workflows DIR)", dir)
+	}
+	listen := firstNonEmpty(f.listen, cfg.HTTP.Listen)
+	if listen != "" {
+		var err error
+		if listen, err = daemon.CheckListen(listen, f.public); err != nil {
+			return withCode(ExitUsage, err)
+		}
+	}
+	if err := os.MkdirAll(string(h), 0o750); err != nil {
+		return withCode(ExitInternal, err)
+	}
+	logDir := firstNonEmpty(cfg.Paths.Logs, h.logs())
+	d := daemon.New(daemon.Options{
+		WorkflowsDir: dir,
+		JournalDir:   h.journal(),
+		LockPath:     h.daemonLock(),
+		SocketPath:   h.daemonSocket(),
+		Listen:       listen,
+		MaxParallel:  f.maxParallel,
+		PollInterval: f.poll,
+		Engine: engine.Options{
+			Executors: taskExecutors(),
+			LogDir:    logDir,
+			Grace:     f.grace,
+		},
+		Logger:       log,
+		Metrics:      metrics.NewSet(),
+		NotifySocket: m.Getenv("NOTIFY_SOCKET"),
+		Watchdog:     watchdogInterval(m.Getenv),
+		Version:      version,
+	})
+	err := d.Run(ctx)
+	var le *daemon.LockedError
+	if errors.As(err, &le) {
+		return withCode(ExitLocked, err)
+	}
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	return nil
+}
+
+// daemonLogger logs at info level in both formats: a daemon's log is its
+// only story (journald keeps stderr).
+func daemonLogger(m *Main, g *globals) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if g.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(m.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(m.Stderr, opts))
+}
+
+// tuneMemory applies resources.memory_limit and resources.gogc, or the
+// daemon's defaults: an idle daemon on a 512 MB board should stay near
+// 10 MB resident.
+func tuneMemory(cfg *config.Config, log *slog.Logger) {
+	gogc := cfg.Resources.GOGC
+	if gogc == 0 {
+		gogc = daemonGOGC
+	}
+	debug.SetGCPercent(gogc)
+	limit := cfg.Resources.MemoryLimit
+	if limit == 0 {
+		limit = daemonMemoryLimit
+	}
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory tuning", "gogc", gogc, "memory_limit", limit)
+}
+
+// Daemon memory defaults, when the config sets none. The soft limit makes
+// the GC work harder near it rather than grow the heap; it is far above an
+// idle daemon's use.
+const (
+	daemonGOGC        = 50
+	daemonMemoryLimit = 48 << 20
+)
+
+// watchdogInterval returns how often to ping systemd's watchdog: a third
+// of WATCHDOG_USEC, when it is set for this process.
+func watchdogInterval(getenv func(string) string) time.Duration {
+	usec, err := strconv.ParseInt(getenv("WATCHDOG_USEC"), 10, 64)
+	if err != nil || usec <= 0 {
+		return 0
+	}
+	if pid := getenv("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	return time.Duration(usec) * time.Microsecond / 3
+}

@@ -1,0 +1,325 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/engine/schedule"
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/journal"
+)
+
+// Options configure a Daemon. The paths, Engine.Executors and
+// Engine.LogDir are required.
+type Options struct {
+	WorkflowsDir string // every *.yaml / *.yml in it is a workflow
+	JournalDir   string
+	LockPath     string // single-instance lock, HOME/daemon.lock
+	SocketPath   string // control socket, HOME/daemon.sock
+
+	// Listen is the HTTP address of /metrics, /healthz and /readyz; ""
+	// serves none. It must have passed CheckListen.
+	Listen string
+	// MaxParallel is the task budget shared by all runs (0: NumCPU); each
+	// workflow's own max_parallel applies as well.
+	MaxParallel int
+	// PollInterval is how often the workflows directory is checked for
+	// changes; it is also the heartbeat of /healthz. Default 3s.
+	PollInterval time.Duration
+	// Engine is the template of every run's engine options: Executors,
+	// LogDir, Redact, Env, Grace, KillGrace. Journal, Slots, Clock,
+	// NewRunID, Logger and Observe are set by the daemon.
+	Engine engine.Options
+
+	Logger  *slog.Logger
+	Metrics *metrics.Set     // the daemon registers its series here; nil: a fresh set
+	Clock   func() time.Time // default time.Now
+	// NotifySocket is $NOTIFY_SOCKET for sd_notify; "" sends nothing.
+	NotifySocket string
+	// Watchdog, when > 0, sends WATCHDOG=1 this often (systemd WatchdogSec).
+	Watchdog time.Duration
+	Version  string
+	// Ready, when set, is called once the daemon schedules (tests).
+	Ready func()
+}
+
+// Daemon schedules the workflows of a directory and runs them in this
+// process, sharing one journal.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	clock   func() time.Time
+	metrics *daemonMetrics
+	slots   *engine.Semaphore
+	notify  notifier
+	started time.Time
+
+	j       *journal.Journal
+	sched   *schedule.Scheduler
+	catalog *catalog
+	defs    map[string]*workflow.Workflow // good definitions by name (loop only)
+
+	requests chan request
+	ended    chan runEnd
+	active   int // runs in flight (loop only)
+	wg       sync.WaitGroup
+
+	resumed        chan struct{} // a resumed run journaled its takeover
+	journalOpen    atomic.Bool
+	scheduling     atomic.Bool
+	resumesPending atomic.Int64
+	fatal          error // a journal failure that stops the daemon (loop only)
+	httpAddr       string
+}
+
+// New returns a Daemon; Run starts it.
+func New(opts Options) *Daemon {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 3 * time.Second
+	}
+	if opts.MaxParallel <= 0 {
+		opts.MaxParallel = runtime.NumCPU()
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewSet()
+	}
+	d := &Daemon{
+		opts: opts, log: opts.Logger, clock: opts.Clock,
+		slots:    engine.NewSemaphore(opts.MaxParallel),
+		notify:   notifier{socket: opts.NotifySocket},
+		requests: make(chan request),
+		ended:    make(chan runEnd, 16),
+	}
+	d.metrics = newMetrics(opts.Metrics, d.slots, opts.Version)
+	return d
+}
+
+// Run runs the daemon until ctx is cancelled, then stops gracefully: no
+// new runs; running runs get their shutdown grace (the engine journals the
+// rest as interrupted, resumable at the next start). It returns nil after
+// a graceful stop, a *LockedError when another daemon holds the home, and
+// an error when the journal fails.
+func (d *Daemon) Run(ctx context.Context) (err error) {
+	d.started = d.clock()
+	lock, err := acquireLock(d.opts.LockPath)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	var undo []func() // shutdown steps, run in reverse
+	defer func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}()
+
+	d.j, err = journal.Open(d.opts.JournalDir, journal.Options{Owner: "picoflow daemon", ObserveFsync: d.metrics.observeFsync})
+	if err != nil {
+		return fmt.Errorf("open journal: %w", err)
+	}
+	undo = append(undo, func() {
+		d.journalOpen.Store(false)
+		if cerr := d.j.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close journal: %w", cerr)
+		}
+	})
+	d.journalOpen.Store(true)
+	d.metrics.journalStats(d.j.Stats)
+	if rep := d.j.Repaired; rep.Truncated {
+		d.log.Warn("journal repaired: dropped a torn tail left by a crash", "segment", rep.Segment, "bytes", rep.Dropped, "copy", rep.Copy)
+	}
+	st := engine.NewState()
+	if err := d.j.ReadFrom(0, st.Apply); err != nil {
+		return fmt.Errorf("replay journal: %w", err)
+	}
+	d.sched = schedule.New(st.LastFire)
+	d.metrics.lastTick.Store(d.clock().UnixNano())
+
+	if d.opts.Listen != "" {
+		stop, err := d.serveHTTP()
+		if err != nil {
+			return err
+		}
+		undo = append(undo, stop)
+	}
+	ctl, err := listenControl(d.opts.SocketPath)
+	if err != nil {
+		return err
+	}
+	stopping := make(chan struct{})
+	go serveControl(ctl, d.requests, stopping, d.log)
+	undo = append(undo, func() { os.Remove(d.opts.SocketPath) })
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	d.resumeAll(ctx, st)
+	d.catalog = newCatalog(d.opts.WorkflowsDir, d.log)
+	if _, _, err := d.catalog.scan(true); err != nil {
+		return err
+	}
+	d.waitResumes(ctx)
+	d.reschedule(ctx, true)
+	d.scheduling.Store(true)
+	_ = d.notify.send("READY=1\nSTATUS=scheduling")
+	d.log.Info("daemon ready", "pid", os.Getpid(), "workflows", len(d.defs), "dir", d.opts.WorkflowsDir,
+		"task_slots", d.slots.Size(), "socket", d.opts.SocketPath, "listen", d.opts.Listen)
+	if d.opts.Ready != nil {
+		d.opts.Ready()
+	}
+
+	d.loop(ctx, hup)
+
+	// Graceful stop: refuse new requests, let the runs (whose ctx is
+	// cancelled) finish within their grace, then close in reverse.
+	d.scheduling.Store(false)
+	_ = d.notify.send("STOPPING=1\nSTATUS=stopping: waiting for running runs")
+	close(stopping)
+	ctl.Close()
+	d.log.Info("stopping: no new runs; waiting for the running ones", "runs", d.active)
+	d.drain()
+	d.log.Info("daemon stopped")
+	return d.fatal
+}
+
+// HTTPAddr returns the address the endpoints listen on ("" when off); it
+// is set before Options.Ready is called.
+func (d *Daemon) HTTPAddr() string { return d.httpAddr }
+
+// serveHTTP starts the endpoints and returns their shutdown.
+func (d *Daemon) serveHTTP() (func(), error) {
+	l, err := net.Listen("tcp", d.opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", d.opts.Listen, err)
+	}
+	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("http server", "err", err)
+		}
+	}()
+	d.httpAddr = l.Addr().String()
+	d.log.Info("serving /metrics, /healthz and /readyz", "addr", d.httpAddr)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// loop is the scheduler's effect loop: it returns when ctx is cancelled
+// or the journal failed.
+func (d *Daemon) loop(ctx context.Context, hup <-chan os.Signal) {
+	heartbeat := time.NewTicker(d.opts.PollInterval)
+	defer heartbeat.Stop()
+	var watchdog <-chan time.Time
+	if d.opts.Watchdog > 0 {
+		t := time.NewTicker(d.opts.Watchdog)
+		defer t.Stop()
+		watchdog = t.C
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for d.fatal == nil {
+		now := d.clock()
+		d.metrics.lastTick.Store(now.UnixNano())
+		d.apply(ctx, d.sched.Tick(now))
+		wait := time.Hour
+		if next := d.sched.NextWake(); !next.IsZero() {
+			wait = min(wait, max(next.Sub(d.clock()), 0))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-heartbeat.C:
+			d.reload(ctx, false)
+		case <-hup:
+			d.log.Info("SIGHUP: reloading every workflow file")
+			d.reload(ctx, true)
+		case <-watchdog:
+			_ = d.notify.send("WATCHDOG=1")
+		case r := <-d.requests:
+			r.reply <- d.handle(ctx, r.Request)
+		case e := <-d.ended:
+			d.finished(ctx, e)
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// drain waits for every run in flight to end.
+func (d *Daemon) drain() {
+	for d.active > 0 {
+		e := <-d.ended
+		d.active--
+		d.metrics.runs.Store(int64(d.active))
+		d.logEnd(e)
+	}
+	d.wg.Wait()
+}
+
+// reload rescans the workflows directory and reschedules on a change.
+func (d *Daemon) reload(ctx context.Context, force bool) {
+	changed, failed, err := d.catalog.scan(force)
+	if err != nil {
+		d.log.Error("reload", "err", err)
+		d.metrics.reloaded("error")
+		return
+	}
+	if failed > 0 {
+		d.metrics.reloaded("invalid")
+	}
+	if changed || force {
+		d.reschedule(ctx, false)
+		d.metrics.reloaded("ok")
+	}
+	d.metrics.invalid.Store(int64(d.catalog.invalid()))
+}
+
+// reschedule hands the current good definitions to the scheduler.
+func (d *Daemon) reschedule(ctx context.Context, first bool) {
+	d.defs = d.catalog.workflows()
+	jobs := make([]schedule.Job, 0, len(d.defs))
+	for _, wf := range d.defs {
+		j, err := JobOf(wf) // validated by the catalog
+		if err != nil {
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	d.metrics.workflows.Store(int64(len(jobs)))
+	d.metrics.invalid.Store(int64(d.catalog.invalid()))
+	if !first {
+		d.log.Info("workflows reloaded", "workflows", len(jobs))
+	}
+	d.apply(ctx, d.sched.Set(jobs, d.clock()))
+}

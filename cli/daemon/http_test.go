@@ -1,0 +1,114 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// TestEndpoints checks /healthz, /readyz and /metrics, and lints the
+// metrics with promtool (Debian package prometheus; scripts/deps.sh
+// installs it). Its exit 3 (lint warnings only) is accepted, 1 is not.
+func TestEndpoints(t *testing.T) {
+	td := newTestDaemon(t, map[string]string{"manual.yaml": manualWF})
+	td.start(func(o *Options) { o.Listen = "127.0.0.1:0" })
+	base := "http://" + td.d.HTTPAddr()
+	resp, err := Call(context.Background(), filepath.Join(td.home, "daemon.sock"), Request{Op: OpTrigger, Workflow: "manual"})
+	if err != nil || !resp.OK {
+		t.Fatalf("trigger: %+v %v", resp, err)
+	}
+	waitFor(t, 10*time.Second, "the run to finish", func() bool { return finished(td.events())[resp.Run] != "" })
+
+	code, body := get(t, base+"/healthz")
+	var health struct {
+		Status string  `json:"status"`
+		Age    float64 `json:"age_seconds"`
+	}
+	if err := json.Unmarshal(body, &health); code != 200 || err != nil || health.Status != "ok" {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	code, body = get(t, base+"/readyz")
+	var ready struct {
+		Ready       bool `json:"ready"`
+		JournalOpen bool `json:"journal_open"`
+		Workflows   int  `json:"workflows"`
+	}
+	if err := json.Unmarshal(body, &ready); code != 200 || err != nil || !ready.Ready || !ready.JournalOpen || ready.Workflows != 1 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+
+	code, body = get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	text := string(body)
+	for _, want := range []string{
+		`picoflow_runs_total{workflow="manual",status="success"} 1`,
+		`picoflow_task_attempts_total{workflow="manual",status="success"} 1`,
+		`picoflow_task_duration_seconds_bucket{workflow="manual",le="+Inf"} 1`,
+		`picoflow_runs_started_total{workflow="manual",trigger="manual"} 1`,
+		`picoflow_running_tasks 0`,
+		`picoflow_queued_runs 0`,
+		`picoflow_schedule_lag_seconds_count`,
+		`picoflow_journal_fsync_duration_seconds_bucket{le="0.001"}`,
+		`picoflow_journal_bytes_written_total`,
+		`picoflow_journal_fsyncs_total`,
+		`picoflow_scheduler_last_tick_timestamp_seconds`,
+		`process_resident_memory_bytes`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if !strings.Contains(text, "# TYPE picoflow_runs_total counter") || !strings.Contains(text, "# TYPE picoflow_task_duration_seconds histogram") {
+		t.Error("/metrics lacks TYPE lines")
+	}
+	if strings.Contains(text, "vmrange") {
+		t.Error("/metrics has vmrange buckets; want Prometheus le buckets")
+	}
+
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: run scripts/deps.sh (installs the Debian package prometheus) to lint /metrics")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.ExitCode() == 3:
+		// Warnings only. The library's go_* and process_* series have
+		// some; ours must have none but the missing help texts.
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "picoflow_") && !strings.HasSuffix(line, "no help text") {
+				t.Errorf("promtool: %s", line)
+			}
+		}
+	default:
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
