@@ -50,18 +50,13 @@ func defaultWorkflowsDir(h home) string {
 	return filepath.Join(string(h), "workflows")
 }
 
-// loadConfig finds and loads the global config file (--config, env
-// PICOFLOW_CONFIG, HOME/config.yaml, /etc/picoflow/config.yaml).
-func loadConfig(g *globals) (*config.Config, error) {
-	path, err := config.Find(g.config, filepath.Join(g.home, "config.yaml"), "/etc/picoflow/config.yaml")
-	if err != nil {
-		return nil, withCode(ExitUsage, err)
+// globalConfig returns the global config that Main loaded (defaults when
+// there is none).
+func globalConfig(g *globals) *config.Config {
+	if g.cfg != nil {
+		return g.cfg
 	}
-	c, err := config.Load(path)
-	if err != nil {
-		return nil, withCode(ExitUsage, err)
-	}
-	return c, nil
+	return config.Default()
 }
 
 func init() {
@@ -95,11 +90,7 @@ Under systemd (Type=notify) it reports READY=1 and STOPPING=1.`,
 				if len(args) != 0 {
 					return exitf(ExitUsage, "daemon takes no arguments (use --workflows DIR)")
 				}
-				cfg, err := loadConfig(g)
-				if err != nil {
-					return err
-				}
-				return m.runDaemon(ctx, g, cfg, daemonFlags{dir: *dir, listen: *listen, public: *public,
+				return m.runDaemon(ctx, g, globalConfig(g), daemonFlags{dir: *dir, listen: *listen, public: *public,
 					maxParallel: *maxParallel, grace: *grace, poll: *poll})
 			}
 		},
@@ -116,7 +107,7 @@ type daemonFlags struct {
 func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f daemonFlags) error {
 	h := home(g.home)
 	log := daemonLogger(m, g)
-	tuneMemory(cfg, log)
+	tuneMemory(cfg)
 	dir := firstNonEmpty(f.dir, cfg.Paths.WorkflowsDir, defaultWorkflowsDir(h))
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return exitf(ExitUsage, "workflows directory %s: not a directory (create it, or pass --workflows DIR)", dir)
@@ -172,21 +163,17 @@ func daemonLogger(m *Main, g *globals) *slog.Logger {
 	return slog.New(slog.NewTextHandler(m.Stderr, opts))
 }
 
-// tuneMemory applies resources.memory_limit and resources.gogc, or the
-// daemon's defaults: an idle daemon on a 512 MB board should stay near
-// 10 MB resident.
-func tuneMemory(cfg *config.Config, log *slog.Logger) {
-	gogc := cfg.Resources.GOGC
-	if gogc == 0 {
-		gogc = daemonGOGC
+// tuneMemory sets the daemon's memory defaults where the config's
+// resources.gogc and resources.memory_limit (applied by Main) say
+// nothing: an idle daemon on a 512 MB board should stay near 10 MB
+// resident.
+func tuneMemory(cfg *config.Config) {
+	if cfg.Resources.GOGC == 0 {
+		debug.SetGCPercent(daemonGOGC)
 	}
-	debug.SetGCPercent(gogc)
-	limit := cfg.Resources.MemoryLimit
-	if limit == 0 {
-		limit = daemonMemoryLimit
+	if cfg.Resources.MemoryLimit == 0 {
+		debug.SetMemoryLimit(daemonMemoryLimit)
 	}
-	debug.SetMemoryLimit(limit)
-	log.Debug("memory tuning", "gogc", gogc, "memory_limit", limit)
 }
 
 // Daemon memory defaults, when the config sets none. The soft limit makes

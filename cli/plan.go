@@ -50,11 +50,7 @@ plan works while the daemon runs.`,
 				} else {
 					d := *dir
 					if d == "" {
-						cfg, err := loadConfig(g)
-						if err != nil {
-							return err
-						}
-						d = firstNonEmpty(cfg.Paths.WorkflowsDir, defaultWorkflowsDir(h))
+						d = firstNonEmpty(globalConfig(g).Paths.WorkflowsDir, defaultWorkflowsDir(h))
 					}
 					var err error
 					if wfs, err = loadDir(m, d); err != nil {
