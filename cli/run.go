@@ -4,14 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/picoflow/picoflow/cli/config"
 	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
+	httpx "github.com/picoflow/picoflow/executors/http"
+	"github.com/picoflow/picoflow/executors/secret"
 	"github.com/picoflow/picoflow/executors/shell"
+	"github.com/picoflow/picoflow/executors/ssh"
 	"github.com/picoflow/picoflow/journal"
 	"github.com/spf13/pflag"
 )
@@ -116,28 +122,79 @@ func parseParams(kvs []string, wf *workflow.Workflow) (map[string]string, error)
 	return p, nil
 }
 
-func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Workflow, ef execFlags) *engine.Engine {
+// newEngine returns the engine of one run and the function that releases
+// its executors' pooled connections once the run is over.
+func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Workflow, ef execFlags) (*engine.Engine, func()) {
 	p := newProgress(m.Stdout, g, wf)
+	x := newExecSet(g.cfg, g.log)
 	return engine.New(engine.Options{
 		Journal:     j,
-		Executors:   taskExecutors(),
+		Executors:   x.byType,
+		Redact:      x.secrets.Redact,
 		LogDir:      h.logs(),
 		Logger:      g.log,
 		Observe:     p.observe,
 		MaxParallel: ef.maxParallel,
 		Grace:       ef.grace,
-	})
+	}), x.close
 }
 
-// taskExecutors returns the executor of every task type in this build;
-// run, resume and the daemon share it.
-func taskExecutors() map[string]executors.Executor {
-	return map[string]executors.Executor{workflow.TypeShell: &shell.Shell{}}
+// execSet is the executor of every task type in this build, each behind
+// the secret store of the global config: references are resolved when a
+// task runs and secret values are masked in its log; Redact keeps them out
+// of the journal. close releases the pooled ssh and http connections.
+type execSet struct {
+	byType  map[string]executors.Executor
+	secrets *secret.Store
+	close   func()
+}
+
+func newExecSet(cfg *config.Config, log *slog.Logger) *execSet {
+	sec := secret.New(secretSources(cfg), os.LookupEnv)
+	sx := ssh.New(ssh.Options{Logger: log})
+	hx := httpx.New(httpx.Options{Logger: log})
+	return &execSet{
+		byType: map[string]executors.Executor{
+			workflow.TypeShell: sec.Wrap(&shell.Shell{}),
+			workflow.TypeSSH:   sec.Wrap(sx),
+			workflow.TypeHTTP:  sec.Wrap(hx),
+		},
+		secrets: sec,
+		close:   func() { sx.Close(); hx.Close() },
+	}
+}
+
+// taskExecutors returns the executors of every task type without the
+// global config's secrets (a ${secret:NAME} reference fails its task); for
+// callers that do not have the config at hand.
+func taskExecutors() map[string]executors.Executor { return newExecSet(nil, nil).byType }
+
+// secretSources converts the secrets the global config declares.
+func secretSources(cfg *config.Config) map[string]secret.Source {
+	src := make(map[string]secret.Source)
+	if cfg != nil {
+		for name, s := range cfg.Secrets {
+			src[name] = secret.Source{Env: s.Env, File: s.File}
+		}
+	}
+	return src
+}
+
+// checkSecrets refuses, before anything runs, a workflow that references
+// secrets the global config does not declare.
+func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
+	if err := secret.Check(wf.SecretRefs(), secretSources(cfg)); err != nil {
+		return exitf(ExitUsage, "%s: %v", wf.Name, err)
+	}
+	return nil
 }
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
 	h := home(g.home)
 	if err := h.refuseIfDaemon("run", wf.Name); err != nil {
+		return err
+	}
+	if err := checkSecrets(wf, g.cfg); err != nil {
 		return err
 	}
 	release, err := h.lockWorkflow(wf.Name)
@@ -159,7 +216,8 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 			prev = r
 		}
 	}
-	eng := m.newEngine(g, h, j, wf, ef)
+	eng, done := m.newEngine(g, h, j, wf, ef)
+	defer done()
 	if prev != nil && !fresh {
 		if prev.DefHash != wf.Hash {
 			return exitf(ExitChanged, "run %s of %s was interrupted, and %s changed since it started (definition %s, now %s).\n"+
@@ -207,6 +265,9 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if err := h.refuseIfDaemon("resume", wf.Name); err != nil {
 		return err
 	}
+	if err := checkSecrets(wf, g.cfg); err != nil {
+		return err
+	}
 	release, err := h.lockWorkflow(wf.Name)
 	if err != nil {
 		return err
@@ -224,7 +285,9 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 		return exitf(ExitUsage, "run %s is no longer interrupted", id)
 	}
 	fmt.Fprintf(m.Stdout, "resuming run %s with its recorded definition (%s)\n", id, short(r.DefHash))
-	err = m.newEngine(g, h, j, wf, ef).Resume(ctx, wf, r)
+	eng, done := m.newEngine(g, h, j, wf, ef)
+	defer done()
+	err = eng.Resume(ctx, wf, r)
 	return runOutcome(ctx, r, err)
 }
 
