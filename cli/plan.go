@@ -111,13 +111,16 @@ func makePlan(wf *workflow.Workflow, last, now time.Time, count int) (plan, erro
 	}
 	p := plan{Workflow: wf.Name, File: wf.Source, Overlap: job.Overlap.String(), Catchup: job.Catchup.Policy.String()}
 	if job.Catchup.Window > 0 {
-		p.Window = job.Catchup.Window.String()
-	}
-	if !last.IsZero() {
-		l := last
-		p.LastFire = &l
+		p.Window = fmtWindow(job.Catchup.Window)
 	}
 	s := job.Schedule
+	if !last.IsZero() {
+		l := last
+		if s != nil {
+			l = l.In(s.Location())
+		}
+		p.LastFire = &l
+	}
 	if s == nil {
 		return p, nil
 	}
@@ -160,7 +163,7 @@ func printPlans(w io.Writer, plans []plan) {
 		}
 		fmt.Fprintf(w, "%s  %q in %s  (%s)\n", p.Workflow, p.Schedule, p.Timezone, pol)
 		if p.LastFire != nil {
-			fmt.Fprintf(w, "  last fire  %s\n", p.LastFire.In(p.Next0Location()).Format(layout))
+			fmt.Fprintf(w, "  last fire  %s\n", p.LastFire.Format(layout))
 		}
 		if len(p.Missed) == 2 {
 			fmt.Fprintf(w, "  missed     %s .. %s\n", p.Missed[0].Format(layout), p.Missed[1].Format(layout))
@@ -185,12 +188,16 @@ func printPlans(w io.Writer, plans []plan) {
 	}
 }
 
-// Next0Location is the plan's time zone (that of its fire times).
-func (p plan) Next0Location() *time.Location {
-	if len(p.Next) > 0 {
-		return p.Next[0].Location()
+// fmtWindow formats a duration without trailing zero units: 6h, 90m, 1h30m.
+func fmtWindow(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
 	}
-	return time.Local
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // loadDir loads every workflow file of dir; invalid files are reported on

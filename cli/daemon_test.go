@@ -1,0 +1,277 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/picoflow/picoflow/journal"
+)
+
+// TestDaemonBinary runs the real binary as a daemon: signals, a second
+// daemon, picoflow run and trigger against it.
+func TestDaemonBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "picoflow")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/picoflow")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	t.Run("sighup-keeps-good-version", func(t *testing.T) { t.Parallel(); testDaemonSIGHUP(t, bin) })
+	t.Run("single-instance-run-and-trigger", func(t *testing.T) { t.Parallel(); testDaemonRefusals(t, bin) })
+	t.Run("sigterm-while-task-runs", func(t *testing.T) { t.Parallel(); testDaemonSIGTERM(t, bin) })
+}
+
+// dmnBuffer is an output sink read while the child writes.
+type dmnBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *dmnBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *dmnBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// dmnEnv is a daemon test's home and workflows directory.
+type dmnEnv struct {
+	t         *testing.T
+	bin       string
+	home, dir string
+}
+
+func newDmnEnv(t *testing.T, bin string, files map[string]string) *dmnEnv {
+	root := t.TempDir()
+	e := &dmnEnv{t: t, bin: bin, home: filepath.Join(root, "home"), dir: filepath.Join(root, "wf")}
+	if err := os.MkdirAll(e.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for n, src := range files {
+		e.write(n, src)
+	}
+	return e
+}
+
+func (e *dmnEnv) write(name, src string) {
+	if err := os.WriteFile(filepath.Join(e.dir, name), []byte(src), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *dmnEnv) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(e.bin, args...)
+	cmd.Env = append(os.Environ(), "PICOFLOW_HOME="+e.home, "PICOFLOW_CONFIG=", "NOTIFY_SOCKET=")
+	return cmd
+}
+
+// dmnProc is a running daemon.
+type dmnProc struct {
+	cmd    *exec.Cmd
+	stderr *dmnBuffer
+	done   chan struct{}
+	code   int
+}
+
+func (e *dmnEnv) startDaemon() *dmnProc {
+	e.t.Helper()
+	p := &dmnProc{cmd: e.command("daemon", "--workflows", e.dir, "--poll", "200ms"), stderr: &dmnBuffer{}, done: make(chan struct{})}
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	go func() {
+		err := p.cmd.Wait()
+		p.code = 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			p.code = ee.ExitCode()
+		}
+		close(p.done)
+	}()
+	e.t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+	})
+	e.waitFor(20*time.Second, "the daemon to be ready", func() bool { return strings.Contains(p.stderr.String(), "daemon ready") })
+	return p
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *dmnProc) stop(t *testing.T) int {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("daemon did not exit after SIGTERM\n%s", p.stderr)
+	}
+	return p.code
+}
+
+// run runs a short command to completion.
+func (e *dmnEnv) run(args ...string) (code int, stdout, stderr string) {
+	e.t.Helper()
+	cmd := e.command(args...)
+	var o, er bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &er
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), o.String(), er.String()
+	} else if err != nil {
+		e.t.Fatal(err)
+	}
+	return 0, o.String(), er.String()
+}
+
+func (e *dmnEnv) events() []*journal.Event {
+	var out []*journal.Event
+	if err := journal.Scan(filepath.Join(e.home, "journal"), journal.ScanOptions{}, func(ev *journal.Event) error {
+		out = append(out, ev)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func (e *dmnEnv) count(pred func(*journal.Event) bool) int {
+	n := 0
+	for _, ev := range e.events() {
+		if pred(ev) {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *dmnEnv) waitFor(timeout time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const dmnQuick = "name: quick\nschedule: \"* * * * * *\"\ntasks:\n  - {name: a, type: shell, config: {command: \"true\"}}\n"
+
+func testDaemonSIGHUP(t *testing.T, bin string) {
+	e := newDmnEnv(t, bin, map[string]string{"quick.yaml": dmnQuick})
+	p := e.startDaemon()
+	fires := func() int {
+		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.ScheduleFired && ev.Workflow == "quick" })
+	}
+	e.waitFor(10*time.Second, "a fire", func() bool { return fires() >= 1 })
+	e.write("quick.yaml", "name: quick\nschedule: [broken\n")
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(10*time.Second, "the error to be logged", func() bool {
+		return strings.Contains(p.stderr.String(), "invalid workflow file: the previous good version of quick stays in effect")
+	})
+	n := fires()
+	e.waitFor(10*time.Second, "the old definition to keep firing", func() bool { return fires() >= n+2 })
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
+	}
+}
+
+const dmnManual = "name: manual\nenv: {WHO: world}\ntasks:\n  - {name: hello, type: shell, config: {command: \"echo hello $WHO\"}}\n"
+
+func testDaemonRefusals(t *testing.T, bin string) {
+	e := newDmnEnv(t, bin, map[string]string{"manual.yaml": dmnManual})
+	if code, _, stderr := e.run("trigger", "manual"); code != ExitNoDaemon || !strings.Contains(stderr, "no picoflow daemon is running") {
+		t.Errorf("trigger without a daemon: exit %d, %s", code, stderr)
+	}
+	p := e.startDaemon()
+	pid := "pid " + strconv.Itoa(p.cmd.Process.Pid)
+
+	code, _, stderr := e.run("daemon", "--workflows", e.dir)
+	if code != ExitLocked || !strings.Contains(stderr, pid) {
+		t.Errorf("second daemon: exit %d, want %d naming %s: %s", code, ExitLocked, pid, stderr)
+	}
+	code, _, stderr = e.run("run", filepath.Join(e.dir, "manual.yaml"))
+	if code != ExitLocked || !strings.Contains(stderr, pid) || !strings.Contains(stderr, "picoflow trigger manual") {
+		t.Errorf("run while the daemon runs: exit %d, want %d naming %s and trigger: %s", code, ExitLocked, pid, stderr)
+	}
+	code, stdout, stderr := e.run("trigger", "manual", "--param", "WHO=you")
+	id := strings.TrimSpace(stdout)
+	if code != 0 || id == "" {
+		t.Fatalf("trigger: exit %d, %q %s", code, stdout, stderr)
+	}
+	e.waitFor(10*time.Second, "the triggered run to finish", func() bool {
+		return e.count(func(ev *journal.Event) bool {
+			return ev.Type == journal.RunFinished && ev.Run == id && ev.Status == journal.StatusSuccess
+		}) == 1
+	})
+	if code, _, stderr := e.run("trigger", "nope"); code != ExitNotFound {
+		t.Errorf("trigger of an unknown workflow: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := e.run("trigger", "manual", "--param", "NOPE=1"); code != ExitUsage {
+		t.Errorf("trigger with an undeclared param: exit %d: %s", code, stderr)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
+	}
+	if code, _, _ := e.run("trigger", "manual"); code != ExitNoDaemon {
+		t.Errorf("trigger after the daemon stopped: exit %d, want %d", code, ExitNoDaemon)
+	}
+}
+
+func testDaemonSIGTERM(t *testing.T, bin string) {
+	mark := filepath.Join(t.TempDir(), "started")
+	wf := "name: slow\ntasks:\n  - {name: work, type: shell, config: {command: \"touch " + mark + "; sleep 1.5; echo done\"}}\n" +
+		"  - {name: after, type: shell, depends_on: [work], config: {command: \"true\"}}\n"
+	e := newDmnEnv(t, bin, map[string]string{"slow.yaml": wf})
+	p := e.startDaemon()
+	code, stdout, stderr := e.run("trigger", "slow")
+	id := strings.TrimSpace(stdout)
+	if code != 0 {
+		t.Fatalf("trigger: exit %d %s", code, stderr)
+	}
+	e.waitFor(10*time.Second, "the task to start", func() bool { _, err := os.Stat(mark); return err == nil })
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM, want 0\n%s", code, p.stderr)
+	}
+	finishedOK := func(task string) bool {
+		return e.count(func(ev *journal.Event) bool {
+			return ev.Type == journal.TaskFinished && ev.Run == id && ev.Task == task && ev.Status == journal.StatusSuccess
+		}) == 1
+	}
+	if !finishedOK("work") {
+		t.Fatalf("the running task did not finish within the grace\n%s", p.stderr)
+	}
+	// Not finished: "after" never started. The next daemon resumes it.
+	p = e.startDaemon()
+	e.waitFor(20*time.Second, "the resumed run to finish", func() bool {
+		return e.count(func(ev *journal.Event) bool {
+			return ev.Type == journal.RunFinished && ev.Run == id && ev.Status == journal.StatusSuccess
+		}) == 1
+	})
+	if !finishedOK("after") || e.count(func(ev *journal.Event) bool { return ev.Type == journal.TaskStarted && ev.Task == "work" }) != 1 {
+		t.Errorf("resume ran the wrong tasks")
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
+	}
+}
