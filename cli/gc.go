@@ -90,8 +90,14 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 	}
 
 	r := cfg.Retention
-	fmt.Fprintf(m.Stdout, "retention: runs older than %d days%s%s\n", r.HistoryDays,
-		plural(r.MaxRunsPerWorkflow, ", at most %d runs per workflow"), plural(r.LogDays, ", logs older than %d days"))
+	policy := "runs older than " + days(r.HistoryDays)
+	if r.MaxRunsPerWorkflow > 0 {
+		policy += fmt.Sprintf(", at most %d runs per workflow", r.MaxRunsPerWorkflow)
+	}
+	if r.LogDays > 0 {
+		policy += ", logs older than " + days(r.LogDays)
+	}
+	fmt.Fprintf(m.Stdout, "retention: %s\n", policy)
 	plan, err := db.PlanRetention(ctx, wallClock(), retentionPolicy(r))
 	if err != nil {
 		return withCode(ExitInternal, err)
@@ -235,11 +241,11 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-func plural(n int, format string) string {
-	if n <= 0 {
-		return ""
+func days(n int) string {
+	if n == 1 {
+		return "1 day"
 	}
-	return fmt.Sprintf(format, n)
+	return fmt.Sprintf("%d days", n)
 }
 
 // perWorkflow summarises runs by workflow: " (backup 7, report 5)".

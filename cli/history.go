@@ -107,13 +107,14 @@ func writeHistory(w io.Writer, runs []projector.Run, withTasks bool, loc *time.L
 	for i, l := range t.lines() {
 		fmt.Fprintln(w, l)
 		if withTasks && i > 0 {
-			writeTasks(w, runs[i-1].Tasks, loc)
+			r := &runs[i-1]
+			writeTasks(w, r.Tasks, loc, h.displayStatus(r, held) == "interrupted")
 		}
 	}
 }
 
 // writeTasks writes the task lines of one run of history --tasks.
-func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location) {
+func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location, interrupted bool) {
 	t := &table{indent: "    "}
 	for _, k := range tasks {
 		attempts, code, start, dur := "", "", "", ""
@@ -137,7 +138,7 @@ func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location) {
 		if note == "" {
 			note = k.Reason
 		}
-		t.add(k.Name, k.Status, attempts, code, start, dur, note)
+		t.add(k.Name, historyTaskStatus(k.Status, interrupted), attempts, code, start, dur, note)
 	}
 	t.write(w)
 }
@@ -168,7 +169,8 @@ func historyJSON(runs []projector.Run, h home, held map[string]bool) []runJSON {
 	out := make([]runJSON, 0, len(runs))
 	for i := range runs {
 		r := &runs[i]
-		j := runJSON{RunID: r.ID, Workflow: r.Workflow, Status: h.displayStatus(r, held),
+		status := h.displayStatus(r, held)
+		j := runJSON{RunID: r.ID, Workflow: r.Workflow, Status: status,
 			StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger,
 			Tasks: make([]taskJSON, 0, len(r.Tasks))}
 		if !r.Finished.IsZero() {
@@ -176,7 +178,7 @@ func historyJSON(runs []projector.Run, h home, held map[string]bool) []runJSON {
 		}
 		for k := range r.Tasks {
 			t := &r.Tasks[k]
-			tj := taskJSON{Name: t.Name, Status: t.Status, Attempts: t.Attempts, ExitCode: t.ExitCode,
+			tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, status == "interrupted"), Attempts: t.Attempts, ExitCode: t.ExitCode,
 				StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished)}
 			if !t.Finished.IsZero() && !t.Started.IsZero() {
 				tj.DurationMS = &t.DurationMS
@@ -186,6 +188,15 @@ func historyJSON(runs []projector.Run, h home, held map[string]bool) []runJSON {
 		out = append(out, j)
 	}
 	return out
+}
+
+// historyTaskStatus is a task's status as history shows it: a task that
+// was running when its run was interrupted is interrupted.
+func historyTaskStatus(status string, interrupted bool) string {
+	if interrupted && status == "running" {
+		return "interrupted"
+	}
+	return status
 }
 
 func writeJSON(w io.Writer, v any) error {

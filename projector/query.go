@@ -57,6 +57,9 @@ type Task struct {
 	PGID       int
 	Error      string
 	Reason     string
+	// AttemptStarted is when the latest attempt started (its elapsed time
+	// while it runs).
+	AttemptStarted time.Time
 }
 
 // Attempt is one row of task_attempts.
@@ -211,7 +214,8 @@ func workflows(ctx context.Context, tx *sql.Tx) ([]string, error) {
 	return out, rows.Err()
 }
 
-const taskColumns = `task, status, attempts, exit_code, started_at, finished_at, duration_ms, retry_at, pgid, error, reason`
+const taskColumns = `task, status, attempts, exit_code, started_at, finished_at, duration_ms, retry_at, pgid, error, reason,
+	(SELECT a.started_at FROM task_attempts a WHERE a.run_id = tasks.run_id AND a.task = tasks.task AND a.attempt = tasks.attempts)`
 
 func fillTasks(ctx context.Context, tx *sql.Tx, runs []Run) error {
 	st, err := tx.PrepareContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE run_id = ? ORDER BY ord, task`)
@@ -236,11 +240,12 @@ func queryTasks(ctx context.Context, st *sql.Stmt, run string) ([]Task, error) {
 	var out []Task
 	for rows.Next() {
 		var t Task
-		var code, started, finished, dur, retry sql.NullInt64
+		var code, started, finished, dur, retry, attempt sql.NullInt64
 		if err := rows.Scan(&t.Name, &t.Status, &t.Attempts, &code, &started, &finished, &dur, &retry,
-			&t.PGID, &t.Error, &t.Reason); err != nil {
+			&t.PGID, &t.Error, &t.Reason, &attempt); err != nil {
 			return nil, err
 		}
+		t.AttemptStarted = nullTime(attempt)
 		t.ExitCode = nullInt(code)
 		t.Started, t.Finished, t.RetryAt = nullTime(started), nullTime(finished), nullTime(retry)
 		t.DurationMS = dur.Int64

@@ -1,0 +1,204 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picoflow/picoflow/projector/projectortest"
+)
+
+// updateGolden rewrites the golden files of the projection commands
+// (-update). Looked up first so that another test file may define it too.
+var updateGolden = func() *bool {
+	if f := flag.Lookup("update"); f != nil {
+		v := f.Value.(flag.Getter).Get().(bool)
+		return &v
+	}
+	return flag.Bool("update", false, "rewrite the golden files under testdata/")
+}()
+
+// cliOut is what one in-process command line did.
+type cliOut struct {
+	code           int
+	stdout, stderr string
+}
+
+// scenarioHome writes the projectortest Scenario journal and its logs into
+// a new home with an empty config file, fixes the clock at T0+3h (the
+// Scenario's last event is at T0+2h20m5s) and returns the home.
+func scenarioHome(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	projectortest.Scenario(t, home)
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	fixClock(t, projectortest.T0.Add(3*time.Hour))
+	return home
+}
+
+func fixClock(t *testing.T, at time.Time) {
+	old := wallClock
+	wallClock = func() time.Time { return at }
+	t.Cleanup(func() { wallClock = old })
+}
+
+// pf runs a command line in-process against home, with TZ=UTC.
+func pf(t *testing.T, home string, args ...string) cliOut {
+	t.Helper()
+	return pfCtx(context.Background(), t, home, args...)
+}
+
+func pfCtx(ctx context.Context, t *testing.T, home string, args ...string) cliOut {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := map[string]string{"TZ": "UTC", "PICOFLOW_HOME": home}
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] },
+		Exit:   func(code int) { t.Errorf("forced exit %d", code) }}
+	code := m.Run(ctx, args)
+	return cliOut{code, out.String(), errb.String()}
+}
+
+// checkGolden compares got with testdata/projector/NAME.golden, after
+// replacing home by $HOME.
+func checkGolden(t *testing.T, name, home, got string) {
+	t.Helper()
+	got = strings.ReplaceAll(got, home, "$HOME")
+	path := filepath.Join("testdata", "projector", name+".golden")
+	if *updateGolden {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s: output differs from %s (go test -update rewrites it)\n--- got\n%s--- want\n%s", name, path, got, want)
+	}
+}
+
+func TestHistoryGolden(t *testing.T) {
+	home := scenarioHome(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"history", []string{"history"}},
+		{"history-json", []string{"history", "--json"}},
+		{"history-tasks", []string{"history", "--tasks"}},
+		{"history-filtered", []string{"history", "backup", "--since", "2026-11-25T08:30:00Z", "--status", "failed", "--tasks"}},
+		{"history-limit", []string{"history", "--limit", "1"}},
+		{"history-relative", []string{"history", "--since", "90m"}},
+		{"history-until-day", []string{"history", "--since", "2026-11-24", "--until", "2026-11-24"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := pf(t, home, tc.args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			checkGolden(t, tc.name, home, r.stdout)
+		})
+	}
+}
+
+func TestHistoryUsage(t *testing.T) {
+	home := scenarioHome(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"history", "--status", "sucess"}, ExitUsage, `(did you mean "success"?)`},
+		{[]string{"history", "--since", "yesterday"}, ExitUsage, "is not a date"},
+		{[]string{"history", "--limit", "-1"}, ExitUsage, "--limit"},
+		{[]string{"history", "a", "b"}, ExitUsage, "at most one"},
+		{[]string{"history", "--home", filepath.Join(home, "nope")}, ExitNotFound, "nothing has run here yet"},
+	} {
+		r := pf(t, home, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
+		}
+	}
+	if r := pf(t, home, "history", "--help"); r.code != 0 || !strings.Contains(r.stdout, "--since") {
+		t.Errorf("help: %d %s", r.code, r.stdout)
+	}
+}
+
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		berlin = time.FixedZone("CET", 3600)
+	}
+	for _, tc := range []struct {
+		in    string
+		loc   *time.Location
+		end   bool
+		want  time.Time
+		isErr bool
+	}{
+		{"2026-11-20", time.UTC, false, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), false},
+		{"2026-11-20", time.UTC, true, time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), false},
+		{"2026-11-20", berlin, false, time.Date(2026, 11, 19, 23, 0, 0, 0, time.UTC), false},
+		{"2026-11-20T10:00:00+02:00", time.UTC, false, time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC), false},
+		{"7d", time.UTC, false, now.AddDate(0, 0, -7), false},
+		{"12h", time.UTC, false, now.Add(-12 * time.Hour), false},
+		{"30m", time.UTC, false, now.Add(-30 * time.Minute), false},
+		{"1h30m", time.UTC, false, now.Add(-90 * time.Minute), false},
+		{"-3d", time.UTC, false, time.Time{}, true},
+		{"last week", time.UTC, false, time.Time{}, true},
+		{"2026-13-01", time.UTC, false, time.Time{}, true},
+	} {
+		got, err := parseWhen(tc.in, now, tc.loc, tc.end)
+		if (err != nil) != tc.isErr || !got.Equal(tc.want) {
+			t.Errorf("parseWhen(%q): %v, %v; want %v (error %v)", tc.in, got, err, tc.want, tc.isErr)
+		}
+	}
+}
+
+func TestInvalidConfigStopsCommands(t *testing.T) {
+	home := scenarioHome(t)
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("retention:\n  history_dayz: 3\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r := pf(t, home, "history")
+	want := home + `/config.yaml:2:3: retention.history_dayz: unknown key "history_dayz" (did you mean "history_days"?)`
+	if r.code != ExitUsage || !strings.Contains(r.stderr, want) {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	// validate --config reports the same problem with exit 2 but needs no home.
+	r = pf(t, home, "validate", "--config", filepath.Join(home, "config.yaml"))
+	if r.code != ExitUsage || !strings.Contains(r.stderr, want) {
+		t.Fatalf("validate: exit %d, stderr %s", r.code, r.stderr)
+	}
+}
+
+func TestConfigHome(t *testing.T) {
+	home := scenarioHome(t)
+	cfg := filepath.Join(t.TempDir(), "picoflow.yaml")
+	if err := os.WriteFile(cfg, []byte("paths:\n  home: "+home+"\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return map[string]string{"TZ": "UTC", "PICOFLOW_CONFIG": cfg}[k] }}
+	if code := m.Run(context.Background(), []string{"history", "--limit", "1"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), projectortest.ReportOK) {
+		t.Fatalf("paths.home not used:\n%s", out.String())
+	}
+}

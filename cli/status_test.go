@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/picoflow/picoflow/projector/projectortest"
+)
+
+// TestStatusGolden holds the backup workflow's lock, as a running
+// picoflow would: its unfinished run is running, sync's is interrupted.
+func TestStatusGolden(t *testing.T) {
+	home := scenarioHome(t)
+	release, err := home_(home).lockWorkflow("backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"status-json", []string{"status", "--json"}},
+		{"status", []string{"status"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := pf(t, home, tc.args...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			checkGolden(t, tc.name, home, r.stdout)
+		})
+	}
+	release()
+	r := pf(t, home, "status", "--json")
+	var st statusJSON
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, lr := range st.Live {
+		if lr.State != "interrupted" {
+			t.Errorf("without the lock, run %s is %s", lr.RunID, lr.State)
+		}
+		for _, lt := range lr.Tasks {
+			if lt.State == "running" {
+				t.Errorf("task %s of interrupted run %s is running", lt.Name, lr.RunID)
+			}
+		}
+	}
+}
+
+func home_(s string) home { return home(s) }
+
+func TestStatusWatchStopsOnCancel(t *testing.T) {
+	home := scenarioHome(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
+	defer cancel()
+	r := pfCtx(ctx, t, home, "status", "--watch", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stdout, "\n"); n < 2 || n > 4 {
+		t.Fatalf("%d frames in 2.5s, want about one a second:\n%s", n, r.stdout)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		pgrp int
+		cpu  uint64
+		rss  int64
+		ok   bool
+	}{
+		{"4242 (sh) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 100 2000000 321 18446744073709551615", 4242, 10, 321, true},
+		{"77 (a) b) c) R 1 70 70 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 2000000 5 0", 70, 2, 5, true},
+		{"12 (short) S 1 2 3", 0, 0, 0, false},
+		{"garbage", 0, 0, 0, false},
+	} {
+		pgrp, cpu, rss, ok := parseStat([]byte(tc.in))
+		if pgrp != tc.pgrp || cpu != tc.cpu || rss != tc.rss || ok != tc.ok {
+			t.Errorf("parseStat(%q) = %d %d %d %v", tc.in, pgrp, cpu, rss, ok)
+		}
+	}
+}
+
+// TestProcSampler measures a busy process group of our own.
+func TestProcSampler(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "while :; do :; done")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sh:", err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pgid := cmd.Process.Pid
+	s := newProcSampler()
+	u := s.sample(context.Background(), map[int]bool{pgid: true, projectortest.NoPGID: true}, 300*time.Millisecond)
+	g, ok := u[pgid]
+	if !ok || g.Procs != 1 || g.RSS <= 0 {
+		t.Fatalf("usage %+v", u)
+	}
+	if g.CPUPercent < 20 { // a spinning shell uses a whole CPU, minus a busy machine
+		t.Errorf("cpu %.1f%%, want a busy process", g.CPUPercent)
+	}
+	if _, ok := u[projectortest.NoPGID]; ok {
+		t.Error("a group without processes has usage")
+	}
+}
