@@ -24,7 +24,13 @@
 // PEM bundle of extra CAs. Transports are kept per ca_file so connections
 // are reused across tasks; Close closes their idle connections.
 //
-// The package must never retry a request itself, never follow more than
-// net/http's default of 10 redirects, never turn TLS verification off, and
-// never log request headers or the request body (they carry credentials).
+// Redirects are followed, up to 10, only within the scheme and host of the
+// url: custom headers may carry credentials, and net/http strips only the
+// ones it knows on a redirect to another host. A redirect elsewhere is the
+// response (a failure unless expect_status lists it).
+//
+// The package must never retry a request itself, never send the request's
+// headers to a host other than the url's, never turn TLS verification
+// off, and never log request headers or the request body (they carry
+// credentials).
 package httpx

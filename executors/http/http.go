@@ -148,7 +148,7 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) executor
 	log, _ := req.Streams()
 	fmt.Fprintf(log, "> %s %s (%s%d bytes)\n", method, cfg.URL, kind, len(body))
 	start := time.Now()
-	resp, err := (&http.Client{Transport: tr}).Do(hreq)
+	resp, err := (&http.Client{Transport: tr, CheckRedirect: sameHost}).Do(hreq)
 	if err != nil {
 		return e.transportFailure(ctx, actx, timeout, err)
 	}
@@ -189,6 +189,20 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) executor
 		}
 	}
 	return res
+}
+
+// sameHost follows up to 10 redirects within the scheme and host of the
+// original request. A redirect elsewhere is not followed (its response is
+// the result): the request's headers, which may carry credentials that
+// net/http does not know to strip, must not travel to another server.
+func sameHost(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
+		return http.ErrUseLastResponse
+	}
+	return nil
 }
 
 // transportFailure classifies an error without a (complete) response.

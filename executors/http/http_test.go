@@ -127,6 +127,24 @@ func TestStatus(t *testing.T) {
 	}
 }
 
+func TestRedirectElsewhereNotFollowed(t *testing.T) {
+	other := newServer(t, respond(200, nil, "other"))
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
+	})
+	res, log := exec(t, New(Options{}), &workflow.HTTPConfig{URL: s.URL,
+		Headers: map[string]string{"X-Api-Key": "k3y"}}, nil, 0)
+	if res.Status != executors.Failed || !res.NoRetry || !strings.Contains(res.Err.Error(), "HTTP 302 Found") {
+		t.Fatalf("got %v noretry %v: %v", res.Status, res.NoRetry, res.Err)
+	}
+	if n := len(other.requests()); n != 0 {
+		t.Errorf("the other host got %d request(s)", n)
+	}
+	if !strings.Contains(log, "< HTTP/1.1 302 Found") {
+		t.Errorf("log %q", log)
+	}
+}
+
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
