@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
+	"github.com/picoflow/picoflow/executors/secret"
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -419,4 +421,35 @@ func loadRaw(path string) (any, error) {
 		return nil, err
 	}
 	return gossh.ParseRawPrivateKey(b)
+}
+
+// Through the secret wrapper, as the cli runs it: the key's passphrase and
+// an env value are references, and what the remote prints is masked.
+func TestSecrets(t *testing.T) {
+	s := startSSHD(t)
+	const token = "t0ken with 'quotes' and $dollar"
+	store := secret.New(map[string]secret.Source{"keypass": {Env: "KEYPASS"}, "token": {Env: "TOKEN"}},
+		func(k string) (string, bool) {
+			return map[string]string{"KEYPASS": testPassphrase, "TOKEN": token}[k], true
+		})
+	e := newExec(t, Options{})
+	cfg := s.config(`echo "token=$TOKEN"; echo "$TOKEN" >&2; echo "data=$PICOFLOW_OUT_UP_X"`)
+	cfg.IdentityFile, cfg.Passphrase = filepath.Join(keyDir, "ed25519-enc"), "${secret:keypass}"
+	log, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	env := []string{"TOKEN=${secret:token}", "PICOFLOW_OUT_UP_X=${secret:token}"}
+	res := store.Wrap(e).Execute(context.Background(), &executors.Request{Run: "r", Workflow: "w", Attempt: 1, Log: log,
+		Task:    &workflow.Task{Name: "remote", Type: workflow.TypeSSH, SSH: cfg},
+		TaskEnv: env, Env: env, RefKeys: map[string]bool{"TOKEN": true}})
+	if res.Status != executors.Success {
+		t.Fatalf("got %v: %v", res.Status, res.Err)
+	}
+	b, _ := os.ReadFile(log.Name())
+	if !strings.Contains(string(b), "token=***\n") || strings.Count(string(b), "***\n") != 2 || strings.Contains(string(b), "t0ken") ||
+		!strings.Contains(string(b), "data=${secret:token}\n") { // data is never resolved
+		t.Errorf("log %q", b)
+	}
 }
