@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/picoflow/picoflow/journal"
@@ -17,6 +18,7 @@ const (
 	sqlDefinition = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
 	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq)
 		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	sqlRunKnown   = `SELECT 1 FROM runs WHERE id = ?`
 	sqlRunTouch   = `UPDATE runs SET last_seq = ? WHERE id = ?`
 	sqlRunResumed = `UPDATE runs SET resumes = resumes + 1 WHERE id = ?`
 	// A finished run has nothing in flight: what was (a run canceled while
@@ -32,9 +34,11 @@ const (
 		ON CONFLICT (run_id, task, attempt) DO UPDATE SET status = 'running', started_at = excluded.started_at,
 			log_path = excluded.log_path, resumed = excluded.resumed, exit_code = NULL, finished_at = NULL,
 			duration_ms = NULL, output_tail = '', error = '', reason = '', pgid = 0`
-	sqlTaskStarted = `INSERT INTO tasks (run_id, task, ord, status, attempts, started_at) VALUES (?, ?, ?, 'running', ?, ?)
+	sqlTaskStarted = `INSERT INTO tasks (run_id, task, ord, status, attempts, started_at, attempt_started_at)
+		VALUES (?, ?, ?, 'running', ?, ?, ?)
 		ON CONFLICT (run_id, task) DO UPDATE SET status = 'running', attempts = excluded.attempts,
-			started_at = COALESCE(tasks.started_at, excluded.started_at), exit_code = NULL, finished_at = NULL,
+			started_at = COALESCE(tasks.started_at, excluded.started_at),
+			attempt_started_at = excluded.attempt_started_at, exit_code = NULL, finished_at = NULL,
 			duration_ms = NULL, retry_at = NULL, pgid = 0, error = '', reason = ''`
 	sqlAttemptPGID = `UPDATE task_attempts SET pgid = ? WHERE run_id = ? AND task = ? AND attempt = ?`
 	sqlTaskPGID    = `UPDATE tasks SET pgid = ? WHERE run_id = ? AND task = ? AND attempts = ?`
@@ -54,21 +58,26 @@ const (
 type applier struct {
 	ctx   context.Context
 	stmts []*sql.Stmt
+	// touched is the newest entry of each known run seen in this
+	// transaction (written to runs.last_seq by flush), unknown the runs
+	// the database does not have.
+	touched map[string]int64
+	unknown map[string]bool
 
-	definition, runStarted, runTouch, runResumed, runFinished *sql.Stmt
-	runEndTasks, runEndAttempts                               *sql.Stmt
-	attemptStarted, taskStarted, attemptPGID, taskPGID        *sql.Stmt
-	attemptEnd, taskEnd, taskSkipped, taskSettle              *sql.Stmt
-	attemptSettle                                             *sql.Stmt
+	definition, runStarted, runKnown, runTouch, runResumed, runFinished *sql.Stmt
+	runEndTasks, runEndAttempts                                         *sql.Stmt
+	attemptStarted, taskStarted, attemptPGID, taskPGID                  *sql.Stmt
+	attemptEnd, taskEnd, taskSkipped, taskSettle                        *sql.Stmt
+	attemptSettle                                                       *sql.Stmt
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
-	a := &applier{ctx: ctx}
+	a := &applier{ctx: ctx, touched: map[string]int64{}, unknown: map[string]bool{}}
 	for _, p := range []struct {
 		s *(*sql.Stmt)
 		q string
 	}{
-		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runTouch, sqlRunTouch},
+		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
 		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished},
 		{&a.runEndTasks, sqlRunEndTasks}, {&a.runEndAttempts, sqlRunEndAttempts},
 		{&a.attemptStarted, sqlAttemptStarted}, {&a.taskStarted, sqlTaskStarted},
@@ -125,16 +134,20 @@ func (a *applier) fold(e *journal.Event) error {
 			}
 			params = string(b)
 		}
-		_, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
+		n, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
 			e.Time, int64(e.Seq), int64(e.Seq))
+		if n == 1 {
+			delete(a.unknown, e.Run)
+		}
 		return err
 	case journal.ScheduleFired, journal.ScheduleSkipped:
 		return nil // not projected: the daemon reads them from the journal
 	}
-	known, err := a.exec(a.runTouch, int64(e.Seq), e.Run)
-	if err != nil || known == 0 {
+	known, err := a.known(e.Run)
+	if err != nil || !known {
 		return err
 	}
+	a.touched[e.Run] = int64(e.Seq)
 	run, task, att := e.Run, e.Task, e.Attempt
 	switch e.Type {
 	case journal.RunFinished:
@@ -152,7 +165,7 @@ func (a *applier) fold(e *journal.Event) error {
 		_, err = a.exec(a.runResumed, run)
 	case journal.TaskStarted:
 		if _, err = a.exec(a.attemptStarted, run, task, att, e.Time, e.LogPath, e.Resumed); err == nil {
-			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time)
+			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time, e.Time)
 		}
 	case journal.TaskProcess:
 		if _, err = a.exec(a.attemptPGID, e.PGID, run, task, att); err == nil {
@@ -200,6 +213,35 @@ func (a *applier) fold(e *journal.Event) error {
 		return fmt.Errorf("unexpected event type %s", e.Type)
 	}
 	return err
+}
+
+// known reports whether the database has run, asking it once per
+// transaction.
+func (a *applier) known(run string) (bool, error) {
+	if _, ok := a.touched[run]; ok {
+		return true, nil
+	}
+	if a.unknown[run] {
+		return false, nil
+	}
+	var one int
+	err := a.runKnown.QueryRowContext(a.ctx, run).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		a.unknown[run] = true
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// flush stores the newest entry of each run the transaction touched.
+func (a *applier) flush() error {
+	for run, seq := range a.touched {
+		if _, err := a.exec(a.runTouch, seq, run); err != nil {
+			return fmt.Errorf("store last entry of run %s: %w", run, err)
+		}
+	}
+	clear(a.touched)
+	return nil
 }
 
 func nullIfZero(v int64) any {

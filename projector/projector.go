@@ -293,6 +293,9 @@ func (d *DB) applyBatch(ctx context.Context, evs []*journal.Event, want mark) (i
 		if n == 0 {
 			return nil
 		}
+		if err := a.flush(); err != nil {
+			return err
+		}
 		return writeMark(ctx, tx, last)
 	})
 	if err != nil {
@@ -331,6 +334,9 @@ func (d *DB) Rebuild(ctx context.Context, journalDir string) (int, error) {
 			return nil
 		})
 		if err != nil {
+			return err
+		}
+		if err := a.flush(); err != nil {
 			return err
 		}
 		return writeMark(ctx, tx, last)

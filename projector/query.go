@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -215,43 +216,63 @@ func workflows(ctx context.Context, tx *sql.Tx) ([]string, error) {
 }
 
 const taskColumns = `task, status, attempts, exit_code, started_at, finished_at, duration_ms, retry_at, pgid, error, reason,
-	(SELECT a.started_at FROM task_attempts a WHERE a.run_id = tasks.run_id AND a.task = tasks.task AND a.attempt = tasks.attempts)`
+	attempt_started_at`
 
+// fillTasks sets the tasks of runs, fetching those of up to 256 runs per
+// query (their ids passed as one JSON array).
 func fillTasks(ctx context.Context, tx *sql.Tx, runs []Run) error {
-	st, err := tx.PrepareContext(ctx, `SELECT `+taskColumns+` FROM tasks WHERE run_id = ? ORDER BY ord, task`)
+	if len(runs) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, `SELECT tasks.run_id, `+taskColumns+` FROM tasks
+		WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY run_id, ord, task`)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	byID := make(map[string]*Run, len(runs))
 	for i := range runs {
-		if runs[i].Tasks, err = queryTasks(ctx, st, runs[i].ID); err != nil {
-			return fmt.Errorf("tasks of run %s: %w", runs[i].ID, err)
+		byID[runs[i].ID] = &runs[i]
+	}
+	for lo := 0; lo < len(runs); lo += 256 {
+		ids := make([]string, 0, 256)
+		for i := lo; i < len(runs) && i < lo+256; i++ {
+			ids = append(ids, runs[i].ID)
+		}
+		b, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		if err := queryTasks(ctx, st, string(b), byID); err != nil {
+			return fmt.Errorf("tasks of runs %s…: %w", ids[0], err)
 		}
 	}
 	return nil
 }
 
-func queryTasks(ctx context.Context, st *sql.Stmt, run string) ([]Task, error) {
-	rows, err := st.QueryContext(ctx, run)
+func queryTasks(ctx context.Context, st *sql.Stmt, ids string, byID map[string]*Run) error {
+	rows, err := st.QueryContext(ctx, ids)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rows.Close()
-	var out []Task
+	var run string
 	for rows.Next() {
 		var t Task
 		var code, started, finished, dur, retry, attempt sql.NullInt64
-		if err := rows.Scan(&t.Name, &t.Status, &t.Attempts, &code, &started, &finished, &dur, &retry,
+		if err := rows.Scan(&run, &t.Name, &t.Status, &t.Attempts, &code, &started, &finished, &dur, &retry,
 			&t.PGID, &t.Error, &t.Reason, &attempt); err != nil {
-			return nil, err
+			return err
 		}
-		t.AttemptStarted = nullTime(attempt)
 		t.ExitCode = nullInt(code)
 		t.Started, t.Finished, t.RetryAt = nullTime(started), nullTime(finished), nullTime(retry)
 		t.DurationMS = dur.Int64
-		out = append(out, t)
+		t.AttemptStarted = nullTime(attempt)
+		if r := byID[run]; r != nil {
+			r.Tasks = append(r.Tasks, t)
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // Live returns the runs that started and have not finished (running, or

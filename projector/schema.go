@@ -63,6 +63,7 @@ CREATE TABLE tasks (
 	started_at  INTEGER,
 	finished_at INTEGER,
 	duration_ms INTEGER,
+	attempt_started_at INTEGER,
 	retry_at    INTEGER,
 	pgid        INTEGER NOT NULL DEFAULT 0,
 	error       TEXT NOT NULL DEFAULT '',
