@@ -138,13 +138,16 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 		fmt.Fprintln(m.Stdout, note)
 		return nil
 	}
-	return m.truncateJournal(ctx, h, db, j, gone, dry)
+	return m.truncateJournal(ctx, h, db, j, gone, wallClock().Add(-retentionPolicy(r).MaxAge), dry)
 }
 
 // truncateJournal cuts the journal before the first entry that a kept run
-// (or a run that straddles the cut) needs; j is nil for a dry run.
-func (m *Main) truncateJournal(ctx context.Context, h home, db *projector.DB, j *journal.Journal, gone map[string]bool, dry bool) error {
-	exts, last, err := projector.JournalExtents(h.journal())
+// (or a run that straddles the cut) needs, keeping each workflow's newest
+// schedule event from after oldest (the scheduler computes missed fires
+// from it); j is nil for a dry run.
+func (m *Main) truncateJournal(ctx context.Context, h home, db *projector.DB, j *journal.Journal, gone map[string]bool,
+	oldest time.Time, dry bool) error {
+	layout, err := projector.ReadLayout(h.journal())
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
@@ -152,15 +155,23 @@ func (m *Main) truncateJournal(ctx context.Context, h home, db *projector.DB, j 
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
-	cut := projector.Cut(exts, func(run string) bool { return keep[run] && !gone[run] }, last)
-	first := uint64(1)
-	if len(exts) > 0 {
-		first = exts[0].First
+	var pins []uint64
+	for _, f := range layout.Fires {
+		if !f.Time.Before(oldest) {
+			pins = append(pins, f.Seq)
+		}
 	}
+	last := layout.Last
+	cut := projector.Cut(layout.Runs, func(run string) bool { return keep[run] && !gone[run] }, pins, last)
+	first := layout.First
 	if j != nil {
 		if first, err = j.FirstSeq(); err != nil {
 			return withCode(ExitInternal, err)
 		}
+	}
+	if last == 0 {
+		fmt.Fprintln(m.Stdout, "journal: empty")
+		return nil
 	}
 	if cut <= first {
 		fmt.Fprintf(m.Stdout, "journal: nothing to truncate (entries %d–%d are still needed)\n", first, last)

@@ -50,12 +50,12 @@ func fixClock(t *testing.T, at time.Time) {
 }
 
 // pf runs a command line in-process against home, with TZ=UTC.
-func pf(t *testing.T, home string, args ...string) cliOut {
+func pf(t testing.TB, home string, args ...string) cliOut {
 	t.Helper()
 	return pfCtx(context.Background(), t, home, args...)
 }
 
-func pfCtx(ctx context.Context, t *testing.T, home string, args ...string) cliOut {
+func pfCtx(ctx context.Context, t testing.TB, home string, args ...string) cliOut {
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := map[string]string{"TZ": "UTC", "PICOFLOW_HOME": home}
@@ -169,6 +169,18 @@ func TestParseWhen(t *testing.T) {
 	}
 }
 
+func FuzzParseWhen(f *testing.F) {
+	for _, s := range []string{"2026-11-25", "2026-11-25T08:00:00Z", "7d", "12h", "30m", "-1d", "99999999999d"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, err := parseWhen(s, now, time.UTC, false); err == nil && got.IsZero() {
+			t.Fatalf("%q: zero time without error", s)
+		}
+	})
+}
+
 func TestInvalidConfigStopsCommands(t *testing.T) {
 	home := scenarioHome(t)
 	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("retention:\n  history_dayz: 3\n"), 0o640); err != nil {
@@ -200,5 +212,39 @@ func TestConfigHome(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), projectortest.ReportOK) {
 		t.Fatalf("paths.home not used:\n%s", out.String())
+	}
+}
+
+// BenchmarkHistoryCommand runs `picoflow history` in-process on a home
+// whose journal holds 10,000 runs of 10 tasks (100,000 task attempts),
+// its projection already caught up: what a user waits for.
+func BenchmarkHistoryCommand(b *testing.B) {
+	home := b.TempDir()
+	events := projectortest.Generate(b, home, 10000, 10)
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), nil, 0o640); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if r := pf(b, home, "history"); r.code != 0 { // the first query projects everything
+		b.Fatal(r.stderr)
+	}
+	b.Logf("first history (catch-up of %d events): %s", events, time.Since(start))
+	for _, bc := range []struct {
+		name string
+		args []string
+	}{
+		{"default", []string{"history"}},
+		{"tasks", []string{"history", "--tasks"}},
+		{"json", []string{"history", "--json"}},
+		{"workflow-since-status", []string{"history", "wf03", "--since", "2026-11-30", "--status", "success", "--tasks"}},
+		{"json-all", []string{"history", "--json", "--limit", "0"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if r := pf(b, home, bc.args...); r.code != 0 {
+					b.Fatal(r.stderr)
+				}
+			}
+		})
 	}
 }

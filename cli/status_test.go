@@ -111,3 +111,11 @@ func TestProcSampler(t *testing.T) {
 		t.Error("a group without processes has usage")
 	}
 }
+
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("4242 (sh) S 1 4242 4242 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 100 2000000 321 0"))
+	f.Add([]byte("1 ((x)) R"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		parseStat(b) // must not panic
+	})
+}

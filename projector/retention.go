@@ -197,46 +197,77 @@ type Extent struct {
 	First, Last uint64
 }
 
-// JournalExtents scans the journal in dir (read-only) and returns the
-// extent of every run in it, ordered by First, and the newest sequence
-// number (0: empty).
-func JournalExtents(dir string) ([]Extent, uint64, error) {
+// Fire is a workflow's newest ScheduleFired or ScheduleSkipped entry: the
+// daemon's scheduler computes missed fires from it.
+type Fire struct {
+	Workflow string
+	Seq      uint64
+	Time     time.Time
+}
+
+// Layout is what retention needs to know about a journal.
+type Layout struct {
+	Runs  []Extent // every run, ordered by First
+	Fires []Fire   // per workflow, ordered by Seq
+	First uint64   // the oldest entry; 0: empty
+	Last  uint64   // the newest entry; 0: empty
+}
+
+// ReadLayout scans the journal in dir (read-only).
+func ReadLayout(dir string) (*Layout, error) {
+	l := &Layout{}
 	idx := map[string]int{}
-	var out []Extent
-	var last uint64
+	fires := map[string]int{}
 	err := journal.Scan(dir, journal.ScanOptions{}, func(e *journal.Event) error {
-		last = e.Seq
-		if e.Run == "" {
-			return nil // schedule events belong to no run
+		if l.First == 0 {
+			l.First = e.Seq
 		}
-		if i, ok := idx[e.Run]; ok {
-			out[i].Last = e.Seq
-			return nil
+		l.Last = e.Seq
+		switch {
+		case e.Type == journal.ScheduleFired || e.Type == journal.ScheduleSkipped:
+			f := Fire{Workflow: e.Workflow, Seq: e.Seq, Time: e.At()}
+			if i, ok := fires[e.Workflow]; ok {
+				l.Fires[i] = f
+			} else {
+				fires[e.Workflow] = len(l.Fires)
+				l.Fires = append(l.Fires, f)
+			}
+		case e.Run == "":
+		default:
+			if i, ok := idx[e.Run]; ok {
+				l.Runs[i].Last = e.Seq
+				return nil
+			}
+			idx[e.Run] = len(l.Runs)
+			l.Runs = append(l.Runs, Extent{Run: e.Run, First: e.Seq, Last: e.Seq})
 		}
-		idx[e.Run] = len(out)
-		out = append(out, Extent{Run: e.Run, First: e.Seq, Last: e.Seq})
 		return nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("journal extents: %w", err)
+		return nil, fmt.Errorf("read journal layout: %w", err)
 	}
-	return out, last, nil
+	slices.SortFunc(l.Fires, func(a, b Fire) int { return cmp.Compare(a.Seq, b.Seq) })
+	return l, nil
 }
 
 // Cut returns the sequence number before which the journal can be
 // truncated: every entry before it belongs to a run that keep rejects (or
 // to no run), and every entry from it on belongs to a run whose RunStarted
 // is kept too, so that replaying the rest never meets an event of an
-// unknown run. It is at most the first entry of every kept run, and never
+// unknown run. It is at most the first entry of every kept run and every
+// pinned entry (schedule events the scheduler still needs), and never
 // splits a run: a removed run that straddles the cut moves the cut down to
 // its start (it stays in the journal until a later collection). last is
 // the newest entry, which the journal always keeps. Cut returns 0 when
 // nothing can go.
-func Cut(exts []Extent, keep func(run string) bool, last uint64) uint64 {
+func Cut(exts []Extent, keep func(run string) bool, pins []uint64, last uint64) uint64 {
 	if last == 0 {
 		return 0
 	}
 	cut := last // the newest entry always stays
+	for _, p := range pins {
+		cut = min(cut, p)
+	}
 	for _, e := range exts {
 		if keep(e.Run) && e.First < cut {
 			cut = e.First

@@ -20,25 +20,29 @@ func TestCut(t *testing.T) {
 		name string
 		exts []projector.Extent
 		keep []string
+		pins []uint64
 		last uint64
 		want uint64
 	}{
-		{"empty journal", nil, nil, 0, 0},
-		{"sequential", []projector.Extent{ext("a", 1, 5), ext("b", 6, 10), ext("c", 11, 15)}, []string{"c"}, 15, 11},
+		{"empty journal", nil, nil, nil, 0, 0},
+		{"sequential", []projector.Extent{ext("a", 1, 5), ext("b", 6, 10), ext("c", 11, 15)}, []string{"c"}, nil, 15, 11},
 		{"removed run straddles the oldest kept start",
-			[]projector.Extent{ext("a", 1, 12), ext("b", 6, 10), ext("c", 11, 15)}, []string{"c"}, 15, 0},
+			[]projector.Extent{ext("a", 1, 12), ext("b", 6, 10), ext("c", 11, 15)}, []string{"c"}, nil, 15, 0},
 		{"chain of straddling runs",
-			[]projector.Extent{ext("a", 2, 5), ext("b", 4, 14), ext("c", 6, 15), ext("d", 1, 1)}, []string{"c"}, 15, 2},
-		{"kept run before removed ones", []projector.Extent{ext("a", 1, 5), ext("b", 6, 10)}, []string{"a"}, 10, 0},
+			[]projector.Extent{ext("a", 2, 5), ext("b", 4, 14), ext("c", 6, 15), ext("d", 1, 1)}, []string{"c"}, nil, 15, 2},
+		{"kept run before removed ones", []projector.Extent{ext("a", 1, 5), ext("b", 6, 10)}, []string{"a"}, nil, 10, 0},
 		{"live run keeps what starts after it",
-			[]projector.Extent{ext("a", 1, 4), ext("live", 5, 30), ext("b", 6, 10)}, []string{"live"}, 30, 5},
+			[]projector.Extent{ext("a", 1, 4), ext("live", 5, 30), ext("b", 6, 10)}, []string{"live"}, nil, 30, 5},
 		{"nothing kept, newest entry is a run's: that run stays",
-			[]projector.Extent{ext("a", 1, 5), ext("b", 6, 10)}, nil, 10, 6},
+			[]projector.Extent{ext("a", 1, 5), ext("b", 6, 10)}, nil, nil, 10, 6},
+		{"a pinned schedule event", []projector.Extent{ext("a", 1, 5), ext("b", 7, 10)}, []string{"b"}, []uint64{6}, 10, 6},
+		{"a pin inside a removed run keeps the run",
+			[]projector.Extent{ext("a", 1, 5), ext("b", 7, 10)}, []string{"b"}, []uint64{4}, 10, 0},
 		{"nothing kept, newest entry is a schedule event",
-			[]projector.Extent{ext("a", 1, 5), ext("b", 6, 10)}, nil, 11, 11},
+			[]projector.Extent{ext("a", 1, 5), ext("b", 6, 10)}, nil, nil, 11, 11},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := projector.Cut(tc.exts, func(r string) bool { return slices.Contains(tc.keep, r) }, tc.last)
+			got := projector.Cut(tc.exts, func(r string) bool { return slices.Contains(tc.keep, r) }, tc.pins, tc.last)
 			if got != tc.want {
 				t.Fatalf("cut %d, want %d", got, tc.want)
 			}
@@ -113,15 +117,18 @@ func TestRetentionTruncatesJournal(t *testing.T) {
 	if n, err := db.DeleteRuns(ctx, append(remove, projectortest.BackupLive)); err != nil || n != len(remove) {
 		t.Fatalf("deleted %d, %v; want %d (never the live run)", n, err, len(remove))
 	}
-	exts, last, err := projector.JournalExtents(jdir)
+	layout, err := projector.ReadLayout(jdir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(layout.Fires) != 1 || layout.Fires[0].Workflow != "report" || layout.Fires[0].Seq != 41 || layout.Last != 47 {
+		t.Fatalf("layout %+v", layout)
 	}
 	keep, err := db.RunIDs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cut := projector.Cut(exts, func(r string) bool { return keep[r] }, last)
+	cut := projector.Cut(layout.Runs, func(r string) bool { return keep[r] }, []uint64{layout.Fires[0].Seq}, layout.Last)
 	if cut != 27 { // RunStarted of BackupLive, the oldest kept run
 		t.Fatalf("cut %d, want 27", cut)
 	}

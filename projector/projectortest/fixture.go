@@ -1,6 +1,3 @@
-// Package projectortest writes deterministic journals (fixed timestamps,
-// fixed run ids) for the tests of the projector and of the commands that
-// read it. It is imported by tests only.
 package projectortest
 
 import (
