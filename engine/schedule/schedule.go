@@ -136,7 +136,7 @@ func (s *Schedule) Next(t time.Time) time.Time {
 	cur := t.In(s.loc).Truncate(time.Second).Add(time.Second)
 	limit := cur.AddDate(5, 0, 0)
 	for !cur.After(limit) {
-		start, end := cur.ZoneBounds()
+		start, end := zoneBounds(cur)
 		_, off := cur.Zone()
 		prev, hasPrev := 0, !start.IsZero()
 		if hasPrev {
@@ -176,6 +176,19 @@ func (s *Schedule) Next(t time.Time) time.Time {
 		cur = end
 	}
 	return time.Time{}
+}
+
+// zoneBounds is t.ZoneBounds, worked around a Go bug: past a zone's
+// transition table (the POSIX rule extension, after 2037), the last day of
+// a leap year is reported beyond the end of its period (end <= t). The year
+// boundary is no transition, so the real end is that of the period after.
+func zoneBounds(t time.Time) (start, end time.Time) {
+	start, end = t.ZoneBounds()
+	for probe, n := t, 0; !end.IsZero() && !end.After(t) && n < 72; n++ {
+		probe = probe.Add(time.Hour)
+		_, end = probe.ZoneBounds()
+	}
+	return start, end
 }
 
 // wallAt returns the wall-clock reading of instant i at UTC offset off

@@ -251,3 +251,18 @@ func BenchmarkNext(b *testing.B) {
 		at = s.Next(at)
 	}
 }
+
+// TestNextPastTransitionTable: Go's ZoneBounds misreports the last day of
+// leap years past 2037 (rule-extended zones); Next still progresses.
+func TestNextPastTransitionTable(t *testing.T) {
+	for _, zone := range []string{"Europe/Berlin", "America/New_York"} {
+		s := MustParse("0 0 29 2 *", mustLoad(t, zone))
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for _, want := range []int{2028, 2032, 2036, 2040, 2044} {
+			at = s.Next(at)
+			if at.Year() != want || at.Month() != 2 || at.Day() != 29 {
+				t.Fatalf("%s: got %s, want %d-02-29", zone, at, want)
+			}
+		}
+	}
+}
