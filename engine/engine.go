@@ -368,9 +368,7 @@ func (x *runner) loop(ctx context.Context) error {
 			}
 		}
 		if x.running+len(launch) == 0 && (stopping || (len(x.ready) == 0 && x.retries.Len() == 0)) {
-			if !stopping {
-				x.finish(now)
-			}
+			x.finish(now) // also after a stop: tasks may all have ended in the grace
 			return x.flush()
 		}
 		if err := x.flush(); err != nil {
