@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,40 +78,57 @@ func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJS
 		return err
 	}
 	defer db.Close()
-	runs, err := db.History(ctx, f)
-	if err != nil {
-		return withCode(ExitInternal, err)
-	}
 	h, held := home(g.home), map[string]bool{}
 	if asJSON {
-		return writeJSON(m.Stdout, historyJSON(runs, h, held))
+		return streamHistoryJSON(ctx, m.Stdout, db, f, h, held)
 	}
-	if len(runs) == 0 {
-		fmt.Fprintln(m.Stdout, "no runs match")
-		return nil
+	if err := writeHistory(ctx, m.Stdout, db, f, m.zone(), h, held); err != nil {
+		return withCode(ExitInternal, err)
 	}
-	writeHistory(m.Stdout, runs, f.Tasks, m.zone(), h, held)
 	return nil
 }
 
-func writeHistory(w io.Writer, runs []projector.Run, withTasks bool, loc *time.Location, h home, held map[string]bool) {
-	t := &table{}
-	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
-	for i := range runs {
-		r := &runs[i]
+// writeHistory prints the runs f selects as a table and, with f.Tasks,
+// each run's tasks under it. The runs are read first, without tasks, to
+// size the columns; the tasks are then streamed a page of runs at a time.
+func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projector.Filter, loc *time.Location,
+	h home, held map[string]bool) error {
+	withTasks := f.Tasks
+	f.Tasks = false
+	runs, err := db.History(ctx, f)
+	if err != nil {
+		return err
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(w, "no runs match")
+		return nil
+	}
+	cells := func(r *projector.Run) []string {
 		dur := "-"
 		if !r.Finished.IsZero() {
 			dur = fmtDuration(r.DurationMS)
 		}
-		t.add(r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger)
+		return []string{r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger}
 	}
-	for i, l := range t.lines() {
-		fmt.Fprintln(w, l)
-		if withTasks && i > 0 {
-			r := &runs[i-1]
-			writeTasks(w, r.Tasks, loc, h.displayStatus(r, held) == "interrupted")
-		}
+	t := &table{}
+	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
+	for i := range runs {
+		t.add(cells(&runs[i])...)
 	}
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	if !withTasks {
+		t.write(bw)
+		return nil
+	}
+	width := t.widths()
+	fmt.Fprintln(bw, t.format(width, t.rows[0]))
+	f.Tasks = true
+	return db.EachRun(ctx, f, func(r *projector.Run) error {
+		fmt.Fprintln(bw, t.format(width, cells(r)))
+		writeTasks(bw, r.Tasks, loc, h.displayStatus(r, held) == "interrupted")
+		return nil
+	})
 }
 
 // writeTasks writes the task lines of one run of history --tasks.
@@ -165,29 +183,54 @@ type taskJSON struct {
 	DurationMS *int64  `json:"duration_ms"`
 }
 
-func historyJSON(runs []projector.Run, h home, held map[string]bool) []runJSON {
-	out := make([]runJSON, 0, len(runs))
-	for i := range runs {
-		r := &runs[i]
-		status := h.displayStatus(r, held)
-		j := runJSON{RunID: r.ID, Workflow: r.Workflow, Status: status,
-			StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger,
-			Tasks: make([]taskJSON, 0, len(r.Tasks))}
-		if !r.Finished.IsZero() {
-			j.DurationMS = &r.DurationMS
+// streamHistoryJSON writes the runs f selects as a JSON array, one run
+// at a time (an export of a long history stays small in memory). The
+// output is what json.Encoder with a two-space indent writes.
+func streamHistoryJSON(ctx context.Context, w io.Writer, db *projector.DB, f projector.Filter, h home, held map[string]bool) error {
+	bw := bufio.NewWriter(w)
+	n := 0
+	err := db.EachRun(ctx, f, func(r *projector.Run) error {
+		b, err := json.MarshalIndent(toRunJSON(r, h.displayStatus(r, held)), "  ", "  ")
+		if err != nil {
+			return err
 		}
-		for k := range r.Tasks {
-			t := &r.Tasks[k]
-			tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, status == "interrupted"), Attempts: t.Attempts, ExitCode: t.ExitCode,
-				StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished)}
-			if !t.Finished.IsZero() && !t.Started.IsZero() {
-				tj.DurationMS = &t.DurationMS
-			}
-			j.Tasks = append(j.Tasks, tj)
+		sep := ",\n  "
+		if n == 0 {
+			sep = "[\n  "
 		}
-		out = append(out, j)
+		n++
+		bw.WriteString(sep)
+		_, err = bw.Write(b)
+		return err
+	})
+	if err != nil {
+		return withCode(ExitInternal, err)
 	}
-	return out
+	if n == 0 {
+		bw.WriteString("[]\n")
+	} else {
+		bw.WriteString("\n]\n")
+	}
+	return bw.Flush()
+}
+
+func toRunJSON(r *projector.Run, status string) runJSON {
+	j := runJSON{RunID: r.ID, Workflow: r.Workflow, Status: status,
+		StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger,
+		Tasks: make([]taskJSON, 0, len(r.Tasks))}
+	if !r.Finished.IsZero() {
+		j.DurationMS = &r.DurationMS
+	}
+	for k := range r.Tasks {
+		t := &r.Tasks[k]
+		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, status == "interrupted"), Attempts: t.Attempts,
+			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished)}
+		if !t.Finished.IsZero() && !t.Started.IsZero() {
+			tj.DurationMS = &t.DurationMS
+		}
+		j.Tasks = append(j.Tasks, tj)
+	}
+	return j
 }
 
 // historyTaskStatus is a task's status as history shows it: a task that

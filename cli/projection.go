@@ -186,6 +186,17 @@ func (t *table) write(w io.Writer) {
 
 // lines formats the rows and empties the table.
 func (t *table) lines() []string {
+	width := t.widths()
+	out := make([]string, 0, len(t.rows))
+	for _, r := range t.rows {
+		out = append(out, t.format(width, r))
+	}
+	t.rows = nil
+	return out
+}
+
+// widths returns the width of each column.
+func (t *table) widths() []int {
 	var width []int
 	for _, r := range t.rows {
 		for i, c := range r {
@@ -195,21 +206,25 @@ func (t *table) lines() []string {
 			width[i] = max(width[i], len([]rune(c)))
 		}
 	}
-	out := make([]string, 0, len(t.rows))
+	return width
+}
+
+// format pads a row to the given column widths (a wider cell pushes the
+// rest of its row to the right).
+func (t *table) format(width []int, r []string) string {
 	var b strings.Builder
-	for _, r := range t.rows {
-		b.WriteString(t.indent)
-		for i, c := range r {
-			b.WriteString(c)
-			if i < len(r)-1 {
-				b.WriteString(strings.Repeat(" ", width[i]-len([]rune(c))+2))
+	b.WriteString(t.indent)
+	for i, c := range r {
+		b.WriteString(c)
+		if i < len(r)-1 {
+			pad := 2
+			if i < len(width) {
+				pad = max(width[i]-len([]rune(c)), 0) + 2
 			}
+			b.WriteString(strings.Repeat(" ", pad))
 		}
-		out = append(out, strings.TrimRight(b.String(), " "))
-		b.Reset()
 	}
-	t.rows = nil
-	return out
+	return strings.TrimRight(b.String(), " ")
 }
 
 // projectAfterRun brings the projection up to date after run or resume, so

@@ -147,9 +147,27 @@ func queryRuns(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]Run, e
 // History returns the runs f selects, newest first.
 func (d *DB) History(ctx context.Context, f Filter) ([]Run, error) {
 	var out []Run
-	err := d.read(ctx, func(tx *sql.Tx) error {
+	err := d.EachRun(ctx, f, func(r *Run) error {
+		out = append(out, *r)
+		return nil
+	})
+	return out, err
+}
+
+// historyPage is how many runs EachRun reads (and fills the tasks of) at a
+// time when it streams.
+const historyPage = 256
+
+// EachRun calls fn with each run f selects, newest first, reading one
+// consistent snapshot. Without a per-workflow limit it streams, a page of
+// runs at a time, so that exporting a long history needs little memory.
+func (d *DB) EachRun(ctx context.Context, f Filter, fn func(*Run) error) error {
+	return d.read(ctx, func(tx *sql.Tx) error {
 		var where []string
 		var args []any
+		if f.Workflow != "" {
+			where, args = append(where, "workflow = ?"), append(args, f.Workflow)
+		}
 		if !f.Since.IsZero() {
 			where, args = append(where, "started_at >= ?"), append(args, f.Since.UnixNano())
 		}
@@ -159,38 +177,79 @@ func (d *DB) History(ctx context.Context, f Filter) ([]Run, error) {
 		if f.Status != "" {
 			where, args = append(where, "status = ?"), append(args, f.Status)
 		}
-		cond := ""
-		for _, w := range where {
-			cond += " AND " + w
-		}
-		limit := ""
 		if f.Limit > 0 {
-			limit = fmt.Sprintf(" LIMIT %d", f.Limit)
+			return limitedHistory(ctx, tx, f, where, args, fn)
 		}
-		wfs := []string{f.Workflow}
-		if f.Workflow == "" {
-			var err error
-			if wfs, err = workflows(ctx, tx); err != nil {
+		// Keyset pagination down runs_by_start (or runs_by_workflow).
+		var after []any // started_at and id of the previous page's last run
+		for {
+			cond, qargs := where, args
+			if after != nil {
+				cond = append(slices.Clone(where), "(started_at, id) < (?, ?)")
+				qargs = append(slices.Clone(args), after...)
+			}
+			q := `SELECT ` + runColumns + ` FROM runs`
+			if len(cond) > 0 {
+				q += ` WHERE ` + strings.Join(cond, " AND ")
+			}
+			q += fmt.Sprintf(` ORDER BY started_at DESC, id DESC LIMIT %d`, historyPage)
+			runs, err := queryRuns(ctx, tx, q, qargs...)
+			if err != nil {
+				return fmt.Errorf("history: %w", err)
+			}
+			if err := emit(ctx, tx, f, runs, fn); err != nil || len(runs) < historyPage {
 				return err
 			}
+			last := runs[len(runs)-1]
+			after = []any{last.Started.UnixNano(), last.ID}
 		}
-		// One index range per workflow (runs_by_workflow), newest first.
-		q := `SELECT ` + runColumns + ` FROM runs WHERE workflow = ?` + cond +
-			` ORDER BY started_at DESC, id DESC` + limit
-		for _, wf := range wfs {
-			runs, err := queryRuns(ctx, tx, q, append([]any{wf}, args...)...)
-			if err != nil {
-				return fmt.Errorf("history of %s: %w", wf, err)
-			}
-			out = append(out, runs...)
-		}
-		slices.SortStableFunc(out, newestFirst)
-		if f.Tasks {
-			return fillTasks(ctx, tx, out)
-		}
-		return nil
 	})
-	return out, err
+}
+
+// limitedHistory reads the newest f.Limit runs of each workflow: one index
+// range per workflow (runs_by_workflow), merged newest first.
+func limitedHistory(ctx context.Context, tx *sql.Tx, f Filter, where []string, args []any, fn func(*Run) error) error {
+	wfs := []string{f.Workflow}
+	if f.Workflow == "" {
+		var err error
+		if wfs, err = workflows(ctx, tx); err != nil {
+			return err
+		}
+		where, args = append([]string{"workflow = ?"}, where...), append([]any{nil}, args...)
+	}
+	q := `SELECT ` + runColumns + ` FROM runs WHERE ` + strings.Join(where, " AND ") +
+		fmt.Sprintf(` ORDER BY started_at DESC, id DESC LIMIT %d`, f.Limit)
+	var out []Run
+	for _, wf := range wfs {
+		args[0] = wf
+		runs, err := queryRuns(ctx, tx, q, args...)
+		if err != nil {
+			return fmt.Errorf("history of %s: %w", wf, err)
+		}
+		out = append(out, runs...)
+	}
+	slices.SortStableFunc(out, newestFirst)
+	for lo := 0; lo < len(out); lo += historyPage {
+		if err := emit(ctx, tx, f, out[lo:min(lo+historyPage, len(out))], fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// emit fills the tasks of runs if f asks for them and passes them to fn.
+func emit(ctx context.Context, tx *sql.Tx, f Filter, runs []Run, fn func(*Run) error) error {
+	if f.Tasks {
+		if err := fillTasks(ctx, tx, runs); err != nil {
+			return err
+		}
+	}
+	for i := range runs {
+		if err := fn(&runs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newestFirst(a, b Run) int {

@@ -153,3 +153,48 @@ func TestFindAttempt(t *testing.T) {
 		})
 	}
 }
+
+// TestHistoryPages reads more runs than one page, with and without
+// filters, and checks order and completeness against a per-run check.
+func TestHistoryPages(t *testing.T) {
+	home := t.TempDir()
+	projectortest.Generate(t, home, 600, 2)
+	db := open(t, filepath.Join(home, "picoflow.db"), projector.Options{})
+	if _, err := db.CatchUp(context.Background(), filepath.Join(home, "journal")); err != nil {
+		t.Fatal(err)
+	}
+	since := projectortest.T0.Add(100 * time.Minute)
+	for _, tc := range []struct {
+		name string
+		f    projector.Filter
+		want func(i int) bool // run i (started at T0+i minutes) is selected
+	}{
+		{"all", projector.Filter{Tasks: true}, func(int) bool { return true }},
+		{"failed", projector.Filter{Status: projector.RunFailed}, func(i int) bool { return i%10 == 9 }},
+		{"workflow since", projector.Filter{Workflow: "wf03", Since: since}, func(i int) bool { return i%10 == 3 && i >= 100 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runs, err := db.History(context.Background(), tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []time.Time
+			for i := 599; i >= 0; i-- {
+				if tc.want(i) {
+					want = append(want, projectortest.T0.Add(time.Duration(i)*time.Minute))
+				}
+			}
+			if len(runs) != len(want) {
+				t.Fatalf("%d runs, want %d", len(runs), len(want))
+			}
+			for i, r := range runs {
+				if !r.Started.Equal(want[i]) {
+					t.Fatalf("run %d started %s, want %s", i, r.Started, want[i])
+				}
+				if tc.f.Tasks && len(r.Tasks) != 2 {
+					t.Fatalf("run %s has %d tasks", r.ID, len(r.Tasks))
+				}
+			}
+		})
+	}
+}
