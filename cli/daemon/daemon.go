@@ -120,6 +120,7 @@ func New(opts Options) *Daemon {
 // an error when the journal fails.
 func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.started = d.clock()
+	d.trim() // what the process touched to get here: flags, config, init
 	lock, err := acquireLock(d.opts.LockPath)
 	if err != nil {
 		return err
@@ -185,6 +186,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	_ = d.notify.send("READY=1\nSTATUS=scheduling")
 	d.log.Info("daemon ready", "pid", os.Getpid(), "workflows", len(d.defs), "dir", d.opts.WorkflowsDir,
 		"task_slots", d.slots.Size(), "socket", d.opts.SocketPath, "listen", d.opts.Listen)
+	d.trim()
 	if d.opts.Ready != nil {
 		d.opts.Ready()
 	}
@@ -201,6 +203,18 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.drain()
 	d.log.Info("daemon stopped")
 	return d.fatal
+}
+
+// trimEvery is how often the loop unmaps the clean file pages that
+// serving a request or a run mapped in (see trimResident).
+const trimEvery = 10 * time.Minute
+
+func (d *Daemon) trim() {
+	if n, err := trimResident(); err != nil {
+		d.log.Debug("trim resident pages", "err", err)
+	} else {
+		d.log.Debug("unmapped clean file pages", "bytes", n)
+	}
 }
 
 // HTTPAddr returns the address the endpoints listen on ("" when off); it
@@ -240,6 +254,8 @@ func (d *Daemon) loop(ctx context.Context, hup <-chan os.Signal) {
 		defer t.Stop()
 		watchdog = t.C
 	}
+	trim := time.NewTicker(trimEvery)
+	defer trim.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for d.fatal == nil {
@@ -262,6 +278,10 @@ func (d *Daemon) loop(ctx context.Context, hup <-chan os.Signal) {
 			d.reload(ctx, true)
 		case <-watchdog:
 			_ = d.notify.send("WATCHDOG=1")
+		case <-trim.C:
+			if d.active == 0 {
+				d.trim()
+			}
 		case r := <-d.requests:
 			r.reply <- d.handle(ctx, r.Request)
 		case e := <-d.ended:

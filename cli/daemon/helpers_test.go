@@ -177,3 +177,7 @@ func finished(evs []*journal.Event) map[string]string {
 }
 
 func logHas(td *testDaemon, s string) bool { return strings.Contains(td.logs.String(), s) }
+
+func sampleWorkflow() *workflow.Workflow {
+	return &workflow.Workflow{Name: "w", Schedule: "CRON_TZ=Europe/Berlin 30 2 * * *", Overlap: workflow.OverlapQueue}
+}
