@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 
 	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/journal"
@@ -55,21 +53,17 @@ func (h home) lockWorkflow(name string) (release func(), err error) {
 	if err := os.MkdirAll(h.locks(), 0o750); err != nil {
 		return nil, withCode(ExitInternal, err)
 	}
-	path := filepath.Join(h.locks(), name+".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o640)
-	if err != nil {
-		return nil, withCode(ExitInternal, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		b, _ := os.ReadFile(path)
-		f.Close()
+	f, err := journal.LockFile(filepath.Join(h.locks(), name+".lock"), "run "+name)
+	var le *journal.LockedError
+	if errors.As(err, &le) {
 		holder := "another process"
-		if pid, _ := strconv.Atoi(strings.Fields(string(b) + " ")[0]); pid > 0 {
-			holder = "pid " + strconv.Itoa(pid)
+		if le.PID > 0 {
+			holder = "pid " + strconv.Itoa(le.PID)
 		}
 		return nil, exitf(ExitLocked, "workflow %s is already running in %s; refusing to run it twice", name, holder)
 	}
-	_ = f.Truncate(0)
-	fmt.Fprintf(f, "%d\n", os.Getpid())
+	if err != nil {
+		return nil, withCode(ExitInternal, err)
+	}
 	return func() { f.Close() }, nil
 }

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/tidwall/wal"
@@ -35,24 +32,6 @@ type Stats struct {
 	Entries      uint64 // events appended
 	BytesWritten uint64 // bytes handed to the file system, framing included
 	Fsyncs       uint64 // file and directory fsyncs
-}
-
-// LockedError is returned by Open when another process holds the journal.
-type LockedError struct {
-	Dir   string
-	PID   int
-	Owner string
-}
-
-func (e *LockedError) Error() string {
-	who := "another process"
-	if e.PID > 0 {
-		who = "pid " + strconv.Itoa(e.PID)
-		if e.Owner != "" {
-			who += " (" + e.Owner + ")"
-		}
-	}
-	return fmt.Sprintf("journal %s is in use by %s", e.Dir, who)
 }
 
 // Journal is the single writer of a journal directory. It is safe for
@@ -157,26 +136,13 @@ func (j *Journal) measureTail() error {
 }
 
 func (j *Journal) lock() error {
-	f, err := os.OpenFile(filepath.Join(j.dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o640)
+	f, err := LockFile(filepath.Join(j.dir, "LOCK"), j.opts.Owner)
+	var le *LockedError
+	if errors.As(err, &le) {
+		le.What = "journal " + j.dir
+	}
 	if err != nil {
-		return fmt.Errorf("open journal lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		le := &LockedError{Dir: j.dir}
-		if b, rerr := os.ReadFile(f.Name()); rerr == nil {
-			pid, owner, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
-			le.PID, _ = strconv.Atoi(pid)
-			le.Owner = owner
-		}
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return le
-		}
-		return fmt.Errorf("lock journal: %w", err)
-	}
-	// Record the holder for refused writers; not fsynced, it only informs.
-	if err := f.Truncate(0); err == nil {
-		fmt.Fprintf(f, "%d %s\n", os.Getpid(), j.opts.Owner)
+		return err
 	}
 	j.lockFile = f
 	return nil

@@ -650,7 +650,7 @@ func TestOpenLockedInProcess(t *testing.T) {
 			if !errors.As(err, &le) {
 				t.Fatalf("Open: %v (%T), want *LockedError", err, err)
 			}
-			if le.PID != os.Getpid() || le.Owner != "scheduler" || le.Dir != tc.dir {
+			if le.PID != os.Getpid() || le.Owner != "scheduler" || le.Path != filepath.Join(tc.dir, "LOCK") {
 				t.Errorf("LockedError = %+v, want pid %d owner scheduler dir %s", *le, os.Getpid(), tc.dir)
 			}
 			if want := fmt.Sprintf("journal %s is in use by pid %d (scheduler)", tc.dir, os.Getpid()); err.Error() != want {
