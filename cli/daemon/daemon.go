@@ -296,13 +296,27 @@ func (d *Daemon) loop(ctx context.Context, hup <-chan os.Signal) {
 	}
 }
 
-// drain waits for every run in flight to end.
+// drain waits for every run in flight to end. It keeps /healthz and the
+// systemd watchdog fed: a long shutdown grace is not a hang.
 func (d *Daemon) drain() {
+	every := d.opts.PollInterval
+	if w := d.opts.Watchdog; w > 0 && w < every {
+		every = w
+	}
+	beat := time.NewTicker(every)
+	defer beat.Stop()
 	for d.active > 0 {
-		e := <-d.ended
-		d.active--
-		d.metrics.runs.Store(int64(d.active))
-		d.logEnd(e)
+		select {
+		case e := <-d.ended:
+			d.active--
+			d.metrics.runs.Store(int64(d.active))
+			d.logEnd(e)
+		case <-beat.C:
+			d.metrics.lastTick.Store(d.clock().UnixNano())
+			if d.opts.Watchdog > 0 {
+				_ = d.notify.send("WATCHDOG=1")
+			}
+		}
 	}
 	d.wg.Wait()
 }
