@@ -123,6 +123,8 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		return withCode(ExitInternal, err)
 	}
 	logDir := firstNonEmpty(cfg.Paths.Logs, h.logs())
+	x := newExecSet(cfg, log)
+	defer x.close()
 	d := daemon.New(daemon.Options{
 		WorkflowsDir: dir,
 		JournalDir:   h.journal(),
@@ -132,7 +134,8 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		MaxParallel:  f.maxParallel,
 		PollInterval: f.poll,
 		Engine: engine.Options{
-			Executors: taskExecutors(),
+			Executors: x.byType,
+			Redact:    x.secrets.Redact,
 			LogDir:    logDir,
 			Grace:     f.grace,
 		},

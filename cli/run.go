@@ -164,11 +164,6 @@ func newExecSet(cfg *config.Config, log *slog.Logger) *execSet {
 	}
 }
 
-// taskExecutors returns the executors of every task type without the
-// global config's secrets (a ${secret:NAME} reference fails its task); for
-// callers that do not have the config at hand.
-func taskExecutors() map[string]executors.Executor { return newExecSet(nil, nil).byType }
-
 // secretSources converts the secrets the global config declares.
 func secretSources(cfg *config.Config) map[string]secret.Source {
 	src := make(map[string]secret.Source)
