@@ -133,6 +133,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		Listen:       listen,
 		MaxParallel:  f.maxParallel,
 		PollInterval: f.poll,
+		Defaults:     workflowBase(cfg),
 		Engine: engine.Options{
 			Executors: x.byType,
 			Redact:    x.secrets.Redact,

@@ -62,6 +62,61 @@ func (m *Main) readConfig(g *globals) (*config.Config, error) {
 	return cfg, nil
 }
 
+// workflowBase returns what every workflow is loaded over
+// (workflow.ParseWith): the built-in defaults, with each field that the
+// global config's defaults: sets (non-zero) in its place. A workflow's own
+// config: and a task's own retry and timeout still win. cfg nil: the
+// built-in defaults.
+func workflowBase(cfg *config.Config) workflow.Config {
+	b := workflow.BuiltinConfig()
+	if cfg == nil {
+		return b
+	}
+	d := cfg.Defaults
+	if d.MaxParallel > 0 {
+		b.MaxParallel = d.MaxParallel
+	}
+	if d.Retry > 0 {
+		b.RetryDefault = d.Retry
+	}
+	if d.Timeout > 0 {
+		b.TimeoutDefault = d.Timeout
+	}
+	if d.ShutdownGrace > 0 {
+		b.ShutdownGrace = d.ShutdownGrace
+	}
+	if d.Backoff.Initial > 0 {
+		b.Backoff.Initial = d.Backoff.Initial
+	}
+	if d.Backoff.Multiplier > 0 {
+		b.Backoff.Multiplier = d.Backoff.Multiplier
+	}
+	if d.Backoff.Max > 0 {
+		b.Backoff.Max = d.Backoff.Max
+	}
+	return b
+}
+
+// validateBase is workflowBase for picoflow validate, which loads no
+// config up front (it checks the --config file itself): the config that
+// any other command would use, found the same way. When that file does not
+// load, workflows are checked over the built-in defaults; a note says so
+// unless --config named the file (its problems are reported then).
+func (m *Main) validateBase(g *globals) workflow.Config {
+	path, err := config.Find(g.config, filepath.Join(g.home, "config.yaml"), systemConfig)
+	if err != nil || path == "" {
+		return workflowBase(nil)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		if g.config == "" {
+			fmt.Fprintf(m.Stderr, "picoflow: note: config %s does not load (picoflow validate --config %s says why); workflows are checked over the built-in defaults\n", path, path)
+		}
+		return workflowBase(nil)
+	}
+	return workflowBase(cfg)
+}
+
 // checkConfig validates the global config file at path ("" checks
 // nothing), its secret files included, for picoflow validate. The problems
 // are returned in the workflow loader's form so that both print alike.

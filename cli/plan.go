@@ -42,7 +42,7 @@ plan works while the daemon runs.`,
 				h := home(g.home)
 				var wfs []*workflow.Workflow
 				if len(args) == 1 && isFileArg(args[0]) {
-					wf, err := workflow.Load(args[0])
+					wf, err := workflow.LoadWith(args[0], workflowBase(g.cfg))
 					if err != nil {
 						return invalid(m, err)
 					}
@@ -53,7 +53,7 @@ plan works while the daemon runs.`,
 						d = firstNonEmpty(globalConfig(g).Paths.WorkflowsDir, defaultWorkflowsDir(h))
 					}
 					var err error
-					if wfs, err = loadDir(m, d); err != nil {
+					if wfs, err = loadDir(m, d, workflowBase(g.cfg)); err != nil {
 						return err
 					}
 					if len(args) == 1 {
@@ -200,9 +200,9 @@ func fmtWindow(d time.Duration) string {
 	return s
 }
 
-// loadDir loads every workflow file of dir; invalid files are reported on
-// stderr and left out.
-func loadDir(m *Main, dir string) ([]*workflow.Workflow, error) {
+// loadDir loads every workflow file of dir over base; invalid files are
+// reported on stderr and left out.
+func loadDir(m *Main, dir string, base workflow.Config) ([]*workflow.Workflow, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, exitf(ExitUsage, "workflows directory: %v (pass --workflows DIR)", err)
@@ -213,7 +213,7 @@ func loadDir(m *Main, dir string) ([]*workflow.Workflow, error) {
 		if e.IsDir() || strings.HasPrefix(n, ".") || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
 			continue
 		}
-		wf, err := workflow.Load(filepath.Join(dir, n))
+		wf, err := workflow.LoadWith(filepath.Join(dir, n), base)
 		if err != nil {
 			fmt.Fprintf(m.Stderr, "picoflow: skipping invalid %s:\n%v\n", filepath.Join(dir, n), err)
 			continue

@@ -54,7 +54,7 @@ only read, never repaired or changed.
 				if err != nil {
 					return err
 				}
-				return replayRun(m.Stdout, jdir, args[0], stop, *asJSON)
+				return replayRun(m.Stdout, jdir, args[0], stop, *asJSON, workflowBase(g.cfg))
 			}
 		},
 	})
@@ -78,7 +78,7 @@ func parseUntil(s string) (untilFunc, error) {
 }
 
 // replayRun prints the timeline of one run and its state at the end.
-func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool) error {
+func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base workflow.Config) error {
 	var events []*journal.Event
 	ids := map[string]bool{}
 	err := journal.Scan(dir, journal.ScanOptions{}, func(e *journal.Event) error {
@@ -128,7 +128,7 @@ func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool) error {
 	if r == nil {
 		return exitf(ExitNotFound, "run %s had not started by then", id)
 	}
-	names := taskNames(r)
+	names := taskNames(r, base)
 	if asJSON {
 		return replayJSON(w, r, shown, names)
 	}
@@ -136,12 +136,13 @@ func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool) error {
 }
 
 // taskNames lists the run's tasks in definition order, from the definition
-// recorded in the journal; tasks the journal mentions but the definition
-// does not (it failed to parse) are appended in name order.
-func taskNames(r *engine.Run) []string {
+// recorded in the journal, parsed over base as the run did; tasks the
+// journal mentions but the definition does not (it failed to parse) are
+// appended in name order.
+func taskNames(r *engine.Run, base workflow.Config) []string {
 	var names []string
 	seen := map[string]bool{}
-	if wf, err := workflow.Parse(r.Source, []byte(r.Definition)); err == nil {
+	if wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), base); err == nil {
 		for _, t := range wf.Tasks {
 			names = append(names, t.Name)
 			seen[t.Name] = true

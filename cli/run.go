@@ -55,7 +55,7 @@ Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 				if len(args) != 1 {
 					return exitf(ExitUsage, "run needs exactly one workflow FILE")
 				}
-				wf, err := workflow.Load(args[0])
+				wf, err := workflow.LoadWith(args[0], workflowBase(g.cfg))
 				if err != nil {
 					return invalid(m, err)
 				}
@@ -253,7 +253,10 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if r.Status != engine.RunRunning {
 		return exitf(ExitUsage, "run %s is not interrupted: it finished with status %s", id, r.Status)
 	}
-	wf, err := workflow.Parse(r.Source, []byte(r.Definition))
+	// The journal records the definition's bytes, not the global defaults
+	// it was loaded over: the run resumes with the current ones, the same
+	// values as long as the config has not changed since it started.
+	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), workflowBase(g.cfg))
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
 	}

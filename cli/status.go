@@ -68,7 +68,7 @@ func (m *Main) status(ctx context.Context, g *globals, watch, asJSON bool) error
 		if first {
 			wait = 250 * time.Millisecond // a one-shot status measures CPU over this
 		}
-		st, err := collectStatus(ctx, db, h, ps, wait)
+		st, err := collectStatus(ctx, db, h, ps, wait, workflowBase(g.cfg))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -174,7 +174,7 @@ func taskState(status string, live bool) string {
 	return status
 }
 
-func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSampler, wait time.Duration) (*statusJSON, error) {
+func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSampler, wait time.Duration, base workflow.Config) (*statusJSON, error) {
 	live, err := db.Live(ctx)
 	if err != nil {
 		return nil, err
@@ -192,7 +192,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		state := h.displayStatus(r, held)
 		lr := liveRunJSON{RunID: r.ID, Workflow: r.Workflow, State: state, StartedAt: timeJSON(r.Started),
 			ElapsedMS: now.Sub(r.Started).Milliseconds(), Trigger: r.Trigger, Resumes: r.Resumes}
-		for _, t := range orderTasks(ctx, db, r) {
+		for _, t := range orderTasks(ctx, db, r, base) {
 			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, state == "running"), Attempt: t.Attempts,
 				StartedAt: timeJSON(t.AttemptStarted), ExitCode: t.ExitCode, Note: t.Error}
 			if lt.Note == "" {
@@ -240,14 +240,15 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 }
 
 // orderTasks returns a live run's tasks in the order of its definition,
-// with the tasks the journal has not mentioned yet as pending. Without a
-// readable definition, the journal's order.
-func orderTasks(ctx context.Context, db *projector.DB, r *projector.Run) []projector.Task {
+// with the tasks the journal has not mentioned yet as pending. The
+// definition is parsed over base, as the run did; without a readable one,
+// the journal's order.
+func orderTasks(ctx context.Context, db *projector.DB, r *projector.Run, base workflow.Config) []projector.Task {
 	def, err := db.Definition(ctx, r.DefHash)
 	if err != nil {
 		return r.Tasks
 	}
-	wf, err := workflow.Parse(r.Source, []byte(def))
+	wf, err := workflow.ParseWith(r.Source, []byte(def), base)
 	if err != nil {
 		return r.Tasks
 	}

@@ -30,7 +30,7 @@ all are valid, 2 otherwise.`,
 				var probs workflow.Problems
 				if len(args) > 0 {
 					var err error
-					wfs, err = workflow.LoadPaths(args)
+					wfs, err = workflow.LoadPathsWith(args, m.validateBase(g))
 					if err != nil && !errors.As(err, &probs) {
 						return withCode(ExitUsage, err)
 					}

@@ -20,6 +20,7 @@ import (
 // stops validating keeps its previous good definition.
 type catalog struct {
 	dir   string
+	base  workflow.Config // what every file is loaded over: the global defaults
 	log   *slog.Logger
 	files map[string]*source // by path
 }
@@ -31,8 +32,8 @@ type source struct {
 	bad   bool               // the current content does not validate
 }
 
-func newCatalog(dir string, log *slog.Logger) *catalog {
-	return &catalog{dir: dir, log: log, files: make(map[string]*source)}
+func newCatalog(dir string, base workflow.Config, log *slog.Logger) *catalog {
+	return &catalog{dir: dir, base: base, log: log, files: make(map[string]*source)}
 }
 
 // scan stats the directory and reloads the files that changed (every file
@@ -63,7 +64,7 @@ func (c *catalog) scan(force bool) (changed bool, failed int, err error) {
 			continue
 		}
 		s.mtime, s.size = fi.ModTime(), fi.Size()
-		wf, err := workflow.Load(path)
+		wf, err := workflow.LoadWith(path, c.base)
 		if err == nil {
 			_, err = JobOf(wf)
 		}

@@ -39,6 +39,10 @@ type Options struct {
 	// PollInterval is how often the workflows directory is checked for
 	// changes; it is also the heartbeat of /healthz. Default 3s.
 	PollInterval time.Duration
+	// Defaults is the base every workflow file and every recorded
+	// definition of an interrupted run is loaded over (workflow.ParseWith):
+	// the global config's defaults. Zero: workflow.BuiltinConfig().
+	Defaults workflow.Config
 	// Engine is the template of every run's engine options: Executors,
 	// LogDir, Redact, Env, Grace, KillGrace. Journal, Slots, Clock,
 	// NewRunID, Logger and Observe are set by the daemon.
@@ -92,6 +96,9 @@ func New(opts Options) *Daemon {
 	}
 	if opts.MaxParallel <= 0 {
 		opts.MaxParallel = runtime.NumCPU()
+	}
+	if opts.Defaults == (workflow.Config{}) {
+		opts.Defaults = workflow.BuiltinConfig()
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -176,7 +183,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	defer signal.Stop(hup)
 
 	d.resumeAll(ctx, st)
-	d.catalog = newCatalog(d.opts.WorkflowsDir, d.log)
+	d.catalog = newCatalog(d.opts.WorkflowsDir, d.opts.Defaults, d.log)
 	if _, _, err := d.catalog.scan(true); err != nil {
 		return err
 	}

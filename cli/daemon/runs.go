@@ -53,7 +53,10 @@ func (d *Daemon) resumeAll(ctx context.Context, st *engine.State) {
 	resumed := make(chan struct{}, 1)
 	d.resumed = resumed
 	for _, r := range st.Interrupted() {
-		wf, err := workflow.Parse(r.Source, []byte(r.Definition))
+		// The journal records the definition's bytes, not the global
+		// defaults it was loaded over: a resumed run gets the current ones,
+		// the same values as long as the config has not changed since.
+		wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), d.opts.Defaults)
 		if err != nil {
 			d.log.Error("interrupted run: its recorded definition no longer loads; not resumed", "run", r.ID, "workflow", r.Workflow, "err", problemText(err))
 			continue

@@ -17,6 +17,7 @@ import (
 type decoder struct {
 	file  string
 	probs Problems
+	base  Config // what the workflow's config: block is decoded over
 
 	// budget bounds the nodes visited, counting every alias expansion, so
 	// that a small file of nested aliases ("billion laughs") cannot make

@@ -4,11 +4,15 @@
 // Load, Parse and LoadPaths turn workflow files into immutable *Workflow
 // values with every default resolved (retry, timeout, backoff, shutdown
 // grace, idempotent) and the dependency graph indexed (Task.Deps,
-// Task.Downstream, Workflow.TopoOrder). The loader walks yaml.Node trees
-// rather than decoding into structs, so that every problem carries the
-// line, column and YAML path it is about, and it never stops at the first
-// problem: a file is reported whole, as a Problems value sorted by line,
-// each formatted as
+// Task.Downstream, Workflow.TopoOrder). The defaults are the built-in ones
+// (BuiltinConfig); ParseWith, LoadWith and LoadPathsWith take another base
+// instead, so that the cli can apply the global config's defaults: a task's
+// own key wins over the workflow's config, which wins over the base.
+//
+// The loader walks yaml.Node trees rather than decoding into structs, so
+// that every problem carries the line, column and YAML path it is about,
+// and it never stops at the first problem: a file is reported whole, as a
+// Problems value sorted by line, each formatted as
 //
 //	FILE:LINE:COL: PATH: MSG (did you mean "x"?) (hint: HINT)
 //

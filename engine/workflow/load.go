@@ -22,11 +22,16 @@ import (
 // Load reads and parses the workflow file at path. On failure the error is
 // a Problems value listing everything wrong with the file.
 func Load(path string) (*Workflow, error) {
+	return LoadWith(path, BuiltinConfig())
+}
+
+// LoadWith is Load with base in place of BuiltinConfig(), as ParseWith.
+func LoadWith(path string, base Config) (*Workflow, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, Problems{{File: path, Msg: fmt.Sprintf("read workflow: %v", unwrapPath(err)), Err: err}}
 	}
-	w, err := Parse(path, data)
+	w, err := ParseWith(path, data, base)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +52,20 @@ func unwrapPath(err error) error {
 // problems. On failure the error is a Problems value listing everything
 // wrong, sorted by line, and the workflow is nil.
 func Parse(src string, data []byte) (*Workflow, error) {
-	d := &decoder{file: src, budget: 10_000 + 16*len(data)}
+	return ParseWith(src, data, BuiltinConfig())
+}
+
+// ParseWith is Parse over base instead of BuiltinConfig(): every field of
+// the workflow's `config:` block that the file leaves out is base's, and
+// so are the retry and timeout of tasks that set neither themselves.
+// Precedence is therefore task key > workflow config > base. base must be
+// BuiltinConfig() with some fields replaced by valid values (the cli
+// replaces those the global config's `defaults:` set); the check that
+// backoff max is at least initial is made on the effective values, and its
+// message calls a base value that differs from the built-in one a "global
+// default".
+func ParseWith(src string, data []byte, base Config) (*Workflow, error) {
+	d := &decoder{file: src, budget: 10_000 + 16*len(data), base: base}
 	root := d.document(data)
 	var w *Workflow
 	if root != nil {
@@ -239,12 +257,11 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	if e, ok := f.get("env"); ok {
 		w.Env, _ = d.env(e.val, "env")
 	}
-	w.Config = Config{
-		Backoff:       Backoff{Initial: DefaultBackoffInitial, Multiplier: DefaultBackoffMultiplier, Max: DefaultBackoffMax},
-		ShutdownGrace: DefaultShutdownGrace,
-	}
+	w.Config = d.base
 	if e, ok := f.get("config"); ok {
 		d.config(&w.Config, e.val, "config")
+	} else {
+		d.checkBackoff(w.Config.Backoff, backoffSrc{at: f.node}, "config.backoff")
 	}
 	if e, ok := d.require(f, "", "tasks", `tasks: [{name: hello, type: shell, config: {command: "echo hello"}}]`); ok {
 		d.tasks(w, e)
@@ -291,8 +308,11 @@ func (d *decoder) config(c *Config, n *yaml.Node, path string) {
 			c.ShutdownGrace = v
 		}
 	}
+	p := join(path, "backoff")
 	if e, ok := f.get("backoff"); ok {
-		d.backoff(&c.Backoff, e.val, join(path, "backoff"))
+		d.backoff(&c.Backoff, e.val, p)
+	} else {
+		d.checkBackoff(c.Backoff, backoffSrc{at: f.node}, p)
 	}
 }
 
@@ -301,11 +321,12 @@ func (d *decoder) backoff(b *Backoff, n *yaml.Node, path string) {
 	if !ok {
 		return
 	}
-	initialOK, maxOK := true, true
+	src := backoffSrc{at: f.node}
 	if e, ok := f.get("initial"); ok {
-		var v time.Duration
-		if v, initialOK = d.duration(e.val, join(path, "initial"), true); initialOK {
-			b.Initial = v
+		if v, ok := d.duration(e.val, join(path, "initial"), true); ok {
+			b.Initial, src.initial = v, e.val
+		} else {
+			src.bad = true
 		}
 	}
 	if e, ok := f.get("multiplier"); ok {
@@ -318,22 +339,56 @@ func (d *decoder) backoff(b *Backoff, n *yaml.Node, path string) {
 			}
 		}
 	}
-	maxField, hasMax := f.get("max")
-	if hasMax {
-		var v time.Duration
-		if v, maxOK = d.duration(maxField.val, join(path, "max"), true); maxOK {
-			b.Max = v
+	if e, ok := f.get("max"); ok {
+		if v, ok := d.duration(e.val, join(path, "max"), true); ok {
+			b.Max, src.max = v, e.val
+		} else {
+			src.bad = true
 		}
 	}
-	if initialOK && maxOK && b.Max < b.Initial {
-		at, what := f.node, "the default max "+DefaultBackoffMax.String()
-		if hasMax {
-			at, what = maxField.val, "max "+b.Max.String()
-		}
-		d.report(at, join(path, "max"), Problem{
-			Msg:  fmt.Sprintf("%s is less than initial %s", what, b.Initial),
-			Hint: "max caps the delay and must be at least initial",
-		})
+	d.checkBackoff(*b, src, path)
+}
+
+// backoffSrc says where the effective backoff values came from, for
+// checkBackoff.
+type backoffSrc struct {
+	at           *yaml.Node // the nearest mapping of the file: backoff:, config: or the top level
+	initial, max *yaml.Node // the file's values; nil: the base's
+	bad          bool       // a value of the file did not parse (already reported)
+}
+
+// checkBackoff reports an effective backoff whose max is less than its
+// initial delay, at the file's max, else at the nearest mapping the file
+// has, naming the value that came from the base as a default (or a global
+// default when it is not the built-in one).
+func (d *decoder) checkBackoff(b Backoff, src backoffSrc, path string) {
+	if src.bad || b.Max >= b.Initial {
+		return
+	}
+	maxWhat, maxGlobal := origin("max", b.Max, DefaultBackoffMax, src.max != nil)
+	initWhat, initGlobal := origin("initial", b.Initial, DefaultBackoffInitial, src.initial != nil)
+	at := src.at
+	if src.max != nil {
+		at = src.max
+	}
+	hint := "max caps the delay and must be at least initial"
+	if maxGlobal || initGlobal {
+		hint += "; set both in this workflow's config.backoff, or change defaults.backoff in the global config"
+	}
+	d.report(at, join(path, "max"), Problem{Msg: fmt.Sprintf("%s is less than %s", maxWhat, initWhat), Hint: hint})
+}
+
+// origin names a backoff value for checkBackoff: "max 1s" when the file
+// set it, "the default max 5m0s" when it is the built-in default, "the
+// global default max 1m0s" when the base replaced the built-in one.
+func origin(name string, v, builtin time.Duration, inFile bool) (what string, global bool) {
+	switch {
+	case inFile:
+		return name + " " + v.String(), false
+	case v == builtin:
+		return "the default " + name + " " + v.String(), false
+	default:
+		return "the global default " + name + " " + v.String(), true
 	}
 }
 
@@ -379,6 +434,12 @@ func (d *decoder) tasks(w *Workflow, e field) {
 // declaring the same workflow name. The workflows that loaded cleanly are
 // returned even when the error is not nil.
 func LoadPaths(paths []string) ([]*Workflow, error) {
+	return LoadPathsWith(paths, BuiltinConfig())
+}
+
+// LoadPathsWith is LoadPaths with base in place of BuiltinConfig(), as
+// ParseWith.
+func LoadPathsWith(paths []string, base Config) ([]*Workflow, error) {
 	var (
 		files []string
 		probs Problems
@@ -417,7 +478,7 @@ func LoadPaths(paths []string) ([]*Workflow, error) {
 	order := map[string]int{}
 	for i, file := range files {
 		order[file] = i
-		w, err := Load(file)
+		w, err := LoadWith(file, base)
 		if err != nil {
 			var ps Problems
 			if !errors.As(err, &ps) {

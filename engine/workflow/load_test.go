@@ -464,3 +464,176 @@ func TestProblemJSON(t *testing.T) {
 		t.Errorf("json = %s, want %s", b, want)
 	}
 }
+
+// globalBase is a base with every field replaced, as the cli builds it from
+// a global config that sets every default.
+func globalBase() Config {
+	return Config{
+		MaxParallel: 3, RetryDefault: 2, TimeoutDefault: time.Minute, ShutdownGrace: 10 * time.Second,
+		Backoff: Backoff{Initial: 2 * time.Second, Multiplier: 3, Max: time.Minute},
+	}
+}
+
+// precedenceSrc is a one-task workflow with cfg under config: and task
+// among the task's keys ("" leaves either out).
+func precedenceSrc(cfg, task string) []byte {
+	var b strings.Builder
+	b.WriteString("name: p\n")
+	if cfg != "" {
+		b.WriteString("config:\n  " + cfg + "\n")
+	}
+	b.WriteString("tasks:\n  - name: a\n    type: shell\n    config: {command: \"true\"}\n")
+	if task != "" {
+		b.WriteString("    " + task + "\n")
+	}
+	return []byte(b.String())
+}
+
+// TestParseWithPrecedence checks every field a base supplies at every
+// layer: task key > workflow config > base (global defaults) > built-in.
+func TestParseWithPrecedence(t *testing.T) {
+	fields := []struct {
+		name       string
+		get        func(*Workflow) any
+		file, task string // the workflow's config: entry, the task's key ("": none)
+		builtin    any    // the value with neither a base nor the file
+		global     any    // the value from globalBase()
+		fromFile   any
+		fromTask   any
+	}{
+		{name: "max_parallel", get: func(w *Workflow) any { return w.Config.MaxParallel },
+			file: "max_parallel: 4", builtin: 0, global: 3, fromFile: 4},
+		{name: "retry_default", get: func(w *Workflow) any { return w.Config.RetryDefault },
+			file: "retry_default: 5", builtin: 0, global: 2, fromFile: 5},
+		{name: "task retry", get: func(w *Workflow) any { return w.Tasks[0].Retry },
+			file: "retry_default: 5", task: "retry: 1", builtin: 0, global: 2, fromFile: 5, fromTask: 1},
+		{name: "task retry zero", get: func(w *Workflow) any { return w.Tasks[0].Retry },
+			file: "retry_default: 0", task: "retry: 0", builtin: 0, global: 2, fromFile: 0, fromTask: 0},
+		{name: "timeout_default", get: func(w *Workflow) any { return w.Config.TimeoutDefault },
+			file: "timeout_default: 2m", builtin: time.Duration(0), global: time.Minute, fromFile: 2 * time.Minute},
+		{name: "task timeout", get: func(w *Workflow) any { return w.Tasks[0].Timeout },
+			file: "timeout_default: 2m", task: "timeout: 5s", builtin: time.Duration(0), global: time.Minute,
+			fromFile: 2 * time.Minute, fromTask: 5 * time.Second},
+		{name: "shutdown_grace", get: func(w *Workflow) any { return w.Config.ShutdownGrace },
+			file: "shutdown_grace: 20s", builtin: DefaultShutdownGrace, global: 10 * time.Second, fromFile: 20 * time.Second},
+		{name: "backoff.initial", get: func(w *Workflow) any { return w.Config.Backoff.Initial },
+			file: "backoff: {initial: 3s}", builtin: DefaultBackoffInitial, global: 2 * time.Second, fromFile: 3 * time.Second},
+		{name: "backoff.multiplier", get: func(w *Workflow) any { return w.Config.Backoff.Multiplier },
+			file: "backoff: {multiplier: 1.5}", builtin: DefaultBackoffMultiplier, global: 3.0, fromFile: 1.5},
+		{name: "backoff.max", get: func(w *Workflow) any { return w.Config.Backoff.Max },
+			file: "backoff: {max: 4m}", builtin: DefaultBackoffMax, global: time.Minute, fromFile: 4 * time.Minute},
+	}
+	type layer struct {
+		name       string
+		base       Config
+		file, task string
+		want       any
+	}
+	for _, f := range fields {
+		layers := []layer{
+			{"built-in only", BuiltinConfig(), "", "", f.builtin},
+			{"global only", globalBase(), "", "", f.global},
+			{"file over built-in", BuiltinConfig(), f.file, "", f.fromFile},
+			{"file over global", globalBase(), f.file, "", f.fromFile},
+		}
+		if f.task != "" {
+			layers = append(layers,
+				layer{"task over both", globalBase(), f.file, f.task, f.fromTask},
+				layer{"task over global", globalBase(), "", f.task, f.fromTask})
+		}
+		for _, l := range layers {
+			t.Run(f.name+"/"+l.name, func(t *testing.T) {
+				w, err := ParseWith("p.yaml", precedenceSrc(l.file, l.task), l.base)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := f.get(w); got != l.want {
+					t.Errorf("got %v (%T), want %v (%T)", got, got, l.want, l.want)
+				}
+			})
+		}
+	}
+}
+
+// TestParseIsBuiltin checks that Parse, Load and LoadPaths are their With
+// forms over BuiltinConfig, and that LoadWith and LoadPathsWith pass the
+// base on.
+func TestParseIsBuiltin(t *testing.T) {
+	src := precedenceSrc("", "")
+	w, err := Parse("p.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Config != BuiltinConfig() {
+		t.Errorf("Parse: Config = %+v, want %+v", w.Config, BuiltinConfig())
+	}
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := LoadWith(path, globalBase()); err != nil || w.Config != globalBase() || w.Tasks[0].Retry != 2 {
+		t.Errorf("LoadWith: %+v, %v", w, err)
+	}
+	ws, err := LoadPathsWith([]string{filepath.Dir(path)}, globalBase())
+	if err != nil || len(ws) != 1 || ws[0].Config != globalBase() {
+		t.Errorf("LoadPathsWith: %v, %v", ws, err)
+	}
+	if w, err := Load(path); err != nil || w.Config != BuiltinConfig() {
+		t.Errorf("Load: %+v, %v", w, err)
+	}
+}
+
+// TestBackoffConflict checks that backoff max >= initial holds for the
+// effective values, and that the problem names where each came from.
+func TestBackoffConflict(t *testing.T) {
+	withBackoff := func(initial, max time.Duration) Config {
+		c := BuiltinConfig()
+		if initial > 0 {
+			c.Backoff.Initial = initial
+		}
+		if max > 0 {
+			c.Backoff.Max = max
+		}
+		return c
+	}
+	const globalHint = " (hint: max caps the delay and must be at least initial; set both in this workflow's config.backoff, or change defaults.backoff in the global config)"
+	const hint = " (hint: max caps the delay and must be at least initial)"
+	tests := []struct {
+		name string
+		base Config
+		cfg  string
+		want string // "" = valid
+	}{
+		{name: "file both", base: BuiltinConfig(), cfg: "backoff: {initial: 2m, max: 1m}",
+			want: "p.yaml:3:31: config.backoff.max: max 1m0s is less than initial 2m0s" + hint},
+		{name: "file initial over built-in max", base: BuiltinConfig(), cfg: "backoff: {initial: 10m}",
+			want: "p.yaml:3:12: config.backoff.max: the default max 5m0s is less than initial 10m0s" + hint},
+		{name: "file max under built-in initial", base: BuiltinConfig(), cfg: "backoff: {max: 500ms}",
+			want: "p.yaml:3:18: config.backoff.max: max 500ms is less than the default initial 1s" + hint},
+		{name: "file initial over global max", base: withBackoff(0, time.Minute), cfg: "backoff: {initial: 2m}",
+			want: "p.yaml:3:12: config.backoff.max: the global default max 1m0s is less than initial 2m0s" + globalHint},
+		{name: "file max under global initial", base: withBackoff(10*time.Minute, time.Hour), cfg: "backoff: {max: 1m}",
+			want: "p.yaml:3:18: config.backoff.max: max 1m0s is less than the global default initial 10m0s" + globalHint},
+		{name: "global initial over built-in max, no config", base: withBackoff(10*time.Minute, 0),
+			want: "p.yaml:1:1: config.backoff.max: the default max 5m0s is less than the global default initial 10m0s" + globalHint},
+		{name: "global initial over built-in max, config without backoff", base: withBackoff(10*time.Minute, 0), cfg: "retry_default: 1",
+			want: "p.yaml:3:3: config.backoff.max: the default max 5m0s is less than the global default initial 10m0s" + globalHint},
+		{name: "file max fixes global initial", base: withBackoff(10*time.Minute, 0), cfg: "backoff: {max: 20m}"},
+		{name: "file initial fixes global max", base: withBackoff(0, 500*time.Millisecond), cfg: "backoff: {initial: 100ms}"},
+		{name: "global both", base: withBackoff(2*time.Second, time.Minute)},
+		{name: "bad file value is not compared", base: BuiltinConfig(), cfg: "backoff: {initial: 10m, max: soon}",
+			want: `p.yaml:3:32: config.backoff.max: invalid duration "soon"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseWith("p.yaml", precedenceSrc(tt.cfg, ""), tt.base)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if tt.want == "" && got != "" || !strings.HasPrefix(got, tt.want) || strings.Contains(got, "\n") {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
+	}
+}

@@ -12,7 +12,8 @@ const (
 	TypeHTTP  = "http"
 )
 
-// Defaults applied when a workflow leaves a field out.
+// Built-in defaults, applied when neither a workflow nor the base it is
+// loaded over (see BuiltinConfig, ParseWith) sets the field.
 const (
 	DefaultBackoffInitial    = time.Second
 	DefaultBackoffMultiplier = 2.0
@@ -47,13 +48,24 @@ type Workflow struct {
 	nameCol  int
 }
 
-// Config holds the workflow-level `config:` block with defaults filled in.
+// Config holds the workflow-level `config:` block with defaults filled in:
+// each field is the file's value, else the base's (BuiltinConfig, or the
+// one given to ParseWith).
 type Config struct {
 	MaxParallel    int           // 0 means "number of CPUs", resolved by the engine
 	RetryDefault   int           // retries after the first attempt
 	TimeoutDefault time.Duration // 0 means no timeout
 	Backoff        Backoff
 	ShutdownGrace  time.Duration
+}
+
+// BuiltinConfig returns the built-in defaults of a workflow's config: the
+// base that Parse, Load and LoadPaths decode the `config:` block over.
+func BuiltinConfig() Config {
+	return Config{
+		Backoff:       Backoff{Initial: DefaultBackoffInitial, Multiplier: DefaultBackoffMultiplier, Max: DefaultBackoffMax},
+		ShutdownGrace: DefaultShutdownGrace,
+	}
 }
 
 // Backoff is the exponential backoff between retries:
@@ -87,8 +99,8 @@ type Task struct {
 	Name              string
 	Type              string
 	DependsOn         []string
-	Retry             int           // resolved: task `retry`, else config.retry_default
-	Timeout           time.Duration // resolved: task `timeout`, else config.timeout_default; 0 = none
+	Retry             int           // resolved: task `retry`, else Config.RetryDefault
+	Timeout           time.Duration // resolved: task `timeout`, else Config.TimeoutDefault; 0 = none
 	ContinueOnFailure bool
 	Idempotent        bool // default true; false makes an interrupted attempt "in doubt" on resume
 	Env               map[string]string
