@@ -5,7 +5,7 @@ BIN     := bin/picoflow
 DEMO    := .demo
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/picoflow/picoflow/cli.version=$(VERSION)
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
 
 .PHONY: all build run test unit fuzz vet deps bench clean
 
@@ -30,9 +30,15 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 # Brief seeded fuzzing of every decoder and parser.
+FUZZ_TARGETS := ./journal:FuzzDecode ./engine/workflow:FuzzParse ./engine/schedule:FuzzNext \
+	./executors/secret:FuzzWriter ./cli/config:FuzzParse ./cli:FuzzParseStat ./cli:FuzzParseWhen
+
 fuzz:
-	$(GO) test ./journal -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
-	$(GO) test ./engine/workflow -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} $${t##*:} for $(FUZZTIME)"; \
+		out=$$($(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) 2>&1) || \
+			{ echo "$$out"; exit 1; }; \
+	done
 
 test: deps vet unit fuzz
 
