@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/picoflow/picoflow/engine/workflow"
 	"io"
 	"log/slog"
 	"os"
@@ -238,35 +239,9 @@ func (m *Main) commandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
 
 // suggest returns ` (did you mean "x"?)` for the closest name, or "".
 func suggest(got string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := distance(got, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
+	best := workflow.Suggest(got, names)
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// distance is the Levenshtein distance of two short strings.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/picoflow/picoflow/engine/workflow"
 	"math"
 	"path/filepath"
 	"regexp"
@@ -429,34 +430,4 @@ func (d *decoder) secrets(n *yaml.Node, path string, out map[string]Secret) {
 
 // suggest returns the candidate closest to word, or "" if none is a
 // plausible typo.
-func suggest(word string, candidates []string) string {
-	limit := max(1, (len(word)+2)/3)
-	best, bestD := "", limit+1
-	for _, c := range candidates {
-		if d := distance(strings.ToLower(word), c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// distance is the Levenshtein distance of two short strings.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func suggest(word string, candidates []string) string { return workflow.Suggest(word, candidates) }

@@ -127,12 +127,16 @@ func (ps Problems) dedupe() Problems {
 	return out
 }
 
-// suggest returns the candidate closest to word by edit distance, or "" if
-// none is close enough to be a plausible typo. It is only called for names
-// already known to be wrong, so its cost never touches valid files.
-func suggest(word string, candidates []string) string {
+// Suggest returns the candidate closest to word by edit distance (case
+// folded), or "" if none is close enough to be a plausible typo. It is the
+// one "did you mean" of PicoFlow: commands, config keys and secret names
+// use it too. It is meant for names already known to be wrong, so its cost
+// never touches valid input.
+func Suggest(word string, candidates []string) string {
 	return newSuggester(candidates, math.MaxInt).suggest(word)
 }
+
+func suggest(word string, candidates []string) string { return Suggest(word, candidates) }
 
 // suggester finds close names among many candidates, such as the task
 // names of a big workflow. Every unknown name is compared with every
