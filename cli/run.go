@@ -184,26 +184,40 @@ func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
 	return nil
 }
 
-func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
-	h := home(g.home)
-	if err := h.refuseIfDaemon("run", wf.Name); err != nil {
-		return err
+// takeWorkflow makes this process the one that runs wf: no daemon runs the
+// home, the secrets it references exist, the workflow lock and the journal
+// are held, and the journal is replayed. release updates the history
+// database while the journal is still held, then lets go of both.
+func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string) (*journal.Journal, *engine.State, func(), error) {
+	if err := h.refuseIfDaemon(verb, wf.Name); err != nil {
+		return nil, nil, nil, err
 	}
 	if err := checkSecrets(wf, g.cfg); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	release, err := h.lockWorkflow(wf.Name)
+	unlock, err := h.lockWorkflow(wf.Name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	j, st, err := h.openJournal(verb+" "+wf.Name, g)
+	if err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	return j, st, func() {
+		m.projectAfterRun(g)
+		j.Close()
+		unlock()
+	}, nil
+}
+
+func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
+	h := home(g.home)
+	j, st, release, err := m.takeWorkflow(g, h, wf, "run")
 	if err != nil {
 		return err
 	}
 	defer release()
-	j, st, err := h.openJournal("run "+wf.Name, g)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	// Update the history database while we still hold the journal.
-	defer m.projectAfterRun(g)
 
 	var prev *engine.Run
 	for _, r := range st.Interrupted() {
@@ -260,24 +274,11 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
 	}
-	if err := h.refuseIfDaemon("resume", wf.Name); err != nil {
-		return err
-	}
-	if err := checkSecrets(wf, g.cfg); err != nil {
-		return err
-	}
-	release, err := h.lockWorkflow(wf.Name)
+	j, st, release, err := m.takeWorkflow(g, h, wf, "resume")
 	if err != nil {
 		return err
 	}
 	defer release()
-	j, st, err := h.openJournal("resume "+wf.Name, g)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	// Update the history database while we still hold the journal.
-	defer m.projectAfterRun(g)
 	r = st.Runs[id] // re-read under the lock
 	if r == nil || r.Status != engine.RunRunning {
 		return exitf(ExitUsage, "run %s is no longer interrupted", id)
