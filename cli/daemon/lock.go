@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"github.com/picoflow/picoflow/journal"
 	"os"
 	"strconv"
 	"strings"
@@ -29,19 +30,13 @@ func (e *LockedError) Error() string {
 type instanceLock struct{ f *os.File }
 
 func acquireLock(path string) (*instanceLock, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o640)
+	f, err := journal.LockFile(path, "picoflow daemon")
+	var le *journal.LockedError
+	if errors.As(err, &le) {
+		return nil, &LockedError{Path: path, PID: le.PID}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("daemon lock: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, &LockedError{Path: path, PID: readPID(path)}
-		}
-		return nil, fmt.Errorf("daemon lock %s: %w", path, err)
-	}
-	if err := f.Truncate(0); err == nil {
-		fmt.Fprintf(f, "%d\n", os.Getpid()) // informs refused starters; not fsynced
 	}
 	return &instanceLock{f: f}, nil
 }
@@ -58,7 +53,7 @@ func readPID(path string) int {
 	if err != nil {
 		return 0
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	pid, _ := strconv.Atoi(strings.Fields(string(b) + " 0")[0])
 	return pid
 }
 
