@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/picoflow/picoflow/cli.version=$(VERSION)
 FUZZTIME ?= 5s
 
-.PHONY: all build run test unit fuzz vet deps bench clean
+.PHONY: all build run test unit fuzz vet deps bench clean edge
 
 all: build
 
@@ -25,6 +25,7 @@ deps:
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	shellcheck scripts/*.sh .ci/run
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -40,7 +41,11 @@ fuzz:
 			{ echo "$$out"; exit 1; }; \
 	done
 
-test: deps vet unit fuzz
+# The edge builds: cross-compile (zig, cached under ~/.cache/picoflow),
+# check the size budget, run the ARM binaries under qemu.
+edge: size qemu-smoke
+
+test: deps vet unit fuzz edge
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 

@@ -10,7 +10,8 @@ Usage: scripts/deps.sh [--check]
 
 Installs the system packages PicoFlow's tests use (an OpenSSH server for the
 ssh executor tests, promtool for the metrics lint, qemu-user-static for the
-ARM smoke test, sqlite3 for inspecting databases) with apt-get when missing.
+ARM smoke test, sqlite3 for inspecting databases, shellcheck for the
+scripts) with apt-get when missing.
   --check   only list what is missing; exit 1 if anything is
 TXT
 }
@@ -30,6 +31,8 @@ declare -A need=(
 	[promtool]=prometheus
 	[qemu-arm-static]=qemu-user-static
 	[sqlite3]=sqlite3
+	[shellcheck]=shellcheck
+	[npm]=npm
 )
 
 missing=()
