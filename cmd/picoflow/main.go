@@ -1,4 +1,3 @@
-// Command picoflow runs DAG workflows on small Linux machines.
 package main
 
 import (
