@@ -47,8 +47,10 @@ edge: size qemu-smoke
 
 test: deps vet unit fuzz edge
 
+# Measures on this machine and rewrites BENCHMARKS.md (about 5 minutes);
+# BENCH_FLAGS=--quick for a shorter run, --release to rebuild dist/ first.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
+	bash scripts/bench.sh $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin dist $(DEMO)

@@ -33,6 +33,7 @@ declare -A need=(
 	[sqlite3]=sqlite3
 	[shellcheck]=shellcheck
 	[npm]=npm
+	[/usr/bin/time]=time
 )
 
 missing=()
