@@ -341,7 +341,20 @@ func (x *runner) loop(ctx context.Context) error {
 		}
 	}()
 
+	// beginStop: no task starts from now on; running ones get the grace.
+	beginStop := func() {
+		stop, stopping = nil, true
+		x.e.log.Info("stopping: no new tasks; waiting for running ones", "run", x.r.ID,
+			"running", x.running, "grace", x.grace().String())
+		graceC = time.After(x.grace())
+	}
+
 	for {
+		// A stop that came while results were handled wins over launching:
+		// select picks at random among ready cases.
+		if !stopping && ctx.Err() != nil {
+			beginStop()
+		}
 		now := x.e.opts.Clock()
 		for x.retries.Len() > 0 && !x.retries[0].at.After(now) {
 			it := heap.Pop(&x.retries).(retryItem)
@@ -409,10 +422,7 @@ func (x *runner) loop(ctx context.Context) error {
 		case <-retryC:
 		case <-slotC:
 		case <-stop:
-			stop, stopping = nil, true
-			x.e.log.Info("stopping: no new tasks; waiting for running ones", "run", x.r.ID,
-				"running", x.running, "grace", x.grace().String())
-			graceC = time.After(x.grace())
+			beginStop()
 		case <-graceC:
 			graceC = nil
 			x.e.log.Warn("grace period over: interrupting running tasks", "run", x.r.ID, "running", x.running)
