@@ -85,7 +85,9 @@ func writeReplayFixture(t *testing.T, dir string) {
 }
 
 func TestReplayGolden(t *testing.T) {
+	local := time.Local
 	time.Local = time.UTC
+	t.Cleanup(func() { time.Local = local })
 	src := filepath.Join("testdata", "replay", "journal")
 	writeReplayFixture(t, src)
 	// Replay reads a copy: it must never need to write, and the fixture
