@@ -110,3 +110,34 @@ type Result struct {
 	// shell outputs come from OutputFile and are read by the engine.
 	Outputs map[string]string
 }
+
+// Supervise waits for an attempt's process to end, enforcing the request's
+// timeout and ctx. wait blocks until the process is gone. On a timeout or a
+// cancelled ctx, stop is called with the kill grace (req.KillGrace, else
+// defaultGrace) and the channel wait reports to; it must make the process
+// end and returns wait's error. The status is TimedOut or Interrupted in
+// those cases and Success otherwise: the caller decides from the error
+// whether the attempt failed.
+func Supervise(ctx context.Context, req *Request, defaultGrace time.Duration, wait func() error,
+	stop func(grace time.Duration, done <-chan error) error) (Status, error) {
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	var timeout <-chan time.Time
+	if req.Timeout > 0 {
+		t := time.NewTimer(req.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	grace := req.KillGrace
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	select {
+	case err := <-done:
+		return Success, err
+	case <-timeout:
+		return TimedOut, stop(grace, done)
+	case <-ctx.Done():
+		return Interrupted, stop(grace, done)
+	}
+}

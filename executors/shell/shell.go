@@ -55,29 +55,8 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	if req.Started != nil {
 		req.Started(pgid)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-
-	var timeout <-chan time.Time
-	if req.Timeout > 0 {
-		t := time.NewTimer(req.Timeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	grace := req.KillGrace
-	if grace <= 0 {
-		grace = DefaultKillGrace
-	}
-	status := executors.Success
-	select {
-	case err = <-done:
-	case <-timeout:
-		status = executors.TimedOut
-		err = stopGroup(pgid, grace, done)
-	case <-ctx.Done():
-		status = executors.Interrupted
-		err = stopGroup(pgid, grace, done)
-	}
+	status, err := executors.Supervise(ctx, req, DefaultKillGrace, cmd.Wait,
+		func(grace time.Duration, done <-chan error) error { return stopGroup(pgid, grace, done) })
 	// The leader is gone; whatever it left behind in its group goes too.
 	// A task that means to leave a daemon running starts it with setsid.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)

@@ -156,29 +156,8 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) executor
 	if err := sess.Start(prefix + cfg.Command); err != nil {
 		return fail(false, fmt.Errorf("start remote command on %s: %w", t.addr, err))
 	}
-	done := make(chan error, 1)
-	go func() { done <- sess.Wait() }()
-
-	var timeout <-chan time.Time
-	if req.Timeout > 0 {
-		tm := time.NewTimer(req.Timeout)
-		defer tm.Stop()
-		timeout = tm.C
-	}
-	grace := req.KillGrace
-	if grace <= 0 {
-		grace = DefaultKillGrace
-	}
-	status := executors.Success
-	select {
-	case err = <-done:
-	case <-timeout:
-		status = executors.TimedOut
-		err = e.stop(c, sess, grace, done, stderr)
-	case <-ctx.Done():
-		status = executors.Interrupted
-		err = e.stop(c, sess, grace, done, stderr)
-	}
+	status, err := executors.Supervise(ctx, req, DefaultKillGrace, sess.Wait,
+		func(grace time.Duration, done <-chan error) error { return e.stop(c, sess, grace, done, stderr) })
 	res := exitResult(err)
 	res.Status = status
 	switch {
