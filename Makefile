@@ -26,6 +26,7 @@ deps:
 	bash scripts/deps.sh
 
 vet:
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	shellcheck scripts/*.sh .ci/run
