@@ -24,23 +24,6 @@ import (
 func (h home) daemonLock() string   { return filepath.Join(string(h), "daemon.lock") }
 func (h home) daemonSocket() string { return filepath.Join(string(h), "daemon.sock") }
 
-// refuseIfDaemon fails fast, naming the daemon's PID, when a daemon runs
-// for this home: it holds the journal, and runs go through it.
-func (h home) refuseIfDaemon(verb, workflow string) error {
-	pid := daemon.Holder(h.daemonLock())
-	if pid == 0 {
-		return nil
-	}
-	who := "a picoflow daemon"
-	if pid > 0 {
-		who += " (pid " + strconv.Itoa(pid) + ")"
-	}
-	if verb == "resume" {
-		return exitf(ExitLocked, "%s runs for %s and holds its journal; it resumes interrupted runs when it starts: restart it (systemctl restart picoflow)", who, h)
-	}
-	return exitf(ExitLocked, "%s runs for %s and holds its journal; start the run through it: picoflow trigger %s", who, h, workflow)
-}
-
 // defaultWorkflowsDir is /etc/picoflow/workflows for root, else
 // HOME/workflows.
 func defaultWorkflowsDir(h home) string {
@@ -127,7 +110,9 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 	defer x.close()
 	d := daemon.New(daemon.Options{
 		WorkflowsDir: dir,
-		JournalDir:   h.journal(),
+		JournalDir:   func(wf string) string { return journalDir(h, wf) },
+		Journals:     h.journalDirs,
+		Prepare:      func() error { return h.upgrade(log) },
 		LockPath:     h.daemonLock(),
 		SocketPath:   h.daemonSocket(),
 		Listen:       listen,

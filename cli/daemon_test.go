@@ -142,14 +142,7 @@ func (e *dmnEnv) run(args ...string) (code int, stdout, stderr string) {
 }
 
 func (e *dmnEnv) events() []*journal.Event {
-	var out []*journal.Event
-	if err := journal.Scan(filepath.Join(e.home, "journal"), journal.ScanOptions{}, func(ev *journal.Event) error {
-		out = append(out, ev)
-		return nil
-	}); err != nil {
-		e.t.Fatal(err)
-	}
-	return out
+	return homeEvents(e.t, e.home)
 }
 
 func (e *dmnEnv) count(pred func(*journal.Event) bool) int {

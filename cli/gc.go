@@ -23,14 +23,16 @@ func init() {
 		summary: "apply the retention policy now: remove old runs' logs, history and journal entries",
 		long: `Removes finished runs that are older than retention.history_days or beyond
 the newest retention.max_runs_per_workflow of their workflow: their log
-directories (HOME/logs/WF/RUN/), their rows in HOME/picoflow.db and, when
-no other process holds the journal, their journal entries. Logs of runs
-older than retention.log_days go earlier; those runs keep their rows.
+directories (HOME/logs/WF/RUN/), their rows in HOME/picoflow.db and, in
+each workflow's journal that no other process holds, their journal entries.
+Logs of runs older than retention.log_days go earlier; those runs keep
+their rows.
 
 Runs that have not finished (running or interrupted) are never touched,
-and the journal is only cut before the first entry of the oldest run that
-is kept, so that what remains always replays. If a daemon or a run holds
-the journal, gc says so and leaves the journal for a later gc.
+and a journal is only cut before the first entry of the oldest run of it
+that is kept, so that what remains always replays. If a daemon or a run
+holds a workflow's journal, gc says so and leaves that journal for a later
+gc.
 
   picoflow gc --dry-run
   picoflow gc`,
@@ -62,32 +64,16 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 	if cfg == nil {
 		cfg = config.Default()
 	}
+	if !dry {
+		if err := h.upgrade(g.log); err != nil {
+			return err
+		}
+	}
 	db, err := m.projection(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-
-	// Holding the journal keeps runs from starting while we decide, and
-	// is what allows truncating it.
-	var j *journal.Journal
-	note := ""
-	if !dry {
-		j, err = journal.Open(h.journal(), journal.Options{Owner: "gc"})
-		var le *journal.LockedError
-		switch {
-		case errors.As(err, &le):
-			note = fmt.Sprintf("journal not truncated: %v; a later gc will truncate it", err)
-			j = nil
-		case err != nil:
-			return withCode(ExitInternal, err)
-		default:
-			defer j.Close()
-			if _, err := db.CatchUp(ctx, h.journal()); err != nil {
-				return withCode(ExitInternal, err)
-			}
-		}
-	}
 
 	r := cfg.Retention
 	policy := "runs older than " + days(r.HistoryDays)
@@ -134,20 +120,42 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 			return withCode(ExitInternal, err)
 		}
 	}
-	if note != "" {
-		fmt.Fprintln(m.Stdout, note)
-		return nil
+	srcs, err := h.journals()
+	if err != nil {
+		return withCode(ExitInternal, err)
 	}
-	return m.truncateJournal(ctx, h, db, j, gone, wallClock().Add(-retentionPolicy(r).MaxAge), dry)
+	oldest := wallClock().Add(-retentionPolicy(r).MaxAge)
+	for _, src := range srcs {
+		if err := m.truncateJournal(ctx, db, src, gone, oldest, dry); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// truncateJournal cuts the journal before the first entry that a kept run
+// truncateJournal cuts one journal before the first entry that a kept run
 // (or a run that straddles the cut) needs, keeping each workflow's newest
 // schedule event from after oldest (the scheduler computes missed fires
-// from it); j is nil for a dry run.
-func (m *Main) truncateJournal(ctx context.Context, h home, db *projector.DB, j *journal.Journal, gone map[string]bool,
+// from it). It holds the journal while it decides and cuts, so that no run
+// starts meanwhile; a journal another process holds is left for a later gc.
+func (m *Main) truncateJournal(ctx context.Context, db *projector.DB, src projector.Source, gone map[string]bool,
 	oldest time.Time, dry bool) error {
-	layout, err := projector.ReadLayout(h.journal())
+	name := "journal " + firstNonEmpty(src.Name, src.Dir)
+	var j *journal.Journal
+	if !dry {
+		var err error
+		j, err = journal.Open(src.Dir, journal.Options{Owner: "gc"})
+		var le *journal.LockedError
+		if errors.As(err, &le) {
+			fmt.Fprintf(m.Stdout, "%s: not truncated: %v; a later gc will truncate it\n", name, err)
+			return nil
+		}
+		if err != nil {
+			return withCode(ExitInternal, err)
+		}
+		defer j.Close()
+	}
+	layout, err := projector.ReadLayout(src.Dir)
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
@@ -169,24 +177,23 @@ func (m *Main) truncateJournal(ctx context.Context, h home, db *projector.DB, j 
 			return withCode(ExitInternal, err)
 		}
 	}
-	if last == 0 {
-		fmt.Fprintln(m.Stdout, "journal: empty")
+	switch {
+	case last == 0:
+		fmt.Fprintf(m.Stdout, "%s: empty\n", name)
+		return nil
+	case cut <= first:
+		fmt.Fprintf(m.Stdout, "%s: nothing to truncate (entries %d–%d are still needed)\n", name, first, last)
+		return nil
+	case dry:
+		fmt.Fprintf(m.Stdout, "%s: would truncate entries %d–%d, it would start at entry %d\n", name, first, cut-1, cut)
 		return nil
 	}
-	if cut <= first {
-		fmt.Fprintf(m.Stdout, "journal: nothing to truncate (entries %d–%d are still needed)\n", first, last)
-		return nil
-	}
-	if dry {
-		fmt.Fprintf(m.Stdout, "would truncate the journal: entries %d–%d go, it would start at entry %d\n", first, cut-1, cut)
-		return nil
-	}
-	before := dirSize(h.journal())
+	before := dirSize(src.Dir)
 	if err := j.TruncateFront(cut); err != nil {
 		return withCode(ExitInternal, err)
 	}
-	fmt.Fprintf(m.Stdout, "truncated the journal: entries %d–%d removed (%s), it starts at entry %d\n",
-		first, cut-1, fmtBytes(max(0, before-dirSize(h.journal()))), cut)
+	fmt.Fprintf(m.Stdout, "%s: truncated entries %d–%d (%s), it starts at entry %d\n",
+		name, first, cut-1, fmtBytes(max(0, before-dirSize(src.Dir))), cut)
 	return nil
 }
 

@@ -3,13 +3,13 @@ package cli
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/journal"
 	"github.com/picoflow/picoflow/projector"
 	"github.com/picoflow/picoflow/projector/projectortest"
@@ -26,11 +26,22 @@ func logDir(home, wf, run string) string { return filepath.Join(home, "logs", wf
 
 func exists_(path string) bool { _, err := os.Stat(path); return err == nil }
 
-// firstSeq returns the first entry of the journal.
-func firstSeq(t *testing.T, home string) uint64 {
+// convertedScenario is the scenario home converted to one journal per
+// workflow, as the first writer of this release leaves it.
+func convertedScenario(t *testing.T) string {
+	t.Helper()
+	h := scenarioHome(t)
+	if err := home(h).upgrade(slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// firstSeq returns the first entry of a workflow's journal.
+func firstSeq(t *testing.T, home, wf string) uint64 {
 	t.Helper()
 	var first uint64
-	err := journal.Scan(filepath.Join(home, "journal"), journal.ScanOptions{}, func(e *journal.Event) error {
+	err := journal.Scan(filepath.Join(home, "journal", wf), journal.ScanOptions{}, func(e *journal.Event) error {
 		first = e.Seq
 		return journal.ErrStop
 	})
@@ -58,9 +69,9 @@ func historyIDs(t *testing.T, home string) []string {
 // resume do, and checks which runs it holds.
 func checkReplay(t *testing.T, home string, want ...string) {
 	t.Helper()
-	st, err := engine.Replay(filepath.Join(home, "journal"))
+	st, err := home_(home).replayAll()
 	if err != nil {
-		t.Fatalf("the engine cannot replay the journal after gc: %v", err)
+		t.Fatalf("the engine cannot replay the journals after gc: %v", err)
 	}
 	if len(st.Runs) != len(want) {
 		t.Errorf("replay holds %d runs, want %d", len(st.Runs), len(want))
@@ -73,7 +84,7 @@ func checkReplay(t *testing.T, home string, want ...string) {
 }
 
 func TestGC(t *testing.T) {
-	home := scenarioHome(t)
+	home := convertedScenario(t)
 	writeConfig(t, home, "retention:\n  history_days: 1\n")
 	fixClock(t, projectortest.T0.Add(25*time.Hour)) // runs started before 09:00 are too old
 	old := []string{projectortest.BackupOK, projectortest.ReportFailed}
@@ -83,19 +94,22 @@ func TestGC(t *testing.T) {
 	r := pf(t, home, "gc", "--dry-run")
 	want := "retention: runs older than 1 day\n" +
 		"would remove 2 run(s) (backup 1, report 1) and their logs (241 B)\n" +
-		"would truncate the journal: entries 1–16 go, it would start at entry 17\n"
+		"journal backup: would truncate entries 1–9, it would start at entry 10\n" +
+		"journal report: would truncate entries 1–7, it would start at entry 8\n" +
+		"journal sync: nothing to truncate (entries 1–12 are still needed)\n"
 	if r.code != 0 || r.stdout != want {
 		t.Fatalf("dry run: exit %d\n%s\nwant\n%s%s", r.code, r.stdout, want, r.stderr)
 	}
-	if !exists_(logDir(home, "backup", projectortest.BackupOK)) || len(historyIDs(t, home)) != 7 || firstSeq(t, home) != 1 {
+	if !exists_(logDir(home, "backup", projectortest.BackupOK)) || len(historyIDs(t, home)) != 7 || firstSeq(t, home, "backup") != 1 {
 		t.Fatal("the dry run removed something")
 	}
 
 	r = pf(t, home, "gc")
 	want = "retention: runs older than 1 day\n" +
 		"removed 2 run(s) (backup 1, report 1) and their logs (241 B)\n" +
-		"truncated the journal: entries 1–16 removed"
-	if r.code != 0 || !strings.HasPrefix(r.stdout, want) || !strings.HasSuffix(r.stdout, "it starts at entry 17\n") {
+		"journal backup: truncated entries 1–9 ("
+	if r.code != 0 || !strings.HasPrefix(r.stdout, want) || !strings.Contains(r.stdout, "it starts at entry 10\njournal report: truncated entries 1–7 (") ||
+		!strings.HasSuffix(r.stdout, "journal sync: nothing to truncate (entries 1–12 are still needed)\n") {
 		t.Fatalf("gc: exit %d\n%s\nwant\n%s...%s", r.code, r.stdout, want, r.stderr)
 	}
 	if got := historyIDs(t, home); strings.Join(got, " ") != strings.Join(kept, " ") {
@@ -109,8 +123,8 @@ func TestGC(t *testing.T) {
 	if !exists_(logDir(home, "backup", projectortest.BackupLive)) || !exists_(logDir(home, "sync", projectortest.SyncHeld)) {
 		t.Error("gc removed logs of unfinished runs")
 	}
-	if first := firstSeq(t, home); first != 17 {
-		t.Errorf("journal starts at %d, want 17", first)
+	if first := firstSeq(t, home, "backup"); first != 10 {
+		t.Errorf("journal starts at %d, want 10", first)
 	}
 	checkReplay(t, home, kept...)
 
@@ -123,13 +137,13 @@ func TestGC(t *testing.T) {
 		t.Fatalf("history after reindex: %v", got)
 	}
 	r = pf(t, home, "gc")
-	if r.code != 0 || !strings.Contains(r.stdout, "removed 0 run(s)") || !strings.Contains(r.stdout, "journal: nothing to truncate") {
+	if r.code != 0 || !strings.Contains(r.stdout, "removed 0 run(s)") || !strings.Contains(r.stdout, "journal backup: nothing to truncate") {
 		t.Fatalf("second gc: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 
 func TestGCMaxRunsAndLiveRuns(t *testing.T) {
-	home := scenarioHome(t)
+	home := convertedScenario(t)
 	writeConfig(t, home, "retention: {history_days: 365, max_runs_per_workflow: 1}\n")
 	r := pf(t, home, "gc")
 	if r.code != 0 || !strings.Contains(r.stdout, "removed 4 run(s) (backup 2, report 1, sync 1)") {
@@ -139,28 +153,31 @@ func TestGCMaxRunsAndLiveRuns(t *testing.T) {
 	if got := historyIDs(t, home); strings.Join(got, " ") != strings.Join(kept, " ") {
 		t.Fatalf("history after gc: %v, want %v", got, kept)
 	}
-	if first := firstSeq(t, home); first != 27 { // RunStarted of the live backup run
-		t.Errorf("journal starts at %d, want 27", first)
+	for wf, want := range map[string]uint64{"backup": 17, "report": 8, "sync": 4} { // RunStarted of each kept run
+		if first := firstSeq(t, home, wf); first != want {
+			t.Errorf("journal %s starts at %d, want %d", wf, first, want)
+		}
 	}
 	checkReplay(t, home, kept...)
 }
 
 func TestGCJournalInUse(t *testing.T) {
-	home := scenarioHome(t)
+	home := convertedScenario(t)
 	writeConfig(t, home, "retention:\n  history_days: 1\n")
 	fixClock(t, projectortest.T0.Add(25*time.Hour))
-	j, err := journal.Open(filepath.Join(home, "journal"), journal.Options{Owner: "daemon"})
+	j, err := journal.Open(filepath.Join(home, "journal", "backup"), journal.Options{Owner: "daemon"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
 	r := pf(t, home, "gc")
 	if r.code != 0 || !strings.Contains(r.stdout, "removed 2 run(s)") ||
-		!strings.Contains(r.stdout, "journal not truncated: journal "+filepath.Join(home, "journal")+" is in use by pid") {
+		!strings.Contains(r.stdout, "journal backup: not truncated: journal "+filepath.Join(home, "journal", "backup")+" is in use by pid") ||
+		!strings.Contains(r.stdout, "journal report: truncated entries 1–7") {
 		t.Fatalf("gc: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if first := firstSeq(t, home); first != 1 {
-		t.Errorf("journal starts at %d, want 1: it was in use", first)
+	if first := firstSeq(t, home, "backup"); first != 1 {
+		t.Errorf("journal backup starts at %d, want 1: it was in use", first)
 	}
 	if n := len(historyIDs(t, home)); n != 5 {
 		t.Errorf("history has %d runs after gc, want 5", n)
@@ -168,7 +185,7 @@ func TestGCJournalInUse(t *testing.T) {
 }
 
 func TestGCLogDays(t *testing.T) {
-	home := scenarioHome(t)
+	home := convertedScenario(t)
 	writeConfig(t, home, "retention:\n  history_days: 2\n  log_days: 1\n")
 	fixClock(t, projectortest.T0.Add(25*time.Hour))
 	r := pf(t, home, "gc")

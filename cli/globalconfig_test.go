@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/picoflow/picoflow/cli/config"
-	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/engine/workflow"
 )
 
@@ -88,10 +87,7 @@ func attempts(t *testing.T, home, id string) map[string]int {
 // lastRun returns the id of the newest run of workflow name in home.
 func lastRun(t *testing.T, home, name string) string {
 	t.Helper()
-	st, err := engine.Replay(filepath.Join(home, "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := homeState(t, home)
 	var id string
 	for _, r := range st.Runs {
 		if r.Workflow == name && r.ID > id {

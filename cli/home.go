@@ -1,69 +1,164 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 
 	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/journal"
+	"github.com/picoflow/picoflow/projector"
 )
 
 // home is the state directory layout:
 //
-//	HOME/journal/          the journal (segments, LOCK, damaged/)
-//	HOME/logs/WF/RUN/      one TASK.ATTEMPT.log per attempt
-//	HOME/locks/WF.lock     held while a process runs workflow WF
-//	HOME/picoflow.db       the SQLite projection of the journal (derived; reindex rebuilds it)
+//	HOME/journal/WF/        the journal of workflow WF (segments, LOCK, damaged/);
+//	                        its LOCK is held while a process runs WF or writes its events
+//	HOME/journal/LOCK/      a directory: marks the layout and keeps an older
+//	                        picoflow from writing a single journal here
+//	HOME/journal-v1/        the single journal of a release before per-workflow
+//	                        journals, kept after the upgrade converted it
+//	HOME/logs/WF/RUN/       one TASK.ATTEMPT.log per attempt
+//	HOME/picoflow.db        the SQLite projection of the journals (derived; reindex rebuilds it)
 type home string
 
 func (h home) journal() string { return filepath.Join(string(h), "journal") }
 func (h home) logs() string    { return filepath.Join(string(h), "logs") }
-func (h home) locks() string   { return filepath.Join(string(h), "locks") }
 func (h home) db() string      { return filepath.Join(string(h), "picoflow.db") }
 
-// openJournal opens the journal for writing and replays it into a state.
-func (h home) openJournal(owner string, g *globals) (*journal.Journal, *engine.State, error) {
-	j, err := journal.Open(h.journal(), journal.Options{Owner: owner})
+// journalDir is the journal of one workflow: HOME/journal/WF.
+func journalDir(h home, wf string) string { return filepath.Join(h.journal(), wf) }
+
+// journals lists every journal of the home for readers, by name (the
+// workflow; "" for the single journal of a home an older release wrote and
+// no writer has converted yet). Listing never writes.
+func (h home) journals() ([]projector.Source, error) {
+	srcs, err := h.journalsIn(h.journal())
+	if srcs == nil && err == nil {
+		if old := h.v1Backup(); isV1Journal(old) && pathExists(h.upgradeTmp()) {
+			// A conversion stopped between its two renames: read the
+			// original until the next writer finishes it.
+			return []projector.Source{{Name: "", Dir: old}}, nil
+		}
+	}
+	return srcs, err
+}
+
+// journalsIn lists the journals in dir: dir itself when it holds segments
+// (named ""; its subdirectories are copies a repair kept), else every
+// workflow's journal directory in it.
+func (h home) journalsIn(dir string) ([]projector.Source, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list journals: %w", err)
+	}
+	var out []projector.Source
+	if hasSegments(ents) {
+		return []projector.Source{{Name: "", Dir: dir}}, nil
+	}
+	for _, e := range ents {
+		if e.IsDir() && workflowName(e.Name()) {
+			out = append(out, projector.Source{Name: e.Name(), Dir: filepath.Join(dir, e.Name())})
+		}
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })
+	return out, nil
+}
+
+// workflowName reports whether s can be a workflow's name (and so the
+// name of its journal directory): lowercase letters, digits, '_' and '-'.
+func workflowName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func pathExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// lockedExit turns a journal's LockedError into exit 5 naming the holder.
+func lockedExit(wf string, le *journal.LockedError) error {
+	holder := "another process"
+	if le.PID > 0 {
+		holder = "pid " + strconv.Itoa(le.PID)
+		if le.Owner != "" {
+			holder += " (" + le.Owner + ")"
+		}
+	}
+	return exitf(ExitLocked, "workflow %s is already running in %s; refusing to run it twice", wf, holder)
+}
+
+// openWorkflow opens the journal of workflow wf for writing: its lock is
+// the workflow's lock, so that one workflow never runs in two processes at
+// once while different workflows run side by side. A home an older release
+// wrote is converted first. It replays the journal into a state.
+func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *engine.State, error) {
+	if err := h.upgrade(g.log); err != nil {
+		return nil, nil, err
+	}
+	j, err := journal.Open(journalDir(h, wf), journal.Options{Owner: owner})
 	var le *journal.LockedError
 	if errors.As(err, &le) {
-		return nil, nil, withCode(ExitLocked, fmt.Errorf("%w; only one picoflow process writes a home at a time (use a daemon and picoflow trigger to run workflows concurrently)", err))
+		return nil, nil, lockedExit(wf, le)
 	}
 	if err != nil {
 		return nil, nil, withCode(ExitInternal, err)
 	}
 	if rep := j.Repaired; rep.Truncated {
-		g.log.Warn("journal repaired: dropped a torn tail left by a crash",
+		g.log.Warn("journal repaired: dropped a torn tail left by a crash", "journal", j.Dir(),
 			"segment", rep.Segment, "offset", rep.Offset, "bytes", rep.Dropped,
 			"last_good", rep.LastGood, "copy", rep.Copy, "cause", rep.Cause)
 	}
 	st := engine.NewState()
 	if err := j.ReadFrom(0, st.Apply); err != nil {
 		j.Close()
-		return nil, nil, withCode(ExitInternal, fmt.Errorf("replay journal: %w", err))
+		return nil, nil, withCode(ExitInternal, fmt.Errorf("replay journal %s: %w", j.Dir(), err))
 	}
 	return j, st, nil
 }
 
-// lockWorkflow takes the per-workflow lock so that one workflow never runs
-// twice at once. The lock dies with the process.
-func (h home) lockWorkflow(name string) (release func(), err error) {
-	if err := os.MkdirAll(h.locks(), 0o750); err != nil {
-		return nil, withCode(ExitInternal, err)
-	}
-	f, err := journal.LockFile(filepath.Join(h.locks(), name+".lock"), "run "+name)
-	var le *journal.LockedError
-	if errors.As(err, &le) {
-		holder := "another process"
-		if le.PID > 0 {
-			holder = "pid " + strconv.Itoa(le.PID)
-		}
-		return nil, exitf(ExitLocked, "workflow %s is already running in %s; refusing to run it twice", name, holder)
-	}
+// replayAll folds every journal of the home into one state (read-only).
+func (h home) replayAll() (*engine.State, error) {
+	srcs, err := h.journals()
 	if err != nil {
-		return nil, withCode(ExitInternal, err)
+		return nil, err
 	}
-	return func() { f.Close() }, nil
+	st := engine.NewState()
+	for _, s := range srcs {
+		if err := journal.Scan(s.Dir, journal.ScanOptions{}, st.Apply); err != nil {
+			return nil, fmt.Errorf("replay journal %s: %w", s.Dir, err)
+		}
+	}
+	return st, nil
+}
+
+// catchUp brings the projection up to date with every journal of the home.
+func (h home) catchUp(ctx context.Context, db *projector.DB) (int, error) {
+	return db.CatchUpAll(ctx, h.journals)
+}
+
+// journalDirs lists the directories of every journal of the home.
+func (h home) journalDirs() ([]string, error) {
+	srcs, err := h.journals()
+	dirs := make([]string, len(srcs))
+	for i, s := range srcs {
+		dirs[i] = s.Dir
+	}
+	return dirs, err
 }

@@ -127,7 +127,7 @@ func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *proj
 			continue
 		}
 		lastCheck = time.Now()
-		if _, err := db.CatchUp(ctx, h.journal()); err != nil {
+		if _, err := h.catchUp(ctx, db); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -58,7 +58,7 @@ func fastFollow(t *testing.T) {
 func TestLogsFollow(t *testing.T) {
 	home := scenarioHome(t)
 	fastFollow(t)
-	release, err := home_(home).lockWorkflow("backup")
+	release, err := holdWorkflow(home, "backup")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestLogsFollowInterruptedRun(t *testing.T) {
 func TestLogsFollowStopsOnCancel(t *testing.T) {
 	home := scenarioHome(t)
 	fastFollow(t)
-	release, err := home_(home).lockWorkflow("backup")
+	release, err := holdWorkflow(home, "backup")
 	if err != nil {
 		t.Fatal(err)
 	}

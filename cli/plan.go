@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/picoflow/picoflow/cli/daemon"
-	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/engine/schedule"
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/spf13/pflag"
@@ -63,7 +62,7 @@ plan works while the daemon runs.`,
 						}
 					}
 				}
-				st, err := engine.Replay(h.journal())
+				st, err := h.replayAll()
 				if err != nil {
 					return withCode(ExitInternal, fmt.Errorf("read journal: %w", err))
 				}

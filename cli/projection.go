@@ -31,7 +31,7 @@ func (m *Main) projection(ctx context.Context, g *globals) (*projector.DB, error
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.CatchUp(ctx, h.journal()); err != nil {
+	if _, err := h.catchUp(ctx, db); err != nil {
 		db.Close()
 		if ctx.Err() != nil {
 			return nil, exitf(ExitInterrupted, "interrupted while updating %s", h.db())
@@ -63,11 +63,11 @@ func (m *Main) openProjection(g *globals) (*projector.DB, error) {
 }
 
 // workflowHeld reports whether a process runs workflow wf now: it holds
-// HOME/locks/WF.lock, or a daemon holds HOME/daemon.lock (the daemon runs
-// every workflow of the home). Each lock is probed with a non-blocking
+// the lock of the workflow's journal (a run, a resume, or a daemon while
+// one of its runs of wf is live). The lock is probed with a non-blocking
 // flock on a descriptor of our own, released at once.
 func (h home) workflowHeld(wf string) bool {
-	return lockHeld(filepath.Join(h.locks(), wf+".lock")) || lockHeld(filepath.Join(string(h), "daemon.lock"))
+	return lockHeld(filepath.Join(journalDir(h, wf), "LOCK"))
 }
 
 func lockHeld(path string) bool {
@@ -236,7 +236,7 @@ func (m *Main) projectAfterRun(g *globals) {
 	h := home(g.home)
 	db, err := projector.Open(h.db(), projector.Options{Logger: g.log})
 	if err == nil {
-		_, err = db.CatchUp(ctx, h.journal())
+		_, err = h.catchUp(ctx, db)
 		db.Close()
 	}
 	if err != nil {

@@ -45,7 +45,7 @@ func (m *Main) reindex(ctx context.Context, g *globals) error {
 		return withCode(ExitInternal, err)
 	}
 	defer db.Close()
-	n, err := db.Rebuild(ctx, h.journal())
+	n, err := db.RebuildAll(ctx, h.journals)
 	if err != nil {
 		if ctx.Err() != nil {
 			return exitf(ExitInterrupted, "reindex interrupted; the database is unchanged")

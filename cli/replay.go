@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/journal"
+	"github.com/picoflow/picoflow/projector"
 	"github.com/spf13/pflag"
 )
 
@@ -28,8 +30,10 @@ attempts; retries with their backoff; interruptions and resumes), then the
 state of every task. RUN_ID may be a unique prefix.
 
 --until SEQ or --until RFC3339 stops at that journal entry or moment: the
-state as it was then. --journal DIR reads a journal copied off a device; it is
-only read, never repaired or changed.
+state as it was then (SEQ counts entries of the run's workflow's journal).
+--journal DIR reads a journal copied off a device: a workflow's journal
+(HOME/journal/WF), a whole HOME/journal, or the single journal of an older
+release; it is only read, never repaired or changed.
 
 --json prints one JSON object per line: each event as
   {"seq","time","offset_ms","run","event","task","attempt","status",
@@ -41,20 +45,20 @@ only read, never repaired or changed.
 		setup: func(fs *pflag.FlagSet) runFunc {
 			asJSON := fs.Bool("json", false, "one JSON object per line")
 			until := fs.String("until", "", "stop at journal entry SEQ or at an RFC 3339 time")
-			dir := fs.String("journal", "", "read this journal directory instead of HOME/journal (read-only)")
+			dir := fs.String("journal", "", "read this journal directory instead of the home's journals (read-only)")
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
 				if len(args) != 1 {
 					return exitf(ExitUsage, "replay needs exactly one RUN_ID")
 				}
-				jdir := *dir
-				if jdir == "" {
-					jdir = home(g.home).journal()
+				srcs, where, err := replaySources(home(g.home), *dir)
+				if err != nil {
+					return withCode(ExitInternal, err)
 				}
 				stop, err := parseUntil(*until)
 				if err != nil {
 					return err
 				}
-				return replayRun(m.Stdout, jdir, args[0], stop, *asJSON, workflowBase(g.cfg))
+				return replayRun(m.Stdout, srcs, where, args[0], stop, *asJSON, workflowBase(g.cfg))
 			}
 		},
 	})
@@ -77,21 +81,40 @@ func parseUntil(s string) (untilFunc, error) {
 	return func(e *journal.Event) bool { return e.At().After(t) }, nil
 }
 
+// replaySources returns the journals replay reads, and how to name them in
+// a message: the home's, or those of --journal DIR (a journal, or a
+// directory of workflows' journals).
+func replaySources(h home, dir string) ([]projector.Source, string, error) {
+	if dir == "" {
+		srcs, err := h.journals()
+		return srcs, "the journals of " + string(h), err
+	}
+	srcs, err := home(filepath.Dir(dir)).journalsIn(dir)
+	return srcs, "journal " + dir, err
+}
+
 // replayRun prints the timeline of one run and its state at the end.
-func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base workflow.Config) error {
+func replayRun(w io.Writer, srcs []projector.Source, where, id string, past untilFunc, asJSON bool, base workflow.Config) error {
 	var events []*journal.Event
 	ids := map[string]bool{}
-	err := journal.Scan(dir, journal.ScanOptions{}, func(e *journal.Event) error {
-		if e.Type == journal.RunStarted {
-			ids[e.Run] = true
+	for _, src := range srcs {
+		found := false
+		err := journal.Scan(src.Dir, journal.ScanOptions{}, func(e *journal.Event) error {
+			if e.Type == journal.RunStarted {
+				ids[e.Run] = true
+			}
+			if e.Run != "" && strings.HasPrefix(e.Run, id) {
+				events = append(events, e)
+				found = true
+			}
+			return nil
+		})
+		if err != nil {
+			return withCode(ExitInternal, fmt.Errorf("read journal %s: %w", src.Dir, err))
 		}
-		if e.Run != "" && strings.HasPrefix(e.Run, id) {
-			events = append(events, e)
+		if found && ids[id] {
+			break // a run lives in one journal
 		}
-		return nil
-	})
-	if err != nil {
-		return withCode(ExitInternal, fmt.Errorf("read journal %s: %w", dir, err))
 	}
 	var match []string
 	for r := range ids {
@@ -102,7 +125,7 @@ func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base wo
 	sort.Strings(match)
 	switch {
 	case len(match) == 0:
-		return exitf(ExitNotFound, "no run %q in journal %s", id, dir)
+		return exitf(ExitNotFound, "no run %q in %s", id, where)
 	case len(match) > 1 && !ids[id]:
 		return exitf(ExitUsage, "run id prefix %q is ambiguous: %s", id, strings.Join(match, ", "))
 	case len(match) > 1:

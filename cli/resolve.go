@@ -2,11 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
-	"github.com/picoflow/picoflow/engine"
-	"github.com/picoflow/picoflow/journal"
+	"github.com/picoflow/picoflow/cli/daemon"
 	"github.com/spf13/pflag"
 )
 
@@ -17,7 +17,11 @@ func init() {
 		summary: "settle an in-doubt task: --succeeded, --failed or --rerun",
 		long: `A task with idempotent: false that was running when PicoFlow stopped is
 "in doubt": nobody knows whether its effect happened. Check, then record
-the answer; picoflow resume RUN_ID continues the run.`,
+the answer; picoflow resume RUN_ID continues the run.
+
+While a daemon runs another run of the same workflow it holds that
+workflow's journal: resolve hands the answer to it over HOME/daemon.sock
+and reports the same result.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			ok := fs.Bool("succeeded", false, "the task's effect happened: treat it as succeeded")
 			failed := fs.Bool("failed", false, "treat the task as failed (its dependents are skipped)")
@@ -31,7 +35,7 @@ the answer; picoflow resume RUN_ID continues the run.`,
 				for _, c := range []struct {
 					set bool
 					s   string
-				}{{*ok, journal.StatusSuccess}, {*failed, journal.StatusFailed}, {*rerun, "rerun"}} {
+				}{{*ok, daemon.ResolveSucceeded}, {*failed, daemon.ResolveFailed}, {*rerun, daemon.ResolveRerun}} {
 					if c.set {
 						if status != "" {
 							return exitf(ExitUsage, "give exactly one of --succeeded, --failed, --rerun")
@@ -42,36 +46,68 @@ the answer; picoflow resume RUN_ID continues the run.`,
 				if status == "" {
 					return exitf(ExitUsage, "give exactly one of --succeeded, --failed, --rerun")
 				}
-				h := home(g.home)
-				j, st, err := h.openJournal("resolve", g)
-				if err != nil {
+				if err := m.resolve(ctx, g, args[0], args[1], status, *reason); err != nil {
 					return err
 				}
-				defer j.Close()
-				r := st.Runs[args[0]]
-				if r == nil {
-					return exitf(ExitNotFound, "no run %s in the journal", args[0])
-				}
-				t := r.Tasks[args[1]]
-				if t == nil || t.Status != engine.InDoubt {
-					state := "pending"
-					if t != nil {
-						state = t.Status.String()
-					}
-					return exitf(ExitUsage, "task %s of run %s is %s, not in doubt", args[1], r.ID, state)
-				}
-				note := *reason
-				if note == "" {
-					note = "resolved by operator"
-				}
-				ev := &journal.Event{Type: journal.TaskResolved, Time: time.Now().UnixNano(), Run: r.ID,
-					Task: args[1], Attempt: t.Attempt, Status: status, Reason: note}
-				if err := j.Append(ev); err != nil {
-					return withCode(ExitInternal, err)
-				}
-				fmt.Fprintf(m.Stdout, "task %s of run %s resolved as %s; continue with: picoflow resume %s\n", args[1], r.ID, status, r.ID)
+				fmt.Fprintf(m.Stdout, "task %s of run %s resolved as %s; continue with: picoflow resume %s\n", args[1], args[0], status, args[0])
 				return nil
 			}
 		},
 	})
+}
+
+// resolve journals the resolution of an in-doubt task in its workflow's
+// journal, or hands it to the daemon that holds that journal.
+func (m *Main) resolve(ctx context.Context, g *globals, run, task, status, note string) error {
+	h := home(g.home)
+	all, err := h.replayAll()
+	if err != nil {
+		return withCode(ExitInternal, err)
+	}
+	r := all.Runs[run]
+	if r == nil {
+		return exitf(ExitNotFound, "no run %s in the journal", run)
+	}
+	j, st, err := h.openWorkflow(r.Workflow, "resolve", g)
+	var ee *exitError
+	if errors.As(err, &ee) && ee.code == ExitLocked && daemon.Holder(h.daemonLock()) != 0 {
+		return h.handOver(ctx, daemon.Request{Op: daemon.OpResolve, Workflow: r.Workflow, Run: run,
+			Task: task, Status: status, Reason: note})
+	}
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	ev, err := daemon.ResolveEvent(st, run, task, status, note, time.Now())
+	if err != nil {
+		return refused(err)
+	}
+	if err := j.Append(ev); err != nil {
+		return withCode(ExitInternal, err)
+	}
+	return nil
+}
+
+// refused maps a daemon.RefusedError (or any other error) to its exit code.
+func refused(err error) error {
+	var re *daemon.RefusedError
+	if errors.As(err, &re) {
+		return withCode(triggerExit(re.Code), err)
+	}
+	return withCode(ExitInternal, err)
+}
+
+// handOver sends a write to the daemon, which holds the journal it goes
+// to, and turns a refusal into the exit code of the same refusal here.
+func (h home) handOver(ctx context.Context, req daemon.Request) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := daemon.Call(ctx, h.daemonSocket(), req)
+	if err != nil {
+		return withCode(ExitInternal, fmt.Errorf("hand %s over to the daemon, which holds the journal of %s: %w", req.Op, req.Workflow, err))
+	}
+	if !resp.OK {
+		return withCode(triggerExit(resp.Code), errors.New(resp.Error))
+	}
+	return nil
 }

@@ -184,30 +184,22 @@ func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
 	return nil
 }
 
-// takeWorkflow makes this process the one that runs wf: no daemon runs the
-// home, the secrets it references exist, the workflow lock and the journal
-// are held, and the journal is replayed. release updates the history
-// database while the journal is still held, then lets go of both.
+// takeWorkflow makes this process the one that runs wf: the secrets it
+// references exist, the workflow's journal is held (its lock is the
+// workflow's: other workflows run in other processes meanwhile, a daemon
+// included) and replayed. release updates the history database while the
+// journal is still held, then lets go of it.
 func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string) (*journal.Journal, *engine.State, func(), error) {
-	if err := h.refuseIfDaemon(verb, wf.Name); err != nil {
-		return nil, nil, nil, err
-	}
 	if err := checkSecrets(wf, g.cfg); err != nil {
 		return nil, nil, nil, err
 	}
-	unlock, err := h.lockWorkflow(wf.Name)
+	j, st, err := h.openWorkflow(wf.Name, verb+" "+wf.Name, g)
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	j, st, err := h.openJournal(verb+" "+wf.Name, g)
-	if err != nil {
-		unlock()
 		return nil, nil, nil, err
 	}
 	return j, st, func() {
 		m.projectAfterRun(g)
 		j.Close()
-		unlock()
 	}, nil
 }
 
@@ -256,7 +248,7 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 
 func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlags) error {
 	h := home(g.home)
-	st, err := engine.Replay(h.journal())
+	st, err := h.replayAll()
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}

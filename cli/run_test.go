@@ -141,7 +141,7 @@ func crashedRun(t *testing.T, home, file string, running ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := journal.Open(filepath.Join(home, "journal"), journal.Options{})
+	j, err := journal.Open(journalDir(home_(home), wf.Name), journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,10 +242,7 @@ func TestDefinitionChangedExit(t *testing.T) {
 			if got := readLedger(t, dir); !slices.Equal(got, tc.ledger) {
 				t.Errorf("ledger %v, want %v", got, tc.ledger)
 			}
-			st, err := engine.Replay(filepath.Join(home, "journal"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := homeState(t, home)
 			if r := st.Runs[id]; r == nil || r.Status == engine.RunRunning {
 				t.Errorf("the interrupted run is still open: %+v", r)
 			}

@@ -57,7 +57,7 @@ func (m *Main) status(ctx context.Context, g *globals, watch, asJSON bool) error
 	defer tick.Stop()
 	for first := true; ; first = false {
 		if !first {
-			if _, err := db.CatchUp(ctx, h.journal()); err != nil {
+			if _, err := h.catchUp(ctx, db); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}

@@ -17,7 +17,7 @@ import (
 // picoflow would: its unfinished run is running, sync's is interrupted.
 func TestStatusGolden(t *testing.T) {
 	home := scenarioHome(t)
-	release, err := home_(home).lockWorkflow("backup")
+	release, err := holdWorkflow(home, "backup")
 	if err != nil {
 		t.Fatal(err)
 	}

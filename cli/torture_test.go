@@ -99,8 +99,8 @@ type killPoint struct {
 func tortureTrial(t *testing.T, bin string, trial int, rnd *rand.Rand, kills, resumes *int) bool {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
-	jdir := filepath.Join(home, "journal")
 	file, names := tortureWorkflow(t, dir, rnd)
+	jdir := filepath.Join(home, "journal", "torture")
 	fail := func(format string, args ...any) bool {
 		t.Errorf("trial %d: %s", trial, fmt.Sprintf(format, args...))
 		return false

@@ -32,21 +32,25 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("%s is locked by %s", e.Path, who)
 }
 
-// deadHolderWait bounds how long LockFile waits for a lock whose recorded
-// holder has exited: a child it forked may still hold the descriptor for
-// the moment between fork and exec.
-const deadHolderWait = 3 * time.Second
+// busyWait bounds how long LockFile waits for a lock that is taken. A
+// holder that is alive may be about to release it, and a child forked by
+// any process of the same program (this one included) holds a copy of the
+// descriptor between fork and exec: refusing at once would turn that
+// moment into a spurious "in use" error.
+const busyWait = 1500 * time.Millisecond
 
 // LockFile takes an exclusive flock on path (creating it) and records
 // "PID NOTE" in it. The lock lives as long as the returned file is open and
-// dies with the process. A live holder gets *LockedError at once.
+// dies with the process. A lock that stays taken for busyWait gets
+// *LockedError naming the holder. The file is opened close-on-exec (as
+// os.OpenFile always does), so no task inherits it past exec.
 func LockFile(path, note string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o640)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
-	deadline := time.Now().Add(deadHolderWait)
-	for {
+	deadline := time.Now().Add(busyWait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
 			break
@@ -55,21 +59,26 @@ func LockFile(path, note string) (*os.File, error) {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		le := &LockedError{Path: path}
-		if b, rerr := os.ReadFile(path); rerr == nil {
-			pid, owner, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
-			le.PID, _ = strconv.Atoi(pid)
-			le.Owner = owner
-		}
-		if le.PID <= 0 || syscall.Kill(le.PID, 0) != syscall.ESRCH || time.Now().After(deadline) {
+		if time.Now().After(deadline) {
 			f.Close()
-			return nil, le
+			return nil, lockHolder(path)
 		}
-		time.Sleep(20 * time.Millisecond) // the holder is gone; its lock is about to be
+		time.Sleep(pause) // a bounded wait for a holder that is letting go
 	}
 	// Record the holder for refused processes; not fsynced, it only informs.
 	if err := f.Truncate(0); err == nil {
 		fmt.Fprintf(f, "%d %s\n", os.Getpid(), note)
 	}
 	return f, nil
+}
+
+// lockHolder reads who holds the lock at path, as it recorded itself.
+func lockHolder(path string) *LockedError {
+	le := &LockedError{Path: path}
+	if b, err := os.ReadFile(path); err == nil {
+		pid, owner, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+		le.PID, _ = strconv.Atoi(pid)
+		le.Owner = owner
+	}
+	return le
 }

@@ -37,13 +37,6 @@ type DB struct {
 	batch int
 }
 
-// meta keys: the last applied entry and its identity.
-const (
-	metaLastSeq  = "last_seq"
-	metaLastType = "last_type"
-	metaLastTime = "last_time"
-)
-
 // Open opens (creating it and its directory) the database at path and
 // migrates its schema.
 func Open(path string, opts Options) (*DB, error) {
@@ -125,7 +118,25 @@ func (d *DB) read(ctx context.Context, fn func(*sql.Tx) error) error {
 	return fn(tx)
 }
 
-// mark is what the projection knows about the last entry it applied.
+// Source is one journal the projection follows: a workflow's journal,
+// named by the workflow, or the single journal of a home an older release
+// wrote (named "").
+type Source struct {
+	Name string
+	Dir  string
+}
+
+// Journals lists the journals to follow. CatchUp calls it after reading
+// the positions it stored, so a journal it knows and the list lacks is gone.
+type Journals func() ([]Source, error)
+
+// One returns the Journals of a single journal directory, named "".
+func One(dir string) Journals {
+	return func() ([]Source, error) { return []Source{{Name: "", Dir: dir}}, nil }
+}
+
+// mark is what the projection knows about the last entry it applied of
+// one journal.
 type mark struct {
 	seq  uint64
 	typ  journal.Type
@@ -141,66 +152,82 @@ type querier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-func readMark(ctx context.Context, q querier) (mark, error) {
-	var m mark
-	rows, err := q.QueryContext(ctx, `SELECT key, value FROM meta`)
+// readMarks returns the position of every journal applied so far.
+func readMarks(ctx context.Context, q querier) (map[string]mark, error) {
+	rows, err := q.QueryContext(ctx, `SELECT journal, seq, type, time FROM positions`)
 	if err != nil {
-		return m, fmt.Errorf("read projection position: %w", err)
+		return nil, fmt.Errorf("read projection positions: %w", err)
 	}
 	defer rows.Close()
+	out := map[string]mark{}
 	for rows.Next() {
-		var k string
-		var v int64
-		if err := rows.Scan(&k, &v); err != nil {
-			return m, err
+		var name string
+		var seq, typ, t int64
+		if err := rows.Scan(&name, &seq, &typ, &t); err != nil {
+			return nil, err
 		}
-		switch k {
-		case metaLastSeq:
-			m.seq = uint64(v)
-		case metaLastType:
-			m.typ = journal.Type(v)
-		case metaLastTime:
-			m.time = v
-		}
+		out[name] = mark{seq: uint64(seq), typ: journal.Type(typ), time: t}
 	}
-	return m, rows.Err()
+	return out, rows.Err()
 }
 
-func writeMark(ctx context.Context, tx *sql.Tx, m mark) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?), (?, ?), (?, ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-		metaLastSeq, int64(m.seq), metaLastType, int64(m.typ), metaLastTime, m.time)
+func readMark(ctx context.Context, q querier, name string) (mark, error) {
+	var m mark
+	var seq, typ int64
+	err := q.QueryRowContext(ctx, `SELECT seq, type, time FROM positions WHERE journal = ?`, name).Scan(&seq, &typ, &m.time)
+	if errors.Is(err, sql.ErrNoRows) {
+		return mark{}, nil
+	}
 	if err != nil {
-		return fmt.Errorf("store projection position: %w", err)
+		return m, fmt.Errorf("read projection position of journal %q: %w", name, err)
+	}
+	m.seq, m.typ = uint64(seq), journal.Type(typ)
+	return m, nil
+}
+
+func writeMark(ctx context.Context, tx *sql.Tx, name string, m mark) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO positions (journal, seq, type, time) VALUES (?, ?, ?, ?)
+		ON CONFLICT (journal) DO UPDATE SET seq = excluded.seq, type = excluded.type, time = excluded.time`,
+		name, int64(m.seq), int64(m.typ), m.time)
+	if err != nil {
+		return fmt.Errorf("store projection position of journal %q: %w", name, err)
 	}
 	return nil
 }
 
-// LastSeq returns the sequence number of the last journal entry applied.
+// LastSeq returns the sequence number of the last entry applied of the
+// journal named "" (a single journal).
 func (d *DB) LastSeq(ctx context.Context) (uint64, error) {
-	m, err := readMark(ctx, d.r)
+	m, err := readMark(ctx, d.r, "")
 	return m.seq, err
 }
 
-// errRewound means the journal no longer holds the entry the projection
-// applied last: the projection must be rebuilt.
+// errRewound means a journal no longer holds the entry the projection
+// applied last, or is gone: the projection must be rebuilt.
 var errRewound = errors.New("journal does not match the projection")
 
 // errMoved means another writer reset the projection under us (a rebuild):
 // start over from its new position.
 var errMoved = errors.New("projection moved backwards")
 
-// CatchUp applies every journal entry after the last one applied and
-// returns how many it applied. It is cheap when there is nothing new: no
-// write transaction is opened. If the journal no longer matches the
-// projection (see the package documentation) it rebuilds instead.
-func (d *DB) CatchUp(ctx context.Context, journalDir string) (int, error) {
+// CatchUp applies the entries of the single journal in dir (named "")
+// that the projection has not applied yet; see CatchUpAll.
+func (d *DB) CatchUp(ctx context.Context, dir string) (int, error) {
+	return d.CatchUpAll(ctx, One(dir))
+}
+
+// CatchUpAll applies, journal by journal, every entry after the last one
+// applied and returns how many it applied. It is cheap when there is
+// nothing new: no write transaction is opened. If a journal no longer
+// matches the projection, or a journal it applied is gone (see the package
+// documentation), it rebuilds instead.
+func (d *DB) CatchUpAll(ctx context.Context, list Journals) (int, error) {
 	for try := 0; ; try++ {
-		n, err := d.catchUp(ctx, journalDir)
+		n, err := d.catchUpAll(ctx, list)
 		switch {
 		case errors.Is(err, errRewound):
 			d.log.Warn("projection does not match the journal: rebuilding it", "db", d.path, "cause", err)
-			return d.Rebuild(ctx, journalDir)
+			return d.RebuildAll(ctx, list)
 		case errors.Is(err, errMoved) && try < 3:
 			continue
 		}
@@ -208,11 +235,36 @@ func (d *DB) CatchUp(ctx context.Context, journalDir string) (int, error) {
 	}
 }
 
-func (d *DB) catchUp(ctx context.Context, dir string) (int, error) {
-	pos, err := readMark(ctx, d.r)
+func (d *DB) catchUpAll(ctx context.Context, list Journals) (int, error) {
+	marks, err := readMarks(ctx, d.r)
 	if err != nil {
 		return 0, err
 	}
+	srcs, err := list()
+	if err != nil {
+		return 0, fmt.Errorf("catch up projection: %w", err)
+	}
+	listed := map[string]bool{}
+	for _, s := range srcs {
+		listed[s.Name] = true
+	}
+	for name, m := range marks {
+		if !listed[name] && m.seq > 0 {
+			return 0, fmt.Errorf("%w: journal %q is gone", errRewound, name)
+		}
+	}
+	total := 0
+	for _, s := range srcs {
+		n, err := d.catchUp(ctx, s, marks[s.Name])
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (d *DB) catchUp(ctx context.Context, src Source, pos mark) (int, error) {
 	from := pos.seq // re-read the last applied entry to check its identity
 	if from == 0 {
 		from = 1
@@ -224,18 +276,18 @@ func (d *DB) catchUp(ctx context.Context, dir string) (int, error) {
 		if len(buf) == 0 {
 			return nil
 		}
-		n, last, err := d.applyBatch(ctx, buf, pos)
+		n, last, err := d.applyBatch(ctx, src.Name, buf, pos)
 		applied += n
 		buf = buf[:0]
 		pos = last
 		return err
 	}
-	err = journal.Scan(dir, journal.ScanOptions{From: from}, func(e *journal.Event) error {
+	err := journal.Scan(src.Dir, journal.ScanOptions{From: from}, func(e *journal.Event) error {
 		if !checked {
 			checked = true
 			if !pos.matches(e) {
-				return fmt.Errorf("%w: entry %d is %s at %d, the projection applied %s at %d",
-					errRewound, e.Seq, e.Type, e.Time, pos.typ, pos.time)
+				return fmt.Errorf("%w: entry %d of %s is %s at %d, the projection applied %s at %d",
+					errRewound, e.Seq, src.Dir, e.Type, e.Time, pos.typ, pos.time)
 			}
 			return nil
 		}
@@ -249,7 +301,7 @@ func (d *DB) catchUp(ctx context.Context, dir string) (int, error) {
 		return nil
 	})
 	if err == nil && !checked {
-		err = fmt.Errorf("%w: the journal ends before entry %d", errRewound, pos.seq)
+		err = fmt.Errorf("%w: journal %s ends before entry %d", errRewound, src.Dir, pos.seq)
 	}
 	if err == nil {
 		err = flush()
@@ -260,14 +312,14 @@ func (d *DB) catchUp(ctx context.Context, dir string) (int, error) {
 	return applied, err
 }
 
-// applyBatch applies evs in one write transaction. want is the position
-// the batch was read after; events another writer already applied are
-// skipped.
-func (d *DB) applyBatch(ctx context.Context, evs []*journal.Event, want mark) (int, mark, error) {
+// applyBatch applies evs of journal name in one write transaction. want is
+// the position the batch was read after; events another writer already
+// applied are skipped.
+func (d *DB) applyBatch(ctx context.Context, name string, evs []*journal.Event, want mark) (int, mark, error) {
 	n := 0
 	last := want
 	err := d.write(ctx, func(tx *sql.Tx) error {
-		cur, err := readMark(ctx, tx)
+		cur, err := readMark(ctx, tx, name)
 		if err != nil {
 			return err
 		}
@@ -296,7 +348,7 @@ func (d *DB) applyBatch(ctx context.Context, evs []*journal.Event, want mark) (i
 		if err := a.flush(); err != nil {
 			return err
 		}
-		return writeMark(ctx, tx, last)
+		return writeMark(ctx, tx, name, last)
 	})
 	if err != nil {
 		return 0, want, err
@@ -304,10 +356,16 @@ func (d *DB) applyBatch(ctx context.Context, evs []*journal.Event, want mark) (i
 	return n, last, nil
 }
 
-// Rebuild drops every table and applies the whole journal again, in one
-// transaction: readers see the old projection until it commits. It returns
-// the number of entries applied.
-func (d *DB) Rebuild(ctx context.Context, journalDir string) (int, error) {
+// Rebuild rebuilds the projection from the single journal in dir; see
+// RebuildAll.
+func (d *DB) Rebuild(ctx context.Context, dir string) (int, error) {
+	return d.RebuildAll(ctx, One(dir))
+}
+
+// RebuildAll drops every table and applies every journal again, in one
+// transaction: readers see the old projection until it commits. It
+// returns the number of entries applied.
+func (d *DB) RebuildAll(ctx context.Context, list Journals) (int, error) {
 	n := 0
 	err := d.write(ctx, func(tx *sql.Tx) error {
 		if err := dropAll(ctx, tx); err != nil {
@@ -316,30 +374,39 @@ func (d *DB) Rebuild(ctx context.Context, journalDir string) (int, error) {
 		if err := migrate(ctx, tx); err != nil {
 			return err
 		}
+		srcs, err := list()
+		if err != nil {
+			return err
+		}
 		a, err := newApplier(ctx, tx)
 		if err != nil {
 			return err
 		}
 		defer a.close()
-		var last mark
-		err = journal.Scan(journalDir, journal.ScanOptions{}, func(e *journal.Event) error {
-			if err := ctx.Err(); err != nil {
+		for _, s := range srcs {
+			var last mark
+			err = journal.Scan(s.Dir, journal.ScanOptions{}, func(e *journal.Event) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := a.apply(e); err != nil {
+					return err
+				}
+				n++
+				last = mark{seq: e.Seq, typ: e.Type, time: e.Time}
+				return nil
+			})
+			if err != nil {
 				return err
 			}
-			if err := a.apply(e); err != nil {
+			if err := a.flush(); err != nil {
 				return err
 			}
-			n++
-			last = mark{seq: e.Seq, typ: e.Type, time: e.Time}
-			return nil
-		})
-		if err != nil {
-			return err
+			if err := writeMark(ctx, tx, s.Name, last); err != nil {
+				return err
+			}
 		}
-		if err := a.flush(); err != nil {
-			return err
-		}
-		return writeMark(ctx, tx, last)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("rebuild projection: %w", err)

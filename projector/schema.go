@@ -89,6 +89,20 @@ CREATE TABLE task_attempts (
 	PRIMARY KEY (run_id, task, attempt)
 ) WITHOUT ROWID;
 `,
+	// 2: one position per journal (a home has one journal per workflow);
+	// the single journal's position becomes the one of journal "".
+	`
+CREATE TABLE positions (
+	journal TEXT PRIMARY KEY,
+	seq     INTEGER NOT NULL,
+	type    INTEGER NOT NULL,
+	time    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO positions (journal, seq, type, time)
+	SELECT '', s.value, t.value, m.value FROM meta s, meta t, meta m
+	WHERE s.key = 'last_seq' AND t.key = 'last_type' AND m.key = 'last_time' AND s.value > 0;
+DELETE FROM meta WHERE key IN ('last_seq', 'last_type', 'last_time');
+`,
 }
 
 // SchemaVersion is the user_version this build creates and understands.

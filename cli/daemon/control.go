@@ -23,6 +23,8 @@ import (
 //	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup"}
 //	→ {"op":"status"}
 //	← {"ok":true,"status":{"pid":1234,"ready":true,"workflows":[...]}}
+//	→ {"op":"resolve","workflow":"backup","run":"20261125-193700-3f2a","task":"push","status":"success"}
+//	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup"}
 //	→ {"op":"reload"}
 //	← {"ok":true}
 //	← {"ok":false,"code":"busy","error":"..."}   on failure
@@ -32,6 +34,9 @@ const (
 	OpTrigger = "trigger"
 	OpStatus  = "status"
 	OpReload  = "reload"
+	// OpResolve journals the resolution of an in-doubt task in a journal
+	// the daemon holds (a CLI cannot write it then).
+	OpResolve = "resolve"
 )
 
 // Codes of a failed Response.
@@ -52,6 +57,12 @@ type Request struct {
 	Workflow string            `json:"workflow,omitempty"`
 	Params   map[string]string `json:"params,omitempty"`
 	Force    bool              `json:"force,omitempty"` // trigger even while a run is in progress
+	// Resolve: the run, the in-doubt task, its resolution (success,
+	// failed, rerun) and the note to journal.
+	Run    string `json:"run,omitempty"`
+	Task   string `json:"task,omitempty"`
+	Status string `json:"status,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Response answers a Request.

@@ -26,9 +26,18 @@ import (
 // Engine.LogDir are required.
 type Options struct {
 	WorkflowsDir string // every *.yaml / *.yml in it is a workflow
-	JournalDir   string
-	LockPath     string // single-instance lock, HOME/daemon.lock
-	SocketPath   string // control socket, HOME/daemon.sock
+	// JournalDir is the journal of a workflow (HOME/journal/WF): the
+	// daemon opens it only while the workflow has a live run here or an
+	// event to write.
+	JournalDir func(workflow string) string
+	// Journals lists every journal directory of the home, read at start
+	// (interrupted runs, the last fire of each workflow).
+	Journals func() ([]string, error)
+	// Prepare, when set, is called once before any journal is read (the
+	// home's upgrade).
+	Prepare    func() error
+	LockPath   string // single-instance lock, HOME/daemon.lock
+	SocketPath string // control socket, HOME/daemon.sock
 
 	// Listen is the HTTP address of /metrics, /healthz and /readyz; ""
 	// serves none. It must have passed CheckListen.
@@ -61,7 +70,7 @@ type Options struct {
 }
 
 // Daemon schedules the workflows of a directory and runs them in this
-// process, sharing one journal.
+// process, each run writing its workflow's journal.
 type Daemon struct {
 	opts    Options
 	log     *slog.Logger
@@ -71,7 +80,9 @@ type Daemon struct {
 	notify  notifier
 	started time.Time
 
-	j       *journal.Journal
+	js      *journals
+	pending map[string][]*journal.Event // events waiting for a journal another process holds (loop only)
+	blocked map[string][]schedule.Fire  // fires (overlap: queue) waiting likewise (loop only)
 	sched   *schedule.Scheduler
 	catalog *catalog
 	defs    map[string]*workflow.Workflow // good definitions by name (loop only)
@@ -141,24 +152,24 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 	}()
 
-	d.j, err = journal.Open(d.opts.JournalDir, journal.Options{Owner: "picoflow daemon", ObserveFsync: d.metrics.observeFsync})
-	if err != nil {
-		return fmt.Errorf("open journal: %w", err)
+	if d.opts.Prepare != nil {
+		if err := d.opts.Prepare(); err != nil {
+			return err
+		}
 	}
+	d.js = newJournals(d.opts.JournalDir, journal.Options{Owner: "picoflow daemon", ObserveFsync: d.metrics.observeFsync})
+	d.pending, d.blocked = map[string][]*journal.Event{}, map[string][]schedule.Fire{}
 	undo = append(undo, func() {
 		d.journalOpen.Store(false)
-		if cerr := d.j.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close journal: %w", cerr)
+		if cerr := d.js.closeAll(); cerr != nil && err == nil {
+			err = fmt.Errorf("close journals: %w", cerr)
 		}
 	})
 	d.journalOpen.Store(true)
-	d.metrics.journalStats(d.j.Stats)
-	if rep := d.j.Repaired; rep.Truncated {
-		d.log.Warn("journal repaired: dropped a torn tail left by a crash", "segment", rep.Segment, "bytes", rep.Dropped, "copy", rep.Copy)
-	}
-	st := engine.NewState()
-	if err := d.j.ReadFrom(0, st.Apply); err != nil {
-		return fmt.Errorf("replay journal: %w", err)
+	d.metrics.journalStats(d.js.stats)
+	st, err := d.replay()
+	if err != nil {
+		return err
 	}
 	d.sched = schedule.New(st.LastFire)
 	d.metrics.lastTick.Store(d.clock().UnixNano())
@@ -210,6 +221,24 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	d.drain()
 	d.log.Info("daemon stopped")
 	return d.fatal
+}
+
+// replay folds every journal of the home into one state, read-only.
+func (d *Daemon) replay() (*engine.State, error) {
+	st := engine.NewState()
+	if d.opts.Journals == nil {
+		return st, nil
+	}
+	dirs, err := d.opts.Journals()
+	if err != nil {
+		return nil, err
+	}
+	for _, dir := range dirs {
+		if err := journal.Scan(dir, journal.ScanOptions{}, st.Apply); err != nil {
+			return nil, fmt.Errorf("replay journal %s: %w", dir, err)
+		}
+	}
+	return st, nil
 }
 
 // trimEvery is how often the loop unmaps the clean file pages that
@@ -280,6 +309,7 @@ func (d *Daemon) loop(ctx context.Context, hup <-chan os.Signal) {
 		case <-timer.C:
 		case <-heartbeat.C:
 			d.reload(ctx, false)
+			d.retryBlocked(ctx)
 		case <-hup:
 			d.log.Info("SIGHUP: reloading every workflow file")
 			d.reload(ctx, true)
@@ -315,6 +345,7 @@ func (d *Daemon) drain() {
 	for d.active > 0 {
 		select {
 		case e := <-d.ended:
+			d.release(e.workflow)
 			d.active--
 			d.metrics.runs.Store(int64(d.active))
 			d.logEnd(e)

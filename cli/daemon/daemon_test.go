@@ -199,7 +199,7 @@ func TestCatchupFromJournal(t *testing.T) {
 	td := newTestDaemon(t, map[string]string{"hourly.yaml": hourly})
 	now := time.Now().UTC()
 	last := now.Truncate(time.Hour).Add(-5 * time.Hour) // fires since: -4h .. 0h (the hour)
-	j, err := journal.Open(filepath.Join(td.home, "journal"), journal.Options{})
+	j, err := journal.Open(filepath.Join(td.home, "journal", "hourly"), journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

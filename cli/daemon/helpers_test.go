@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +78,8 @@ func (td *testDaemon) write(name, src string) {
 func (td *testDaemon) options() Options {
 	return Options{
 		WorkflowsDir: td.dir,
-		JournalDir:   filepath.Join(td.home, "journal"),
+		JournalDir:   func(wf string) string { return filepath.Join(td.home, "journal", wf) },
+		Journals:     td.journals,
 		LockPath:     filepath.Join(td.home, "daemon.lock"),
 		SocketPath:   filepath.Join(td.home, "daemon.sock"),
 		MaxParallel:  4,
@@ -130,16 +134,39 @@ func (td *testDaemon) stop() error {
 	}
 }
 
-// events reads the journal as another process would.
+// journals lists the workflows' journal directories.
+func (td *testDaemon) journals() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(td.home, "journal"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	var dirs []string
+	for _, e := range ents {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(td.home, "journal", e.Name()))
+		}
+	}
+	return dirs, err
+}
+
+// events reads every journal as another process would, merged in time
+// order.
 func (td *testDaemon) events() []*journal.Event {
 	td.t.Helper()
-	var out []*journal.Event
-	if err := journal.Scan(filepath.Join(td.home, "journal"), journal.ScanOptions{}, func(e *journal.Event) error {
-		out = append(out, e)
-		return nil
-	}); err != nil {
+	dirs, err := td.journals()
+	if err != nil {
 		td.t.Fatal(err)
 	}
+	var out []*journal.Event
+	for _, dir := range dirs {
+		if err := journal.Scan(dir, journal.ScanOptions{}, func(e *journal.Event) error {
+			out = append(out, e)
+			return nil
+		}); err != nil {
+			td.t.Fatal(err)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *journal.Event) int { return cmp.Compare(a.Time, b.Time) })
 	return out
 }
 

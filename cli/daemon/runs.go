@@ -28,9 +28,9 @@ type runEnd struct {
 // engine returns the engine of one run. id is the run's id (chosen before
 // it starts, so that a trigger can answer with it); hook, when set, sees
 // every event of the run.
-func (d *Daemon) engine(id string, hook func(*engine.Run, *journal.Event)) *engine.Engine {
+func (d *Daemon) engine(j *journal.Journal, id string, hook func(*engine.Run, *journal.Event)) *engine.Engine {
 	o := d.opts.Engine
-	o.Journal = d.j
+	o.Journal = j
 	o.Slots = d.slots
 	o.Clock = d.clock
 	o.Logger = d.log
@@ -46,55 +46,91 @@ func (d *Daemon) engine(id string, hook func(*engine.Run, *journal.Event)) *engi
 	return engine.New(o)
 }
 
-// resumeAll takes over the runs the journal shows interrupted, each on
+// resumeAll takes over the runs the journals show interrupted, each on
 // its own goroutine. A run already held by an in-doubt task, with nothing
 // that was running since, is only reported: it waits for picoflow resolve.
+// The runs of a workflow another process holds are left to it.
 func (d *Daemon) resumeAll(ctx context.Context, st *engine.State) {
-	resumed := make(chan struct{}, 1)
-	d.resumed = resumed
+	d.resumed = make(chan struct{}, 1)
+	byWF := map[string]bool{}
+	var names []string
 	for _, r := range st.Interrupted() {
-		// The journal records the definition's bytes, not the global
-		// defaults it was loaded over: a resumed run gets the current ones,
-		// the same values as long as the config has not changed since.
-		wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), d.opts.Defaults)
+		if !byWF[r.Workflow] {
+			byWF[r.Workflow] = true
+			names = append(names, r.Workflow)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		j, err := d.js.acquire(name)
+		var be *BusyError
+		if errors.As(err, &be) {
+			d.log.Warn("interrupted runs not resumed: another process runs the workflow and takes them over", "workflow", name, "pid", be.PID)
+			continue
+		}
 		if err != nil {
-			d.log.Error("interrupted run: its recorded definition no longer loads; not resumed", "run", r.ID, "workflow", r.Workflow, "err", problemText(err))
+			d.log.Error("interrupted runs not resumed: cannot open the workflow's journal", "workflow", name, "err", err)
 			continue
 		}
-		doubt, running := tasksIn(r, engine.InDoubt), tasksIn(r, engine.Running)
-		if len(doubt) > 0 && len(running) == 0 {
-			d.log.Warn("run held by in-doubt tasks: stop the daemon, settle them with picoflow resolve, start it again",
-				"run", r.ID, "workflow", r.Workflow, "tasks", strings.Join(doubt, ","))
-			continue
+		cur := engine.NewState() // read again under the lock: another process may have finished them
+		if err := j.ReadFrom(0, cur.Apply); err != nil {
+			d.log.Error("interrupted runs not resumed: cannot replay the workflow's journal", "workflow", name, "err", err)
+		} else {
+			for _, r := range cur.Interrupted() {
+				d.resumeOne(ctx, j, r)
+			}
 		}
-		d.log.Info("resuming an interrupted run", "run", r.ID, "workflow", r.Workflow, "interrupted_tasks", strings.Join(running, ","))
-		d.sched.Resumed(r.Workflow)
-		d.resumesPending.Add(1)
-		var once sync.Once
-		done := func() {
-			once.Do(func() {
-				d.resumesPending.Add(-1)
-				select {
-				case resumed <- struct{}{}:
-				default:
-				}
-			})
-		}
-		eng := d.engine("", func(_ *engine.Run, e *journal.Event) {
-			if e.Type == journal.RunResumed {
-				done()
+		d.release(name)
+	}
+}
+
+// resumeOne resumes one interrupted run whose journal j the daemon holds.
+func (d *Daemon) resumeOne(ctx context.Context, j *journal.Journal, r *engine.Run) {
+	// The journal records the definition's bytes, not the global
+	// defaults it was loaded over: a resumed run gets the current ones,
+	// the same values as long as the config has not changed since.
+	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), d.opts.Defaults)
+	if err != nil {
+		d.log.Error("interrupted run: its recorded definition no longer loads; not resumed", "run", r.ID, "workflow", r.Workflow, "err", problemText(err))
+		return
+	}
+	doubt, running := tasksIn(r, engine.InDoubt), tasksIn(r, engine.Running)
+	if len(doubt) > 0 && len(running) == 0 {
+		d.log.Warn("run held by in-doubt tasks: settle them with picoflow resolve, then picoflow resume",
+			"run", r.ID, "workflow", r.Workflow, "tasks", strings.Join(doubt, ","))
+		return
+	}
+	if _, err := d.js.acquire(r.Workflow); err != nil { // open already: another reference
+		d.log.Error("interrupted run not resumed", "run", r.ID, "err", err)
+		return
+	}
+	d.log.Info("resuming an interrupted run", "run", r.ID, "workflow", r.Workflow, "interrupted_tasks", strings.Join(running, ","))
+	d.sched.Resumed(r.Workflow)
+	d.resumesPending.Add(1)
+	var once sync.Once
+	done := func() {
+		once.Do(func() {
+			d.resumesPending.Add(-1)
+			select {
+			case d.resumed <- struct{}{}:
+			default:
 			}
 		})
-		d.active++
-		d.metrics.runs.Store(int64(d.active))
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			err := eng.Resume(ctx, wf, r)
-			done()
-			d.ended <- runEnd{workflow: r.Workflow, id: r.ID, run: r, err: err, ctxDone: ctx.Err() != nil}
-		}()
 	}
+	eng := d.engine(j, "", func(_ *engine.Run, e *journal.Event) {
+		if e.Type == journal.RunResumed {
+			done()
+		}
+	})
+	d.active++
+	d.metrics.runs.Store(int64(d.active))
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		err := eng.Resume(ctx, wf, r)
+		done()
+		d.ended <- runEnd{workflow: r.Workflow, id: r.ID, run: r, err: err, ctxDone: ctx.Err() != nil}
+	}()
 }
 
 // waitResumes waits until every resumed run has journaled its takeover, so
@@ -130,44 +166,157 @@ func (d *Daemon) apply(ctx context.Context, acts []schedule.Action) {
 		f := a.Fire
 		switch a.Kind {
 		case schedule.Skip:
-			d.metrics.skipped(f.Workflow, a.Reason)
-			d.log.Info("schedule fire skipped", "workflow", f.Workflow, "fire_time", f.Time, "reason", a.Detail)
-			d.append(&journal.Event{Type: journal.ScheduleSkipped, Time: d.clock().UnixNano(),
-				Workflow: f.Workflow, FireTime: f.Time.UnixNano(), Trigger: f.Trigger, Reason: a.Detail})
+			d.skip(f, a.Reason, a.Detail)
 		case schedule.Queue:
 			d.log.Info("schedule fire waits", "workflow", f.Workflow, "fire_time", f.Time, "trigger", f.Trigger, "why", a.Detail)
 		case schedule.Start:
-			wf := d.defs[f.Workflow]
-			if wf == nil { // removed by a reload while it waited
-				acts = append(acts, d.sched.Ended(f.Workflow)...)
-				continue
-			}
-			d.metrics.fired(f.Workflow, f.Trigger)
-			if !d.append(&journal.Event{Type: journal.ScheduleFired, Time: d.clock().UnixNano(),
-				Workflow: f.Workflow, FireTime: f.Time.UnixNano(), Trigger: f.Trigger}) {
-				return
-			}
-			d.launch(ctx, wf, f, nil, nil)
+			acts = append(acts, d.start(ctx, f)...)
 		}
 	}
 	d.metrics.queued.Store(int64(d.sched.Queued()))
 }
 
-// append journals a daemon event durably. A failure stops the daemon:
+// skip journals a skipped fire (later, if another process holds the
+// workflow's journal now).
+func (d *Daemon) skip(f schedule.Fire, reason, detail string) {
+	d.metrics.skipped(f.Workflow, reason)
+	d.log.Info("schedule fire skipped", "workflow", f.Workflow, "fire_time", f.Time, "reason", detail)
+	d.record(&journal.Event{Type: journal.ScheduleSkipped, Time: d.clock().UnixNano(),
+		Workflow: f.Workflow, FireTime: f.Time.UnixNano(), Trigger: f.Trigger, Reason: detail})
+}
+
+// start starts the run of a fire the scheduler decided, and returns what
+// the scheduler decides instead when the workflow runs in another process.
+func (d *Daemon) start(ctx context.Context, f schedule.Fire) []schedule.Action {
+	wf := d.defs[f.Workflow]
+	if wf == nil { // removed by a reload while it waited
+		return d.sched.Ended(f.Workflow)
+	}
+	j, err := d.js.acquire(f.Workflow)
+	var be *BusyError
+	if errors.As(err, &be) {
+		return d.busyElsewhere(f, wf, be)
+	}
+	if err != nil {
+		d.fatal = fmt.Errorf("open the journal of %s: %w", f.Workflow, err)
+		d.log.Error("cannot open a workflow's journal: stopping the daemon", "workflow", f.Workflow, "err", err)
+		return nil
+	}
+	d.metrics.fired(f.Workflow, f.Trigger)
+	if !d.appendTo(j, &journal.Event{Type: journal.ScheduleFired, Time: d.clock().UnixNano(),
+		Workflow: f.Workflow, FireTime: f.Time.UnixNano(), Trigger: f.Trigger}) {
+		d.release(f.Workflow)
+		return nil
+	}
+	d.launch(ctx, j, wf, f, nil, nil)
+	return nil
+}
+
+// busyElsewhere applies the workflow's overlap policy to a fire that finds
+// the workflow running in another process: under queue the fire waits
+// until that process lets go; otherwise it is skipped, the reason naming
+// the process (allow cannot start a second run on a journal another
+// process holds).
+func (d *Daemon) busyElsewhere(f schedule.Fire, wf *workflow.Workflow, be *BusyError) []schedule.Action {
+	job, _ := JobOf(wf)
+	if job.Overlap == schedule.OverlapQueue {
+		d.log.Info("schedule fire waits: the workflow runs in another process", "workflow", f.Workflow, "fire_time", f.Time, "pid", be.PID)
+		d.blocked[f.Workflow] = append(d.blocked[f.Workflow], f)
+		return nil
+	}
+	acts := d.sched.Ended(f.Workflow) // the run the scheduler counted did not start
+	d.skip(f, schedule.ReasonOverlap, fmt.Sprintf("%s: %v, outside this daemon (overlap: %s)", schedule.ReasonOverlap, be, job.Overlap))
+	return acts
+}
+
+// retryBlocked starts the fires that waited for another process to let go
+// of their workflow, and journals the events that waited likewise.
+func (d *Daemon) retryBlocked(ctx context.Context) {
+	for name, fires := range d.blocked {
+		wf := d.defs[name]
+		if wf == nil {
+			delete(d.blocked, name)
+			d.apply(ctx, d.sched.Ended(name))
+			continue
+		}
+		j, err := d.js.acquire(name)
+		if err != nil {
+			continue // still busy (or failing: the next heartbeat tries again)
+		}
+		f := fires[0]
+		if len(fires) == 1 {
+			delete(d.blocked, name)
+		} else {
+			d.blocked[name] = fires[1:]
+		}
+		d.metrics.fired(name, f.Trigger)
+		if !d.appendTo(j, &journal.Event{Type: journal.ScheduleFired, Time: d.clock().UnixNano(),
+			Workflow: name, FireTime: f.Time.UnixNano(), Trigger: f.Trigger}) {
+			d.release(name)
+			return
+		}
+		d.launch(ctx, j, wf, f, nil, nil)
+	}
+	for name, evs := range d.pending {
+		j, err := d.js.acquire(name)
+		if err != nil {
+			continue
+		}
+		delete(d.pending, name)
+		ok := d.appendTo(j, evs...)
+		d.release(name)
+		if !ok {
+			return
+		}
+	}
+}
+
+// record journals a daemon event in its workflow's journal, or keeps it
+// for later while another process holds that journal.
+func (d *Daemon) record(e *journal.Event) {
+	if len(d.pending[e.Workflow]) > 0 {
+		d.pending[e.Workflow] = append(d.pending[e.Workflow], e) // keep the order
+		return
+	}
+	j, err := d.js.acquire(e.Workflow)
+	var be *BusyError
+	if errors.As(err, &be) {
+		d.pending[e.Workflow] = append(d.pending[e.Workflow], e)
+		return
+	}
+	if err != nil {
+		d.fatal = fmt.Errorf("open the journal of %s: %w", e.Workflow, err)
+		d.log.Error("cannot open a workflow's journal: stopping the daemon", "workflow", e.Workflow, "err", err)
+		return
+	}
+	d.appendTo(j, e)
+	d.release(e.Workflow)
+}
+
+// appendTo journals daemon events durably. A failure stops the daemon:
 // the journal refuses every later append until it is reopened (repaired).
-func (d *Daemon) append(e *journal.Event) bool {
-	if err := d.j.Append(e); err != nil {
-		d.fatal = fmt.Errorf("journal %s: %w", e.Type, err)
-		d.log.Error("journal append failed: stopping the daemon", "err", err)
+func (d *Daemon) appendTo(j *journal.Journal, evs ...*journal.Event) bool {
+	if err := j.Append(evs...); err != nil {
+		d.fatal = fmt.Errorf("journal %s: %w", evs[0].Type, err)
+		d.log.Error("journal append failed: stopping the daemon", "journal", j.Dir(), "err", err)
 		return false
 	}
 	return true
 }
 
+// release lets go of one reference to a workflow's journal.
+func (d *Daemon) release(wf string) {
+	if err := d.js.release(wf); err != nil {
+		d.log.Warn("close a workflow's journal", "workflow", wf, "err", err)
+	}
+}
+
 // launch starts a run on its own goroutine. started, when set, is called
 // once with the run id when its RunStarted is durable, or with the error
 // that prevented it.
-func (d *Daemon) launch(ctx context.Context, wf *workflow.Workflow, f schedule.Fire, params map[string]string, started func(string, error)) {
+// It owns one reference to the workflow's journal j, released when the
+// run ends.
+func (d *Daemon) launch(ctx context.Context, j *journal.Journal, wf *workflow.Workflow, f schedule.Fire, params map[string]string, started func(string, error)) {
 	id := engine.NewRunID(d.clock())
 	var once sync.Once
 	report := func(err error) {
@@ -175,7 +324,7 @@ func (d *Daemon) launch(ctx context.Context, wf *workflow.Workflow, f schedule.F
 			once.Do(func() { started(id, err) })
 		}
 	}
-	eng := d.engine(id, func(r *engine.Run, e *journal.Event) {
+	eng := d.engine(j, id, func(r *engine.Run, e *journal.Event) {
 		if e.Type == journal.RunStarted {
 			report(nil)
 		}
@@ -200,6 +349,7 @@ func (d *Daemon) launch(ctx context.Context, wf *workflow.Workflow, f schedule.F
 
 // finished records the end of a run and starts what waited for it.
 func (d *Daemon) finished(ctx context.Context, e runEnd) {
+	d.release(e.workflow)
 	d.active--
 	d.metrics.runs.Store(int64(d.active))
 	d.logEnd(e)
@@ -235,9 +385,11 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 	case OpReload:
 		d.reload(ctx, true)
 		return Response{OK: true}
+	case OpResolve:
+		return d.resolve(req)
 	case OpTrigger:
 	default:
-		return Response{Code: CodeInvalid, Error: fmt.Sprintf("unknown op %q (want %s, %s or %s)", req.Op, OpTrigger, OpStatus, OpReload)}
+		return Response{Code: CodeInvalid, Error: fmt.Sprintf("unknown op %q (want %s, %s, %s or %s)", req.Op, OpTrigger, OpStatus, OpReload, OpResolve)}
 	}
 	wf := d.defs[req.Workflow]
 	if wf == nil {
@@ -255,9 +407,18 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 	if err != nil {
 		return Response{Code: CodeNotFound, Error: err.Error()}
 	}
+	j, err := d.js.acquire(req.Workflow)
+	if err != nil {
+		d.apply(ctx, d.sched.Ended(req.Workflow)) // the run the scheduler counted did not start
+		var be *BusyError
+		if errors.As(err, &be) {
+			return Response{Code: CodeBusy, Error: be.Error() + "; wait for it to finish"}
+		}
+		return Response{Code: CodeInternal, Error: err.Error()}
+	}
 	d.metrics.fired(req.Workflow, schedule.TriggerManual)
 	reply := make(chan Response, 1)
-	d.launch(ctx, wf, a.Fire, req.Params, func(id string, err error) {
+	d.launch(ctx, j, wf, a.Fire, req.Params, func(id string, err error) {
 		if err != nil {
 			reply <- Response{Code: CodeInternal, Error: err.Error(), Workflow: wf.Name}
 			return
@@ -271,6 +432,34 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 	case <-ctx.Done():
 		return Response{Code: CodeStopping, Error: "the daemon is stopping"}
 	}
+}
+
+// resolve journals the resolution of an in-doubt task that a CLI handed
+// over (see ResolveEvent).
+func (d *Daemon) resolve(req Request) Response {
+	j, err := d.js.acquire(req.Workflow)
+	var be *BusyError
+	if errors.As(err, &be) {
+		return Response{Code: CodeBusy, Error: be.Error()}
+	}
+	if err != nil {
+		return Response{Code: CodeInternal, Error: err.Error()}
+	}
+	defer d.release(req.Workflow)
+	st := engine.NewState()
+	if err := j.ReadFrom(0, st.Apply); err != nil {
+		return Response{Code: CodeInternal, Error: err.Error()}
+	}
+	ev, err := ResolveEvent(st, req.Run, req.Task, req.Status, req.Reason, d.clock())
+	var re *RefusedError
+	if errors.As(err, &re) {
+		return Response{Code: re.Code, Error: re.Msg}
+	}
+	if err := j.Append(ev); err != nil {
+		return Response{Code: CodeInternal, Error: err.Error()}
+	}
+	d.log.Info("in-doubt task resolved", "run", req.Run, "task", req.Task, "as", req.Status)
+	return Response{OK: true, Run: req.Run, Workflow: req.Workflow}
 }
 
 // status reports the scheduler's state.

@@ -1,0 +1,164 @@
+package daemon
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/picoflow/picoflow/journal"
+)
+
+// journals holds the journals of the workflows that have a live run in
+// this daemon or an event to write, each open once however many of its
+// runs are live. A journal is closed as soon as nothing needs it, so the
+// daemon's memory does not grow with the number of workflows, and a
+// workflow the daemon does not run is free for `picoflow run` in another
+// process. Only the loop acquires and releases.
+type journals struct {
+	dir  func(workflow string) string
+	opts journal.Options
+
+	mu     sync.Mutex // guards open and closed (the metrics writer reads them)
+	open   map[string]*held
+	closed journal.Stats // counters of the journals closed so far
+}
+
+type held struct {
+	j    *journal.Journal
+	refs int
+}
+
+func newJournals(dir func(string) string, opts journal.Options) *journals {
+	return &journals{dir: dir, opts: opts, open: map[string]*held{}}
+}
+
+// BusyError means another process holds a workflow's journal: it runs
+// that workflow.
+type BusyError struct {
+	Workflow string
+	PID      int // 0 when the lock file did not say
+	Owner    string
+}
+
+func (e *BusyError) Error() string {
+	who := "another process"
+	if e.PID > 0 {
+		who = "pid " + strconv.Itoa(e.PID)
+		if e.Owner != "" {
+			who += " (" + e.Owner + ")"
+		}
+	}
+	return "workflow " + e.Workflow + " is running in " + who
+}
+
+// acquire returns the journal of wf, opening it (and taking its lock) if
+// no run of wf holds it yet. A journal held by another process is a
+// *BusyError, at once when the lock names a live process other than this
+// one (a child of ours between fork and exec may hold a copy of a lock we
+// released: then the lock's own bounded wait applies).
+func (s *journals) acquire(wf string) (*journal.Journal, error) {
+	s.mu.Lock()
+	h := s.open[wf]
+	if h != nil {
+		h.refs++
+		s.mu.Unlock()
+		return h.j, nil
+	}
+	s.mu.Unlock()
+	if pid, owner := s.holder(wf); pid > 0 && pid != os.Getpid() {
+		return nil, &BusyError{Workflow: wf, PID: pid, Owner: owner}
+	}
+	j, err := journal.Open(s.dir(wf), s.opts)
+	var le *journal.LockedError
+	if errors.As(err, &le) {
+		return nil, &BusyError{Workflow: wf, PID: le.PID, Owner: le.Owner}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.open[wf] = &held{j: j, refs: 1}
+	s.mu.Unlock()
+	return j, nil
+}
+
+// holder probes the lock of wf's journal without waiting: the PID it
+// records and what that process said it does, or 0 when it is free.
+func (s *journals) holder(wf string) (int, string) {
+	path := filepath.Join(s.dir(wf), "LOCK")
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, ""
+	}
+	defer f.Close() // releases the probe's lock, if it got it
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		return 0, ""
+	}
+	b, _ := os.ReadFile(path)
+	pid, owner, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	n, _ := strconv.Atoi(pid)
+	return n, owner
+}
+
+// release drops one reference to wf's journal and closes it when it was
+// the last.
+func (s *journals) release(wf string) error {
+	s.mu.Lock()
+	h := s.open[wf]
+	if h == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	h.refs--
+	if h.refs > 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	delete(s.open, wf)
+	st := h.j.Stats()
+	s.closed.Entries += st.Entries
+	s.closed.BytesWritten += st.BytesWritten
+	s.closed.Fsyncs += st.Fsyncs
+	s.mu.Unlock()
+	return h.j.Close()
+}
+
+// count returns how many journals are open.
+func (s *journals) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
+// stats sums the counters of every journal the daemon opened.
+func (s *journals) stats() journal.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.closed
+	for _, h := range s.open {
+		st := h.j.Stats()
+		t.Entries += st.Entries
+		t.BytesWritten += st.BytesWritten
+		t.Fsyncs += st.Fsyncs
+	}
+	return t
+}
+
+// closeAll closes every journal still open (shutdown).
+func (s *journals) closeAll() error {
+	s.mu.Lock()
+	open := s.open
+	s.open = map[string]*held{}
+	s.mu.Unlock()
+	var err error
+	for _, h := range open {
+		if cerr := h.j.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}

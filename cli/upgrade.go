@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/picoflow/picoflow/journal"
+)
+
+// A home written by a release before per-workflow journals has one journal
+// with its segments directly in HOME/journal. The first writer of the new
+// release converts it (see ARCHITECTURE.md, "Upgrading a home"):
+//
+//  1. under HOME/upgrade.lock, open the old journal for writing (its lock
+//     keeps an old picoflow out; opening repairs a torn tail as before);
+//  2. copy every entry, in order, into HOME/.journal-v2.tmp/WF/ (one
+//     journal per workflow, numbered from 1), fsync each, create the
+//     LOCK marker directory, fsync the directory;
+//  3. rename HOME/journal to HOME/journal-v1 and fsync HOME;
+//  4. rename HOME/.journal-v2.tmp to HOME/journal and fsync HOME.
+//
+// A crash before 3 leaves the old journal in place and a temporary copy
+// that the next writer removes (rolled back, then done again); a crash
+// between 3 and 4 leaves HOME/journal missing, and the next writer finishes
+// with step 4. Readers read the old journal until step 4. The old journal
+// stays in HOME/journal-v1 (the user may delete it; nothing reads it).
+
+func (h home) upgradeTmp() string  { return filepath.Join(string(h), ".journal-v2.tmp") }
+func (h home) v1Backup() string    { return filepath.Join(string(h), "journal-v1") }
+func (h home) upgradeLock() string { return filepath.Join(string(h), "upgrade.lock") }
+
+// layoutMarker is HOME/journal/LOCK, a directory: an older release opens
+// it as its journal lock file and fails instead of writing a single
+// journal next to the workflows' journals.
+func (h home) layoutMarker() string { return filepath.Join(h.journal(), "LOCK") }
+
+// upgradeWait bounds how long a writer waits for another one's conversion.
+const upgradeWait = 5 * time.Minute
+
+// upgrade converts the home to per-workflow journals if it needs it, and
+// marks a new home's layout. It is cheap when there is nothing to do.
+func (h home) upgrade(log *slog.Logger) error {
+	if !h.needsUpgrade() {
+		if err := os.MkdirAll(h.layoutMarker(), 0o750); err != nil {
+			return withCode(ExitInternal, fmt.Errorf("create %s: %w", h.journal(), err))
+		}
+		return nil
+	}
+	if err := os.MkdirAll(string(h), 0o750); err != nil {
+		return withCode(ExitInternal, err)
+	}
+	deadline := time.Now().Add(upgradeWait)
+	var lock *os.File
+	for {
+		f, err := journal.LockFile(h.upgradeLock(), "upgrade")
+		var le *journal.LockedError
+		if errors.As(err, &le) && time.Now().Before(deadline) {
+			continue // another writer converts; LockFile waited a moment already
+		}
+		if err != nil {
+			return withCode(ExitInternal, fmt.Errorf("upgrade %s: %w", h, err))
+		}
+		lock = f
+		break
+	}
+	defer lock.Close()
+	if !h.needsUpgrade() { // another writer did it while we waited
+		return nil
+	}
+	if err := h.convert(log); err != nil {
+		return withCode(ExitInternal, fmt.Errorf("upgrade %s to per-workflow journals: %w; the old journal is unchanged", h, err))
+	}
+	return nil
+}
+
+// needsUpgrade reports whether HOME/journal holds an old single journal, or
+// a conversion was cut short.
+func (h home) needsUpgrade() bool {
+	return pathExists(h.upgradeTmp()) || isV1Journal(h.journal())
+}
+
+// isV1Journal reports whether dir holds segments directly.
+func isV1Journal(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	return err == nil && hasSegments(ents)
+}
+
+// hasSegments reports whether a directory listing has a segment file: a
+// 20-digit name, or the temporary file of a wal truncation.
+func hasSegments(ents []os.DirEntry) bool {
+	for _, e := range ents {
+		n := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		if len(n) == 20 {
+			if _, err := strconv.ParseUint(n, 10, 64); err == nil {
+				return true
+			}
+		}
+		if filepath.Ext(n) == ".START" || filepath.Ext(n) == ".END" {
+			return true
+		}
+	}
+	return false
+}
+
+// convert does the conversion, or finishes or rolls back one cut short.
+// The caller holds the upgrade lock.
+func (h home) convert(log *slog.Logger) error {
+	tmp := h.upgradeTmp()
+	if pathExists(tmp) && !pathExists(h.journal()) && pathExists(h.v1Backup()) {
+		log.Warn("finishing an upgrade of the journal that was cut short", "home", string(h))
+		return h.swapIn()
+	}
+	if err := os.RemoveAll(tmp); err != nil { // a copy a crash left half-done
+		return err
+	}
+	if !isV1Journal(h.journal()) {
+		return nil
+	}
+	ents, _ := os.ReadDir(h.journal())
+	for _, e := range ents {
+		if e.IsDir() && workflowName(e.Name()) {
+			return fmt.Errorf("%s holds both a single journal and per-workflow journals (an older picoflow wrote it after the upgrade); move one aside", h.journal())
+		}
+	}
+	old, err := journal.Open(h.journal(), journal.Options{Owner: "upgrade"})
+	if err != nil {
+		return err
+	}
+	defer old.Close()
+	n, runs, err := splitJournal(old, tmp, log)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(tmp, "LOCK"), 0o750); err != nil {
+		return err
+	}
+	if err := syncPath(tmp); err != nil {
+		return err
+	}
+	backup := h.v1Backup()
+	if pathExists(backup) {
+		backup += "-" + strconv.FormatInt(time.Now().Unix(), 10)
+	}
+	if err := os.Rename(h.journal(), backup); err != nil {
+		return err
+	}
+	if err := syncPath(string(h)); err != nil {
+		return err
+	}
+	if err := h.swapIn(); err != nil {
+		return err
+	}
+	log.Warn("upgraded the home to one journal per workflow; the old journal is kept",
+		"home", string(h), "entries", n, "runs", runs, "old", backup)
+	return nil
+}
+
+// swapIn is the last step: the converted journals become HOME/journal.
+func (h home) swapIn() error {
+	if err := os.Rename(h.upgradeTmp(), h.journal()); err != nil {
+		return err
+	}
+	return syncPath(string(h))
+}
+
+// splitJournal copies every entry of old into one journal per workflow
+// under dir and returns the entries and runs copied. Entries of a run
+// whose start is gone (never written by a release) are dropped with a
+// warning.
+func splitJournal(old *journal.Journal, dir string, log *slog.Logger) (int, int, error) {
+	out := map[string]*journal.Journal{}
+	defer func() {
+		for _, j := range out {
+			j.Close()
+		}
+	}()
+	runWF := map[string]string{}
+	n, dropped := 0, 0
+	err := old.ReadFrom(0, func(e *journal.Event) error {
+		wf := e.Workflow
+		if e.Type == journal.RunStarted {
+			runWF[e.Run] = wf
+		} else if e.Run != "" {
+			wf = runWF[e.Run]
+		}
+		if !workflowName(wf) {
+			dropped++
+			return nil
+		}
+		j := out[wf]
+		if j == nil {
+			var err error
+			if j, err = journal.Open(filepath.Join(dir, wf), journal.Options{Owner: "upgrade"}); err != nil {
+				return err
+			}
+			out[wf] = j
+		}
+		e.Seq = 0
+		n++
+		return j.AppendLazy(e)
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	for wf, j := range out {
+		delete(out, wf)
+		if err := j.Close(); err != nil { // fsyncs the entries
+			return 0, 0, err
+		}
+	}
+	if dropped > 0 {
+		log.Warn("upgrade: entries that belong to no workflow were not copied", "entries", dropped)
+	}
+	return n, len(runWF), nil
+}
+
+// syncPath fsyncs a directory.
+func syncPath(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

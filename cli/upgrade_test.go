@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The runs of testdata/home-v1 (see its README).
+const (
+	v1AlphaOK     = "20261201-073149-84a7"
+	v1AlphaFailed = "20261201-073149-adbd"
+	v1BetaLive    = "20261201-073149-467e"
+)
+
+// v1Home copies the home the previous release wrote into a temporary
+// directory, with the ledger its tasks append to.
+func v1Home(t *testing.T) (home, ledger string) {
+	t.Helper()
+	dir := t.TempDir()
+	home = filepath.Join(dir, "home")
+	if err := os.CopyFS(home, os.DirFS(filepath.Join("testdata", "home-v1", "home"))); err != nil {
+		t.Fatal(err)
+	}
+	ledger = filepath.Join(dir, "ledger")
+	t.Setenv("PF_LEDGER", ledger)
+	return home, ledger
+}
+
+// checkV1History checks that history shows the three runs, beta's as want.
+func checkV1History(t *testing.T, home, beta string) {
+	t.Helper()
+	r := pf(t, home, "history")
+	if r.code != 0 {
+		t.Fatalf("history: exit %d\n%s", r.code, r.stderr)
+	}
+	for id, status := range map[string]string{v1AlphaOK: "success", v1AlphaFailed: "failed", v1BetaLive: beta} {
+		if !strings.Contains(r.stdout, id) || !lineHas(r.stdout, id, status) {
+			t.Errorf("history does not show run %s as %s:\n%s", id, status, r.stdout)
+		}
+	}
+	for _, id := range []string{v1AlphaOK, v1AlphaFailed, v1BetaLive} {
+		if r := pf(t, home, "replay", id); r.code != 0 || !strings.Contains(r.stdout, "run "+id) {
+			t.Errorf("replay %s: exit %d\n%s%s", id, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+func lineHas(text, id, word string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, id) {
+			return slices.Contains(strings.Fields(l), word)
+		}
+	}
+	return false
+}
+
+// TestUpgradeV1Home opens a home of the previous release: readers read it
+// as it is, the first writer converts it, and the interrupted run resumes
+// without running its finished task again.
+func TestUpgradeV1Home(t *testing.T) {
+	home, ledger := v1Home(t)
+	checkV1History(t, home, "interrupted")
+	if !isV1Journal(filepath.Join(home, "journal")) || pathExists(filepath.Join(home, "journal-v1")) {
+		t.Fatal("a reader converted the home")
+	}
+
+	if err := os.WriteFile(ledger+".go", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := pf(t, home, "resume", v1BetaLive)
+	if r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	got, _ := os.ReadFile(ledger)
+	if string(got) != "beta-two\nbeta-three\n" {
+		t.Errorf("the resumed run ran %q, want beta-two and beta-three only", got)
+	}
+	for _, p := range []string{"journal/alpha", "journal/beta", "journal/LOCK", "journal-v1/00000000000000000001"} {
+		if !pathExists(filepath.Join(home, p)) {
+			t.Errorf("after the upgrade %s is missing", p)
+		}
+	}
+	if isV1Journal(filepath.Join(home, "journal")) || pathExists(filepath.Join(home, ".journal-v2.tmp")) {
+		t.Error("the single journal is still in HOME/journal")
+	}
+	checkV1History(t, home, "success")
+	if r := pf(t, home, "reindex"); r.code != 0 || !strings.Contains(r.stdout, "3 runs") {
+		t.Errorf("reindex after the upgrade: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// The workflow runs again as usual on the converted home.
+	r = pf(t, home, "run", filepath.Join("testdata", "home-v1", "workflows", "alpha.yaml"))
+	if r.code != 0 {
+		t.Fatalf("run after the upgrade: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestUpgradeCutShort: a conversion a crash cut short is rolled back
+// (before the old journal moved) or finished (after), by the next writer.
+func TestUpgradeCutShort(t *testing.T) {
+	alpha := filepath.Join("testdata", "home-v1", "workflows", "alpha.yaml")
+	t.Run("copy-half-built", func(t *testing.T) {
+		home, _ := v1Home(t)
+		tmp := filepath.Join(home, ".journal-v2.tmp", "alpha")
+		if err := os.MkdirAll(tmp, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, "00000000000000000001"), []byte("half"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		checkV1History(t, home, "interrupted")
+		if r := pf(t, home, "run", alpha); r.code != 0 {
+			t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		checkV1History(t, home, "interrupted")
+		if pathExists(filepath.Join(home, ".journal-v2.tmp")) || !pathExists(filepath.Join(home, "journal", "beta")) {
+			t.Error("the half-built copy was not replaced by a full conversion")
+		}
+	})
+	t.Run("between-renames", func(t *testing.T) {
+		home, _ := v1Home(t)
+		if r := pf(t, home, "run", alpha); r.code != 0 { // converts
+			t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		// Back to the moment between step 3 and step 4.
+		if err := os.Rename(filepath.Join(home, "journal"), filepath.Join(home, ".journal-v2.tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(home, "picoflow.db")); err != nil {
+			t.Fatal(err)
+		}
+		checkV1History(t, home, "interrupted") // read from journal-v1
+		if r := pf(t, home, "run", alpha); r.code != 0 {
+			t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if pathExists(filepath.Join(home, ".journal-v2.tmp")) || !pathExists(filepath.Join(home, "journal", "beta")) {
+			t.Error("the conversion was not finished")
+		}
+		r := pf(t, home, "history", "alpha")
+		if n := strings.Count(r.stdout, "alpha"); n != 4 {
+			t.Errorf("history shows %d alpha runs, want 4 (2 converted, 2 new)\n%s", n, r.stdout)
+		}
+	})
+}
