@@ -30,6 +30,7 @@ func TestDaemonBinary(t *testing.T) {
 	t.Run("sighup-keeps-good-version", func(t *testing.T) { t.Parallel(); testDaemonSIGHUP(t, bin) })
 	t.Run("single-instance-run-and-trigger", func(t *testing.T) { t.Parallel(); testDaemonRefusals(t, bin) })
 	t.Run("sigterm-while-task-runs", func(t *testing.T) { t.Parallel(); testDaemonSIGTERM(t, bin) })
+	t.Run("run-and-resolve-beside", func(t *testing.T) { t.Parallel(); testDaemonBeside(t, bin) })
 }
 
 // dmnBuffer is an output sink read while the child writes.
@@ -204,8 +205,8 @@ func testDaemonRefusals(t *testing.T, bin string) {
 		t.Errorf("second daemon: exit %d, want %d naming %s: %s", code, ExitLocked, pid, stderr)
 	}
 	code, _, stderr = e.run("run", filepath.Join(e.dir, "manual.yaml"))
-	if code != ExitLocked || !strings.Contains(stderr, pid) || !strings.Contains(stderr, "picoflow trigger manual") {
-		t.Errorf("run while the daemon runs: exit %d, want %d naming %s and trigger: %s", code, ExitLocked, pid, stderr)
+	if code != ExitOK {
+		t.Errorf("run of a workflow the daemon does not run now: exit %d, want 0: %s", code, stderr)
 	}
 	code, stdout, stderr := e.run("trigger", "manual", "--param", "WHO=you")
 	id := strings.TrimSpace(stdout)
@@ -263,6 +264,68 @@ func testDaemonSIGTERM(t *testing.T, bin string) {
 	})
 	if !finishedOK("after") || e.count(func(ev *journal.Event) bool { return ev.Type == journal.TaskStarted && ev.Task == "work" }) != 1 {
 		t.Errorf("resume ran the wrong tasks")
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
+	}
+}
+
+// testDaemonBeside runs `picoflow run FILE` of a file outside the daemon's
+// directory while the daemon runs, and resolves an in-doubt task while a
+// run of the same workflow in the daemon holds the workflow's journal: the
+// CLI hands the resolution over and reports it as if it wrote it.
+func testDaemonBeside(t *testing.T, bin string) {
+	mark := filepath.Join(t.TempDir(), "go")
+	hold := "name: hold\noverlap: allow\ntasks:\n  - {name: push, type: shell, idempotent: false, config: {command: \"true\"}}\n" +
+		"  - {name: wait, type: shell, depends_on: [push], config: {command: \"while [ ! -e " + mark + " ]; do sleep 0.05; done\"}}\n"
+	e := newDmnEnv(t, bin, map[string]string{"hold.yaml": hold})
+	held := crashedRun(t, e.home, filepath.Join(e.dir, "hold.yaml"), "push") // in doubt once the daemon resumes it
+	p := e.startDaemon()
+	e.waitFor(10*time.Second, "the crashed run to be held in doubt", func() bool {
+		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.TaskInDoubt && ev.Run == held }) == 1
+	})
+
+	outside := filepath.Join(t.TempDir(), "outside.yaml")
+	if err := os.WriteFile(outside, []byte(dmnManual), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := e.run("run", outside); code != ExitOK {
+		t.Errorf("run FILE beside the daemon: exit %d: %s", code, stderr)
+	}
+
+	code, stdout, stderr := e.run("trigger", "hold")
+	live := strings.TrimSpace(stdout)
+	if code != ExitOK {
+		t.Fatalf("trigger: exit %d: %s", code, stderr)
+	}
+	e.waitFor(10*time.Second, "the live run to wait", func() bool {
+		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.TaskStarted && ev.Run == live && ev.Task == "wait" }) == 1
+	})
+	if code, _, stderr := e.run("run", filepath.Join(e.dir, "hold.yaml")); code != ExitLocked || !strings.Contains(stderr, "pid "+strconv.Itoa(p.cmd.Process.Pid)) {
+		t.Errorf("run of a workflow the daemon runs now: exit %d, want %d naming the daemon: %s", code, ExitLocked, stderr)
+	}
+	code, stdout, stderr = e.run("resolve", held, "push", "--succeeded")
+	if code != ExitOK || !strings.Contains(stdout, "resolved as success") {
+		t.Fatalf("resolve beside the daemon: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if n := e.count(func(ev *journal.Event) bool { return ev.Type == journal.TaskResolved && ev.Run == held }); n != 1 {
+		t.Errorf("%d TaskResolved events, want 1", n)
+	}
+	if !strings.Contains(p.stderr.String(), "in-doubt task resolved") {
+		t.Errorf("the daemon did not write the resolution\n%s", p.stderr)
+	}
+	if code, _, stderr := e.run("resolve", held, "push", "--failed"); code != ExitUsage || !strings.Contains(stderr, "not in doubt") {
+		t.Errorf("a second resolve: exit %d, want %d as without a daemon: %s", code, ExitUsage, stderr)
+	}
+	if err := os.WriteFile(mark, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(10*time.Second, "the live run to finish", func() bool {
+		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.RunFinished && ev.Run == live }) == 1
+	})
+	e.waitFor(10*time.Second, "the daemon to let go of the journal", func() bool { return !home_(e.home).workflowHeld("hold") })
+	if code, stdout, stderr := e.run("resume", held); code != ExitOK {
+		t.Errorf("resume beside the daemon: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
