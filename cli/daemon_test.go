@@ -299,7 +299,9 @@ func testDaemonBeside(t *testing.T, bin string) {
 		t.Fatalf("trigger: exit %d: %s", code, stderr)
 	}
 	e.waitFor(10*time.Second, "the live run to wait", func() bool {
-		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.TaskStarted && ev.Run == live && ev.Task == "wait" }) == 1
+		return e.count(func(ev *journal.Event) bool {
+			return ev.Type == journal.TaskStarted && ev.Run == live && ev.Task == "wait"
+		}) == 1
 	})
 	if code, _, stderr := e.run("run", filepath.Join(e.dir, "hold.yaml")); code != ExitLocked || !strings.Contains(stderr, "pid "+strconv.Itoa(p.cmd.Process.Pid)) {
 		t.Errorf("run of a workflow the daemon runs now: exit %d, want %d naming the daemon: %s", code, ExitLocked, stderr)
