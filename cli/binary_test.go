@@ -31,6 +31,7 @@ func TestBinary(t *testing.T) {
 	t.Run("sigterm-finishes-task-and-resumes", func(t *testing.T) { t.Parallel(); testSIGTERM(t, bin) })
 	t.Run("second-run-refused", func(t *testing.T) { t.Parallel(); testSecondRun(t, bin) })
 	t.Run("torture-kill-9", func(t *testing.T) { testTorture(t, bin) })
+	t.Run("concurrent-workflows-kill-9", func(t *testing.T) { testConcurrentWorkflows(t, bin) })
 }
 
 // child is a picoflow process started by a test.
