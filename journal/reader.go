@@ -18,6 +18,12 @@ type ScanOptions struct {
 	// the journal. Readers of a live journal leave it off: the writer may
 	// be in the middle of a record.
 	Strict bool
+	// OnDamage, when set, makes the scan go on past damage: every entry
+	// that verifies is delivered, before and after a damaged region, and
+	// each damaged region is passed to OnDamage (in order, between the
+	// entries around it). Returning an error from OnDamage ends the scan
+	// with it. Read-only commands use it to keep working on what verifies.
+	OnDamage func(*DamageError) error
 }
 
 // ErrStop may be returned by a Scan callback to end the scan early.
