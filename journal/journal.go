@@ -79,6 +79,9 @@ func Open(dir string, opts Options) (*Journal, error) {
 	rep, err := Repair(dir)
 	if err != nil {
 		j.unlock()
+		if errors.Is(err, ErrDamaged) {
+			return nil, err // it names the journal, the file, the offset and the entry
+		}
 		return nil, fmt.Errorf("repair journal: %w", err)
 	}
 	j.Repaired = rep

@@ -1,7 +1,5 @@
 package journal
 
-import "errors"
-
 // TornTail describes an incomplete last record of the last segment: the
 // unfinished write a crash or power loss left. Open repairs it.
 type TornTail struct {
@@ -31,5 +29,14 @@ func (r VerifyReport) Clean() bool { return len(r.Damage) == 0 && r.Torn == nil 
 // full file system). It lists every damaged region and a torn tail, if any.
 // The error is for a journal that cannot be read at all, not for damage.
 func Verify(dir string) (VerifyReport, error) {
-	return VerifyReport{Dir: dir}, errors.New("journal.Verify: not implemented yet")
+	return checkDir(dir)
+}
+
+// Err returns the first damage as a *DamageError, or nil.
+func (r VerifyReport) Err() error {
+	if len(r.Damage) == 0 {
+		return nil
+	}
+	d := r.Damage[0]
+	return &d
 }
