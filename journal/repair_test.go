@@ -502,8 +502,8 @@ func TestRepairEveryCut(t *testing.T) {
 		t.Fatalf("%d records, want %d", len(recs)-1, len(evs))
 	}
 	type cut struct {
-		name string
-		buf  []byte
+		name  string
+		buf   []byte
 		keep  int  // entries that must survive
 		whole bool // the bytes after them form a whole bogus record: damage
 	}
