@@ -76,6 +76,10 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if err := j.lock(); err != nil {
 		return nil, err
 	}
+	if err := finishSalvage(dir); err != nil {
+		j.unlock()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
 	rep, err := Repair(dir)
 	if err != nil {
 		j.unlock()

@@ -108,10 +108,11 @@ type crashScenario struct {
 
 // damageWant is the damage a scenario must be reported with.
 type damageWant struct {
-	segment string   // base name of the segment file
-	offset  int64    // of the first bad record
-	index   uint64   // the entry expected there
-	seqs    []uint64 // what a scan skipping damage delivers
+	segment string      // base name of the segment file
+	offset  int64       // of the first bad record
+	index   uint64      // the entry expected there
+	seqs    []uint64    // what a scan skipping damage delivers
+	gaps    [][2]uint64 // what Salvage reports: {Before, After} in new numbers
 }
 
 // seqRange returns from..to and then more.
@@ -176,13 +177,13 @@ var crashScenarios = []crashScenario{
 		// A flipped bit in the last entry, which was written whole (and may
 		// have been fsynced): damage, not a torn write.
 		damage:  rewriteLast(func(b []byte, r []int) []byte { b[r[6]-10] ^= 0x04; return b }),
-		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5)},
+		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5), gaps: [][2]uint64{{5, 0}}},
 	},
 	{
 		name: "bad-crc-middle-of-last-segment", base: singleBase,
 		// Bit rot in entry 3, valid entries after it: damage, nothing cut.
 		damage:  rewriteLast(func(b []byte, r []int) []byte { b[r[2]+25] ^= 0x10; return b }),
-		damaged: &damageWant{segment: seg1, offset: 475, index: 3, seqs: seqRange(1, 2, 4, 5, 6)},
+		damaged: &damageWant{segment: seg1, offset: 475, index: 3, seqs: seqRange(1, 2, 4, 5, 6), gaps: [][2]uint64{{2, 3}}},
 	},
 	{
 		name: "bad-version-last", base: singleBase,
@@ -191,7 +192,7 @@ var crashScenarios = []crashScenario{
 			env[0] = 2
 			return b
 		}),
-		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5)},
+		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5), gaps: [][2]uint64{{5, 0}}},
 	},
 	{
 		name: "wrong-seq-last", base: singleBase,
@@ -202,7 +203,7 @@ var crashScenarios = []crashScenario{
 			_, _, payload, _ := verify(env)
 			return append(b[:r[5]], reframe(appendEnvelope(nil, TaskFinished, 60, payload))...)
 		}),
-		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5, 60)},
+		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5, 60), gaps: [][2]uint64{{5, 6}}},
 	},
 	{
 		name: "unknown-type-last", base: singleBase,
@@ -228,7 +229,7 @@ var crashScenarios = []crashScenario{
 	{
 		name: "bad-crc-first-record-of-segment", base: multiBase,
 		damage:  rewriteLast(func(b []byte, r []int) []byte { b[r[1]-1] ^= 0x80; return b }),
-		damaged: &damageWant{segment: seg40, offset: 0, index: 40, seqs: seqRange(1, 39, 41, 42, 43, 44)},
+		damaged: &damageWant{segment: seg40, offset: 0, index: 40, seqs: seqRange(1, 39, 41, 42, 43, 44), gaps: [][2]uint64{{39, 40}}},
 	},
 	{
 		name: "damaged-length-prefix", base: singleBase,
@@ -252,7 +253,7 @@ var crashScenarios = []crashScenario{
 				t.Fatal(err)
 			}
 		},
-		damaged: &damageWant{segment: seg20, offset: 898, index: 25, seqs: seqRange(1, 24, seqRange(26, 44)...)},
+		damaged: &damageWant{segment: seg20, offset: 898, index: 25, seqs: seqRange(1, 24, seqRange(26, 44)...), gaps: [][2]uint64{{24, 25}}},
 	},
 	{
 		name: "damaged-end-of-older-segment", base: multiBase,
@@ -269,7 +270,7 @@ var crashScenarios = []crashScenario{
 				t.Fatal(err)
 			}
 		},
-		damaged: &damageWant{segment: seg20, offset: 4085, index: 39, seqs: seqRange(1, 38, seqRange(40, 44)...)},
+		damaged: &damageWant{segment: seg20, offset: 4085, index: 39, seqs: seqRange(1, 38, seqRange(40, 44)...), gaps: [][2]uint64{{38, 39}}},
 	},
 	{
 		name: "garbage-frame-tail", base: singleBase,
@@ -278,7 +279,7 @@ var crashScenarios = []crashScenario{
 		damage: rewriteLast(func(b []byte, r []int) []byte {
 			return append(b, append([]byte{20}, bytes.Repeat([]byte{0x5a}, 20)...)...)
 		}),
-		damaged: &damageWant{segment: seg1, offset: 2261, index: 7, seqs: seqRange(1, 6)},
+		damaged: &damageWant{segment: seg1, offset: 2261, index: 7, seqs: seqRange(1, 6), gaps: [][2]uint64{{6, 0}}},
 	},
 }
 
