@@ -43,7 +43,8 @@ type Journal struct {
 	lockFile *os.File
 	log      *wal.Log
 
-	wmu      sync.Mutex // held while writing; guards log, last, tailSize
+	wmu      sync.Mutex // held while writing; guards log, failed, last, tailSize
+	failed   error      // the write error that poisoned the journal
 	last     uint64
 	tailSize int // bytes in the wal's tail segment, to mirror its rolls
 	batch    wal.Batch
@@ -216,7 +217,7 @@ func (j *Journal) append(evs []*Event, durable bool) error {
 // commit writes a group of queued appends in one batch. Called with wmu held.
 func (j *Journal) commit(group []*commit) error {
 	if j.log == nil {
-		return errors.New("append: journal is closed")
+		return j.closedErr("append")
 	}
 	durable := false
 	rolled := false
@@ -265,10 +266,22 @@ func (j *Journal) commit(group []*commit) error {
 
 // fail poisons the journal after a write error: what reached the disk is
 // unknown, so the only safe continuation is to reopen (which repairs).
+// Every later write returns the error again.
 func (j *Journal) fail(err error) error {
 	j.log.Close()
 	j.log = nil
+	j.failed = err
 	return err
+}
+
+// closedErr is the error of an operation on a journal that is closed or
+// that a write error poisoned (then it wraps that error: its cause, e.g.
+// "no space left on device", and its path).
+func (j *Journal) closedErr(op string) error {
+	if j.failed != nil {
+		return fmt.Errorf("%s: journal %s stopped after a write error (reopen it once the cause is fixed): %w", op, j.dir, j.failed)
+	}
+	return fmt.Errorf("%s: journal %s is closed", op, j.dir)
 }
 
 func (j *Journal) fsync(f func() error) error {
@@ -290,7 +303,7 @@ func (j *Journal) Sync() error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.log == nil {
-		return errors.New("sync: journal is closed")
+		return j.closedErr("sync")
 	}
 	return j.fsync(j.log.Sync)
 }
@@ -307,7 +320,7 @@ func (j *Journal) FirstSeq() (uint64, error) {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.log == nil {
-		return 0, errors.New("journal is closed")
+		return 0, j.closedErr("first entry")
 	}
 	return j.log.FirstIndex()
 }
@@ -324,7 +337,7 @@ func (j *Journal) TruncateFront(seq uint64) error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.log == nil {
-		return errors.New("truncate: journal is closed")
+		return j.closedErr("truncate")
 	}
 	if seq > j.last {
 		seq = j.last
