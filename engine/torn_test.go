@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -47,9 +48,10 @@ func TestTornJournalTail(t *testing.T) {
 	}
 
 	type damage struct {
-		name string
-		tail []byte // replaces data[cut:]
-		cut  int
+		name    string
+		tail    []byte // replaces data[cut:]
+		cut     int
+		damaged bool // a whole bogus record, not a torn write: Open refuses it
 	}
 	var cases []damage
 	for cut := offsets[len(offsets)-3]; cut < len(data); cut++ {
@@ -68,10 +70,10 @@ func TestTornJournalTail(t *testing.T) {
 		{name: "zero-byte", tail: make([]byte, 1)},
 		{name: "zeroes-100", tail: make([]byte, 100)},
 		{name: "zeroed-page", tail: make([]byte, 4096)},
-		{name: "garbage", tail: garbage},
+		{name: "garbage", tail: garbage, damaged: true}, // its first byte frames a whole 16-byte record
 		{name: "length-past-end", tail: lengthOnly},
-		{name: "copy-of-last-entry", tail: last},  // a valid envelope at the wrong sequence number
-		{name: "bit-flip-in-copy", tail: flipped}, // and with a bad CRC
+		{name: "copy-of-last-entry", tail: last, damaged: true},  // a valid envelope at the wrong sequence number
+		{name: "bit-flip-in-copy", tail: flipped, damaged: true}, // and with a bad CRC
 		{name: "zeroes-over-last", cut: offsets[len(offsets)-1], tail: make([]byte, len(last))},
 	} {
 		if d.cut == 0 {
@@ -100,6 +102,16 @@ func TestTornJournalTail(t *testing.T) {
 		damaged := append(append([]byte(nil), data[:tc.cut]...), tc.tail...)
 		if err := os.WriteFile(seg, damaged, 0o640); err != nil {
 			t.Fatal(err)
+		}
+		if tc.damaged {
+			j, err := openJournal(dir)
+			if !errors.Is(err, journal.ErrDamaged) {
+				if j != nil {
+					j.Close()
+				}
+				t.Fatalf("Open: %v, want damage reported", err)
+			}
+			return
 		}
 		h.open()
 		succeeded := map[string]bool{}

@@ -206,7 +206,7 @@ func TestVerifyRejectsEveryFlip(t *testing.T) {
 
 func TestDecode(t *testing.T) {
 	valid := validEnvelope(t)
-	unknown := appendEnvelope(nil, typeEnd+86, 7, []byte(`{"ts":1}`))
+	unknown := appendEnvelope(nil, 99, 7, []byte(`{"ts":1}`))
 	cases := []struct {
 		name    string
 		in      []byte

@@ -24,6 +24,7 @@ const (
 	TaskResolved    // 10: an operator settled an in-doubt task
 	ScheduleFired   // 11: the daemon fired a schedule
 	ScheduleSkipped // 12: the daemon skipped a due fire (overlap)
+	RunDamaged      // 13: salvage lost events that may belong to this run
 
 	typeEnd // one past the last known type
 )
@@ -41,6 +42,7 @@ var typeNames = [...]string{
 	TaskResolved:    "task_resolved",
 	ScheduleFired:   "schedule_fired",
 	ScheduleSkipped: "schedule_skipped",
+	RunDamaged:      "run_damaged",
 }
 
 // Known reports whether t is a type this version understands.

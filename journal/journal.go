@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +45,10 @@ type Journal struct {
 	lockFile *os.File
 	log      *wal.Log
 
-	wmu      sync.Mutex // held while writing; guards log, last, tailSize
+	wmu      sync.Mutex // held while writing; guards log, failed, last, dirNames
+	failed   error      // the write error that poisoned the journal
 	last     uint64
-	tailSize int // bytes in the wal's tail segment, to mirror its rolls
+	dirNames string // the names in dir when it was last fsynced
 	batch    wal.Batch
 
 	qmu   sync.Mutex // guards queue
@@ -76,9 +79,16 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if err := j.lock(); err != nil {
 		return nil, err
 	}
+	if err := finishSalvage(dir); err != nil {
+		j.unlock()
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
 	rep, err := Repair(dir)
 	if err != nil {
 		j.unlock()
+		if errors.Is(err, ErrDamaged) {
+			return nil, err // it names the journal, the file, the offset and the entry
+		}
 		return nil, fmt.Errorf("repair journal: %w", err)
 	}
 	j.Repaired = rep
@@ -109,30 +119,47 @@ func Open(dir string, opts Options) (*Journal, error) {
 			return nil, fmt.Errorf("open journal: last entry: %w", err)
 		}
 	}
-	err = j.measureTail()
-	if err == nil {
-		err = j.syncDir() // the segment wal.Open may have created
-	}
-	if err != nil {
+	if err = j.syncDirIfChanged(); err != nil { // the segment wal.Open may have created
+
 		j.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	return j, nil
 }
 
-// measureTail sets tailSize to the size of the wal's tail segment, which
-// decides when the wal starts a new segment.
-func (j *Journal) measureTail() error {
-	segs, err := listSegments(j.dir)
-	if err != nil || len(segs) == 0 {
-		return err
-	}
-	fi, err := os.Stat(segs[len(segs)-1].path)
+// syncDirIfChanged fsyncs the directory when the names in it changed since
+// it was last fsynced. The wal starts a new segment file whenever it sees
+// fit (its API promises no rule for it), and an entry in a new file is
+// durable only once the directory entry is: listing the directory after a
+// write costs microseconds, an fsync of it milliseconds.
+func (j *Journal) syncDirIfChanged() error {
+	names, err := dirNames(j.dir)
 	if err != nil {
 		return err
 	}
-	j.tailSize = int(fi.Size())
+	if names == j.dirNames {
+		return nil
+	}
+	if err := j.syncDir(); err != nil {
+		return err
+	}
+	j.dirNames = names
 	return nil
+}
+
+// dirNames returns the sorted names in dir, joined.
+func dirNames(dir string) (string, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return "", err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return "", fmt.Errorf("list %s: %w", dir, err)
+	}
+	slices.Sort(names)
+	return strings.Join(names, "/"), nil
 }
 
 func (j *Journal) lock() error {
@@ -209,31 +236,20 @@ func (j *Journal) append(evs []*Event, durable bool) error {
 // commit writes a group of queued appends in one batch. Called with wmu held.
 func (j *Journal) commit(group []*commit) error {
 	if j.log == nil {
-		return errors.New("append: journal is closed")
+		return j.closedErr("append")
 	}
 	durable := false
-	rolled := false
 	var written uint64
 	seq := j.last
 	var buf []byte
 	for _, c := range group {
 		durable = durable || c.sync
 		for i, e := range c.events {
-			if seq == j.last && j.tailSize > j.opts.SegmentSize {
-				// The wal cycles before writing a batch to a full
-				// segment (not when the batch is empty).
-				rolled, j.tailSize = true, 0
-			}
 			seq++
 			e.Seq = seq
 			buf = appendEnvelope(buf[:0], e.Type, seq, c.payloads[i])
 			j.batch.Write(seq, buf)
-			n := uvarintLen(uint64(len(buf))) + len(buf)
-			written += uint64(n)
-			j.tailSize += n
-			if j.tailSize >= j.opts.SegmentSize {
-				rolled, j.tailSize = true, 0
-			}
+			written += uint64(uvarintLen(uint64(len(buf))) + len(buf))
 		}
 	}
 	if err := j.log.WriteBatch(&j.batch); err != nil {
@@ -247,10 +263,8 @@ func (j *Journal) commit(group []*commit) error {
 		if err := j.fsync(j.log.Sync); err != nil {
 			return j.fail(fmt.Errorf("append: fsync: %w", err))
 		}
-	}
-	if rolled {
-		if err := j.syncDir(); err != nil {
-			return j.fail(err)
+		if err := j.syncDirIfChanged(); err != nil {
+			return j.fail(fmt.Errorf("append: %w", err))
 		}
 	}
 	return nil
@@ -258,10 +272,22 @@ func (j *Journal) commit(group []*commit) error {
 
 // fail poisons the journal after a write error: what reached the disk is
 // unknown, so the only safe continuation is to reopen (which repairs).
+// Every later write returns the error again.
 func (j *Journal) fail(err error) error {
 	j.log.Close()
 	j.log = nil
+	j.failed = err
 	return err
+}
+
+// closedErr is the error of an operation on a journal that is closed or
+// that a write error poisoned (then it wraps that error: its cause, e.g.
+// "no space left on device", and its path).
+func (j *Journal) closedErr(op string) error {
+	if j.failed != nil {
+		return fmt.Errorf("%s: journal %s stopped after a write error (reopen it once the cause is fixed): %w", op, j.dir, j.failed)
+	}
+	return fmt.Errorf("%s: journal %s is closed", op, j.dir)
 }
 
 func (j *Journal) fsync(f func() error) error {
@@ -283,9 +309,15 @@ func (j *Journal) Sync() error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.log == nil {
-		return errors.New("sync: journal is closed")
+		return j.closedErr("sync")
 	}
-	return j.fsync(j.log.Sync)
+	if err := j.fsync(j.log.Sync); err != nil {
+		return j.fail(fmt.Errorf("sync: %w", err))
+	}
+	if err := j.syncDirIfChanged(); err != nil {
+		return j.fail(fmt.Errorf("sync: %w", err))
+	}
+	return nil
 }
 
 // LastSeq returns the sequence number of the newest entry (0: empty).
@@ -300,7 +332,7 @@ func (j *Journal) FirstSeq() (uint64, error) {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.log == nil {
-		return 0, errors.New("journal is closed")
+		return 0, j.closedErr("first entry")
 	}
 	return j.log.FirstIndex()
 }
@@ -317,7 +349,7 @@ func (j *Journal) TruncateFront(seq uint64) error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.log == nil {
-		return errors.New("truncate: journal is closed")
+		return j.closedErr("truncate")
 	}
 	if seq > j.last {
 		seq = j.last
@@ -332,12 +364,9 @@ func (j *Journal) TruncateFront(seq uint64) error {
 	if err := j.log.TruncateFront(seq); err != nil {
 		return fmt.Errorf("truncate journal before %d: %w", seq, err)
 	}
-	// Truncating inside the tail segment rewrites it shorter: the wal's
-	// next roll comes later than the size counted so far.
-	if err := j.measureTail(); err != nil {
-		return j.fail(fmt.Errorf("truncate journal before %d: %w", seq, err))
-	}
-	return j.syncDir()
+	// The wal removed files and may have replaced one under the same name.
+	j.dirNames = ""
+	return j.syncDirIfChanged()
 }
 
 // Stats returns the journal's counters.
@@ -352,6 +381,9 @@ func (j *Journal) Close() error {
 	var err error
 	if j.log != nil {
 		err = j.fsync(j.log.Sync)
+		if err == nil {
+			err = j.syncDirIfChanged()
+		}
 		if cerr := j.log.Close(); err == nil {
 			err = cerr
 		}

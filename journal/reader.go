@@ -18,6 +18,12 @@ type ScanOptions struct {
 	// the journal. Readers of a live journal leave it off: the writer may
 	// be in the middle of a record.
 	Strict bool
+	// OnDamage, when set, makes the scan go on past damage: every entry
+	// that verifies is delivered, before and after a damaged region, and
+	// each damaged region is passed to OnDamage (in order, between the
+	// entries around it). Returning an error from OnDamage ends the scan
+	// with it. Read-only commands use it to keep working on what verifies.
+	OnDamage func(*DamageError) error
 }
 
 // ErrStop may be returned by a Scan callback to end the scan early.
@@ -44,7 +50,7 @@ func Scan(dir string, opts ScanOptions, fn func(*Event) error) error {
 // entry it wants: it may begin later than asked (those entries are gone)
 // but never skips one that is kept.
 func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) error {
-	next := max(opts.From, 1) // the next entry wanted
+	sc := &scanner{dir: dir, opts: opts, last: last, fn: fn, next: max(opts.From, 1)}
 	var changed error
 	var prev []segment
 	for attempt := 0; attempt <= scanRetries; attempt++ {
@@ -64,7 +70,7 @@ func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) erro
 		if changed != nil && !errors.Is(changed, errGone) && slices.Equal(segs, prev) {
 			break // the same gap between the same files: damage, not a truncation
 		}
-		changed, err = scanSegments(segs, &next, last, opts.Strict, fn)
+		changed, err = sc.segments(segs)
 		if errors.Is(err, ErrStop) {
 			return nil
 		}
@@ -72,6 +78,9 @@ func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) erro
 			return err
 		}
 		prev = segs
+	}
+	if d, ok := changed.(*DamageError); ok {
+		return sc.damage(d)
 	}
 	return fmt.Errorf("scan journal: %w", changed)
 }
@@ -82,22 +91,40 @@ const scanRetries = 100
 // errGone marks a segment removed while it was being scanned.
 var errGone = errors.New("segment removed")
 
-// scanSegments scans the segments from the one holding entry *next on,
-// advancing *next past each entry passed to fn. It returns a non-nil
-// changed when the listing no longer matches the directory.
-func scanSegments(segs []segment, next *uint64, last uint64, strict bool, fn func(*Event) error) (changed, err error) {
+// scanner is the state of one scan: the next entry wanted and where a
+// damaged region that ran to the end of a segment began.
+type scanner struct {
+	dir  string
+	opts ScanOptions
+	last uint64
+	fn   func(*Event) error
+	next uint64
+	open *DamageError // damage at the end of the previous segment, not yet reported
+}
+
+// segments scans the segments from the one holding entry next on. It
+// returns a non-nil changed when the listing no longer matches the
+// directory.
+func (sc *scanner) segments(segs []segment) (changed, err error) {
+	sc.open = nil
 	start := 0
 	for i, s := range segs {
-		if s.first <= *next {
+		if s.first <= sc.next {
 			start = i
 		}
 	}
-	for i := start; i < len(segs) && segs[i].first <= last; i++ {
-		if i > start && segs[i].first != *next && *next <= last {
-			return fmt.Errorf("segment %s does not follow entry %d", filepath.Base(segs[i].path), *next-1), nil
+	for i := start; i < len(segs) && segs[i].first <= sc.last; i++ {
+		if i > start && segs[i].first != sc.next && sc.next <= sc.last && sc.open == nil {
+			return &DamageError{Dir: sc.dir, Segment: segs[i].path, Index: sc.next,
+				Reason: fmt.Sprintf("segment %s does not follow entry %d", filepath.Base(segs[i].path), sc.next-1)}, nil
 		}
-		tail := i == len(segs)-1
-		err := scanSegment(segs[i], next, last, tail && !strict, fn)
+		if sc.open != nil {
+			if err := sc.damage(sc.open); err != nil {
+				return nil, err
+			}
+			sc.open, sc.next = nil, max(sc.next, segs[i].first)
+		}
+		err := sc.segment(segs[i], i == len(segs)-1)
 		if errors.Is(err, errGone) {
 			return err, nil
 		}
@@ -105,10 +132,23 @@ func scanSegments(segs []segment, next *uint64, last uint64, strict bool, fn fun
 			return nil, err
 		}
 	}
+	if sc.open != nil {
+		d := sc.open
+		sc.open = nil
+		return nil, sc.damage(d)
+	}
 	return nil, nil
 }
 
-func scanSegment(s segment, next *uint64, last uint64, tolerateTail bool, fn func(*Event) error) error {
+// damage reports d to OnDamage, or returns it when there is none.
+func (sc *scanner) damage(d *DamageError) error {
+	if sc.opts.OnDamage == nil {
+		return d
+	}
+	return sc.opts.OnDamage(d)
+}
+
+func (sc *scanner) segment(s segment, tail bool) error {
 	buf, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%w: %s", errGone, filepath.Base(s.path))
@@ -116,30 +156,38 @@ func scanSegment(s segment, next *uint64, last uint64, tolerateTail bool, fn fun
 	if err != nil {
 		return fmt.Errorf("read segment %s: %w", filepath.Base(s.path), err)
 	}
-	idx := s.first
-	for off := 0; off < len(buf) && idx <= last; idx++ {
-		f, err := nextFrame(buf, off)
-		if err != nil {
-			if tolerateTail {
-				return nil
-			}
-			return fmt.Errorf("segment %s: entry %d: %w", filepath.Base(s.path), idx, err)
+	return walkSegment(buf, s.first, func(r record) error {
+		if r.seq > sc.last {
+			return errSegDone
 		}
-		off = f.end
-		if idx < *next {
-			continue
+		if r.seq < sc.next {
+			return nil
 		}
-		e, err := decode(f.data, idx)
+		e, err := decode(r.env, r.seq)
 		if err != nil {
-			if tolerateTail && errors.Is(err, ErrCorrupt) {
-				return nil
-			}
 			return fmt.Errorf("segment %s: %w", filepath.Base(s.path), err)
 		}
-		if err := fn(e); err != nil {
+		if err := sc.fn(e); err != nil {
 			return err
 		}
-		*next = idx + 1
-	}
-	return nil
+		sc.next = r.seq + 1
+		return nil
+	}, func(g region) error {
+		if g.idx > sc.last {
+			return errSegDone
+		}
+		d := &DamageError{Dir: sc.dir, Segment: s.path, Offset: int64(g.off), Index: g.idx, Reason: g.reason}
+		switch {
+		case g.next != 0:
+			if g.idx < sc.next && g.next <= sc.next {
+				return nil // entries before From: not wanted, not reported
+			}
+			sc.next = max(sc.next, g.next)
+			return sc.damage(d)
+		case tail && g.torn && !sc.opts.Strict:
+			return errSegDone // the end of the journal (the writer may be mid-record)
+		}
+		sc.open = d
+		return nil
+	})
 }

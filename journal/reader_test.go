@@ -24,6 +24,13 @@ func TestScanDamagedFixtures(t *testing.T) {
 			evs, _ := sc.base()
 			kept := describeAll(evs[:min(int(sc.lastGood), len(evs))], 1)
 			before := snapshot(t, dir)
+			if sc.damaged != nil {
+				checkScanDamaged(t, dir, sc)
+				if !maps.Equal(before, snapshot(t, dir)) {
+					t.Errorf("Scan changed the directory")
+				}
+				return
+			}
 
 			got, err := scanAll(t, dir, ScanOptions{})
 			switch {
@@ -55,8 +62,9 @@ func TestScanDamagedFixtures(t *testing.T) {
 				if err == nil {
 					t.Fatalf("strict Scan accepted the damage")
 				}
-				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, errTorn) {
-					t.Errorf("strict Scan: %v is neither ErrCorrupt nor a torn record", err)
+				var d *DamageError
+				if !errors.As(err, &d) || d.Index != sc.lastGood+1 {
+					t.Errorf("strict Scan: %v is not a *DamageError at entry %d", err, sc.lastGood+1)
 				}
 				if want := fmt.Sprintf("entry %d: ", sc.lastGood+1); !strings.Contains(err.Error(), want) {
 					t.Errorf("strict Scan: %q does not name the entry (%q)", err, want)
@@ -73,6 +81,57 @@ func TestScanDamagedFixtures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkScanDamaged scans a damaged fixture: without OnDamage, strict or
+// not, the scan delivers the entries before the damage and fails with it;
+// with OnDamage it delivers every entry that verifies and reports the
+// damage once, between the entries around it.
+func checkScanDamaged(t *testing.T, dir string, sc crashScenario) {
+	t.Helper()
+	evs, _ := sc.base()
+	all := describeAll(evs, 1)
+	w := *sc.damaged
+	for _, strict := range []bool{false, true} {
+		var seqs []uint64
+		err := Scan(dir, ScanOptions{Strict: strict}, func(e *Event) error {
+			seqs = append(seqs, e.Seq)
+			return nil
+		})
+		checkDamage(t, err, dir, w)
+		if want := seqRange(1, w.index-1); !slices.Equal(seqs, want) {
+			t.Errorf("strict %v: delivered %v before the damage, want %v", strict, seqs, want)
+		}
+	}
+	var got []uint64
+	var reported []*DamageError
+	err := Scan(dir, ScanOptions{OnDamage: func(d *DamageError) error {
+		if len(got) > 0 && got[len(got)-1] >= d.Index {
+			t.Errorf("damage at entry %d reported after entry %d", d.Index, got[len(got)-1])
+		}
+		reported = append(reported, d)
+		return nil
+	}}, func(e *Event) error {
+		got = append(got, e.Seq)
+		if e.Seq <= uint64(len(all)) && describe(e) != all[e.Seq-1] {
+			t.Errorf("entry %d: %s, want %s", e.Seq, describe(e), all[e.Seq-1])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Scan skipping damage: %v", err)
+	}
+	if !slices.Equal(got, w.seqs) {
+		t.Errorf("Scan skipping damage delivered %v, want %v", got, w.seqs)
+	}
+	if len(reported) != 1 {
+		t.Fatalf("reported %d damages, want 1", len(reported))
+	}
+	checkDamage(t, reported[0], dir, w)
+	stop := errors.New("stop")
+	if err := Scan(dir, ScanOptions{OnDamage: func(*DamageError) error { return stop }}, func(*Event) error { return nil }); err != stop {
+		t.Errorf("OnDamage's error ends the scan: got %v", err)
 	}
 }
 

@@ -19,50 +19,40 @@ type RepairReport struct {
 	Truncated bool
 }
 
-// Repair checks the last segment of the journal in dir record by record and
-// truncates it at the first record that is torn or whose envelope does not
-// verify. Everything before that point is kept. The damaged file is copied
-// to dir/damaged/ first; the truncated file and the directory are fsynced.
+// Repair checks every segment of the journal in dir and repairs a torn
+// tail: an incomplete last record of the last segment (a cut write, zero
+// bytes a power loss left, a frame whose end was never written) that no
+// verified record follows. The last segment is copied to dir/damaged/ first,
+// then truncated where the torn record starts; the file and the directory
+// are fsynced. Damage (a bad record that a verified record follows, or any
+// bad record outside the last segment) is never truncated: Repair changes
+// nothing and returns a *DamageError naming the first damaged record.
 // Repair must only run while holding the journal lock: a live writer's
 // half-written record looks exactly like a torn one.
 func Repair(dir string) (RepairReport, error) {
 	var rep RepairReport
-	segs, err := listSegments(dir)
-	if err != nil || len(segs) == 0 {
-		if os.IsNotExist(err) {
-			err = nil
-		}
+	v, err := checkDir(dir)
+	if err != nil {
 		return rep, err
 	}
-	last := segs[len(segs)-1]
-	buf, err := os.ReadFile(last.path)
-	if err != nil {
-		return rep, fmt.Errorf("read segment %s: %w", filepath.Base(last.path), err)
+	rep.LastGood = v.Last
+	if err := v.Err(); err != nil {
+		return rep, err
 	}
-	off, idx := 0, last.first
-	var cause error
-	for off < len(buf) {
-		f, err := nextFrame(buf, off)
-		if err != nil {
-			err = fmt.Errorf("entry %d: %w", idx, err)
-		} else {
-			_, err = decodeHeader(f.data, idx)
-		}
-		if err != nil {
-			cause = err
-			break
-		}
-		off, idx = f.end, idx+1
-	}
-	rep.LastGood = idx - 1
-	if cause == nil {
+	if v.Torn == nil {
 		return rep, nil
 	}
-	rep.Segment, rep.Offset, rep.Dropped, rep.Cause = last.path, int64(off), int64(len(buf)-off), cause.Error()
-	if rep.Copy, err = preserve(dir, last.path, buf); err != nil {
+	buf, err := os.ReadFile(v.Torn.Segment)
+	if err != nil {
+		return rep, fmt.Errorf("read segment %s: %w", filepath.Base(v.Torn.Segment), err)
+	}
+	rep.LastGood = v.Torn.Index - 1
+	rep.Segment, rep.Offset, rep.Dropped = v.Torn.Segment, v.Torn.Offset, v.Torn.Bytes
+	rep.Cause = fmt.Sprintf("entry %d: %s", v.Torn.Index, v.Torn.Reason)
+	if rep.Copy, err = preserve(dir, v.Torn.Segment, buf); err != nil {
 		return rep, err
 	}
-	if err := truncateFile(last.path, int64(off)); err != nil {
+	if err := truncateFile(v.Torn.Segment, v.Torn.Offset); err != nil {
 		return rep, err
 	}
 	rep.Truncated = true
@@ -73,12 +63,21 @@ func Repair(dir string) (RepairReport, error) {
 // decoding the payload. An unknown type is not damage: a newer version may
 // have written it, and it must be reported, not cut away.
 func decodeHeader(b []byte, idx uint64) (Type, error) {
-	t, seq, _, err := verify(b)
+	t, err := checkHeader(b, idx)
 	if err != nil {
 		return 0, fmt.Errorf("entry %d: %w", idx, err)
 	}
+	return t, nil
+}
+
+// checkHeader is decodeHeader without the entry number in the error.
+func checkHeader(b []byte, idx uint64) (Type, error) {
+	t, seq, _, err := verify(b)
+	if err != nil {
+		return 0, err
+	}
 	if seq != idx {
-		return 0, fmt.Errorf("entry %d: %w: sequence number %d", idx, ErrCorrupt, seq)
+		return 0, fmt.Errorf("%w: sequence number %d", ErrCorrupt, seq)
 	}
 	return t, nil
 }

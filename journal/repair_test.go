@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -100,7 +101,30 @@ type crashScenario struct {
 	lastGood uint64 // the last entry kept
 	cause    string // in Repaired.Cause; "" when Open has nothing to repair
 	scanErr  string // what Scan (also non-strict) reports, when it must fail
+
+	// Damage: Open refuses the journal and changes nothing.
+	damaged *damageWant
 }
+
+// damageWant is the damage a scenario must be reported with.
+type damageWant struct {
+	segment string      // base name of the segment file
+	offset  int64       // of the first bad record
+	index   uint64      // the entry expected there
+	seqs    []uint64    // what a scan skipping damage delivers
+	gaps    [][2]uint64 // what Salvage reports: {Before, After} in new numbers
+}
+
+// seqRange returns from..to and then more.
+func seqRange(from, to uint64, more ...uint64) []uint64 {
+	var s []uint64
+	for i := from; i <= to; i++ {
+		s = append(s, i)
+	}
+	return append(s, more...)
+}
+
+const seg1, seg20, seg40 = "00000000000000000001", "00000000000000000020", "00000000000000000040"
 
 var crashScenarios = []crashScenario{
 	{
@@ -150,15 +174,16 @@ var crashScenarios = []crashScenario{
 	},
 	{
 		name: "bad-crc-last", base: singleBase,
-		damage:   rewriteLast(func(b []byte, r []int) []byte { b[r[6]-10] ^= 0x04; return b }),
-		lastGood: 5, cause: "entry 6: corrupt journal entry: crc32c",
+		// A flipped bit in the last entry, which was written whole (and may
+		// have been fsynced): damage, not a torn write.
+		damage:  rewriteLast(func(b []byte, r []int) []byte { b[r[6]-10] ^= 0x04; return b }),
+		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5), gaps: [][2]uint64{{5, 0}}},
 	},
 	{
 		name: "bad-crc-middle-of-last-segment", base: singleBase,
-		// Bit rot in entry 3: it and everything after it are dropped, as no
-		// later record can be trusted to be framed where it seems.
-		damage:   rewriteLast(func(b []byte, r []int) []byte { b[r[2]+25] ^= 0x10; return b }),
-		lastGood: 2, cause: "entry 3: corrupt journal entry: crc32c",
+		// Bit rot in entry 3, valid entries after it: damage, nothing cut.
+		damage:  rewriteLast(func(b []byte, r []int) []byte { b[r[2]+25] ^= 0x10; return b }),
+		damaged: &damageWant{segment: seg1, offset: 475, index: 3, seqs: seqRange(1, 2, 4, 5, 6), gaps: [][2]uint64{{2, 3}}},
 	},
 	{
 		name: "bad-version-last", base: singleBase,
@@ -167,17 +192,18 @@ var crashScenarios = []crashScenario{
 			env[0] = 2
 			return b
 		}),
-		lastGood: 5, cause: "entry 6: corrupt journal entry: envelope version 2, want 1",
+		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5), gaps: [][2]uint64{{5, 0}}},
 	},
 	{
 		name: "wrong-seq-last", base: singleBase,
-		// A well-formed envelope at the wrong index (a stale block).
+		// A well-formed envelope at the wrong index (a stale block): damage;
+		// a scan skipping damage delivers it with the number it carries.
 		damage: rewriteLast(func(b []byte, r []int) []byte {
 			env := envelopeOf(b, r[5])
 			_, _, payload, _ := verify(env)
 			return append(b[:r[5]], reframe(appendEnvelope(nil, TaskFinished, 60, payload))...)
 		}),
-		lastGood: 5, cause: "entry 6: corrupt journal entry: sequence number 60",
+		damaged: &damageWant{segment: seg1, offset: 1398, index: 6, seqs: seqRange(1, 5, 60), gaps: [][2]uint64{{5, 6}}},
 	},
 	{
 		name: "unknown-type-last", base: singleBase,
@@ -202,8 +228,58 @@ var crashScenarios = []crashScenario{
 	},
 	{
 		name: "bad-crc-first-record-of-segment", base: multiBase,
-		damage:   rewriteLast(func(b []byte, r []int) []byte { b[r[1]-1] ^= 0x80; return b }),
-		lastGood: 39, cause: "entry 40: corrupt journal entry: crc32c",
+		damage:  rewriteLast(func(b []byte, r []int) []byte { b[r[1]-1] ^= 0x80; return b }),
+		damaged: &damageWant{segment: seg40, offset: 0, index: 40, seqs: seqRange(1, 39, 41, 42, 43, 44), gaps: [][2]uint64{{39, 40}}},
+	},
+	{
+		name: "damaged-length-prefix", base: singleBase,
+		// The length prefix of entry 4 claims more than the file holds: the
+		// envelope behind it still verifies, so nothing is lost, but the
+		// wal cannot frame the segment any more.
+		damage:  rewriteLast(func(b []byte, r []int) []byte { b[r[3]+1] ^= 0x40; return b }),
+		damaged: &damageWant{segment: seg1, offset: 578, index: 4, seqs: seqRange(1, 6)},
+	},
+	{
+		name: "damaged-older-segment", base: multiBase,
+		// Bit rot in the middle of a segment that is not the last.
+		damage: func(t testing.TB, dir string) {
+			path := filepath.Join(dir, seg20)
+			buf, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf[records(t, buf)[5]+40] ^= 0x01
+			if err := os.WriteFile(path, buf, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		},
+		damaged: &damageWant{segment: seg20, offset: 898, index: 25, seqs: seqRange(1, 24, seqRange(26, 44)...), gaps: [][2]uint64{{24, 25}}},
+	},
+	{
+		name: "damaged-end-of-older-segment", base: multiBase,
+		// The last entry of a segment that is not the last: nothing of the
+		// same segment follows it, but the next segment does.
+		damage: func(t testing.TB, dir string) {
+			path := filepath.Join(dir, seg20)
+			buf, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf[len(buf)-3] ^= 0x01
+			if err := os.WriteFile(path, buf, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		},
+		damaged: &damageWant{segment: seg20, offset: 4085, index: 39, seqs: seqRange(1, 38, seqRange(40, 44)...), gaps: [][2]uint64{{38, 39}}},
+	},
+	{
+		name: "garbage-frame-tail", base: singleBase,
+		// A whole record of non-zero bytes after the last entry: it was not
+		// cut short and it is not zeros, so it is not a torn write.
+		damage: rewriteLast(func(b []byte, r []int) []byte {
+			return append(b, append([]byte{20}, bytes.Repeat([]byte{0x5a}, 20)...)...)
+		}),
+		damaged: &damageWant{segment: seg1, offset: 2261, index: 7, seqs: seqRange(1, 6), gaps: [][2]uint64{{6, 0}}},
 	},
 }
 
@@ -242,6 +318,10 @@ func TestRepairFixtures(t *testing.T) {
 	for _, sc := range crashScenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			dir := loadFixture(t, sc.name)
+			if sc.damaged != nil {
+				checkOpenRefuses(t, dir, sc)
+				return
+			}
 			evs, opts := sc.base()
 			kept := describeAll(evs[:min(int(sc.lastGood), len(evs))], 1)
 			lastPath, before := lastSegment(t, dir)
@@ -320,6 +400,63 @@ func TestRepairFixtures(t *testing.T) {
 	}
 }
 
+// checkOpenRefuses checks that Open reports the damage of a scenario and
+// changes no segment file.
+func checkOpenRefuses(t *testing.T, dir string, sc crashScenario) {
+	t.Helper()
+	_, opts := sc.base()
+	before := segmentContents(t, dir)
+	for range 2 { // and again: nothing was changed by the first attempt
+		j, err := Open(dir, opts)
+		if err == nil {
+			j.Close()
+			t.Fatalf("Open accepted a damaged journal")
+		}
+		checkDamage(t, err, dir, *sc.damaged)
+	}
+	if !maps.Equal(before, segmentContents(t, dir)) {
+		t.Errorf("Open changed segment files of a damaged journal")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "damaged")); !os.IsNotExist(err) {
+		t.Errorf("damaged/ exists after refusing: %v", err)
+	}
+}
+
+// checkDamage checks that err is the *DamageError w describes.
+func checkDamage(t *testing.T, err error, dir string, w damageWant) {
+	t.Helper()
+	var d *DamageError
+	if !errors.As(err, &d) || !errors.Is(err, ErrDamaged) {
+		t.Fatalf("error %v is not a *DamageError", err)
+	}
+	if d.Dir != dir || filepath.Base(d.Segment) != w.segment || d.Offset != w.offset || d.Index != w.index || d.Reason == "" {
+		t.Errorf("damage = %+v, want segment %s offset %d entry %d", *d, w.segment, w.offset, w.index)
+	}
+	for _, part := range []string{dir, w.segment, fmt.Sprintf("offset %d", w.offset), fmt.Sprintf("entry %d", w.index)} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("%q does not name %q", err, part)
+		}
+	}
+}
+
+// segmentContents returns the contents of the segment files of dir.
+func segmentContents(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	segs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, s := range segs {
+		b, err := os.ReadFile(s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(s.path)] = string(b)
+	}
+	return out
+}
+
 // checkRepaired checks a report of a truncation of the last segment, whose
 // content before Open was orig.
 func checkRepaired(t *testing.T, dir string, rep RepairReport, cause, lastPath string, orig []byte) {
@@ -366,9 +503,10 @@ func TestRepairEveryCut(t *testing.T) {
 		t.Fatalf("%d records, want %d", len(recs)-1, len(evs))
 	}
 	type cut struct {
-		name string
-		buf  []byte
-		keep int // entries that must survive
+		name  string
+		buf   []byte
+		keep  int  // entries that must survive
+		whole bool // the bytes after them form a whole bogus record: damage
 	}
 	var cuts []cut
 	for off := recs[len(evs)-3]; off <= len(seg); off++ {
@@ -376,10 +514,10 @@ func TestRepairEveryCut(t *testing.T) {
 		for keep < len(evs) && recs[keep+1] <= off {
 			keep++
 		}
-		cuts = append(cuts, cut{fmt.Sprintf("cut at %d", off), seg[:off], keep})
+		cuts = append(cuts, cut{fmt.Sprintf("cut at %d", off), seg[:off], keep, false})
 	}
 	for n := 1; n <= 64; n++ {
-		cuts = append(cuts, cut{fmt.Sprintf("%d zero bytes", n), append(bytes.Clone(seg), make([]byte, n)...), len(evs)})
+		cuts = append(cuts, cut{fmt.Sprintf("%d zero bytes", n), append(bytes.Clone(seg), make([]byte, n)...), len(evs), false})
 	}
 	rng := rand.New(rand.NewPCG(7, 7))
 	for k := range 64 {
@@ -390,8 +528,9 @@ func TestRepairEveryCut(t *testing.T) {
 		if k%4 == 0 {
 			g[0] = 0x7f // a length that fits in the file: a whole bogus record
 		}
-		cuts = append(cuts, cut{fmt.Sprintf("garbage %d (%d bytes)", k, len(g)), append(bytes.Clone(seg), g...), len(evs)})
+		cuts = append(cuts, cut{fmt.Sprintf("garbage %d (%d bytes)", k, len(g)), append(bytes.Clone(seg), g...), len(evs), wholeFrame(g)})
 	}
+	damagedCuts := 0
 
 	root := memTempDir(t)
 	for k, c := range cuts {
@@ -403,6 +542,19 @@ func TestRepairEveryCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		j, err := Open(dir, Options{})
+		if c.whole {
+			// A whole bogus record is damage: reported, nothing cut.
+			var d *DamageError
+			if !errors.As(err, &d) || d.Index != uint64(c.keep+1) || d.Offset != int64(len(seg)) {
+				t.Fatalf("%s: Open: %v, want damage at entry %d, offset %d", c.name, err, c.keep+1, len(seg))
+			}
+			if now, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(now, c.buf) {
+				t.Fatalf("%s: the damaged segment changed: %v", c.name, err)
+			}
+			damagedCuts++
+			os.RemoveAll(dir)
+			continue
+		}
 		if err != nil {
 			t.Fatalf("%s: Open: %v", c.name, err)
 		}
@@ -429,7 +581,18 @@ func TestRepairEveryCut(t *testing.T) {
 		}
 		os.RemoveAll(dir)
 	}
-	t.Logf("%d damaged tails repaired", len(cuts))
+	t.Logf("%d torn tails repaired, %d whole bogus records reported as damage", len(cuts)-damagedCuts, damagedCuts)
+	if damagedCuts == 0 {
+		t.Errorf("no garbage formed a whole record: the damage path went untested")
+	}
+}
+
+// wholeFrame reports whether g starts with a complete, non-empty record
+// whose last byte is not zero: written whole, so not a torn write (the
+// rule of doc.go, written out independently of looksTorn).
+func wholeFrame(g []byte) bool {
+	size, n := binary.Uvarint(g)
+	return n > 0 && size > 0 && size <= uint64(len(g)-n) && g[n+int(size)-1] != 0
 }
 
 // TestRepairInterruptedTruncateFront leaves the files of a TruncateFront cut
@@ -526,12 +689,9 @@ func TestOpenDamagedLastEntryOfEarlierSegment(t *testing.T) {
 	if err := os.WriteFile(prev, buf, 0o640); err != nil {
 		t.Fatal(err)
 	}
+	want := damageWant{segment: seg20, offset: 4085, index: 39}
 	_, err = Open(dir, multiBaseOpts())
-	if err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "last entry: entry 39") {
-		t.Fatalf("Open: %v, want a corrupt last entry 39", err)
-	}
+	checkDamage(t, err, dir, want)
 	_, err = scanAll(t, dir, ScanOptions{})
-	if err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "entry 39") {
-		t.Fatalf("Scan: %v, want corrupt entry 39", err)
-	}
+	checkDamage(t, err, dir, want)
 }

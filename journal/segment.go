@@ -37,22 +37,29 @@ func readSegmentDir(dir string) (segs []segment, moving bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	if segs, err := salvagedSegments(dir); segs != nil || err != nil {
+		return segs, false, err
+	}
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".START") || strings.HasSuffix(name, ".END") {
 			moving = true
 		}
-		if e.IsDir() || len(name) != 20 {
+		if e.IsDir() || !isSegmentName(name) {
 			continue
 		}
-		first, err := strconv.ParseUint(name, 10, 64)
-		if err != nil || first == 0 {
-			continue
-		}
+		first, _ := strconv.ParseUint(name, 10, 64)
 		segs = append(segs, segment{path: filepath.Join(dir, name), first: first})
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
 	return segs, moving, nil
+}
+
+// isSegmentName reports whether name is that of a wal segment: the 20-digit
+// index of its first entry.
+func isSegmentName(name string) bool {
+	first, err := strconv.ParseUint(name, 10, 64)
+	return len(name) == 20 && err == nil && first > 0
 }
 
 func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }
@@ -105,4 +112,33 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
+}
+
+// salvagedSegments returns the segments of a salvaged journal whose switch
+// into dir has been committed but not finished (see finishSalvage): each
+// file listed in the manifest, still under salvage.ready or already moved.
+// It returns nil when no switch is pending.
+func salvagedSegments(dir string) ([]segment, error) {
+	rdir := filepath.Join(dir, salvageReady)
+	names, err := readManifest(rdir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read salvaged journal: %w", err)
+	}
+	segs := []segment{}
+	for _, name := range names {
+		if !isSegmentName(name) {
+			continue
+		}
+		first, _ := strconv.ParseUint(name, 10, 64)
+		path := filepath.Join(rdir, name)
+		if _, err := os.Stat(path); err != nil {
+			path = filepath.Join(dir, name)
+		}
+		segs = append(segs, segment{path: path, first: first})
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
+	return segs, nil
 }
