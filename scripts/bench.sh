@@ -263,9 +263,16 @@ cp "${wf}/ind1000.yaml" "${wf}/acct/ind1000.yaml"
 gen_chain 100 chain100 >"${wf}/chain100.yaml"
 gen_dag 10000 dag10000 "${tmp}/probe-dag" >"${wf}/dag10000.yaml"
 gen_par10 "${tmp}/probe-par10" >"${wf}/par10.yaml"
+# conc10: 10 different workflows of one `sleep 2` each, for a daemon that
+# runs them at once (one journal each).
+mkdir -p "${wf}/conc10"
+for i in $(seq -w 1 10); do
+  printf 'name: conc-%s\ntasks:\n  - {name: work, type: shell, config: {command: "sleep 2"}}\n' "${i}" \
+    >"${wf}/conc10/conc-${i}.yaml"
+done
 printf 'name: trigger\ntasks:\n  - {name: first, type: shell, config: {command: "date +%%s%%N > %s"}}\n' \
   "${tmp}/t-exec" >"${wf}/trigger.yaml"
-"${bin}" validate "${wf}"/*.yaml "${wf}/sched" >/dev/null || die "generated workflows do not validate"
+"${bin}" validate "${wf}"/*.yaml "${wf}/sched" "${wf}/conc10" >/dev/null || die "generated workflows do not validate"
 
 # --- run helpers -----------------------------------------------------------------
 # run_pf LOG MAXRSS_FILE CMD... : run a picoflow command (CMD is the runner
@@ -419,6 +426,36 @@ for label in "${labels[@]}"; do
   fi
   R[par10_${label}_wall_s]="$(spread '%.2f' 1000 "${wall[@]}")"
 done
+
+# === 3b. daemon RSS, 10 concurrent runs of 10 workflows ==========================
+log "[3/8] daemon RSS, 10 concurrent runs of 10 different workflows, ${runs} runs"
+conc_rss=() conc_hwm=()
+for ((r = 1; r <= runs; r++)); do
+  h="${tmp}/conc10-${r}"
+  mkdir -p "${h}"
+  "${bin}" daemon --home "${h}" --workflows "${wf}/conc10" >"${h}.log" 2>&1 &
+  cp_pid=$!
+  daemon_pids=("${cp_pid}")
+  wait_log "${h}.log" 'daemon ready.*workflows=10' 60 || { cat "${h}.log" >&2; die "conc10 daemon did not get ready"; }
+  for i in $(seq -w 1 10); do
+    "${bin}" trigger --home "${h}" "conc-${i}" >/dev/null || die "trigger conc-${i} failed"
+  done
+  peak=0
+  for ((i = 0; i < 600; i++)); do
+    cur_kb="$(status_kb "/proc/${cp_pid}/status" VmRSS)"
+    ((cur_kb > peak)) && peak="${cur_kb}"
+    [[ "$(grep -c 'run succeeded' "${h}.log")" -ge 10 ]] && break
+    sleep 0.05
+  done
+  [[ "$(grep -c 'run succeeded' "${h}.log")" -ge 10 ]] || { cat "${h}.log" >&2; die "conc10 runs did not all succeed"; }
+  conc_hwm+=("$(status_kb "/proc/${cp_pid}/status" VmHWM)")
+  conc_rss+=("${peak}")
+  stop_daemon "${cp_pid}" || die "conc10 daemon exited $? on SIGTERM"
+  daemon_pids=()
+done
+R[conc10_hwm]="$(med "${conc_hwm[@]}")"
+R[conc10_hwm_s]="$(spread '%.1f' 1024 "${conc_hwm[@]}")"
+R[conc10_rss_s]="$(spread '%.1f' 1024 "${conc_rss[@]}")"
 
 # === 4. trigger-to-exec ==========================================================
 log "[4/8] trigger-to-exec latency, ${runs} runs fresh and warm"
@@ -729,6 +766,9 @@ EOF
   fi
   printf '| 3 | peak RSS of the orchestrator, 10 parallel `sleep 2` | %s; %s MiB at the probe task | %s (`picoflow version`, peak) | 50 MB | 25 MB | 77.4 MiB | %s |\n' \
     "${p3s}" "${R[par10_host_hwm_s]}" "${R[version_host]}" "$(verdict "$(mib_of "${p3}")" "${b_par}" "${a_par}")"
+  # 3b. conc10
+  printf '| 3 | daemon peak RSS (VmHWM), 10 concurrent runs of 10 different workflows (one journal each) | %s MiB; highest VmRSS sampled while they ran %s MiB | %s (`picoflow version`, peak) | — | 25 MB | — | %s |\n' \
+    "${R[conc10_hwm_s]}" "${R[conc10_rss_s]}" "${R[version_host]}" "$(verdict "$(mib_of "${R[conc10_hwm]}")" "" 25)"
   # 4. trigger
   printf '| 4 | trigger-to-exec, fresh home (`picoflow run` exec → first task'"'"'s `date`) | %s ms | %s ms (`sh -c date`) | 100 ms | 5 ms | 94.7 ms | %s; PicoFlow'"'"'s share %s ms |\n' \
     "${R[trig_fresh_s]}" "${R[trig_base_s]}" "$(verdict "${R[trig_fresh]}" 100 5)" \
@@ -835,6 +875,11 @@ EOF
    of the process and its waited-for children (never a sum), and
    \`sh\`/\`sleep\` are far smaller than picoflow, so it is picoflow's own
    peak. Baseline: ru_maxrss of \`picoflow version\`.
+   **Daemon, 10 concurrent runs**: a daemon loads 10 workflows of one
+   \`sleep 2\` task each; the script triggers all 10 (\`picoflow
+   trigger\` returns once the run is on its journal), samples the daemon's
+   VmRSS every 50 ms until its log shows 10 "run succeeded", then reads
+   VmHWM (the peak of its whole life, start-up included).
 4. **Trigger-to-exec**: the script reads \`\$EPOCHREALTIME\` (bash, no fork)
    right before exec'ing \`picoflow run\`, whose one task runs
    \`date +%s%N > FILE\`; the figure is the difference. Baseline: the same
