@@ -48,9 +48,12 @@ func init() {
 		summary: "schedule and run the workflows of a directory; serve trigger, metrics and health",
 		long: `Loads every workflow file (*.yaml, *.yml) in the workflows directory and
 runs those with a schedule: at their cron times, in their time zones, under
-their overlap and catch-up policies. Runs of all workflows share one journal
-and a task budget (--max-parallel). On start it resumes interrupted runs
-and catches up missed fires before it schedules.
+their overlap and catch-up policies. Each run writes its workflow's journal
+(held only while a run of that workflow is live here); all share a task
+budget (--max-parallel). On start it resumes interrupted runs and catches
+up missed fires before it schedules. picoflow run and the other commands
+work beside it; a fire that finds its workflow running in another process
+follows the workflow's overlap policy.
 
 A changed file is reloaded within --poll, and every file on SIGHUP; an
 invalid file is logged and its previous good version stays in effect.

@@ -8,11 +8,13 @@
 // always be rebuilt from it (Rebuild, `picoflow reindex`). So SQLite runs in
 // WAL mode with synchronous=NORMAL: a power cut may lose the newest
 // projection commits, never the journal's events, and the next CatchUp
-// applies them again. The database also remembers the identity (type and
-// time) of the last entry it applied; if the journal no longer holds that
-// entry — its tail was lost before an fsync and rewritten, or it was
-// truncated past the projection — CatchUp rebuilds from scratch instead of
-// mixing two histories.
+// applies them again. A home has one journal per workflow; the database
+// remembers, per journal, the identity (sequence, type and time) of the last
+// entry it applied. If a journal no longer holds that entry — its tail was
+// lost before an fsync and rewritten, or it was truncated past the
+// projection — or a journal it applied is gone (an earlier release's single
+// journal, converted), CatchUpAll rebuilds from scratch instead of mixing
+// two histories.
 //
 // # One writer, in journal order
 //
