@@ -87,6 +87,18 @@ func TestUpgradeV1Home(t *testing.T) {
 		t.Error("the single journal is still in HOME/journal")
 	}
 	checkV1History(t, home, "success")
+	// Journals copied off a board replay offline: the old single journal
+	// (read in place: replay never writes) and a workflow's journal.
+	for dir, id := range map[string]string{
+		filepath.Join("testdata", "home-v1", "home", "journal"): v1AlphaFailed,
+		filepath.Join(home, "journal", "beta"):                  v1BetaLive,
+		filepath.Join(home, "journal"):                          v1AlphaOK,
+	} {
+		r := pf(t, t.TempDir(), "replay", "--journal", dir, id)
+		if r.code != 0 || !strings.Contains(r.stdout, "run "+id) {
+			t.Errorf("replay --journal %s %s: exit %d\n%s%s", dir, id, r.code, r.stdout, r.stderr)
+		}
+	}
 	if r := pf(t, home, "reindex"); r.code != 0 || !strings.Contains(r.stdout, "3 runs") {
 		t.Errorf("reindex after the upgrade: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
