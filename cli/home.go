@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 
 	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/journal"
@@ -94,14 +93,7 @@ func pathExists(path string) bool {
 
 // lockedExit turns a journal's LockedError into exit 5 naming the holder.
 func lockedExit(wf string, le *journal.LockedError) error {
-	holder := "another process"
-	if le.PID > 0 {
-		holder = "pid " + strconv.Itoa(le.PID)
-		if le.Owner != "" {
-			holder += " (" + le.Owner + ")"
-		}
-	}
-	return exitf(ExitLocked, "workflow %s is already running in %s; refusing to run it twice", wf, holder)
+	return exitf(ExitLocked, "workflow %s is already running in %s; refusing to run it twice", wf, le.Holder())
 }
 
 // openWorkflow opens the journal of workflow wf for writing: its lock is

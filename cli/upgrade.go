@@ -143,7 +143,7 @@ func (h home) convert(log *slog.Logger) error {
 	if err := os.Mkdir(filepath.Join(tmp, "LOCK"), 0o750); err != nil {
 		return err
 	}
-	if err := syncPath(tmp); err != nil {
+	if err := journal.SyncDir(tmp); err != nil {
 		return err
 	}
 	backup := h.v1Backup()
@@ -153,7 +153,7 @@ func (h home) convert(log *slog.Logger) error {
 	if err := os.Rename(h.journal(), backup); err != nil {
 		return err
 	}
-	if err := syncPath(string(h)); err != nil {
+	if err := journal.SyncDir(string(h)); err != nil {
 		return err
 	}
 	if err := h.swapIn(); err != nil {
@@ -169,7 +169,7 @@ func (h home) swapIn() error {
 	if err := os.Rename(h.upgradeTmp(), h.journal()); err != nil {
 		return err
 	}
-	return syncPath(string(h))
+	return journal.SyncDir(string(h))
 }
 
 // splitJournal copies every entry of old into one journal per workflow
@@ -221,20 +221,4 @@ func splitJournal(old *journal.Journal, dir string, log *slog.Logger) (int, int,
 		log.Warn("upgrade: entries that belong to no workflow were not copied", "entries", dropped)
 	}
 	return n, len(runWF), nil
-}
-
-// syncPath fsyncs a directory.
-func syncPath(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -18,14 +18,21 @@ type LockedError struct {
 	Owner string // what the holder said it is doing
 }
 
-func (e *LockedError) Error() string {
-	who := "another process"
-	if e.PID > 0 {
-		who = "pid " + strconv.Itoa(e.PID)
-		if e.Owner != "" {
-			who += " (" + e.Owner + ")"
-		}
+// Holder names the holder for a message: "pid 812 (run backup)", or
+// "another process" when the lock file did not say.
+func (e *LockedError) Holder() string {
+	if e.PID <= 0 {
+		return "another process"
 	}
+	who := "pid " + strconv.Itoa(e.PID)
+	if e.Owner != "" {
+		who += " (" + e.Owner + ")"
+	}
+	return who
+}
+
+func (e *LockedError) Error() string {
+	who := e.Holder()
 	if e.What != "" {
 		return fmt.Sprintf("%s is in use by %s", e.What, who)
 	}
@@ -61,7 +68,7 @@ func LockFile(path, note string) (*os.File, error) {
 		}
 		if time.Now().After(deadline) {
 			f.Close()
-			return nil, lockHolder(path)
+			return nil, LockHolder(path)
 		}
 		time.Sleep(pause) // a bounded wait for a holder that is letting go
 	}
@@ -72,8 +79,9 @@ func LockFile(path, note string) (*os.File, error) {
 	return f, nil
 }
 
-// lockHolder reads who holds the lock at path, as it recorded itself.
-func lockHolder(path string) *LockedError {
+// LockHolder reads who holds the lock at path, as the holder recorded
+// itself (PID 0 when the file does not say).
+func LockHolder(path string) *LockedError {
 	le := &LockedError{Path: path}
 	if b, err := os.ReadFile(path); err == nil {
 		pid, owner, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
@@ -82,3 +90,7 @@ func lockHolder(path string) *LockedError {
 	}
 	return le
 }
+
+// SyncDir fsyncs a directory, so that the names created, renamed or removed
+// in it are durable.
+func SyncDir(dir string) error { return syncDir(dir) }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -40,19 +38,11 @@ func newJournals(dir func(string) string, opts journal.Options) *journals {
 // that workflow.
 type BusyError struct {
 	Workflow string
-	PID      int // 0 when the lock file did not say
-	Owner    string
+	Lock     *journal.LockedError // who holds it
 }
 
 func (e *BusyError) Error() string {
-	who := "another process"
-	if e.PID > 0 {
-		who = "pid " + strconv.Itoa(e.PID)
-		if e.Owner != "" {
-			who += " (" + e.Owner + ")"
-		}
-	}
-	return "workflow " + e.Workflow + " is running in " + who
+	return "workflow " + e.Workflow + " is running in " + e.Lock.Holder()
 }
 
 // acquire returns the journal of wf, opening it (and taking its lock) if
@@ -69,13 +59,13 @@ func (s *journals) acquire(wf string) (*journal.Journal, error) {
 		return h.j, nil
 	}
 	s.mu.Unlock()
-	if pid, owner := s.holder(wf); pid > 0 && pid != os.Getpid() {
-		return nil, &BusyError{Workflow: wf, PID: pid, Owner: owner}
+	if le := s.holder(wf); le != nil && le.PID > 0 && le.PID != os.Getpid() {
+		return nil, &BusyError{Workflow: wf, Lock: le}
 	}
 	j, err := journal.Open(s.dir(wf), s.opts)
 	var le *journal.LockedError
 	if errors.As(err, &le) {
-		return nil, &BusyError{Workflow: wf, PID: le.PID, Owner: le.Owner}
+		return nil, &BusyError{Workflow: wf, Lock: le}
 	}
 	if err != nil {
 		return nil, err
@@ -86,22 +76,19 @@ func (s *journals) acquire(wf string) (*journal.Journal, error) {
 	return j, nil
 }
 
-// holder probes the lock of wf's journal without waiting: the PID it
-// records and what that process said it does, or 0 when it is free.
-func (s *journals) holder(wf string) (int, string) {
+// holder probes the lock of wf's journal without waiting: who holds it,
+// as the lock file says, or nil when it is free.
+func (s *journals) holder(wf string) *journal.LockedError {
 	path := filepath.Join(s.dir(wf), "LOCK")
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, ""
+		return nil
 	}
 	defer f.Close() // releases the probe's lock, if it got it
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
-		return 0, ""
+		return nil
 	}
-	b, _ := os.ReadFile(path)
-	pid, owner, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
-	n, _ := strconv.Atoi(pid)
-	return n, owner
+	return journal.LockHolder(path)
 }
 
 // release drops one reference to wf's journal and closes it when it was

@@ -65,7 +65,7 @@ func (d *Daemon) resumeAll(ctx context.Context, st *engine.State) {
 		j, err := d.js.acquire(name)
 		var be *BusyError
 		if errors.As(err, &be) {
-			d.log.Warn("interrupted runs not resumed: another process runs the workflow and takes them over", "workflow", name, "pid", be.PID)
+			d.log.Warn("interrupted runs not resumed: another process runs the workflow and takes them over", "workflow", name, "pid", be.Lock.PID)
 			continue
 		}
 		if err != nil {
@@ -220,7 +220,7 @@ func (d *Daemon) start(ctx context.Context, f schedule.Fire) []schedule.Action {
 func (d *Daemon) busyElsewhere(f schedule.Fire, wf *workflow.Workflow, be *BusyError) []schedule.Action {
 	job, _ := JobOf(wf)
 	if job.Overlap == schedule.OverlapQueue {
-		d.log.Info("schedule fire waits: the workflow runs in another process", "workflow", f.Workflow, "fire_time", f.Time, "pid", be.PID)
+		d.log.Info("schedule fire waits: the workflow runs in another process", "workflow", f.Workflow, "fire_time", f.Time, "pid", be.Lock.PID)
 		d.blocked[f.Workflow] = append(d.blocked[f.Workflow], f)
 		return nil
 	}
