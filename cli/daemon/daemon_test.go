@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -314,5 +316,63 @@ func TestCheckListen(t *testing.T) {
 		if (err != nil) != (tc.want == "") || got != tc.want {
 			t.Errorf("CheckListen(%q, %v) = %q, %v; want %q", tc.addr, tc.public, got, err, tc.want)
 		}
+	}
+}
+
+// holdElsewhere makes another process (a child) hold the lock of a
+// workflow's journal, as a `picoflow run` of it would, and returns its PID
+// and the function that ends it.
+func holdElsewhere(t *testing.T, dir string) (int, func()) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	f, err := journal.LockFile(filepath.Join(dir, "LOCK"), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command("sleep", "60")
+	child.ExtraFiles = []*os.File{f} // the child's copy keeps the flock
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(child.Process.Pid)+" run tick\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	release := func() {
+		child.Process.Kill()
+		child.Wait()
+	}
+	t.Cleanup(release)
+	return child.Process.Pid, release
+}
+
+// TestFireWhileRunningElsewhere: a fire that finds its workflow run by
+// another process is skipped (overlap: skip), the reason naming that
+// process's PID; the ScheduleSkipped is journaled once the journal is free,
+// and the next fires run in the daemon.
+func TestFireWhileRunningElsewhere(t *testing.T) {
+	const tick = "name: tick\nschedule: \"* * * * * *\"\noverlap: skip\ntasks:\n  - {name: a, type: shell, config: {command: \"true\"}}\n"
+	td := newTestDaemon(t, map[string]string{"tick.yaml": tick})
+	pid, release := holdElsewhere(t, filepath.Join(td.home, "journal", "tick"))
+	td.start(nil)
+	want := "pid " + strconv.Itoa(pid) + " (run tick), outside this daemon"
+	waitFor(t, 10*time.Second, "a fire skipped naming the other process", func() bool { return strings.Contains(td.logs.String(), want) })
+	if n := len(td.events()); n != 0 {
+		t.Fatalf("%d events written to a journal another process holds", n)
+	}
+	release()
+	waitFor(t, 10*time.Second, "the skip journaled and a run of tick", func() bool {
+		evs := td.events()
+		return count(evs, func(e *journal.Event) bool {
+			return e.Type == journal.ScheduleSkipped && strings.Contains(e.Reason, want)
+		}) > 0 && len(finished(evs)) > 0
+	})
+	if err := td.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
 	}
 }
