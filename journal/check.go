@@ -95,7 +95,7 @@ func readRecord(buf []byte, off int, idx uint64) (record, error) {
 // is intact, else at the envelope (the prefix was the damaged byte).
 func resync(buf []byte, off int, idx uint64) (record, bool) {
 	for p := off + 1; p+headerSize <= len(buf); p++ {
-		if buf[p] != envelopeVersion {
+		if buf[p] != envelopeVersion || buf[p+1] != 0 { // version, reserved flags
 			continue
 		}
 		n := binary.LittleEndian.Uint32(buf[p+12:])
