@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,7 +91,16 @@ func TestBitFlipSalvageNeverRerunsSuccess(t *testing.T) {
 			t.Fatal(err)
 		}
 		orphans := map[string]int{}
-		rep, err := salvage(dir, journal.SalvageOptions{Keep: SalvageKeep(orphans)})
+		var marked []*journal.Event
+		rep, err := salvage(dir, journal.SalvageOptions{Keep: SalvageKeep(orphans),
+			Finish: func(ndir string, rep *journal.SalvageReport) ([]*journal.Event, error) {
+				st, err := Replay(ndir)
+				if err != nil {
+					return nil, fmt.Errorf("the salvaged journal does not replay: %w", err)
+				}
+				marked = DamagedRuns(st, rep.Gaps, time.Now())
+				return marked, nil
+			}})
 		if err != nil {
 			t.Fatalf("salvage: %v", err)
 		}
@@ -101,17 +111,19 @@ func TestBitFlipSalvageNeverRerunsSuccess(t *testing.T) {
 		if int(rep.Kept)+left != entries {
 			t.Fatalf("salvage kept %d and left out %d of the %d entries that verified", rep.Kept, left, entries)
 		}
+		if rep.Added != uint64(len(marked)) {
+			t.Fatalf("salvage added %d events, Finish returned %d", rep.Added, len(marked))
+		}
 		st, err := Replay(dir)
 		if err != nil {
-			t.Fatalf("the salvaged journal does not replay: %v", err)
+			t.Fatal(err)
+		}
+		for _, e := range marked {
+			if st.Runs[e.Run].Damage == "" {
+				t.Fatalf("run %s was marked but replays without its damage", e.Run)
+			}
 		}
 		h.open()
-		if err := h.j.Append(DamagedRuns(st, rep.Gaps, time.Now())...); err != nil {
-			t.Fatal(err)
-		}
-		if st, err = Replay(dir); err != nil {
-			t.Fatal(err)
-		}
 		for _, r := range st.Interrupted() {
 			if r.Status == RunDamaged {
 				t.Fatalf("damaged run %s is offered for an automatic resume", r.ID)
@@ -183,5 +195,85 @@ func salvage(dir string, opts journal.SalvageOptions) (journal.SalvageReport, er
 			return rep, err
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRunDamagedReducer: run_damaged holds an unfinished run out of
+// Interrupted() without touching its tasks; an operator's resume makes it
+// running again; a finished run keeps its status and records the damage.
+func TestRunDamagedReducer(t *testing.T) {
+	seq := uint64(0)
+	ev := func(typ journal.Type, run, task, status string) *journal.Event {
+		seq++
+		return &journal.Event{Seq: seq, Type: typ, Run: run, Task: task, Status: status, Reason: "lost entries"}
+	}
+	s := NewState()
+	for _, e := range []*journal.Event{
+		ev(journal.RunStarted, "r1", "", ""),
+		ev(journal.TaskStarted, "r1", "a", ""),
+		ev(journal.TaskFinished, "r1", "a", journal.StatusSuccess),
+		ev(journal.TaskStarted, "r1", "b", ""),
+		ev(journal.RunStarted, "r2", "", ""),
+		ev(journal.RunFinished, "r2", "", journal.StatusSuccess),
+		ev(journal.RunDamaged, "r1", "", ""),
+		ev(journal.RunDamaged, "r2", "", ""),
+	} {
+		if err := s.Apply(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r1, r2 := s.Runs["r1"], s.Runs["r2"]
+	if r1.Status != RunDamaged || r1.Damage != "lost entries" || r1.Status.String() != "damaged" {
+		t.Errorf("r1 %s (%q), want damaged", r1.Status, r1.Damage)
+	}
+	if r2.Status != RunSuccess || r2.Damage == "" {
+		t.Errorf("r2 %s (%q), want success with the damage noted", r2.Status, r2.Damage)
+	}
+	if len(s.Interrupted()) != 0 {
+		t.Errorf("Interrupted() = %v: a damaged run must not be resumed automatically", s.Interrupted())
+	}
+	if r1.Tasks["a"].Status != Success || r1.Tasks["b"].Status != Running {
+		t.Errorf("tasks a %s, b %s: run_damaged must not change them", r1.Tasks["a"].Status, r1.Tasks["b"].Status)
+	}
+	if err := s.Apply(ev(journal.RunResumed, "r1", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	if r1.Status != RunRunning || r1.Tasks["a"].Status != Success {
+		t.Errorf("after a resume: r1 %s, a %s", r1.Status, r1.Tasks["a"].Status)
+	}
+}
+
+// TestDamagedRuns: which runs a salvage's gaps mark.
+func TestDamagedRuns(t *testing.T) {
+	s := NewState()
+	add := func(id string, first, last uint64, st RunStatus) {
+		s.Runs[id] = &Run{ID: id, FirstSeq: first, LastSeq: last, Status: st}
+	}
+	add("before", 1, 4, RunRunning)         // unfinished, gap after its last entry
+	add("across", 3, 9, RunSuccess)         // events on both sides of the gap at 5|6
+	add("finished-before", 1, 2, RunFailed) // finished before the gap
+	add("after", 6, 9, RunRunning)          // wholly after the gap
+	add("end", 7, 9, RunRunning)            // unfinished, gap at the end
+	gaps := []journal.Gap{
+		{Before: 5, After: 6, Damage: journal.DamageError{Segment: "/j/00000000000000000001", Offset: 99, Index: 6}},
+		{Before: 9, After: 0},
+	}
+	got := map[string]string{}
+	for _, e := range DamagedRuns(s, gaps, time.Unix(0, 0)) {
+		if e.Type != journal.RunDamaged {
+			t.Fatalf("event %s", e.Type)
+		}
+		got[e.Run] = e.Reason
+	}
+	for _, id := range []string{"before", "across", "after", "end"} {
+		if got[id] == "" {
+			t.Errorf("run %s not marked", id)
+		}
+	}
+	if _, ok := got["finished-before"]; ok || len(got) != 4 {
+		t.Errorf("marked %v", got)
+	}
+	if want := "entries lost between entries 5 and 6 (damage in 00000000000000000001 at offset 99, entry 6)"; !strings.Contains(got["across"], want) {
+		t.Errorf("reason %q, want %q", got["across"], want)
 	}
 }
