@@ -32,7 +32,7 @@ func (h home) openJournal(owner string, g *globals) (*journal.Journal, *engine.S
 		return nil, nil, withCode(ExitLocked, fmt.Errorf("%w; only one picoflow process writes a home at a time (use a daemon and picoflow trigger to run workflows concurrently)", err))
 	}
 	if err != nil {
-		return nil, nil, withCode(ExitInternal, err)
+		return nil, nil, journalErr(err, "")
 	}
 	if rep := j.Repaired; rep.Truncated {
 		g.log.Warn("journal repaired: dropped a torn tail left by a crash",
@@ -42,7 +42,7 @@ func (h home) openJournal(owner string, g *globals) (*journal.Journal, *engine.S
 	st := engine.NewState()
 	if err := j.ReadFrom(0, st.Apply); err != nil {
 		j.Close()
-		return nil, nil, withCode(ExitInternal, fmt.Errorf("replay journal: %w", err))
+		return nil, nil, journalErr(fmt.Errorf("replay journal: %w", err), "")
 	}
 	return j, st, nil
 }
