@@ -101,7 +101,11 @@ func Salvage(dir string, opts SalvageOptions) (SalvageReport, error) {
 	if err := finishSalvage(dir); err != nil {
 		return rep, err
 	}
-	v, err := checkDir(dir)
+	segs, err := listSegments(dir)
+	if err != nil {
+		return rep, fmt.Errorf("salvage journal: %w", err)
+	}
+	v, err := checkSegments(dir, segs)
 	if err != nil {
 		return rep, err
 	}
