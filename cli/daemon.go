@@ -113,7 +113,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 	defer x.close()
 	d := daemon.New(daemon.Options{
 		WorkflowsDir: dir,
-		JournalDir:   func(wf string) string { return journalDir(h, wf) },
+		JournalDir:   func(wf string) string { return journalDir(string(h), wf) },
 		Journals:     h.journalDirs,
 		Prepare:      func() error { return h.upgrade(log) },
 		LockPath:     h.daemonLock(),

@@ -29,8 +29,9 @@ func (h home) journal() string { return filepath.Join(string(h), "journal") }
 func (h home) logs() string    { return filepath.Join(string(h), "logs") }
 func (h home) db() string      { return filepath.Join(string(h), "picoflow.db") }
 
-// journalDir is the journal of one workflow: HOME/journal/WF.
-func journalDir(h home, wf string) string { return filepath.Join(h.journal(), wf) }
+// journalDir is the journal of one workflow: HOME/journal/WF (HOME/journal
+// itself for workflow "", an earlier release's single journal).
+func journalDir(homeDir, wf string) string { return filepath.Join(homeDir, "journal", wf) }
 
 // journals lists every journal of the home for readers, by name (the
 // workflow; "" for the single journal of a home an older release wrote and
@@ -104,13 +105,13 @@ func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *eng
 	if err := h.upgrade(g.log); err != nil {
 		return nil, nil, err
 	}
-	j, err := journal.Open(journalDir(h, wf), journal.Options{Owner: owner})
+	j, err := journal.Open(journalDir(string(h), wf), journal.Options{Owner: owner})
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)
 	}
 	if err != nil {
-		return nil, nil, withCode(ExitInternal, err)
+		return nil, nil, journalErr(err, wf)
 	}
 	if rep := j.Repaired; rep.Truncated {
 		g.log.Warn("journal repaired: dropped a torn tail left by a crash", "journal", j.Dir(),
@@ -120,7 +121,7 @@ func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *eng
 	st := engine.NewState()
 	if err := j.ReadFrom(0, st.Apply); err != nil {
 		j.Close()
-		return nil, nil, withCode(ExitInternal, fmt.Errorf("replay journal %s: %w", j.Dir(), err))
+		return nil, nil, journalErr(fmt.Errorf("replay journal %s: %w", j.Dir(), err), wf)
 	}
 	return j, st, nil
 }

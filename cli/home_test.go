@@ -14,7 +14,7 @@ import (
 // holdWorkflow takes the lock of a workflow's journal, as a process that
 // runs it does.
 func holdWorkflow(h, wf string) (release func(), err error) {
-	dir := journalDir(home(h), wf)
+	dir := journalDir(h, wf)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}

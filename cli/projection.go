@@ -67,7 +67,7 @@ func (m *Main) openProjection(g *globals) (*projector.DB, error) {
 // one of its runs of wf is live). The lock is probed with a non-blocking
 // flock on a descriptor of our own, released at once.
 func (h home) workflowHeld(wf string) bool {
-	return lockHeld(filepath.Join(journalDir(h, wf), "LOCK"))
+	return lockHeld(filepath.Join(journalDir(string(h), wf), "LOCK"))
 }
 
 func lockHeld(path string) bool {

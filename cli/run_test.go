@@ -141,7 +141,7 @@ func crashedRun(t *testing.T, home, file string, running ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j, err := journal.Open(journalDir(home_(home), wf.Name), journal.Options{})
+	j, err := journal.Open(journalDir(home, wf.Name), journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

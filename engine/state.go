@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -59,10 +60,14 @@ const (
 	RunSuccess
 	RunFailed
 	RunCanceled
+	// RunDamaged: salvaging the journal lost events that may be this run's.
+	// It is never resumed automatically; the tasks whose success survived
+	// stay succeeded if an operator resumes it.
+	RunDamaged
 )
 
 func (s RunStatus) String() string {
-	return [...]string{"running", "success", "failed", "canceled"}[s]
+	return [...]string{"running", "success", "failed", "canceled", "damaged"}[s]
 }
 
 // Run is the state of one run, rebuilt from its events.
@@ -80,6 +85,7 @@ type Run struct {
 	Resumes    int    // how many times a process took the run over
 	FirstSeq   uint64 // journal entry of RunStarted
 	LastSeq    uint64 // journal entry of the newest event of the run
+	Damage     string // why a salvage marked the run damaged ("" when it did not)
 	Tasks      map[string]*TaskState
 }
 
@@ -179,6 +185,14 @@ func (r *Run) Apply(e *journal.Event) error {
 		r.Finished = e.At()
 	case journal.RunResumed:
 		r.Resumes++
+		if r.Status == RunDamaged {
+			r.Status = RunRunning // an operator took it over
+		}
+	case journal.RunDamaged:
+		r.Damage = e.Reason
+		if r.Status == RunRunning {
+			r.Status = RunDamaged
+		}
 	case journal.TaskStarted:
 		t := r.Task(e.Task)
 		t.Status, t.Attempt, t.LogPath, t.PGID = Running, e.Attempt, e.LogPath, 0
@@ -236,4 +250,60 @@ func Replay(dir string) (*State, error) {
 	s := NewState()
 	err := journal.Scan(dir, journal.ScanOptions{}, s.Apply)
 	return s, err
+}
+
+// SalvageKeep returns the journal.SalvageOptions.Keep of a salvage: it
+// keeps every event except those of a run whose run_started was lost, which
+// no reducer can replay (the run has no definition to resume either). It
+// counts what it leaves out per run in orphans.
+func SalvageKeep(orphans map[string]int) func(*journal.Event) bool {
+	started := map[string]bool{}
+	return func(e *journal.Event) bool {
+		switch {
+		case e.Type == journal.RunStarted:
+			started[e.Run] = true
+		case e.Type == journal.ScheduleFired || e.Type == journal.ScheduleSkipped || started[e.Run]:
+		default:
+			orphans[e.Run]++
+			return false
+		}
+		return true
+	}
+}
+
+// DamagedRuns returns a run_damaged event for every run of a salvaged
+// journal (reduced to s) whose events may be missing: a run with events on
+// both sides of a gap, or an unfinished run with a gap after its last
+// event.
+func DamagedRuns(s *State, gaps []journal.Gap, now time.Time) []*journal.Event {
+	var out []*journal.Event
+	runs := make([]*Run, 0, len(s.Runs))
+	for _, r := range s.Runs {
+		runs = append(runs, r)
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].FirstSeq < runs[j].FirstSeq })
+	for _, r := range runs {
+		for _, g := range gaps {
+			across := g.After != 0 && r.FirstSeq <= g.Before && r.LastSeq >= g.After
+			after := r.Status == RunRunning && g.Before >= r.LastSeq
+			if !across && !after {
+				continue
+			}
+			out = append(out, &journal.Event{Type: journal.RunDamaged, Time: now.UnixNano(), Run: r.ID,
+				Reason: fmt.Sprintf("journal salvage: entries lost %s (damage in %s at offset %d, entry %d)",
+					gapPlace(g), filepath.Base(g.Damage.Segment), g.Damage.Offset, g.Damage.Index)})
+			break
+		}
+	}
+	return out
+}
+
+func gapPlace(g journal.Gap) string {
+	switch {
+	case g.Before == 0:
+		return fmt.Sprintf("before entry %d", g.After)
+	case g.After == 0:
+		return fmt.Sprintf("after entry %d", g.Before)
+	}
+	return fmt.Sprintf("between entries %d and %d", g.Before, g.After)
 }

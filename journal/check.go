@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Checking a segment: every record is read in turn; a record that is not
@@ -95,7 +96,7 @@ func readRecord(buf []byte, off int, idx uint64) (record, error) {
 // is intact, else at the envelope (the prefix was the damaged byte).
 func resync(buf []byte, off int, idx uint64) (record, bool) {
 	for p := off + 1; p+headerSize <= len(buf); p++ {
-		if buf[p] != envelopeVersion {
+		if buf[p] != envelopeVersion || buf[p+1] != 0 { // version, reserved flags
 			continue
 		}
 		n := binary.LittleEndian.Uint32(buf[p+12:])
@@ -140,16 +141,31 @@ func looksTorn(buf []byte, off int) bool {
 	return buf[off+n+int(size)-1] == 0
 }
 
-// checkDir checks every segment of dir. It reads and never writes.
+// checkDir checks every segment of dir. It reads and never writes. While a
+// concurrent TruncateFront moves or removes segments, it starts again.
 func checkDir(dir string) (VerifyReport, error) {
-	rep := VerifyReport{Dir: dir}
-	segs, err := listSegments(dir)
-	if err != nil {
+	for attempt := 0; ; attempt++ {
+		segs, moving, err := readSegmentDir(dir)
 		if os.IsNotExist(err) {
-			return rep, nil
+			return VerifyReport{Dir: dir}, nil
 		}
-		return rep, fmt.Errorf("verify journal %s: %w", dir, err)
+		if err != nil {
+			return VerifyReport{Dir: dir}, fmt.Errorf("verify journal %s: %w", dir, err)
+		}
+		var rep VerifyReport
+		if !moving || attempt == scanRetries {
+			rep, err = checkSegments(dir, segs)
+		}
+		if (moving || errors.Is(err, errGone)) && attempt < scanRetries {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		return rep, err
 	}
+}
+
+func checkSegments(dir string, segs []segment) (VerifyReport, error) {
+	rep := VerifyReport{Dir: dir}
 	rep.Segments = len(segs)
 	var open *DamageError // a damaged region that ran to the end of its segment
 	var expect uint64     // the entry the next segment should start with
@@ -163,6 +179,9 @@ func checkDir(dir string) (VerifyReport, error) {
 		}
 		expect = s.first
 		buf, err := os.ReadFile(s.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return rep, fmt.Errorf("%w: %s", errGone, filepath.Base(s.path))
+		}
 		if err != nil {
 			return rep, fmt.Errorf("verify journal: read segment %s: %w", filepath.Base(s.path), err)
 		}

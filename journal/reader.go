@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -32,9 +33,10 @@ var ErrStop = errors.New("stop scan")
 // Scan reads the journal in dir without opening it for writing, without
 // locking it and without changing any file: it is what readers in other
 // processes, `picoflow replay --journal` and the projector use. Entries are
-// verified; fn is called for each in order. A record that cannot be read at
-// the end of the last segment ends the scan (see ScanOptions.Strict); damage
-// anywhere else is an error naming the entry index.
+// verified; fn is called for each in order. A torn tail of the last segment
+// ends the scan (see ScanOptions.Strict); damage is a *DamageError naming
+// the file, the offset and the entry, or is reported to
+// ScanOptions.OnDamage and skipped.
 func Scan(dir string, opts ScanOptions, fn func(*Event) error) error {
 	return scan(dir, opts, math.MaxUint64, fn)
 }
@@ -51,6 +53,25 @@ func Scan(dir string, opts ScanOptions, fn func(*Event) error) error {
 // but never skips one that is kept.
 func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) error {
 	sc := &scanner{dir: dir, opts: opts, last: last, fn: fn, next: max(opts.From, 1)}
+	for {
+		gap, err := sc.listAndScan()
+		if err != nil || gap == nil {
+			return err
+		}
+		// Segment files that do not follow each other, and stay so.
+		if err := sc.damage(gap); err != nil {
+			return err
+		}
+		first, _ := strconv.ParseUint(filepath.Base(gap.Segment), 10, 64)
+		sc.next = max(sc.next, first) // go on after the gap
+	}
+}
+
+// listAndScan scans the segments as listed, listing them again while a
+// concurrent truncation changes them. It returns a gap between segment
+// files that stays.
+func (sc *scanner) listAndScan() (*DamageError, error) {
+	dir := sc.dir
 	var changed error
 	var prev []segment
 	for attempt := 0; attempt <= scanRetries; attempt++ {
@@ -60,9 +81,9 @@ func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) erro
 		segs, moving, err := readSegmentDir(dir)
 		if err != nil {
 			if os.IsNotExist(err) {
-				return nil
+				return nil, nil
 			}
-			return fmt.Errorf("scan journal: %w", err)
+			return nil, fmt.Errorf("scan journal: %w", err)
 		}
 		if moving && attempt < scanRetries {
 			continue
@@ -72,17 +93,17 @@ func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) erro
 		}
 		changed, err = sc.segments(segs)
 		if errors.Is(err, ErrStop) {
-			return nil
+			return nil, nil
 		}
 		if err != nil || changed == nil {
-			return err
+			return nil, err
 		}
 		prev = segs
 	}
 	if d, ok := changed.(*DamageError); ok {
-		return sc.damage(d)
+		return d, nil
 	}
-	return fmt.Errorf("scan journal: %w", changed)
+	return nil, fmt.Errorf("scan journal: %w", changed)
 }
 
 // scanRetries bounds how often a scan lists the directory again.

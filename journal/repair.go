@@ -31,7 +31,14 @@ type RepairReport struct {
 // half-written record looks exactly like a torn one.
 func Repair(dir string) (RepairReport, error) {
 	var rep RepairReport
-	v, err := checkDir(dir)
+	segs, err := listSegments(dir) // under the lock: nothing moves them
+	if os.IsNotExist(err) {
+		return rep, nil
+	}
+	if err != nil {
+		return rep, fmt.Errorf("repair journal %s: %w", dir, err)
+	}
+	v, err := checkSegments(dir, segs)
 	if err != nil {
 		return rep, err
 	}

@@ -273,6 +273,17 @@ var crashScenarios = []crashScenario{
 		damaged: &damageWant{segment: seg20, offset: 4085, index: 39, seqs: seqRange(1, 38, seqRange(40, 44)...), gaps: [][2]uint64{{38, 39}}},
 	},
 	{
+		name: "missing-segment", base: multiBase,
+		// A segment file lost (deleted, or its directory entry never made
+		// it to disk): the next segment does not follow.
+		damage: func(t testing.TB, dir string) {
+			if err := os.Remove(filepath.Join(dir, seg20)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		damaged: &damageWant{segment: seg40, offset: 0, index: 20, seqs: seqRange(1, 19, seqRange(40, 44)...), gaps: [][2]uint64{{19, 20}}},
+	},
+	{
 		name: "garbage-frame-tail", base: singleBase,
 		// A whole record of non-zero bytes after the last entry: it was not
 		// cut short and it is not zeros, so it is not a torn write.

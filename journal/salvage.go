@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,12 @@ type SalvageOptions struct {
 	// DIR/damaged/). The CLI uses it for events of a run whose run_started
 	// was lost, which no reducer can replay.
 	Keep func(*Event) bool
+	// Finish, when set, is called once the entries kept are written to the
+	// new journal in ndir (a journal directory Scan can read) and before
+	// the switch; the events it returns are appended to the new journal,
+	// so that they are committed with it or not at all. The CLI marks the
+	// runs whose events may be missing this way.
+	Finish func(ndir string, rep *SalvageReport) ([]*Event, error)
 }
 
 // Gap is a place in the salvaged journal where entries were lost. Before
@@ -37,7 +44,8 @@ type Gap struct {
 // SalvageReport says what Salvage kept, dropped and where it put copies.
 type SalvageReport struct {
 	Dir        string
-	Kept       uint64        // entries in the new journal
+	Kept       uint64        // entries of the old journal in the new one
+	Added      uint64        // events Finish appended after them
 	Left       uint64        // entries that verified but Keep left out
 	Lost       uint64        // entries the damaged regions held, as far as their numbers tell
 	Damage     []DamageError // every damaged region found
@@ -93,7 +101,11 @@ func Salvage(dir string, opts SalvageOptions) (SalvageReport, error) {
 	if err := finishSalvage(dir); err != nil {
 		return rep, err
 	}
-	v, err := checkDir(dir)
+	segs, err := listSegments(dir)
+	if err != nil {
+		return rep, fmt.Errorf("salvage journal: %w", err)
+	}
+	v, err := checkSegments(dir, segs)
 	if err != nil {
 		return rep, err
 	}
@@ -141,6 +153,9 @@ func writeSalvaged(dir string, opts SalvageOptions, rep *SalvageReport) error {
 	err = w.copyEntries(dir)
 	if err == nil {
 		err = w.flush()
+	}
+	if err == nil && opts.Finish != nil {
+		err = w.finish(ndir, opts.Finish)
 	}
 	if err == nil {
 		err = log.Sync()
@@ -248,6 +263,30 @@ func (w *salvageWriter) add(r record) error {
 		return w.flush()
 	}
 	return nil
+}
+
+// finish appends the events of the caller's Finish after the entries kept.
+func (w *salvageWriter) finish(ndir string, fn func(string, *SalvageReport) ([]*Event, error)) error {
+	if err := w.log.Sync(); err != nil {
+		return err
+	}
+	evs, err := fn(ndir, w.rep)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		if !e.Type.Known() {
+			return fmt.Errorf("append: unknown event type %d", uint16(e.Type))
+		}
+		p, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("append %s: %w", e.Type, err)
+		}
+		w.rep.Added++
+		e.Seq = w.rep.Kept + w.rep.Added
+		w.batch.Write(e.Seq, appendEnvelope(nil, e.Type, e.Seq, p))
+	}
+	return w.flush()
 }
 
 func (w *salvageWriter) flush() error {

@@ -234,8 +234,14 @@ func (d *Daemon) replay() (*engine.State, error) {
 		return nil, err
 	}
 	for _, dir := range dirs {
-		if err := journal.Scan(dir, journal.ScanOptions{}, st.Apply); err != nil {
-			return nil, fmt.Errorf("replay journal %s: %w", dir, err)
+		// Damage in one workflow's journal must not keep the others from
+		// running: what verifies is read, the rest is reported.
+		opts := journal.ScanOptions{OnDamage: func(de *journal.DamageError) error {
+			d.log.Error("damaged journal: its workflow's runs past the damage are not resumed; see picoflow journal verify", "journal", dir, "err", de)
+			return nil
+		}}
+		if err := journal.Scan(dir, opts, st.Apply); err != nil {
+			d.log.Error("journal not read: its workflow's interrupted runs are not resumed", "journal", dir, "err", err)
 		}
 	}
 	return st, nil

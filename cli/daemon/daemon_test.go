@@ -376,3 +376,25 @@ func TestFireWhileRunningElsewhere(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 }
+
+// TestDamagedJournalStopsOnlyItsWorkflow: a workflow whose journal is
+// damaged does not keep the daemon from starting or the other workflows
+// from running; its own fires are refused and logged.
+func TestDamagedJournalStopsOnlyItsWorkflow(t *testing.T) {
+	const every = "schedule: \"* * * * * *\"\ntasks:\n  - {name: a, type: shell, config: {command: \"true\"}}\n"
+	td := newTestDaemon(t, map[string]string{"tick.yaml": "name: tick\n" + every, "bad.yaml": "name: bad\n" + every})
+	src := filepath.Join("..", "..", "journal", "testdata", "damaged-older-segment")
+	if err := os.CopyFS(filepath.Join(td.home, "journal", "bad"), os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	td.start(nil)
+	waitFor(t, 10*time.Second, "a run of tick", func() bool {
+		return count(td.events(), func(e *journal.Event) bool { return e.Type == journal.ScheduleFired && e.Workflow == "tick" }) > 0
+	})
+	waitFor(t, 10*time.Second, "bad's fire refused", func() bool {
+		return strings.Contains(td.logs.String(), "cannot open the workflow's journal")
+	})
+	if err := td.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}

@@ -159,7 +159,8 @@ func (td *testDaemon) events() []*journal.Event {
 	}
 	var out []*journal.Event
 	for _, dir := range dirs {
-		if err := journal.Scan(dir, journal.ScanOptions{}, func(e *journal.Event) error {
+		skip := func(*journal.DamageError) error { return nil } // what verifies
+		if err := journal.Scan(dir, journal.ScanOptions{OnDamage: skip}, func(e *journal.Event) error {
 			out = append(out, e)
 			return nil
 		}); err != nil {

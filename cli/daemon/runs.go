@@ -198,9 +198,11 @@ func (d *Daemon) start(ctx context.Context, f schedule.Fire) []schedule.Action {
 		return d.busyElsewhere(f, wf, be)
 	}
 	if err != nil {
-		d.fatal = fmt.Errorf("open the journal of %s: %w", f.Workflow, err)
-		d.log.Error("cannot open a workflow's journal: stopping the daemon", "workflow", f.Workflow, "err", err)
-		return nil
+		// A damaged journal (or a full disk) stops this workflow, not the
+		// daemon: picoflow journal verify / salvage, then it fires again.
+		d.log.Error("fire not started: cannot open the workflow's journal", "workflow", f.Workflow, "fire_time", f.Time, "err", err)
+		d.metrics.skipped(f.Workflow, "journal")
+		return d.sched.Ended(f.Workflow)
 	}
 	d.metrics.fired(f.Workflow, f.Trigger)
 	if !d.appendTo(j, &journal.Event{Type: journal.ScheduleFired, Time: d.clock().UnixNano(),
@@ -285,8 +287,7 @@ func (d *Daemon) record(e *journal.Event) {
 		return
 	}
 	if err != nil {
-		d.fatal = fmt.Errorf("open the journal of %s: %w", e.Workflow, err)
-		d.log.Error("cannot open a workflow's journal: stopping the daemon", "workflow", e.Workflow, "err", err)
+		d.log.Error("event not journaled: cannot open the workflow's journal", "workflow", e.Workflow, "event", e.Type.String(), "err", err)
 		return
 	}
 	d.appendTo(j, e)

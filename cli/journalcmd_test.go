@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestJournalDamageRepro is the repro: two runs of a → b → c, then
+// bit 0 of byte 30 of the 5th entry's envelope flipped. The next run must
+// refuse with exit 7 naming file, offset and entry (it used to cut the
+// journal there and go on); verify reports it; salvage keeps every entry
+// that verifies; then runs work again, and nothing that completed ran twice.
+func TestJournalDamageRepro(t *testing.T) {
+	dir := t.TempDir()
+	hm := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "abc", "",
+		spec{name: "a", cmd: ledger("a")},
+		spec{name: "b", cmd: ledger("b"), deps: []string{"a"}},
+		spec{name: "c", cmd: ledger("c"), deps: []string{"b"}})
+	for range 2 {
+		if res := picoflow(t, "run", "--home", hm, file); res.code != ExitOK {
+			t.Fatalf("run: %s", res)
+		}
+	}
+	jdir := journalDir(hm, "abc")
+	seg := filepath.Join(jdir, "00000000000000000001")
+	buf, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 0
+	for range 4 { // skip entries 1-4
+		n, k := binary.Uvarint(buf[off:])
+		off += k + int(n)
+	}
+	_, k := binary.Uvarint(buf[off:])
+	recordOff := off
+	buf[off+k+30] ^= 1
+	if err := os.WriteFile(seg, buf, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	ran := len(readLedger(t, dir))
+
+	res := picoflow(t, "run", "--home", hm, file)
+	if res.code != ExitInternal {
+		t.Fatalf("run on a damaged journal: %s", res)
+	}
+	for _, want := range []string{"00000000000000000001", "offset " + strconv.Itoa(recordOff), "entry 5", "picoflow journal salvage"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("run's error does not name %q:\n%s", want, res.stderr)
+		}
+	}
+	if got := len(readLedger(t, dir)); got != ran {
+		t.Fatalf("a task ran on a damaged journal: ledger %v", readLedger(t, dir))
+	}
+
+	res = picoflow(t, "journal", "verify", "--home", hm)
+	if res.code != ExitInternal || !strings.Contains(res.stdout, "entry 5") || !strings.Contains(res.stdout, "offset "+strconv.Itoa(recordOff)) {
+		t.Fatalf("verify: %s", res)
+	}
+	res = picoflow(t, "journal", "verify", "--json", "--home", hm)
+	var v []verifyJSON
+	if err := json.Unmarshal([]byte(res.stdout), &v); err != nil || res.code != ExitInternal {
+		t.Fatalf("verify --json: %v\n%s", err, res)
+	}
+	if len(v) != 1 || v[0].Clean || len(v[0].Damage) != 1 || v[0].Damage[0].Entry != 5 || v[0].Damage[0].Offset != int64(recordOff) {
+		t.Fatalf("verify --json: %+v", v)
+	}
+
+	res = picoflow(t, "journal", "salvage", "--home", hm, "abc")
+	if res.code != ExitOK || !strings.Contains(res.stdout, "marked damaged") || !strings.Contains(res.stdout, "renumbered") {
+		t.Fatalf("salvage: %s", res)
+	}
+	copies, _ := filepath.Glob(filepath.Join(jdir, "damaged", "salvage-*", "00000000000000000001"))
+	if len(copies) != 1 {
+		t.Errorf("no copy of the damaged segment: %v", copies)
+	}
+	if res := picoflow(t, "journal", "verify", "--home", hm); res.code != ExitOK {
+		t.Fatalf("verify after salvage: %s", res)
+	}
+	if got := len(readLedger(t, dir)); got != ran {
+		t.Fatalf("salvage ran tasks: ledger %v", readLedger(t, dir))
+	}
+	if res := picoflow(t, "run", "--home", hm, file); res.code != ExitOK {
+		t.Fatalf("run after salvage: %s", res)
+	}
+	if got := readLedger(t, dir)[ran:]; strings.Join(got, " ") != "a b c" {
+		t.Errorf("the run after salvage ran %v, want a new run of a b c", got)
+	}
+}
+
+func TestJournalUsage(t *testing.T) {
+	hm := filepath.Join(t.TempDir(), "home")
+	for _, args := range [][]string{{"journal"}, {"journal", "salvage"}, {"journal", "fix", "x"}} {
+		if res := picoflow(t, append(args, "--home", hm)...); res.code != ExitUsage || !strings.Contains(res.stderr, "usage: picoflow journal") {
+			t.Errorf("%v: %s", args, res)
+		}
+	}
+	if res := picoflow(t, "journal", "verify", "--home", hm); res.code != ExitOK {
+		t.Errorf("verify of a home without a journal: %s", res)
+	}
+}
