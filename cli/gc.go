@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -125,12 +126,14 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 		return withCode(ExitInternal, err)
 	}
 	oldest := wallClock().Add(-retentionPolicy(r).MaxAge)
+	var first error // a damaged journal stops its own truncation only
 	for _, src := range srcs {
 		if err := m.truncateJournal(ctx, db, src, gone, oldest, dry); err != nil {
-			return err
+			fmt.Fprintf(m.Stderr, "picoflow: journal %s not truncated: %v\n", firstNonEmpty(src.Name, src.Dir), err)
+			first = cmp.Or(first, err)
 		}
 	}
-	return nil
+	return first
 }
 
 // truncateJournal cuts one journal before the first entry that a kept run
@@ -151,7 +154,7 @@ func (m *Main) truncateJournal(ctx context.Context, db *projector.DB, src projec
 			return nil
 		}
 		if err != nil {
-			return withCode(ExitInternal, err)
+			return journalErr(err, src.Name)
 		}
 		defer j.Close()
 	}

@@ -133,8 +133,9 @@ func (h home) replayAll() (*engine.State, error) {
 		return nil, err
 	}
 	st := engine.NewState()
+	skip := func(*journal.DamageError) error { return nil } // finding a run; writers open its journal, which reports damage
 	for _, s := range srcs {
-		if err := journal.Scan(s.Dir, journal.ScanOptions{}, st.Apply); err != nil {
+		if err := journal.Scan(s.Dir, journal.ScanOptions{OnDamage: skip}, st.Apply); err != nil {
 			return nil, fmt.Errorf("replay journal %s: %w", s.Dir, err)
 		}
 	}

@@ -58,7 +58,7 @@ release; it is only read, never repaired or changed.
 				if err != nil {
 					return err
 				}
-				return replayRun(m.Stdout, srcs, where, args[0], stop, *asJSON, workflowBase(g.cfg))
+				return replayRun(m.Stdout, m.Stderr, srcs, where, args[0], stop, *asJSON, workflowBase(g.cfg))
 			}
 		},
 	})
@@ -94,12 +94,17 @@ func replaySources(h home, dir string) ([]projector.Source, string, error) {
 }
 
 // replayRun prints the timeline of one run and its state at the end.
-func replayRun(w io.Writer, srcs []projector.Source, where, id string, past untilFunc, asJSON bool, base workflow.Config) error {
+// Damage in a journal is reported on warn, and what verifies is shown.
+func replayRun(w, warn io.Writer, srcs []projector.Source, where, id string, past untilFunc, asJSON bool, base workflow.Config) error {
 	var events []*journal.Event
 	ids := map[string]bool{}
 	for _, src := range srcs {
 		found := false
-		err := journal.Scan(src.Dir, journal.ScanOptions{}, func(e *journal.Event) error {
+		skip := func(de *journal.DamageError) error {
+			fmt.Fprintf(warn, "picoflow: %v; shown: what verifies (picoflow journal verify)\n", de)
+			return nil
+		}
+		err := journal.Scan(src.Dir, journal.ScanOptions{OnDamage: skip}, func(e *journal.Event) error {
 			if e.Type == journal.RunStarted {
 				ids[e.Run] = true
 			}

@@ -156,3 +156,27 @@ func TestUpgradeCutShort(t *testing.T) {
 		}
 	})
 }
+
+// TestDamagedJournalOfOneWorkflow: damage in one workflow's journal leaves
+// history, replay and runs of the other workflows working.
+func TestDamagedJournalOfOneWorkflow(t *testing.T) {
+	home, _ := v1Home(t)
+	alpha := filepath.Join("testdata", "home-v1", "workflows", "alpha.yaml")
+	if r := pf(t, home, "run", alpha); r.code != 0 { // converts the home
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	src := filepath.Join("..", "journal", "testdata", "damaged-older-segment")
+	if err := os.CopyFS(filepath.Join(home, "journal", "bad"), os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	if r := pf(t, home, "history", "alpha"); r.code != 0 || !strings.Contains(r.stdout, v1AlphaOK) {
+		t.Errorf("history beside a damaged journal: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// beta's journal comes after bad's: replay reads past the damage.
+	if r := pf(t, home, "replay", v1BetaLive); r.code != 0 || !strings.Contains(r.stdout, "run "+v1BetaLive) || !strings.Contains(r.stderr, "damaged") {
+		t.Errorf("replay beside a damaged journal: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := pf(t, home, "run", alpha); r.code != 0 {
+		t.Errorf("run beside a damaged journal: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

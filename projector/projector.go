@@ -282,7 +282,7 @@ func (d *DB) catchUp(ctx context.Context, src Source, pos mark) (int, error) {
 		pos = last
 		return err
 	}
-	err := journal.Scan(src.Dir, journal.ScanOptions{From: from}, func(e *journal.Event) error {
+	err := journal.Scan(src.Dir, journal.ScanOptions{From: from, OnDamage: d.skipDamage}, func(e *journal.Event) error {
 		if !checked {
 			checked = true
 			if !pos.matches(e) {
@@ -385,7 +385,7 @@ func (d *DB) RebuildAll(ctx context.Context, list Journals) (int, error) {
 		defer a.close()
 		for _, s := range srcs {
 			var last mark
-			err = journal.Scan(s.Dir, journal.ScanOptions{}, func(e *journal.Event) error {
+			err = journal.Scan(s.Dir, journal.ScanOptions{OnDamage: d.skipDamage}, func(e *journal.Event) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
@@ -416,6 +416,14 @@ func (d *DB) RebuildAll(ctx context.Context, list Journals) (int, error) {
 		d.log.Warn("projection checkpoint after rebuild failed", "err", err)
 	}
 	return n, nil
+}
+
+// skipDamage lets a scan go on past a damaged region of a journal: the
+// projection shows what verifies (runs whose events are in the region may
+// look unfinished), and the warning names the damage.
+func (d *DB) skipDamage(de *journal.DamageError) error {
+	d.log.Warn("damaged journal: history shows what verifies; see picoflow journal verify", "err", de)
+	return nil
 }
 
 // IsCorrupt reports whether err means the database file is damaged or not
