@@ -319,15 +319,32 @@ func testDaemonBeside(t *testing.T, bin string) {
 	if code, _, stderr := e.run("resolve", held, "push", "--failed"); code != ExitUsage || !strings.Contains(stderr, "not in doubt") {
 		t.Errorf("a second resolve: exit %d, want %d as without a daemon: %s", code, ExitUsage, stderr)
 	}
+	// resume while the daemon holds the journal: handed over, and the CLI
+	// waits for the run's end like a resume in its own process.
+	resume := e.command("resume", held)
+	var rout dmnBuffer
+	resume.Stdout, resume.Stderr = &rout, &rout
+	if err := resume.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(10*time.Second, "the daemon to resume the held run", func() bool { // its second takeover: the first was at start
+		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.RunResumed && ev.Run == held }) == 2
+	})
 	if err := os.WriteFile(mark, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor(10*time.Second, "the live run to finish", func() bool {
-		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.RunFinished && ev.Run == live }) == 1
-	})
-	e.waitFor(10*time.Second, "the daemon to let go of the journal", func() bool { return !home_(e.home).workflowHeld("hold") })
-	if code, stdout, stderr := e.run("resume", held); code != ExitOK {
-		t.Errorf("resume beside the daemon: exit %d\n%s%s", code, stdout, stderr)
+	if err := resume.Wait(); err != nil || !strings.Contains(rout.String(), "in the daemon") {
+		t.Errorf("resume handed over to the daemon: %v\n%s\n--- daemon\n%s", err, &rout, p.stderr)
+	}
+	for _, id := range []string{live, held} {
+		if n := e.count(func(ev *journal.Event) bool {
+			return ev.Type == journal.RunFinished && ev.Run == id && ev.Status == journal.StatusSuccess
+		}); n != 1 {
+			t.Errorf("run %s: %d successful ends, want 1", id, n)
+		}
+	}
+	if code, _, stderr := e.run("resume", held); code != ExitUsage || !strings.Contains(stderr, "not interrupted") {
+		t.Errorf("resume of a finished run beside the daemon: exit %d: %s", code, stderr)
 	}
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/picoflow/picoflow/cli/config"
+	"github.com/picoflow/picoflow/cli/daemon"
 	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
@@ -267,6 +268,10 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
 	}
 	j, st, release, err := m.takeWorkflow(g, h, wf, "resume")
+	var ee *exitError
+	if errors.As(err, &ee) && ee.code == ExitLocked && daemon.Holder(h.daemonLock()) != 0 {
+		return m.resumeInDaemon(ctx, h, r)
+	}
 	if err != nil {
 		return err
 	}
@@ -280,6 +285,42 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	defer done()
 	err = eng.Resume(ctx, wf, r)
 	return runOutcome(ctx, r, err)
+}
+
+// resumeInDaemon hands the resume of run r to the daemon, which holds its
+// workflow's journal (a run of the workflow is live there), waits for the
+// run to end and reports it as a resume in this process would have.
+func (m *Main) resumeInDaemon(ctx context.Context, h home, r *engine.Run) error {
+	fmt.Fprintf(m.Stdout, "resuming run %s in the daemon, which runs %s now; waiting for the run to end\n", r.ID, r.Workflow)
+	resp, err := daemon.Call(ctx, h.daemonSocket(), daemon.Request{Op: daemon.OpResume, Workflow: r.Workflow, Run: r.ID})
+	if err != nil && ctx.Err() != nil {
+		return exitf(ExitInterrupted, "stopped waiting; run %s goes on in the daemon (picoflow status shows it)", r.ID)
+	}
+	if err != nil {
+		return withCode(ExitInternal, fmt.Errorf("hand the resume over to the daemon: %w", err))
+	}
+	if !resp.OK {
+		return withCode(triggerExit(resp.Code), errors.New(resp.Error))
+	}
+	// The run as the daemon left it, for the one mapping of ends to codes.
+	end := &engine.Run{ID: r.ID, Tasks: map[string]*engine.TaskState{}}
+	for _, s := range []engine.RunStatus{engine.RunSuccess, engine.RunFailed, engine.RunCanceled} {
+		if resp.End != nil && resp.End.Status == s.String() {
+			end.Status = s
+		}
+	}
+	endCtx := context.Background()
+	if resp.End != nil {
+		for _, name := range resp.End.InDoubt {
+			end.Tasks[name] = &engine.TaskState{Status: engine.InDoubt}
+		}
+		if resp.End.Interrupted {
+			c, cancel := context.WithCancel(endCtx)
+			cancel()
+			endCtx = c
+		}
+	}
+	return runOutcome(endCtx, end, nil)
 }
 
 // cancelRun finishes an interrupted run as canceled.

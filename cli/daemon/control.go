@@ -25,6 +25,8 @@ import (
 //	← {"ok":true,"status":{"pid":1234,"ready":true,"workflows":[...]}}
 //	→ {"op":"resolve","workflow":"backup","run":"20261125-193700-3f2a","task":"push","status":"success"}
 //	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup"}
+//	→ {"op":"resume","workflow":"backup","run":"20261125-193700-3f2a"}
+//	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup","end":{"status":"success"}}   when it ends
 //	→ {"op":"reload"}
 //	← {"ok":true}
 //	← {"ok":false,"code":"busy","error":"..."}   on failure
@@ -37,6 +39,9 @@ const (
 	// OpResolve journals the resolution of an in-doubt task in a journal
 	// the daemon holds (a CLI cannot write it then).
 	OpResolve = "resolve"
+	// OpResume resumes an interrupted run of a workflow whose journal the
+	// daemon holds, and answers when the run ends (Response.End).
+	OpResume = "resume"
 )
 
 // Codes of a failed Response.
@@ -73,6 +78,7 @@ type Response struct {
 	Run      string  `json:"run,omitempty"`
 	Workflow string  `json:"workflow,omitempty"`
 	Status   *Status `json:"status,omitempty"`
+	End      *RunEnd `json:"end,omitempty"` // resume: how the run ended
 }
 
 // Status is the daemon's state as the status op reports it.
@@ -178,6 +184,9 @@ func handleControl(c *net.UnixConn, reqs chan<- request, stopping <-chan struct{
 	if err := json.NewDecoder(io.LimitReader(c, maxRequest)).Decode(&req); err != nil {
 		_ = enc.Encode(Response{Code: CodeInvalid, Error: "bad request: " + err.Error()})
 		return
+	}
+	if req.Op == OpResume {
+		_ = c.SetDeadline(time.Time{}) // the answer comes when the run ends
 	}
 	r := request{Request: req, reply: make(chan Response, 1)}
 	select {

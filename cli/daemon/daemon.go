@@ -83,6 +83,7 @@ type Daemon struct {
 	js      *journals
 	pending map[string][]*journal.Event // events waiting for a journal another process holds (loop only)
 	blocked map[string][]schedule.Fire  // fires (overlap: queue) waiting likewise (loop only)
+	live    map[string]bool             // ids of the runs in flight (loop only)
 	sched   *schedule.Scheduler
 	catalog *catalog
 	defs    map[string]*workflow.Workflow // good definitions by name (loop only)
@@ -158,7 +159,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		}
 	}
 	d.js = newJournals(d.opts.JournalDir, journal.Options{Owner: "picoflow daemon", ObserveFsync: d.metrics.observeFsync})
-	d.pending, d.blocked = map[string][]*journal.Event{}, map[string][]schedule.Fire{}
+	d.pending, d.blocked, d.live = map[string][]*journal.Event{}, map[string][]schedule.Fire{}, map[string]bool{}
 	undo = append(undo, func() {
 		d.journalOpen.Store(false)
 		if cerr := d.js.closeAll(); cerr != nil && err == nil {
@@ -326,7 +327,11 @@ func (d *Daemon) loop(ctx context.Context, hup <-chan os.Signal) {
 				d.trim()
 			}
 		case r := <-d.requests:
-			r.reply <- d.handle(ctx, r.Request)
+			if r.Op == OpResume {
+				d.handOverResume(ctx, r) // replies when the run ends
+			} else {
+				r.reply <- d.handle(ctx, r.Request)
+			}
 		case e := <-d.ended:
 			d.finished(ctx, e)
 		}

@@ -77,7 +77,7 @@ func (d *Daemon) resumeAll(ctx context.Context, st *engine.State) {
 			d.log.Error("interrupted runs not resumed: cannot replay the workflow's journal", "workflow", name, "err", err)
 		} else {
 			for _, r := range cur.Interrupted() {
-				d.resumeOne(ctx, j, r)
+				_ = d.resumeOne(ctx, j, r, false, nil)
 			}
 		}
 		d.release(name)
@@ -85,24 +85,27 @@ func (d *Daemon) resumeAll(ctx context.Context, st *engine.State) {
 }
 
 // resumeOne resumes one interrupted run whose journal j the daemon holds.
-func (d *Daemon) resumeOne(ctx context.Context, j *journal.Journal, r *engine.Run) {
+// A run held only by in-doubt tasks is reported and left alone unless
+// asked (a handed-over resume: the engine then reports it held again).
+// ended, when set, is called with the run's end.
+func (d *Daemon) resumeOne(ctx context.Context, j *journal.Journal, r *engine.Run, asked bool, ended func(*engine.Run, error)) error {
 	// The journal records the definition's bytes, not the global
 	// defaults it was loaded over: a resumed run gets the current ones,
 	// the same values as long as the config has not changed since.
 	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), d.opts.Defaults)
 	if err != nil {
 		d.log.Error("interrupted run: its recorded definition no longer loads; not resumed", "run", r.ID, "workflow", r.Workflow, "err", problemText(err))
-		return
+		return fmt.Errorf("recorded definition of run %s: %s", r.ID, problemText(err))
 	}
 	doubt, running := tasksIn(r, engine.InDoubt), tasksIn(r, engine.Running)
-	if len(doubt) > 0 && len(running) == 0 {
+	if len(doubt) > 0 && len(running) == 0 && !asked {
 		d.log.Warn("run held by in-doubt tasks: settle them with picoflow resolve, then picoflow resume",
 			"run", r.ID, "workflow", r.Workflow, "tasks", strings.Join(doubt, ","))
-		return
+		return nil
 	}
 	if _, err := d.js.acquire(r.Workflow); err != nil { // open already: another reference
 		d.log.Error("interrupted run not resumed", "run", r.ID, "err", err)
-		return
+		return err
 	}
 	d.log.Info("resuming an interrupted run", "run", r.ID, "workflow", r.Workflow, "interrupted_tasks", strings.Join(running, ","))
 	d.sched.Resumed(r.Workflow)
@@ -123,14 +126,19 @@ func (d *Daemon) resumeOne(ctx context.Context, j *journal.Journal, r *engine.Ru
 		}
 	})
 	d.active++
+	d.live[r.ID] = true
 	d.metrics.runs.Store(int64(d.active))
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		err := eng.Resume(ctx, wf, r)
 		done()
+		if ended != nil {
+			ended(r, err)
+		}
 		d.ended <- runEnd{workflow: r.Workflow, id: r.ID, run: r, err: err, ctxDone: ctx.Err() != nil}
 	}()
+	return nil
 }
 
 // waitResumes waits until every resumed run has journaled its takeover, so
@@ -335,6 +343,7 @@ func (d *Daemon) launch(ctx context.Context, j *journal.Journal, wf *workflow.Wo
 		fire = time.Time{}
 	}
 	d.active++
+	d.live[id] = true
 	d.metrics.runs.Store(int64(d.active))
 	d.wg.Add(1)
 	go func() {
@@ -351,6 +360,7 @@ func (d *Daemon) launch(ctx context.Context, j *journal.Journal, wf *workflow.Wo
 // finished records the end of a run and starts what waited for it.
 func (d *Daemon) finished(ctx context.Context, e runEnd) {
 	d.release(e.workflow)
+	delete(d.live, e.id)
 	d.active--
 	d.metrics.runs.Store(int64(d.active))
 	d.logEnd(e)
