@@ -74,7 +74,9 @@ Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 		summary: "resume an interrupted run with the definition recorded in the journal",
 		long: `Continues an interrupted run. The definition comes from the journal, so
 the workflow file may have changed or be gone; --use-recorded-definition
-says so explicitly and is the only mode.`,
+says so explicitly and is the only mode. If a daemon runs another run of
+the same workflow (it holds the workflow's journal), the daemon resumes the
+run and this command waits for its end, with the same exit codes.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var ef execFlags
 			ef.add(fs)
