@@ -31,6 +31,7 @@ func TestDaemonBinary(t *testing.T) {
 	t.Run("single-instance-run-and-trigger", func(t *testing.T) { t.Parallel(); testDaemonRefusals(t, bin) })
 	t.Run("sigterm-while-task-runs", func(t *testing.T) { t.Parallel(); testDaemonSIGTERM(t, bin) })
 	t.Run("run-and-resolve-beside", func(t *testing.T) { t.Parallel(); testDaemonBeside(t, bin) })
+	t.Run("gc-beside", func(t *testing.T) { t.Parallel(); testDaemonGC(t, bin) })
 }
 
 // dmnBuffer is an output sink read while the child writes.
@@ -346,6 +347,49 @@ func testDaemonBeside(t *testing.T, bin string) {
 	if code, _, stderr := e.run("resume", held); code != ExitUsage || !strings.Contains(stderr, "not interrupted") {
 		t.Errorf("resume of a finished run beside the daemon: exit %d: %s", code, stderr)
 	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
+	}
+}
+
+// testDaemonGC runs gc while a run in the daemon holds its workflow's
+// journal: gc hands the cut over to the daemon, which truncates it.
+func testDaemonGC(t *testing.T, bin string) {
+	mark := filepath.Join(t.TempDir(), "go")
+	wf := "name: gcw\noverlap: allow\nenv: {WAIT: \"0\"}\ntasks:\n" +
+		"  - {name: a, type: shell, config: {command: \"if [ \\\"$WAIT\\\" = 1 ]; then while [ ! -e " + mark + " ]; do sleep 0.05; done; fi\"}}\n"
+	e := newDmnEnv(t, bin, map[string]string{"gcw.yaml": wf})
+	p := e.startDaemon()
+	finished := func() int {
+		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.RunFinished && ev.Status == journal.StatusSuccess })
+	}
+	for i := 1; i <= 2; i++ {
+		if code, _, stderr := e.run("trigger", "gcw"); code != ExitOK {
+			t.Fatalf("trigger: exit %d: %s", code, stderr)
+		}
+		e.waitFor(10*time.Second, "a quick run to finish", func() bool { return finished() == i })
+	}
+	if code, _, stderr := e.run("trigger", "gcw", "--param", "WAIT=1"); code != ExitOK {
+		t.Fatalf("trigger: exit %d: %s", code, stderr)
+	}
+	e.waitFor(10*time.Second, "the long run to start", func() bool {
+		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.TaskProcess }) == 3
+	})
+	if err := os.WriteFile(filepath.Join(e.home, "config.yaml"), []byte("retention: {history_days: 365, max_runs_per_workflow: 1}\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := e.run("gc")
+	if code != ExitOK || !strings.Contains(stdout, "removed 2 run(s)") || !strings.Contains(stdout, "journal gcw: truncated entries 1–") ||
+		!strings.Contains(stdout, "by the daemon, which holds it") {
+		t.Errorf("gc beside the daemon: exit %d\n%s%s\n--- daemon\n%s", code, stdout, stderr, p.stderr)
+	}
+	if n := e.count(func(ev *journal.Event) bool { return ev.Type == journal.RunStarted }); n != 1 {
+		t.Errorf("%d runs left in the journal, want the live one", n)
+	}
+	if err := os.WriteFile(mark, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(10*time.Second, "the long run to finish", func() bool { return finished() == 1 })
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/picoflow/picoflow/cli/config"
+	"github.com/picoflow/picoflow/cli/daemon"
 	"github.com/picoflow/picoflow/journal"
 	"github.com/picoflow/picoflow/projector"
 	"github.com/spf13/pflag"
@@ -128,7 +129,7 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 	oldest := wallClock().Add(-retentionPolicy(r).MaxAge)
 	var first error // a damaged journal stops its own truncation only
 	for _, src := range srcs {
-		if err := m.truncateJournal(ctx, db, src, gone, oldest, dry); err != nil {
+		if err := m.truncateJournal(ctx, h, db, src, gone, oldest, dry); err != nil {
 			fmt.Fprintf(m.Stderr, "picoflow: journal %s not truncated: %v\n", firstNonEmpty(src.Name, src.Dir), err)
 			first = cmp.Or(first, err)
 		}
@@ -139,46 +140,33 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 // truncateJournal cuts one journal before the first entry that a kept run
 // (or a run that straddles the cut) needs, keeping each workflow's newest
 // schedule event from after oldest (the scheduler computes missed fires
-// from it). It holds the journal while it decides and cuts, so that no run
-// starts meanwhile; a journal another process holds is left for a later gc.
-func (m *Main) truncateJournal(ctx context.Context, db *projector.DB, src projector.Source, gone map[string]bool,
+// from it). It holds the journal while it cuts; a journal the daemon holds
+// (a run of its workflow is live there) is cut by the daemon, and one
+// another process holds is left for a later gc.
+func (m *Main) truncateJournal(ctx context.Context, h home, db *projector.DB, src projector.Source, gone map[string]bool,
 	oldest time.Time, dry bool) error {
 	name := "journal " + firstNonEmpty(src.Name, src.Dir)
 	var j *journal.Journal
+	by := ""
 	if !dry {
 		var err error
 		j, err = journal.Open(src.Dir, journal.Options{Owner: "gc"})
 		var le *journal.LockedError
-		if errors.As(err, &le) {
+		switch {
+		case errors.As(err, &le) && src.Name != "" && le.PID > 0 && le.PID == daemon.Holder(h.daemonLock()):
+			by = ", by the daemon, which holds it"
+		case errors.As(err, &le):
 			fmt.Fprintf(m.Stdout, "%s: not truncated: %v; a later gc will truncate it\n", name, err)
 			return nil
-		}
-		if err != nil {
+		case err != nil:
 			return journalErr(err, src.Name)
+		default:
+			defer j.Close()
 		}
-		defer j.Close()
 	}
-	layout, err := projector.ReadLayout(src.Dir)
+	first, last, cut, err := planCut(ctx, db, src, gone, oldest)
 	if err != nil {
-		return withCode(ExitInternal, err)
-	}
-	keep, err := db.RunIDs(ctx)
-	if err != nil {
-		return withCode(ExitInternal, err)
-	}
-	var pins []uint64
-	for _, f := range layout.Fires {
-		if !f.Time.Before(oldest) {
-			pins = append(pins, f.Seq)
-		}
-	}
-	last := layout.Last
-	cut := projector.Cut(layout.Runs, func(run string) bool { return keep[run] && !gone[run] }, pins, last)
-	first := layout.First
-	if j != nil {
-		if first, err = j.FirstSeq(); err != nil {
-			return withCode(ExitInternal, err)
-		}
+		return err
 	}
 	switch {
 	case last == 0:
@@ -192,12 +180,49 @@ func (m *Main) truncateJournal(ctx context.Context, db *projector.DB, src projec
 		return nil
 	}
 	before := dirSize(src.Dir)
-	if err := j.TruncateFront(cut); err != nil {
+	if j != nil {
+		err = j.TruncateFront(cut)
+	} else {
+		err = h.handOver(ctx, daemon.Request{Op: daemon.OpTruncate, Workflow: src.Name, Before: cut})
+	}
+	if err != nil {
 		return withCode(ExitInternal, err)
 	}
-	fmt.Fprintf(m.Stdout, "%s: truncated entries %d–%d (%s), it starts at entry %d\n",
-		name, first, cut-1, fmtBytes(max(0, before-dirSize(src.Dir))), cut)
+	fmt.Fprintf(m.Stdout, "%s: truncated entries %d–%d (%s%s), it starts at entry %d\n",
+		name, first, cut-1, fmtBytes(max(0, before-dirSize(src.Dir))), by, cut)
 	return nil
+}
+
+// planCut reads the journal's layout and returns its first and last entry
+// and the cut. A run is kept when retention keeps its rows, or when the
+// projection had not reached its start (it began after the catch-up: a run
+// the database does not know yet, not one retention removed).
+func planCut(ctx context.Context, db *projector.DB, src projector.Source, gone map[string]bool, oldest time.Time) (first, last, cut uint64, err error) {
+	layout, err := projector.ReadLayout(src.Dir)
+	if err != nil {
+		return 0, 0, 0, withCode(ExitInternal, err)
+	}
+	inDB, err := db.RunIDs(ctx)
+	if err != nil {
+		return 0, 0, 0, withCode(ExitInternal, err)
+	}
+	seen, err := db.Position(ctx, src.Name)
+	if err != nil {
+		return 0, 0, 0, withCode(ExitInternal, err)
+	}
+	start := map[string]uint64{}
+	for _, e := range layout.Runs {
+		start[e.Run] = e.First
+	}
+	var pins []uint64
+	for _, f := range layout.Fires {
+		if !f.Time.Before(oldest) {
+			pins = append(pins, f.Seq)
+		}
+	}
+	keep := func(run string) bool { return !gone[run] && (inDB[run] || start[run] > seen) }
+	cut = projector.Cut(layout.Runs, keep, pins, layout.Last)
+	return layout.First, layout.Last, cut, nil
 }
 
 // dropLogs removes (or, dry, measures) the log directories of runs.

@@ -197,8 +197,12 @@ func writeMark(ctx context.Context, tx *sql.Tx, name string, m mark) error {
 
 // LastSeq returns the sequence number of the last entry applied of the
 // journal named "" (a single journal).
-func (d *DB) LastSeq(ctx context.Context) (uint64, error) {
-	m, err := readMark(ctx, d.r, "")
+func (d *DB) LastSeq(ctx context.Context) (uint64, error) { return d.Position(ctx, "") }
+
+// Position returns the sequence number of the last entry applied of the
+// journal named name (0: none).
+func (d *DB) Position(ctx context.Context, name string) (uint64, error) {
+	m, err := readMark(ctx, d.r, name)
 	return m.seq, err
 }
 

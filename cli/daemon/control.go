@@ -27,6 +27,8 @@ import (
 //	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup"}
 //	→ {"op":"resume","workflow":"backup","run":"20261125-193700-3f2a"}
 //	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup","end":{"status":"success"}}   when it ends
+//	→ {"op":"truncate","workflow":"backup","before":9811}
+//	← {"ok":true,"workflow":"backup"}
 //	→ {"op":"reload"}
 //	← {"ok":true}
 //	← {"ok":false,"code":"busy","error":"..."}   on failure
@@ -39,6 +41,9 @@ const (
 	// OpResolve journals the resolution of an in-doubt task in a journal
 	// the daemon holds (a CLI cannot write it then).
 	OpResolve = "resolve"
+	// OpTruncate cuts the front of a journal the daemon holds, before
+	// entry Before (picoflow gc computed the cut).
+	OpTruncate = "truncate"
 	// OpResume resumes an interrupted run of a workflow whose journal the
 	// daemon holds, and answers when the run ends (Response.End).
 	OpResume = "resume"
@@ -68,6 +73,7 @@ type Request struct {
 	Task   string `json:"task,omitempty"`
 	Status string `json:"status,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	Before uint64 `json:"before,omitempty"` // truncate: the first entry kept
 }
 
 // Response answers a Request.

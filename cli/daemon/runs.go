@@ -398,6 +398,8 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 		return Response{OK: true}
 	case OpResolve:
 		return d.resolve(req)
+	case OpTruncate:
+		return d.truncate(req)
 	case OpTrigger:
 	default:
 		return Response{Code: CodeInvalid, Error: fmt.Sprintf("unknown op %q (want %s, %s, %s or %s)", req.Op, OpTrigger, OpStatus, OpReload, OpResolve)}
@@ -471,6 +473,26 @@ func (d *Daemon) resolve(req Request) Response {
 	}
 	d.log.Info("in-doubt task resolved", "run", req.Run, "task", req.Task, "as", req.Status)
 	return Response{OK: true, Run: req.Run, Workflow: req.Workflow}
+}
+
+// truncate cuts the front of a workflow's journal for picoflow gc, which
+// computed the cut from what the journal held when it looked: entries
+// appended since come after it.
+func (d *Daemon) truncate(req Request) Response {
+	j, err := d.js.acquire(req.Workflow)
+	var be *BusyError
+	if errors.As(err, &be) {
+		return Response{Code: CodeBusy, Error: be.Error()}
+	}
+	if err != nil {
+		return Response{Code: CodeInternal, Error: err.Error()}
+	}
+	defer d.release(req.Workflow)
+	if err := j.TruncateFront(req.Before); err != nil {
+		return Response{Code: CodeInternal, Error: err.Error()}
+	}
+	d.log.Info("journal truncated for picoflow gc", "workflow", req.Workflow, "before", req.Before)
+	return Response{OK: true, Workflow: req.Workflow}
 }
 
 // status reports the scheduler's state.
