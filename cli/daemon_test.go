@@ -361,7 +361,9 @@ func testDaemonGC(t *testing.T, bin string) {
 	e := newDmnEnv(t, bin, map[string]string{"gcw.yaml": wf})
 	p := e.startDaemon()
 	finished := func() int {
-		return e.count(func(ev *journal.Event) bool { return ev.Type == journal.RunFinished && ev.Status == journal.StatusSuccess })
+		return e.count(func(ev *journal.Event) bool {
+			return ev.Type == journal.RunFinished && ev.Status == journal.StatusSuccess
+		})
 	}
 	for i := 1; i <= 2; i++ {
 		if code, _, stderr := e.run("trigger", "gcw"); code != ExitOK {
