@@ -37,7 +37,7 @@ func journalDir(homeDir, wf string) string { return filepath.Join(homeDir, "jour
 // workflow; "" for the single journal of a home an older release wrote and
 // no writer has converted yet). Listing never writes.
 func (h home) journals() ([]projector.Source, error) {
-	srcs, err := h.journalsIn(h.journal())
+	srcs, err := journalsIn(h.journal())
 	if srcs == nil && err == nil {
 		if old := h.v1Backup(); isV1Journal(old) && pathExists(h.upgradeTmp()) {
 			// A conversion stopped between its two renames: read the
@@ -51,7 +51,7 @@ func (h home) journals() ([]projector.Source, error) {
 // journalsIn lists the journals in dir: dir itself when it holds segments
 // (named ""; its subdirectories are copies a repair kept), else every
 // workflow's journal directory in it.
-func (h home) journalsIn(dir string) ([]projector.Source, error) {
+func journalsIn(dir string) ([]projector.Source, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,7 +88,7 @@ func replaySources(h home, dir string) ([]projector.Source, string, error) {
 		srcs, err := h.journals()
 		return srcs, "the journals of " + string(h), err
 	}
-	srcs, err := home(filepath.Dir(dir)).journalsIn(dir)
+	srcs, err := journalsIn(dir)
 	return srcs, "journal " + dir, err
 }
 
