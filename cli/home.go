@@ -105,12 +105,20 @@ func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *eng
 	if err := h.upgrade(g.log); err != nil {
 		return nil, nil, err
 	}
-	j, err := journal.Open(journalDir(string(h), wf), journal.Options{Owner: owner})
+	dir := journalDir(string(h), wf)
+	created := !pathExists(dir)
+	j, err := journal.Open(dir, journal.Options{Owner: owner})
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)
 	}
+	if err == nil && created {
+		err = journal.SyncDir(h.journal()) // the new journal's name, before anything is in it
+	}
 	if err != nil {
+		if j != nil {
+			j.Close()
+		}
 		return nil, nil, journalErr(err, wf)
 	}
 	if rep := j.Repaired; rep.Truncated {

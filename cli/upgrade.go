@@ -46,10 +46,7 @@ const upgradeWait = 5 * time.Minute
 // marks a new home's layout. It is cheap when there is nothing to do.
 func (h home) upgrade(log *slog.Logger) error {
 	if !h.needsUpgrade() {
-		if err := os.MkdirAll(h.layoutMarker(), 0o750); err != nil {
-			return withCode(ExitInternal, fmt.Errorf("create %s: %w", h.journal(), err))
-		}
-		return nil
+		return h.markLayout()
 	}
 	if err := os.MkdirAll(string(h), 0o750); err != nil {
 		return withCode(ExitInternal, err)
@@ -74,6 +71,23 @@ func (h home) upgrade(log *slog.Logger) error {
 	}
 	if err := h.convert(log); err != nil {
 		return withCode(ExitInternal, fmt.Errorf("upgrade %s to per-workflow journals: %w; the old journal is unchanged", h, err))
+	}
+	return nil
+}
+
+// markLayout creates HOME/journal/LOCK in a new home, durably.
+func (h home) markLayout() error {
+	if pathExists(h.layoutMarker()) {
+		return nil
+	}
+	err := os.MkdirAll(h.layoutMarker(), 0o750)
+	for _, dir := range []string{h.journal(), string(h)} {
+		if err == nil {
+			err = journal.SyncDir(dir)
+		}
+	}
+	if err != nil {
+		return withCode(ExitInternal, fmt.Errorf("create %s: %w", h.journal(), err))
 	}
 	return nil
 }

@@ -62,10 +62,17 @@ func (s *journals) acquire(wf string) (*journal.Journal, error) {
 	if le := s.holder(wf); le != nil && le.PID > 0 && le.PID != os.Getpid() {
 		return nil, &BusyError{Workflow: wf, Lock: le}
 	}
-	j, err := journal.Open(s.dir(wf), s.opts)
+	dir := s.dir(wf)
+	_, serr := os.Stat(dir)
+	j, err := journal.Open(dir, s.opts)
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, &BusyError{Workflow: wf, Lock: le}
+	}
+	if err == nil && errors.Is(serr, os.ErrNotExist) {
+		if err = journal.SyncDir(filepath.Dir(dir)); err != nil { // the new journal's name
+			j.Close()
+		}
 	}
 	if err != nil {
 		return nil, err
