@@ -75,16 +75,17 @@ func (h home) upgrade(log *slog.Logger) error {
 	return nil
 }
 
-// markLayout creates HOME/journal/LOCK in a new home, durably.
+// markLayout creates HOME/journal/LOCK in a new home. The marker itself
+// need not survive a crash (the next writer makes it again); the entry
+// naming HOME/journal in HOME must, before a journal in it counts.
 func (h home) markLayout() error {
 	if pathExists(h.layoutMarker()) {
 		return nil
 	}
+	fresh := !pathExists(h.journal())
 	err := os.MkdirAll(h.layoutMarker(), 0o750)
-	for _, dir := range []string{h.journal(), string(h)} {
-		if err == nil {
-			err = journal.SyncDir(dir)
-		}
+	if err == nil && fresh {
+		err = journal.SyncDir(string(h))
 	}
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("create %s: %w", h.journal(), err))
