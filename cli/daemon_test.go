@@ -337,12 +337,12 @@ func testDaemonBeside(t *testing.T, bin string) {
 	if err := resume.Wait(); err != nil || !strings.Contains(rout.String(), "in the daemon") {
 		t.Errorf("resume handed over to the daemon: %v\n%s\n--- daemon\n%s", err, &rout, p.stderr)
 	}
-	for _, id := range []string{live, held} {
-		if n := e.count(func(ev *journal.Event) bool {
-			return ev.Type == journal.RunFinished && ev.Run == id && ev.Status == journal.StatusSuccess
-		}); n != 1 {
-			t.Errorf("run %s: %d successful ends, want 1", id, n)
-		}
+	for _, id := range []string{held, live} { // held ended before resume returned; live ends on its own
+		e.waitFor(10*time.Second, "run "+id+" to succeed", func() bool {
+			return e.count(func(ev *journal.Event) bool {
+				return ev.Type == journal.RunFinished && ev.Run == id && ev.Status == journal.StatusSuccess
+			}) == 1
+		})
 	}
 	if code, _, stderr := e.run("resume", held); code != ExitUsage || !strings.Contains(stderr, "not interrupted") {
 		t.Errorf("resume of a finished run beside the daemon: exit %d: %s", code, stderr)
