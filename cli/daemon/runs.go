@@ -447,54 +447,6 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 	}
 }
 
-// resolve journals the resolution of an in-doubt task that a CLI handed
-// over (see ResolveEvent).
-func (d *Daemon) resolve(req Request) Response {
-	j, err := d.js.acquire(req.Workflow)
-	var be *BusyError
-	if errors.As(err, &be) {
-		return Response{Code: CodeBusy, Error: be.Error()}
-	}
-	if err != nil {
-		return Response{Code: CodeInternal, Error: err.Error()}
-	}
-	defer d.release(req.Workflow)
-	st := engine.NewState()
-	if err := j.ReadFrom(0, st.Apply); err != nil {
-		return Response{Code: CodeInternal, Error: err.Error()}
-	}
-	ev, err := ResolveEvent(st, req.Run, req.Task, req.Status, req.Reason, d.clock())
-	var re *RefusedError
-	if errors.As(err, &re) {
-		return Response{Code: re.Code, Error: re.Msg}
-	}
-	if err := j.Append(ev); err != nil {
-		return Response{Code: CodeInternal, Error: err.Error()}
-	}
-	d.log.Info("in-doubt task resolved", "run", req.Run, "task", req.Task, "as", req.Status)
-	return Response{OK: true, Run: req.Run, Workflow: req.Workflow}
-}
-
-// truncate cuts the front of a workflow's journal for picoflow gc, which
-// computed the cut from what the journal held when it looked: entries
-// appended since come after it.
-func (d *Daemon) truncate(req Request) Response {
-	j, err := d.js.acquire(req.Workflow)
-	var be *BusyError
-	if errors.As(err, &be) {
-		return Response{Code: CodeBusy, Error: be.Error()}
-	}
-	if err != nil {
-		return Response{Code: CodeInternal, Error: err.Error()}
-	}
-	defer d.release(req.Workflow)
-	if err := j.TruncateFront(req.Before); err != nil {
-		return Response{Code: CodeInternal, Error: err.Error()}
-	}
-	d.log.Info("journal truncated for picoflow gc", "workflow", req.Workflow, "before", req.Before)
-	return Response{OK: true, Workflow: req.Workflow}
-}
-
 // status reports the scheduler's state.
 func (d *Daemon) status() *Status {
 	s := &Status{PID: os.Getpid(), Ready: d.scheduling.Load(), Started: d.started, Running: d.active,

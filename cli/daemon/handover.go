@@ -7,7 +7,59 @@ import (
 	"sort"
 
 	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/journal"
 )
+
+// Writes a CLI hands over because the daemon holds the journal they go to
+// (a run of that workflow is live here): resolve, truncate (gc) and resume.
+
+// withJournal runs fn with the journal of wf held, and answers for it when
+// the journal cannot be had.
+func (d *Daemon) withJournal(wf string, fn func(*journal.Journal) Response) Response {
+	j, err := d.js.acquire(wf)
+	var be *BusyError
+	if errors.As(err, &be) {
+		return Response{Code: CodeBusy, Error: be.Error()}
+	}
+	if err != nil {
+		return Response{Code: CodeInternal, Error: err.Error()}
+	}
+	defer d.release(wf)
+	return fn(j)
+}
+
+// resolve journals the resolution of an in-doubt task (see ResolveEvent).
+func (d *Daemon) resolve(req Request) Response {
+	return d.withJournal(req.Workflow, func(j *journal.Journal) Response {
+		st := engine.NewState()
+		if err := j.ReadFrom(0, st.Apply); err != nil {
+			return Response{Code: CodeInternal, Error: err.Error()}
+		}
+		ev, err := ResolveEvent(st, req.Run, req.Task, req.Status, req.Reason, d.clock())
+		var re *RefusedError
+		if errors.As(err, &re) {
+			return Response{Code: re.Code, Error: re.Msg}
+		}
+		if err := j.Append(ev); err != nil {
+			return Response{Code: CodeInternal, Error: err.Error()}
+		}
+		d.log.Info("in-doubt task resolved", "run", req.Run, "task", req.Task, "as", req.Status)
+		return Response{OK: true, Run: req.Run, Workflow: req.Workflow}
+	})
+}
+
+// truncate cuts the front of a workflow's journal for picoflow gc, which
+// computed the cut from what the journal held when it looked: entries
+// appended since come after it.
+func (d *Daemon) truncate(req Request) Response {
+	return d.withJournal(req.Workflow, func(j *journal.Journal) Response {
+		if err := j.TruncateFront(req.Before); err != nil {
+			return Response{Code: CodeInternal, Error: err.Error()}
+		}
+		d.log.Info("journal truncated for picoflow gc", "workflow", req.Workflow, "before", req.Before)
+		return Response{OK: true, Workflow: req.Workflow}
+	})
+}
 
 // RunEnd is how a run handed over to the daemon ended (Response.End): its
 // status as the journal has it, and the tasks that hold it in doubt.
