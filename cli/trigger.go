@@ -22,8 +22,9 @@ WORKFLOW, by name, with trigger "manual", and prints the run id once the
 run is on the journal. The daemon refuses while a run of the workflow is in
 progress unless its overlap policy is allow or --force is given.
 
-Exit codes: 0 started, 2 undeclared --param, 5 a run is in progress,
-8 no such workflow, 9 no daemon runs for this home.`,
+Exit codes: 0 started, 2 undeclared --param, 5 a run is in progress (in
+the daemon, or in another process: the message names its PID), 8 no such
+workflow, 9 no daemon runs for this home.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			params := fs.StringArray("param", nil, "KEY=VALUE overriding the workflow's env for this run (repeatable)")
 			force := fs.Bool("force", false, "start even while a run of the workflow is in progress")
