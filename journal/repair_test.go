@@ -83,6 +83,21 @@ func rewriteLast(f func(buf []byte, recs []int) []byte) func(testing.TB, string)
 	}
 }
 
+// rewriteSegment replaces segment name of dir by f(its bytes, record
+// offsets).
+func rewriteSegment(name string, f func(buf []byte, recs []int) []byte) func(testing.TB, string) {
+	return func(t testing.TB, dir string) {
+		path := filepath.Join(dir, name)
+		buf, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, f(buf, records(t, buf)), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // reframe returns a wal record holding env.
 func reframe(env []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(env))), env...) }
 
@@ -242,34 +257,14 @@ var crashScenarios = []crashScenario{
 	{
 		name: "damaged-older-segment", base: multiBase,
 		// Bit rot in the middle of a segment that is not the last.
-		damage: func(t testing.TB, dir string) {
-			path := filepath.Join(dir, seg20)
-			buf, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			buf[records(t, buf)[5]+40] ^= 0x01
-			if err := os.WriteFile(path, buf, 0o640); err != nil {
-				t.Fatal(err)
-			}
-		},
+		damage:  rewriteSegment(seg20, func(b []byte, r []int) []byte { b[r[5]+40] ^= 0x01; return b }),
 		damaged: &damageWant{segment: seg20, offset: 898, index: 25, seqs: seqRange(1, 24, seqRange(26, 44)...), gaps: [][2]uint64{{24, 25}}},
 	},
 	{
 		name: "damaged-end-of-older-segment", base: multiBase,
 		// The last entry of a segment that is not the last: nothing of the
 		// same segment follows it, but the next segment does.
-		damage: func(t testing.TB, dir string) {
-			path := filepath.Join(dir, seg20)
-			buf, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			buf[len(buf)-3] ^= 0x01
-			if err := os.WriteFile(path, buf, 0o640); err != nil {
-				t.Fatal(err)
-			}
-		},
+		damage:  rewriteSegment(seg20, func(b []byte, r []int) []byte { b[len(b)-3] ^= 0x01; return b }),
 		damaged: &damageWant{segment: seg20, offset: 4085, index: 39, seqs: seqRange(1, 38, seqRange(40, 44)...), gaps: [][2]uint64{{38, 39}}},
 	},
 	{
