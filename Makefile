@@ -35,7 +35,7 @@ unit:
 	$(GO) test -race -count=1 ./...
 
 # Brief seeded fuzzing of every decoder and parser.
-FUZZ_TARGETS := ./journal:FuzzDecode ./journal:FuzzWalkSegment ./engine/workflow:FuzzParse ./engine/schedule:FuzzNext \
+FUZZ_TARGETS := ./journal:FuzzDecode ./journal:FuzzWalkSegment ./journal:FuzzSalvageManifest ./engine/workflow:FuzzParse ./engine/schedule:FuzzNext \
 	./executors/secret:FuzzWriter ./cli/config:FuzzParse ./cli:FuzzParseStat ./cli:FuzzParseWhen
 
 fuzz:

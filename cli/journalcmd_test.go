@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/picoflow/picoflow/journal"
 )
 
 // TestJournalDamageRepro is the repro: two runs of a → b → c, then
@@ -16,34 +19,14 @@ import (
 // journal there and go on); verify reports it; salvage keeps every entry
 // that verifies; then runs work again, and nothing that completed ran twice.
 func TestJournalDamageRepro(t *testing.T) {
-	dir := t.TempDir()
-	hm := filepath.Join(dir, "home")
-	file := writeWorkflow(t, dir, "abc", "",
-		spec{name: "a", cmd: ledger("a")},
-		spec{name: "b", cmd: ledger("b"), deps: []string{"a"}},
-		spec{name: "c", cmd: ledger("c"), deps: []string{"b"}})
+	dir, hm, file := abcHome(t)
 	for range 2 {
 		if res := picoflow(t, "run", "--home", hm, file); res.code != ExitOK {
 			t.Fatalf("run: %s", res)
 		}
 	}
 	jdir := journalDir(hm, "abc")
-	seg := filepath.Join(jdir, "00000000000000000001")
-	buf, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	off := 0
-	for range 4 { // skip entries 1-4
-		n, k := binary.Uvarint(buf[off:])
-		off += k + int(n)
-	}
-	_, k := binary.Uvarint(buf[off:])
-	recordOff := off
-	buf[off+k+30] ^= 1
-	if err := os.WriteFile(seg, buf, 0o640); err != nil {
-		t.Fatal(err)
-	}
+	recordOff := flipBit(t, jdir, 5, 30, 1)
 	ran := len(readLedger(t, dir))
 
 	res := picoflow(t, "run", "--home", hm, file)
@@ -104,4 +87,81 @@ func TestJournalUsage(t *testing.T) {
 	if res := picoflow(t, "journal", "verify", "--home", hm); res.code != ExitOK {
 		t.Errorf("verify of a home without a journal: %s", res)
 	}
+}
+
+// TestSalvagedRunNotResumed: an interrupted run whose events a salvage may
+// have lost is marked damaged, and run FILE then starts a new run instead
+// of resuming it.
+func TestSalvagedRunNotResumed(t *testing.T) {
+	dir, hm, file := abcHome(t)
+	id := crashedRun(t, hm, file, "a")
+	j, err := journal.Open(journalDir(hm, "abc"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixNano()
+	err = j.Append(
+		&journal.Event{Type: journal.TaskFinished, Time: now, Run: id, Task: "a", Attempt: 1, Status: journal.StatusSuccess},
+		&journal.Event{Type: journal.TaskStarted, Time: now, Run: id, Task: "b", Attempt: 1},
+		&journal.Event{Type: journal.TaskFinished, Time: now, Run: id, Task: "b", Attempt: 1, Status: journal.StatusSuccess},
+		&journal.Event{Type: journal.TaskStarted, Time: now, Run: id, Task: "c", Attempt: 1})
+	if cerr := j.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flip a bit in entry 3 (a's success): entries on both sides survive.
+	flipBit(t, journalDir(hm, "abc"), 3, 24, 0x10)
+	if res := picoflow(t, "run", "--home", hm, file); res.code != ExitInternal || !strings.Contains(res.stderr, "entry 3") {
+		t.Fatalf("run on the damaged journal: %s", res)
+	}
+	res := picoflow(t, "journal", "salvage", "--json", "--home", hm, "abc")
+	var s salvageJSON
+	if err := json.Unmarshal([]byte(res.stdout), &s); err != nil || res.code != ExitOK {
+		t.Fatalf("salvage --json: %v\n%s", err, res)
+	}
+	if s.Kept != 5 || s.Lost != 1 || len(s.Gaps) != 1 || s.Gaps[0] != (gapJSON{Before: 2, After: 3}) || s.Damaged[id] == "" {
+		t.Fatalf("salvage: %+v", s)
+	}
+	res = picoflow(t, "run", "--home", hm, file)
+	if res.code != ExitOK || strings.Contains(res.stdout, "resuming") {
+		t.Fatalf("run after salvage must start a new run, not resume the damaged one: %s", res)
+	}
+	if got := strings.Join(readLedger(t, dir), " "); got != "a b c" {
+		t.Errorf("ledger %q, want one new run of a b c", got)
+	}
+}
+
+// abcHome writes the workflow a → b → c (each task records itself in the
+// ledger in dir) and returns dir, a home path and the workflow file.
+func abcHome(t *testing.T) (dir, hm, file string) {
+	dir = t.TempDir()
+	file = writeWorkflow(t, dir, "abc", "",
+		spec{name: "a", cmd: ledger("a")},
+		spec{name: "b", cmd: ledger("b"), deps: []string{"a"}},
+		spec{name: "c", cmd: ledger("c"), deps: []string{"b"}})
+	return dir, filepath.Join(dir, "home"), file
+}
+
+// flipBit flips mask in byte at of the envelope of entry (1-based) of the
+// first segment of the journal in jdir, and returns the record's offset.
+func flipBit(t *testing.T, jdir string, entry, at int, mask byte) int {
+	t.Helper()
+	seg := filepath.Join(jdir, "00000000000000000001")
+	buf, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := 0
+	for range entry - 1 {
+		n, k := binary.Uvarint(buf[off:])
+		off += k + int(n)
+	}
+	_, k := binary.Uvarint(buf[off:])
+	buf[off+k+at] ^= mask
+	if err := os.WriteFile(seg, buf, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	return off
 }

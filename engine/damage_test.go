@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,13 +56,7 @@ func TestBitFlipSalvageNeverRerunsSuccess(t *testing.T) {
 	from := offsets[len(offsets)-8]
 
 	trial := func(t *testing.T, k, off int) {
-		h := newHome(t)
-		h.j.Close()
-		h.j = nil
-		dir := h.journalDir()
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
+		h, dir := journallessHome(t)
 		// Run ids of the same length as the originals: the same offsets.
 		id1, id2 := fmt.Sprintf("flip-%04d-1", k), fmt.Sprintf("flip-%04d-2", k)
 		writeRuns(t, dir, pristine, map[string]string{ids[0]: id1, ids[1]: id2})
@@ -145,22 +138,8 @@ func TestBitFlipSalvageNeverRerunsSuccess(t *testing.T) {
 		}
 	}
 
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for off := range work {
-				t.Run(fmt.Sprintf("flip-at-%d", off), func(t *testing.T) { trial(t, off-from+1, off) })
-			}
-		}()
-	}
-	for off := from; off < len(data); off++ {
-		work <- off
-	}
-	close(work)
-	wg.Wait()
+	runTrials(t, len(data)-from, func(k int) string { return fmt.Sprintf("flip-at-%d", from+k) },
+		func(t *testing.T, k int) { trial(t, k+1, from+k) })
 	t.Logf("%d bit flips in the last 8 entries (%d bytes)", len(data)-from, len(data)-from)
 }
 

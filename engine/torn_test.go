@@ -86,13 +86,7 @@ func TestTornJournalTail(t *testing.T) {
 	// the run has an id of its own: a resume kills the leftover processes
 	// of its run id, which must not be another trial's task.
 	trial := func(t *testing.T, k int, tc damage) {
-		h := newHome(t)
-		h.j.Close()
-		h.j = nil
-		dir := h.journalDir()
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
+		h, dir := journallessHome(t)
 		id := fmt.Sprintf("torn-%04d", k+1) // as long as runID: the same offsets
 		writeJournal(t, dir, pristine, id)
 		seg, data, _ := lastSegment(t, dir)
@@ -170,8 +164,13 @@ func TestTornJournalTail(t *testing.T) {
 		}
 	}
 
-	// t.Run may be called from several goroutines: a pool of them keeps
-	// the fsync-bound trials overlapping whatever -parallel is.
+	runTrials(t, len(cases), func(k int) string { return cases[k].name }, func(t *testing.T, k int) { trial(t, k, cases[k]) })
+}
+
+// runTrials runs trial 0..n-1 as subtests from a pool of goroutines
+// (t.Run may be called from several): it keeps fsync-bound trials
+// overlapping whatever -parallel is.
+func runTrials(t *testing.T, n int, name func(int) string, trial func(*testing.T, int)) {
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range 8 {
@@ -179,15 +178,28 @@ func TestTornJournalTail(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for k := range work {
-				t.Run(cases[k].name, func(t *testing.T) { trial(t, k, cases[k]) })
+				t.Run(name(k), func(t *testing.T) { trial(t, k) })
 			}
 		}()
 	}
-	for k := range cases {
+	for k := range n {
 		work <- k
 	}
 	close(work)
 	wg.Wait()
+}
+
+// journallessHome returns a home whose journal is closed and removed, and
+// the journal's directory.
+func journallessHome(t *testing.T) (*home, string) {
+	h := newHome(t)
+	h.j.Close()
+	h.j = nil
+	dir := h.journalDir()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	return h, dir
 }
 
 // writeJournal writes events to a new journal in dir, as run id.

@@ -108,21 +108,7 @@ func BenchmarkAppendLazy(b *testing.B) {
 // verified read of a journal of 10,000 task events.
 func BenchmarkScan10000(b *testing.B) {
 	const n = 10000
-	dir := b.TempDir()
-	j, err := Open(dir, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	evs := benchEvents(n)
-	for k := 0; k < n; k += 100 {
-		if err := j.AppendLazy(evs[k : k+100]...); err != nil {
-			b.Fatal(err)
-		}
-	}
-	size := j.Stats().BytesWritten
-	if err := j.Close(); err != nil {
-		b.Fatal(err)
-	}
+	dir, size := benchJournal(b, n)
 	b.ResetTimer()
 	for range b.N {
 		if _, err := Repair(dir); err != nil {
@@ -150,20 +136,7 @@ func BenchmarkScan10000(b *testing.B) {
 // journal of 10,000 task events (2.4 MB): Open checks every segment.
 func BenchmarkOpen10000(b *testing.B) {
 	const n = 10000
-	dir := b.TempDir()
-	j, err := Open(dir, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	evs := benchEvents(n)
-	for k := 0; k < n; k += 100 {
-		if err := j.AppendLazy(evs[k : k+100]...); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := j.Close(); err != nil {
-		b.Fatal(err)
-	}
+	dir, _ := benchJournal(b, n)
 	b.ResetTimer()
 	for range b.N {
 		j, err := Open(dir, Options{})
@@ -176,4 +149,25 @@ func BenchmarkOpen10000(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+}
+
+// benchJournal writes a journal of n task events and returns its directory
+// and size in bytes.
+func benchJournal(b *testing.B, n int) (string, uint64) {
+	dir := b.TempDir()
+	j, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := benchEvents(n)
+	for k := 0; k < n; k += 100 {
+		if err := j.AppendLazy(evs[k : k+100]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	size := j.Stats().BytesWritten
+	if err := j.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return dir, size
 }

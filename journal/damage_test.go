@@ -8,8 +8,66 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
+
+// checkOpenRefuses checks that Open reports the damage of a scenario and
+// changes no segment file.
+func checkOpenRefuses(t *testing.T, dir string, sc crashScenario) {
+	t.Helper()
+	_, opts := sc.base()
+	before := segmentContents(t, dir)
+	for range 2 { // and again: nothing was changed by the first attempt
+		j, err := Open(dir, opts)
+		if err == nil {
+			j.Close()
+			t.Fatalf("Open accepted a damaged journal")
+		}
+		checkDamage(t, err, dir, *sc.damaged)
+	}
+	if !maps.Equal(before, segmentContents(t, dir)) {
+		t.Errorf("Open changed segment files of a damaged journal")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "damaged")); !os.IsNotExist(err) {
+		t.Errorf("damaged/ exists after refusing: %v", err)
+	}
+}
+
+// checkDamage checks that err is the *DamageError w describes.
+func checkDamage(t *testing.T, err error, dir string, w damageWant) {
+	t.Helper()
+	var d *DamageError
+	if !errors.As(err, &d) || !errors.Is(err, ErrDamaged) {
+		t.Fatalf("error %v is not a *DamageError", err)
+	}
+	if d.Dir != dir || filepath.Base(d.Segment) != w.segment || d.Offset != w.offset || d.Index != w.index || d.Reason == "" {
+		t.Errorf("damage = %+v, want segment %s offset %d entry %d", *d, w.segment, w.offset, w.index)
+	}
+	for _, part := range []string{dir, w.segment, fmt.Sprintf("offset %d", w.offset), fmt.Sprintf("entry %d", w.index)} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("%q does not name %q", err, part)
+		}
+	}
+}
+
+// segmentContents returns the contents of the segment files of dir.
+func segmentContents(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	segs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, s := range segs {
+		b, err := os.ReadFile(s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(s.path)] = string(b)
+	}
+	return out
+}
 
 // TestBitFlips flips one bit at every byte of the last 8 entries (they span
 // two segments) and at random positions of older segments. Every flip must

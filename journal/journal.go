@@ -198,15 +198,9 @@ func (j *Journal) AppendLazy(evs ...*Event) error { return j.append(evs, false) 
 func (j *Journal) append(evs []*Event, durable bool) error {
 	c := &commit{events: evs, sync: durable, done: make(chan error, 1)}
 	for _, e := range evs {
-		if !e.Type.Known() {
-			return fmt.Errorf("append: unknown event type %d", uint16(e.Type))
-		}
-		p, err := json.Marshal(e)
+		p, err := marshalEvent(e)
 		if err != nil {
-			return fmt.Errorf("append %s: %w", e.Type, err)
-		}
-		if len(p) > MaxPayload {
-			return fmt.Errorf("append %s: payload of %d bytes exceeds %d", e.Type, len(p), MaxPayload)
+			return err
 		}
 		c.payloads = append(c.payloads, p)
 	}
@@ -231,6 +225,21 @@ func (j *Journal) append(evs []*Event, durable bool) error {
 	}
 	j.wmu.Unlock()
 	return <-c.done
+}
+
+// marshalEvent returns the payload of an event to append.
+func marshalEvent(e *Event) ([]byte, error) {
+	if !e.Type.Known() {
+		return nil, fmt.Errorf("append: unknown event type %d", uint16(e.Type))
+	}
+	p, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("append %s: %w", e.Type, err)
+	}
+	if len(p) > MaxPayload {
+		return nil, fmt.Errorf("append %s: payload of %d bytes exceeds %d", e.Type, len(p), MaxPayload)
+	}
+	return p, nil
 }
 
 // commit writes a group of queued appends in one batch. Called with wmu held.

@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -275,12 +274,9 @@ func (w *salvageWriter) finish(ndir string, fn func(string, *SalvageReport) ([]*
 		return err
 	}
 	for _, e := range evs {
-		if !e.Type.Known() {
-			return fmt.Errorf("append: unknown event type %d", uint16(e.Type))
-		}
-		p, err := json.Marshal(e)
+		p, err := marshalEvent(e)
 		if err != nil {
-			return fmt.Errorf("append %s: %w", e.Type, err)
+			return err
 		}
 		w.rep.Added++
 		e.Seq = w.rep.Kept + w.rep.Added
