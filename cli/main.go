@@ -123,21 +123,16 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.help(args[1:])
 	case "-v", "--version":
 		name = "version"
+	case "__complete": // called by the scripts of picoflow completion
+		m.complete(ctx, args[1:])
+		return nil
 	}
 	c := commands[name]
 	if c == nil {
 		return exitf(ExitUsage, "unknown command %q%s (see picoflow help)", name, suggest(name, commandNames()))
 	}
 	g := &globals{}
-	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
-	fs.StringVar(&g.home, "home", "", "state directory: journal, logs, database (env PICOFLOW_HOME)")
-	fs.StringVar(&g.config, "config", "", "global config file (env PICOFLOW_CONFIG; default HOME/config.yaml, then /etc/picoflow/config.yaml)")
-	fs.StringVar(&g.logFormat, "log-format", "text", "format of picoflow's own log on stderr: text or json")
-	help := fs.BoolP("help", "h", false, "show help for this command")
-	g.fs = fs
-	run := c.setup(fs)
+	fs, run, help := c.flags(g)
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitf(ExitUsage, "%s: %v (see picoflow %s --help)", c.name, err, c.name)
 	}
@@ -162,6 +157,21 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return err
 	}
 	return run(ctx, m, g, fs.Args())
+}
+
+// flags returns the flag set of c (the global flags, then the command's
+// own), the function that runs c, and the value of --help. --help, the man
+// page and the shell completions all read the flags from here.
+func (c *command) flags(g *globals) (fs *pflag.FlagSet, run runFunc, help *bool) {
+	fs = pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.StringVar(&g.home, "home", "", "state directory: journal, logs, database (env PICOFLOW_HOME)")
+	fs.StringVar(&g.config, "config", "", "global config file (env PICOFLOW_CONFIG; default HOME/config.yaml, then /etc/picoflow/config.yaml)")
+	fs.StringVar(&g.logFormat, "log-format", "text", "format of picoflow's own log on stderr: text or json")
+	help = fs.BoolP("help", "h", false, "show help for this command")
+	g.fs = fs
+	return fs, c.setup(fs), help
 }
 
 func (m *Main) logger(format string) *slog.Logger {
@@ -218,9 +228,12 @@ func (m *Main) help(args []string) error {
 		m.usage(m.Stdout)
 		return nil
 	}
-	if args[0] == "exit-codes" {
+	switch args[0] {
+	case "exit-codes":
 		printExitCodes(m.Stdout)
 		return nil
+	case "--man":
+		return writeMan(m.Stdout)
 	}
 	c := commands[args[0]]
 	if c == nil {

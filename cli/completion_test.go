@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	builtOnce sync.Once
+	builtBin  string
+	builtErr  string
+)
+
+// testBinary builds cmd/picoflow once per test process, for the tests of
+// this file and the ones after it that need the real binary on PATH.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	builtOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "picoflow-bin-")
+		if err != nil {
+			builtErr = err.Error()
+			return
+		}
+		builtBin = filepath.Join(dir, "picoflow")
+		build := exec.Command("go", "build", "-o", builtBin, "./cmd/picoflow")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			builtErr = err.Error() + "\n" + string(out)
+		}
+	})
+	if builtErr != "" {
+		t.Fatalf("go build: %s", builtErr)
+	}
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
+// TestBashCompletion sources the script of `picoflow completion bash` in a
+// real bash and calls its completion function as bash would on TAB, with
+// COMP_WORDS and COMP_CWORD set, against a home with a run in its history
+// and a workflows directory named by the global config.
+func TestBashCompletion(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	bin := testBinary(t)
+	dir := t.TempDir()
+	home, wfDir := filepath.Join(dir, "home"), filepath.Join(dir, "workflows")
+	write(t, filepath.Join(wfDir, "nightly.yaml"), "name: nightly\ntasks:\n  - {name: a, type: shell, config: {command: 'true'}}\n")
+	write(t, filepath.Join(dir, "config.yaml"), "paths:\n  workflows_dir: "+wfDir+"\n")
+	write(t, filepath.Join(dir, "hello.yaml"), "name: hello\ntasks:\n  - {name: build, type: shell, config: {command: 'echo hi'}}\n")
+	t.Setenv("PICOFLOW_CONFIG", filepath.Join(dir, "config.yaml"))
+	if r := pf(t, home, "run", filepath.Join(dir, "hello.yaml")); r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	runID := lastRun(t, home, "hello")
+
+	for _, tc := range []struct {
+		name  string
+		words []string // after "picoflow"; the last is the word under the cursor
+		want  []string
+		not   []string
+	}{
+		{"commands", []string{""}, []string{"completion", "help", "run", "validate", "version"}, nil},
+		{"command-prefix", []string{"va"}, []string{"validate"}, []string{"version", "run"}},
+		{"flags", []string{"run", "--f"}, []string{"--fresh"}, []string{"--follow", "--home"}},
+		{"global-flags", []string{"history", "--h"}, []string{"--home", "--help"}, nil},
+		{"flag-values", []string{"history", "--status", "f"}, []string{"failed"}, []string{"success"}},
+		{"workflows-dir-and-history", []string{"trigger", ""}, []string{"nightly", "hello"}, nil},
+		{"workflow-prefix", []string{"history", "n"}, []string{"nightly"}, []string{"hello"}},
+		{"run-ids", []string{"resume", ""}, []string{runID}, nil},
+		{"run-flag", []string{"logs", "hello", "build", "--run", ""}, []string{runID}, nil},
+		{"files", []string{"validate", filepath.Join(dir, "hel")}, []string{filepath.Join(dir, "hello.yaml")}, nil},
+		{"shells", []string{"completion", "z"}, []string{"zsh"}, []string{"bash"}},
+		{"help-topics", []string{"help", "ex"}, []string{"exit-codes"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := bashComplete(t, bash, bin, home, tc.words)
+			for _, w := range tc.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("completing %q: want %q among %q", tc.words, w, got)
+				}
+			}
+			for _, w := range tc.not {
+				if slices.Contains(got, w) {
+					t.Errorf("completing %q: %q offered: %q", tc.words, w, got)
+				}
+			}
+		})
+	}
+}
+
+func bashComplete(t *testing.T, bash, bin, home string, words []string) []string {
+	t.Helper()
+	quoted := make([]string, 0, len(words)+1)
+	for _, w := range append([]string{"picoflow"}, words...) {
+		quoted = append(quoted, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
+	}
+	script := `set -e
+source <(picoflow completion bash)
+COMP_WORDS=(` + strings.Join(quoted, " ") + `)
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+_picoflow
+printf '%s\n' "${COMPREPLY[@]}"`
+	cmd := exec.Command(bash, "--norc", "--noprofile", "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "PICOFLOW_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
