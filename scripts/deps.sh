@@ -37,7 +37,7 @@ declare -A need=(
 	[/usr/bin/time]=time
 	[lintian]=lintian
 	[dpkg-deb]=dpkg
-	[fakeroot]=fakeroot
+	[adduser]=adduser
 	[unshare]=util-linux
 )
 
