@@ -29,6 +29,13 @@ type procSampler struct {
 	now   func() time.Time
 }
 
+// haveProc reports whether this system has /proc (Linux); without it,
+// status shows no CPU and RSS and says why.
+func haveProc() bool {
+	_, err := os.Stat("/proc/self/stat")
+	return err == nil
+}
+
 func newProcSampler() *procSampler {
 	return &procSampler{proc: "/proc", page: int64(os.Getpagesize()), now: time.Now}
 }

@@ -276,6 +276,8 @@ func orderTasks(ctx context.Context, db *projector.DB, r *projector.Run, base wo
 func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 	if len(st.Live) == 0 {
 		fmt.Fprintln(w, "no live runs")
+	} else if !haveProc() {
+		fmt.Fprintln(w, "note: CPU and RSS of tasks come from /proc, which this system lacks (Linux only); not shown")
 	}
 	for _, r := range st.Live {
 		done := 0

@@ -16,6 +16,10 @@ import (
 func killLeftovers(run string, log *slog.Logger) int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
+		// macOS and the BSDs have no /proc: the scan cannot see the
+		// environment of other processes there.
+		log.Warn("cannot look for processes left by the interrupted run: no /proc on this system (Linux only); check with ps for PICOFLOW_RUN_ID="+run,
+			"run", run, "err", err)
 		return 0
 	}
 	marker := []byte("PICOFLOW_RUN_ID=" + run + "\x00")

@@ -55,17 +55,6 @@ func waitFile(t *testing.T, path string) {
 	t.Fatalf("%s never appeared", path)
 }
 
-// subreaper makes this test process the parent of orphaned grandchildren,
-// so that a test can reap one itself and then see ESRCH deterministically
-// instead of waiting on PID 1.
-func subreaper(t *testing.T) {
-	t.Helper()
-	const prSetChildSubreaper = 36
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		t.Skipf("prctl(PR_SET_CHILD_SUBREAPER): %v", errno)
-	}
-}
-
 // assertGroupGone reaps the processes left in process group pgid (orphans
 // reparented to this subreaper) and checks that pid, a member, and the
 // group no longer exist. The loop only waits for the kernel to finish a
