@@ -351,7 +351,6 @@ func (d *DB) Rebuild(ctx context.Context, journalDir string) (int, error) {
 	return n, nil
 }
 
-
 // Remove deletes a closed projection's files (database, WAL, shared memory).
 func Remove(path string) error {
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {
