@@ -156,6 +156,11 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if err := m.loadConfig(c.name, g); err != nil {
 		return err
 	}
+	if writesHome[c.name] {
+		if err := home(g.home).checkWritable(); err != nil {
+			return err
+		}
+	}
 	return run(ctx, m, g, fs.Args())
 }
 
