@@ -225,7 +225,7 @@ func (m *Main) usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every command accepts --home DIR (env PICOFLOW_HOME) and --help.")
-	fmt.Fprintln(w, "picoflow help exit-codes lists the exit codes.")
+	fmt.Fprintln(w, "picoflow help exit-codes lists the exit codes; picoflow help --man prints the manual page.")
 }
 
 func (m *Main) help(args []string) error {
