@@ -136,3 +136,24 @@ func write(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCompletionScriptsParse checks each script's syntax with its shell,
+// where the shell is installed (bash always is; zsh and fish may not be).
+func TestCompletionScriptsParse(t *testing.T) {
+	for sh, script := range completionScripts {
+		t.Run(sh, func(t *testing.T) {
+			bin, err := exec.LookPath(sh)
+			if err != nil {
+				t.Skipf("no %s", sh)
+			}
+			f := filepath.Join(t.TempDir(), "picoflow."+sh)
+			write(t, f, script)
+			if out, err := exec.Command(bin, "-n", f).CombinedOutput(); err != nil {
+				t.Errorf("%s -n: %v\n%s", sh, err, out)
+			}
+		})
+	}
+	if r := pf(t, t.TempDir(), "completion", "tcsh"); r.code != ExitUsage {
+		t.Errorf("completion tcsh: exit %d, want %d", r.code, ExitUsage)
+	}
+}
