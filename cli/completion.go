@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/projector"
 	"github.com/spf13/pflag"
 )
@@ -262,15 +260,11 @@ func (m *Main) completeWorkflows(ctx context.Context, c *command, g *globals) []
 	}
 	dir = firstNonEmpty(dir, globalConfig(g).Paths.WorkflowsDir, defaultWorkflowsDir(h))
 	var names []string
-	ents, _ := os.ReadDir(dir)
-	for _, e := range ents {
-		n := e.Name()
-		if e.IsDir() || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
-			continue
-		}
-		if wf, err := workflow.Load(filepath.Join(dir, n)); err == nil {
-			names = append(names, wf.Name)
-		}
+	quiet := *m
+	quiet.Stderr = io.Discard
+	wfs, _ := loadDir(&quiet, dir, workflowBase(g.cfg))
+	for _, wf := range wfs {
+		names = append(names, wf.Name)
 	}
 	for _, r := range m.historyRuns(ctx, g, "") {
 		names = append(names, r.Workflow)
