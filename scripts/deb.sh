@@ -54,7 +54,10 @@ command -v dpkg-deb >/dev/null || die "dpkg-deb not found (scripts/deps.sh insta
 [[ -n "${version}" ]] || version="$(git -C "${repo}" describe --tags --always --dirty 2>/dev/null || echo dev)"
 version="${version#v}"
 [[ "${version}" =~ ^[0-9]+\.[0-9] ]] || version="0.0.0~git${version}"
-version="${version//[^A-Za-z0-9.+~-]/.}"
+# A native package: no '-' (it would start a Debian revision), so
+# git describe's 1.2.0-3-gabc1234-dirty becomes 1.2.0+3+gabc1234+dirty.
+version="${version//-/+}"
+version="${version//[^A-Za-z0-9.+~]/.}"
 
 deb_arch() {
 	case "$1" in
