@@ -24,6 +24,9 @@ Options:
   --no-lintian      do not run lintian
   -h, --help        show this help
 
+Environment: VERSION, DEB_MAINTAINER ("Name <email>" for the control file
+and changelog), SOURCE_DATE_EPOCH (file times; default: the last commit's).
+
 The packages install /usr/bin/picoflow, the systemd unit (not enabled:
 systemctl enable --now picoflow), /etc/picoflow/config.yaml and
 /etc/picoflow/workflows/example.yaml as conffiles, the man page,
@@ -86,7 +89,7 @@ for sh in bash zsh fish; do "${host}" completion "${sh}" >"${gen}/completion.${s
 # Reproducible: every file gets the time of the last commit.
 epoch="${SOURCE_DATE_EPOCH:-$(git -C "${repo}" log -1 --format=%ct 2>/dev/null || date +%s)}"
 changelog_date="$(date -u -R -d "@${epoch}")"
-maintainer="PicoFlow Maintainers <maintainers@picoflow.dev>"
+maintainer="${DEB_MAINTAINER:-PicoFlow Maintainers <maintainers@picoflow.dev>}"
 
 # stage TARGET ROOT: lay out the package's files under ROOT.
 stage() {
