@@ -61,6 +61,11 @@ getent passwd picoflow >/dev/null || die "no picoflow user"
 [[ -f /etc/systemd/system/multi-user.target.wants/picoflow.service ]] && die "the service was enabled on install"
 man -w picoflow >/dev/null 2>&1 || [[ -f /usr/share/man/man1/picoflow.1.gz ]] || die "no man page"
 grep -qx /etc/picoflow/config.yaml /var/lib/dpkg/info/picoflow.conffiles || die "config.yaml is not a conffile"
+if command -v systemd-analyze >/dev/null; then
+	# The unit with its drop-in: unknown keys and bad values are warnings.
+	bad="$(systemd-analyze verify picoflow.service 2>&1 | grep picoflow || true)"
+	[[ -z "${bad}" ]] || die "systemd-analyze verify picoflow.service: ${bad}"
+fi
 
 log "running the example as the picoflow user"
 runuser -u picoflow -- picoflow run --home /var/lib/picoflow \
