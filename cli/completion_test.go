@@ -50,15 +50,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestBashCompletion sources the script of `picoflow completion bash` in a
-// real bash and calls its completion function as bash would on TAB, with
-// COMP_WORDS and COMP_CWORD set, against a home with a run in its history
-// and a workflows directory named by the global config.
-func TestBashCompletion(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("no bash")
-	}
+// TestCompletion sources the script of `picoflow completion SHELL` in a real
+// bash, zsh and fish (those installed; scripts/deps.sh installs all three)
+// and completes command lines as the shell would on TAB, against a home
+// with a run in its history and a workflows directory named by the global
+// config. bash calls its completion function with COMP_WORDS and
+// COMP_CWORD set; zsh calls _picoflow with words and CURRENT set and
+// compadd and _files replaced by functions that print; fish runs
+// `complete -C LINE`.
+func TestCompletion(t *testing.T) {
 	bin := testBinary(t)
 	dir := t.TempDir()
 	home, wfDir := filepath.Join(dir, "home"), filepath.Join(dir, "workflows")
@@ -71,7 +71,7 @@ func TestBashCompletion(t *testing.T) {
 	}
 	runID := lastRun(t, home, "hello")
 
-	for _, tc := range []struct {
+	cases := []struct {
 		name  string
 		words []string // after "picoflow"; the last is the word under the cursor
 		want  []string
@@ -89,42 +89,73 @@ func TestBashCompletion(t *testing.T) {
 		{"files", []string{"validate", filepath.Join(dir, "hel")}, []string{filepath.Join(dir, "hello.yaml")}, nil},
 		{"shells", []string{"completion", "z"}, []string{"zsh"}, []string{"bash"}},
 		{"help-topics", []string{"help", "ex"}, []string{"exit-codes"}, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := bashComplete(t, bash, bin, home, tc.words)
-			for _, w := range tc.want {
-				if !slices.Contains(got, w) {
-					t.Errorf("completing %q: want %q among %q", tc.words, w, got)
-				}
+	}
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		t.Run(sh, func(t *testing.T) {
+			path, err := exec.LookPath(sh)
+			if err != nil {
+				t.Skipf("no %s (scripts/deps.sh installs it)", sh)
 			}
-			for _, w := range tc.not {
-				if slices.Contains(got, w) {
-					t.Errorf("completing %q: %q offered: %q", tc.words, w, got)
-				}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					got := shellComplete(t, sh, path, bin, home, tc.words)
+					for _, w := range tc.want {
+						if !slices.Contains(got, w) {
+							t.Errorf("completing %q: want %q among %q", tc.words, w, got)
+						}
+					}
+					for _, w := range tc.not {
+						if slices.Contains(got, w) {
+							t.Errorf("completing %q: %q offered: %q", tc.words, w, got)
+						}
+					}
+				})
 			}
 		})
 	}
 }
 
-func bashComplete(t *testing.T, bash, bin, home string, words []string) []string {
-	t.Helper()
-	quoted := make([]string, 0, len(words)+1)
-	for _, w := range append([]string{"picoflow"}, words...) {
-		quoted = append(quoted, "'"+strings.ReplaceAll(w, "'", `'\''`)+"'")
-	}
-	script := `set -e
+// completionDrivers run the completion of one shell for the command line
+// in the positional parameters ("picoflow" "va"), printing a candidate per
+// line.
+var completionDrivers = map[string]string{
+	"bash": `set -e
 source <(picoflow completion bash)
-COMP_WORDS=(` + strings.Join(quoted, " ") + `)
+COMP_WORDS=("$@")
 COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
 _picoflow
-printf '%s\n' "${COMPREPLY[@]}"`
-	cmd := exec.Command(bash, "--norc", "--noprofile", "-c", script)
+printf '%s\n' "${COMPREPLY[@]}"`,
+	"zsh": `compadd() { [[ $1 == -- ]] && shift; print -l -- "$@" }
+_files() { print -l -- "${words[CURRENT]}"*(N) }
+compdef() { : }
+source <(picoflow completion zsh)
+words=("$@")
+CURRENT=$#
+_picoflow`,
+	"fish": `picoflow completion fish | source
+complete -C (string join ' ' -- $argv)`,
+}
+
+func shellComplete(t *testing.T, sh, path, bin, home string, words []string) []string {
+	t.Helper()
+	args := map[string][]string{
+		"bash": {"--norc", "--noprofile", "-c", completionDrivers["bash"], "bash"},
+		"zsh":  {"-f", "-c", completionDrivers["zsh"], "zsh"},
+		"fish": {"--no-config", "-c", completionDrivers["fish"]},
+	}[sh]
+	cmd := exec.Command(path, append(append(args, "picoflow"), words...)...)
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"), "PICOFLOW_HOME="+home)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("bash: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", sh, err, out)
 	}
-	return strings.Fields(string(out))
+	var got []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			got = append(got, f[0]) // fish adds a tab and a description
+		}
+	}
+	return got
 }
 
 func write(t *testing.T, path, text string) {
