@@ -74,9 +74,19 @@ tasks:
 		t.Fatalf("the namespace is not read-only outside the home: %v %s", err, out)
 	}
 
-	if out, err := roCommand(bin, rw, "run", "--home", home, filepath.Join(wfDir, "ro.yaml")).CombinedOutput(); err != nil {
+	// A write elsewhere that PicoFlow tolerated would still show in its
+	// output as EROFS.
+	noEROFS := func(what string, out []byte) {
+		t.Helper()
+		if strings.Contains(strings.ToLower(string(out)), "read-only file system") {
+			t.Errorf("%s tried to write outside the home:\n%s", what, out)
+		}
+	}
+	out, err := roCommand(bin, rw, "run", "--home", home, filepath.Join(wfDir, "ro.yaml")).CombinedOutput()
+	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out)
 	}
+	noEROFS("run", out)
 
 	d := &child{cmd: roCommand(bin, rw, "daemon", "--home", home, "--workflows", wfDir), done: make(chan struct{})}
 	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
@@ -86,9 +96,11 @@ tasks:
 	go func() { d.err = d.cmd.Wait(); close(d.done) }()
 	t.Cleanup(func() { d.cmd.Process.Kill(); <-d.done })
 	d.waitFor(t, "the daemon's socket", exists(filepath.Join(home, "daemon.sock")))
-	if out, err := roCommand(bin, rw, "trigger", "--home", home, "ro").CombinedOutput(); err != nil {
+	out, err = roCommand(bin, rw, "trigger", "--home", home, "ro").CombinedOutput()
+	if err != nil {
 		t.Fatalf("trigger: %v\n%s", err, out)
 	}
+	noEROFS("trigger", out)
 	succeeded := func() bool {
 		out, _ := roCommand(bin, rw, "history", "--home", home, "ro").Output()
 		return strings.Count(string(out), "success") == 2
@@ -106,10 +118,13 @@ tasks:
 	if code := d.wait(t); code != 0 {
 		t.Fatalf("daemon exit %d\n%s", code, &d.stderr)
 	}
+	noEROFS("daemon", d.stderr.Bytes())
 
-	if out, err := roCommand(bin, rw, "gc", "--home", home).CombinedOutput(); err != nil {
+	out, err = roCommand(bin, rw, "gc", "--home", home).CombinedOutput()
+	if err != nil {
 		t.Fatalf("gc: %v\n%s", err, out)
 	}
+	noEROFS("gc", out)
 
 	for name, h := range map[string]string{"read-only": wfDir, "not creatable": filepath.Join(dir, "new", "home")} {
 		var stderr strings.Builder
