@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,16 +31,39 @@ func TestBinary(t *testing.T) {
 	}
 	t.Run("sigterm-finishes-task-and-resumes", func(t *testing.T) { t.Parallel(); testSIGTERM(t, bin) })
 	t.Run("second-run-refused", func(t *testing.T) { t.Parallel(); testSecondRun(t, bin) })
+	t.Run("second-sigterm-does-not-force", func(t *testing.T) { t.Parallel(); testSecondSIGTERM(t, bin) })
+	t.Run("forced-exit-kills-tasks", func(t *testing.T) { t.Parallel(); testForcedExit(t, bin) })
+	t.Run("fresh-kills-leftovers", func(t *testing.T) { t.Parallel(); testFreshKillsLeftovers(t, bin) })
 	t.Run("torture-kill-9", func(t *testing.T) { testTorture(t, bin) })
 }
 
 // child is a picoflow process started by a test.
 type child struct {
 	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
+	stdout, stderr lockedBuffer
 	done           chan struct{}
 	err            error
 }
+
+// lockedBuffer is a bytes.Buffer a test may read while the child writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func (c *child) stderrText() string { return c.stderr.String() }
 
 func start(t *testing.T, bin string, args ...string) *child {
 	t.Helper()

@@ -135,6 +135,9 @@ func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *proj
 		}
 		cur, err := db.FindAttempt(ctx, q)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return withCode(ExitInternal, err)
 		}
 		ended := cur.Status != "running"

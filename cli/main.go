@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/picoflow/picoflow/cli/config"
@@ -30,6 +31,8 @@ type Main struct {
 	Getenv func(string) string
 	// Exit forces an exit on a second interrupt; os.Exit when nil.
 	Exit func(int)
+
+	sigLog atomic.Pointer[slog.Logger] // set under --log-format json
 }
 
 // New returns a Main bound to the process.
@@ -66,37 +69,16 @@ type globals struct {
 
 // Run runs the command line args (without the program name) and returns the
 // process exit code. The first SIGINT or SIGTERM cancels ctx (graceful
-// stop); a second SIGINT forces exit code 130.
+// stop); a second SIGINT forces exit code 130 (see watchSignals).
 func (m *Main) Run(ctx context.Context, args []string) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	go func() {
-		n := 0
-		for {
-			select {
-			case s := <-sig:
-				n++
-				if n == 1 {
-					fmt.Fprintf(m.Stderr, "picoflow: %s received: stopping gracefully (send SIGINT again to force)\n", s)
-					cancel()
-					continue
-				}
-				fmt.Fprintln(m.Stderr, "picoflow: forced exit; the journal is consistent and the run resumable")
-				exit := m.Exit
-				if exit == nil {
-					exit = os.Exit
-				}
-				exit(ExitForced)
-			case <-ctx.Done():
-				if n == 0 {
-					return
-				}
-			}
-		}
-	}()
+	finished := make(chan struct{})
+	defer close(finished)
+	go m.watchSignals(cancel, sig, finished)
 	err := m.run(ctx, args)
 	if err == nil {
 		return ExitOK
@@ -158,6 +140,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		g.home = defaultHome(m.Getenv)
 	}
 	g.log = m.logger(g.logFormat)
+	if g.logFormat == "json" {
+		m.setSignalLog(g.log)
+	}
 	if err := m.loadConfig(c.name, g); err != nil {
 		return err
 	}

@@ -120,5 +120,6 @@ func FuzzParseStat(f *testing.F) {
 	f.Add([]byte("1 ((x)) R"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseStat(b) // must not panic
+		parseParent(b)
 	})
 }

@@ -118,6 +118,14 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 	return r, e.execute(ctx, wf, r)
 }
 
+// KillLeftovers SIGKILLs the process groups still running tasks of run, an
+// interrupted run (a dead PicoFlow started them), and returns how many it
+// killed. Resume calls it; so does abandoning the run (run --fresh), so that
+// a task never runs twice at once.
+func (e *Engine) KillLeftovers(run string) int {
+	return killLeftovers(run, e.log, e.opts.Redact)
+}
+
 // Resume takes over an interrupted run: attempts that were in flight are
 // journaled as interrupted (and run again) or, for non-idempotent tasks,
 // as in doubt; then the run continues where its journal ends.
@@ -125,7 +133,7 @@ func (e *Engine) Resume(ctx context.Context, wf *workflow.Workflow, r *Run) erro
 	if err := sameDefinition(wf, r); err != nil {
 		return err // before anything is killed or journaled
 	}
-	killLeftovers(r.ID, e.log)
+	e.KillLeftovers(r.ID)
 	now := e.opts.Clock().UnixNano()
 	evs := []*journal.Event{{Type: journal.RunResumed, Time: now, Run: r.ID}}
 	for _, t := range wf.Tasks {
