@@ -31,6 +31,7 @@ func TestBinary(t *testing.T) {
 	}
 	t.Run("sigterm-finishes-task-and-resumes", func(t *testing.T) { t.Parallel(); testSIGTERM(t, bin) })
 	t.Run("second-run-refused", func(t *testing.T) { t.Parallel(); testSecondRun(t, bin) })
+	t.Run("secrets-never-written", func(t *testing.T) { t.Parallel(); testSecretsNeverWritten(t, bin) })
 	t.Run("second-sigterm-does-not-force", func(t *testing.T) { t.Parallel(); testSecondSIGTERM(t, bin) })
 	t.Run("forced-exit-kills-tasks", func(t *testing.T) { t.Parallel(); testForcedExit(t, bin) })
 	t.Run("fresh-kills-leftovers", func(t *testing.T) { t.Parallel(); testFreshKillsLeftovers(t, bin) })

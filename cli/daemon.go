@@ -137,6 +137,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		Engine: engine.Options{
 			Executors: x.byType,
 			Redact:    x.secrets.Redact,
+			Env:       x.env,
 			LogDir:    logDir,
 			Grace:     f.grace,
 		},

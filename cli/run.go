@@ -131,6 +131,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 		Journal:     j,
 		Executors:   x.byType,
 		Redact:      x.secrets.Redact,
+		Env:         x.env,
 		LogDir:      h.logs(),
 		Logger:      g.log,
 		Observe:     p.observe,
@@ -142,15 +143,19 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 // execSet is the executor of every task type in this build, each behind
 // the secret store of the global config: references are resolved when a
 // task runs and secret values are masked in its log; Redact keeps them out
-// of the journal. close releases the pooled ssh and http connections.
+// of the journal; every configured secret is masked from the start. env is
+// the environment tasks inherit: PicoFlow's own without the variables that
+// back secrets. close releases the pooled ssh and http connections.
 type execSet struct {
 	byType  map[string]executors.Executor
 	secrets *secret.Store
+	env     []string
 	close   func()
 }
 
 func newExecSet(cfg *config.Config, log *slog.Logger) *execSet {
 	sec := secret.New(secretSources(cfg), os.LookupEnv)
+	sec.MaskAll()
 	sx := ssh.New(ssh.Options{Logger: log})
 	hx := httpx.New(httpx.Options{Logger: log})
 	return &execSet{
@@ -160,6 +165,7 @@ func newExecSet(cfg *config.Config, log *slog.Logger) *execSet {
 			workflow.TypeHTTP:  sec.Wrap(hx),
 		},
 		secrets: sec,
+		env:     sec.TaskEnv(os.Environ()),
 		close:   func() { sx.Close(); hx.Close() },
 	}
 }
@@ -245,6 +251,9 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 		return runOutcome(ctx, prev, err)
 	}
 	if prev != nil {
+		if n := eng.KillLeftovers(prev.ID); n > 0 {
+			fmt.Fprintf(m.Stdout, "killed %d leftover process group(s) of interrupted run %s\n", n, prev.ID)
+		}
 		if err := cancelRun(j, prev, "superseded by picoflow run --fresh"); err != nil {
 			return err
 		}
