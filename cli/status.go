@@ -191,7 +191,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		r := &live[i]
 		state := h.displayStatus(r, held)
 		lr := liveRunJSON{RunID: r.ID, Workflow: r.Workflow, State: state, StartedAt: timeJSON(r.Started),
-			ElapsedMS: now.Sub(r.Started).Milliseconds(), Trigger: r.Trigger, Resumes: r.Resumes}
+			ElapsedMS: elapsedMS(now, r.Started), Trigger: r.Trigger, Resumes: r.Resumes}
 		for _, t := range orderTasks(ctx, db, r, base) {
 			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, state == "running"), Attempt: t.Attempts,
 				StartedAt: timeJSON(t.AttemptStarted), ExitCode: t.ExitCode, Note: t.Error}
@@ -200,7 +200,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 			}
 			switch {
 			case lt.State == "running":
-				e := now.Sub(t.AttemptStarted).Milliseconds()
+				e := elapsedMS(now, t.AttemptStarted)
 				lt.ElapsedMS = &e
 				if t.PGID > 0 {
 					lt.PGID = t.PGID
@@ -331,3 +331,7 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 	}
 	t.write(w)
 }
+
+// elapsedMS is the time from start to now, never negative: after a reboot
+// with the clock behind (no RTC), now may be before a recorded start.
+func elapsedMS(now, start time.Time) int64 { return max(now.Sub(start).Milliseconds(), 0) }

@@ -247,7 +247,14 @@ func (x *runner) init() {
 		st := x.tasks[i]
 		switch {
 		case st.Status == Retrying:
-			heap.Push(&x.retries, retryItem{task: i, at: st.RetryAt})
+			// RetryAt is absolute: after a reboot with the clock behind (a
+			// board without an RTC) it may be hours away. Never wait longer
+			// than the backoff that was configured.
+			at := st.RetryAt
+			if latest := now.Add(st.Backoff); at.After(latest) {
+				at = latest
+			}
+			heap.Push(&x.retries, retryItem{task: i, at: at})
 		case st.Status == Pending && x.blocked(i):
 			x.skipFrom(i, "", now)
 		case st.Status == Pending && x.waiting[i] == 0:
@@ -489,7 +496,7 @@ func (x *runner) finish(now time.Time) {
 		status = journal.StatusFailed
 	}
 	x.pending = append(x.pending, &journal.Event{Type: journal.RunFinished, Time: now.UnixNano(),
-		Run: x.r.ID, Status: status, DurationMS: now.Sub(x.r.Started).Milliseconds()})
+		Run: x.r.ID, Status: status, DurationMS: max(now.Sub(x.r.Started).Milliseconds(), 0)}) // the clock may have gone back
 }
 
 // handle turns an attempt's result into events and scheduling changes.

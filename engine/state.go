@@ -40,6 +40,7 @@ type TaskState struct {
 	Attempt  int // number of the latest attempt started (1-based)
 	Failures int // attempts that failed or timed out: retries used + 1 when final
 	RetryAt  time.Time
+	Backoff  time.Duration // the wait that RetryAt ends, as configured
 	ExitCode int
 	Error    string
 	Tail     string
@@ -208,6 +209,7 @@ func (r *Run) Apply(e *journal.Event) error {
 		t.Status, t.Failures = Retrying, t.Failures+1
 		t.ExitCode, t.Error, t.Tail, t.Finished = e.ExitCode, e.Error, e.Tail, e.At()
 		t.RetryAt = time.Unix(0, e.RetryAt)
+		t.Backoff = time.Duration(e.BackoffMS) * time.Millisecond
 	case journal.TaskSkipped:
 		t := r.Task(e.Task)
 		t.Status, t.Reason = Skipped, e.Reason

@@ -235,8 +235,13 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	if e, ok := f.get("schedule"); ok {
 		if s, ok := d.text(e.val, "schedule"); ok {
 			s = strings.TrimSpace(s)
-			if _, err := parseSchedule(s, nil); err != nil {
+			if cs, err := parseSchedule(s, nil); err != nil {
 				d.report(e.val, "schedule", Problem{Msg: err.Error(), Hint: scheduleHint, Err: err})
+			} else if cs.Next(time.Now()).IsZero() {
+				d.report(e.val, "schedule", Problem{
+					Msg:  fmt.Sprintf("%q never fires: no date matches its day-of-month and month fields", s),
+					Hint: "check the day and month fields: February has no 30th, April no 31st",
+				})
 			} else {
 				w.Schedule = s
 				if _, _, hasZone, _ := splitCronTZ(s); hasZone && tzNode != nil {
