@@ -637,3 +637,39 @@ func TestBackoffConflict(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadFileSizeCap refuses a workflow file over the limit of its base,
+// or over DefaultMaxFileSize when the base sets none, before parsing it.
+func TestLoadFileSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small.yaml")
+	body := "name: capped\ntasks:\n  - name: a\n    type: shell\n    config: {command: \"echo a\"}\n"
+	if err := os.WriteFile(small, []byte(body+"# "+strings.Repeat("x", 2000)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte(body+"# "+strings.Repeat("x", DefaultMaxFileSize)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		path  string
+		limit int64
+		ok    bool
+	}{
+		{"default allows a small file", small, 0, true},
+		{"default refuses over 1 MiB", big, 0, false},
+		{"configured limit refuses", small, 1024, false},
+		{"configured limit allows", big, 2 << 20, true},
+	} {
+		base := BuiltinConfig()
+		base.MaxFileSize = tc.limit
+		_, err := LoadWith(tc.path, base)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "resources.max_workflow_file") {
+			t.Errorf("%s: the error does not name the setting: %v", tc.name, err)
+		}
+	}
+}
