@@ -26,11 +26,35 @@ import (
 type execFlags struct {
 	maxParallel int
 	grace       time.Duration
+	fs          *pflag.FlagSet
 }
 
 func (f *execFlags) add(fs *pflag.FlagSet) {
+	f.fs = fs
 	fs.IntVar(&f.maxParallel, "max-parallel", 0, "tasks running at once (default: the workflow's max_parallel, else the number of CPUs)")
 	fs.DurationVar(&f.grace, "grace", 0, "on SIGINT/SIGTERM, how long running tasks may finish before they are killed (default: shutdown_grace, 30s)")
+}
+
+// check refuses values that would be silently ignored or meaningless.
+func (f *execFlags) check() error { return checkLimits(f.fs, "max-parallel", "grace") }
+
+// checkLimits refuses an explicit task budget below 1 and an explicit
+// duration that is not positive (a default is had by leaving the flag out).
+func checkLimits(fs *pflag.FlagSet, intFlag string, durFlags ...string) error {
+	if fs.Changed(intFlag) {
+		if n, _ := fs.GetInt(intFlag); n < 1 {
+			return exitf(ExitUsage, "--%s must be 1 or more, not %d (leave it out for the default)", intFlag, n)
+		}
+	}
+	for _, name := range durFlags {
+		if !fs.Changed(name) {
+			continue
+		}
+		if d, _ := fs.GetDuration(name); d <= 0 {
+			return exitf(ExitUsage, "--%s must be more than 0, not %s (leave it out for the default)", name, d)
+		}
+	}
+	return nil
 }
 
 func init() {
@@ -54,6 +78,9 @@ Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
 				if len(args) != 1 {
 					return exitf(ExitUsage, "run needs exactly one workflow FILE")
+				}
+				if err := ef.check(); err != nil {
+					return err
 				}
 				wf, err := workflow.LoadWith(args[0], workflowBase(g.cfg))
 				if err != nil {
@@ -81,6 +108,9 @@ says so explicitly and is the only mode.`,
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
 				if len(args) != 1 {
 					return exitf(ExitUsage, "resume needs exactly one RUN_ID")
+				}
+				if err := ef.check(); err != nil {
+					return err
 				}
 				return m.resumeRun(ctx, g, args[0], ef)
 			}

@@ -115,6 +115,12 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "missing-file", noFile: true, code: ExitUsage, stderr: "no-such.yaml"},
 		{name: "bad-flag", tasks: []spec{{name: "a", cmd: "true"}}, args: []string{"--no-such-flag"},
 			code: ExitUsage, stderr: "unknown flag"},
+		{name: "negative-max-parallel", tasks: []spec{{name: "a", cmd: "true"}}, args: []string{"--max-parallel", "-3"},
+			code: ExitUsage, stderr: "--max-parallel must be 1 or more, not -3"},
+		{name: "zero-max-parallel", tasks: []spec{{name: "a", cmd: "true"}}, args: []string{"--max-parallel", "0"},
+			code: ExitUsage, stderr: "--max-parallel must be 1 or more, not 0"},
+		{name: "negative-grace", tasks: []spec{{name: "a", cmd: "true"}}, args: []string{"--grace", "-5s"},
+			code: ExitUsage, stderr: "--grace must be more than 0, not -5s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -295,4 +301,25 @@ func exitCodeLines() []string {
 		out = append(out, fmt.Sprintf("%3d  %s", e.code, e.name))
 	}
 	return out
+}
+
+// TestLimitFlags refuses a task budget below 1 and a duration that is not
+// positive in every command that takes them, before doing anything.
+func TestLimitFlags(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	for _, args := range [][]string{
+		{"resume", "--max-parallel", "-3", "20261125-100000-eeee"},
+		{"resume", "--grace", "-5s", "20261125-100000-eeee"},
+		{"daemon", "--max-parallel", "0"},
+		{"daemon", "--grace", "-1s"},
+		{"daemon", "--poll", "0s"},
+	} {
+		res := picoflow(t, append(append([]string{}, args...), "--home", home)...)
+		if res.code != ExitUsage || !strings.Contains(res.stderr, "must be") {
+			t.Errorf("%v: %s", args, res)
+		}
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Errorf("a refused command created the home: %v", err)
+	}
 }

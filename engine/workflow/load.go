@@ -339,7 +339,7 @@ func (d *decoder) config(c *Config, n *yaml.Node, path string) {
 		}
 	}
 	if e, ok := f.get("timeout_default"); ok {
-		c.TimeoutDefault, _ = d.duration(e.val, join(path, "timeout_default"), true)
+		c.TimeoutDefault, _ = d.timeout(e.val, join(path, "timeout_default"))
 	}
 	if e, ok := f.get("shutdown_grace"); ok {
 		if v, ok := d.duration(e.val, join(path, "shutdown_grace"), false); ok {

@@ -77,7 +77,7 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 		}
 	}
 	if e, ok := f.get("timeout"); ok {
-		if v, ok := d.duration(e.val, join(path, "timeout"), true); ok {
+		if v, ok := d.timeout(e.val, join(path, "timeout")); ok {
 			t.Timeout, tn.timeoutOK = v, true
 		}
 	}
