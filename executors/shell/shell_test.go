@@ -98,6 +98,8 @@ func TestExecute(t *testing.T) {
 		env     []string
 		workdir string
 		timeout time.Duration
+		// killGrace, when set, is the request's SIGTERM → SIGKILL wait.
+		killGrace time.Duration
 
 		status   executors.Status
 		exitCode int
@@ -120,9 +122,13 @@ func TestExecute(t *testing.T) {
 			status: executors.Success, log: "unset"},
 		{name: "workdir", command: "pwd", workdir: dir, status: executors.Success, log: dir + "\n"},
 		{name: "missing-workdir", command: "true", workdir: filepath.Join(dir, "nope"), status: executors.Failed,
-			exitCode: -1, err: "start:"},
+			exitCode: -1, err: "workdir " + filepath.Join(dir, "nope") + ": no such directory"},
 		{name: "timeout", command: "echo before; sleep 300", timeout: 50 * time.Millisecond,
-			status: executors.TimedOut, exitCode: -1, err: "timed out after 50ms", log: "before"},
+			status: executors.TimedOut, exitCode: -1, err: "over its 50ms timeout", log: "before\n\n[picoflow "},
+		{name: "timeout-noted-in-log", command: "sleep 300", timeout: 50 * time.Millisecond,
+			status: executors.TimedOut, exitCode: -1, err: "timed out", log: "] timeout of 50ms reached: stopping the task (SIGTERM, then SIGKILL after"},
+		{name: "sigkill-noted-in-log", command: "trap '' TERM; sleep 300", timeout: 50 * time.Millisecond, killGrace: 200 * time.Millisecond,
+			status: executors.TimedOut, exitCode: -1, err: "timed out: ran", log: "] the task still ran 200ms after SIGTERM: killed it (SIGKILL)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,6 +139,9 @@ func TestExecute(t *testing.T) {
 			}
 			req.Task.Shell.Workdir = tc.workdir
 			req.Timeout = tc.timeout
+			if tc.killGrace > 0 {
+				req.KillGrace = tc.killGrace
+			}
 			res := (&Shell{}).Execute(context.Background(), req)
 			if res.Status != tc.status || res.ExitCode != tc.exitCode || res.NoRetry != tc.noRetry {
 				t.Errorf("got status %s, exit code %d, noRetry %v; want %s, %d, %v (err %v)",
@@ -173,13 +182,13 @@ func TestStopKillsProcessGroup(t *testing.T) {
 		err        string
 	}{
 		{name: "timeout", grandchild: "sleep 300", timeout: 100 * time.Millisecond,
-			status: executors.TimedOut, err: "timed out after 100ms"},
+			status: executors.TimedOut, err: "over its 100ms timeout"},
 		{name: "shutdown", grandchild: "sleep 300", cancel: true,
 			status: executors.Interrupted, err: "interrupted by shutdown"},
 		// The leader exits on SIGTERM at once; the grandchild that ignores
 		// it must still go, without waiting for KillGrace.
 		{name: "grandchild-ignores-term", grandchild: `sh -c "trap '' TERM; sleep 300"`, timeout: 100 * time.Millisecond,
-			status: executors.TimedOut, err: "timed out after 100ms"},
+			status: executors.TimedOut, err: "over its 100ms timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
