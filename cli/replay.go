@@ -93,22 +93,13 @@ func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base wo
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("read journal %s: %w", dir, err))
 	}
-	var match []string
+	all := make([]string, 0, len(ids))
 	for r := range ids {
-		if strings.HasPrefix(r, id) {
-			match = append(match, r)
-		}
+		all = append(all, r)
 	}
-	sort.Strings(match)
-	switch {
-	case len(match) == 0:
-		return exitf(ExitNotFound, "no run %q in journal %s", id, dir)
-	case len(match) > 1 && !ids[id]:
-		return exitf(ExitUsage, "run id prefix %q is ambiguous: %s", id, strings.Join(match, ", "))
-	case len(match) > 1:
-		match = []string{id}
+	if id, err = matchRunID(id, all); err != nil {
+		return err
 	}
-	id = match[0]
 
 	st := engine.NewState()
 	var shown []*journal.Event

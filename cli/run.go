@@ -98,14 +98,19 @@ Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 		name:    "resume",
 		args:    "RUN_ID",
 		summary: "resume an interrupted run with the definition recorded in the journal",
-		long: `Continues an interrupted run. The definition comes from the journal, so
-the workflow file may have changed or be gone; --use-recorded-definition
-says so explicitly and is the only mode.`,
+		long: `Continues an interrupted run. The definition always comes from the
+journal, so the workflow file may have changed or be gone.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var ef execFlags
 			ef.add(fs)
-			fs.Bool("use-recorded-definition", true, "use the definition recorded when the run started (always)")
+			// Accepted for scripts written against older releases; it did
+			// nothing then either, and says so now.
+			fs.Bool("use-recorded-definition", true, "")
+			_ = fs.MarkHidden("use-recorded-definition")
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if fs.Changed("use-recorded-definition") {
+					fmt.Fprintln(m.Stderr, "picoflow: --use-recorded-definition is not needed: resume always uses the recorded definition")
+				}
 				if len(args) != 1 {
 					return exitf(ExitUsage, "resume needs exactly one RUN_ID")
 				}
@@ -267,7 +272,7 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 		if prev.DefHash != wf.Hash {
 			return exitf(ExitChanged, "run %s of %s was interrupted, and %s changed since it started (definition %s, now %s).\n"+
 				"  picoflow run --fresh %s                         abandon it and start a new run\n"+
-				"  picoflow resume %s --use-recorded-definition   finish it with the definition it started with",
+				"  picoflow resume %s   finish it with the definition it started with (recorded in the journal)",
 				prev.ID, wf.Name, wf.Source, short(prev.DefHash), short(wf.Hash), wf.Source, prev.ID)
 		}
 		done := 0
@@ -299,10 +304,10 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
-	r := st.Runs[id]
-	if r == nil {
-		return exitf(ExitNotFound, "no run %s in the journal", id)
+	if id, err = matchRunID(id, stateRunIDs(st)); err != nil {
+		return err
 	}
+	r := st.Runs[id]
 	if r.Status != engine.RunRunning {
 		return exitf(ExitUsage, "run %s is not interrupted: it finished with status %s", id, r.Status)
 	}

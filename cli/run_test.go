@@ -275,6 +275,8 @@ func TestHelp(t *testing.T) {
 		{name: "unknown-command", args: []string{"rnu"}, code: ExitUsage, stderr: `unknown command "rnu" (did you mean "run"?)`},
 		{name: "unknown-help-topic", args: []string{"help", "exit-code"}, code: ExitUsage, stderr: `did you mean "exit-codes"?`},
 		{name: "help-command", args: []string{"help", "run"}, code: ExitOK, stdout: []string{"Usage: picoflow run", "--fresh"}},
+		{name: "command-prefix", args: []string{"hist"}, code: ExitUsage, stderr: `unknown command "hist" (did you mean "history"?)`},
+		{name: "no-far-fetched-suggestion", args: []string{"bogus"}, code: ExitUsage, stderr: `unknown command "bogus" (see picoflow help)`},
 	}
 	for _, c := range commandNames() {
 		tests = append(tests, helpCase{name: c + "--help", args: []string{c, "--help"}, code: ExitOK, stdout: []string{"Usage: picoflow " + c, "--home"}})
@@ -289,6 +291,13 @@ func TestHelp(t *testing.T) {
 				if !strings.Contains(res.stdout, want) {
 					t.Errorf("stdout does not contain %q:\n%s", want, res.stdout)
 				}
+			}
+			if strings.Contains(res.stdout, "[=true|false]") {
+				t.Errorf("a bool flag renders with [=true|false]:\n%s", res.stdout)
+			}
+			if own, global := strings.Index(res.stdout, "\nFlags:"), strings.Index(res.stdout, "\nGlobal flags:"); strings.Contains(tc.name, "--help") &&
+				(global < 0 || own > global || strings.Index(res.stdout, "--home") < global) {
+				t.Errorf("the global flags do not come last, under their own heading:\n%s", res.stdout)
 			}
 		})
 	}

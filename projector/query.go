@@ -431,6 +431,26 @@ func (d *DB) FindAttempt(ctx context.Context, q AttemptQuery) (*Attempt, error) 
 	return &at, nil
 }
 
+// RunIDsWithPrefix returns the ids of the runs that start with prefix, at most limit
+// of them (the caller resolves a RUN_ID prefix).
+func (d *DB) RunIDsWithPrefix(ctx context.Context, prefix string, limit int) ([]string, error) {
+	rows, err := d.r.QueryContext(ctx, `SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?`,
+		len(prefix), prefix, limit)
+	if err != nil {
+		return nil, fmt.Errorf("run ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("run ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // Definition returns the workflow definition recorded under hash.
 func (d *DB) Definition(ctx context.Context, hash string) (string, error) {
 	var body string
