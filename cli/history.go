@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/projector"
 	"github.com/spf13/pflag"
 )
@@ -20,8 +21,10 @@ func init() {
 		summary: "list past runs with status and duration (newest first)",
 		long: `Lists runs from HOME/picoflow.db, a projection of the journal that is
 brought up to date first. Without --limit, the 10 newest runs of each
-workflow (or of WORKFLOW). A run that has not finished shows as running
-while a process holds its workflow, else as interrupted.
+workflow (or of WORKFLOW); --limit N shows the N newest runs in all. A run
+that has not finished shows as running while a process holds its
+workflow, else as interrupted. --tasks lists every task of the run's
+definition, those that never started too.
 
 DATE is 2026-11-25 (midnight, local time; for --until the end of that
 day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
@@ -32,8 +35,8 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 		setup: func(fs *pflag.FlagSet) runFunc {
 			since := fs.String("since", "", "only runs started at or after DATE")
 			until := fs.String("until", "", "only runs started before DATE")
-			status := fs.String("status", "", "only runs with this status: success, failed, canceled or running")
-			limit := fs.Int("limit", 10, "newest runs per workflow; 0 for all")
+			status := fs.String("status", "", "only runs with this status: success, failed, canceled, running or interrupted")
+			limit := fs.Int("limit", 0, "the newest N runs in all; 0 for all (default: the 10 newest of each workflow)")
 			tasks := fs.Bool("tasks", false, "show each run's tasks with their timing")
 			asJSON := fs.Bool("json", false, "print a JSON array of runs (with tasks)")
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
@@ -41,6 +44,9 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 					return exitf(ExitUsage, "history takes at most one WORKFLOW")
 				}
 				f := projector.Filter{Limit: *limit, Tasks: *tasks || *asJSON}
+				if !fs.Changed("limit") {
+					f.PerWorkflow = defaultHistoryPerWorkflow
+				}
 				if len(args) == 1 {
 					f.Workflow = args[0]
 				}
@@ -48,11 +54,17 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 					return exitf(ExitUsage, "--limit must be 0 (all) or more, not %d", *limit)
 				}
 				switch *status {
-				case "", projector.RunSuccess, projector.RunFailed, projector.RunCanceled, projector.RunRunning:
+				case "", projector.RunSuccess, projector.RunFailed, projector.RunCanceled:
 					f.Status = *status
+				case "running", "interrupted":
+					// The database cannot tell them apart: whether a process
+					// holds the workflow can.
+					f.Status = projector.RunRunning
+					want, h, held := *status, home(g.home), map[string]bool{}
+					f.Keep = func(r *projector.Run) bool { return h.displayStatus(r, held) == want }
 				default:
-					return exitf(ExitUsage, "--status must be success, failed, canceled or running, not %q%s", *status,
-						suggest(*status, []string{"success", "failed", "canceled", "running"}))
+					return exitf(ExitUsage, "--status must be success, failed, canceled, running or interrupted, not %q%s", *status,
+						suggest(*status, []string{"success", "failed", "canceled", "running", "interrupted"}))
 				}
 				now, loc := wallClock(), m.zone()
 				var err error
@@ -72,6 +84,10 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 	})
 }
 
+// defaultHistoryPerWorkflow is how many runs of each workflow history
+// shows without --limit.
+const defaultHistoryPerWorkflow = 10
+
 func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJSON bool) error {
 	db, err := m.projection(ctx, g)
 	if err != nil {
@@ -79,10 +95,11 @@ func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJS
 	}
 	defer db.Close()
 	h, held := home(g.home), map[string]bool{}
+	tc := &taskCompleter{ctx: ctx, db: db, base: workflowBase(g.cfg), names: map[string][]string{}}
 	if asJSON {
-		return streamHistoryJSON(ctx, m.Stdout, db, f, h, held)
+		return streamHistoryJSON(ctx, m.Stdout, db, f, h, held, tc)
 	}
-	if err := writeHistory(ctx, m.Stdout, db, f, m.zone(), h, held); err != nil {
+	if err := writeHistory(ctx, m.Stdout, db, f, m.zone(), h, held, tc); err != nil {
 		return withCode(ExitInternal, err)
 	}
 	return nil
@@ -92,7 +109,7 @@ func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJS
 // each run's tasks under it. The runs are read first, without tasks, to
 // size the columns; the tasks are then streamed a page of runs at a time.
 func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projector.Filter, loc *time.Location,
-	h home, held map[string]bool) error {
+	h home, held map[string]bool, tc *taskCompleter) error {
 	withTasks := f.Tasks
 	f.Tasks = false
 	runs, err := db.History(ctx, f)
@@ -125,6 +142,7 @@ func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projecto
 	fmt.Fprintln(bw, t.format(width, t.rows[0]))
 	f.Tasks = true
 	return db.EachRun(ctx, f, func(r *projector.Run) error {
+		tc.complete(r)
 		fmt.Fprintln(bw, t.format(width, cells(r)))
 		writeTasks(bw, r.Tasks, loc, h.displayStatus(r, held) == "interrupted")
 		return nil
@@ -186,10 +204,12 @@ type taskJSON struct {
 // streamHistoryJSON writes the runs f selects as a JSON array, one run
 // at a time (an export of a long history stays small in memory). The
 // output is what json.Encoder with a two-space indent writes.
-func streamHistoryJSON(ctx context.Context, w io.Writer, db *projector.DB, f projector.Filter, h home, held map[string]bool) error {
+func streamHistoryJSON(ctx context.Context, w io.Writer, db *projector.DB, f projector.Filter, h home, held map[string]bool,
+	tc *taskCompleter) error {
 	bw := bufio.NewWriter(w)
 	n := 0
 	err := db.EachRun(ctx, f, func(r *projector.Run) error {
+		tc.complete(r)
 		b, err := json.MarshalIndent(toRunJSON(r, h.displayStatus(r, held)), "  ", "  ")
 		if err != nil {
 			return err
@@ -231,6 +251,33 @@ func toRunJSON(r *projector.Run, status string) runJSON {
 		j.Tasks = append(j.Tasks, tj)
 	}
 	return j
+}
+
+// taskCompleter adds to a run the tasks of its recorded definition that
+// have no row because they never started: pending while the run is
+// unfinished, canceled once it ended without them. Definitions are parsed
+// once per hash.
+type taskCompleter struct {
+	ctx   context.Context
+	db    *projector.DB
+	base  workflow.Config
+	names map[string][]string // by definition hash; nil when it does not parse
+}
+
+func (c *taskCompleter) complete(r *projector.Run) {
+	names, ok := c.names[r.DefHash]
+	if !ok {
+		names, _ = definedTasks(c.ctx, c.db, r, c.base)
+		c.names[r.DefHash] = names
+	}
+	if names == nil {
+		return
+	}
+	missing := "pending"
+	if !r.Finished.IsZero() {
+		missing = "canceled"
+	}
+	r.Tasks = completeTasks(r.Tasks, names, missing)
 }
 
 // historyTaskStatus is a task's status as history shows it: a task that

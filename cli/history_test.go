@@ -101,6 +101,7 @@ func TestHistoryGolden(t *testing.T) {
 		{"history-tasks", []string{"history", "--tasks"}},
 		{"history-filtered", []string{"history", "backup", "--since", "2026-11-25T08:30:00Z", "--status", "failed", "--tasks"}},
 		{"history-limit", []string{"history", "--limit", "1"}},
+		{"history-status-interrupted", []string{"history", "--status", "interrupted", "--tasks"}},
 		{"history-relative", []string{"history", "--since", "90m"}},
 		{"history-until-day", []string{"history", "--since", "2026-11-24", "--until", "2026-11-24"}},
 	} {
@@ -246,5 +247,22 @@ func BenchmarkHistoryCommand(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHistoryStatusRunning tells running from interrupted runs by whether a
+// process holds their workflow, as the STATUS column does.
+func TestHistoryStatusRunning(t *testing.T) {
+	home := scenarioHome(t)
+	release, err := home_(home).lockWorkflow("backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for status, want := range map[string]string{"running": projectortest.BackupLive, "interrupted": projectortest.SyncHeld} {
+		r := pf(t, home, "history", "--status", status)
+		if r.code != 0 || strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, want+"  ") {
+			t.Errorf("--status %s: exit %d, want only %s:\n%s%s", status, r.code, want, r.stdout, r.stderr)
+		}
 	}
 }

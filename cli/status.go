@@ -244,28 +244,48 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 // definition is parsed over base, as the run did; without a readable one,
 // the journal's order.
 func orderTasks(ctx context.Context, db *projector.DB, r *projector.Run, base workflow.Config) []projector.Task {
-	def, err := db.Definition(ctx, r.DefHash)
+	names, err := definedTasks(ctx, db, r, base)
 	if err != nil {
 		return r.Tasks
+	}
+	return completeTasks(r.Tasks, names, "pending")
+}
+
+// definedTasks returns the task names of a run's recorded definition, in
+// definition order.
+func definedTasks(ctx context.Context, db *projector.DB, r *projector.Run, base workflow.Config) ([]string, error) {
+	def, err := db.Definition(ctx, r.DefHash)
+	if err != nil {
+		return nil, err
 	}
 	wf, err := workflow.ParseWith(r.Source, []byte(def), base)
 	if err != nil {
-		return r.Tasks
+		return nil, err
 	}
+	names := make([]string, len(wf.Tasks))
+	for i, t := range wf.Tasks {
+		names[i] = t.Name
+	}
+	return names, nil
+}
+
+// completeTasks returns tasks in the order of names, with a task of names
+// that has no row (it never started) added with status missing.
+func completeTasks(tasks []projector.Task, names []string, missing string) []projector.Task {
 	byName := map[string]projector.Task{}
-	for _, t := range r.Tasks {
+	for _, t := range tasks {
 		byName[t.Name] = t
 	}
-	out := make([]projector.Task, 0, len(wf.Tasks))
-	for _, wt := range wf.Tasks {
-		t, ok := byName[wt.Name]
+	out := make([]projector.Task, 0, len(names))
+	for _, n := range names {
+		t, ok := byName[n]
 		if !ok {
-			t = projector.Task{Name: wt.Name, Status: "pending"}
+			t = projector.Task{Name: n, Status: missing}
 		}
-		delete(byName, wt.Name)
+		delete(byName, n)
 		out = append(out, t)
 	}
-	for _, t := range r.Tasks { // tasks of the journal the definition lacks
+	for _, t := range tasks { // tasks of the journal the definition lacks
 		if _, ok := byName[t.Name]; ok {
 			out = append(out, t)
 		}
