@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/picoflow/picoflow/engine/workflow"
@@ -160,6 +161,13 @@ func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location, interru
 			attempts = "1 attempt"
 		default:
 			attempts = strconv.Itoa(k.Attempts) + " attempts"
+			if len(k.AttemptDurationsMS) > 1 {
+				durs := make([]string, len(k.AttemptDurationsMS))
+				for i, d := range k.AttemptDurationsMS {
+					durs[i] = fmtDuration(d)
+				}
+				attempts += " (" + strings.Join(durs, ", ") + ")"
+			}
 		}
 		if k.ExitCode != nil {
 			code = "exit " + strconv.Itoa(*k.ExitCode)
@@ -192,13 +200,14 @@ type runJSON struct {
 }
 
 type taskJSON struct {
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	Attempts   int     `json:"attempts"`
-	ExitCode   *int    `json:"exit_code"`
-	StartedAt  *string `json:"started_at"`
-	FinishedAt *string `json:"finished_at"`
-	DurationMS *int64  `json:"duration_ms"`
+	Name               string  `json:"name"`
+	Status             string  `json:"status"`
+	Attempts           int     `json:"attempts"`
+	ExitCode           *int    `json:"exit_code"`
+	StartedAt          *string `json:"started_at"`
+	FinishedAt         *string `json:"finished_at"`
+	DurationMS         *int64  `json:"duration_ms"`
+	AttemptDurationsMS []int64 `json:"attempt_durations_ms"`
 }
 
 // streamHistoryJSON writes the runs f selects as a JSON array, one run
@@ -244,7 +253,11 @@ func toRunJSON(r *projector.Run, status string) runJSON {
 	for k := range r.Tasks {
 		t := &r.Tasks[k]
 		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, status == "interrupted"), Attempts: t.Attempts,
-			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished)}
+			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished),
+			AttemptDurationsMS: t.AttemptDurationsMS}
+		if tj.AttemptDurationsMS == nil {
+			tj.AttemptDurationsMS = []int64{}
+		}
 		if !t.Finished.IsZero() && !t.Started.IsZero() {
 			tj.DurationMS = &t.DurationMS
 		}

@@ -48,8 +48,11 @@ type TaskState struct {
 	LogPath  string
 	PGID     int
 	Reason   string // why skipped / in doubt / interrupted
-	Started  time.Time
+	Started  time.Time // of the latest attempt
 	Finished time.Time
+	// FirstStarted is when the first attempt started: a task's duration
+	// runs from it to Finished, waits between attempts included.
+	FirstStarted time.Time
 }
 
 // RunStatus is a run's state.
@@ -184,6 +187,9 @@ func (r *Run) Apply(e *journal.Event) error {
 		t := r.Task(e.Task)
 		t.Status, t.Attempt, t.LogPath, t.PGID = Running, e.Attempt, e.LogPath, 0
 		t.Started, t.Finished = e.At(), time.Time{}
+		if t.FirstStarted.IsZero() {
+			t.FirstStarted = t.Started
+		}
 		t.Error, t.Tail, t.Reason, t.ExitCode = "", "", "", 0
 	case journal.TaskProcess:
 		if t := r.Task(e.Task); t.Attempt == e.Attempt {

@@ -61,6 +61,10 @@ type Task struct {
 	// AttemptStarted is when the latest attempt started (its elapsed time
 	// while it runs).
 	AttemptStarted time.Time
+	// AttemptDurationsMS are the durations of the attempts that ended, in
+	// attempt order. DurationMS is from the first start to the final end,
+	// so it includes the waits between attempts.
+	AttemptDurationsMS []int64
 }
 
 // Attempt is one row of task_attempts.
@@ -315,7 +319,8 @@ func workflows(ctx context.Context, tx *sql.Tx) ([]string, error) {
 }
 
 const taskColumns = `task, status, attempts, exit_code, started_at, finished_at, duration_ms, retry_at, pgid, error, reason,
-	attempt_started_at`
+	attempt_started_at, (SELECT json_group_array(d) FROM (SELECT a.duration_ms AS d FROM task_attempts a
+		WHERE a.run_id = tasks.run_id AND a.task = tasks.task AND a.duration_ms IS NOT NULL ORDER BY a.attempt))`
 
 // fillTasks sets the tasks of runs, fetching those of up to 256 runs per
 // query (their ids passed as one JSON array).
@@ -359,9 +364,13 @@ func queryTasks(ctx context.Context, st *sql.Stmt, ids string, byID map[string]*
 	for rows.Next() {
 		var t Task
 		var code, started, finished, dur, retry, attempt sql.NullInt64
+		var durs string
 		if err := rows.Scan(&run, &t.Name, &t.Status, &t.Attempts, &code, &started, &finished, &dur, &retry,
-			&t.PGID, &t.Error, &t.Reason, &attempt); err != nil {
+			&t.PGID, &t.Error, &t.Reason, &attempt, &durs); err != nil {
 			return err
+		}
+		if err := json.Unmarshal([]byte(durs), &t.AttemptDurationsMS); err != nil {
+			return fmt.Errorf("attempt durations of %s: %w", t.Name, err)
 		}
 		t.ExitCode = nullInt(code)
 		t.Started, t.Finished, t.RetryAt = nullTime(started), nullTime(finished), nullTime(retry)

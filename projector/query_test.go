@@ -92,6 +92,9 @@ func TestHistoryTasks(t *testing.T) {
 	if f.Status != "failed" || f.Attempts != 2 || f.ExitCode == nil || *f.ExitCode != 2 || f.DurationMS != 11000 {
 		t.Fatalf("fetch %+v", f)
 	}
+	if !slices.Equal(f.AttemptDurationsMS, []int64{2900, 3000}) {
+		t.Errorf("fetch attempt durations %v, want [2900 3000]", f.AttemptDurationsMS)
+	}
 	if r := tasks[1]; r.Status != "skipped" || r.ExitCode != nil || !r.Started.IsZero() {
 		t.Fatalf("render %+v", r)
 	}
