@@ -255,7 +255,6 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 	if err != nil {
 		return Response{Code: CodeNotFound, Error: err.Error()}
 	}
-	d.metrics.fired(req.Workflow, schedule.TriggerManual)
 	reply := make(chan Response, 1)
 	d.launch(ctx, wf, a.Fire, req.Params, func(id string, err error) {
 		if err != nil {
