@@ -141,11 +141,11 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		g.home = defaultHome(m.Getenv)
 	}
 	g.log = m.logger(g.logFormat)
-	if g.logFormat == "json" {
-		m.setSignalLog(g.log)
-	}
 	if err := m.loadConfig(c.name, g); err != nil {
 		return err
+	}
+	if g.logFormat == "json" { // --log-format, or log.format in the config
+		m.setSignalLog(g.log)
 	}
 	return run(ctx, m, g, fs.Args())
 }

@@ -152,7 +152,9 @@ func crashedRun(t *testing.T, home, file string, running ...string) string {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	id := "20261125-020000-dead"
+	// Unique: resume and run --fresh kill the leftover processes of a run
+	// id, and tests run in parallel.
+	id := engine.NewRunID(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
 	now := time.Now().UnixNano()
 	evs := []*journal.Event{{Type: journal.RunStarted, Time: now, Run: id, Workflow: wf.Name, DefHash: wf.Hash,
 		Definition: string(wf.Raw), Source: wf.Source, Trigger: "manual"}}
