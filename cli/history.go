@@ -182,7 +182,7 @@ func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location, interru
 		if note == "" {
 			note = k.Reason
 		}
-		t.add(k.Name, historyTaskStatus(k.Status, interrupted), attempts, code, start, dur, note)
+		t.add(k.Name, historyTaskStatus(k.Status, k.Attempts, interrupted), attempts, code, start, dur, note)
 	}
 	t.write(w)
 }
@@ -252,7 +252,7 @@ func toRunJSON(r *projector.Run, status string) runJSON {
 	}
 	for k := range r.Tasks {
 		t := &r.Tasks[k]
-		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, status == "interrupted"), Attempts: t.Attempts,
+		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, t.Attempts, status == "interrupted"), Attempts: t.Attempts,
 			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished),
 			AttemptDurationsMS: t.AttemptDurationsMS}
 		if tj.AttemptDurationsMS == nil {
@@ -294,9 +294,11 @@ func (c *taskCompleter) complete(r *projector.Run) {
 }
 
 // historyTaskStatus is a task's status as history shows it: a task that
-// was running when its run was interrupted is interrupted.
-func historyTaskStatus(status string, interrupted bool) string {
-	if interrupted && status == "running" {
+// was running when its run was interrupted is interrupted, whether PicoFlow
+// died under it (running) or a shutdown stopped it (journaled interrupted:
+// pending again, with an attempt behind it).
+func historyTaskStatus(status string, attempts int, interrupted bool) string {
+	if interrupted && (status == "running" || status == "pending" && attempts > 0) {
 		return "interrupted"
 	}
 	return status

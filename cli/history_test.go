@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -264,5 +265,46 @@ func TestHistoryStatusRunning(t *testing.T) {
 		if r.code != 0 || strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, want+"  ") {
 			t.Errorf("--status %s: exit %d, want only %s:\n%s%s", status, r.code, want, r.stdout, r.stderr)
 		}
+	}
+}
+
+// TestHistoryShutdownInterruptedTask stops a run while a task runs and
+// lets the grace expire: history and status show that task interrupted
+// (not pending) and the task that never started pending.
+func TestHistoryShutdownInterruptedTask(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "stopped", "",
+		spec{name: "long", cmd: `touch "$T/started"; sleep 30`},
+		spec{name: "never", cmd: "true", deps: []string{"long"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	if r := pfCtx(ctx, t, home, "run", "--grace", "100ms", file); r.code != ExitInterrupted {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := pf(t, home, "history", "--json")
+	var runs []runJSON
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 || len(runs[0].Tasks) != 2 {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if got := runs[0].Tasks; got[0].Status != "interrupted" || got[1].Status != "pending" {
+		t.Errorf("history: long %s, never %s; want interrupted, pending", got[0].Status, got[1].Status)
+	}
+	r = pf(t, home, "status", "--json")
+	var st statusJSON
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Live) != 1 {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if got := st.Live[0].Tasks; got[0].State != "interrupted" || got[1].State != "pending" {
+		t.Errorf("status: long %s, never %s; want interrupted, pending", got[0].State, got[1].State)
 	}
 }

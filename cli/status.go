@@ -160,7 +160,7 @@ type recentRunJSON struct {
 }
 
 // taskState maps a task's status to what status shows.
-func taskState(status string, live bool) string {
+func taskState(status string, attempts int, live bool) string {
 	switch status {
 	case "success":
 		return "done"
@@ -168,6 +168,13 @@ func taskState(status string, live bool) string {
 		return "failed"
 	case "running":
 		if !live {
+			return "interrupted"
+		}
+	case "pending":
+		// An attempt a shutdown stopped is journaled interrupted and the
+		// task is pending again: until a resume starts it, it was
+		// interrupted.
+		if !live && attempts > 0 {
 			return "interrupted"
 		}
 	}
@@ -193,7 +200,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		lr := liveRunJSON{RunID: r.ID, Workflow: r.Workflow, State: state, StartedAt: timeJSON(r.Started),
 			ElapsedMS: elapsedMS(now, r.Started), Trigger: r.Trigger, Resumes: r.Resumes}
 		for _, t := range orderTasks(ctx, db, r, base) {
-			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, state == "running"), Attempt: t.Attempts,
+			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, t.Attempts, state == "running"), Attempt: t.Attempts,
 				StartedAt: timeJSON(t.AttemptStarted), ExitCode: t.ExitCode, Note: t.Error}
 			if lt.Note == "" {
 				lt.Note = t.Reason
