@@ -33,14 +33,21 @@ func TestRunIDPrefix(t *testing.T) {
 	}
 }
 
-// TestResumeRunIDPrefix resumes an interrupted run by a prefix of its id.
+// TestResumeRunIDPrefix resumes an interrupted run by a prefix of its id,
+// with the old --use-recorded-definition flag, which says it is not needed.
 func TestResumeRunIDPrefix(t *testing.T) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	file := writeWorkflow(t, dir, "wf", "", spec{name: "a", cmd: ledger("a")})
 	id := crashedRun(t, home, file)
-	res := picoflow(t, "resume", "--home", home, id[:12])
+	res := picoflow(t, "resume", "--home", home, id[:12], "--use-recorded-definition")
 	if res.code != ExitOK || !strings.Contains(res.stdout, "resuming run "+id) {
 		t.Fatalf("resume by prefix: %s", res)
+	}
+	if !strings.Contains(res.stderr, "--use-recorded-definition is not needed") {
+		t.Errorf("the flag that does nothing does not say so: %s", res)
+	}
+	if h := picoflow(t, "resume", "--help"); strings.Contains(h.stdout, "use-recorded-definition") {
+		t.Errorf("resume --help still offers --use-recorded-definition:\n%s", h.stdout)
 	}
 }
