@@ -54,14 +54,7 @@ func testForcedExit(t *testing.T, bin string) {
 	dir := t.TempDir()
 	file := writeWorkflow(t, dir, "forced", "", spec{name: "long", cmd: `echo $$ > "$T/pgid"; sleep 120; sleep 120`})
 	c := start(t, bin, "run", "--home", filepath.Join(dir, "home"), "--grace", "60s", file)
-	pgidFile := filepath.Join(dir, "pgid")
-	c.waitFor(t, "the task to start", func() bool { b, _ := os.ReadFile(pgidFile); return strings.HasSuffix(string(b), "\n") })
-	b, _ := os.ReadFile(pgidFile)
-	pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	pgid := c.taskGroup(t, filepath.Join(dir, "pgid"))
 	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +80,7 @@ func testFreshKillsLeftovers(t *testing.T, bin string) {
 	cmd := `if [ -e "$T/second" ]; then exit 0; fi; echo $$ > "$T/pgid"; exec sleep 120`
 	file := writeWorkflow(t, dir, "fresh", "", spec{name: "long", cmd: cmd, extra: "idempotent: false"})
 	c := start(t, bin, "run", "--home", home, file)
-	pgidFile := filepath.Join(dir, "pgid")
-	c.waitFor(t, "the task to start", func() bool { b, _ := os.ReadFile(pgidFile); return strings.HasSuffix(string(b), "\n") })
-	b, _ := os.ReadFile(pgidFile)
-	pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	pgid := c.taskGroup(t, filepath.Join(dir, "pgid"))
 	if err := c.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +96,20 @@ func testFreshKillsLeftovers(t *testing.T, bin string) {
 		t.Errorf("run --fresh does not say it killed the leftover:\n%s", &again.stdout)
 	}
 	waitGroupGone(t, pgid)
+}
+
+// taskGroup waits for a task to write its process group id ($$ of the
+// task's shell) into path, and kills that group when the test ends.
+func (c *child) taskGroup(t *testing.T, path string) int {
+	t.Helper()
+	c.waitFor(t, "the task to start", func() bool { b, _ := os.ReadFile(path); return strings.HasSuffix(string(b), "\n") })
+	b, _ := os.ReadFile(path)
+	pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	return pgid
 }
 
 // cpuTicks is utime+stime of pid.
