@@ -47,7 +47,7 @@ type TaskState struct {
 	Outputs  map[string]string
 	LogPath  string
 	PGID     int
-	Reason   string // why skipped / in doubt / interrupted
+	Reason   string    // why skipped / in doubt / interrupted
 	Started  time.Time // of the latest attempt
 	Finished time.Time
 	// FirstStarted is when the first attempt started: a task's duration
