@@ -40,7 +40,7 @@ var exitTable = []exitInfo{
 	{ExitInternal, "internal", "journal, file system or other internal error", "the message names the file; check disk space and permissions"},
 	{ExitNotFound, "not-found", "no such run, task or log", "picoflow history lists runs"},
 	{ExitNoDaemon, "no-daemon", "picoflow trigger found no daemon running for this home", "start one (picoflow daemon, or systemctl start picoflow), or run the file directly: picoflow run FILE"},
-	{ExitForced, "forced", "a second SIGINT forced an immediate exit", "the journal is consistent: picoflow run FILE resumes"},
+	{ExitForced, "forced", "a second SIGINT forced an immediate exit; the tasks it ran were killed", "the journal is consistent: picoflow run FILE resumes"},
 }
 
 func printExitCodes(w io.Writer) {
