@@ -318,12 +318,22 @@ func taskDurationMS(t *engine.TaskState) *int64 {
 }
 
 // attemptDurations collects the duration of each attempt that ended, by
-// task, in journal order.
+// task, in journal order. As in the history database, an end without a
+// duration (under a millisecond, or journaled by a resume) counts from
+// the attempt's start to its end.
 func attemptDurations(evs []*journal.Event) map[string][]int64 {
 	out := map[string][]int64{}
+	started := map[string]time.Time{}
 	for _, e := range evs {
-		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
-			out[e.Task] = append(out[e.Task], e.DurationMS)
+		switch e.Type {
+		case journal.TaskStarted:
+			started[e.Task] = e.At()
+		case journal.TaskFinished, journal.TaskRetrying:
+			d := e.DurationMS
+			if s, ok := started[e.Task]; ok && d == 0 {
+				d = max(e.At().Sub(s).Milliseconds(), 0)
+			}
+			out[e.Task] = append(out[e.Task], d)
 		}
 	}
 	return out
