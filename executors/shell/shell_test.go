@@ -98,8 +98,6 @@ func TestExecute(t *testing.T) {
 		env     []string
 		workdir string
 		timeout time.Duration
-		// killGrace, when set, is the request's SIGTERM → SIGKILL wait.
-		killGrace time.Duration
 
 		status   executors.Status
 		exitCode int
@@ -127,8 +125,6 @@ func TestExecute(t *testing.T) {
 			status: executors.TimedOut, exitCode: -1, err: "over its 50ms timeout", log: "before\n\n[picoflow "},
 		{name: "timeout-noted-in-log", command: "sleep 300", timeout: 50 * time.Millisecond,
 			status: executors.TimedOut, exitCode: -1, err: "timed out", log: "] timeout of 50ms reached: stopping the task (SIGTERM, then SIGKILL after"},
-		{name: "sigkill-noted-in-log", command: "trap '' TERM; sleep 300", timeout: 50 * time.Millisecond, killGrace: 200 * time.Millisecond,
-			status: executors.TimedOut, exitCode: -1, err: "timed out: ran", log: "] the task still ran 200ms after SIGTERM: killed it (SIGKILL)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,9 +135,6 @@ func TestExecute(t *testing.T) {
 			}
 			req.Task.Shell.Workdir = tc.workdir
 			req.Timeout = tc.timeout
-			if tc.killGrace > 0 {
-				req.KillGrace = tc.killGrace
-			}
 			res := (&Shell{}).Execute(context.Background(), req)
 			if res.Status != tc.status || res.ExitCode != tc.exitCode || res.NoRetry != tc.noRetry {
 				t.Errorf("got status %s, exit code %d, noRetry %v; want %s, %d, %v (err %v)",
@@ -157,6 +150,27 @@ func TestExecute(t *testing.T) {
 				t.Errorf("log = %q, want it to contain %q", got, tc.log)
 			}
 		})
+	}
+}
+
+// TestSIGKILLNotedInLog times out a task that ignores SIGTERM: the log
+// says when PicoFlow stopped it and when it had to SIGKILL it, and the
+// error gives the real run time besides the timeout.
+func TestSIGKILLNotedInLog(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "trapped")
+	req, logPath := request(t, "trap '' TERM; touch "+ready+"; sleep 300")
+	req.Timeout, req.KillGrace = 50*time.Millisecond, 200*time.Millisecond
+	req.Started = func(int) { waitFile(t, ready) } // the timeout starts after the trap is set
+	res := (&Shell{}).Execute(context.Background(), req)
+	if res.Status != executors.TimedOut || res.Err == nil || !strings.Contains(res.Err.Error(), "over its 50ms timeout") {
+		t.Fatalf("got %s: %v", res.Status, res.Err)
+	}
+	log := readLog(t, logPath)
+	for _, want := range []string{"] timeout of 50ms reached: stopping the task (SIGTERM, then SIGKILL after 200ms)",
+		"] the task still ran 200ms after SIGTERM: killed it (SIGKILL)"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log does not say %q:\n%s", want, log)
+		}
 	}
 }
 
