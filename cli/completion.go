@@ -233,6 +233,11 @@ func (m *Main) completeArg(ctx context.Context, c *command, g *globals, kind str
 	return directive, cands
 }
 
+// quiet returns a Main like m whose stderr is discarded.
+func (m *Main) quiet() *Main {
+	return &Main{Stdin: m.Stdin, Stdout: m.Stdout, Stderr: io.Discard, Getenv: m.Getenv, Exit: m.Exit}
+}
+
 // completeHome resolves the home and global config as a command would,
 // quietly.
 func (m *Main) completeHome(c *command, g *globals) home {
@@ -242,8 +247,7 @@ func (m *Main) completeHome(c *command, g *globals) home {
 	if g.config == "" {
 		g.config = m.Getenv("PICOFLOW_CONFIG")
 	}
-	quiet := *m
-	quiet.Stderr = io.Discard
+	quiet := m.quiet()
 	g.log = quiet.logger("text")
 	_ = quiet.loadConfig(c.name, g)
 	return home(g.home)
@@ -260,9 +264,7 @@ func (m *Main) completeWorkflows(ctx context.Context, c *command, g *globals) []
 	}
 	dir = firstNonEmpty(dir, globalConfig(g).Paths.WorkflowsDir, defaultWorkflowsDir(h))
 	var names []string
-	quiet := *m
-	quiet.Stderr = io.Discard
-	wfs, _ := loadDir(&quiet, dir, workflowBase(g.cfg))
+	wfs, _ := loadDir(m.quiet(), dir, workflowBase(g.cfg))
 	for _, wf := range wfs {
 		names = append(names, wf.Name)
 	}

@@ -11,7 +11,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/picoflow/picoflow/cli/config"
@@ -30,6 +32,8 @@ type Main struct {
 	Getenv func(string) string
 	// Exit forces an exit on a second interrupt; os.Exit when nil.
 	Exit func(int)
+
+	sigLog atomic.Pointer[slog.Logger] // set under --log-format json
 }
 
 // New returns a Main bound to the process.
@@ -66,37 +70,16 @@ type globals struct {
 
 // Run runs the command line args (without the program name) and returns the
 // process exit code. The first SIGINT or SIGTERM cancels ctx (graceful
-// stop); a second SIGINT forces exit code 130.
+// stop); a second SIGINT forces exit code 130 (see watchSignals).
 func (m *Main) Run(ctx context.Context, args []string) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	go func() {
-		n := 0
-		for {
-			select {
-			case s := <-sig:
-				n++
-				if n == 1 {
-					fmt.Fprintf(m.Stderr, "picoflow: %s received: stopping gracefully (send SIGINT again to force)\n", s)
-					cancel()
-					continue
-				}
-				fmt.Fprintln(m.Stderr, "picoflow: forced exit; the journal is consistent and the run resumable")
-				exit := m.Exit
-				if exit == nil {
-					exit = os.Exit
-				}
-				exit(ExitForced)
-			case <-ctx.Done():
-				if n == 0 {
-					return
-				}
-			}
-		}
-	}()
+	finished := make(chan struct{})
+	defer close(finished)
+	go m.watchSignals(cancel, sig, finished)
 	err := m.run(ctx, args)
 	if err == nil {
 		return ExitOK
@@ -129,7 +112,7 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	c := commands[name]
 	if c == nil {
-		return exitf(ExitUsage, "unknown command %q%s (see picoflow help)", name, suggest(name, commandNames()))
+		return exitf(ExitUsage, "unknown command %q%s (see picoflow help)", name, suggestCommand(name, commandNames()))
 	}
 	g := &globals{}
 	fs, run, help := c.flags(g)
@@ -160,6 +143,9 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		if err := home(g.home).checkWritable(); err != nil {
 			return err
 		}
+	}
+	if g.logFormat == "json" { // --log-format, or log.format in the config
+		m.setSignalLog(g.log)
 	}
 	return run(ctx, m, g, fs.Args())
 }
@@ -242,7 +228,7 @@ func (m *Main) help(args []string) error {
 	}
 	c := commands[args[0]]
 	if c == nil {
-		return exitf(ExitUsage, "no help for %q%s", args[0], suggest(args[0], append(commandNames(), "exit-codes")))
+		return exitf(ExitUsage, "no help for %q%s", args[0], suggestCommand(args[0], append(commandNames(), "exit-codes")))
 	}
 	return m.run(context.Background(), []string{c.name, "--help"})
 }
@@ -252,7 +238,76 @@ func (m *Main) commandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
 	if c.long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.long))
 	}
-	fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+	own, global := flagLines(fs)
+	if len(own) > 0 {
+		fmt.Fprintf(w, "\nFlags:\n%s", strings.Join(own, ""))
+	}
+	fmt.Fprintf(w, "\nGlobal flags:\n%s", strings.Join(global, ""))
+}
+
+// globalFlags are the flags Main.run declares for every command.
+var globalFlags = map[string]bool{"home": true, "config": true, "log-format": true, "help": true}
+
+// flagLines renders the command's own flags, then the global ones, one
+// aligned line each: a bool flag as --flag (never --flag[=true|false]),
+// others with their value type and non-zero default.
+func flagLines(fs *pflag.FlagSet) (own, global []string) {
+	type line struct{ left, usage string }
+	var lines []line
+	var isGlobal []bool
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		left := "      --" + f.Name
+		if f.Shorthand != "" {
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		varname, usage := pflag.UnquoteUsage(f)
+		if f.Value.Type() != "bool" && varname != "" {
+			left += " " + varname
+		}
+		if f.Value.Type() != "bool" && f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
+			def := f.DefValue
+			if f.Value.Type() == "string" {
+				def = strconv.Quote(def)
+			}
+			usage += " (default " + def + ")"
+		}
+		lines = append(lines, line{left, usage})
+		isGlobal = append(isGlobal, globalFlags[f.Name])
+		width = max(width, len(left))
+	})
+	for i, l := range lines {
+		s := fmt.Sprintf("%-*s   %s\n", width, l.left, l.usage)
+		if isGlobal[i] {
+			global = append(global, s)
+		} else {
+			own = append(own, s)
+		}
+	}
+	return own, global
+}
+
+// suggestCommand is suggest for a command name: the one command got is a
+// prefix of ("hist" for history), else a command within one edit per four
+// letters of got (so "bogus" suggests nothing rather than "logs").
+func suggestCommand(got string, names []string) string {
+	var pre []string
+	for _, n := range names {
+		if len(got) >= 2 && strings.HasPrefix(n, got) {
+			pre = append(pre, n)
+		}
+	}
+	if len(pre) == 1 {
+		return fmt.Sprintf(" (did you mean %q?)", pre[0])
+	}
+	best := workflow.Suggest(got, names)
+	if best == "" || workflow.EditDistance(got, best) > max(1, len(got)/4) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 // suggest returns ` (did you mean "x"?)` for the closest name, or "".

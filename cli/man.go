@@ -9,10 +9,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// globalFlags are declared by command.flags for every command; the man page
-// lists them once instead of under each command.
-var globalFlags = map[string]bool{"home": true, "config": true, "log-format": true, "help": true}
-
 // writeMan writes the manual page picoflow(1) in roff, generated from the
 // command registry, each command's flag set and the exit-code table — the
 // same definitions --help prints, so the two cannot drift apart.

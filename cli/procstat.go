@@ -105,14 +105,9 @@ func (s *procSampler) scan(pgids map[int]bool) (map[int]uint64, map[int]groupUsa
 }
 
 // parseStat extracts the process group, utime+stime and RSS (pages) from
-// the contents of /proc/PID/stat. The command name (field 2) may contain
-// spaces and parentheses, so fields are counted after the last ')'.
+// the contents of /proc/PID/stat.
 func parseStat(b []byte) (pgrp int, cpu uint64, rss int64, ok bool) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, 0, false
-	}
-	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state)
+	f := statFields(b)
 	if len(f) < 22 {
 		return 0, 0, 0, false
 	}
@@ -124,4 +119,30 @@ func parseStat(b []byte) (pgrp int, cpu uint64, rss int64, ok bool) {
 		return 0, 0, 0, false
 	}
 	return pgrp, ut + st, rss, true
+}
+
+// parseParent extracts the state, parent and process group from the
+// contents of /proc/PID/stat.
+func parseParent(b []byte) (state byte, ppid, pgrp int, ok bool) {
+	f := statFields(b)
+	if len(f) < 3 || len(f[0]) != 1 {
+		return 0, 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(string(f[1])) // field 4
+	pgrp, err2 := strconv.Atoi(string(f[2])) // field 5
+	if err1 != nil || err2 != nil {
+		return 0, 0, 0, false
+	}
+	return f[0][0], ppid, pgrp, true
+}
+
+// statFields returns the fields of /proc/PID/stat from field 3 (state) on.
+// The command name (field 2) may contain spaces and parentheses, so fields
+// are counted after the last ')'.
+func statFields(b []byte) [][]byte {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return bytes.Fields(b[i+1:])
 }

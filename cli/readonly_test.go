@@ -118,7 +118,7 @@ tasks:
 	if code := d.wait(t); code != 0 {
 		t.Fatalf("daemon exit %d\n%s", code, &d.stderr)
 	}
-	noEROFS("daemon", d.stderr.Bytes())
+	noEROFS("daemon", []byte(d.stderr.String()))
 
 	out, err = roCommand(bin, rw, "gc", "--home", home).CombinedOutput()
 	if err != nil {
