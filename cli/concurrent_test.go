@@ -171,7 +171,7 @@ func checkHistoryReplay(t *testing.T, bin, home string, want int) {
 		t.Fatalf("history: exit %d\n%s", code, &c.stderr)
 	}
 	var runs []runJSON
-	if err := json.Unmarshal(c.stdout.Bytes(), &runs); err != nil {
+	if err := json.Unmarshal([]byte(c.stdout.String()), &runs); err != nil {
 		t.Fatal(err)
 	}
 	if len(runs) != want {

@@ -46,10 +46,11 @@ and reports the same result.`,
 				if status == "" {
 					return exitf(ExitUsage, "give exactly one of --succeeded, --failed, --rerun")
 				}
-				if err := m.resolve(ctx, g, args[0], args[1], status, *reason); err != nil {
+				id, err := m.resolve(ctx, g, args[0], args[1], status, *reason)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(m.Stdout, "task %s of run %s resolved as %s; continue with: picoflow resume %s\n", args[1], args[0], status, args[0])
+				fmt.Fprintf(m.Stdout, "task %s of run %s resolved as %s; continue with: picoflow resume %s\n", args[1], id, status, id)
 				return nil
 			}
 		},
@@ -57,35 +58,37 @@ and reports the same result.`,
 }
 
 // resolve journals the resolution of an in-doubt task in its workflow's
-// journal, or hands it to the daemon that holds that journal.
-func (m *Main) resolve(ctx context.Context, g *globals, run, task, status, note string) error {
+// journal, or hands it to the daemon that holds that journal. run may be a
+// unique prefix; resolve returns the run's id.
+func (m *Main) resolve(ctx context.Context, g *globals, run, task, status, note string) (string, error) {
 	h := home(g.home)
 	all, err := h.replayAll()
 	if err != nil {
-		return withCode(ExitInternal, err)
+		return "", withCode(ExitInternal, err)
 	}
-	r := all.Runs[run]
-	if r == nil {
-		return exitf(ExitNotFound, "no run %s in the journal", run)
+	id, err := matchRunID(run, stateRunIDs(all))
+	if err != nil {
+		return "", err
 	}
-	j, st, err := h.openWorkflow(r.Workflow, "resolve", g)
+	wf := all.Runs[id].Workflow
+	j, st, err := h.openWorkflow(wf, "resolve", g)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == ExitLocked && daemon.Holder(h.daemonLock()) != 0 {
-		return h.handOver(ctx, daemon.Request{Op: daemon.OpResolve, Workflow: r.Workflow, Run: run,
+		return id, h.handOver(ctx, daemon.Request{Op: daemon.OpResolve, Workflow: wf, Run: id,
 			Task: task, Status: status, Reason: note})
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer j.Close()
-	ev, err := daemon.ResolveEvent(st, run, task, status, note, time.Now())
+	ev, err := daemon.ResolveEvent(st, id, task, status, note, time.Now())
 	if err != nil {
-		return refused(err)
+		return "", refused(err)
 	}
 	if err := j.Append(ev); err != nil {
-		return withCode(ExitInternal, err)
+		return "", withCode(ExitInternal, err)
 	}
-	return nil
+	return id, nil
 }
 
 // refused maps a daemon.RefusedError (or any other error) to its exit code.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/picoflow/picoflow/journal"
 )
 
@@ -428,16 +428,6 @@ func (d *DB) RebuildAll(ctx context.Context, list Journals) (int, error) {
 func (d *DB) skipDamage(de *journal.DamageError) error {
 	d.log.Warn("damaged journal: history shows what verifies; see picoflow journal verify", "err", de)
 	return nil
-}
-
-// IsCorrupt reports whether err means the database file is damaged or not
-// a database at all; the remedy is to remove it and rebuild.
-func IsCorrupt(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB
-	}
-	return false
 }
 
 // Remove deletes a closed projection's files (database, WAL, shared memory).

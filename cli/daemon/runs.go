@@ -107,7 +107,7 @@ func (d *Daemon) resumeOne(ctx context.Context, j *journal.Journal, r *engine.Ru
 		d.log.Error("interrupted run not resumed", "run", r.ID, "err", err)
 		return err
 	}
-	d.log.Info("resuming an interrupted run", "run", r.ID, "workflow", r.Workflow, "interrupted_tasks", strings.Join(running, ","))
+	d.log.Info("resuming an interrupted run", "run", r.ID, "workflow", r.Workflow, "interrupted_tasks", strings.Join(interruptedTasks(r), ","))
 	d.sched.Resumed(r.Workflow)
 	d.resumesPending.Add(1)
 	var once sync.Once
@@ -159,6 +159,20 @@ func tasksIn(r *engine.Run, s engine.TaskStatus) []string {
 	var out []string
 	for name, t := range r.Tasks {
 		if t.Status == s {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// interruptedTasks are the tasks of r whose attempt was cut short: running
+// when PicoFlow died, or stopped by a shutdown (journaled interrupted, so
+// pending again with an attempt behind them).
+func interruptedTasks(r *engine.Run) []string {
+	var out []string
+	for name, t := range r.Tasks {
+		if t.Status == engine.Running || t.Status == engine.Pending && t.Attempt > 0 {
 			out = append(out, name)
 		}
 	}
@@ -429,7 +443,6 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 		}
 		return Response{Code: CodeInternal, Error: err.Error()}
 	}
-	d.metrics.fired(req.Workflow, schedule.TriggerManual)
 	reply := make(chan Response, 1)
 	d.launch(ctx, j, wf, a.Fire, req.Params, func(id string, err error) {
 		if err != nil {
