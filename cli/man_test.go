@@ -24,6 +24,9 @@ func TestManPage(t *testing.T) {
 		}
 		fs, _, _ := c.flags(&globals{})
 		fs.VisitAll(func(f *pflag.Flag) {
+			if f.Hidden {
+				return
+			}
 			if !strings.Contains(page, `\fB\-\-`+roff(f.Name)+`\fR`) {
 				t.Errorf("command %s: flag --%s missing", n, f.Name)
 			}

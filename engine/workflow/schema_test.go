@@ -17,20 +17,21 @@ import (
 // JSON Schema can express; the schema accepts them. Every other file gets
 // the same verdict from the schema and from Parse.
 var semanticOnly = map[string]string{
-	"testdata/invalid/backoff-default-max.yaml": "compares two durations (max < initial)",
-	"testdata/invalid/bad-cron-double-tz.yaml":  "cron syntax",
-	"testdata/invalid/bad-cron-fields.yaml":     "cron syntax",
-	"testdata/invalid/bad-cron-tz.yaml":         "time zone names",
-	"testdata/invalid/bad-cron.yaml":            "cron syntax",
-	"testdata/invalid/bad-refs.yaml":            "${secret:..}/${env:..} syntax inside any string",
-	"testdata/invalid/bad-timezone.yaml":        "time zone names",
-	"testdata/invalid/cycle-2.yaml":             "dependency cycles",
-	"testdata/invalid/cycle-3.yaml":             "dependency cycles",
-	"testdata/invalid/duplicate-task-name.yaml": "unique values of a key across list items",
-	"testdata/invalid/multiple-documents.yaml":  "the schema sees one YAML document at a time",
-	"testdata/invalid/output-var-clash.yaml":    "names that clash after upper-casing",
-	"testdata/invalid/self-dependency.yaml":     "references between tasks",
-	"testdata/invalid/unknown-dependency.yaml":  "references between tasks",
+	"testdata/invalid/backoff-default-max.yaml":  "compares two durations (max < initial)",
+	"testdata/invalid/bad-cron-double-tz.yaml":   "cron syntax",
+	"testdata/invalid/bad-cron-fields.yaml":      "cron syntax",
+	"testdata/invalid/bad-cron-tz.yaml":          "time zone names",
+	"testdata/invalid/bad-cron.yaml":             "cron syntax",
+	"testdata/invalid/bad-refs.yaml":             "${secret:..}/${env:..} syntax inside any string",
+	"testdata/invalid/bad-timezone.yaml":         "time zone names",
+	"testdata/invalid/cycle-2.yaml":              "dependency cycles",
+	"testdata/invalid/cycle-3.yaml":              "dependency cycles",
+	"testdata/invalid/duplicate-task-name.yaml":  "unique values of a key across list items",
+	"testdata/invalid/multiple-documents.yaml":   "the schema sees one YAML document at a time",
+	"testdata/invalid/output-var-clash.yaml":     "names that clash after upper-casing",
+	"testdata/invalid/self-dependency.yaml":      "references between tasks",
+	"testdata/invalid/schedule-never-fires.yaml": "cron syntax (a day that no month has)",
+	"testdata/invalid/unknown-dependency.yaml":   "references between tasks",
 }
 
 // schemaCorpus is every workflow the tests know: the decoder's valid and
