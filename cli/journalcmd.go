@@ -215,7 +215,7 @@ func (m *Main) journalSalvage(g *globals, workflow string, asJSON bool) error {
 	})
 	var le *journal.LockedError
 	if errors.As(err, &le) {
-		return withCode(ExitLocked, fmt.Errorf("%w; salvage needs the journal to itself: stop the daemon and any run first", err))
+		return withCode(ExitLocked, fmt.Errorf("%w; salvage needs the journal to itself: wait for the run of the workflow to end (in a daemon too)", err))
 	}
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("salvage %s: %w (the journal is unchanged unless the message says otherwise)", dir, err))
