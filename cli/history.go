@@ -55,7 +55,7 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 					return exitf(ExitUsage, "--limit must be 0 (all) or more, not %d", *limit)
 				}
 				switch *status {
-				case "", projector.RunSuccess, projector.RunFailed, projector.RunCanceled:
+				case "", projector.RunSuccess, projector.RunFailed, projector.RunCanceled, projector.RunDamaged:
 					f.Status = *status
 				case "running", "interrupted":
 					// The database cannot tell them apart: whether a process
@@ -64,8 +64,8 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 					want, h, held := *status, home(g.home), map[string]bool{}
 					f.Keep = func(r *projector.Run) bool { return h.displayStatus(r, held) == want }
 				default:
-					return exitf(ExitUsage, "--status must be success, failed, canceled, running or interrupted, not %q%s", *status,
-						suggest(*status, []string{"success", "failed", "canceled", "running", "interrupted"}))
+					return exitf(ExitUsage, "--status must be success, failed, canceled, damaged, running or interrupted, not %q%s", *status,
+						suggest(*status, []string{"success", "failed", "canceled", "damaged", "running", "interrupted"}))
 				}
 				now, loc := wallClock(), m.zone()
 				var err error

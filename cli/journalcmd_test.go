@@ -131,6 +131,25 @@ func TestSalvagedRunNotResumed(t *testing.T) {
 	if got := strings.Join(readLedger(t, dir), " "); got != "a b c" {
 		t.Errorf("ledger %q, want one new run of a b c", got)
 	}
+
+	// history shows the run as damaged.
+	res = picoflow(t, "history", "--json", "--status", "damaged", "--home", hm)
+	if res.code != ExitOK || !strings.Contains(res.stdout, id) || !strings.Contains(res.stdout, `"damaged"`) {
+		t.Fatalf("history --status damaged: %s", res)
+	}
+	// An operator may resume it by id: b's success survived in a verified
+	// entry and never runs again; a (whose end was lost) and c do.
+	res = picoflow(t, "resume", "--home", hm, id)
+	if res.code != ExitOK {
+		t.Fatalf("resume of the damaged run: %s", res)
+	}
+	if got := strings.Join(readLedger(t, dir)[3:], " "); got != "a c" {
+		t.Errorf("the resumed damaged run ran %q, want a c (never b, whose success verified)", got)
+	}
+	res = picoflow(t, "history", "--json", "--home", hm)
+	if res.code != ExitOK || strings.Contains(res.stdout, `"damaged"`) {
+		t.Errorf("after its resume the run is no longer damaged: %s", res)
+	}
 }
 
 // abcHome writes the workflow a → b → c (each task records itself in the

@@ -304,7 +304,9 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 		return err
 	}
 	r := st.Runs[id]
-	if r.Status != engine.RunRunning {
+	// A damaged run (a salvage lost some of its events) is never resumed
+	// automatically, but an operator may resume it by its id.
+	if r.Status != engine.RunRunning && r.Status != engine.RunDamaged {
 		return exitf(ExitUsage, "run %s is not interrupted: it finished with status %s", id, r.Status)
 	}
 	// The journal records the definition's bytes, not the global defaults
@@ -324,7 +326,7 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	}
 	defer release()
 	r = st.Runs[id] // re-read under the lock
-	if r == nil || r.Status != engine.RunRunning {
+	if r == nil || (r.Status != engine.RunRunning && r.Status != engine.RunDamaged) {
 		return exitf(ExitUsage, "run %s is no longer interrupted", id)
 	}
 	fmt.Fprintf(m.Stdout, "resuming run %s with its recorded definition (%s)\n", id, short(r.DefHash))

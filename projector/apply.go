@@ -20,7 +20,9 @@ const (
 		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	sqlRunKnown   = `SELECT 1 FROM runs WHERE id = ?`
 	sqlRunTouch   = `UPDATE runs SET last_seq = ? WHERE id = ?`
-	sqlRunResumed = `UPDATE runs SET resumes = resumes + 1 WHERE id = ?`
+	sqlRunResumed = `UPDATE runs SET resumes = resumes + 1,
+		status = CASE status WHEN 'damaged' THEN 'running' ELSE status END WHERE id = ?`
+	sqlRunDamaged = `UPDATE runs SET status = 'damaged', reason = ? WHERE id = ? AND status = 'running'`
 	// A finished run has nothing in flight: what was (a run canceled while
 	// interrupted) is shown as canceled / interrupted.
 	sqlRunEndTasks = `UPDATE tasks SET status = 'canceled'
@@ -64,7 +66,7 @@ type applier struct {
 	touched map[string]int64
 	unknown map[string]bool
 
-	definition, runStarted, runKnown, runTouch, runResumed, runFinished *sql.Stmt
+	definition, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
 	runEndTasks, runEndAttempts                                         *sql.Stmt
 	attemptStarted, taskStarted, attemptPGID, taskPGID                  *sql.Stmt
 	attemptEnd, taskEnd, taskSkipped, taskSettle                        *sql.Stmt
@@ -78,7 +80,7 @@ func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
 		q string
 	}{
 		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
-		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished},
+		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished}, {&a.runDamaged, sqlRunDamaged},
 		{&a.runEndTasks, sqlRunEndTasks}, {&a.runEndAttempts, sqlRunEndAttempts},
 		{&a.attemptStarted, sqlAttemptStarted}, {&a.taskStarted, sqlTaskStarted},
 		{&a.attemptPGID, sqlAttemptPGID}, {&a.taskPGID, sqlTaskPGID},
@@ -163,6 +165,8 @@ func (a *applier) fold(e *journal.Event) error {
 		}
 	case journal.RunResumed:
 		_, err = a.exec(a.runResumed, run)
+	case journal.RunDamaged:
+		_, err = a.exec(a.runDamaged, e.Reason, run)
 	case journal.TaskStarted:
 		if _, err = a.exec(a.attemptStarted, run, task, att, e.Time, e.LogPath, e.Resumed); err == nil {
 			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time, e.Time)

@@ -21,6 +21,9 @@ const (
 	RunSuccess  = "success"
 	RunFailed   = "failed"
 	RunCanceled = "canceled"
+	// RunDamaged: a journal salvage lost events that may be the run's; it
+	// is not finished and is never resumed without an operator.
+	RunDamaged = "damaged"
 )
 
 // Run is one row of runs, with its tasks when they were asked for. Zero

@@ -43,7 +43,7 @@ func (d *DB) PlanRetention(ctx context.Context, now time.Time, p Policy) (*Plan,
 		var err error
 		if p.MaxAge > 0 {
 			plan.Remove, err = doomed(ctx, tx, `SELECT `+runColumns+` FROM runs
-				WHERE status != 'running' AND started_at < ? ORDER BY started_at, id`, now.Add(-p.MaxAge).UnixNano())
+				WHERE status NOT IN ('running', 'damaged') AND started_at < ? ORDER BY started_at, id`, now.Add(-p.MaxAge).UnixNano())
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ func (d *DB) PlanRetention(ctx context.Context, now time.Time, p Policy) (*Plan,
 			// Live runs count towards the limit but are never removed.
 			extra, err := doomed(ctx, tx, `SELECT `+runColumns+` FROM (SELECT *, ROW_NUMBER() OVER
 				(PARTITION BY workflow ORDER BY started_at DESC, id DESC) AS n FROM runs)
-				WHERE n > ? AND status != 'running' ORDER BY started_at, id`, p.MaxRuns)
+				WHERE n > ? AND status NOT IN ('running', 'damaged') ORDER BY started_at, id`, p.MaxRuns)
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ func (d *DB) PlanRetention(ctx context.Context, now time.Time, p Policy) (*Plan,
 		}
 		if p.LogAge > 0 && (p.MaxAge == 0 || p.LogAge < p.MaxAge) {
 			logs, err := doomed(ctx, tx, `SELECT `+runColumns+` FROM runs
-				WHERE status != 'running' AND logs_removed = 0 AND started_at < ? ORDER BY started_at, id`,
+				WHERE status NOT IN ('running', 'damaged') AND logs_removed = 0 AND started_at < ? ORDER BY started_at, id`,
 				now.Add(-p.LogAge).UnixNano())
 			if err != nil {
 				return err
@@ -134,7 +134,7 @@ func (d *DB) DeleteRuns(ctx context.Context, ids []string) (int, error) {
 	n := 0
 	err := d.write(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
-			res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ? AND status != 'running'`, id)
+			res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ? AND status NOT IN ('running', 'damaged')`, id)
 			if err != nil {
 				return err
 			}

@@ -14,7 +14,7 @@ import (
 // A NULL finished_at means "not finished"; duration_ms is NULL exactly when
 // finished_at is. Statuses are the journal's words:
 //
-//	runs.status           running | success | failed | canceled
+//	runs.status           running | success | failed | canceled | damaged
 //	tasks.status          pending | running | retrying | success | failed |
 //	                      timeout | skipped | in_doubt | canceled (a run
 //	                      finished while the task was not)
