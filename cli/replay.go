@@ -79,9 +79,33 @@ func parseUntil(s string) (untilFunc, error) {
 
 // replayRun prints the timeline of one run and its state at the end.
 func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base workflow.Config) error {
+	rp, err := foldRun(dir, id, 0, past, base)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return replayJSON(w, rp.run, rp.events[:rp.shown], rp.names)
+	}
+	return replayText(w, rp.run, rp.events[:rp.shown], rp.names)
+}
+
+// replayed is one run folded from the journal up to a bound: what replay
+// prints and what the web UI's run page and /api/runs/RUN_ID show.
+type replayed struct {
+	run    *engine.Run      // the state after events[:shown]
+	events []*journal.Event // every event of the run, in journal order
+	shown  int              // how many of events were folded
+	names  []string         // the run's tasks in definition order
+	wf     *workflow.Workflow
+}
+
+// foldRun reads the events of the run that id names (a unique prefix)
+// from the journal in dir, starting at entry from (0: the start), and
+// folds them with the engine's reducer until past says stop.
+func foldRun(dir, id string, from uint64, past untilFunc, base workflow.Config) (*replayed, error) {
 	var events []*journal.Event
 	ids := map[string]bool{}
-	err := journal.Scan(dir, journal.ScanOptions{}, func(e *journal.Event) error {
+	err := journal.Scan(dir, journal.ScanOptions{From: from}, func(e *journal.Event) error {
 		if e.Type == journal.RunStarted {
 			ids[e.Run] = true
 		}
@@ -91,7 +115,7 @@ func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base wo
 		return nil
 	})
 	if err != nil {
-		return withCode(ExitInternal, fmt.Errorf("read journal %s: %w", dir, err))
+		return nil, withCode(ExitInternal, fmt.Errorf("read journal %s: %w", dir, err))
 	}
 	var match []string
 	for r := range ids {
@@ -102,51 +126,52 @@ func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base wo
 	sort.Strings(match)
 	switch {
 	case len(match) == 0:
-		return exitf(ExitNotFound, "no run %q in journal %s", id, dir)
+		return nil, exitf(ExitNotFound, "no run %q in journal %s", id, dir)
 	case len(match) > 1 && !ids[id]:
-		return exitf(ExitUsage, "run id prefix %q is ambiguous: %s", id, strings.Join(match, ", "))
+		return nil, exitf(ExitUsage, "run id prefix %q is ambiguous: %s", id, strings.Join(match, ", "))
 	case len(match) > 1:
 		match = []string{id}
 	}
 	id = match[0]
 
+	rp := &replayed{}
 	st := engine.NewState()
-	var shown []*journal.Event
 	for _, e := range events {
 		if e.Run != id {
 			continue
 		}
-		if past(e) {
-			break
+		rp.events = append(rp.events, e)
+		if past(e) || rp.shown < len(rp.events)-1 {
+			continue
 		}
 		if err := st.Apply(e); err != nil {
-			return withCode(ExitInternal, err)
+			return nil, withCode(ExitInternal, err)
 		}
-		shown = append(shown, e)
+		rp.shown++
 	}
-	r := st.Runs[id]
-	if r == nil {
-		return exitf(ExitNotFound, "run %s had not started by then", id)
+	if rp.run = st.Runs[id]; rp.run == nil {
+		return nil, exitf(ExitNotFound, "run %s had not started by then", id)
 	}
-	names := taskNames(r, base)
-	if asJSON {
-		return replayJSON(w, r, shown, names)
-	}
-	return replayText(w, r, shown, names)
+	rp.names, rp.wf = taskNames(rp.run, base)
+	return rp, nil
 }
 
 // taskNames lists the run's tasks in definition order, from the definition
 // recorded in the journal, parsed over base as the run did; tasks the
 // journal mentions but the definition does not (it failed to parse) are
-// appended in name order.
-func taskNames(r *engine.Run, base workflow.Config) []string {
+// appended in name order. It returns the parsed definition too (nil when
+// it does not parse).
+func taskNames(r *engine.Run, base workflow.Config) ([]string, *workflow.Workflow) {
 	var names []string
 	seen := map[string]bool{}
-	if wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), base); err == nil {
+	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), base)
+	if err == nil {
 		for _, t := range wf.Tasks {
 			names = append(names, t.Name)
 			seen[t.Name] = true
 		}
+	} else {
+		wf = nil
 	}
 	var extra []string
 	for n := range r.Tasks {
@@ -155,7 +180,7 @@ func taskNames(r *engine.Run, base workflow.Config) []string {
 		}
 	}
 	sort.Strings(extra)
-	return append(names, extra...)
+	return append(names, extra...), wf
 }
 
 func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string) error {
