@@ -95,7 +95,8 @@ func Place(nodes []Node) *Layout {
 }
 
 // topo returns the nodes in an order where every node comes after its
-// dependencies (Kahn's algorithm); nodes on a cycle come last.
+// dependencies (Kahn's algorithm), leaving out the nodes on or behind a
+// cycle (they stay in layer 0).
 func topo(nodes []Node) []int {
 	n := len(nodes)
 	indeg := make([]int, n)
@@ -118,17 +119,6 @@ func topo(nodes []Node) []int {
 		for _, j := range down[order[k]] {
 			if indeg[j]--; indeg[j] == 0 {
 				order = append(order, j)
-			}
-		}
-	}
-	if len(order) < n {
-		seen := make([]bool, n)
-		for _, i := range order {
-			seen[i] = true
-		}
-		for i := range nodes {
-			if !seen[i] {
-				order = append(order, i)
 			}
 		}
 	}
