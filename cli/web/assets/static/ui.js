@@ -27,8 +27,13 @@
           offset = next;
           if (status === 'running') {
             setTimeout(poll, 1000);
-          } else if (note) {
-            note.textContent = 'The attempt ended: ' + status + '.';
+          } else {
+            var badge = document.querySelector('h1 .badge');
+            if (badge && status) {
+              badge.textContent = status;
+              badge.className = 'badge st-' + status.replace(/[^a-z_]/g, '');
+            }
+            if (note) { note.textContent = 'The attempt ended: ' + status + '.'; }
             log.dataset.ended = status;
           }
         });
