@@ -79,7 +79,9 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.render(w, r, http.StatusOK, "log.html", p)
+	var m markup
+	m.logPage(p)
+	s.write(w, r, http.StatusOK, &m)
 }
 
 // tail reads the last n bytes of f and the size they end at.

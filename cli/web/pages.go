@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/picoflow/picoflow/cli/dag"
 	"github.com/picoflow/picoflow/projector"
 )
 
@@ -59,7 +57,9 @@ func (s *Server) workflows(w http.ResponseWriter, r *http.Request) {
 		slices.Reverse(row.Strip)
 		p.Rows = append(p.Rows, row)
 	}
-	s.render(w, r, http.StatusOK, "workflows.html", p)
+	var m markup
+	m.workflowsPage(p)
+	s.write(w, r, http.StatusOK, &m)
 }
 
 type runsPage struct {
@@ -121,9 +121,11 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "runs.html", runsPage{page: page{Title: "Runs", Nav: "runs"}, Runs: s.runRows(runs),
+	var m markup
+	m.runsPage(runsPage{page: page{Title: "Runs", Nav: "runs"}, Runs: s.runRows(runs),
 		Workflow: f.Workflow, Status: f.Status, Limit: f.Limit,
 		Statuses: []string{projector.RunSuccess, projector.RunFailed, projector.RunCanceled, projector.RunRunning}})
+	s.write(w, r, http.StatusOK, &m)
 }
 
 // apiRuns serves /api/runs: history --json.
@@ -174,15 +176,6 @@ func seqParam(r *http.Request) (uint64, error) {
 		return 0, fmt.Errorf("%w: seq must be a journal entry number (1 or more), not %q", ErrBadRequest, v)
 	}
 	return n, nil
-}
-
-var funcs = template.FuncMap{
-	"dur":    fmtDuration,
-	"status": statusClass,
-	"color":  dag.Color,
-	"inc":    func(i int) int { return i + 1 },
-	"query":  url.QueryEscape,
-	"path":   url.PathEscape,
 }
 
 // fmtDuration formats milliseconds compactly: 9ms, 42.5s, 3m07s, 2h05m.

@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,7 +20,7 @@ type runPage struct {
 	page
 	ID, Workflow, Trigger, Status, Started, Duration, Source, DefHash string
 	Params                                                            []kv
-	DAG, Gantt                                                        template.HTML
+	DAG, Gantt                                                        trusted
 	Tasks                                                             []taskRow
 	Events                                                            []eventRow
 	Travel                                                            travel
@@ -63,7 +62,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "run.html", s.runPage(rn))
+	var m markup
+	m.runPage(s.runPage(rn))
+	s.write(w, r, http.StatusOK, &m)
 }
 
 func (s *Server) runPage(rn *Run) runPage {
@@ -124,8 +125,8 @@ func (s *Server) runPage(rn *Run) runPage {
 	slices.Sort(p.Legend)
 	var b strings.Builder
 	_ = dag.SVG(&b, nodes, dag.Options{ID: "dag"})
-	p.DAG = template.HTML(b.String()) // dag.SVG escapes every text it writes
-	p.Gantt = template.HTML(gantt(rn.Names, shown, st.Started, asOf))
+	p.DAG = trusted(b.String()) // dag.SVG escapes every text it writes
+	p.Gantt = trusted(gantt(rn.Names, shown, st.Started, asOf))
 	for i, e := range rn.Events {
 		p.Events = append(p.Events, s.eventRow(base, e, st.Started, i == rn.Shown-1, i >= rn.Shown))
 	}

@@ -7,7 +7,6 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
-	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -82,8 +81,6 @@ type Options struct {
 
 //go:embed assets
 var assets embed.FS
-
-var pages = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html"))
 
 // Server serves the UI.
 type Server struct {
@@ -209,7 +206,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, msg stri
 		_ = writeJSONError(w, msg)
 		return
 	}
-	s.render(w, r, code, "error.html", errorPage{page: page{Title: http.StatusText(code)}, Code: code, Msg: msg})
+	var m markup
+	m.errorPage(errorPage{page: page{Title: http.StatusText(code)}, Code: code, Msg: msg})
+	s.write(w, r, code, &m)
 }
 
 // failErr answers err from the Source: 404 and 400 with its text, else
@@ -228,22 +227,14 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// render executes a page template into a buffer first, so that a template
-// error is a clean 500 and not half a page.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
-	var b strings.Builder
-	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
-		s.opts.Logger.Error("web ui: render", "page", name, "err", err)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
-		io.WriteString(w, "internal error\n")
-		return
-	}
+// write sends a page written whole into memory first, so that an error
+// while it is written is a clean status and not half a page.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, code int, m *markup) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	if r.Method != http.MethodHead {
-		io.WriteString(w, b.String())
+		io.WriteString(w, m.String())
 	}
 }
 
