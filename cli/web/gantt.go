@@ -20,18 +20,17 @@ type bar struct {
 	ended    bool // the attempt ended with an exit code
 }
 
-// bars folds a run's events into the bars of each task, ending the spans
-// still open at asOf.
+// bars folds a run's events into the bars of each task, ending the
+// attempts still open at asOf (a backoff still open keeps its planned end:
+// its retry time was known then).
 func bars(evs []*journal.Event, asOf time.Time) map[string][]bar {
 	out := map[string][]bar{}
 	open := map[string]int{} // task -> index of its open bar
 	closeOpen := func(task string, at time.Time) {
 		if i, ok := open[task]; ok {
-			b := &out[task][i]
-			if b.status == "backoff" && at.After(b.to) {
-				at = b.to
+			if b := &out[task][i]; b.status != "backoff" || at.Before(b.to) {
+				b.to = at
 			}
-			b.to = at
 			delete(open, task)
 		}
 	}
@@ -56,8 +55,10 @@ func bars(evs []*journal.Event, asOf time.Time) map[string][]bar {
 			}
 		}
 	}
-	for task := range open {
-		closeOpen(task, asOf)
+	for task, i := range open {
+		if b := &out[task][i]; b.status != "backoff" {
+			b.to = asOf
+		}
 	}
 	return out
 }
