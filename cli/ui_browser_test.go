@@ -154,7 +154,7 @@ func rgb(hex string) string {
 }
 
 // firstEntry is the journal entry of the run's first event of type typ.
-func firstEntry(t *testing.T, home, run string, typ journal.Type) uint64 {
+func firstEntry(t testing.TB, home, run string, typ journal.Type) uint64 {
 	t.Helper()
 	var seq uint64
 	err := journal.Scan(filepath.Join(home, "journal"), journal.ScanOptions{}, func(e *journal.Event) error {

@@ -76,7 +76,7 @@ func uiHome(t *testing.T) (home, dir string) {
 }
 
 // uiServer serves the UI of home in-process, as picoflow ui does.
-func uiServer(t *testing.T, home, dir, token string) *httptest.Server {
+func uiServer(t testing.TB, home, dir, token string) *httptest.Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.UI.Token = token

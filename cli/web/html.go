@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"html"
+	"io"
 	"strings"
 )
 
@@ -21,8 +22,15 @@ import (
 // trusted is markup that needs no escaping.
 type trusted string
 
-// markup is a page being written.
-type markup struct{ strings.Builder }
+// markup is a page being written to w.
+type markup struct{ w io.Writer }
+
+// fragment renders fn into a string (small pieces: badges, lists).
+func fragment(fn func(m *markup)) trusted {
+	var b strings.Builder
+	fn(&markup{&b})
+	return trusted(b.String())
+}
 
 // f writes format with every argument escaped (trusted ones as they are).
 func (m *markup) f(format string, args ...any) {
@@ -39,14 +47,14 @@ func (m *markup) f(format string, args ...any) {
 			args[i] = html.EscapeString(fmt.Sprint(v))
 		}
 	}
-	fmt.Fprintf(m, format, args...)
+	fmt.Fprintf(m.w, format, args...)
 }
 
 // raw writes constant markup.
-func (m *markup) raw(s trusted) { m.WriteString(string(s)) }
+func (m *markup) raw(s trusted) { io.WriteString(m.w, string(s)) }
 
 // text writes escaped text.
-func (m *markup) text(s string) { m.WriteString(html.EscapeString(s)) }
+func (m *markup) text(s string) { io.WriteString(m.w, html.EscapeString(s)) }
 
 // badge is a status as a coloured label.
 func badge(status string) trusted {

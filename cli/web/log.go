@@ -79,9 +79,7 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var m markup
-	m.logPage(p)
-	s.write(w, r, http.StatusOK, &m)
+	s.write(w, r, http.StatusOK, func(m *markup) { m.logPage(p) })
 }
 
 // tail reads the last n bytes of f and the size they end at.

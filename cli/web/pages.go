@@ -57,9 +57,7 @@ func (s *Server) workflows(w http.ResponseWriter, r *http.Request) {
 		slices.Reverse(row.Strip)
 		p.Rows = append(p.Rows, row)
 	}
-	var m markup
-	m.workflowsPage(p)
-	s.write(w, r, http.StatusOK, &m)
+	s.write(w, r, http.StatusOK, func(m *markup) { m.workflowsPage(p) })
 }
 
 type runsPage struct {
@@ -121,11 +119,11 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	var m markup
-	m.runsPage(runsPage{page: page{Title: "Runs", Nav: "runs"}, Runs: s.runRows(runs),
-		Workflow: f.Workflow, Status: f.Status, Limit: f.Limit,
-		Statuses: []string{projector.RunSuccess, projector.RunFailed, projector.RunCanceled, projector.RunRunning}})
-	s.write(w, r, http.StatusOK, &m)
+	s.write(w, r, http.StatusOK, func(m *markup) {
+		m.runsPage(runsPage{page: page{Title: "Runs", Nav: "runs"}, Runs: s.runRows(runs),
+			Workflow: f.Workflow, Status: f.Status, Limit: f.Limit,
+			Statuses: []string{projector.RunSuccess, projector.RunFailed, projector.RunCanceled, projector.RunRunning}})
+	})
 }
 
 // apiRuns serves /api/runs: history --json.

@@ -62,9 +62,8 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		s.failErr(w, r, err)
 		return
 	}
-	var m markup
-	m.runPage(s.runPage(rn))
-	s.write(w, r, http.StatusOK, &m)
+	p := s.runPage(rn)
+	s.write(w, r, http.StatusOK, func(m *markup) { m.runPage(p) })
 }
 
 func (s *Server) runPage(rn *Run) runPage {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -206,9 +207,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, msg stri
 		_ = writeJSONError(w, msg)
 		return
 	}
-	var m markup
-	m.errorPage(errorPage{page: page{Title: http.StatusText(code)}, Code: code, Msg: msg})
-	s.write(w, r, code, &m)
+	s.write(w, r, code, func(m *markup) {
+		m.errorPage(errorPage{page: page{Title: http.StatusText(code)}, Code: code, Msg: msg})
+	})
 }
 
 // failErr answers err from the Source: 404 and 400 with its text, else
@@ -227,15 +228,19 @@ func (s *Server) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// write sends a page written whole into memory first, so that an error
-// while it is written is a clean status and not half a page.
-func (s *Server) write(w http.ResponseWriter, r *http.Request, code int, m *markup) {
+// write sends the page that fn writes. Its data is all read before, so
+// nothing can fail half-way; it is streamed through a buffer rather than
+// held whole (a 1,000-task run's page is over a megabyte).
+func (s *Server) write(w http.ResponseWriter, r *http.Request, code int, fn func(m *markup)) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	if r.Method != http.MethodHead {
-		io.WriteString(w, m.String())
+	if r.Method == http.MethodHead {
+		return
 	}
+	bw := bufio.NewWriterSize(w, 32<<10)
+	fn(&markup{bw})
+	_ = bw.Flush()
 }
 
 type page struct {

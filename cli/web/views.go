@@ -99,11 +99,11 @@ func (m *markup) runsPage(p runsPage) {
 }
 
 func kvs(list []kv) trusted {
-	var m markup
-	for _, p := range list {
-		m.f(`<code class="kv">%s=%s</code> `, p.Key, p.Value)
-	}
-	return trusted(m.String())
+	return fragment(func(m *markup) {
+		for _, p := range list {
+			m.f(`<code class="kv">%s=%s</code> `, p.Key, p.Value)
+		}
+	})
 }
 
 func (m *markup) runPage(p runPage) {
