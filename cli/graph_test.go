@@ -38,7 +38,7 @@ func TestGraphSVG(t *testing.T) {
 			tasks = append(tasks, n.Task)
 		}
 	}
-	if strings.Join(tasks, ",") != "prepare,upload,notify" || strings.Count(byFile.stdout, `class="edge"`) != 2 {
+	if strings.Join(tasks, ",") != "prepare,upload,checksum,notify" || strings.Count(byFile.stdout, `class="edge"`) != 4 {
 		t.Errorf("nodes %v, edges %d", tasks, strings.Count(byFile.stdout, `class="edge"`))
 	}
 	for _, c := range []struct {

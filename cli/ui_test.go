@@ -44,9 +44,13 @@ tasks:
     depends_on: [prepare]
     retry: 2
     config: {command: "echo 'connection refused' >&2; exit 3"}
+  - name: checksum
+    type: shell
+    depends_on: [prepare]
+    config: {command: "echo 'sha256 ok'"}
   - name: notify
     type: shell
-    depends_on: [upload]
+    depends_on: [upload, checksum]
     config: {command: "echo never"}
 `,
 }

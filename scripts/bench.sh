@@ -5,7 +5,8 @@
 # measures, each figure the median of repeated runs with its baseline taken in
 # the same invocation: binary size, idle daemon RSS, peak RSS with 10
 # parallel tasks, trigger-to-exec latency, per-task overhead and disk writes,
-# parse time, journal recovery, and a 10,000-task DAG. Where
+# parse time, journal recovery, a 10,000-task DAG, and the web UI (page
+# server times on 10,000 runs, daemon RSS while serving them). Where
 # dist/picoflow-linux-armv7 exists and qemu-arm-static is installed, the RSS
 # figures are also taken for the armv7 binary under emulation.
 #
@@ -331,7 +332,7 @@ stop_daemon() {
 declare -A R   # results by key
 
 # === 1. binary size ==============================================================
-log "[1/8] binary size"
+log "[1/9] binary size"
 size_rows=()
 for t in armv7 arm64 amd64; do
   f="${tmp}/dist/picoflow-linux-${t}"
@@ -341,7 +342,7 @@ done
 size_rows+=("host build:$(wc -c <"${bin}" | tr -d ' '):$(go env GOOS)/$(go env GOARCH), go build -trimpath -ldflags \"-s -w\" (cgo, dynamically linked)")
 
 # === 2. idle daemon RSS ==========================================================
-log "[2/8] idle daemon RSS: ${runs} daemons per binary at once, ${idle_wait} s idle"
+log "[2/9] idle daemon RSS: ${runs} daemons per binary at once, ${idle_wait} s idle"
 declare -A idle_pid
 labels=(host)
 [[ ${#armv7_cmd[@]} -gt 0 ]] && labels+=(armv7)
@@ -399,7 +400,7 @@ for label in "${labels[@]}"; do
 done
 
 # === 3. peak RSS with 10 parallel `sleep 2` =======================================
-log "[3/8] peak RSS, 10 parallel sleep 2, ${runs} runs per binary"
+log "[3/9] peak RSS, 10 parallel sleep 2, ${runs} runs per binary"
 for label in "${labels[@]}"; do
   if [[ "${label}" == host ]]; then cmd=("${host_cmd[@]}"); else cmd=("${armv7_cmd[@]}"); fi
   hwm=() ru=() wall=()
@@ -421,7 +422,7 @@ for label in "${labels[@]}"; do
 done
 
 # === 4. trigger-to-exec ==========================================================
-log "[4/8] trigger-to-exec latency, ${runs} runs fresh and warm"
+log "[4/9] trigger-to-exec latency, ${runs} runs fresh and warm"
 # exec_latency HOME : µs from just before exec'ing `picoflow run` to the
 # first task's `date`.
 exec_latency() {
@@ -471,7 +472,7 @@ R[trig_fresh_total_s]="$(spread '%.1f' 1 "${fresh_total[@]}")"
 R[trig_warm_total_s]="$(spread '%.1f' 1 "${warm_total[@]}")"
 
 # === 5. per-task overhead ========================================================
-log "[5/8] per-task overhead: 1,000 independent and a 100-task chain, ${runs} runs each"
+log "[5/9] per-task overhead: 1,000 independent and a 100-task chain, ${runs} runs each"
 # shell_loop N : ms for N sequential `/bin/sh -c true`.
 shell_loop() {
   local s e i
@@ -596,7 +597,7 @@ else
 fi
 
 # === 6. parse + validate =========================================================
-log "[6/8] parse + validate (go test -bench BenchmarkParse, ${runs} counts)"
+log "[6/9] parse + validate (go test -bench BenchmarkParse, ${runs} counts)"
 (cd "${repo_dir}" && go test ./engine/workflow -run '^$' -bench '^BenchmarkParse(100|1000|10000)$' \
   -benchtime 20x -benchmem -count "${runs}") >"${tmp}/parse.txt" 2>&1 ||
   { cat "${tmp}/parse.txt" >&2; die "parse benchmarks failed"; }
@@ -614,7 +615,7 @@ for n in 100 1000 10000; do
 done
 
 # === 7. journal ==================================================================
-log "[7/8] journal recovery (go test -bench BenchmarkScan10000, ${runs} counts)"
+log "[7/9] journal recovery (go test -bench BenchmarkScan10000, ${runs} counts)"
 (cd "${repo_dir}" && go test ./journal -run '^$' -bench '^(BenchmarkScan10000|BenchmarkAppendDurable)$' \
   -benchtime 20x -count "${runs}") >"${tmp}/journal.txt" 2>&1 ||
   { cat "${tmp}/journal.txt" >&2; die "journal benchmarks failed"; }
@@ -628,7 +629,7 @@ mapfile -t v < <(bench_field "${tmp}/journal.txt" BenchmarkAppendDurable ns/op)
 R[append_s]="$(spread '%.2f' 1e6 "${v[@]}")"
 
 # === 8. 10,000-task DAG ==========================================================
-log "[8/8] 10,000-task DAG, ${runs} runs"
+log "[8/9] 10,000-task DAG, ${runs} runs"
 dag=() dag_hwm=() dag_ru=() dag_base=()
 for ((r = 1; r <= runs; r++)); do
   dag_base+=("$(shell_par 10000)")
@@ -647,6 +648,47 @@ R[dag_task_s]="$(spread '%.2f' 10000 "${dag[@]}")"
 R[dag_base_s]="$(spread '%.1f' 1000 "${dag_base[@]}")"
 R[dag_hwm_s]="$(spread '%.1f' 1024 "${dag_hwm[@]}")"
 [[ ${#dag_ru[@]} -gt 0 ]] && R[dag_ru_s]="$(spread '%.1f' 1024 "${dag_ru[@]}")"
+
+# === 9. web UI ===================================================================
+log "[9/9] web UI: page server times (go test -bench BenchmarkUI, ${runs} counts) and daemon RSS while serving"
+uihome="${tmp}/uihome"
+(cd "${repo_dir}" && PICOFLOW_UI_BENCH_HOME="${uihome}" go test ./cli -run '^$' -bench '^BenchmarkUI$' \
+  -benchtime 20x -count "${runs}") >"${tmp}/ui.txt" 2>&1 ||
+  { cat "${tmp}/ui.txt" >&2; die "UI benchmarks failed"; }
+for page in workflows runs run-1000-tasks; do
+  mapfile -t v < <(bench_field "${tmp}/ui.txt" "BenchmarkUI/${page}" ns/op)
+  [[ ${#v[@]} -gt 0 ]] || die "no result for BenchmarkUI/${page}"
+  R[ui_${page}]="$(calc 'x / 1e6' "x=$(med "${v[@]}")")"
+  R[ui_${page}_s]="$(spread '%.1f' 1e6 "${v[@]}")"
+done
+# The daemon serves the same home: its projection is brought up to date
+# first (as any query command leaves it), then the daemon idles, then each
+# page is fetched 20 times; VmHWM is reset (clear_refs 5) once it is idle.
+"${bin}" history --home "${uihome}" >/dev/null
+mkdir -p "${tmp}/uiwf"
+"${bin}" daemon --home "${uihome}" --workflows "${tmp}/uiwf" --listen 127.0.0.1:0 --log-format json \
+  >"${tmp}/uidaemon.log" 2>&1 &
+uipid=$!
+daemon_pids+=("${uipid}")
+wait_log "${tmp}/uidaemon.log" '"daemon ready"' 60 || { cat "${tmp}/uidaemon.log" >&2; die "the UI daemon did not start"; }
+uiaddr="$(sed -n 's/.*"serving \/metrics.*"addr":"\([^"]*\)".*/\1/p' "${tmp}/uidaemon.log" | head -n1)"
+[[ -n "${uiaddr}" ]] || die "the UI daemon's address is not in its log"
+[[ ${#fetch[@]} -gt 0 ]] || die "needs curl or wget for the UI figures"
+sleep "${idle_wait}"
+ui_rss0="$(status_kb "/proc/${uipid}/status" VmRSS)"
+ui_hwm_note="VmHWM reset when idle"
+echo 5 >"/proc/${uipid}/clear_refs" 2>/dev/null || ui_hwm_note="VmHWM since start (clear_refs not writable)"
+for ((i = 0; i < 20; i++)); do
+  for path in / /runs "/runs/20261201-000000-b1e5" /api/runs; do
+    "${fetch[@]}" "http://${uiaddr}${path}" >/dev/null || die "GET ${path} failed"
+  done
+done
+ui_rss1="$(status_kb "/proc/${uipid}/status" VmRSS)"
+ui_hwm="$(status_kb "/proc/${uipid}/status" VmHWM)"
+stop_daemon "${uipid}" || die "the UI daemon did not stop cleanly"
+R[ui_rss0]="$(mib "${ui_rss0}")"
+R[ui_rss_grow]="$(fmt '%.1f' "$(calc '(b - a) / 1024' "a=${ui_rss0}" "b=${ui_rss1}")")"
+R[ui_hwm_grow]="$(fmt '%.1f' "$(calc '(b - a) / 1024' "a=${ui_rss0}" "b=${ui_hwm}")")"
 
 # === report ======================================================================
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -785,6 +827,15 @@ EOF
     "${R[dag_s]}" "${R[dag_task_s]}" "${R[dag_base_s]}" "${ncpu}" "${runs}"
   printf '| 8 | … peak RSS | %s MiB (whole run); %s MiB at the probe task | — | — | — | — | — |\n' \
     "${R[dag_ru_s]:-n/a}" "${R[dag_hwm_s]}"
+  # 9. web UI
+  printf '| 9 | web UI `/` (workflows), 10,000 runs in history, server time | %s ms | — | 50 ms | — | — | %s |\n' \
+    "${R[ui_workflows_s]}" "$(verdict "${R[ui_workflows]}" 50 "")"
+  printf '| 9 | web UI `/runs`, 10,000 runs in history, server time | %s ms | — | 50 ms | — | — | %s |\n' \
+    "${R[ui_runs_s]}" "$(verdict "${R[ui_runs]}" 50 "")"
+  printf '| 9 | web UI `/runs/ID` of a 1,000-task run (DAG, Gantt, journal), server time | %s ms | — | 200 ms | — | — | %s |\n' \
+    "${R[ui_run-1000-tasks_s]}" "$(verdict "${R[ui_run-1000-tasks]}" 200 "")"
+  printf '| 9 | daemon RSS growth serving those pages 20 times each (idle %s MiB) | %s MiB (VmRSS); peak %s MiB over idle (%s) | — | 5 MiB | — | — | %s |\n' \
+    "${R[ui_rss0]}" "${R[ui_rss_grow]}" "${R[ui_hwm_grow]}" "${ui_hwm_note}" "$(verdict "${R[ui_rss_grow]}" 5 "")"
 
   echo
   echo "## armv7 binary under qemu-arm-static"
@@ -869,6 +920,16 @@ EOF
    (fixed seed), and a probe task on every sink; success is exit 0 with
    "10001 succeeded, 0 failed, 0 skipped". Peak RSS as in 3. Baseline:
    10,000 \`/bin/sh -c true\` through \`xargs -P ${ncpu}\` (no dependencies).
+9. **Web UI**: \`go test ./cli -bench '^BenchmarkUI\$' -benchtime 20x
+   -count ${runs}\` serves the pages in-process (handler time, no network)
+   from a home whose journal holds 10,000 runs of 3 tasks over 10 workflows
+   and one 1,000-task run (every 7th task retried), its projection caught
+   up first. The same home is then served by \`picoflow daemon --listen\`:
+   after ${idle_wait} s idle its VmRSS is read (and VmHWM reset), each of
+   \`/\`, \`/runs\`, the 1,000-task run and \`/api/runs\` is fetched 20
+   times, and VmRSS and VmHWM are read again. The binary size the UI adds
+   is not measured here: compare \`scripts/release.sh --targets armv7\` of
+   this commit and of one without the UI (\`scripts/size.sh\`).
 
 ## Not measured
 EOF
