@@ -79,7 +79,7 @@ func parseUntil(s string) (untilFunc, error) {
 
 // replayRun prints the timeline of one run and its state at the end.
 func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base workflow.Config) error {
-	rp, err := foldRun(dir, id, 0, past, base)
+	rp, err := foldRun(dir, id, 0, past, parser(base))
 	if err != nil {
 		return err
 	}
@@ -99,10 +99,25 @@ type replayed struct {
 	wf     *workflow.Workflow
 }
 
+// defParser parses the definition a run recorded (nil when it does not
+// parse).
+type defParser func(r *engine.Run) *workflow.Workflow
+
+// parser parses over base, as the run did.
+func parser(base workflow.Config) defParser {
+	return func(r *engine.Run) *workflow.Workflow {
+		wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), base)
+		if err != nil {
+			return nil
+		}
+		return wf
+	}
+}
+
 // foldRun reads the events of the run that id names (a unique prefix)
 // from the journal in dir, starting at entry from (0: the start), and
 // folds them with the engine's reducer until past says stop.
-func foldRun(dir, id string, from uint64, past untilFunc, base workflow.Config) (*replayed, error) {
+func foldRun(dir, id string, from uint64, past untilFunc, parse defParser) (*replayed, error) {
 	var events []*journal.Event
 	ids := map[string]bool{}
 	err := journal.Scan(dir, journal.ScanOptions{From: from}, func(e *journal.Event) error {
@@ -152,26 +167,23 @@ func foldRun(dir, id string, from uint64, past untilFunc, base workflow.Config) 
 	if rp.run = st.Runs[id]; rp.run == nil {
 		return nil, exitf(ExitNotFound, "run %s had not started by then", id)
 	}
-	rp.names, rp.wf = taskNames(rp.run, base)
+	rp.wf = parse(rp.run)
+	rp.names = taskNames(rp.run, rp.wf)
 	return rp, nil
 }
 
-// taskNames lists the run's tasks in definition order, from the definition
-// recorded in the journal, parsed over base as the run did; tasks the
-// journal mentions but the definition does not (it failed to parse) are
-// appended in name order. It returns the parsed definition too (nil when
-// it does not parse).
-func taskNames(r *engine.Run, base workflow.Config) ([]string, *workflow.Workflow) {
+// taskNames lists the run's tasks in definition order, from wf, the
+// definition recorded in the journal parsed over the base the run used;
+// tasks the journal mentions but the definition does not (it failed to
+// parse: wf is nil) are appended in name order.
+func taskNames(r *engine.Run, wf *workflow.Workflow) []string {
 	var names []string
 	seen := map[string]bool{}
-	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), base)
-	if err == nil {
+	if wf != nil {
 		for _, t := range wf.Tasks {
 			names = append(names, t.Name)
 			seen[t.Name] = true
 		}
-	} else {
-		wf = nil
 	}
 	var extra []string
 	for n := range r.Tasks {
@@ -180,7 +192,7 @@ func taskNames(r *engine.Run, base workflow.Config) ([]string, *workflow.Workflo
 		}
 	}
 	sort.Strings(extra)
-	return append(names, extra...), wf
+	return append(names, extra...)
 }
 
 func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/picoflow/picoflow/cli/daemon"
 	"github.com/picoflow/picoflow/cli/web"
+	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/journal"
 	"github.com/picoflow/picoflow/projector"
@@ -115,6 +116,29 @@ type uiSource struct {
 
 	mu sync.Mutex // guards db and serialises catch-ups
 	db *projector.DB
+
+	defMu sync.Mutex
+	defs  map[string]*workflow.Workflow // parsed definitions by hash, a few
+}
+
+// uiDefs is how many parsed definitions the UI keeps: parsing a
+// 1,000-task definition allocates megabytes, and a run page is often
+// reloaded or travelled through.
+const uiDefs = 8
+
+// parse is parser(base) with a small cache by definition hash.
+func (s *uiSource) parse(r *engine.Run) *workflow.Workflow {
+	s.defMu.Lock()
+	defer s.defMu.Unlock()
+	if wf, ok := s.defs[r.DefHash]; ok && r.DefHash != "" {
+		return wf
+	}
+	wf := parser(s.base)(r)
+	if s.defs == nil || len(s.defs) >= uiDefs {
+		s.defs = map[string]*workflow.Workflow{}
+	}
+	s.defs[r.DefHash] = wf
+	return wf
 }
 
 var _ web.Source = (*uiSource)(nil)
@@ -245,7 +269,7 @@ func (s *uiSource) fold(ctx context.Context, id string, seq uint64) (*replayed, 
 	if seq > 0 {
 		past = func(e *journal.Event) bool { return e.Seq > seq }
 	}
-	rp, err := foldRun(s.h.journal(), id, from, past, s.base)
+	rp, err := foldRun(s.h.journal(), id, from, past, s.parse)
 	return rp, webErr(err)
 }
 

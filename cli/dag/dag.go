@@ -1,11 +1,11 @@
 package dag
 
 import (
+	"bufio"
 	"fmt"
 	"html"
 	"io"
 	"slices"
-	"strings"
 )
 
 // Node is one task of the graph.
@@ -174,12 +174,11 @@ type Options struct {
 // Every name, tooltip and link is escaped.
 func SVG(w io.Writer, nodes []Node, opts Options) error {
 	l := Place(nodes)
-	var b strings.Builder
-	b.Grow(256 + 400*len(nodes))
-	fmt.Fprintf(&b, `<svg class="dag" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="task graph"`,
+	b := bufio.NewWriterSize(w, 16<<10)
+	fmt.Fprintf(b, `<svg class="dag" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="task graph"`,
 		l.Width, l.Height, l.Width, l.Height)
 	if opts.ID != "" {
-		fmt.Fprintf(&b, ` id="%s"`, esc(opts.ID))
+		fmt.Fprintf(b, ` id="%s"`, esc(opts.ID))
 	}
 	if opts.Standalone {
 		b.WriteString(` xmlns="http://www.w3.org/2000/svg" font-family="sans-serif"`)
@@ -202,19 +201,18 @@ func SVG(w io.Writer, nodes []Node, opts Options) error {
 			y1 += NodeH / 2
 			y := y2 + NodeH/2
 			mid := (x1 + x2) / 2
-			fmt.Fprintf(&b, `<path class="edge" d="M%d %d C%d %d %d %d %d %d"/>`+"\n", x1, y1, mid, y1, mid, y, x2-1, y)
+			fmt.Fprintf(b, `<path class="edge" d="M%d %d C%d %d %d %d %d %d"/>`+"\n", x1, y1, mid, y1, mid, y, x2-1, y)
 		}
 	}
 	b.WriteString("</g>\n")
 	for i, nd := range nodes {
-		writeNode(&b, l, i, nd)
+		writeNode(b, l, i, nd)
 	}
 	b.WriteString("</svg>\n")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.Flush()
 }
 
-func writeNode(b *strings.Builder, l *Layout, i int, nd Node) {
+func writeNode(b *bufio.Writer, l *Layout, i int, nd Node) {
 	x, y := l.XY(i)
 	status := nd.Status
 	if status == "" {

@@ -3,7 +3,7 @@ package web
 import (
 	"fmt"
 	"html"
-	"strings"
+	"io"
 	"time"
 
 	"github.com/picoflow/picoflow/cli/dag"
@@ -73,7 +73,7 @@ const (
 
 // gantt draws the attempts of every task on one time axis from start to
 // the end of the last span (at least asOf).
-func gantt(names []string, evs []*journal.Event, start, asOf time.Time) string {
+func gantt(w io.Writer, names []string, evs []*journal.Event, start, asOf time.Time) {
 	bs := bars(evs, asOf)
 	end := asOf
 	for _, list := range bs {
@@ -88,38 +88,36 @@ func gantt(names []string, evs []*journal.Event, start, asOf time.Time) string {
 		return ganttLabel + float64(t.Sub(start))/float64(span)*ganttWidth
 	}
 	h := ganttHead + len(names)*ganttRow + 4
-	var b strings.Builder
-	b.Grow(512 + 300*len(names))
-	fmt.Fprintf(&b, `<svg class="gantt" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="timeline of attempts">`+"\n",
+	b := w
+	fmt.Fprintf(b, `<svg class="gantt" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="timeline of attempts">`+"\n",
 		ganttLabel+ganttWidth+40, h, ganttLabel+ganttWidth+40, h)
 	step := tickStep(span)
 	for t := time.Duration(0); t <= span; t += step {
 		tx := ganttLabel + float64(t)/float64(span)*ganttWidth
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e3e7ec"/>`, tx, ganttHead-4, tx, h)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11" fill="#66707c" text-anchor="middle">+%s</text>`+"\n",
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e3e7ec"/>`, tx, ganttHead-4, tx, h)
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" font-size="11" fill="#66707c" text-anchor="middle">+%s</text>`+"\n",
 			tx, ganttHead-8, fmtDuration(t.Milliseconds()))
 	}
 	for i, name := range names {
 		y := ganttHead + i*ganttRow
 		if i%2 == 1 {
-			fmt.Fprintf(&b, `<rect x="0" y="%d" width="%d" height="%d" fill="#f6f8fa"/>`, y, ganttLabel+ganttWidth+40, ganttRow)
+			fmt.Fprintf(b, `<rect x="0" y="%d" width="%d" height="%d" fill="#f6f8fa"/>`, y, ganttLabel+ganttWidth+40, ganttRow)
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="12" fill="#1f2933">%s</text>`+"\n", 6, y+15, html.EscapeString(dag.Clip(name, 24)))
+		fmt.Fprintf(b, `<text x="%d" y="%d" font-size="12" fill="#1f2933">%s</text>`+"\n", 6, y+15, html.EscapeString(dag.Clip(name, 24)))
 		for _, s := range bs[name] {
 			x1, x2 := x(s.from), x(s.to)
 			w := max(x2-x1, 2)
 			tip := barTip(name, s)
 			if s.status == "backoff" {
-				fmt.Fprintf(&b, `<rect class="bar backoff" data-task="%s" x="%.1f" y="%d" width="%.1f" height="%d" fill="#f0a020" fill-opacity="0.22" stroke="#f0a020" stroke-dasharray="3 2"><title>%s</title></rect>`+"\n",
+				fmt.Fprintf(b, `<rect class="bar backoff" data-task="%s" x="%.1f" y="%d" width="%.1f" height="%d" fill="#f0a020" fill-opacity="0.22" stroke="#f0a020" stroke-dasharray="3 2"><title>%s</title></rect>`+"\n",
 					html.EscapeString(name), x1, y+6, w, ganttRow-12, html.EscapeString(tip))
 				continue
 			}
-			fmt.Fprintf(&b, `<rect class="bar attempt" data-task="%s" data-attempt="%d" data-status="%s" x="%.1f" y="%d" width="%.1f" height="%d" rx="3" fill="%s"><title>%s</title></rect>`+"\n",
+			fmt.Fprintf(b, `<rect class="bar attempt" data-task="%s" data-attempt="%d" data-status="%s" x="%.1f" y="%d" width="%.1f" height="%d" rx="3" fill="%s"><title>%s</title></rect>`+"\n",
 				html.EscapeString(name), s.attempt, html.EscapeString(s.status), x1, y+4, w, ganttRow-8, dag.Color(s.status), html.EscapeString(tip))
 		}
 	}
-	b.WriteString("</svg>\n")
-	return b.String()
+	io.WriteString(b, "</svg>\n")
 }
 
 func barTip(name string, s bar) string {

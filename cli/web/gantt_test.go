@@ -40,7 +40,9 @@ func TestBars(t *testing.T) {
 			t.Errorf("%s: %s, want %s", task, s, want)
 		}
 	}
-	svg := gantt([]string{"a", "b", "c"}, evs, t0, t0.Add(500*time.Millisecond))
+	var b strings.Builder
+	gantt(&b, []string{"a", "b", "c"}, evs, t0, t0.Add(500*time.Millisecond))
+	svg := b.String()
 	if n := strings.Count(svg, `class="bar attempt"`); n != 4 {
 		t.Errorf("%d attempt bars, want 4", n)
 	}

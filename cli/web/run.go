@@ -20,11 +20,17 @@ type runPage struct {
 	page
 	ID, Workflow, Trigger, Status, Started, Duration, Source, DefHash string
 	Params                                                            []kv
-	DAG, Gantt                                                        trusted
 	Tasks                                                             []taskRow
-	Events                                                            []eventRow
 	Travel                                                            travel
 	Legend                                                            []string // the task statuses shown
+
+	// Drawn while the page is written, not held as text: the DAG's nodes,
+	// the Gantt's inputs and the journal rows.
+	nodes       []dag.Node
+	names       []string
+	events      []*journal.Event
+	shown       int
+	start, asOf time.Time
 }
 
 // travel is the time-travel bar: the entry the page is folded to, its
@@ -122,13 +128,7 @@ func (s *Server) runPage(rn *Run) runPage {
 		}
 	}
 	slices.Sort(p.Legend)
-	var b strings.Builder
-	_ = dag.SVG(&b, nodes, dag.Options{ID: "dag"})
-	p.DAG = trusted(b.String()) // dag.SVG escapes every text it writes
-	p.Gantt = trusted(gantt(rn.Names, shown, st.Started, asOf))
-	for i, e := range rn.Events {
-		p.Events = append(p.Events, s.eventRow(base, e, st.Started, i == rn.Shown-1, i >= rn.Shown))
-	}
+	p.nodes, p.names, p.events, p.shown, p.start, p.asOf = nodes, rn.Names, rn.Events, rn.Shown, st.Started, asOf
 	return p
 }
 
@@ -190,7 +190,7 @@ func nodeTip(t taskRow) string {
 	return strings.Join(parts, " · ")
 }
 
-func (s *Server) eventRow(base string, e *journal.Event, start time.Time, current, later bool) eventRow {
+func eventRowOf(base string, e *journal.Event, start time.Time, current, later bool) eventRow {
 	row := eventRow{Seq: e.Seq, Offset: "+" + fmtDuration(e.At().Sub(start).Milliseconds()), Task: e.Task,
 		Attempt: e.Attempt, Label: e.Type.String(), Current: current, Later: later,
 		Href: base + "?seq=" + strconv.FormatUint(e.Seq, 10)}

@@ -3,6 +3,8 @@ package web
 import (
 	"net/url"
 	"strconv"
+
+	"github.com/picoflow/picoflow/cli/dag"
 )
 
 func runHref(id string) string { return "/runs/" + url.PathEscape(id) }
@@ -121,25 +123,26 @@ func (m *markup) runPage(p runPage) {
 	}
 	m.raw("</dl>\n")
 	m.travel(p.Travel)
-	m.f(`<section>
-<h2>Graph</h2>
-<div class="scroll">%s</div>
-<p class="legend">`, p.DAG)
+	m.raw("<section>\n<h2>Graph</h2>\n<div class=\"scroll\">")
+	_ = dag.SVG(m.w, p.nodes, dag.Options{ID: "dag"}) // it escapes every text it writes
+	m.raw("</div>\n<p class=\"legend\">")
 	for _, s := range p.Legend {
 		m.f("%s ", badge(s))
 	}
-	m.f(`<span class="dim">· hover a task for its attempts, exit code and duration; click it for its log</span></p>
+	m.raw(`<span class="dim">· hover a task for its attempts, exit code and duration; click it for its log</span></p>
 </section>
 <section>
 <h2>Timeline</h2>
-<div class="scroll">%s</div>
+<div class="scroll">`)
+	gantt(m.w, p.names, p.events[:p.shown], p.start, p.asOf) // it escapes every text it writes
+	m.raw(`</div>
 </section>
 <section>
 <h2>Tasks</h2>
 <table class="grid tasks">
 <thead><tr><th>Task</th><th>Status</th><th>Attempts</th><th>Exit</th><th>Duration</th><th>Outputs</th><th>Note</th><th>Log</th></tr></thead>
 <tbody>
-`, p.Gantt)
+`)
 	for _, t := range p.Tasks {
 		m.f(`<tr data-task="%s"><td>%s</td><td>%s</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td class="note">%s</td><td>`,
 			t.Name, t.Name, badge(t.Status), t.Attempts, t.Exit, t.Duration, kvs(t.Outputs), t.Note)
@@ -157,7 +160,9 @@ func (m *markup) runPage(p runPage) {
 <thead><tr><th>Seq</th><th>Offset</th><th>Task</th><th>Att</th><th>Event</th><th>Exit</th><th>Detail</th></tr></thead>
 <tbody>
 `)
-	for _, e := range p.Events {
+	base := runHref(p.ID)
+	for i, ev := range p.events {
+		e := eventRowOf(base, ev, p.start, i == p.shown-1, i >= p.shown)
 		class := trusted("")
 		switch {
 		case e.Current:
