@@ -96,7 +96,7 @@ func gantt(w io.Writer, names []string, evs []*journal.Event, start, asOf time.T
 		tx := ganttLabel + float64(t)/float64(span)*ganttWidth
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e3e7ec"/>`, tx, ganttHead-4, tx, h)
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" font-size="11" fill="#66707c" text-anchor="middle">+%s</text>`+"\n",
-			tx, ganttHead-8, fmtDuration(t.Milliseconds()))
+			tx, ganttHead-8, Duration(t.Milliseconds()))
 	}
 	for i, name := range names {
 		y := ganttHead + i*ganttRow
@@ -121,7 +121,7 @@ func gantt(w io.Writer, names []string, evs []*journal.Event, start, asOf time.T
 }
 
 func barTip(name string, s bar) string {
-	d := fmtDuration(s.to.Sub(s.from).Milliseconds())
+	d := Duration(s.to.Sub(s.from).Milliseconds())
 	if s.status == "backoff" {
 		return fmt.Sprintf("%s: backoff %s before attempt %d", name, d, s.attempt+1)
 	}

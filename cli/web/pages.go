@@ -176,8 +176,9 @@ func seqParam(r *http.Request) (uint64, error) {
 	return n, nil
 }
 
-// fmtDuration formats milliseconds compactly: 9ms, 42.5s, 3m07s, 2h05m.
-func fmtDuration(ms int64) string {
+// Duration formats milliseconds compactly: 9ms, 42.5s, 3m07s, 2h05m. The
+// CLI's tables use it too, so both show a duration the same way.
+func Duration(ms int64) string {
 	d := time.Duration(ms) * time.Millisecond
 	switch {
 	case d < time.Second:
@@ -212,7 +213,7 @@ func (s *Server) when(t time.Time) string {
 // runDuration is a run's duration so far.
 func (s *Server) runDuration(r *projector.Run) string {
 	if !r.Finished.IsZero() {
-		return fmtDuration(r.DurationMS)
+		return Duration(r.DurationMS)
 	}
 	return ""
 }

@@ -84,10 +84,10 @@ func (s *Server) runPage(rn *Run) runPage {
 	asOf := last.At()
 	switch {
 	case !st.Finished.IsZero():
-		p.Duration = fmtDuration(st.Finished.Sub(st.Started).Milliseconds())
+		p.Duration = Duration(st.Finished.Sub(st.Started).Milliseconds())
 	case latest && rn.Live:
 		asOf = s.opts.Now()
-		p.Duration = fmtDuration(asOf.Sub(st.Started).Milliseconds()) + " so far"
+		p.Duration = Duration(asOf.Sub(st.Started).Milliseconds()) + " so far"
 	}
 	for _, k := range sortedKeys(st.Params) {
 		p.Params = append(p.Params, kv{k, st.Params[k]})
@@ -154,7 +154,7 @@ func (s *Server) taskRow(base, name string, t *engine.TaskState, interrupted boo
 	if !t.Finished.IsZero() && t.Status != engine.Running {
 		row.Exit = strconv.Itoa(t.ExitCode)
 		if !t.Started.IsZero() {
-			row.Duration = fmtDuration(t.Finished.Sub(t.Started).Milliseconds())
+			row.Duration = Duration(t.Finished.Sub(t.Started).Milliseconds())
 		}
 	}
 	row.Note = t.Error
@@ -191,7 +191,7 @@ func nodeTip(t taskRow) string {
 }
 
 func eventRowOf(base string, e *journal.Event, start time.Time, current, later bool) eventRow {
-	row := eventRow{Seq: e.Seq, Offset: "+" + fmtDuration(e.At().Sub(start).Milliseconds()), Task: e.Task,
+	row := eventRow{Seq: e.Seq, Offset: "+" + Duration(e.At().Sub(start).Milliseconds()), Task: e.Task,
 		Attempt: e.Attempt, Label: e.Type.String(), Current: current, Later: later,
 		Href: base + "?seq=" + strconv.FormatUint(e.Seq, 10)}
 	if e.Status != "" {
@@ -203,7 +203,7 @@ func eventRowOf(base string, e *journal.Event, start time.Time, current, later b
 	var notes []string
 	switch e.Type {
 	case journal.TaskRetrying:
-		notes = append(notes, e.Error, "backoff "+fmtDuration(e.BackoffMS))
+		notes = append(notes, e.Error, "backoff "+Duration(e.BackoffMS))
 	case journal.TaskFinished:
 		notes = append(notes, e.Error)
 	case journal.TaskStarted:
