@@ -37,7 +37,7 @@ unit:
 # Brief seeded fuzzing of every decoder and parser.
 FUZZ_TARGETS := ./journal:FuzzDecode ./engine/workflow:FuzzParse ./engine/schedule:FuzzNext \
 	./executors/secret:FuzzWriter ./cli/config:FuzzParse ./cli:FuzzParseStat ./cli:FuzzParseWhen \
-	./cli/dag:FuzzPlace
+	./cli/dag:FuzzPlace ./cli/web:FuzzFilter
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

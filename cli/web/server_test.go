@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -392,4 +394,28 @@ func TestLogTail(t *testing.T) {
 	if !strings.HasPrefix(r.body, "the start") || !strings.HasSuffix(r.body, "the end\n") {
 		t.Errorf("the whole file is not whole")
 	}
+}
+
+// FuzzFilter: any query string gives a valid filter or a 400, never a
+// panic or another error.
+func FuzzFilter(f *testing.F) {
+	f.Add("workflow=etl&status=failed&limit=5&since=2026-11-25T08:00:00Z")
+	f.Add("status=nope&limit=-1")
+	f.Add("until=yesterday&seq=0")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		p, err := filter(q, apiLimit)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("%q: %v", raw, err)
+			}
+			return
+		}
+		if p.Limit < 0 || !slices.Contains([]string{"", "success", "failed", "canceled", "running"}, p.Status) {
+			t.Fatalf("%q: %+v", raw, p)
+		}
+	})
 }
