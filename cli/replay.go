@@ -79,7 +79,7 @@ func parseUntil(s string) (untilFunc, error) {
 
 // replayRun prints the timeline of one run and its state at the end.
 func replayRun(w io.Writer, dir, id string, past untilFunc, asJSON bool, base workflow.Config) error {
-	rp, err := foldRun(dir, id, 0, past, parser(base))
+	rp, err := foldRun(dir, id, span{}, past, parser(base))
 	if err != nil {
 		return err
 	}
@@ -114,13 +114,20 @@ func parser(base workflow.Config) defParser {
 	}
 }
 
+// span bounds the journal entries a scan for one run reads: from its
+// first entry to its last, when the projection knows them (0: no bound).
+type span struct{ first, last uint64 }
+
 // foldRun reads the events of the run that id names (a unique prefix)
-// from the journal in dir, starting at entry from (0: the start), and
-// folds them with the engine's reducer until past says stop.
-func foldRun(dir, id string, from uint64, past untilFunc, parse defParser) (*replayed, error) {
+// from the journal in dir, within sp, and folds them with the engine's
+// reducer until past says stop.
+func foldRun(dir, id string, sp span, past untilFunc, parse defParser) (*replayed, error) {
 	var events []*journal.Event
 	ids := map[string]bool{}
-	err := journal.Scan(dir, journal.ScanOptions{From: from}, func(e *journal.Event) error {
+	err := journal.Scan(dir, journal.ScanOptions{From: sp.first}, func(e *journal.Event) error {
+		if sp.last > 0 && e.Seq > sp.last {
+			return journal.ErrStop
+		}
 		if e.Type == journal.RunStarted {
 			ids[e.Run] = true
 		}

@@ -256,20 +256,24 @@ func (s *uiSource) HistoryJSON(ctx context.Context, w io.Writer, f projector.Fil
 	return streamHistoryJSON(ctx, w, db, f, s.h, map[string]bool{})
 }
 
-// fold is replay --until seq of run id. The scan starts at the run's
-// first entry when the projection knows the run.
+// fold is replay --until seq of run id. When the projection knows the
+// run, the scan reads from its first entry, and for a finished run stops
+// after its last (an old run of a long journal costs its own entries).
 func (s *uiSource) fold(ctx context.Context, id string, seq uint64) (*replayed, error) {
-	var from uint64
+	var sp span
 	if db, err := s.projection(ctx); err == nil {
 		if r, err := db.Run(ctx, id); err == nil {
-			from = r.FirstSeq
+			sp.first = r.FirstSeq
+			if r.Status != projector.RunRunning {
+				sp.last = r.LastSeq
+			}
 		}
 	}
 	past := func(*journal.Event) bool { return false }
 	if seq > 0 {
 		past = func(e *journal.Event) bool { return e.Seq > seq }
 	}
-	rp, err := foldRun(s.h.journal(), id, from, past, s.parse)
+	rp, err := foldRun(s.h.journal(), id, sp, past, s.parse)
 	return rp, webErr(err)
 }
 

@@ -98,6 +98,7 @@ func BenchmarkUI(b *testing.B) {
 		{"runs", "/runs"},
 		{"run-1000-tasks", "/runs/" + uiBenchRun},
 		{"run-1000-tasks-seq", "/runs/" + uiBenchRun + fmt.Sprintf("?seq=%d", seq)},
+		{"run-oldest", "/runs/20261125-080000-0000"}, // 3 tasks, at the start of a 110,000-entry journal
 		{"api-runs", "/api/runs"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/picoflow/picoflow/projector"
@@ -148,16 +148,39 @@ func (s *Server) apiRun(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, func(out io.Writer) error { return s.opts.Source.RunJSON(r.Context(), out, id, seq) })
 }
 
-// writeJSON buffers the body so that an error is still a clean status.
+// writeJSON streams what fn writes through a buffer: an error before the
+// first 32 KiB are sent is still a clean status; a later one (the database
+// failing half-way through an export) ends the body short and is logged.
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, fn func(io.Writer) error) {
-	var b strings.Builder
-	if err := fn(&b); err != nil {
-		s.failErr(w, r, err)
-		return
+	lw := &lazyWriter{w: w}
+	bw := bufio.NewWriterSize(lw, 32<<10)
+	if err := fn(bw); err != nil {
+		if !lw.started {
+			s.failErr(w, r, err)
+			return
+		}
+		s.opts.Logger.Error("web ui: response cut short", "path", r.URL.Path, "err", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	io.WriteString(w, b.String())
+	_ = bw.Flush()
+	if !lw.started {
+		_, _ = lw.Write(nil) // an empty body still gets its headers
+	}
+}
+
+// lazyWriter sends the JSON headers with the first bytes.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "application/json")
+		l.w.Header().Set("Cache-Control", "no-store")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
 }
 
 func writeJSONError(w io.Writer, msg string) error {
