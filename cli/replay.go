@@ -122,6 +122,16 @@ type span struct{ first, last uint64 }
 // from the journal in dir, within sp, and folds them with the engine's
 // reducer until past says stop.
 func foldRun(dir, id string, sp span, past untilFunc, parse defParser) (*replayed, error) {
+	id, events, err := readRun(dir, id, sp)
+	if err != nil {
+		return nil, err
+	}
+	return foldEvents(id, events, past, parse)
+}
+
+// readRun returns the id of the run that id names (a unique prefix) and
+// its events, read from the journal in dir within sp.
+func readRun(dir, id string, sp span) (string, []*journal.Event, error) {
 	var events []*journal.Event
 	ids := map[string]bool{}
 	err := journal.Scan(dir, journal.ScanOptions{From: sp.first}, func(e *journal.Event) error {
@@ -137,7 +147,7 @@ func foldRun(dir, id string, sp span, past untilFunc, parse defParser) (*replaye
 		return nil
 	})
 	if err != nil {
-		return nil, withCode(ExitInternal, fmt.Errorf("read journal %s: %w", dir, err))
+		return "", nil, withCode(ExitInternal, fmt.Errorf("read journal %s: %w", dir, err))
 	}
 	var match []string
 	for r := range ids {
@@ -148,22 +158,30 @@ func foldRun(dir, id string, sp span, past untilFunc, parse defParser) (*replaye
 	sort.Strings(match)
 	switch {
 	case len(match) == 0:
-		return nil, exitf(ExitNotFound, "no run %q in journal %s", id, dir)
+		return "", nil, exitf(ExitNotFound, "no run %q in journal %s", id, dir)
 	case len(match) > 1 && !ids[id]:
-		return nil, exitf(ExitUsage, "run id prefix %q is ambiguous: %s", id, strings.Join(match, ", "))
+		return "", nil, exitf(ExitUsage, "run id prefix %q is ambiguous: %s", id, strings.Join(match, ", "))
 	case len(match) > 1:
 		match = []string{id}
 	}
 	id = match[0]
+	own := events[:0]
+	for _, e := range events {
+		if e.Run == id {
+			own = append(own, e)
+		}
+	}
+	return id, own, nil
+}
 
+// foldEvents folds the events of run id with the engine's reducer until
+// past says stop.
+func foldEvents(id string, events []*journal.Event, past untilFunc, parse defParser) (*replayed, error) {
 	rp := &replayed{}
 	st := engine.NewState()
-	for _, e := range events {
-		if e.Run != id {
-			continue
-		}
-		rp.events = append(rp.events, e)
-		if past(e) || rp.shown < len(rp.events)-1 {
+	rp.events = events
+	for i, e := range events {
+		if past(e) || rp.shown < i {
 			continue
 		}
 		if err := st.Apply(e); err != nil {

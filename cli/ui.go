@@ -117,8 +117,17 @@ type uiSource struct {
 	mu sync.Mutex // guards db and serialises catch-ups
 	db *projector.DB
 
-	defMu sync.Mutex
-	defs  map[string]*workflow.Workflow // parsed definitions by hash, a few
+	defMu   sync.Mutex                    // guards defs and lastRun
+	defs    map[string]*workflow.Workflow // parsed definitions by hash, a few
+	lastRun cachedRun                     // the events of the finished run shown last
+}
+
+// cachedRun keeps the journal entries of the finished run the UI showed
+// last: paging through its time travel or reloading it reads no journal.
+type cachedRun struct {
+	id     string
+	last   uint64
+	events []*journal.Event
 }
 
 // uiDefs is how many parsed definitions the UI keeps: parsing a
@@ -273,8 +282,36 @@ func (s *uiSource) fold(ctx context.Context, id string, seq uint64) (*replayed, 
 	if seq > 0 {
 		past = func(e *journal.Event) bool { return e.Seq > seq }
 	}
-	rp, err := foldRun(s.h.journal(), id, sp, past, s.parse)
+	events := s.cached(id, sp)
+	if events == nil {
+		var err error
+		if id, events, err = readRun(s.h.journal(), id, sp); err != nil {
+			return nil, webErr(err)
+		}
+		if sp.last > 0 {
+			s.cache(id, events)
+		}
+	}
+	rp, err := foldEvents(id, events, past, s.parse)
 	return rp, webErr(err)
+}
+
+// cached returns the events of finished run id kept by an earlier request.
+// A finished run's entries never change (gc removes whole runs; a removed
+// run has no projection row, so sp.last is 0 for it).
+func (s *uiSource) cached(id string, sp span) []*journal.Event {
+	s.defMu.Lock()
+	defer s.defMu.Unlock()
+	if c := s.lastRun; sp.last > 0 && c.id == id && c.last == sp.last {
+		return c.events
+	}
+	return nil
+}
+
+func (s *uiSource) cache(id string, events []*journal.Event) {
+	s.defMu.Lock()
+	defer s.defMu.Unlock()
+	s.lastRun = cachedRun{id: id, last: events[len(events)-1].Seq, events: events}
 }
 
 // Run is the fold of replay, for the run page.
