@@ -10,7 +10,7 @@ LDFLAGS := -X github.com/picoflow/picoflow/cli.version=$(VERSION)
 # deadline exceeded" (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 60000x
 
-.PHONY: all build run test unit fuzz vet deps bench clean edge
+.PHONY: all build run test unit fuzz vet deps bench clean edge deb deb-test darwin
 
 all: build
 
@@ -29,7 +29,7 @@ vet:
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	shellcheck scripts/*.sh .ci/run
+	shellcheck scripts/*.sh scripts/deb/postinst scripts/deb/prerm scripts/deb/postrm .ci/run
 
 unit:
 	$(GO) test -race -count=1 ./...
@@ -50,7 +50,20 @@ fuzz:
 # check the size budget, run the ARM binaries under qemu.
 edge: size qemu-smoke
 
-test: deps vet unit fuzz edge
+# Debian packages (armhf, arm64, amd64) from the release binaries, checked
+# with lintian; deb-test installs the amd64 one here (root), runs it, purges it.
+deb: release
+	bash scripts/deb.sh --dist $(RELEASE_OUT)
+
+deb-test: deb
+	bash scripts/deb-test.sh --dist $(RELEASE_OUT)
+
+# macOS is a development platform: vet for both Mac architectures and build
+# the binary (see scripts/darwin.sh for what is built and how).
+darwin:
+	bash scripts/darwin.sh
+
+test: deps vet unit fuzz edge darwin deb-test
 
 # Measures on this machine and rewrites BENCHMARKS.md (about 5 minutes);
 # BENCH_FLAGS=--quick for a shorter run, --release to rebuild dist/ first.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -30,16 +29,22 @@ func TestBinary(t *testing.T) {
 	}
 	t.Run("sigterm-finishes-task-and-resumes", func(t *testing.T) { t.Parallel(); testSIGTERM(t, bin) })
 	t.Run("second-run-refused", func(t *testing.T) { t.Parallel(); testSecondRun(t, bin) })
+	t.Run("secrets-never-written", func(t *testing.T) { t.Parallel(); testSecretsNeverWritten(t, bin) })
+	t.Run("second-sigterm-does-not-force", func(t *testing.T) { t.Parallel(); testSecondSIGTERM(t, bin) })
+	t.Run("forced-exit-kills-tasks", func(t *testing.T) { t.Parallel(); testForcedExit(t, bin) })
+	t.Run("fresh-kills-leftovers", func(t *testing.T) { t.Parallel(); testFreshKillsLeftovers(t, bin) })
 	t.Run("torture-kill-9", func(t *testing.T) { testTorture(t, bin) })
 }
 
 // child is a picoflow process started by a test.
 type child struct {
 	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
+	stdout, stderr dmnBuffer // read while the child writes
 	done           chan struct{}
 	err            error
 }
+
+func (c *child) stderrText() string { return c.stderr.String() }
 
 func start(t *testing.T, bin string, args ...string) *child {
 	t.Helper()

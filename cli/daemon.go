@@ -95,6 +95,9 @@ Under systemd (Type=notify) it reports READY=1 and STOPPING=1.`,
 				if len(args) != 0 {
 					return exitf(ExitUsage, "daemon takes no arguments (use --workflows DIR)")
 				}
+				if err := checkLimits(fs, "max-parallel", "grace", "poll"); err != nil {
+					return err
+				}
 				return m.runDaemon(ctx, g, globalConfig(g), daemonFlags{dir: *dir, listen: *listen, public: *public,
 					maxParallel: *maxParallel, grace: *grace, poll: *poll})
 			}
@@ -155,6 +158,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		Engine: engine.Options{
 			Executors: x.byType,
 			Redact:    x.secrets.Redact,
+			Env:       x.env,
 			LogDir:    logDir,
 			Grace:     f.grace,
 		},

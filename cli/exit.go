@@ -36,11 +36,11 @@ var exitTable = []exitInfo{
 	{ExitInterrupted, "interrupted", "stopped by SIGINT/SIGTERM before the run finished; nothing was marked failed", "picoflow run FILE (or picoflow resume RUN_ID) continues it"},
 	{ExitInDoubt, "in-doubt", "a task with idempotent: false was running when PicoFlow stopped", "check what it did, then: picoflow resolve RUN_ID TASK --succeeded|--failed|--rerun"},
 	{ExitLocked, "locked", "another picoflow process runs this workflow or holds the journal", "wait for it, or stop the process named in the message"},
-	{ExitChanged, "changed", "the workflow file changed since its interrupted run started", "picoflow run --fresh FILE, or picoflow resume RUN_ID --use-recorded-definition"},
+	{ExitChanged, "changed", "the workflow file changed since its interrupted run started", "picoflow run --fresh FILE, or picoflow resume RUN_ID (the recorded definition)"},
 	{ExitInternal, "internal", "journal, file system or other internal error", "the message names the file; check disk space and permissions"},
 	{ExitNotFound, "not-found", "no such run, task or log", "picoflow history lists runs"},
 	{ExitNoDaemon, "no-daemon", "picoflow trigger found no daemon running for this home", "start one (picoflow daemon, or systemctl start picoflow), or run the file directly: picoflow run FILE"},
-	{ExitForced, "forced", "a second SIGINT forced an immediate exit", "the journal is consistent: picoflow run FILE resumes"},
+	{ExitForced, "forced", "a second SIGINT forced an immediate exit; the tasks it ran were killed", "the journal is consistent: picoflow run FILE resumes"},
 }
 
 func printExitCodes(w io.Writer) {

@@ -94,6 +94,7 @@ func workflowBase(cfg *config.Config) workflow.Config {
 	if d.Backoff.Max > 0 {
 		b.Backoff.Max = d.Backoff.Max
 	}
+	b.MaxFileSize = cfg.Resources.MaxWorkflowFile
 	return b
 }
 

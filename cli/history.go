@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/projector"
 	"github.com/spf13/pflag"
 )
@@ -20,8 +22,10 @@ func init() {
 		summary: "list past runs with status and duration (newest first)",
 		long: `Lists runs from HOME/picoflow.db, a projection of the journal that is
 brought up to date first. Without --limit, the 10 newest runs of each
-workflow (or of WORKFLOW). A run that has not finished shows as running
-while a process holds its workflow, else as interrupted.
+workflow (or of WORKFLOW); --limit N shows the N newest runs in all. A run
+that has not finished shows as running while a process holds its
+workflow, else as interrupted. --tasks lists every task of the run's
+definition, those that never started too.
 
 DATE is 2026-11-25 (midnight, local time; for --until the end of that
 day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
@@ -32,8 +36,8 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 		setup: func(fs *pflag.FlagSet) runFunc {
 			since := fs.String("since", "", "only runs started at or after DATE")
 			until := fs.String("until", "", "only runs started before DATE")
-			status := fs.String("status", "", "only runs with this status: success, failed, canceled or running")
-			limit := fs.Int("limit", 10, "newest runs per workflow; 0 for all")
+			status := fs.String("status", "", "only runs with this status: success, failed, canceled, running or interrupted")
+			limit := fs.Int("limit", 0, "the newest N runs in all; 0 for all (default: the 10 newest of each workflow)")
 			tasks := fs.Bool("tasks", false, "show each run's tasks with their timing")
 			asJSON := fs.Bool("json", false, "print a JSON array of runs (with tasks)")
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
@@ -41,6 +45,9 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 					return exitf(ExitUsage, "history takes at most one WORKFLOW")
 				}
 				f := projector.Filter{Limit: *limit, Tasks: *tasks || *asJSON}
+				if !fs.Changed("limit") {
+					f.PerWorkflow = defaultHistoryPerWorkflow
+				}
 				if len(args) == 1 {
 					f.Workflow = args[0]
 				}
@@ -48,11 +55,17 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 					return exitf(ExitUsage, "--limit must be 0 (all) or more, not %d", *limit)
 				}
 				switch *status {
-				case "", projector.RunSuccess, projector.RunFailed, projector.RunCanceled, projector.RunRunning:
+				case "", projector.RunSuccess, projector.RunFailed, projector.RunCanceled:
 					f.Status = *status
+				case "running", "interrupted":
+					// The database cannot tell them apart: whether a process
+					// holds the workflow can.
+					f.Status = projector.RunRunning
+					want, h, held := *status, home(g.home), map[string]bool{}
+					f.Keep = func(r *projector.Run) bool { return h.displayStatus(r, held) == want }
 				default:
-					return exitf(ExitUsage, "--status must be success, failed, canceled or running, not %q%s", *status,
-						suggest(*status, []string{"success", "failed", "canceled", "running"}))
+					return exitf(ExitUsage, "--status must be success, failed, canceled, running or interrupted, not %q%s", *status,
+						suggest(*status, []string{"success", "failed", "canceled", "running", "interrupted"}))
 				}
 				now, loc := wallClock(), m.zone()
 				var err error
@@ -72,6 +85,10 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 	})
 }
 
+// defaultHistoryPerWorkflow is how many runs of each workflow history
+// shows without --limit.
+const defaultHistoryPerWorkflow = 10
+
 func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJSON bool) error {
 	db, err := m.projection(ctx, g)
 	if err != nil {
@@ -79,10 +96,11 @@ func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJS
 	}
 	defer db.Close()
 	h, held := home(g.home), map[string]bool{}
+	tc := &taskCompleter{ctx: ctx, db: db, base: workflowBase(g.cfg), names: map[string][]string{}}
 	if asJSON {
-		return streamHistoryJSON(ctx, m.Stdout, db, f, h, held)
+		return streamHistoryJSON(ctx, m.Stdout, db, f, h, held, tc)
 	}
-	if err := writeHistory(ctx, m.Stdout, db, f, m.zone(), h, held); err != nil {
+	if err := writeHistory(ctx, m.Stdout, db, f, m.zone(), h, held, tc); err != nil {
 		return withCode(ExitInternal, err)
 	}
 	return nil
@@ -92,7 +110,7 @@ func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJS
 // each run's tasks under it. The runs are read first, without tasks, to
 // size the columns; the tasks are then streamed a page of runs at a time.
 func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projector.Filter, loc *time.Location,
-	h home, held map[string]bool) error {
+	h home, held map[string]bool, tc *taskCompleter) error {
 	withTasks := f.Tasks
 	f.Tasks = false
 	runs, err := db.History(ctx, f)
@@ -125,6 +143,7 @@ func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projecto
 	fmt.Fprintln(bw, t.format(width, t.rows[0]))
 	f.Tasks = true
 	return db.EachRun(ctx, f, func(r *projector.Run) error {
+		tc.complete(r)
 		fmt.Fprintln(bw, t.format(width, cells(r)))
 		writeTasks(bw, r.Tasks, loc, h.displayStatus(r, held) == "interrupted")
 		return nil
@@ -142,6 +161,13 @@ func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location, interru
 			attempts = "1 attempt"
 		default:
 			attempts = strconv.Itoa(k.Attempts) + " attempts"
+			if len(k.AttemptDurationsMS) > 1 {
+				durs := make([]string, len(k.AttemptDurationsMS))
+				for i, d := range k.AttemptDurationsMS {
+					durs[i] = fmtDuration(d)
+				}
+				attempts += " (" + strings.Join(durs, ", ") + ")"
+			}
 		}
 		if k.ExitCode != nil {
 			code = "exit " + strconv.Itoa(*k.ExitCode)
@@ -156,7 +182,7 @@ func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location, interru
 		if note == "" {
 			note = k.Reason
 		}
-		t.add(k.Name, historyTaskStatus(k.Status, interrupted), attempts, code, start, dur, note)
+		t.add(k.Name, historyTaskStatus(k.Status, k.Attempts, interrupted), attempts, code, start, dur, note)
 	}
 	t.write(w)
 }
@@ -174,22 +200,25 @@ type runJSON struct {
 }
 
 type taskJSON struct {
-	Name       string  `json:"name"`
-	Status     string  `json:"status"`
-	Attempts   int     `json:"attempts"`
-	ExitCode   *int    `json:"exit_code"`
-	StartedAt  *string `json:"started_at"`
-	FinishedAt *string `json:"finished_at"`
-	DurationMS *int64  `json:"duration_ms"`
+	Name               string  `json:"name"`
+	Status             string  `json:"status"`
+	Attempts           int     `json:"attempts"`
+	ExitCode           *int    `json:"exit_code"`
+	StartedAt          *string `json:"started_at"`
+	FinishedAt         *string `json:"finished_at"`
+	DurationMS         *int64  `json:"duration_ms"`
+	AttemptDurationsMS []int64 `json:"attempt_durations_ms"`
 }
 
 // streamHistoryJSON writes the runs f selects as a JSON array, one run
 // at a time (an export of a long history stays small in memory). The
 // output is what json.Encoder with a two-space indent writes.
-func streamHistoryJSON(ctx context.Context, w io.Writer, db *projector.DB, f projector.Filter, h home, held map[string]bool) error {
+func streamHistoryJSON(ctx context.Context, w io.Writer, db *projector.DB, f projector.Filter, h home, held map[string]bool,
+	tc *taskCompleter) error {
 	bw := bufio.NewWriter(w)
 	n := 0
 	err := db.EachRun(ctx, f, func(r *projector.Run) error {
+		tc.complete(r)
 		b, err := json.MarshalIndent(toRunJSON(r, h.displayStatus(r, held)), "  ", "  ")
 		if err != nil {
 			return err
@@ -223,8 +252,12 @@ func toRunJSON(r *projector.Run, status string) runJSON {
 	}
 	for k := range r.Tasks {
 		t := &r.Tasks[k]
-		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, status == "interrupted"), Attempts: t.Attempts,
-			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished)}
+		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, t.Attempts, status == "interrupted"), Attempts: t.Attempts,
+			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished),
+			AttemptDurationsMS: t.AttemptDurationsMS}
+		if tj.AttemptDurationsMS == nil {
+			tj.AttemptDurationsMS = []int64{}
+		}
 		if !t.Finished.IsZero() && !t.Started.IsZero() {
 			tj.DurationMS = &t.DurationMS
 		}
@@ -233,10 +266,39 @@ func toRunJSON(r *projector.Run, status string) runJSON {
 	return j
 }
 
+// taskCompleter adds to a run the tasks of its recorded definition that
+// have no row because they never started: pending while the run is
+// unfinished, canceled once it ended without them. Definitions are parsed
+// once per hash.
+type taskCompleter struct {
+	ctx   context.Context
+	db    *projector.DB
+	base  workflow.Config
+	names map[string][]string // by definition hash; nil when it does not parse
+}
+
+func (c *taskCompleter) complete(r *projector.Run) {
+	names, ok := c.names[r.DefHash]
+	if !ok {
+		names, _ = definedTasks(c.ctx, c.db, r, c.base)
+		c.names[r.DefHash] = names
+	}
+	if names == nil {
+		return
+	}
+	missing := "pending"
+	if !r.Finished.IsZero() {
+		missing = "canceled"
+	}
+	r.Tasks = completeTasks(r.Tasks, names, missing)
+}
+
 // historyTaskStatus is a task's status as history shows it: a task that
-// was running when its run was interrupted is interrupted.
-func historyTaskStatus(status string, interrupted bool) string {
-	if interrupted && status == "running" {
+// was running when its run was interrupted is interrupted, whether PicoFlow
+// died under it (running) or a shutdown stopped it (journaled interrupted:
+// pending again, with an attempt behind it).
+func historyTaskStatus(status string, attempts int, interrupted bool) string {
+	if interrupted && (status == "running" || status == "pending" && attempts > 0) {
 		return "interrupted"
 	}
 	return status

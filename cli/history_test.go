@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -101,6 +102,7 @@ func TestHistoryGolden(t *testing.T) {
 		{"history-tasks", []string{"history", "--tasks"}},
 		{"history-filtered", []string{"history", "backup", "--since", "2026-11-25T08:30:00Z", "--status", "failed", "--tasks"}},
 		{"history-limit", []string{"history", "--limit", "1"}},
+		{"history-status-interrupted", []string{"history", "--status", "interrupted", "--tasks"}},
 		{"history-relative", []string{"history", "--since", "90m"}},
 		{"history-until-day", []string{"history", "--since", "2026-11-24", "--until", "2026-11-24"}},
 	} {
@@ -246,5 +248,63 @@ func BenchmarkHistoryCommand(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHistoryStatusRunning tells running from interrupted runs by whether a
+// process holds their workflow, as the STATUS column does.
+func TestHistoryStatusRunning(t *testing.T) {
+	home := scenarioHome(t)
+	release, err := home_(home).lockWorkflow("backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for status, want := range map[string]string{"running": projectortest.BackupLive, "interrupted": projectortest.SyncHeld} {
+		r := pf(t, home, "history", "--status", status)
+		if r.code != 0 || strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, want+"  ") {
+			t.Errorf("--status %s: exit %d, want only %s:\n%s%s", status, r.code, want, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestHistoryShutdownInterruptedTask stops a run while a task runs and
+// lets the grace expire: history and status show that task interrupted
+// (not pending) and the task that never started pending.
+func TestHistoryShutdownInterruptedTask(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "stopped", "",
+		spec{name: "long", cmd: `touch "$T/started"; sleep 30`},
+		spec{name: "never", cmd: "true", deps: []string{"long"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	if r := pfCtx(ctx, t, home, "run", "--grace", "100ms", file); r.code != ExitInterrupted {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := pf(t, home, "history", "--json")
+	var runs []runJSON
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 || len(runs[0].Tasks) != 2 {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if got := runs[0].Tasks; got[0].Status != "interrupted" || got[1].Status != "pending" {
+		t.Errorf("history: long %s, never %s; want interrupted, pending", got[0].Status, got[1].Status)
+	}
+	r = pf(t, home, "status", "--json")
+	var st statusJSON
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Live) != 1 {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if got := st.Live[0].Tasks; got[0].State != "interrupted" || got[1].State != "pending" {
+		t.Errorf("status: long %s, never %s; want interrupted, pending", got[0].State, got[1].State)
 	}
 }

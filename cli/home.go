@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/journal"
@@ -66,4 +67,32 @@ func (h home) lockWorkflow(name string) (release func(), err error) {
 		return nil, withCode(ExitInternal, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// writesHome names the commands that write the home: they check first that
+// it is writable, so that a read-only home gives one error naming it
+// rather than the first failing mkdir deep inside.
+var writesHome = map[string]bool{"run": true, "resume": true, "resolve": true, "daemon": true, "gc": true, "reindex": true}
+
+// checkWritable reports, as exit 7, a home that cannot be written: the home
+// itself, or the nearest existing parent it would be created in. It writes
+// nothing (access(2) with W_OK).
+func (h home) checkWritable() error {
+	dir := filepath.Clean(string(h))
+	for {
+		if _, err := os.Stat(dir); err == nil || filepath.Dir(dir) == dir {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	const wOK = 2
+	err := syscall.Access(dir, wOK)
+	if err == nil {
+		return nil
+	}
+	hint := "PicoFlow writes only under its home: pass a writable --home DIR (or set PICOFLOW_HOME)"
+	if dir != filepath.Clean(string(h)) {
+		return exitf(ExitInternal, "home %s cannot be created: %s is not writable (%v); %s", h, dir, err, hint)
+	}
+	return exitf(ExitInternal, "home %s is not writable (%v); %s", h, err, hint)
 }

@@ -24,6 +24,7 @@ to stderr. --follow keeps printing what the attempt writes until it ends
 
   picoflow logs backup upload
   picoflow logs backup upload --run 20261125-080000-3f2a --attempt 1
+  picoflow logs backup upload --run 20261125-08 (a unique prefix of a run id)
   picoflow logs backup compress --follow`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			run := fs.String("run", "", "the run (default: the newest run that ran TASK)")
@@ -56,6 +57,15 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 		return err
 	}
 	defer db.Close()
+	if q.Run != "" {
+		ids, err := db.RunIDsWithPrefix(ctx, q.Run, 100)
+		if err != nil {
+			return withCode(ExitInternal, err)
+		}
+		if q.Run, err = matchRunID(q.Run, ids); err != nil {
+			return err
+		}
+	}
 	a, err := db.FindAttempt(ctx, q)
 	if errors.Is(err, projector.ErrNotFound) {
 		what := fmt.Sprintf("task %s of workflow %s", q.Task, q.Workflow)
@@ -135,6 +145,9 @@ func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *proj
 		}
 		cur, err := db.FindAttempt(ctx, q)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return withCode(ExitInternal, err)
 		}
 		ended := cur.Status != "running"

@@ -11,7 +11,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/picoflow/picoflow/cli/config"
@@ -30,6 +32,8 @@ type Main struct {
 	Getenv func(string) string
 	// Exit forces an exit on a second interrupt; os.Exit when nil.
 	Exit func(int)
+
+	sigLog atomic.Pointer[slog.Logger] // set under --log-format json
 }
 
 // New returns a Main bound to the process.
@@ -66,37 +70,16 @@ type globals struct {
 
 // Run runs the command line args (without the program name) and returns the
 // process exit code. The first SIGINT or SIGTERM cancels ctx (graceful
-// stop); a second SIGINT forces exit code 130.
+// stop); a second SIGINT forces exit code 130 (see watchSignals).
 func (m *Main) Run(ctx context.Context, args []string) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	go func() {
-		n := 0
-		for {
-			select {
-			case s := <-sig:
-				n++
-				if n == 1 {
-					fmt.Fprintf(m.Stderr, "picoflow: %s received: stopping gracefully (send SIGINT again to force)\n", s)
-					cancel()
-					continue
-				}
-				fmt.Fprintln(m.Stderr, "picoflow: forced exit; the journal is consistent and the run resumable")
-				exit := m.Exit
-				if exit == nil {
-					exit = os.Exit
-				}
-				exit(ExitForced)
-			case <-ctx.Done():
-				if n == 0 {
-					return
-				}
-			}
-		}
-	}()
+	finished := make(chan struct{})
+	defer close(finished)
+	go m.watchSignals(cancel, sig, finished)
 	err := m.run(ctx, args)
 	if err == nil {
 		return ExitOK
@@ -123,21 +106,16 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.help(args[1:])
 	case "-v", "--version":
 		name = "version"
+	case "__complete": // called by the scripts of picoflow completion
+		m.complete(ctx, args[1:])
+		return nil
 	}
 	c := commands[name]
 	if c == nil {
-		return exitf(ExitUsage, "unknown command %q%s (see picoflow help)", name, suggest(name, commandNames()))
+		return exitf(ExitUsage, "unknown command %q%s (see picoflow help)", name, suggestCommand(name, commandNames()))
 	}
 	g := &globals{}
-	fs := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
-	fs.StringVar(&g.home, "home", "", "state directory: journal, logs, database (env PICOFLOW_HOME)")
-	fs.StringVar(&g.config, "config", "", "global config file (env PICOFLOW_CONFIG; default HOME/config.yaml, then /etc/picoflow/config.yaml)")
-	fs.StringVar(&g.logFormat, "log-format", "text", "format of picoflow's own log on stderr: text or json")
-	help := fs.BoolP("help", "h", false, "show help for this command")
-	g.fs = fs
-	run := c.setup(fs)
+	fs, run, help := c.flags(g)
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitf(ExitUsage, "%s: %v (see picoflow %s --help)", c.name, err, c.name)
 	}
@@ -161,7 +139,30 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if err := m.loadConfig(c.name, g); err != nil {
 		return err
 	}
+	if writesHome[c.name] {
+		if err := home(g.home).checkWritable(); err != nil {
+			return err
+		}
+	}
+	if g.logFormat == "json" { // --log-format, or log.format in the config
+		m.setSignalLog(g.log)
+	}
 	return run(ctx, m, g, fs.Args())
+}
+
+// flags returns the flag set of c (the global flags, then the command's
+// own), the function that runs c, and the value of --help. --help, the man
+// page and the shell completions all read the flags from here.
+func (c *command) flags(g *globals) (fs *pflag.FlagSet, run runFunc, help *bool) {
+	fs = pflag.NewFlagSet(c.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.StringVar(&g.home, "home", "", "state directory: journal, logs, database (env PICOFLOW_HOME)")
+	fs.StringVar(&g.config, "config", "", "global config file (env PICOFLOW_CONFIG; default HOME/config.yaml, then /etc/picoflow/config.yaml)")
+	fs.StringVar(&g.logFormat, "log-format", "text", "format of picoflow's own log on stderr: text or json")
+	help = fs.BoolP("help", "h", false, "show help for this command")
+	g.fs = fs
+	return fs, c.setup(fs), help
 }
 
 func (m *Main) logger(format string) *slog.Logger {
@@ -210,7 +211,7 @@ func (m *Main) usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every command accepts --home DIR (env PICOFLOW_HOME) and --help.")
-	fmt.Fprintln(w, "picoflow help exit-codes lists the exit codes.")
+	fmt.Fprintln(w, "picoflow help exit-codes lists the exit codes; picoflow help --man prints the manual page.")
 }
 
 func (m *Main) help(args []string) error {
@@ -218,13 +219,16 @@ func (m *Main) help(args []string) error {
 		m.usage(m.Stdout)
 		return nil
 	}
-	if args[0] == "exit-codes" {
+	switch args[0] {
+	case "exit-codes":
 		printExitCodes(m.Stdout)
 		return nil
+	case "--man":
+		return writeMan(m.Stdout)
 	}
 	c := commands[args[0]]
 	if c == nil {
-		return exitf(ExitUsage, "no help for %q%s", args[0], suggest(args[0], append(commandNames(), "exit-codes")))
+		return exitf(ExitUsage, "no help for %q%s", args[0], suggestCommand(args[0], append(commandNames(), "exit-codes")))
 	}
 	return m.run(context.Background(), []string{c.name, "--help"})
 }
@@ -234,7 +238,76 @@ func (m *Main) commandHelp(w io.Writer, c *command, fs *pflag.FlagSet) {
 	if c.long != "" {
 		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.long))
 	}
-	fmt.Fprintf(w, "\nFlags:\n%s", fs.FlagUsages())
+	own, global := flagLines(fs)
+	if len(own) > 0 {
+		fmt.Fprintf(w, "\nFlags:\n%s", strings.Join(own, ""))
+	}
+	fmt.Fprintf(w, "\nGlobal flags:\n%s", strings.Join(global, ""))
+}
+
+// globalFlags are the flags Main.run declares for every command.
+var globalFlags = map[string]bool{"home": true, "config": true, "log-format": true, "help": true}
+
+// flagLines renders the command's own flags, then the global ones, one
+// aligned line each: a bool flag as --flag (never --flag[=true|false]),
+// others with their value type and non-zero default.
+func flagLines(fs *pflag.FlagSet) (own, global []string) {
+	type line struct{ left, usage string }
+	var lines []line
+	var isGlobal []bool
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		left := "      --" + f.Name
+		if f.Shorthand != "" {
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		varname, usage := pflag.UnquoteUsage(f)
+		if f.Value.Type() != "bool" && varname != "" {
+			left += " " + varname
+		}
+		if f.Value.Type() != "bool" && f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
+			def := f.DefValue
+			if f.Value.Type() == "string" {
+				def = strconv.Quote(def)
+			}
+			usage += " (default " + def + ")"
+		}
+		lines = append(lines, line{left, usage})
+		isGlobal = append(isGlobal, globalFlags[f.Name])
+		width = max(width, len(left))
+	})
+	for i, l := range lines {
+		s := fmt.Sprintf("%-*s   %s\n", width, l.left, l.usage)
+		if isGlobal[i] {
+			global = append(global, s)
+		} else {
+			own = append(own, s)
+		}
+	}
+	return own, global
+}
+
+// suggestCommand is suggest for a command name: the one command got is a
+// prefix of ("hist" for history), else a command within one edit per four
+// letters of got (so "bogus" suggests nothing rather than "logs").
+func suggestCommand(got string, names []string) string {
+	var pre []string
+	for _, n := range names {
+		if len(got) >= 2 && strings.HasPrefix(n, got) {
+			pre = append(pre, n)
+		}
+	}
+	if len(pre) == 1 {
+		return fmt.Sprintf(" (did you mean %q?)", pre[0])
+	}
+	best := workflow.Suggest(got, names)
+	if best == "" || workflow.EditDistance(got, best) > max(1, len(got)/4) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 // suggest returns ` (did you mean "x"?)` for the closest name, or "".

@@ -29,6 +29,13 @@ type procSampler struct {
 	now   func() time.Time
 }
 
+// haveProc reports whether this system has /proc (Linux); without it,
+// status shows no CPU and RSS and says why.
+func haveProc() bool {
+	_, err := os.Stat("/proc/self/stat")
+	return err == nil
+}
+
 func newProcSampler() *procSampler {
 	return &procSampler{proc: "/proc", page: int64(os.Getpagesize()), now: time.Now}
 }
@@ -98,14 +105,9 @@ func (s *procSampler) scan(pgids map[int]bool) (map[int]uint64, map[int]groupUsa
 }
 
 // parseStat extracts the process group, utime+stime and RSS (pages) from
-// the contents of /proc/PID/stat. The command name (field 2) may contain
-// spaces and parentheses, so fields are counted after the last ')'.
+// the contents of /proc/PID/stat.
 func parseStat(b []byte) (pgrp int, cpu uint64, rss int64, ok bool) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, 0, false
-	}
-	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state)
+	f := statFields(b)
 	if len(f) < 22 {
 		return 0, 0, 0, false
 	}
@@ -117,4 +119,30 @@ func parseStat(b []byte) (pgrp int, cpu uint64, rss int64, ok bool) {
 		return 0, 0, 0, false
 	}
 	return pgrp, ut + st, rss, true
+}
+
+// parseParent extracts the state, parent and process group from the
+// contents of /proc/PID/stat.
+func parseParent(b []byte) (state byte, ppid, pgrp int, ok bool) {
+	f := statFields(b)
+	if len(f) < 3 || len(f[0]) != 1 {
+		return 0, 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(string(f[1])) // field 4
+	pgrp, err2 := strconv.Atoi(string(f[2])) // field 5
+	if err1 != nil || err2 != nil {
+		return 0, 0, 0, false
+	}
+	return f[0][0], ppid, pgrp, true
+}
+
+// statFields returns the fields of /proc/PID/stat from field 3 (state) on.
+// The command name (field 2) may contain spaces and parentheses, so fields
+// are counted after the last ')'.
+func statFields(b []byte) [][]byte {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return bytes.Fields(b[i+1:])
 }

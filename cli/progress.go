@@ -56,7 +56,7 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 		case journal.StatusSuccess:
 			line = fmt.Sprintf("  ok     %s  %s", e.Task, ms(e.DurationMS))
 		case journal.StatusInterrupted:
-			line = fmt.Sprintf("  intr   %s  %s", e.Task, firstNonEmpty(e.Reason, e.Error))
+			line = fmt.Sprintf("  interrupted %s  %s", e.Task, firstNonEmpty(e.Reason, e.Error))
 		default:
 			line = fmt.Sprintf("  FAIL   %s  %s%s", e.Task, p.why(e), p.tail(e))
 		}

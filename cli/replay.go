@@ -34,10 +34,15 @@ only read, never repaired or changed.
 --json prints one JSON object per line: each event as
   {"seq","time","offset_ms","run","event","task","attempt","status",
    "exit_code","duration_ms","error","tail","backoff_ms","retry_at",
-   "reason","pgid","log","trigger","workflow","def_hash"}
+   "reason","pgid","log","trigger","workflow","def_hash","params"}
 (absent fields omitted; times RFC 3339, UTC), then one last object
   {"event":"final_state","run","workflow","status","as_of_seq",
-   "tasks":[{"name","status","attempts","exit_code","error","reason"}]}.`,
+   "tasks":[{"name","status","attempts","exit_code","duration_ms",
+             "attempt_durations_ms","error","reason"}]}.
+A task's exit_code is null until one of its attempts ended; its
+duration_ms runs from its first attempt's start to its end (waits between
+attempts included; null until it ended), as in history;
+attempt_durations_ms has each attempt's own duration.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			asJSON := fs.Bool("json", false, "one JSON object per line")
 			until := fs.String("until", "", "stop at journal entry SEQ or at an RFC 3339 time")
@@ -149,22 +154,13 @@ func readRun(dir, id string, sp span) (string, []*journal.Event, error) {
 	if err != nil {
 		return "", nil, withCode(ExitInternal, fmt.Errorf("read journal %s: %w", dir, err))
 	}
-	var match []string
+	all := make([]string, 0, len(ids))
 	for r := range ids {
-		if strings.HasPrefix(r, id) {
-			match = append(match, r)
-		}
+		all = append(all, r)
 	}
-	sort.Strings(match)
-	switch {
-	case len(match) == 0:
-		return "", nil, exitf(ExitNotFound, "no run %q in journal %s", id, dir)
-	case len(match) > 1 && !ids[id]:
-		return "", nil, exitf(ExitUsage, "run id prefix %q is ambiguous: %s", id, strings.Join(match, ", "))
-	case len(match) > 1:
-		match = []string{id}
+	if id, err = matchRunID(id, all); err != nil {
+		return "", nil, err
 	}
-	id = match[0]
 	own := events[:0]
 	for _, e := range events {
 		if e.Run == id {
@@ -261,8 +257,8 @@ func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 		if t.Status != engine.Pending && t.Status != engine.Skipped && t.Status != engine.Running {
 			exit = strconv.Itoa(t.ExitCode)
 		}
-		if !t.Finished.IsZero() && !t.Started.IsZero() {
-			dur = ms(t.Finished.Sub(t.Started).Milliseconds())
+		if d := taskDurationMS(t); d != nil {
+			dur = ms(*d)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", n, t.Status, t.Attempt, exit, dur, firstNonEmpty(t.Reason, t.Error))
 	}
@@ -338,36 +334,71 @@ func stamp(t time.Time) string { return t.Format("2006-01-02 15:04:05.000 MST") 
 
 // replayEvent is the stable JSON form of one event (see the command help).
 type replayEvent struct {
-	Seq        uint64 `json:"seq"`
-	Time       string `json:"time"`
-	OffsetMS   int64  `json:"offset_ms"`
-	Run        string `json:"run"`
-	Event      string `json:"event"`
-	Task       string `json:"task,omitempty"`
-	Attempt    int    `json:"attempt,omitempty"`
-	Status     string `json:"status,omitempty"`
-	ExitCode   *int   `json:"exit_code,omitempty"`
-	DurationMS *int64 `json:"duration_ms,omitempty"`
-	Error      string `json:"error,omitempty"`
-	Tail       string `json:"tail,omitempty"`
-	BackoffMS  int64  `json:"backoff_ms,omitempty"`
-	RetryAt    string `json:"retry_at,omitempty"`
-	Reason     string `json:"reason,omitempty"`
-	PGID       int    `json:"pgid,omitempty"`
-	Log        string `json:"log,omitempty"`
-	Trigger    string `json:"trigger,omitempty"`
-	Workflow   string `json:"workflow,omitempty"`
-	DefHash    string `json:"def_hash,omitempty"`
-	Resumed    bool   `json:"resumed,omitempty"`
+	Seq        uint64            `json:"seq"`
+	Time       string            `json:"time"`
+	OffsetMS   int64             `json:"offset_ms"`
+	Run        string            `json:"run"`
+	Event      string            `json:"event"`
+	Task       string            `json:"task,omitempty"`
+	Attempt    int               `json:"attempt,omitempty"`
+	Status     string            `json:"status,omitempty"`
+	ExitCode   *int              `json:"exit_code,omitempty"`
+	DurationMS *int64            `json:"duration_ms,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Tail       string            `json:"tail,omitempty"`
+	BackoffMS  int64             `json:"backoff_ms,omitempty"`
+	RetryAt    string            `json:"retry_at,omitempty"`
+	Reason     string            `json:"reason,omitempty"`
+	PGID       int               `json:"pgid,omitempty"`
+	Log        string            `json:"log,omitempty"`
+	Trigger    string            `json:"trigger,omitempty"`
+	Workflow   string            `json:"workflow,omitempty"`
+	DefHash    string            `json:"def_hash,omitempty"`
+	Resumed    bool              `json:"resumed,omitempty"`
+	Params     map[string]string `json:"params,omitempty"`
 }
 
 type replayTask struct {
-	Name     string `json:"name"`
-	Status   string `json:"status"`
-	Attempts int    `json:"attempts"`
-	ExitCode int    `json:"exit_code"`
-	Error    string `json:"error,omitempty"`
-	Reason   string `json:"reason,omitempty"`
+	Name               string  `json:"name"`
+	Status             string  `json:"status"`
+	Attempts           int     `json:"attempts"`
+	ExitCode           *int    `json:"exit_code"`   // null until an attempt ended
+	DurationMS         *int64  `json:"duration_ms"` // first start to end; null until the task ended
+	AttemptDurationsMS []int64 `json:"attempt_durations_ms"`
+	Error              string  `json:"error,omitempty"`
+	Reason             string  `json:"reason,omitempty"`
+}
+
+// taskDurationMS is a task's duration as history shows it: from its first
+// attempt's start to its end, never negative; nil until it ended.
+func taskDurationMS(t *engine.TaskState) *int64 {
+	if t.Finished.IsZero() || t.FirstStarted.IsZero() {
+		return nil
+	}
+	d := max(t.Finished.Sub(t.FirstStarted).Milliseconds(), 0)
+	return &d
+}
+
+// attemptDurations collects the duration of each attempt that ended, by
+// task, in journal order. As in the history database, an end without a
+// duration (under a millisecond, or journaled by a resume) counts from
+// the attempt's start to its end.
+func attemptDurations(evs []*journal.Event) map[string][]int64 {
+	out := map[string][]int64{}
+	started := map[string]time.Time{}
+	for _, e := range evs {
+		switch e.Type {
+		case journal.TaskStarted:
+			started[e.Task] = e.At()
+		case journal.TaskFinished, journal.TaskRetrying:
+			d := e.DurationMS
+			if s, ok := started[e.Task]; ok && d == 0 {
+				d = max(e.At().Sub(s).Milliseconds(), 0)
+			}
+			out[e.Task] = append(out[e.Task], d)
+		}
+	}
+	return out
 }
 
 type replayFinal struct {
@@ -387,7 +418,7 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 		o := replayEvent{Seq: e.Seq, Time: rfc3339(e.At()), OffsetMS: e.At().Sub(r.Started).Milliseconds(),
 			Run: e.Run, Event: e.Type.String(), Task: e.Task, Attempt: e.Attempt, Status: e.Status,
 			Error: e.Error, Tail: e.Tail, BackoffMS: e.BackoffMS, Reason: e.Reason, PGID: e.PGID,
-			Log: e.LogPath, Trigger: e.Trigger, Workflow: e.Workflow, DefHash: e.DefHash, Resumed: e.Resumed}
+			Log: e.LogPath, Trigger: e.Trigger, Workflow: e.Workflow, DefHash: e.DefHash, Resumed: e.Resumed, Params: e.Params}
 		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
 			code, d := e.ExitCode, e.DurationMS
 			o.ExitCode, o.DurationMS = &code, &d
@@ -408,14 +439,22 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 	if r.Status == engine.RunRunning {
 		f.Status = "unfinished"
 	}
+	durs := attemptDurations(evs)
 	for _, n := range names {
 		t := r.Tasks[n]
 		if t == nil {
-			f.Tasks = append(f.Tasks, replayTask{Name: n, Status: "pending"})
+			f.Tasks = append(f.Tasks, replayTask{Name: n, Status: "pending", AttemptDurationsMS: []int64{}})
 			continue
 		}
-		f.Tasks = append(f.Tasks, replayTask{Name: n, Status: t.Status.String(), Attempts: t.Attempt,
-			ExitCode: t.ExitCode, Error: t.Error, Reason: t.Reason})
+		rt := replayTask{Name: n, Status: t.Status.String(), Attempts: t.Attempt, DurationMS: taskDurationMS(t),
+			AttemptDurationsMS: durs[n], Error: t.Error, Reason: t.Reason}
+		if rt.AttemptDurationsMS == nil {
+			rt.AttemptDurationsMS = []int64{}
+		} else {
+			code := t.ExitCode
+			rt.ExitCode = &code
+		}
+		f.Tasks = append(f.Tasks, rt)
 	}
 	return enc.Encode(f)
 }

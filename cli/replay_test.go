@@ -3,9 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,4 +182,51 @@ func dirBytes(t *testing.T, dir string) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// TestReplayJSONFields checks what replay --json says of a run with a
+// parameter, a retried failure and a skipped task: the params in
+// run_started, no exit code for the skipped task, and each task's duration
+// (first start to end) and attempt durations, as history has them.
+func TestReplayJSONFields(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "fields", "{backoff: {initial: 1s}}",
+		spec{name: "bad", cmd: "exit 3", extra: "retry: 1"},
+		spec{name: "after", cmd: "true", deps: []string{"bad"}})
+	res := picoflow(t, "run", "--home", home, "--param", "T="+dir, file)
+	m := runIDRe.FindStringSubmatch(res.stdout)
+	if res.code != ExitFailed || m == nil {
+		t.Fatalf("run: %s", res)
+	}
+	res = picoflow(t, "replay", "--home", home, "--json", m[1])
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	var start replayEvent
+	var final struct {
+		Tasks []map[string]any `json:"tasks"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &start); err != nil || start.Params["T"] != dir {
+		t.Errorf("run_started %s: params missing (%v)", lines[0], err)
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &final); err != nil || len(final.Tasks) != 2 {
+		t.Fatalf("final state %s: %v", lines[len(lines)-1], err)
+	}
+	bad, after := final.Tasks[0], final.Tasks[1]
+	if code, ok := after["exit_code"]; !ok || code != nil {
+		t.Errorf("skipped task: exit_code %v, want null", code)
+	}
+	durs, _ := bad["attempt_durations_ms"].([]any)
+	if bad["exit_code"] != float64(3) || len(durs) != 2 || bad["duration_ms"] == nil {
+		t.Errorf("failed task %v: want exit 3, two attempt durations and a duration", bad)
+	}
+	hist := picoflow(t, "history", "--home", home, "--json")
+	var runs []runJSON
+	if err := json.Unmarshal([]byte(hist.stdout), &runs); err != nil || len(runs) != 1 {
+		t.Fatalf("history: %v\n%s", err, hist.stdout)
+	}
+	ht := runs[0].Tasks[0]
+	if ht.DurationMS == nil || float64(*ht.DurationMS) != bad["duration_ms"] || len(ht.AttemptDurationsMS) != 2 ||
+		float64(ht.AttemptDurationsMS[1]) != durs[1] {
+		t.Errorf("history and replay disagree on task bad: %+v vs %v", ht, bad)
+	}
 }

@@ -48,10 +48,11 @@ the answer; picoflow resume RUN_ID continues the run.`,
 					return err
 				}
 				defer j.Close()
-				r := st.Runs[args[0]]
-				if r == nil {
-					return exitf(ExitNotFound, "no run %s in the journal", args[0])
+				id, err := matchRunID(args[0], stateRunIDs(st))
+				if err != nil {
+					return err
 				}
+				r := st.Runs[id]
 				t := r.Tasks[args[1]]
 				if t == nil || t.Status != engine.InDoubt {
 					state := "pending"

@@ -26,11 +26,35 @@ import (
 type execFlags struct {
 	maxParallel int
 	grace       time.Duration
+	fs          *pflag.FlagSet
 }
 
 func (f *execFlags) add(fs *pflag.FlagSet) {
+	f.fs = fs
 	fs.IntVar(&f.maxParallel, "max-parallel", 0, "tasks running at once (default: the workflow's max_parallel, else the number of CPUs)")
 	fs.DurationVar(&f.grace, "grace", 0, "on SIGINT/SIGTERM, how long running tasks may finish before they are killed (default: shutdown_grace, 30s)")
+}
+
+// check refuses values that would be silently ignored or meaningless.
+func (f *execFlags) check() error { return checkLimits(f.fs, "max-parallel", "grace") }
+
+// checkLimits refuses an explicit task budget below 1 and an explicit
+// duration that is not positive (a default is had by leaving the flag out).
+func checkLimits(fs *pflag.FlagSet, intFlag string, durFlags ...string) error {
+	if fs.Changed(intFlag) {
+		if n, _ := fs.GetInt(intFlag); n < 1 {
+			return exitf(ExitUsage, "--%s must be 1 or more, not %d (leave it out for the default)", intFlag, n)
+		}
+	}
+	for _, name := range durFlags {
+		if !fs.Changed(name) {
+			continue
+		}
+		if d, _ := fs.GetDuration(name); d <= 0 {
+			return exitf(ExitUsage, "--%s must be more than 0, not %s (leave it out for the default)", name, d)
+		}
+	}
+	return nil
 }
 
 func init() {
@@ -55,6 +79,9 @@ Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 				if len(args) != 1 {
 					return exitf(ExitUsage, "run needs exactly one workflow FILE")
 				}
+				if err := ef.check(); err != nil {
+					return err
+				}
 				wf, err := workflow.LoadWith(args[0], workflowBase(g.cfg))
 				if err != nil {
 					return invalid(m, err)
@@ -71,16 +98,24 @@ Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 		name:    "resume",
 		args:    "RUN_ID",
 		summary: "resume an interrupted run with the definition recorded in the journal",
-		long: `Continues an interrupted run. The definition comes from the journal, so
-the workflow file may have changed or be gone; --use-recorded-definition
-says so explicitly and is the only mode.`,
+		long: `Continues an interrupted run. The definition always comes from the
+journal, so the workflow file may have changed or be gone.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var ef execFlags
 			ef.add(fs)
-			fs.Bool("use-recorded-definition", true, "use the definition recorded when the run started (always)")
+			// Accepted for scripts written against older releases; it did
+			// nothing then either, and says so now.
+			fs.Bool("use-recorded-definition", true, "")
+			_ = fs.MarkHidden("use-recorded-definition")
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
+				if fs.Changed("use-recorded-definition") {
+					fmt.Fprintln(m.Stderr, "picoflow: --use-recorded-definition is not needed: resume always uses the recorded definition")
+				}
 				if len(args) != 1 {
 					return exitf(ExitUsage, "resume needs exactly one RUN_ID")
+				}
+				if err := ef.check(); err != nil {
+					return err
 				}
 				return m.resumeRun(ctx, g, args[0], ef)
 			}
@@ -131,6 +166,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 		Journal:     j,
 		Executors:   x.byType,
 		Redact:      x.secrets.Redact,
+		Env:         x.env,
 		LogDir:      h.logs(),
 		Logger:      g.log,
 		Observe:     p.observe,
@@ -142,15 +178,19 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 // execSet is the executor of every task type in this build, each behind
 // the secret store of the global config: references are resolved when a
 // task runs and secret values are masked in its log; Redact keeps them out
-// of the journal. close releases the pooled ssh and http connections.
+// of the journal; every configured secret is masked from the start. env is
+// the environment tasks inherit: PicoFlow's own without the variables that
+// back secrets. close releases the pooled ssh and http connections.
 type execSet struct {
 	byType  map[string]executors.Executor
 	secrets *secret.Store
+	env     []string
 	close   func()
 }
 
 func newExecSet(cfg *config.Config, log *slog.Logger) *execSet {
 	sec := secret.New(secretSources(cfg), os.LookupEnv)
+	sec.MaskAll()
 	sx := ssh.New(ssh.Options{Logger: log})
 	hx := httpx.New(httpx.Options{Logger: log})
 	return &execSet{
@@ -160,6 +200,7 @@ func newExecSet(cfg *config.Config, log *slog.Logger) *execSet {
 			workflow.TypeHTTP:  sec.Wrap(hx),
 		},
 		secrets: sec,
+		env:     sec.TaskEnv(os.Environ()),
 		close:   func() { sx.Close(); hx.Close() },
 	}
 }
@@ -231,7 +272,7 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 		if prev.DefHash != wf.Hash {
 			return exitf(ExitChanged, "run %s of %s was interrupted, and %s changed since it started (definition %s, now %s).\n"+
 				"  picoflow run --fresh %s                         abandon it and start a new run\n"+
-				"  picoflow resume %s --use-recorded-definition   finish it with the definition it started with",
+				"  picoflow resume %s   finish it with the definition it started with (recorded in the journal)",
 				prev.ID, wf.Name, wf.Source, short(prev.DefHash), short(wf.Hash), wf.Source, prev.ID)
 		}
 		done := 0
@@ -245,6 +286,9 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 		return runOutcome(ctx, prev, err)
 	}
 	if prev != nil {
+		if n := eng.KillLeftovers(prev.ID); n > 0 {
+			fmt.Fprintf(m.Stdout, "killed %d leftover process group(s) of interrupted run %s\n", n, prev.ID)
+		}
 		if err := cancelRun(j, prev, "superseded by picoflow run --fresh"); err != nil {
 			return err
 		}
@@ -260,10 +304,10 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
-	r := st.Runs[id]
-	if r == nil {
-		return exitf(ExitNotFound, "no run %s in the journal", id)
+	if id, err = matchRunID(id, stateRunIDs(st)); err != nil {
+		return err
 	}
+	r := st.Runs[id]
 	if r.Status != engine.RunRunning {
 		return exitf(ExitUsage, "run %s is not interrupted: it finished with status %s", id, r.Status)
 	}

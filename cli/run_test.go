@@ -115,6 +115,12 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "missing-file", noFile: true, code: ExitUsage, stderr: "no-such.yaml"},
 		{name: "bad-flag", tasks: []spec{{name: "a", cmd: "true"}}, args: []string{"--no-such-flag"},
 			code: ExitUsage, stderr: "unknown flag"},
+		{name: "negative-max-parallel", tasks: []spec{{name: "a", cmd: "true"}}, args: []string{"--max-parallel", "-3"},
+			code: ExitUsage, stderr: "--max-parallel must be 1 or more, not -3"},
+		{name: "zero-max-parallel", tasks: []spec{{name: "a", cmd: "true"}}, args: []string{"--max-parallel", "0"},
+			code: ExitUsage, stderr: "--max-parallel must be 1 or more, not 0"},
+		{name: "negative-grace", tasks: []spec{{name: "a", cmd: "true"}}, args: []string{"--grace", "-5s"},
+			code: ExitUsage, stderr: "--grace must be more than 0, not -5s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,7 +152,9 @@ func crashedRun(t *testing.T, home, file string, running ...string) string {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	id := "20261125-020000-dead"
+	// Unique: resume and run --fresh kill the leftover processes of a run
+	// id, and tests run in parallel.
+	id := engine.NewRunID(time.Date(2026, 11, 25, 2, 0, 0, 0, time.UTC))
 	now := time.Now().UnixNano()
 	evs := []*journal.Event{{Type: journal.RunStarted, Time: now, Run: id, Workflow: wf.Name, DefHash: wf.Hash,
 		Definition: string(wf.Raw), Source: wf.Source, Trigger: "manual"}}
@@ -269,6 +277,8 @@ func TestHelp(t *testing.T) {
 		{name: "unknown-command", args: []string{"rnu"}, code: ExitUsage, stderr: `unknown command "rnu" (did you mean "run"?)`},
 		{name: "unknown-help-topic", args: []string{"help", "exit-code"}, code: ExitUsage, stderr: `did you mean "exit-codes"?`},
 		{name: "help-command", args: []string{"help", "run"}, code: ExitOK, stdout: []string{"Usage: picoflow run", "--fresh"}},
+		{name: "command-prefix", args: []string{"hist"}, code: ExitUsage, stderr: `unknown command "hist" (did you mean "history"?)`},
+		{name: "no-far-fetched-suggestion", args: []string{"bogus"}, code: ExitUsage, stderr: `unknown command "bogus" (see picoflow help)`},
 	}
 	for _, c := range commandNames() {
 		tests = append(tests, helpCase{name: c + "--help", args: []string{c, "--help"}, code: ExitOK, stdout: []string{"Usage: picoflow " + c, "--home"}})
@@ -284,6 +294,13 @@ func TestHelp(t *testing.T) {
 					t.Errorf("stdout does not contain %q:\n%s", want, res.stdout)
 				}
 			}
+			if strings.Contains(res.stdout, "[=true|false]") {
+				t.Errorf("a bool flag renders with [=true|false]:\n%s", res.stdout)
+			}
+			if own, global := strings.Index(res.stdout, "\nFlags:"), strings.Index(res.stdout, "\nGlobal flags:"); strings.Contains(tc.name, "--help") &&
+				(global < 0 || own > global || strings.Index(res.stdout, "--home") < global) {
+				t.Errorf("the global flags do not come last, under their own heading:\n%s", res.stdout)
+			}
 		})
 	}
 }
@@ -295,4 +312,25 @@ func exitCodeLines() []string {
 		out = append(out, fmt.Sprintf("%3d  %s", e.code, e.name))
 	}
 	return out
+}
+
+// TestLimitFlags refuses a task budget below 1 and a duration that is not
+// positive in every command that takes them, before doing anything.
+func TestLimitFlags(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "home")
+	for _, args := range [][]string{
+		{"resume", "--max-parallel", "-3", "20261125-100000-eeee"},
+		{"resume", "--grace", "-5s", "20261125-100000-eeee"},
+		{"daemon", "--max-parallel", "0"},
+		{"daemon", "--grace", "-1s"},
+		{"daemon", "--poll", "0s"},
+	} {
+		res := picoflow(t, append(append([]string{}, args...), "--home", home)...)
+		if res.code != ExitUsage || !strings.Contains(res.stderr, "must be") {
+			t.Errorf("%v: %s", args, res)
+		}
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Errorf("a refused command created the home: %v", err)
+	}
 }

@@ -160,7 +160,7 @@ type recentRunJSON struct {
 }
 
 // taskState maps a task's status to what status shows.
-func taskState(status string, live bool) string {
+func taskState(status string, attempts int, live bool) string {
 	switch status {
 	case "success":
 		return "done"
@@ -168,6 +168,13 @@ func taskState(status string, live bool) string {
 		return "failed"
 	case "running":
 		if !live {
+			return "interrupted"
+		}
+	case "pending":
+		// An attempt a shutdown stopped is journaled interrupted and the
+		// task is pending again: until a resume starts it, it was
+		// interrupted.
+		if !live && attempts > 0 {
 			return "interrupted"
 		}
 	}
@@ -191,16 +198,16 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		r := &live[i]
 		state := h.displayStatus(r, held)
 		lr := liveRunJSON{RunID: r.ID, Workflow: r.Workflow, State: state, StartedAt: timeJSON(r.Started),
-			ElapsedMS: now.Sub(r.Started).Milliseconds(), Trigger: r.Trigger, Resumes: r.Resumes}
+			ElapsedMS: elapsedMS(now, r.Started), Trigger: r.Trigger, Resumes: r.Resumes}
 		for _, t := range orderTasks(ctx, db, r, base) {
-			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, state == "running"), Attempt: t.Attempts,
+			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, t.Attempts, state == "running"), Attempt: t.Attempts,
 				StartedAt: timeJSON(t.AttemptStarted), ExitCode: t.ExitCode, Note: t.Error}
 			if lt.Note == "" {
 				lt.Note = t.Reason
 			}
 			switch {
 			case lt.State == "running":
-				e := now.Sub(t.AttemptStarted).Milliseconds()
+				e := elapsedMS(now, t.AttemptStarted)
 				lt.ElapsedMS = &e
 				if t.PGID > 0 {
 					lt.PGID = t.PGID
@@ -244,28 +251,48 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 // definition is parsed over base, as the run did; without a readable one,
 // the journal's order.
 func orderTasks(ctx context.Context, db *projector.DB, r *projector.Run, base workflow.Config) []projector.Task {
-	def, err := db.Definition(ctx, r.DefHash)
+	names, err := definedTasks(ctx, db, r, base)
 	if err != nil {
 		return r.Tasks
+	}
+	return completeTasks(r.Tasks, names, "pending")
+}
+
+// definedTasks returns the task names of a run's recorded definition, in
+// definition order.
+func definedTasks(ctx context.Context, db *projector.DB, r *projector.Run, base workflow.Config) ([]string, error) {
+	def, err := db.Definition(ctx, r.DefHash)
+	if err != nil {
+		return nil, err
 	}
 	wf, err := workflow.ParseWith(r.Source, []byte(def), base)
 	if err != nil {
-		return r.Tasks
+		return nil, err
 	}
+	names := make([]string, len(wf.Tasks))
+	for i, t := range wf.Tasks {
+		names[i] = t.Name
+	}
+	return names, nil
+}
+
+// completeTasks returns tasks in the order of names, with a task of names
+// that has no row (it never started) added with status missing.
+func completeTasks(tasks []projector.Task, names []string, missing string) []projector.Task {
 	byName := map[string]projector.Task{}
-	for _, t := range r.Tasks {
+	for _, t := range tasks {
 		byName[t.Name] = t
 	}
-	out := make([]projector.Task, 0, len(wf.Tasks))
-	for _, wt := range wf.Tasks {
-		t, ok := byName[wt.Name]
+	out := make([]projector.Task, 0, len(names))
+	for _, n := range names {
+		t, ok := byName[n]
 		if !ok {
-			t = projector.Task{Name: wt.Name, Status: "pending"}
+			t = projector.Task{Name: n, Status: missing}
 		}
-		delete(byName, wt.Name)
+		delete(byName, n)
 		out = append(out, t)
 	}
-	for _, t := range r.Tasks { // tasks of the journal the definition lacks
+	for _, t := range tasks { // tasks of the journal the definition lacks
 		if _, ok := byName[t.Name]; ok {
 			out = append(out, t)
 		}
@@ -276,6 +303,8 @@ func orderTasks(ctx context.Context, db *projector.DB, r *projector.Run, base wo
 func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 	if len(st.Live) == 0 {
 		fmt.Fprintln(w, "no live runs")
+	} else if !haveProc() {
+		fmt.Fprintln(w, "note: CPU and RSS of tasks come from /proc, which this system lacks (Linux only); not shown")
 	}
 	for _, r := range st.Live {
 		done := 0
@@ -331,3 +360,7 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 	}
 	t.write(w)
 }
+
+// elapsedMS is the time from start to now, never negative: after a reboot
+// with the clock behind (no RTC), now may be before a recorded start.
+func elapsedMS(now, start time.Time) int64 { return max(now.Sub(start).Milliseconds(), 0) }

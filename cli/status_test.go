@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"strings"
 	"syscall"
@@ -120,5 +121,36 @@ func FuzzParseStat(f *testing.F) {
 	f.Add([]byte("1 ((x)) R"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseStat(b) // must not panic
+		parseParent(b)
 	})
+}
+
+// TestStatusClockBehind shows the live run with the clock an hour behind
+// its recorded start (a board without an RTC): no elapsed time is negative.
+func TestStatusClockBehind(t *testing.T) {
+	home := scenarioHome(t)
+	release, err := home_(home).lockWorkflow("backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	fixClock(t, projectortest.T0.Add(-time.Hour))
+	r := pf(t, home, "status", "--json")
+	var st statusJSON
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Live) == 0 {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	for _, lr := range st.Live {
+		if lr.ElapsedMS < 0 {
+			t.Errorf("run %s elapsed %d ms", lr.RunID, lr.ElapsedMS)
+		}
+		for _, lt := range lr.Tasks {
+			if lt.ElapsedMS != nil && *lt.ElapsedMS < 0 {
+				t.Errorf("run %s task %s elapsed %d ms", lr.RunID, lt.Name, *lt.ElapsedMS)
+			}
+		}
+	}
+	if r := pf(t, home, "status"); regexp.MustCompile(`elapsed -|running\s+-`).MatchString(r.stdout) {
+		t.Errorf("negative elapsed time in\n%s", r.stdout)
+	}
 }

@@ -262,7 +262,8 @@ func (s *uiSource) HistoryJSON(ctx context.Context, w io.Writer, f projector.Fil
 	if err != nil {
 		return err
 	}
-	return streamHistoryJSON(ctx, w, db, f, s.h, map[string]bool{})
+	tc := &taskCompleter{ctx: ctx, db: db, base: s.base, names: map[string][]string{}}
+	return streamHistoryJSON(ctx, w, db, f, s.h, map[string]bool{}, tc)
 }
 
 // fold is replay --until seq of run id. When the projection knows the

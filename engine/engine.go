@@ -118,6 +118,14 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 	return r, e.execute(ctx, wf, r)
 }
 
+// KillLeftovers SIGKILLs the process groups still running tasks of run, an
+// interrupted run (a dead PicoFlow started them), and returns how many it
+// killed. Resume calls it; so does abandoning the run (run --fresh), so that
+// a task never runs twice at once.
+func (e *Engine) KillLeftovers(run string) int {
+	return killLeftovers(run, e.log, e.opts.Redact)
+}
+
 // Resume takes over an interrupted run: attempts that were in flight are
 // journaled as interrupted (and run again) or, for non-idempotent tasks,
 // as in doubt; then the run continues where its journal ends.
@@ -125,7 +133,7 @@ func (e *Engine) Resume(ctx context.Context, wf *workflow.Workflow, r *Run) erro
 	if err := sameDefinition(wf, r); err != nil {
 		return err // before anything is killed or journaled
 	}
-	killLeftovers(r.ID, e.log)
+	e.KillLeftovers(r.ID)
 	now := e.opts.Clock().UnixNano()
 	evs := []*journal.Event{{Type: journal.RunResumed, Time: now, Run: r.ID}}
 	for _, t := range wf.Tasks {
@@ -239,7 +247,14 @@ func (x *runner) init() {
 		st := x.tasks[i]
 		switch {
 		case st.Status == Retrying:
-			heap.Push(&x.retries, retryItem{task: i, at: st.RetryAt})
+			// RetryAt is absolute: after a reboot with the clock behind (a
+			// board without an RTC) it may be hours away. Never wait longer
+			// than the backoff that was configured.
+			at := st.RetryAt
+			if latest := now.Add(st.Backoff); at.After(latest) {
+				at = latest
+			}
+			heap.Push(&x.retries, retryItem{task: i, at: at})
 		case st.Status == Pending && x.blocked(i):
 			x.skipFrom(i, "", now)
 		case st.Status == Pending && x.waiting[i] == 0:
@@ -481,7 +496,7 @@ func (x *runner) finish(now time.Time) {
 		status = journal.StatusFailed
 	}
 	x.pending = append(x.pending, &journal.Event{Type: journal.RunFinished, Time: now.UnixNano(),
-		Run: x.r.ID, Status: status, DurationMS: now.Sub(x.r.Started).Milliseconds()})
+		Run: x.r.ID, Status: status, DurationMS: max(now.Sub(x.r.Started).Milliseconds(), 0)}) // the clock may have gone back
 }
 
 // handle turns an attempt's result into events and scheduling changes.

@@ -287,7 +287,7 @@ func TestTimeout(t *testing.T) {
 			}
 			evs := h.events()
 			rt := filter(evs, journal.TaskRetrying, "slow")
-			if len(rt) != 1 || rt[0].Status != journal.StatusTimeout || rt[0].Error != "timed out after 200ms" {
+			if len(rt) != 1 || rt[0].Status != journal.StatusTimeout || !strings.Contains(rt[0].Error, "over its 200ms timeout") {
 				t.Fatalf("retrying events %v, want one with status timeout", describe(rt))
 			}
 			fin := filter(evs, journal.TaskFinished, "slow")

@@ -12,10 +12,15 @@ import (
 // killLeftovers kills the process groups of processes that a dead PicoFlow
 // started for run. They are recognised by PICOFLOW_RUN_ID in their
 // environment rather than by a recorded PGID alone: after a reboot a PGID
-// may belong to somebody else.
-func killLeftovers(run string, log *slog.Logger) int {
+// may belong to somebody else. Command lines are logged through redact: a
+// secret may have been pasted into one.
+func killLeftovers(run string, log *slog.Logger, redact func(string) string) int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
+		// macOS and the BSDs have no /proc: the scan cannot see the
+		// environment of other processes there.
+		log.Warn("cannot look for processes left by the interrupted run: no /proc on this system (Linux only); check with ps for PICOFLOW_RUN_ID="+run,
+			"run", run, "err", err)
 		return 0
 	}
 	marker := []byte("PICOFLOW_RUN_ID=" + run + "\x00")
@@ -36,7 +41,7 @@ func killLeftovers(run string, log *slog.Logger) int {
 		}
 		killed[pgid] = true
 		if err := syscall.Kill(-pgid, syscall.SIGKILL); err == nil {
-			log.Warn("killed a leftover process group of an interrupted run", "run", run, "pgid", pgid, "cmd", cmdline(pid))
+			log.Warn("killed a leftover process group of an interrupted run", "run", run, "pgid", pgid, "cmd", redact(cmdline(pid)))
 		}
 	}
 	return len(killed)

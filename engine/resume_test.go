@@ -250,3 +250,32 @@ func TestResumeRefusesChangedDefinition(t *testing.T) {
 		t.Fatalf("resume with the recorded definition: %s", r.Status)
 	}
 }
+
+// TestResumeClockBehind resumes a run that waits for a retry after a
+// reboot that set the clock an hour back (a board without an RTC): the
+// wait must not exceed the configured backoff, and the run's duration is
+// not negative.
+func TestResumeClockBehind(t *testing.T) {
+	h := newHome(t)
+	wf := parse(t, wfYAML("clock", "backoff: {initial: 1s, max: 1s}", "",
+		task{name: "flaky", cmd: `[ -e "$T/failed" ] || { touch "$T/failed"; exit 1; }`, extra: "retry: 1"}))
+	pl := &powerLoss{Journal: h.j, at: func(e *journal.Event) bool { return e.Type == journal.TaskRetrying }}
+	r, err := h.engine(func(o *Options) { o.Journal = pl }).Start(context.Background(), wf, nil, "manual")
+	if !errors.Is(err, errPowerLoss) {
+		t.Fatalf("start: %v, want the power loss", err)
+	}
+	h.reopen()
+	r = h.replay(r.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // an hour's wait fails, not hangs
+	defer cancel()
+	behind := func(o *Options) { o.Clock = func() time.Time { return time.Now().Add(-time.Hour) } }
+	if err := h.engine(behind).Resume(ctx, wf, r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != RunSuccess {
+		t.Fatalf("run %s after resume (ctx: %v): the retry waited for the clock, not the backoff", r.Status, ctx.Err())
+	}
+	if f := filter(h.events(), journal.RunFinished, ""); len(f) != 1 || f[0].DurationMS < 0 {
+		t.Errorf("run_finished %v: want one, with a duration ≥ 0", describe(f))
+	}
+}

@@ -40,15 +40,19 @@ type TaskState struct {
 	Attempt  int // number of the latest attempt started (1-based)
 	Failures int // attempts that failed or timed out: retries used + 1 when final
 	RetryAt  time.Time
+	Backoff  time.Duration // the wait that RetryAt ends, as configured
 	ExitCode int
 	Error    string
 	Tail     string
 	Outputs  map[string]string
 	LogPath  string
 	PGID     int
-	Reason   string // why skipped / in doubt / interrupted
-	Started  time.Time
+	Reason   string    // why skipped / in doubt / interrupted
+	Started  time.Time // of the latest attempt
 	Finished time.Time
+	// FirstStarted is when the first attempt started: a task's duration
+	// runs from it to Finished, waits between attempts included.
+	FirstStarted time.Time
 }
 
 // RunStatus is a run's state.
@@ -183,6 +187,9 @@ func (r *Run) Apply(e *journal.Event) error {
 		t := r.Task(e.Task)
 		t.Status, t.Attempt, t.LogPath, t.PGID = Running, e.Attempt, e.LogPath, 0
 		t.Started, t.Finished = e.At(), time.Time{}
+		if t.FirstStarted.IsZero() {
+			t.FirstStarted = t.Started
+		}
 		t.Error, t.Tail, t.Reason, t.ExitCode = "", "", "", 0
 	case journal.TaskProcess:
 		if t := r.Task(e.Task); t.Attempt == e.Attempt {
@@ -208,6 +215,7 @@ func (r *Run) Apply(e *journal.Event) error {
 		t.Status, t.Failures = Retrying, t.Failures+1
 		t.ExitCode, t.Error, t.Tail, t.Finished = e.ExitCode, e.Error, e.Tail, e.At()
 		t.RetryAt = time.Unix(0, e.RetryAt)
+		t.Backoff = time.Duration(e.BackoffMS) * time.Millisecond
 	case journal.TaskSkipped:
 		t := r.Task(e.Task)
 		t.Status, t.Reason = Skipped, e.Reason

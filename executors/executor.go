@@ -2,6 +2,7 @@ package executors
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"time"
@@ -136,8 +137,18 @@ func Supervise(ctx context.Context, req *Request, defaultGrace time.Duration, wa
 	case err := <-done:
 		return Success, err
 	case <-timeout:
+		Note(req, "timeout of %s reached: stopping the task (SIGTERM, then SIGKILL after %s)", req.Timeout, grace)
 		return TimedOut, stop(grace, done)
 	case <-ctx.Done():
+		Note(req, "PicoFlow is shutting down: stopping the task (SIGTERM, then SIGKILL after %s)", grace)
 		return Interrupted, stop(grace, done)
 	}
+}
+
+// Note writes a line of PicoFlow's own into the attempt's log, stamped with
+// the time: what PicoFlow did to the task (stopped it, killed it), so that
+// the log says why the output ends where it does.
+func Note(req *Request, format string, args ...any) {
+	stdout, _ := req.Streams()
+	fmt.Fprintf(stdout, "\n[picoflow %s] %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
 }

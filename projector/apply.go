@@ -27,7 +27,7 @@ const (
 		WHERE run_id = ? AND status IN ('running', 'retrying', 'pending', 'in_doubt')`
 	sqlRunEndAttempts = `UPDATE task_attempts SET status = 'interrupted' WHERE run_id = ? AND status IN ('running', 'in_doubt')`
 	sqlRunFinished    = `UPDATE runs SET status = ?, finished_at = ?, reason = ?,
-		duration_ms = COALESCE(?, (? - started_at) / 1000000) WHERE id = ?`
+		duration_ms = COALESCE(?, MAX(0, (? - started_at) / 1000000)) WHERE id = ?`
 
 	sqlAttemptStarted = `INSERT INTO task_attempts (run_id, task, attempt, status, started_at, log_path, resumed)
 		VALUES (?, ?, ?, 'running', ?, ?, ?)
@@ -43,13 +43,13 @@ const (
 	sqlAttemptPGID = `UPDATE task_attempts SET pgid = ? WHERE run_id = ? AND task = ? AND attempt = ?`
 	sqlTaskPGID    = `UPDATE tasks SET pgid = ? WHERE run_id = ? AND task = ? AND attempts = ?`
 	sqlAttemptEnd  = `UPDATE task_attempts SET status = ?, exit_code = ?, finished_at = ?,
-		duration_ms = COALESCE(?, (? - started_at) / 1000000), output_tail = ?, error = ?, reason = ?
+		duration_ms = COALESCE(?, MAX(0, (? - started_at) / 1000000)), output_tail = ?, error = ?, reason = ?
 		WHERE run_id = ? AND task = ? AND attempt = ?`
-	sqlTaskEnd = `UPDATE tasks SET status = ?, exit_code = ?, finished_at = ?, duration_ms = (? - started_at) / 1000000,
+	sqlTaskEnd = `UPDATE tasks SET status = ?, exit_code = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000),
 		retry_at = ?, error = ?, reason = ? WHERE run_id = ? AND task = ?`
 	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, 'skipped', ?)
 		ON CONFLICT (run_id, task) DO UPDATE SET status = 'skipped', reason = excluded.reason`
-	sqlTaskSettle = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = (? - started_at) / 1000000
+	sqlTaskSettle = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
 		WHERE run_id = ? AND task = ?`
 	sqlAttemptSettle = `UPDATE task_attempts SET status = ?, reason = ? WHERE run_id = ? AND task = ? AND attempt = ?`
 )

@@ -96,9 +96,9 @@ func BenchmarkHistory(b *testing.B) {
 		f    projector.Filter
 		runs int
 	}{
-		{"default", projector.Filter{Limit: 10}, 100},
-		{"default-tasks", projector.Filter{Limit: 10, Tasks: true}, 100},
-		{"one-workflow-failed-since", projector.Filter{Workflow: "wf09", Status: projector.RunFailed, Since: since, Limit: 10, Tasks: true}, 10},
+		{"default", projector.Filter{PerWorkflow: 10}, 100},
+		{"default-tasks", projector.Filter{PerWorkflow: 10, Tasks: true}, 100},
+		{"one-workflow-failed-since", projector.Filter{Workflow: "wf09", Status: projector.RunFailed, Since: since, PerWorkflow: 10, Tasks: true}, 10},
 		{"all-tasks", projector.Filter{Tasks: true}, benchRuns},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -77,7 +77,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 			case i%2 == 0:
 				_, err = db.CatchUp(ctx, jdir)
 			default:
-				_, err = db.History(ctx, projector.Filter{Limit: 5, Tasks: true})
+				_, err = db.History(ctx, projector.Filter{PerWorkflow: 5, Tasks: true})
 				if err == nil {
 					_, err = db.Live(ctx)
 				}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
 	"github.com/picoflow/picoflow/journal"
 )
 
@@ -349,16 +349,6 @@ func (d *DB) Rebuild(ctx context.Context, journalDir string) (int, error) {
 		d.log.Warn("projection checkpoint after rebuild failed", "err", err)
 	}
 	return n, nil
-}
-
-// IsCorrupt reports whether err means the database file is damaged or not
-// a database at all; the remedy is to remove it and rebuild.
-func IsCorrupt(err error) bool {
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB
-	}
-	return false
 }
 
 // Remove deletes a closed projection's files (database, WAL, shared memory).

@@ -12,8 +12,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+	"github.com/picoflow/picoflow/journal"
 	"github.com/picoflow/picoflow/projector"
 	"github.com/picoflow/picoflow/projector/projectortest"
 )
@@ -259,5 +261,40 @@ func TestMissingJournalEmptiesProjection(t *testing.T) {
 	}
 	if got := dump(t, db); strings.Contains(got, "\nruns: ") {
 		t.Fatalf("projection of an empty journal has runs:\n%s", got)
+	}
+}
+
+// TestClockWentBack projects a run whose events go back in time (a reboot
+// with the clock behind): no duration is negative.
+func TestClockWentBack(t *testing.T) {
+	home := t.TempDir()
+	w := projectortest.Open(t, home)
+	t0 := projectortest.T0
+	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	w.Append(
+		&journal.Event{Type: journal.RunStarted, Time: at(0), Run: "r1", Workflow: "wf", DefHash: "h", Definition: projectortest.Backup, Source: "wf.yaml", Trigger: "manual"},
+		&journal.Event{Type: journal.TaskStarted, Time: at(time.Second), Run: "r1", Task: "dump", Attempt: 1},
+		&journal.Event{Type: journal.TaskFinished, Time: at(-time.Hour), Run: "r1", Task: "dump", Attempt: 1, Status: journal.StatusSuccess},
+		&journal.Event{Type: journal.RunFinished, Time: at(-time.Hour), Run: "r1", Status: journal.StatusSuccess},
+	)
+	w.Close()
+	db := open(t, filepath.Join(home, "picoflow.db"), projector.Options{})
+	if _, err := db.CatchUp(context.Background(), filepath.Join(home, "journal")); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.Run(context.Background(), "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DurationMS < 0 {
+		t.Errorf("run duration %d ms", r.DurationMS)
+	}
+	for _, k := range r.Tasks {
+		if k.DurationMS < 0 {
+			t.Errorf("task %s duration %d ms", k.Name, k.DurationMS)
+		}
+	}
+	if len(r.Tasks) == 0 {
+		t.Error("no tasks")
 	}
 }

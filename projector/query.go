@@ -61,6 +61,10 @@ type Task struct {
 	// AttemptStarted is when the latest attempt started (its elapsed time
 	// while it runs).
 	AttemptStarted time.Time
+	// AttemptDurationsMS are the durations of the attempts that ended, in
+	// attempt order. DurationMS is from the first start to the final end,
+	// so it includes the waits between attempts.
+	AttemptDurationsMS []int64
 }
 
 // Attempt is one row of task_attempts.
@@ -89,8 +93,15 @@ type Filter struct {
 	Since    time.Time // started at or after
 	Until    time.Time // started before
 	Status   string    // a Run* status
-	Limit    int       // newest runs per workflow; 0 means all
-	Tasks    bool      // fill Run.Tasks
+	Limit    int       // newest runs in all; 0 means no limit
+	// PerWorkflow, when > 0, selects the newest PerWorkflow runs of each
+	// workflow instead (Limit then bounds their total).
+	PerWorkflow int
+	// Keep, when set, is a further condition a run must meet (one the
+	// database cannot tell, such as whether a process still runs it). It
+	// is applied before the limits.
+	Keep  func(*Run) bool
+	Tasks bool // fill Run.Tasks
 }
 
 const runColumns = `id, workflow, status, trigger, def_hash, source, COALESCE(params, ''), started_at,
@@ -177,11 +188,12 @@ func (d *DB) EachRun(ctx context.Context, f Filter, fn func(*Run) error) error {
 		if f.Status != "" {
 			where, args = append(where, "status = ?"), append(args, f.Status)
 		}
-		if f.Limit > 0 {
+		if f.PerWorkflow > 0 {
 			return limitedHistory(ctx, tx, f, where, args, fn)
 		}
 		// Keyset pagination down runs_by_start (or runs_by_workflow).
 		var after []any // started_at and id of the previous page's last run
+		left := f.Limit
 		for {
 			cond, qargs := where, args
 			if after != nil {
@@ -197,17 +209,42 @@ func (d *DB) EachRun(ctx context.Context, f Filter, fn func(*Run) error) error {
 			if err != nil {
 				return fmt.Errorf("history: %w", err)
 			}
-			if err := emit(ctx, tx, f, runs, fn); err != nil || len(runs) < historyPage {
+			full := len(runs) == historyPage
+			var last Run
+			if full {
+				last = runs[len(runs)-1]
+			}
+			runs = keep(runs, f.Keep)
+			if f.Limit > 0 {
+				runs = runs[:min(len(runs), left)]
+				left -= len(runs)
+			}
+			if err := emit(ctx, tx, f, runs, fn); err != nil || !full || (f.Limit > 0 && left == 0) {
 				return err
 			}
-			last := runs[len(runs)-1]
 			after = []any{last.Started.UnixNano(), last.ID}
 		}
 	})
 }
 
-// limitedHistory reads the newest f.Limit runs of each workflow: one index
-// range per workflow (runs_by_workflow), merged newest first.
+// keep returns the runs that pass cond (all when it is nil), in place.
+func keep(runs []Run, cond func(*Run) bool) []Run {
+	if cond == nil {
+		return runs
+	}
+	out := runs[:0]
+	for i := range runs {
+		if cond(&runs[i]) {
+			out = append(out, runs[i])
+		}
+	}
+	return out
+}
+
+// limitedHistory reads the newest f.PerWorkflow runs of each workflow (at
+// most f.Limit in all when it is set): one index range per workflow
+// (runs_by_workflow), merged newest first. With f.Keep the ranges are read
+// whole and filtered first.
 func limitedHistory(ctx context.Context, tx *sql.Tx, f Filter, where []string, args []any, fn func(*Run) error) error {
 	wfs := []string{f.Workflow}
 	if f.Workflow == "" {
@@ -218,7 +255,10 @@ func limitedHistory(ctx context.Context, tx *sql.Tx, f Filter, where []string, a
 		where, args = append([]string{"workflow = ?"}, where...), append([]any{nil}, args...)
 	}
 	q := `SELECT ` + runColumns + ` FROM runs WHERE ` + strings.Join(where, " AND ") +
-		fmt.Sprintf(` ORDER BY started_at DESC, id DESC LIMIT %d`, f.Limit)
+		` ORDER BY started_at DESC, id DESC`
+	if f.Keep == nil {
+		q += fmt.Sprintf(` LIMIT %d`, f.PerWorkflow)
+	}
 	var out []Run
 	for _, wf := range wfs {
 		args[0] = wf
@@ -226,9 +266,13 @@ func limitedHistory(ctx context.Context, tx *sql.Tx, f Filter, where []string, a
 		if err != nil {
 			return fmt.Errorf("history of %s: %w", wf, err)
 		}
-		out = append(out, runs...)
+		runs = keep(runs, f.Keep)
+		out = append(out, runs[:min(len(runs), f.PerWorkflow)]...)
 	}
 	slices.SortStableFunc(out, newestFirst)
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
 	for lo := 0; lo < len(out); lo += historyPage {
 		if err := emit(ctx, tx, f, out[lo:min(lo+historyPage, len(out))], fn); err != nil {
 			return err
@@ -275,7 +319,8 @@ func workflows(ctx context.Context, tx *sql.Tx) ([]string, error) {
 }
 
 const taskColumns = `task, status, attempts, exit_code, started_at, finished_at, duration_ms, retry_at, pgid, error, reason,
-	attempt_started_at`
+	attempt_started_at, (SELECT json_group_array(d) FROM (SELECT a.duration_ms AS d FROM task_attempts a
+		WHERE a.run_id = tasks.run_id AND a.task = tasks.task AND a.duration_ms IS NOT NULL ORDER BY a.attempt))`
 
 // fillTasks sets the tasks of runs, fetching those of up to 256 runs per
 // query (their ids passed as one JSON array).
@@ -319,9 +364,13 @@ func queryTasks(ctx context.Context, st *sql.Stmt, ids string, byID map[string]*
 	for rows.Next() {
 		var t Task
 		var code, started, finished, dur, retry, attempt sql.NullInt64
+		var durs string
 		if err := rows.Scan(&run, &t.Name, &t.Status, &t.Attempts, &code, &started, &finished, &dur, &retry,
-			&t.PGID, &t.Error, &t.Reason, &attempt); err != nil {
+			&t.PGID, &t.Error, &t.Reason, &attempt, &durs); err != nil {
 			return err
+		}
+		if err := json.Unmarshal([]byte(durs), &t.AttemptDurationsMS); err != nil {
+			return fmt.Errorf("attempt durations of %s: %w", t.Name, err)
 		}
 		t.ExitCode = nullInt(code)
 		t.Started, t.Finished, t.RetryAt = nullTime(started), nullTime(finished), nullTime(retry)
@@ -429,6 +478,26 @@ func (d *DB) FindAttempt(ctx context.Context, q AttemptQuery) (*Attempt, error) 
 	at.Started, at.Finished = nsTime(started), nullTime(finished)
 	at.DurationMS = dur.Int64
 	return &at, nil
+}
+
+// RunIDsWithPrefix returns the ids of the runs that start with prefix, at most limit
+// of them (the caller resolves a RUN_ID prefix).
+func (d *DB) RunIDsWithPrefix(ctx context.Context, prefix string, limit int) ([]string, error) {
+	rows, err := d.r.QueryContext(ctx, `SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT ?`,
+		len(prefix), prefix, limit)
+	if err != nil {
+		return nil, fmt.Errorf("run ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("run ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // Definition returns the workflow definition recorded under hash.

@@ -44,8 +44,16 @@ func TestHistory(t *testing.T) {
 			projectortest.SyncCanceled, projectortest.BackupTimeout, projectortest.ReportFailed, projectortest.BackupOK}},
 		{"one workflow", projector.Filter{Workflow: "backup"},
 			[]string{projectortest.BackupLive, projectortest.BackupTimeout, projectortest.BackupOK}},
-		{"limit per workflow", projector.Filter{Limit: 1},
+		{"limit per workflow", projector.Filter{PerWorkflow: 1},
 			[]string{projectortest.ReportOK, projectortest.SyncHeld, projectortest.BackupLive}},
+		{"limit in all", projector.Filter{Limit: 2},
+			[]string{projectortest.ReportOK, projectortest.SyncHeld}},
+		{"limit per workflow and in all", projector.Filter{PerWorkflow: 2, Limit: 3},
+			[]string{projectortest.ReportOK, projectortest.SyncHeld, projectortest.BackupLive}},
+		{"keep before the limit", projector.Filter{Limit: 2, Keep: func(r *projector.Run) bool { return r.Workflow == "backup" }},
+			[]string{projectortest.BackupLive, projectortest.BackupTimeout}},
+		{"keep before the per-workflow limit", projector.Filter{PerWorkflow: 1, Keep: func(r *projector.Run) bool { return r.Status != projector.RunRunning }},
+			[]string{projectortest.ReportOK, projectortest.SyncCanceled, projectortest.BackupTimeout}},
 		{"status", projector.Filter{Status: projector.RunFailed},
 			[]string{projectortest.BackupTimeout, projectortest.ReportFailed}},
 		{"running", projector.Filter{Status: projector.RunRunning},
@@ -83,6 +91,9 @@ func TestHistoryTasks(t *testing.T) {
 	f := tasks[0]
 	if f.Status != "failed" || f.Attempts != 2 || f.ExitCode == nil || *f.ExitCode != 2 || f.DurationMS != 11000 {
 		t.Fatalf("fetch %+v", f)
+	}
+	if !slices.Equal(f.AttemptDurationsMS, []int64{2900, 3000}) {
+		t.Errorf("fetch attempt durations %v, want [2900 3000]", f.AttemptDurationsMS)
 	}
 	if r := tasks[1]; r.Status != "skipped" || r.ExitCode != nil || !r.Started.IsZero() {
 		t.Fatalf("render %+v", r)

@@ -11,7 +11,9 @@ Usage: scripts/deps.sh [--check]
 Installs the system packages PicoFlow's tests use (an OpenSSH server for the
 ssh executor tests, promtool for the metrics lint, qemu-user-static for the
 ARM smoke test, sqlite3 for inspecting databases, shellcheck for the
-scripts, chromium for the web UI's browser test) with apt-get when missing.
+scripts, dpkg-deb, adduser and lintian for the Debian packages, unshare for
+the read-only root test, zsh and fish to check the completion scripts,
+chromium for the web UI's browser test) with apt-get when missing.
   --check   only list what is missing; exit 1 if anything is
 TXT
 }
@@ -34,6 +36,12 @@ declare -A need=(
 	[shellcheck]=shellcheck
 	[npm]=npm
 	[/usr/bin/time]=time
+	[lintian]=lintian
+	[dpkg-deb]=dpkg
+	[adduser]=adduser
+	[zsh]=zsh
+	[fish]=fish
+	[unshare]=util-linux
 	[chromium]=chromium
 )
 

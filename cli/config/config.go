@@ -70,6 +70,9 @@ type Retention struct {
 type Resources struct {
 	MemoryLimit int64 // bytes, for runtime/debug.SetMemoryLimit; 0: not set
 	GOGC        int   // for runtime/debug.SetGCPercent; 0: not set, -1: off
+	// MaxWorkflowFile bounds a workflow file, in bytes; 0: the default
+	// (workflow.DefaultMaxFileSize, 1 MiB).
+	MaxWorkflowFile int64
 }
 
 // HTTP is the daemon's HTTP endpoint (health, metrics).

@@ -66,7 +66,7 @@ func TestExample(t *testing.T) {
 		Paths:     Paths{Home: "/var/lib/picoflow", Logs: "/var/lib/picoflow/logs", WorkflowsDir: "/etc/picoflow/workflows"},
 		Log:       Log{Format: "text"},
 		Retention: Retention{HistoryDays: 30, MaxRunsPerWorkflow: 500, LogDays: 7},
-		Resources: Resources{MemoryLimit: 64 << 20, GOGC: 50},
+		Resources: Resources{MemoryLimit: 64 << 20, GOGC: 50, MaxWorkflowFile: 1 << 20},
 		HTTP:      HTTP{Listen: "127.0.0.1:9090"},
 	}
 	secrets := c.Secrets

@@ -352,7 +352,7 @@ func (d *decoder) retention(n *yaml.Node, path string, r *Retention) {
 }
 
 func (d *decoder) resources(n *yaml.Node, path string, r *Resources) {
-	d.mapping(n, path, []string{"memory_limit", "gogc"}, func(key string, k, v *yaml.Node) {
+	d.mapping(n, path, []string{"memory_limit", "gogc", "max_workflow_file"}, func(key string, k, v *yaml.Node) {
 		p := join(path, key)
 		switch key {
 		case "memory_limit":
@@ -362,6 +362,14 @@ func (d *decoder) resources(n *yaml.Node, path string, r *Resources) {
 					return
 				}
 				r.MemoryLimit = b
+			}
+		case "max_workflow_file":
+			if b, ok := d.size(v, p); ok {
+				if b < 1<<10 {
+					d.problem(v, p, Problem{Msg: fmt.Sprintf("%d bytes is too small", b), Hint: "at least 1KiB; the default is 1MiB"})
+					return
+				}
+				r.MaxWorkflowFile = b
 			}
 		case "gogc":
 			if v.Kind == yaml.ScalarNode && v.Value == "off" {

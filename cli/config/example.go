@@ -35,6 +35,7 @@ retention:
 resources:
   memory_limit: 64MiB    # soft limit for the Go heap (runtime/debug.SetMemoryLimit)
   gogc: 50               # GC target percentage, or off
+  max_workflow_file: 1MiB  # larger workflow files are refused
 
 # The daemon's HTTP endpoint (health, metrics).
 http:

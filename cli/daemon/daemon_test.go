@@ -266,6 +266,9 @@ env:
 	if n := count(td.events(), func(e *journal.Event) bool { return e.Type == journal.RunResumed && e.Run == resp.Run }); n != 1 {
 		t.Errorf("%d RunResumed events, want 1", n)
 	}
+	if !logHas(td, `"msg":"resuming an interrupted run"`) || !logHas(td, `"interrupted_tasks":"work"`) {
+		t.Errorf("the resume log does not name the interrupted task:\n%s", td.logs)
+	}
 }
 
 func TestNotify(t *testing.T) {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sync/atomic"
@@ -99,8 +100,11 @@ func (m *daemonMetrics) reloaded(result string) {
 }
 
 // write writes the Prometheus text exposition: the daemon's series, then
-// the Go runtime and process metrics (go_*, process_*).
+// the Go runtime and process metrics (go_*, process_*), with help texts
+// (see withHelp).
 func (m *daemonMetrics) write(w io.Writer) {
-	m.set.WritePrometheus(w)
-	metrics.WriteProcessMetrics(w)
+	var b bytes.Buffer
+	m.set.WritePrometheus(&b)
+	metrics.WriteProcessMetrics(&b)
+	_, _ = w.Write(withHelp(b.Bytes()))
 }

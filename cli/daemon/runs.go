@@ -67,7 +67,7 @@ func (d *Daemon) resumeAll(ctx context.Context, st *engine.State) {
 				"run", r.ID, "workflow", r.Workflow, "tasks", strings.Join(doubt, ","))
 			continue
 		}
-		d.log.Info("resuming an interrupted run", "run", r.ID, "workflow", r.Workflow, "interrupted_tasks", strings.Join(running, ","))
+		d.log.Info("resuming an interrupted run", "run", r.ID, "workflow", r.Workflow, "interrupted_tasks", strings.Join(interruptedTasks(r), ","))
 		d.sched.Resumed(r.Workflow)
 		d.resumesPending.Add(1)
 		var once sync.Once
@@ -115,6 +115,20 @@ func tasksIn(r *engine.Run, s engine.TaskStatus) []string {
 	var out []string
 	for name, t := range r.Tasks {
 		if t.Status == s {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// interruptedTasks are the tasks of r whose attempt was cut short: running
+// when PicoFlow died, or stopped by a shutdown (journaled interrupted, so
+// pending again with an attempt behind them).
+func interruptedTasks(r *engine.Run) []string {
+	var out []string
+	for name, t := range r.Tasks {
+		if t.Status == engine.Running || t.Status == engine.Pending && t.Attempt > 0 {
 			out = append(out, name)
 		}
 	}
@@ -255,7 +269,6 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 	if err != nil {
 		return Response{Code: CodeNotFound, Error: err.Error()}
 	}
-	d.metrics.fired(req.Workflow, schedule.TriggerManual)
 	reply := make(chan Response, 1)
 	d.launch(ctx, wf, a.Fire, req.Params, func(id string, err error) {
 		if err != nil {

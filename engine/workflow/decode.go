@@ -431,6 +431,20 @@ func validEnvName(s string) bool {
 	return true
 }
 
+// MaxNameLen bounds workflow and task names, in bytes. PicoFlow names
+// files and directories after them (HOME/logs/WORKFLOW/RUN/TASK.ATTEMPT.log,
+// a lock file per workflow), and most file systems hold at most 255 bytes
+// per name: 200 leaves room for the suffixes.
+const MaxNameLen = 200
+
+// nameTooLong is the problem of a name over MaxNameLen.
+func nameTooLong(what, s string) Problem {
+	return Problem{
+		Msg:  fmt.Sprintf("%s name is %d bytes long, more than %d (%.20s...)", what, len(s), MaxNameLen, s),
+		Hint: "picoflow names files after it: shorten it",
+	}
+}
+
 // validName reports whether s is non-empty and every byte is a lowercase
 // letter, a digit, '_' or '-' (upper case letters too when upper is set).
 func validName(s string, upper bool) bool {

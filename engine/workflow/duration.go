@@ -65,6 +65,20 @@ func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Durat
 	return v, true
 }
 
+// timeout decodes a timeout: a positive duration, or none for no timeout
+// at all (which overrides a default from the workflow or global config).
+func (d *decoder) timeout(n *yaml.Node, path string) (time.Duration, bool) {
+	if r := resolve(n); r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" && strings.TrimSpace(r.Value) == "none" {
+		return 0, true
+	}
+	if r := resolve(n); r != nil && r.Kind == yaml.ScalarNode && (r.Value == "0" || r.Value == "0s") {
+		d.report(n, path, Problem{Msg: "a timeout must be greater than zero",
+			Hint: "write none for no timeout, or leave the key out for the default"})
+		return 0, false
+	}
+	return d.duration(n, path, true)
+}
+
 // cronParser accepts the standard five fields, an optional leading seconds
 // field, and descriptors such as @daily and @every 10m.
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)

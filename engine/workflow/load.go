@@ -27,7 +27,7 @@ func Load(path string) (*Workflow, error) {
 
 // LoadWith is Load with base in place of BuiltinConfig(), as ParseWith.
 func LoadWith(path string, base Config) (*Workflow, error) {
-	data, err := os.ReadFile(path)
+	data, err := readCapped(path, base.MaxFileSize)
 	if err != nil {
 		return nil, Problems{{File: path, Msg: fmt.Sprintf("read workflow: %v", unwrapPath(err)), Err: err}}
 	}
@@ -36,6 +36,37 @@ func LoadWith(path string, base Config) (*Workflow, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// errTooLarge is a workflow file over the size limit.
+var errTooLarge = errors.New("too large")
+
+// readCapped reads a workflow file of at most limit bytes (0:
+// DefaultMaxFileSize), checked before and while reading.
+func readCapped(path string, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = DefaultMaxFileSize
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tooLarge := func(size int64) error {
+		return fmt.Errorf("%w: %d bytes, more than the limit of %d (resources.max_workflow_file in the global config)",
+			errTooLarge, size, limit)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+		return nil, tooLarge(fi.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, tooLarge(int64(len(data)))
+	}
+	return data, nil
 }
 
 // unwrapPath drops the *fs.PathError wrapper, whose path is already in the
@@ -205,7 +236,9 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	}
 	if e, ok := d.require(f, "", "name", "name: nightly-backup"); ok {
 		if s, ok := d.str(e.val, "name"); ok {
-			if validName(s, false) {
+			if len(s) > MaxNameLen {
+				d.report(e.val, "name", nameTooLong("workflow", s))
+			} else if validName(s, false) {
 				w.Name, w.nameLine, w.nameCol = s, e.val.Line, e.val.Column
 			} else {
 				d.report(e.val, "name", Problem{
@@ -235,8 +268,13 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	if e, ok := f.get("schedule"); ok {
 		if s, ok := d.text(e.val, "schedule"); ok {
 			s = strings.TrimSpace(s)
-			if _, err := parseSchedule(s, nil); err != nil {
+			if cs, err := parseSchedule(s, nil); err != nil {
 				d.report(e.val, "schedule", Problem{Msg: err.Error(), Hint: scheduleHint, Err: err})
+			} else if cs.Next(time.Now()).IsZero() {
+				d.report(e.val, "schedule", Problem{
+					Msg:  fmt.Sprintf("%q never fires: no date matches its day-of-month and month fields", s),
+					Hint: "check the day and month fields: February has no 30th, April no 31st",
+				})
 			} else {
 				w.Schedule = s
 				if _, _, hasZone, _ := splitCronTZ(s); hasZone && tzNode != nil {
@@ -301,7 +339,7 @@ func (d *decoder) config(c *Config, n *yaml.Node, path string) {
 		}
 	}
 	if e, ok := f.get("timeout_default"); ok {
-		c.TimeoutDefault, _ = d.duration(e.val, join(path, "timeout_default"), true)
+		c.TimeoutDefault, _ = d.timeout(e.val, join(path, "timeout_default"))
 	}
 	if e, ok := f.get("shutdown_grace"); ok {
 		if v, ok := d.duration(e.val, join(path, "shutdown_grace"), false); ok {

@@ -257,6 +257,7 @@ func TestParseFields(t *testing.T) {
 		{"timeout seconds", head + "    timeout: 90\n", func(w *Workflow) bool { return w.Tasks[0].Timeout == 90*time.Second }},
 		{"timeout string", head + "    timeout: 1h30m\n", func(w *Workflow) bool { return w.Tasks[0].Timeout == 90*time.Minute }},
 		{"timeout default", "config: {timeout_default: 5m}\n" + head, func(w *Workflow) bool { return w.Tasks[0].Timeout == 5*time.Minute }},
+		{"timeout none over a default", "config: {timeout_default: 5m}\n" + head + "    timeout: none\n", func(w *Workflow) bool { return w.Tasks[0].Timeout == 0 }},
 		{"retry default", "config: {retry_default: 4}\n" + head, func(w *Workflow) bool { return w.Tasks[0].Retry == 4 }},
 		{"retry override zero", "config: {retry_default: 4}\n" + head + "    retry: 0\n", func(w *Workflow) bool { return w.Tasks[0].Retry == 0 }},
 		{"shutdown grace zero", "config: {shutdown_grace: 0}\n" + head, func(w *Workflow) bool { return w.Config.ShutdownGrace == 0 }},
@@ -635,5 +636,60 @@ func TestBackoffConflict(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLoadFileSizeCap refuses a workflow file over the limit of its base,
+// or over DefaultMaxFileSize when the base sets none, before parsing it.
+func TestLoadFileSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small.yaml")
+	body := "name: capped\ntasks:\n  - name: a\n    type: shell\n    config: {command: \"echo a\"}\n"
+	if err := os.WriteFile(small, []byte(body+"# "+strings.Repeat("x", 2000)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte(body+"# "+strings.Repeat("x", DefaultMaxFileSize)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		path  string
+		limit int64
+		ok    bool
+	}{
+		{"default allows a small file", small, 0, true},
+		{"default refuses over 1 MiB", big, 0, false},
+		{"configured limit refuses", small, 1024, false},
+		{"configured limit allows", big, 2 << 20, true},
+	} {
+		base := BuiltinConfig()
+		base.MaxFileSize = tc.limit
+		_, err := LoadWith(tc.path, base)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "resources.max_workflow_file") {
+			t.Errorf("%s: the error does not name the setting: %v", tc.name, err)
+		}
+	}
+}
+
+// TestTimeoutNoneOverGlobalDefault switches off a global default timeout
+// in a workflow (timeout_default: none) and in a task (timeout: none).
+func TestTimeoutNoneOverGlobalDefault(t *testing.T) {
+	base := BuiltinConfig()
+	base.TimeoutDefault = time.Hour
+	for name, src := range map[string]string{
+		"workflow": "name: w\nconfig: {timeout_default: none}\ntasks:\n  - {name: a, type: shell, config: {command: c}}\n",
+		"task":     "name: w\ntasks:\n  - {name: a, type: shell, timeout: none, config: {command: c}}\n",
+	} {
+		w, err := ParseWith("w.yaml", []byte(src), base)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if w.Tasks[0].Timeout != 0 {
+			t.Errorf("%s: timeout %s, want none", name, w.Tasks[0].Timeout)
+		}
 	}
 }

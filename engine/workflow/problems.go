@@ -187,6 +187,10 @@ func (s *suggester) suggest(word string) string {
 	return best
 }
 
+// EditDistance is the optimal string alignment distance between a and b,
+// in runes, the measure Suggest uses.
+func EditDistance(a, b string) int { return editDistance(a, b) }
+
 // editDistance is the optimal string alignment distance between a and b.
 func editDistance(a, b string) int {
 	var d distance

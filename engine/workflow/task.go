@@ -36,7 +36,9 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 	if e, ok := d.require(f, path, "name", "name: dump"); ok {
 		p := join(path, "name")
 		if s, ok := d.str(e.val, p); ok {
-			if validName(s, true) {
+			if len(s) > MaxNameLen {
+				d.report(e.val, p, nameTooLong("task", s))
+			} else if validName(s, true) {
 				t.Name, tn.nameNode = s, e.val
 			} else {
 				d.report(e.val, p, Problem{
@@ -75,7 +77,7 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 		}
 	}
 	if e, ok := f.get("timeout"); ok {
-		if v, ok := d.duration(e.val, join(path, "timeout"), true); ok {
+		if v, ok := d.timeout(e.val, join(path, "timeout")); ok {
 			t.Timeout, tn.timeoutOK = v, true
 		}
 	}

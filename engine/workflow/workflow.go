@@ -57,7 +57,16 @@ type Config struct {
 	TimeoutDefault time.Duration // 0 means no timeout
 	Backoff        Backoff
 	ShutdownGrace  time.Duration
+	// MaxFileSize bounds a workflow file LoadWith reads, in bytes (0:
+	// DefaultMaxFileSize). It comes from the global config, never from a
+	// workflow file.
+	MaxFileSize int64
 }
+
+// DefaultMaxFileSize bounds a workflow file when the global config does not
+// (resources.max_workflow_file): a file of tens of megabytes would take
+// most of a small board's memory to parse.
+const DefaultMaxFileSize = 1 << 20
 
 // BuiltinConfig returns the built-in defaults of a workflow's config: the
 // base that Parse, Load and LoadPaths decode the `config:` block over.

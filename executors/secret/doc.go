@@ -10,8 +10,12 @@
 //     a rotated file is picked up by the next attempt. A secret file must
 //     be a regular file that is neither readable nor writable by others and
 //     not writable by its group; anything else is refused.
-//   - Redactor: every secret value the Store has resolved (plus its JSON-,
-//     query- and path-escaped forms). Redact replaces each occurrence in a
+//   - MaskAll, which reads every configured secret at start so that its
+//     value is masked whether or not a task references it, and TaskEnv,
+//     which removes the variables behind env secrets from the environment
+//     tasks inherit.
+//   - Redactor: every secret value the Store has read (plus the escaped
+//     forms tools print it in: Forms). Redact replaces each occurrence in a
 //     string with "***"; it is the engine's Options.Redact. Writer masks a
 //     stream the same way, even when a value is split across Write calls:
 //     it holds back the longest tail that could be the start of a secret

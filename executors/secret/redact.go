@@ -3,10 +3,14 @@ package secret
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Mask replaces every secret value.
@@ -19,17 +23,15 @@ type Redactor struct {
 	vals [][]byte // distinct, never empty
 }
 
-// Add registers a secret value, and its JSON-string, query and path
-// escaped forms where they differ, so that a value that went into a URL or
-// a JSON body is masked too. Empty values are ignored.
+// Add registers a secret value and the forms tools commonly print it in,
+// where they differ (see Forms), so that a value that went into a URL, a
+// JSON document or a shell command line is masked too. Empty values are
+// ignored.
 func (r *Redactor) Add(v string) {
 	if v == "" {
 		return
 	}
-	forms := []string{v, url.QueryEscape(v), url.PathEscape(v)}
-	if b, err := json.Marshal(v); err == nil {
-		forms = append(forms, string(b[1:len(b)-1]))
-	}
+	forms := Forms(v)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, f := range forms {
@@ -37,6 +39,54 @@ func (r *Redactor) Add(v string) {
 			r.vals = append(r.vals, []byte(f))
 		}
 	}
+}
+
+// Forms returns v and the escaped forms of v that programs commonly print:
+// URL query and path escaping; the inside of a JSON string as Go writes it
+// (HTML characters escaped, json.Marshal), as most other tools write it
+// (not escaped: python, jq, Encoder.SetEscapeHTML(false)) and as Python's
+// json.dumps writes it by default (non-ASCII escaped); and the inside of a
+// shell single-quoted word, with a quote written '\” (sh, bash's set -x)
+// or '"'"' (Python's shlex.quote). Duplicates are removed.
+func Forms(v string) []string {
+	forms := []string{v, url.QueryEscape(v), url.PathEscape(v)}
+	if b, err := json.Marshal(v); err == nil {
+		forms = append(forms, string(b[1:len(b)-1]))
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) == nil {
+		b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		forms = append(forms, string(b[1:len(b)-1]))
+		forms = append(forms, asciiJSON(string(b[1:len(b)-1])))
+	}
+	forms = append(forms, strings.ReplaceAll(v, "'", `'\''`), strings.ReplaceAll(v, "'", `'"'"'`))
+	out := forms[:0]
+	for _, f := range forms {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// asciiJSON escapes the non-ASCII runes of the inside of a JSON string as
+// \uXXXX (surrogate pairs beyond the BMP), as Python's json.dumps does.
+func asciiJSON(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			b.WriteRune(r)
+		case r > 0xFFFF:
+			r1, r2 := utf16.EncodeRune(r)
+			fmt.Fprintf(&b, "\\u%04x\\u%04x", r1, r2)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
 }
 
 // Len is the number of values (forms included) the Redactor masks.

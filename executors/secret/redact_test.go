@@ -121,3 +121,24 @@ func FuzzWriter(f *testing.F) {
 		}
 	})
 }
+
+// TestRedactEscapedForms masks the forms tools print a secret in: JSON
+// with and without HTML escaping (python, jq), python's ASCII-only JSON,
+// and shell single-quoting as sh and python's shlex.quote write it.
+func TestRedactEscapedForms(t *testing.T) {
+	var r Redactor
+	r.Add(`pa&ss"w0'rd€`)
+	for _, tc := range []struct{ name, in string }{
+		{"raw", `x pa&ss"w0'rd€ x`},
+		{"json html-escaped", `{"p":"pa\u0026ss\"w0'rd€"}`},
+		{"json", `{"p":"pa&ss\"w0'rd€"}`},
+		{"json ascii", `{"p": "pa&ss\"w0'rd\u20ac"}`},
+		{"sh quoted", `+ curl -u 'pa&ss"w0'\''rd€'`},
+		{"shlex quoted", `curl -u 'pa&ss"w0'"'"'rd€'`},
+		{"query", `?p=pa%26ss%22w0%27rd%E2%82%AC`},
+	} {
+		if got := r.Redact(tc.in); strings.Contains(got, "ss") {
+			t.Errorf("%s: %q left %q", tc.name, tc.in, got)
+		}
+	}
+}

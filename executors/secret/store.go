@@ -50,6 +50,46 @@ func New(sources map[string]Source, lookup func(string) (string, bool)) *Store {
 	return &Store{sources: sources, lookup: lookup}
 }
 
+// MaskAll reads every configured secret and adds its value to the
+// Redactor, so that a value is masked from the start, whether or not a task
+// references it (a task may print its whole environment, or cat a file).
+// A secret that cannot be read now is skipped: a task that references it
+// fails with the reason when it runs, and its value is masked once read.
+func (s *Store) MaskAll() {
+	for _, src := range s.sources {
+		if v, err := src.read(s.lookup); err == nil {
+			s.red.Add(v)
+		}
+	}
+}
+
+// TaskEnv returns environ (KEY=VALUE entries, PicoFlow's own environment)
+// without the variables that back an env secret: tasks inherit it, and a
+// task that prints its environment, or runs as another user, must not get
+// a secret it did not ask for. A task that needs one names it in its env
+// (TOKEN: ${secret:token}), which is added after this base.
+func (s *Store) TaskEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !s.backs(k) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// backs reports whether the environment variable k is the source of a
+// secret.
+func (s *Store) backs(k string) bool {
+	for _, src := range s.sources {
+		if src.Env == k && src.File == "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Redactor returns the Redactor that knows every value the Store resolved.
 func (s *Store) Redactor() *Redactor { return &s.red }
 

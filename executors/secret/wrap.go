@@ -18,6 +18,8 @@ import (
 //     are expanded into a copy of the task, so ex never sees a reference;
 //   - the TaskEnv values named by Request.RefKeys are expanded, in TaskEnv
 //     and in Env; no other value is touched;
+//   - every configured secret is read again (MaskAll), so that a rotated
+//     secret file's new value is masked whether or not the task uses it;
 //   - once any secret is known, Stdout and Stderr become masking writers
 //     over the attempt's streams, flushed before Execute returns.
 //
@@ -42,6 +44,7 @@ func (w *wrapped) Close() error {
 }
 
 func (w *wrapped) Execute(ctx context.Context, req *executors.Request) executors.Result {
+	w.s.MaskAll() // a secret file rotated since is masked too, referenced or not
 	r := *req
 	t, err := w.s.resolveTask(req.Task)
 	if err != nil {

@@ -35,6 +35,18 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	if sh == "" {
 		sh = "/bin/sh"
 	}
+	if cfg.Workdir != "" {
+		if fi, err := os.Stat(cfg.Workdir); err != nil || !fi.IsDir() {
+			why := "no such directory"
+			if err == nil {
+				why = "not a directory"
+			} else if !errors.Is(err, os.ErrNotExist) {
+				why = unwrapPath(err).Error()
+			}
+			return executors.Result{Status: executors.Failed, ExitCode: -1,
+				Err: fmt.Errorf("workdir %s: %s (config.workdir of task %s)", cfg.Workdir, why, req.Task.Name)}
+		}
+	}
 	cmd := exec.Command(sh, "-c", cfg.Command)
 	cmd.Dir = cfg.Workdir
 	cmd.Env = req.Env
@@ -55,8 +67,10 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	if req.Started != nil {
 		req.Started(pgid)
 	}
+	began := time.Now()
 	status, err := executors.Supervise(ctx, req, DefaultKillGrace, cmd.Wait,
-		func(grace time.Duration, done <-chan error) error { return stopGroup(pgid, grace, done) })
+		func(grace time.Duration, done <-chan error) error { return stopGroup(req, pgid, grace, done) })
+	took := time.Since(began)
 	// The leader is gone; whatever it left behind in its group goes too.
 	// A task that means to leave a daemon running starts it with setsid.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
@@ -80,7 +94,7 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	}
 	switch status {
 	case executors.TimedOut:
-		res.Err = fmt.Errorf("timed out after %s", req.Timeout)
+		res.Err = fmt.Errorf("timed out: ran %s, over its %s timeout", took.Round(100*time.Millisecond), req.Timeout)
 	case executors.Interrupted:
 		res.Err = errors.New("interrupted by shutdown")
 	default:
@@ -157,8 +171,9 @@ func (o *output) drain() {
 }
 
 // stopGroup sends SIGTERM to the process group, then SIGKILL after grace if
-// its leader has not exited, and returns the leader's wait error.
-func stopGroup(pgid int, grace time.Duration, done <-chan error) error {
+// its leader has not exited, and returns the leader's wait error. A SIGKILL
+// is noted in the attempt's log.
+func stopGroup(req *executors.Request, pgid int, grace time.Duration, done <-chan error) error {
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
@@ -166,9 +181,20 @@ func stopGroup(pgid int, grace time.Duration, done <-chan error) error {
 	case err := <-done:
 		return err
 	case <-t.C:
+		executors.Note(req, "the task still ran %s after SIGTERM: killed it (SIGKILL)", grace)
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		return <-done
 	}
+}
+
+// unwrapPath drops the *fs.PathError wrapper of err, whose path the caller
+// names already.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func sigName(s syscall.Signal) string {

@@ -55,17 +55,6 @@ func waitFile(t *testing.T, path string) {
 	t.Fatalf("%s never appeared", path)
 }
 
-// subreaper makes this test process the parent of orphaned grandchildren,
-// so that a test can reap one itself and then see ESRCH deterministically
-// instead of waiting on PID 1.
-func subreaper(t *testing.T) {
-	t.Helper()
-	const prSetChildSubreaper = 36
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		t.Skipf("prctl(PR_SET_CHILD_SUBREAPER): %v", errno)
-	}
-}
-
 // assertGroupGone reaps the processes left in process group pgid (orphans
 // reparented to this subreaper) and checks that pid, a member, and the
 // group no longer exist. The loop only waits for the kernel to finish a
@@ -120,9 +109,11 @@ func TestExecute(t *testing.T) {
 			status: executors.Success, log: "unset"},
 		{name: "workdir", command: "pwd", workdir: dir, status: executors.Success, log: dir + "\n"},
 		{name: "missing-workdir", command: "true", workdir: filepath.Join(dir, "nope"), status: executors.Failed,
-			exitCode: -1, err: "start:"},
+			exitCode: -1, err: "workdir " + filepath.Join(dir, "nope") + ": no such directory"},
 		{name: "timeout", command: "echo before; sleep 300", timeout: 50 * time.Millisecond,
-			status: executors.TimedOut, exitCode: -1, err: "timed out after 50ms", log: "before"},
+			status: executors.TimedOut, exitCode: -1, err: "over its 50ms timeout", log: "before\n\n[picoflow "},
+		{name: "timeout-noted-in-log", command: "sleep 300", timeout: 50 * time.Millisecond,
+			status: executors.TimedOut, exitCode: -1, err: "timed out", log: "] timeout of 50ms reached: stopping the task (SIGTERM, then SIGKILL after"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,6 +142,27 @@ func TestExecute(t *testing.T) {
 	}
 }
 
+// TestSIGKILLNotedInLog times out a task that ignores SIGTERM: the log
+// says when PicoFlow stopped it and when it had to SIGKILL it, and the
+// error gives the real run time besides the timeout.
+func TestSIGKILLNotedInLog(t *testing.T) {
+	ready := filepath.Join(t.TempDir(), "trapped")
+	req, logPath := request(t, "trap '' TERM; touch "+ready+"; sleep 300")
+	req.Timeout, req.KillGrace = 50*time.Millisecond, 200*time.Millisecond
+	req.Started = func(int) { waitFile(t, ready) } // the timeout starts after the trap is set
+	res := (&Shell{}).Execute(context.Background(), req)
+	if res.Status != executors.TimedOut || res.Err == nil || !strings.Contains(res.Err.Error(), "over its 50ms timeout") {
+		t.Fatalf("got %s: %v", res.Status, res.Err)
+	}
+	log := readLog(t, logPath)
+	for _, want := range []string{"] timeout of 50ms reached: stopping the task (SIGTERM, then SIGKILL after 200ms)",
+		"] the task still ran 200ms after SIGTERM: killed it (SIGKILL)"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log does not say %q:\n%s", want, log)
+		}
+	}
+}
+
 func TestExecuteRefusesTaskWithoutShellConfig(t *testing.T) {
 	req, _ := request(t, "true")
 	req.Task.Shell = nil
@@ -173,13 +185,13 @@ func TestStopKillsProcessGroup(t *testing.T) {
 		err        string
 	}{
 		{name: "timeout", grandchild: "sleep 300", timeout: 100 * time.Millisecond,
-			status: executors.TimedOut, err: "timed out after 100ms"},
+			status: executors.TimedOut, err: "over its 100ms timeout"},
 		{name: "shutdown", grandchild: "sleep 300", cancel: true,
 			status: executors.Interrupted, err: "interrupted by shutdown"},
 		// The leader exits on SIGTERM at once; the grandchild that ignores
 		// it must still go, without waiting for KillGrace.
 		{name: "grandchild-ignores-term", grandchild: `sh -c "trap '' TERM; sleep 300"`, timeout: 100 * time.Millisecond,
-			status: executors.TimedOut, err: "timed out after 100ms"},
+			status: executors.TimedOut, err: "over its 100ms timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

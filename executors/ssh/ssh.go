@@ -156,13 +156,14 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) executor
 	if err := sess.Start(prefix + cfg.Command); err != nil {
 		return fail(false, fmt.Errorf("start remote command on %s: %w", t.addr, err))
 	}
+	began := time.Now()
 	status, err := executors.Supervise(ctx, req, DefaultKillGrace, sess.Wait,
 		func(grace time.Duration, done <-chan error) error { return e.stop(c, sess, grace, done, stderr) })
 	res := exitResult(err)
 	res.Status = status
 	switch {
 	case status == executors.TimedOut:
-		res.Err = fmt.Errorf("timed out after %s", req.Timeout)
+		res.Err = fmt.Errorf("timed out: ran %s, over its %s timeout", time.Since(began).Round(100*time.Millisecond), req.Timeout)
 	case status == executors.Interrupted:
 		res.Err = errors.New("interrupted by shutdown")
 	case err != nil:

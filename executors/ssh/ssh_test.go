@@ -215,7 +215,7 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 		pidFile := filepath.Join(dir, "pid")
 		start := time.Now()
 		res, log := run(t, e, s.config("echo $$ > "+pidFile+"; exec sleep 60"), attempt{timeout: 300 * time.Millisecond})
-		if res.Status != executors.TimedOut || res.ExitCode != -1 || !strings.Contains(res.Err.Error(), "timed out after 300ms") {
+		if res.Status != executors.TimedOut || res.ExitCode != -1 || !strings.Contains(res.Err.Error(), "over its 300ms timeout") {
 			t.Fatalf("got %v exit %d err %v", res.Status, res.ExitCode, res.Err)
 		}
 		if d := time.Since(start); d > 10*time.Second {

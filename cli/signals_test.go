@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testSecondSIGTERM stops a run with SIGTERM twice, as GNU timeout and
+// service managers may: the second does not force, the running task ends
+// within the grace, and the exit is 3. While picoflow waits it uses
+// (almost) no CPU, and under --log-format json its notices are JSON.
+func testSecondSIGTERM(t *testing.T, bin string) {
+	dir := t.TempDir()
+	wait := `touch "$T/started"; i=0; while [ ! -e "$T/release" ]; do i=$((i+1)); [ $i -lt 2000 ] || exit 1; sleep 0.02; done`
+	file := writeWorkflow(t, dir, "term2", "", spec{name: "wait", cmd: wait}, spec{name: "after", cmd: "true", deps: []string{"wait"}})
+	c := start(t, bin, "run", "--home", filepath.Join(dir, "home"), "--grace", "60s", "--log-format", "json", file)
+	c.waitFor(t, "the task to start", exists(filepath.Join(dir, "started")))
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, "the graceful stop notice", func() bool { return strings.Contains(c.stderrText(), "stopping gracefully") })
+	before := cpuTicks(t, c.cmd.Process.Pid)
+	time.Sleep(2 * time.Second) // a measuring window, not a synchronisation
+	if used := cpuTicks(t, c.cmd.Process.Pid) - before; used > 40 {
+		t.Errorf("picoflow used %d CPU ticks (1/100 s) in 2 s of grace: a busy loop", used)
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, "the second notice", func() bool { return strings.Contains(c.stderrText(), "already stopping") })
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != ExitInterrupted {
+		t.Fatalf("exit %d after two SIGTERMs, want %d\n--- stderr\n%s", code, ExitInterrupted, &c.stderr)
+	}
+	for _, l := range strings.Split(c.stderr.String(), "\n") {
+		if strings.Contains(l, "stopping") && !json.Valid([]byte(l)) {
+			t.Errorf("under --log-format json a signal notice is not JSON: %s", l)
+		}
+	}
+}
+
+// testForcedExit forces an exit with a second SIGINT while a task runs: the
+// exit is 130, picoflow says it killed the task's process group, and no
+// process of that group is left.
+func testForcedExit(t *testing.T, bin string) {
+	dir := t.TempDir()
+	file := writeWorkflow(t, dir, "forced", "", spec{name: "long", cmd: `echo $$ > "$T/pgid"; sleep 120; sleep 120`})
+	c := start(t, bin, "run", "--home", filepath.Join(dir, "home"), "--grace", "60s", file)
+	pgid := c.taskGroup(t, filepath.Join(dir, "pgid"))
+	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, "the graceful stop notice", func() bool { return strings.Contains(c.stderrText(), "stopping gracefully") })
+	if err := c.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != ExitForced {
+		t.Fatalf("exit %d after two SIGINTs, want %d\n--- stderr\n%s", code, ExitForced, &c.stderr)
+	}
+	if want := "killed 1 task process group(s) (SIGKILL to pgid " + strconv.Itoa(pgid) + ")"; !strings.Contains(c.stderr.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, &c.stderr)
+	}
+	waitGroupGone(t, pgid)
+}
+
+// testFreshKillsLeftovers kills picoflow with -9 while a task runs, then
+// abandons the run with run --fresh: the leftover task process is killed
+// before the new run starts, so two copies never run at once.
+func testFreshKillsLeftovers(t *testing.T, bin string) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	cmd := `if [ -e "$T/second" ]; then exit 0; fi; echo $$ > "$T/pgid"; exec sleep 120`
+	file := writeWorkflow(t, dir, "fresh", "", spec{name: "long", cmd: cmd, extra: "idempotent: false"})
+	c := start(t, bin, "run", "--home", home, file)
+	pgid := c.taskGroup(t, filepath.Join(dir, "pgid"))
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t)
+	if err := os.WriteFile(filepath.Join(dir, "second"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	again := start(t, bin, "run", "--home", home, "--fresh", file)
+	if code := again.wait(t); code != ExitOK {
+		t.Fatalf("run --fresh: exit %d\n%s%s", code, &again.stdout, &again.stderr)
+	}
+	if !strings.Contains(again.stdout.String(), "killed 1 leftover process group(s)") {
+		t.Errorf("run --fresh does not say it killed the leftover:\n%s", &again.stdout)
+	}
+	waitGroupGone(t, pgid)
+}
+
+// taskGroup waits for a task to write its process group id ($$ of the
+// task's shell) into path, and kills that group when the test ends.
+func (c *child) taskGroup(t *testing.T, path string) int {
+	t.Helper()
+	c.waitFor(t, "the task to start", func() bool { b, _ := os.ReadFile(path); return strings.HasSuffix(string(b), "\n") })
+	b, _ := os.ReadFile(path)
+	pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	return pgid
+}
+
+// cpuTicks is utime+stime of pid.
+func cpuTicks(t *testing.T, pid int) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cpu, _, ok := parseStat(b)
+	if !ok {
+		t.Fatalf("cannot parse %s", b)
+	}
+	return cpu
+}
+
+// waitGroupGone waits until no live (non-zombie) process is in the group.
+func waitGroupGone(t *testing.T, pgid int) {
+	t.Helper()
+	for i := 0; i < 1000; i++ {
+		if !groupAlive(pgid) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("process group %d still runs", pgid)
+}
+
+func groupAlive(pgid int) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		if state, _, pg, ok := parseParent(b); ok && pg == pgid && state != 'Z' {
+			return true
+		}
+	}
+	return false
+}
