@@ -36,7 +36,8 @@ unit:
 
 # Brief seeded fuzzing of every decoder and parser.
 FUZZ_TARGETS := ./journal:FuzzDecode ./journal:FuzzWalkSegment ./journal:FuzzSalvageManifest ./engine/workflow:FuzzParse ./engine/schedule:FuzzNext \
-	./executors/secret:FuzzWriter ./cli/config:FuzzParse ./cli:FuzzParseStat ./cli:FuzzParseWhen
+	./executors/secret:FuzzWriter ./cli/config:FuzzParse ./cli:FuzzParseStat ./cli:FuzzParseWhen \
+	./cli/dag:FuzzPlace ./cli/web:FuzzFilter
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

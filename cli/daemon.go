@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/picoflow/picoflow/cli/config"
 	"github.com/picoflow/picoflow/cli/daemon"
+	"github.com/picoflow/picoflow/cli/web"
 	"github.com/picoflow/picoflow/engine"
 	"github.com/spf13/pflag"
 )
@@ -63,12 +65,15 @@ grace, anything left is resumed at the next start; exit 0.
 
 One daemon per home: a second one exits 5 naming the first one's PID.
 With --listen (or http.listen in the config), /metrics (Prometheus),
-/healthz and /readyz are served; only on loopback unless --listen-public.
+/healthz, /readyz and the read-only web UI (see picoflow ui) are served;
+only on loopback unless ui.token is set in the global config (the UI and
+/metrics then need the token) or --listen-public (metrics and health only:
+the UI is not served on a public address without a token).
 Under systemd (Type=notify) it reports READY=1 and STOPPING=1.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			dir := fs.String("workflows", "", "directory of workflow files (default: config paths.workflows_dir, else /etc/picoflow/workflows as root, else HOME/workflows)")
-			listen := fs.String("listen", "", "serve /metrics, /healthz and /readyz on HOST:PORT, e.g. 127.0.0.1:9090 (default: config http.listen; off when neither)")
-			public := fs.Bool("listen-public", false, "allow a --listen address that is not loopback (the endpoints have no authentication)")
+			listen := fs.String("listen", "", "serve /metrics, /healthz, /readyz and the web UI on HOST:PORT, e.g. 127.0.0.1:9090 (default: config http.listen; off when neither)")
+			public := fs.Bool("listen-public", false, "allow a --listen address that is not loopback without ui.token (metrics and health only; they have no authentication)")
 			maxParallel := fs.Int("max-parallel", 0, "tasks running at once over all workflows (default: the number of CPUs); each workflow's max_parallel applies too")
 			grace := fs.Duration("grace", 0, "on SIGTERM, how long running tasks may finish before they are interrupted (default: each workflow's shutdown_grace, 30s)")
 			poll := fs.Duration("poll", 3*time.Second, "how often the workflows directory is checked for changed files")
@@ -102,11 +107,22 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		return exitf(ExitUsage, "workflows directory %s: not a directory (create it, or pass --workflows DIR)", dir)
 	}
 	listen := firstNonEmpty(f.listen, cfg.HTTP.Listen)
+	token := cfg.UI.Token
 	if listen != "" {
 		var err error
-		if listen, err = daemon.CheckListen(listen, f.public); err != nil {
+		if listen, err = daemon.CheckListen(listen, f.public || token != ""); err != nil {
 			return withCode(ExitUsage, err)
 		}
+	}
+	var ui *web.Server
+	switch {
+	case listen == "":
+	case token == "" && !daemon.Loopback(listen):
+		log.Warn("the web UI is not served: the listen address is not loopback and ui.token is not set", "listen", listen)
+	default:
+		src := m.newUISource(g, dir)
+		defer src.close()
+		ui = m.uiHandler(g, src, log)
 	}
 	if err := os.MkdirAll(string(h), 0o750); err != nil {
 		return withCode(ExitInternal, err)
@@ -122,6 +138,8 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		LockPath:     h.daemonLock(),
 		SocketPath:   h.daemonSocket(),
 		Listen:       listen,
+		UI:           uiOrNil(ui),
+		Guard:        guardOrNil(ui, token),
 		MaxParallel:  f.maxParallel,
 		PollInterval: f.poll,
 		Defaults:     workflowBase(cfg),
@@ -147,6 +165,22 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		return withCode(ExitInternal, err)
 	}
 	return nil
+}
+
+// uiOrNil keeps a nil *web.Server a nil http.Handler.
+func uiOrNil(ui *web.Server) http.Handler {
+	if ui == nil {
+		return nil
+	}
+	return ui
+}
+
+// guardOrNil is the UI's token check when there is a token.
+func guardOrNil(ui *web.Server, token string) func(http.Handler) http.Handler {
+	if ui == nil || token == "" {
+		return nil
+	}
+	return ui.Guard
 }
 
 // daemonLogger logs at info level in both formats: a daemon's log is its

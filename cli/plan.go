@@ -39,28 +39,9 @@ plan works while the daemon runs.`,
 					return exitf(ExitUsage, "--count must be at least 1")
 				}
 				h := home(g.home)
-				var wfs []*workflow.Workflow
-				if len(args) == 1 && isFileArg(args[0]) {
-					wf, err := workflow.LoadWith(args[0], workflowBase(g.cfg))
-					if err != nil {
-						return invalid(m, err)
-					}
-					wfs = append(wfs, wf)
-				} else {
-					d := *dir
-					if d == "" {
-						d = firstNonEmpty(globalConfig(g).Paths.WorkflowsDir, defaultWorkflowsDir(h))
-					}
-					var err error
-					if wfs, err = loadDir(m, d, workflowBase(g.cfg)); err != nil {
-						return err
-					}
-					if len(args) == 1 {
-						wfs = pick(wfs, args[0])
-						if wfs == nil {
-							return exitf(ExitNotFound, "no workflow %q in %s", args[0], d)
-						}
-					}
+				wfs, err := m.loadWorkflows(g, args, *dir)
+				if err != nil {
+					return err
 				}
 				st, err := h.replayAll()
 				if err != nil {
@@ -221,6 +202,32 @@ func loadDir(m *Main, dir string, base workflow.Config) ([]*workflow.Workflow, e
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// loadWorkflows loads the workflow that args names — a FILE, or a
+// WORKFLOW name looked up in dir (default: the daemon's workflows
+// directory) — or, without args, every workflow of dir.
+func (m *Main) loadWorkflows(g *globals, args []string, dir string) ([]*workflow.Workflow, error) {
+	if len(args) == 1 && isFileArg(args[0]) {
+		wf, err := workflow.LoadWith(args[0], workflowBase(g.cfg))
+		if err != nil {
+			return nil, invalid(m, err)
+		}
+		return []*workflow.Workflow{wf}, nil
+	}
+	if dir == "" {
+		dir = firstNonEmpty(globalConfig(g).Paths.WorkflowsDir, defaultWorkflowsDir(home(g.home)))
+	}
+	wfs, err := loadDir(m, dir, workflowBase(g.cfg))
+	if err != nil {
+		return nil, err
+	}
+	if len(args) == 1 {
+		if wfs = pick(wfs, args[0]); wfs == nil {
+			return nil, exitf(ExitNotFound, "no workflow %q in %s", args[0], dir)
+		}
+	}
+	return wfs, nil
 }
 
 func pick(wfs []*workflow.Workflow, name string) []*workflow.Workflow {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/picoflow/picoflow/cli/web"
 	"github.com/picoflow/picoflow/projector"
 )
 
@@ -131,20 +132,9 @@ func parseWhen(s string, now time.Time, loc *time.Location, endOfDay bool) (time
 	return time.Time{}, fmt.Errorf("%q is not a date (2026-11-25), an RFC 3339 time or an age (7d, 12h, 30m)", s)
 }
 
-// fmtDuration formats milliseconds compactly: 9ms, 42.5s, 3m07s, 2h05m.
-func fmtDuration(ms int64) string {
-	d := time.Duration(ms) * time.Millisecond
-	switch {
-	case d < time.Second:
-		return strconv.FormatInt(ms, 10) + "ms"
-	case d < time.Minute:
-		return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + "s"
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	}
-}
+// fmtDuration formats milliseconds compactly: 9ms, 42.5s, 3m07s, 2h05m
+// (as the web UI does).
+func fmtDuration(ms int64) string { return web.Duration(ms) }
 
 // fmtBytes formats a byte count: 512 B, 3.4 KiB, 21.0 MiB.
 func fmtBytes(n int64) string {

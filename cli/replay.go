@@ -101,15 +101,88 @@ func replaySources(h home, dir string) ([]projector.Source, string, error) {
 // replayRun prints the timeline of one run and its state at the end.
 // Damage in a journal is reported on warn, and what verifies is shown.
 func replayRun(w, warn io.Writer, srcs []projector.Source, where, id string, past untilFunc, asJSON bool, base workflow.Config) error {
+	id, events, err := readRun(srcs, warn, where, id, span{})
+	if err != nil {
+		return err
+	}
+	rp, err := foldEvents(id, events, past, parser(base))
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return replayJSON(w, rp.run, rp.events[:rp.shown], rp.names)
+	}
+	return replayText(w, rp.run, rp.events[:rp.shown], rp.names)
+}
+
+// replayed is one run folded from the journal up to a bound: what replay
+// prints and what the web UI's run page and /api/runs/RUN_ID show.
+type replayed struct {
+	run    *engine.Run      // the state after events[:shown]
+	events []*journal.Event // every event of the run, in journal order
+	shown  int              // how many of events were folded
+	names  []string         // the run's tasks in definition order
+	wf     *workflow.Workflow
+}
+
+// defParser parses the definition a run recorded (nil when it does not
+// parse).
+type defParser func(r *engine.Run) *workflow.Workflow
+
+// parser parses over base, as the run did.
+func parser(base workflow.Config) defParser {
+	return func(r *engine.Run) *workflow.Workflow {
+		wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), base)
+		if err != nil {
+			return nil
+		}
+		return wf
+	}
+}
+
+// span bounds the journal entries a scan for one run reads, when the
+// projection knows them: the run's journal (its workflow's) from its first
+// entry to its last (0: no bound).
+type span struct {
+	journal     string
+	first, last uint64
+}
+
+// bounded returns the one source sp bounds the scan to, if any: the run's
+// workflow's journal, or the only journal of the home.
+func (sp span) bounded(srcs []projector.Source) (projector.Source, bool) {
+	if sp.first == 0 {
+		return projector.Source{}, false
+	}
+	for _, s := range srcs {
+		if s.Name == sp.journal || len(srcs) == 1 {
+			return s, true
+		}
+	}
+	return projector.Source{}, false
+}
+
+// readRun returns the id of the run that id names (a unique prefix) and
+// its events, read from the journals srcs (within sp when it bounds them).
+// Damage is reported on warn; what verifies is read.
+func readRun(srcs []projector.Source, warn io.Writer, where, id string, sp span) (string, []*journal.Event, error) {
+	opts := journal.ScanOptions{OnDamage: func(de *journal.DamageError) error {
+		fmt.Fprintf(warn, "picoflow: %v; shown: what verifies (picoflow journal verify)\n", de)
+		return nil
+	}}
+	if s, ok := sp.bounded(srcs); ok {
+		srcs, opts.From = []projector.Source{s}, sp.first
+	} else {
+		sp.last = 0
+	}
 	var events []*journal.Event
 	ids := map[string]bool{}
 	for _, src := range srcs {
 		found := false
-		skip := func(de *journal.DamageError) error {
-			fmt.Fprintf(warn, "picoflow: %v; shown: what verifies (picoflow journal verify)\n", de)
-			return nil
-		}
-		err := journal.Scan(src.Dir, journal.ScanOptions{OnDamage: skip}, func(e *journal.Event) error {
+		err := journal.Scan(src.Dir, opts, func(e *journal.Event) error {
+			if sp.last > 0 && e.Seq > sp.last {
+				return journal.ErrStop
+			}
 			if e.Type == journal.RunStarted {
 				ids[e.Run] = true
 			}
@@ -120,7 +193,7 @@ func replayRun(w, warn io.Writer, srcs []projector.Source, where, id string, pas
 			return nil
 		})
 		if err != nil {
-			return withCode(ExitInternal, fmt.Errorf("read journal %s: %w", src.Dir, err))
+			return "", nil, withCode(ExitInternal, fmt.Errorf("read journal %s: %w", src.Dir, err))
 		}
 		if found && ids[id] {
 			break // a run lives in one journal
@@ -134,44 +207,50 @@ func replayRun(w, warn io.Writer, srcs []projector.Source, where, id string, pas
 	if id, err = matchRunID(id, all); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) && ee.code == ExitNotFound {
-			return exitf(ExitNotFound, "no run %q in %s (picoflow history lists the runs)", id, where)
+			return "", nil, exitf(ExitNotFound, "no run %q in %s (picoflow history lists the runs)", id, where)
 		}
-		return err
+		return "", nil, err
 	}
-
-	st := engine.NewState()
-	var shown []*journal.Event
+	own := events[:0]
 	for _, e := range events {
-		if e.Run != id {
-			continue
+		if e.Run == id {
+			own = append(own, e)
 		}
-		if past(e) {
-			break
-		}
-		if err := st.Apply(e); err != nil {
-			return withCode(ExitInternal, err)
-		}
-		shown = append(shown, e)
 	}
-	r := st.Runs[id]
-	if r == nil {
-		return exitf(ExitNotFound, "run %s had not started by then", id)
-	}
-	names := taskNames(r, base)
-	if asJSON {
-		return replayJSON(w, r, shown, names)
-	}
-	return replayText(w, r, shown, names)
+	return id, own, nil
 }
 
-// taskNames lists the run's tasks in definition order, from the definition
-// recorded in the journal, parsed over base as the run did; tasks the
-// journal mentions but the definition does not (it failed to parse) are
-// appended in name order.
-func taskNames(r *engine.Run, base workflow.Config) []string {
+// foldEvents folds the events of run id with the engine's reducer until
+// past says stop.
+func foldEvents(id string, events []*journal.Event, past untilFunc, parse defParser) (*replayed, error) {
+	rp := &replayed{}
+	st := engine.NewState()
+	rp.events = events
+	for i, e := range events {
+		if past(e) || rp.shown < i {
+			continue
+		}
+		if err := st.Apply(e); err != nil {
+			return nil, withCode(ExitInternal, err)
+		}
+		rp.shown++
+	}
+	if rp.run = st.Runs[id]; rp.run == nil {
+		return nil, exitf(ExitNotFound, "run %s had not started by then", id)
+	}
+	rp.wf = parse(rp.run)
+	rp.names = taskNames(rp.run, rp.wf)
+	return rp, nil
+}
+
+// taskNames lists the run's tasks in definition order, from wf, the
+// definition recorded in the journal parsed over the base the run used;
+// tasks the journal mentions but the definition does not (it failed to
+// parse: wf is nil) are appended in name order.
+func taskNames(r *engine.Run, wf *workflow.Workflow) []string {
 	var names []string
 	seen := map[string]bool{}
-	if wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), base); err == nil {
+	if wf != nil {
 		for _, t := range wf.Tasks {
 			names = append(names, t.Name)
 			seen[t.Name] = true

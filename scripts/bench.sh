@@ -5,7 +5,8 @@
 # measures, each figure the median of repeated runs with its baseline taken in
 # the same invocation: binary size, idle daemon RSS, peak RSS with 10
 # parallel tasks, trigger-to-exec latency, per-task overhead and disk writes,
-# parse time, journal recovery, and a 10,000-task DAG. Where
+# parse time, journal recovery, a 10,000-task DAG, and the web UI (page
+# server times on 10,000 runs, daemon RSS while serving them). Where
 # dist/picoflow-linux-armv7 exists and qemu-arm-static is installed, the RSS
 # figures are also taken for the armv7 binary under emulation.
 #
@@ -338,7 +339,7 @@ stop_daemon() {
 declare -A R   # results by key
 
 # === 1. binary size ==============================================================
-log "[1/8] binary size"
+log "[1/9] binary size"
 size_rows=()
 for t in armv7 arm64 amd64; do
   f="${tmp}/dist/picoflow-linux-${t}"
@@ -348,7 +349,7 @@ done
 size_rows+=("host build:$(wc -c <"${bin}" | tr -d ' '):$(go env GOOS)/$(go env GOARCH), go build -trimpath -ldflags \"-s -w\" (cgo, dynamically linked)")
 
 # === 2. idle daemon RSS ==========================================================
-log "[2/8] idle daemon RSS: ${runs} daemons per binary at once, ${idle_wait} s idle"
+log "[2/9] idle daemon RSS: ${runs} daemons per binary at once, ${idle_wait} s idle"
 declare -A idle_pid
 labels=(host)
 [[ ${#armv7_cmd[@]} -gt 0 ]] && labels+=(armv7)
@@ -406,7 +407,7 @@ for label in "${labels[@]}"; do
 done
 
 # === 3. peak RSS with 10 parallel `sleep 2` =======================================
-log "[3/8] peak RSS, 10 parallel sleep 2, ${runs} runs per binary"
+log "[3/9] peak RSS, 10 parallel sleep 2, ${runs} runs per binary"
 for label in "${labels[@]}"; do
   if [[ "${label}" == host ]]; then cmd=("${host_cmd[@]}"); else cmd=("${armv7_cmd[@]}"); fi
   hwm=() ru=() wall=()
@@ -458,7 +459,7 @@ R[conc10_hwm_s]="$(spread '%.1f' 1024 "${conc_hwm[@]}")"
 R[conc10_rss_s]="$(spread '%.1f' 1024 "${conc_rss[@]}")"
 
 # === 4. trigger-to-exec ==========================================================
-log "[4/8] trigger-to-exec latency, ${runs} runs fresh and warm"
+log "[4/9] trigger-to-exec latency, ${runs} runs fresh and warm"
 # exec_latency HOME : µs from just before exec'ing `picoflow run` to the
 # first task's `date`.
 exec_latency() {
@@ -508,7 +509,7 @@ R[trig_fresh_total_s]="$(spread '%.1f' 1 "${fresh_total[@]}")"
 R[trig_warm_total_s]="$(spread '%.1f' 1 "${warm_total[@]}")"
 
 # === 5. per-task overhead ========================================================
-log "[5/8] per-task overhead: 1,000 independent and a 100-task chain, ${runs} runs each"
+log "[5/9] per-task overhead: 1,000 independent and a 100-task chain, ${runs} runs each"
 # shell_loop N : ms for N sequential `/bin/sh -c true`.
 shell_loop() {
   local s e i
@@ -633,7 +634,7 @@ else
 fi
 
 # === 6. parse + validate =========================================================
-log "[6/8] parse + validate (go test -bench BenchmarkParse, ${runs} counts)"
+log "[6/9] parse + validate (go test -bench BenchmarkParse, ${runs} counts)"
 (cd "${repo_dir}" && go test ./engine/workflow -run '^$' -bench '^BenchmarkParse(100|1000|10000)$' \
   -benchtime 20x -benchmem -count "${runs}") >"${tmp}/parse.txt" 2>&1 ||
   { cat "${tmp}/parse.txt" >&2; die "parse benchmarks failed"; }
@@ -651,7 +652,7 @@ for n in 100 1000 10000; do
 done
 
 # === 7. journal ==================================================================
-log "[7/8] journal recovery (go test -bench BenchmarkScan10000, ${runs} counts)"
+log "[7/9] journal recovery (go test -bench BenchmarkScan10000, ${runs} counts)"
 (cd "${repo_dir}" && go test ./journal -run '^$' -bench '^(BenchmarkScan10000|BenchmarkAppendDurable)$' \
   -benchtime 20x -count "${runs}") >"${tmp}/journal.txt" 2>&1 ||
   { cat "${tmp}/journal.txt" >&2; die "journal benchmarks failed"; }
@@ -665,7 +666,7 @@ mapfile -t v < <(bench_field "${tmp}/journal.txt" BenchmarkAppendDurable ns/op)
 R[append_s]="$(spread '%.2f' 1e6 "${v[@]}")"
 
 # === 8. 10,000-task DAG ==========================================================
-log "[8/8] 10,000-task DAG, ${runs} runs"
+log "[8/9] 10,000-task DAG, ${runs} runs"
 dag=() dag_hwm=() dag_ru=() dag_base=()
 for ((r = 1; r <= runs; r++)); do
   dag_base+=("$(shell_par 10000)")
@@ -684,6 +685,58 @@ R[dag_task_s]="$(spread '%.2f' 10000 "${dag[@]}")"
 R[dag_base_s]="$(spread '%.1f' 1000 "${dag_base[@]}")"
 R[dag_hwm_s]="$(spread '%.1f' 1024 "${dag_hwm[@]}")"
 [[ ${#dag_ru[@]} -gt 0 ]] && R[dag_ru_s]="$(spread '%.1f' 1024 "${dag_ru[@]}")"
+
+# === 9. web UI ===================================================================
+log "[9/9] web UI: page server times (go test -bench BenchmarkUI, ${runs} counts) and daemon RSS while serving"
+uihome="${tmp}/uihome"
+(cd "${repo_dir}" && PICOFLOW_UI_BENCH_HOME="${uihome}" go test ./cli -run '^$' -bench '^BenchmarkUI$' \
+  -benchtime 20x -count "${runs}") >"${tmp}/ui.txt" 2>&1 ||
+  { cat "${tmp}/ui.txt" >&2; die "UI benchmarks failed"; }
+for page in workflows runs run-1000-tasks; do
+  mapfile -t v < <(bench_field "${tmp}/ui.txt" "BenchmarkUI/${page}" ns/op)
+  [[ ${#v[@]} -gt 0 ]] || die "no result for BenchmarkUI/${page}"
+  R[ui_${page}]="$(calc 'x / 1e6' "x=$(med "${v[@]}")")"
+  R[ui_${page}_s]="$(spread '%.1f' 1e6 "${v[@]}")"
+done
+# The daemon serves the same home: its projection is brought up to date
+# first (as any query command leaves it), then the daemon idles, then each
+# page is fetched 20 times; VmHWM is reset (clear_refs 5) once it is idle.
+"${bin}" history --home "${uihome}" >/dev/null
+mkdir -p "${tmp}/uiwf"
+"${bin}" daemon --home "${uihome}" --workflows "${tmp}/uiwf" --listen 127.0.0.1:0 --log-format json \
+  >"${tmp}/uidaemon.log" 2>&1 &
+uipid=$!
+daemon_pids+=("${uipid}")
+wait_log "${tmp}/uidaemon.log" '"daemon ready"' 60 || { cat "${tmp}/uidaemon.log" >&2; die "the UI daemon did not start"; }
+uiaddr="$(sed -n 's/.*"serving \/metrics.*"addr":"\([^"]*\)".*/\1/p' "${tmp}/uidaemon.log" | head -n1)"
+[[ -n "${uiaddr}" ]] || die "the UI daemon's address is not in its log"
+[[ ${#fetch[@]} -gt 0 ]] || die "needs curl or wget for the UI figures"
+sleep "${idle_wait}"
+ui_pages=(/ /runs "/runs/20261201-000000-b1e5" /api/runs)
+ui_round() {
+  local path
+  for path in "${ui_pages[@]}"; do
+    "${fetch[@]}" "http://${uiaddr}${path}" >/dev/null || die "GET ${path} failed"
+  done
+}
+ui_hwm_note="VmHWM, reset before"
+reset_hwm() { echo 5 >"/proc/${uipid}/clear_refs" 2>/dev/null || ui_hwm_note="VmHWM since start: clear_refs not writable"; }
+ui_idle="$(status_kb "/proc/${uipid}/status" VmRSS)"
+reset_hwm
+ui_round # the first requests open the database (SQLite's code and cache)
+ui_warm="$(status_kb "/proc/${uipid}/status" VmRSS)"
+ui_open_hwm="$(status_kb "/proc/${uipid}/status" VmHWM)"
+reset_hwm
+for ((i = 0; i < 20; i++)); do ui_round; done
+ui_after="$(status_kb "/proc/${uipid}/status" VmRSS)"
+ui_hwm="$(status_kb "/proc/${uipid}/status" VmHWM)"
+stop_daemon "${uipid}" || die "the UI daemon did not stop cleanly"
+grow() { fmt '%+.1f' "$(calc '(b - a) / 1024' "a=$1" "b=$2")"; }
+R[ui_idle]="$(mib "${ui_idle}")"
+R[ui_warm]="$(mib "${ui_warm}")"
+R[ui_open_peak]="$(grow "${ui_idle}" "${ui_open_hwm}")"
+R[ui_peak]="$(grow "${ui_warm}" "${ui_hwm}")"
+R[ui_after]="$(grow "${ui_warm}" "${ui_after}")"
 
 # === report ======================================================================
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -825,6 +878,17 @@ EOF
     "${R[dag_s]}" "${R[dag_task_s]}" "${R[dag_base_s]}" "${ncpu}" "${runs}"
   printf '| 8 | … peak RSS | %s MiB (whole run); %s MiB at the probe task | — | — | — | — | — |\n' \
     "${R[dag_ru_s]:-n/a}" "${R[dag_hwm_s]}"
+  # 9. web UI
+  printf '| 9 | web UI `/` (workflows), 10,000 runs in history, server time | %s ms | — | 50 ms | — | — | %s |\n' \
+    "${R[ui_workflows_s]}" "$(verdict "${R[ui_workflows]}" 50 "")"
+  printf '| 9 | web UI `/runs`, 10,000 runs in history, server time | %s ms | — | 50 ms | — | — | %s |\n' \
+    "${R[ui_runs_s]}" "$(verdict "${R[ui_runs]}" 50 "")"
+  printf '| 9 | web UI `/runs/ID` of a 1,000-task run (DAG, Gantt, journal), server time | %s ms | — | 200 ms | — | — | %s |\n' \
+    "${R[ui_run-1000-tasks_s]}" "$(verdict "${R[ui_run-1000-tasks]}" 200 "")"
+  printf '| 9 | daemon RSS while serving those pages 20 times each, over its RSS once each was served (%s MiB) | peak %s MiB (%s); VmRSS after %s MiB | — | 5 MiB | — | — | %s |\n' \
+    "${R[ui_warm]}" "${R[ui_peak]}" "${ui_hwm_note}" "${R[ui_after]}" "$(verdict "${R[ui_peak]#+}" 5 "")"
+  printf '| 9 | … first request of each page (opens the database), over idle (%s MiB) | peak %s MiB (VmHWM) | — | — | — | — | — |\n' \
+    "${R[ui_idle]}" "${R[ui_open_peak]}"
 
   echo
   echo "## armv7 binary under qemu-arm-static"
@@ -914,6 +978,23 @@ EOF
    (fixed seed), and a probe task on every sink; success is exit 0 with
    "10001 succeeded, 0 failed, 0 skipped". Peak RSS as in 3. Baseline:
    10,000 \`/bin/sh -c true\` through \`xargs -P ${ncpu}\` (no dependencies).
+9. **Web UI**: \`go test ./cli -bench '^BenchmarkUI\$' -benchtime 20x
+   -count ${runs}\` serves the pages in-process (handler time, no network)
+   from a home whose journal holds 10,000 runs of 3 tasks over 10 workflows
+   and one 1,000-task run (every 7th task retried), its projection caught
+   up first. The same home is then served by \`picoflow daemon --listen\`:
+   after ${idle_wait} s idle its VmRSS is read and VmHWM reset
+   (\`clear_refs\`); each of \`/\`, \`/runs\`, the 1,000-task run and
+   \`/api/runs\` is fetched once (the first request opens the database:
+   SQLite's code is paged in and its cache filled), VmRSS and VmHWM are read
+   and VmHWM reset again; then the four pages are fetched 20 times more and
+   VmRSS and VmHWM read again. The budget applies to that serving peak.
+   (The idle figure of a daemon that replayed a 110,000-entry journal at
+   start holds that replay's freed heap until the GC returns it, which the
+   first requests trigger, so VmRSS often falls below idle.) The
+   binary size the UI adds
+   is not measured here: compare \`scripts/release.sh --targets armv7\` of
+   this commit and of one without the UI (\`scripts/size.sh\`).
 
 ## Not measured
 EOF

@@ -12,8 +12,8 @@ Installs the system packages PicoFlow's tests use (an OpenSSH server for the
 ssh executor tests, promtool for the metrics lint, qemu-user-static for the
 ARM smoke test, sqlite3 for inspecting databases, shellcheck for the
 scripts, dpkg-deb, adduser and lintian for the Debian packages, unshare for
-the read-only root test, zsh and fish to check the completion scripts)
-with apt-get when missing.
+the read-only root test, zsh and fish to check the completion scripts,
+chromium for the web UI's browser test) with apt-get when missing.
   --check   only list what is missing; exit 1 if anything is
 TXT
 }
@@ -42,6 +42,7 @@ declare -A need=(
 	[zsh]=zsh
 	[fish]=fish
 	[unshare]=util-linux
+	[chromium]=chromium
 )
 
 missing=()

@@ -25,6 +25,7 @@ type Config struct {
 	Retention Retention
 	Resources Resources
 	HTTP      HTTP
+	UI        UI
 	// Secrets are the named secret sources, by name.
 	Secrets map[string]Secret
 }
@@ -78,6 +79,16 @@ type Resources struct {
 type HTTP struct {
 	Listen string // host:port; "" disables it
 }
+
+// UI is the read-only web UI (picoflow ui, daemon --listen).
+type UI struct {
+	// Token, when set, is required of every UI request (a bearer token or
+	// the cookie /login?token= sets) and allows a non-loopback address.
+	Token string
+}
+
+// MinTokenLen is the shortest ui.token accepted.
+const MinTokenLen = 16
 
 // Secret is where one secret's value comes from: exactly one of Env and File.
 type Secret struct {

@@ -227,7 +227,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // config decodes the top level.
 func (d *decoder) config(n *yaml.Node, c *Config) {
-	d.mapping(n, "", []string{"defaults", "paths", "log", "retention", "resources", "http", "secrets"},
+	d.mapping(n, "", []string{"defaults", "paths", "log", "retention", "resources", "http", "ui", "secrets"},
 		func(key string, k, v *yaml.Node) {
 			switch key {
 			case "defaults":
@@ -242,6 +242,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				d.resources(v, key, &c.Resources)
 			case "http":
 				d.http(v, key, &c.HTTP)
+			case "ui":
+				d.ui(v, key, &c.UI)
 			case "secrets":
 				d.secrets(v, key, c.Secrets)
 			}
@@ -395,6 +397,22 @@ func (d *decoder) http(n *yaml.Node, path string, h *HTTP) {
 			return
 		}
 		h.Listen = s
+	})
+}
+
+func (d *decoder) ui(n *yaml.Node, path string, u *UI) {
+	d.mapping(n, path, []string{"token"}, func(key string, k, v *yaml.Node) {
+		p := join(path, key)
+		s, ok := d.str(v, p)
+		if !ok {
+			return
+		}
+		if len(s) < MinTokenLen {
+			d.problem(v, p, Problem{Msg: fmt.Sprintf("too short: %d characters, want at least %d", len(s), MinTokenLen),
+				Hint: "a random one: openssl rand -hex 16"})
+			return
+		}
+		u.Token = s
 	})
 }
 

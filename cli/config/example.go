@@ -41,6 +41,12 @@ resources:
 http:
   listen: 127.0.0.1:9090
 
+# The read-only web UI (picoflow ui; the daemon serves it on http.listen).
+# With a token every page asks for it (Authorization: Bearer TOKEN, or open
+# /login?token=TOKEN once), and a non-loopback address is allowed.
+# ui:
+#   token: 3f9c0d7e5a1b48c2a6e4f1d09b7c2e58
+
 # Named secrets for ${secret:NAME} in workflows: one of env or file. A file
 # must not be readable by others (chmod 600).
 secrets:

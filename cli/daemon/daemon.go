@@ -39,9 +39,13 @@ type Options struct {
 	LockPath   string // single-instance lock, HOME/daemon.lock
 	SocketPath string // control socket, HOME/daemon.sock
 
-	// Listen is the HTTP address of /metrics, /healthz and /readyz; ""
-	// serves none. It must have passed CheckListen.
+	// Listen is the HTTP address of /metrics, /healthz and /readyz (and
+	// UI); "" serves none. It must have passed CheckListen.
 	Listen string
+	// UI, when set, serves every other path on Listen (the web UI).
+	UI http.Handler
+	// Guard, when set, wraps /metrics (the UI's token check).
+	Guard func(http.Handler) http.Handler
 	// MaxParallel is the task budget shared by all runs (0: NumCPU); each
 	// workflow's own max_parallel applies as well.
 	MaxParallel int
@@ -278,7 +282,7 @@ func (d *Daemon) serveHTTP() (func(), error) {
 		}
 	}()
 	d.httpAddr = l.Addr().String()
-	d.log.Info("serving /metrics, /healthz and /readyz", "addr", d.httpAddr)
+	d.log.Info("serving /metrics, /healthz and /readyz", "addr", d.httpAddr, "ui", d.opts.UI != nil)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -22,24 +22,44 @@ func CheckListen(addr string, public bool) (string, error) {
 	if public {
 		return net.JoinHostPort(host, port), nil
 	}
-	if host == "localhost" {
-		return net.JoinHostPort(host, port), nil
+	hp := net.JoinHostPort(host, port)
+	if !Loopback(hp) {
+		return "", fmt.Errorf("listen address %s is not a loopback address: the endpoints have no authentication; "+
+			"bind 127.0.0.1 (and scrape through a tunnel or a local agent), set ui.token in the global config "+
+			"(the web UI and /metrics then need it), or pass --listen-public to serve /metrics and the health endpoints on %s anyway", addr, host)
 	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return "", fmt.Errorf("listen address %s is not a loopback address: the metrics and health endpoints have no authentication; "+
-			"bind 127.0.0.1 (and scrape through a tunnel or a local agent), or pass --listen-public to serve them on %s anyway", addr, host)
-	}
-	return net.JoinHostPort(host, port), nil
+	return hp, nil
 }
 
-// handler serves /metrics, /healthz and /readyz.
+// Loopback reports whether addr (HOST:PORT) is on a loopback address
+// (or localhost).
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// handler serves /metrics, /healthz and /readyz, and Options.UI on the
+// other paths.
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+	var metricsH http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		d.metrics.write(w)
 	})
+	if d.opts.Guard != nil {
+		metricsH = d.opts.Guard(metricsH)
+	}
+	mux.Handle("GET /metrics", metricsH)
+	if d.opts.UI != nil {
+		mux.Handle("/", d.opts.UI)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		last := time.Unix(0, d.metrics.lastTick.Load())
 		age := d.clock().Sub(last)

@@ -103,3 +103,34 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("a manual trigger counted as a schedule fire:\n%s", text)
 	}
 }
+
+// TestUIMount: the UI serves every path but the daemon's own, and Guard
+// wraps /metrics only (probes stay open).
+func TestUIMount(t *testing.T) {
+	td := newTestDaemon(t, map[string]string{"manual.yaml": manualWF})
+	td.start(func(o *Options) {
+		o.Listen = "127.0.0.1:0"
+		o.UI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ui "+r.URL.Path) })
+		o.Guard = func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") != "Bearer t" {
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				h.ServeHTTP(w, r)
+			})
+		}
+	})
+	base := "http://" + td.d.HTTPAddr()
+	for path, want := range map[string]string{"/": "ui /", "/runs/x": "ui /runs/x", "/api/runs": "ui /api/runs"} {
+		if code, body := get(t, base+path); code != 200 || string(body) != want {
+			t.Errorf("%s: %d %q, want the UI", path, code, body)
+		}
+	}
+	if code, _ := get(t, base+"/metrics"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without the token: %d", code)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+}
