@@ -159,14 +159,13 @@ func rgb(hex string) string {
 func firstEntry(t testing.TB, home, run string, typ journal.Type) uint64 {
 	t.Helper()
 	var seq uint64
-	err := journal.Scan(filepath.Join(home, "journal"), journal.ScanOptions{}, func(e *journal.Event) error {
+	scanHome(t, home, func(e *journal.Event) {
 		if e.Run == run && e.Type == typ && seq == 0 {
 			seq = e.Seq
 		}
-		return nil
 	})
-	if err != nil || seq == 0 {
-		t.Fatalf("no %s in run %s: %v", typ, run, err)
+	if seq == 0 {
+		t.Fatalf("no %s in run %s", typ, run)
 	}
 	return seq
 }

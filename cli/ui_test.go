@@ -108,20 +108,56 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// runIDs returns the run ids of the journal by workflow.
+// runIDs returns the newest run id of each workflow of the home.
 func runIDs(t *testing.T, home string) map[string]string {
 	t.Helper()
 	ids := map[string]string{}
-	err := journal.Scan(filepath.Join(home, "journal"), journal.ScanOptions{}, func(e *journal.Event) error {
+	scanHome(t, home, func(e *journal.Event) {
 		if e.Type == journal.RunStarted {
 			ids[e.Workflow] = e.Run
 		}
-		return nil
 	})
+	return ids
+}
+
+// uniquePrefix returns the shortest prefix of run id that names no other
+// run of the home (run ids of one second differ in their random part).
+func uniquePrefix(t *testing.T, home, id string) string {
+	t.Helper()
+	var others []string
+	scanHome(t, home, func(e *journal.Event) {
+		if e.Type == journal.RunStarted && e.Run != id {
+			others = append(others, e.Run)
+		}
+	})
+	for n := 10; n < len(id); n++ {
+		unique := true
+		for _, o := range others {
+			unique = unique && !strings.HasPrefix(o, id[:n])
+		}
+		if unique {
+			return id[:n]
+		}
+	}
+	return id
+}
+
+// scanHome calls fn for every entry of every journal of the home.
+func scanHome(t testing.TB, h string, fn func(e *journal.Event)) {
+	t.Helper()
+	srcs, err := home(h).journals()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ids
+	for _, s := range srcs {
+		err := journal.Scan(s.Dir, journal.ScanOptions{}, func(e *journal.Event) error {
+			fn(e)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestUIAPIIsTheCommands: /api/runs and /api/runs/RUN_ID are byte for byte
@@ -130,6 +166,7 @@ func TestUIAPIIsTheCommands(t *testing.T) {
 	home, dir := uiHome(t)
 	srv := uiServer(t, home, dir, "")
 	ids := runIDs(t, home)
+	prefix := uniquePrefix(t, home, ids["flaky"])
 	for _, c := range []struct {
 		path string
 		args []string
@@ -138,7 +175,7 @@ func TestUIAPIIsTheCommands(t *testing.T) {
 		{"/api/runs?workflow=flaky&limit=0", []string{"history", "flaky", "--json", "--limit", "0"}},
 		{"/api/runs?status=failed", []string{"history", "--json", "--status", "failed"}},
 		{"/api/runs/" + ids["flaky"], []string{"replay", ids["flaky"], "--json"}},
-		{"/api/runs/" + ids["flaky"][:17], []string{"replay", ids["flaky"][:17], "--json"}},
+		{"/api/runs/" + prefix, []string{"replay", prefix, "--json"}},
 		{"/api/runs/" + ids["etl"], []string{"replay", ids["etl"], "--json"}},
 	} {
 		code, body := httpGet(t, srv.URL+c.path)
