@@ -193,7 +193,7 @@ func LogFailed(req *Request, res *Result, werr error) {
 	if res.Status == Failed {
 		exit = res.Err
 	}
-	res.Status, res.Err, res.NoRetry = Failed, &LogError{Path: path, Err: werr, Exit: exit}, false
+	res.Status, res.Err = Failed, &LogError{Path: path, Err: werr, Exit: exit}
 	if res.ExitCode == 0 {
 		res.ExitCode = -1
 	}
