@@ -51,6 +51,11 @@ func TestRunDiskFull(t *testing.T) {
 		return code, c.stdout.String(), c.stderr.String()
 	}
 
+	// A run the history database holds, before the disk fills.
+	okFile := writeWorkflow(t, dir, "ok", "", spec{name: "x", cmd: "true"})
+	if code, stdout, stderr := bin1("run", "--home", hm, okFile); code != ExitOK {
+		t.Fatalf("run ok: exit %d\n%s%s", code, stdout, stderr)
+	}
 	code, stdout, stderr := bin1("run", "--home", hm, file)
 	if code != ExitInternal || !strings.Contains(stderr, "no space left on device") || strings.Contains(stderr, "journal is closed") {
 		t.Fatalf("run on a full disk: exit %d\n%s%s", code, stdout, stderr)
@@ -60,8 +65,8 @@ func TestRunDiskFull(t *testing.T) {
 	// The read-only commands, on the full disk.
 	code, stdout, stderr = bin1("history", "--home", hm, "--json")
 	var runs []runJSON
-	if code != ExitOK || json.Unmarshal([]byte(stdout), &runs) != nil || len(runs) != 1 {
-		t.Fatalf("history on a full disk: exit %d, want the one run\n%s%s", code, stdout, stderr)
+	if code != ExitOK || json.Unmarshal([]byte(stdout), &runs) != nil || len(runs) != 2 || runs[0].Workflow != "fill" {
+		t.Fatalf("history on a full disk: exit %d, want the run of fill and the one of ok\n%s%s", code, stdout, stderr)
 	}
 	if !strings.Contains(stderr, "answering from the journals") {
 		t.Errorf("history on a full disk: no warning that the history database is behind:\n%s", stderr)
@@ -75,6 +80,9 @@ func TestRunDiskFull(t *testing.T) {
 		code, stdout, stderr := bin1(args...)
 		if code != ExitOK {
 			t.Errorf("%s on a full disk: exit %d\n%s%s", args[0], code, stdout, stderr)
+		}
+		if args[0] == "status" && (!strings.Contains(stdout, "fill") || !strings.Contains(stdout, runs[0].RunID)) {
+			t.Errorf("status on a full disk does not show the run of fill:\n%s", stdout)
 		}
 		if args[0] == "logs" && !strings.Contains(stdout, "a-was-here") {
 			t.Errorf("logs on a full disk: %q, want the log of a", stdout)
