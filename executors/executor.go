@@ -175,10 +175,11 @@ func (e *LogError) Error() string {
 func (e *LogError) Unwrap() error { return e.Err }
 
 // LogFailed makes res the failure of an attempt whose log could not be
-// written (werr), unless res already names the log or werr is nil.
+// written (werr), unless werr is nil, res already names the log, or the
+// attempt timed out or was interrupted (that says more).
 func LogFailed(req *Request, res *Result, werr error) {
 	var le *LogError
-	if werr == nil || errors.As(res.Err, &le) {
+	if werr == nil || errors.As(res.Err, &le) || (res.Status != Success && res.Status != Failed) {
 		return
 	}
 	path := "(no log)"

@@ -70,9 +70,7 @@ func (w *wrapped) Execute(ctx context.Context, req *executors.Request) executors
 	if err2 := me.Flush(); err == nil {
 		err = err2
 	}
-	if res.Status == executors.Success || res.Status == executors.Failed {
-		executors.LogFailed(req, &res, err)
-	}
+	executors.LogFailed(req, &res, err)
 	return res
 }
 
