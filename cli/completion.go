@@ -289,7 +289,7 @@ func (m *Main) historyRuns(ctx context.Context, g *globals, wf string) []project
 	if _, err := os.Stat(home(g.home).db()); err != nil {
 		return nil
 	}
-	db, err := m.projection(ctx, g)
+	db, err := m.queryProjection(ctx, g)
 	if err != nil {
 		return nil
 	}

@@ -133,6 +133,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 	d := daemon.New(daemon.Options{
 		WorkflowsDir: dir,
 		JournalDir:   func(wf string) string { return journalDir(string(h), wf) },
+		OpenJournal:  openJournal,
 		Journals:     h.journalDirs,
 		Prepare:      func() error { return h.upgrade(log) },
 		LockPath:     h.daemonLock(),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,14 +10,18 @@ import (
 	"testing"
 )
 
-// TestRunDiskFull fills the file system of the home during a run: the run
-// stops with exit 7 naming "no space left on device" and the journal file,
-// never a bare "journal is closed"; read-only journal commands work on the
-// full disk; once space is freed, run FILE resumes the run and finishes it.
+// TestRunDiskFull fills the file system of the home during a run of the
+// real binary: the run stops with exit 7 naming "no space left on device"
+// and the journal file, never a bare "journal is closed". On the full disk,
+// with the run in the journal but not in the history database (catching up
+// would need to write), history, status, logs, replay and journal verify
+// all answer, exit 0; once space is freed, run FILE resumes the run and
+// finishes it.
 func TestRunDiskFull(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs to fill it needs root; run the tests as root to cover a full disk")
 	}
+	bin := testBinary(t)
 	fs := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", fs).CombinedOutput(); err != nil {
 		t.Fatalf("mount tmpfs: %v: %s", err, out)
@@ -31,7 +36,7 @@ func TestRunDiskFull(t *testing.T) {
 	filler := filepath.Join(fs, "filler")
 	// After a fills the disk, the events of 40 more tasks outgrow the
 	// journal's last allocated page.
-	tasks := []spec{{name: "a", cmd: ledger("a") + "; cat /dev/zero > " + filler + " 2>/dev/null; true"}}
+	tasks := []spec{{name: "a", cmd: "echo a-was-here; " + ledger("a") + "; cat /dev/zero > " + filler + " 2>/dev/null; true"}}
 	prev := "a"
 	for i := range 40 {
 		name := fmt.Sprintf("t%02d", i)
@@ -39,21 +44,57 @@ func TestRunDiskFull(t *testing.T) {
 		prev = name
 	}
 	file := writeWorkflow(t, dir, "fill", "", tasks...)
+	bin1 := func(args ...string) (int, string, string) {
+		t.Helper()
+		c := start(t, bin, args...)
+		code := c.wait(t)
+		return code, c.stdout.String(), c.stderr.String()
+	}
 
-	res := picoflow(t, "run", "--home", hm, file)
-	if res.code != ExitInternal || !strings.Contains(res.stderr, "no space left on device") || strings.Contains(res.stderr, "journal is closed") {
-		t.Fatalf("run on a full disk: %s", res)
+	// A run the history database holds, before the disk fills.
+	okFile := writeWorkflow(t, dir, "ok", "", spec{name: "x", cmd: "true"})
+	if code, stdout, stderr := bin1("run", "--home", hm, okFile); code != ExitOK {
+		t.Fatalf("run ok: exit %d\n%s%s", code, stdout, stderr)
 	}
-	t.Logf("on a full disk: %s", res.stderr)
-	if res := picoflow(t, "journal", "verify", "--home", hm); res.code != ExitOK {
-		t.Errorf("verify on a full disk: %s", res)
+	code, stdout, stderr := bin1("run", "--home", hm, file)
+	if code != ExitInternal || !strings.Contains(stderr, "no space left on device") || strings.Contains(stderr, "journal is closed") {
+		t.Fatalf("run on a full disk: exit %d\n%s%s", code, stdout, stderr)
 	}
+	t.Logf("on a full disk: %s", stderr)
+
+	// The read-only commands, on the full disk.
+	code, stdout, stderr = bin1("history", "--home", hm, "--json")
+	var runs []runJSON
+	if code != ExitOK || json.Unmarshal([]byte(stdout), &runs) != nil || len(runs) != 2 || runs[0].Workflow != "fill" {
+		t.Fatalf("history on a full disk: exit %d, want the run of fill and the one of ok\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "answering from the journals") {
+		t.Errorf("history on a full disk: no warning that the history database is behind:\n%s", stderr)
+	}
+	for _, args := range [][]string{
+		{"status", "--home", hm},
+		{"logs", "--home", hm, "fill", "a"},
+		{"replay", "--home", hm, runs[0].RunID},
+		{"journal", "verify", "--home", hm},
+	} {
+		code, stdout, stderr := bin1(args...)
+		if code != ExitOK {
+			t.Errorf("%s on a full disk: exit %d\n%s%s", args[0], code, stdout, stderr)
+		}
+		if args[0] == "status" && (!strings.Contains(stdout, "fill") || !strings.Contains(stdout, runs[0].RunID)) {
+			t.Errorf("status on a full disk does not show the run of fill:\n%s", stdout)
+		}
+		if args[0] == "logs" && !strings.Contains(stdout, "a-was-here") {
+			t.Errorf("logs on a full disk: %q, want the log of a", stdout)
+		}
+	}
+
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	res = picoflow(t, "run", "--home", hm, file)
-	if res.code != ExitOK || !strings.Contains(res.stdout, "resuming run") {
-		t.Fatalf("run after freeing space: %s", res)
+	code, stdout, stderr = bin1("run", "--home", hm, file)
+	if code != ExitOK || !strings.Contains(stdout, "resuming run") {
+		t.Fatalf("run after freeing space: exit %d\n%s%s", code, stdout, stderr)
 	}
 	got := readLedger(t, dir)
 	twice := 0

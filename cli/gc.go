@@ -150,7 +150,7 @@ func (m *Main) truncateJournal(ctx context.Context, h home, db *projector.DB, sr
 	by := ""
 	if !dry {
 		var err error
-		j, err = journal.Open(src.Dir, journal.Options{Owner: "gc"})
+		j, err = openJournal(src.Dir, src.Name, journal.Options{Owner: "gc"})
 		var le *journal.LockedError
 		switch {
 		case errors.As(err, &le) && src.Name != "" && le.PID > 0 && le.PID == daemon.Holder(h.daemonLock()):

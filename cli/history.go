@@ -90,7 +90,7 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 const defaultHistoryPerWorkflow = 10
 
 func (m *Main) history(ctx context.Context, g *globals, f projector.Filter, asJSON bool) error {
-	db, err := m.projection(ctx, g)
+	db, err := m.queryProjection(ctx, g)
 	if err != nil {
 		return err
 	}

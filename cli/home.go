@@ -108,7 +108,7 @@ func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *eng
 	}
 	dir := journalDir(string(h), wf)
 	created := !pathExists(dir)
-	j, err := journal.Open(dir, journal.Options{Owner: owner})
+	j, err := openJournal(dir, wf, journal.Options{Owner: owner})
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)

@@ -62,6 +62,39 @@ func journalsOf(homeDir string) map[string]string {
 	return out
 }
 
+// openJournal is the one way a journal is opened for writing, by the
+// commands and by the daemon (daemon.Options.OpenJournal): damage comes
+// back with the salvage hint, so that run, gc, upgrade and the daemon say
+// the same.
+func openJournal(dir, workflow string, opts journal.Options) (*journal.Journal, error) {
+	j, err := journal.Open(dir, opts)
+	return j, damageHint(err, workflow)
+}
+
+// hintedError is journal damage with what to do about it.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e *hintedError) Error() string { return e.err.Error() + "\n  " + e.hint }
+func (e *hintedError) Unwrap() error { return e.err }
+
+// damageHint adds to journal damage (exit 7: file, offset, entry) the
+// hint to verify and salvage the journal of workflow; other errors, and
+// damage that has its hint, come back as they are.
+func damageHint(err error, workflow string) error {
+	var he *hintedError
+	if !errors.Is(err, journal.ErrDamaged) || errors.As(err, &he) {
+		return err
+	}
+	wf := workflow
+	if wf == "" {
+		wf = "WORKFLOW"
+	}
+	return &hintedError{err: err, hint: fmt.Sprintf("nothing was changed; picoflow journal verify %s lists the damage, picoflow journal salvage %s keeps every entry that verifies", wf, wf)}
+}
+
 // journalErr maps a journal error of a command that writes: damage is exit
 // 7 naming file, offset and entry with the salvage hint; a held lock exit 5.
 func journalErr(err error, workflow string) error {
@@ -72,14 +105,7 @@ func journalErr(err error, workflow string) error {
 	if errors.As(err, &le) {
 		return withCode(ExitLocked, err)
 	}
-	if errors.Is(err, journal.ErrDamaged) {
-		wf := workflow
-		if wf == "" {
-			wf = "WORKFLOW"
-		}
-		return withCode(ExitInternal, fmt.Errorf("%w\n  nothing was changed; picoflow journal verify %s lists the damage, picoflow journal salvage %s keeps every entry that verifies", err, wf, wf))
-	}
-	return withCode(ExitInternal, err)
+	return withCode(ExitInternal, damageHint(err, workflow))
 }
 
 // verifyJSON is one journal in journal verify --json.

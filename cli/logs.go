@@ -52,7 +52,7 @@ var (
 )
 
 func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, follow bool) error {
-	db, err := m.projection(ctx, g)
+	db, err := m.queryProjection(ctx, g)
 	if err != nil {
 		return err
 	}

@@ -29,17 +29,41 @@ func (m *Main) projection(ctx context.Context, g *globals) (*projector.DB, error
 		return nil, exitf(ExitNotFound, "no PicoFlow home at %s: nothing has run here yet (see --home, $PICOFLOW_HOME)", h)
 	}
 	db, err := m.openProjection(g)
-	if err != nil {
+	if err == nil {
+		if _, err = h.catchUp(ctx, db); err != nil {
+			db.Close()
+			err = withCode(ExitInternal, err)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, exitf(ExitInterrupted, "interrupted while updating %s", h.db())
+	}
+	return db, err
+}
+
+// queryProjection is projection for the commands that only read (history,
+// status, logs): when HOME/picoflow.db cannot be opened or brought up to
+// date (a full disk, a read-only home), they answer from a projection
+// built in memory from the journals, with a warning, since nothing they
+// do may need to write.
+func (m *Main) queryProjection(ctx context.Context, g *globals) (*projector.DB, error) {
+	db, err := m.projection(ctx, g)
+	var ee *exitError
+	if err == nil || errors.Is(err, projector.ErrNewerSchema) || (errors.As(err, &ee) && ee.code != ExitInternal) {
+		return db, err
+	}
+	mem, merr := projector.OpenMemory(projector.Options{Logger: g.log})
+	if merr == nil {
+		if _, merr = home(g.home).catchUp(ctx, mem); merr != nil {
+			mem.Close()
+		}
+	}
+	if merr != nil {
 		return nil, err
 	}
-	if _, err := h.catchUp(ctx, db); err != nil {
-		db.Close()
-		if ctx.Err() != nil {
-			return nil, exitf(ExitInterrupted, "interrupted while updating %s", h.db())
-		}
-		return nil, withCode(ExitInternal, err)
-	}
-	return db, nil
+	g.log.Warn("the history database cannot be updated: answering from the journals (read in memory, nothing written)",
+		"db", home(g.home).db(), "err", err)
+	return mem, nil
 }
 
 // openProjection opens the database, replacing it when it is damaged.

@@ -45,7 +45,7 @@ document per line each second.`,
 const statusRecent = 5
 
 func (m *Main) status(ctx context.Context, g *globals, watch, asJSON bool) error {
-	db, err := m.projection(ctx, g)
+	db, err := m.queryProjection(ctx, g)
 	if err != nil {
 		return err
 	}

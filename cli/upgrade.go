@@ -145,7 +145,7 @@ func (h home) convert(log *slog.Logger) error {
 			return fmt.Errorf("%s holds both a single journal and per-workflow journals (an older picoflow wrote it after the upgrade); move one aside", h.journal())
 		}
 	}
-	old, err := journal.Open(h.journal(), journal.Options{Owner: "upgrade"})
+	old, err := openJournal(h.journal(), "", journal.Options{Owner: "upgrade"})
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func splitJournal(old *journal.Journal, dir string, log *slog.Logger) (int, int,
 		j := out[wf]
 		if j == nil {
 			var err error
-			if j, err = journal.Open(filepath.Join(dir, wf), journal.Options{Owner: "upgrade"}); err != nil {
+			if j, err = openJournal(filepath.Join(dir, wf), wf, journal.Options{Owner: "upgrade"}); err != nil {
 				return err
 			}
 			out[wf] = j

@@ -2,6 +2,7 @@ package executors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -151,4 +152,63 @@ func Supervise(ctx context.Context, req *Request, defaultGrace time.Duration, wa
 func Note(req *Request, format string, args ...any) {
 	stdout, _ := req.Streams()
 	fmt.Fprintf(stdout, "\n[picoflow %s] %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+}
+
+// LogError is the failure of an attempt whose log could not be written:
+// Err names the cause (no space left on device), Exit what the task
+// reported when it had ended on its own (its failure was most likely its
+// own write to the log failing).
+type LogError struct {
+	Path string
+	Err  error
+	Exit error
+}
+
+func (e *LogError) Error() string {
+	s := fmt.Sprintf("write log %s: %v", e.Path, e.Err)
+	if e.Exit != nil {
+		s += fmt.Sprintf(" (the task then ended with %v)", e.Exit)
+	}
+	return s
+}
+
+func (e *LogError) Unwrap() error { return e.Err }
+
+// LogFailed makes res the failure of an attempt whose log could not be
+// written (werr), unless werr is nil, res already names the log, or the
+// attempt timed out or was interrupted (that says more).
+func LogFailed(req *Request, res *Result, werr error) {
+	var le *LogError
+	if werr == nil || errors.As(res.Err, &le) || (res.Status != Success && res.Status != Failed) {
+		return
+	}
+	path := "(no log)"
+	if req.Log != nil {
+		path = req.Log.Name()
+	}
+	var pe *os.PathError
+	if errors.As(werr, &pe) {
+		werr = pe.Err
+	}
+	var exit error
+	if res.Status == Failed {
+		exit = res.Err
+	}
+	res.Status, res.Err = Failed, &LogError{Path: path, Err: werr, Exit: exit}
+	if res.ExitCode == 0 {
+		res.ExitCode = -1
+	}
+}
+
+// CheckLog tells, after a failed attempt whose process wrote straight to
+// the log file, whether that file could not be written: when its file
+// system has no space left, PicoFlow's note of the failure is written to it,
+// and the error of that write is returned. A task whose writes to a full
+// disk fail usually exits 1 on that; this names the cause.
+func CheckLog(req *Request, res Result) error {
+	if req.Log == nil || res.Status != Failed || !diskFull(req.Log) {
+		return nil
+	}
+	_, err := fmt.Fprintf(req.Log, "\n[picoflow %s] the task failed: %v\n", time.Now().UTC().Format(time.RFC3339), res.Err)
+	return err
 }

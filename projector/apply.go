@@ -67,10 +67,10 @@ type applier struct {
 	unknown map[string]bool
 
 	definition, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
-	runEndTasks, runEndAttempts                                         *sql.Stmt
-	attemptStarted, taskStarted, attemptPGID, taskPGID                  *sql.Stmt
-	attemptEnd, taskEnd, taskSkipped, taskSettle                        *sql.Stmt
-	attemptSettle                                                       *sql.Stmt
+	runEndTasks, runEndAttempts                                                     *sql.Stmt
+	attemptStarted, taskStarted, attemptPGID, taskPGID                              *sql.Stmt
+	attemptEnd, taskEnd, taskSkipped, taskSettle                                    *sql.Stmt
+	attemptSettle                                                                   *sql.Stmt
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {

@@ -2,6 +2,7 @@ package projector_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -79,5 +80,46 @@ func TestCatchUpAllJournals(t *testing.T) {
 	}
 	if got := runIDs(t, db); !slices.Equal(got, []string{"run-b1", "run-b2"}) {
 		t.Fatalf("after the rebuild: runs %v", got)
+	}
+}
+
+// TestOpenMemory projects journals into databases that live in memory:
+// each is a database of its own, shared by its reader and writer
+// connections, with the same contents as one on disk, and no file is
+// written.
+func TestOpenMemory(t *testing.T) {
+	root := t.TempDir()
+	at := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	a := filepath.Join(root, "a")
+	appendRun(t, a, "a", "run-a1", at)
+	list := func() ([]projector.Source, error) { return []projector.Source{{Name: "a", Dir: a}}, nil }
+	ctx := context.Background()
+	onDisk := open(t, filepath.Join(root, "p.db"), projector.Options{})
+	if _, err := onDisk.CatchUpAll(ctx, list); err != nil {
+		t.Fatal(err)
+	}
+	cwd, _ := os.Getwd()
+	before, _ := os.ReadDir(cwd)
+	mem, err := projector.OpenMemory(projector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	other, err := projector.OpenMemory(projector.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if n, err := mem.CatchUpAll(ctx, list); err != nil || n != 4 {
+		t.Fatalf("catch-up in memory: %d entries, %v; want 4", n, err)
+	}
+	if got, want := dump(t, mem), dump(t, onDisk); got != want {
+		t.Errorf("in memory and on disk differ: %s", dumpDiff(got, want))
+	}
+	if got := runIDs(t, other); len(got) != 0 {
+		t.Errorf("a second memory database sees the runs of the first: %v", got)
+	}
+	if after, _ := os.ReadDir(cwd); len(after) != len(before) {
+		t.Errorf("OpenMemory wrote a file in %s", cwd)
 	}
 }

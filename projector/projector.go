@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -43,21 +44,47 @@ func Open(path string, opts Options) (*DB, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open projection: path %q must not contain '?' or '#'", path)
 	}
-	if opts.BusyTimeout <= 0 {
-		opts.BusyTimeout = 30 * time.Second
-	}
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = 2048
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts = opts.withDefaults()
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open projection: %w", err)
 	}
 	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
-	w, err := sql.Open("sqlite3", path+"?_busy_timeout="+busy+
-		"&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate")
+	return open(path, path+"?_busy_timeout="+busy+"&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate",
+		path+"?_busy_timeout="+busy+"&_txlock=deferred&_query_only=1", opts)
+}
+
+// memories numbers the databases of OpenMemory, each a name of its own.
+var memories atomic.Int64
+
+// OpenMemory opens an empty projection that lives in memory only, freed
+// when it is closed: what a read-only query answers from when the
+// database on disk cannot be written (a full disk, a read-only home).
+func OpenMemory(opts Options) (*DB, error) {
+	opts = opts.withDefaults()
+	// The memdb VFS shares a database named with a leading slash among the
+	// connections of this process, with the usual locking.
+	name := fmt.Sprintf("file:/picoflow-memory-%d-%d?vfs=memdb", os.Getpid(), memories.Add(1))
+	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
+	return open("(memory)", name+"&_busy_timeout="+busy+"&_txlock=immediate",
+		name+"&_busy_timeout="+busy+"&_txlock=deferred&_query_only=1", opts)
+}
+
+func (o Options) withDefaults() Options {
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 30 * time.Second
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 2048
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// open opens the writer pool on wdsn, migrates, then the reader pool.
+func open(path, wdsn, rdsn string, opts Options) (*DB, error) {
+	w, err := sql.Open("sqlite3", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("open projection %s: %w", path, err)
 	}
@@ -70,7 +97,7 @@ func Open(path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open projection %s: %w", path, err)
 	}
-	d.r, err = sql.Open("sqlite3", path+"?_busy_timeout="+busy+"&_txlock=deferred&_query_only=1")
+	d.r, err = sql.Open("sqlite3", rdsn)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open projection %s: %w", path, err)

@@ -30,6 +30,9 @@ type Options struct {
 	// daemon opens it only while the workflow has a live run here or an
 	// event to write.
 	JournalDir func(workflow string) string
+	// OpenJournal, when set, opens a workflow's journal in place of
+	// journal.Open: the CLI's, so that damage reads the same everywhere.
+	OpenJournal func(dir, workflow string, opts journal.Options) (*journal.Journal, error)
 	// Journals lists every journal directory of the home, read at start
 	// (interrupted runs, the last fire of each workflow).
 	Journals func() ([]string, error)
@@ -162,7 +165,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	d.js = newJournals(d.opts.JournalDir, journal.Options{Owner: "picoflow daemon", ObserveFsync: d.metrics.observeFsync})
+	d.js = newJournals(d.opts.JournalDir, d.opts.OpenJournal, journal.Options{Owner: "picoflow daemon", ObserveFsync: d.metrics.observeFsync})
 	d.pending, d.blocked, d.live = map[string][]*journal.Event{}, map[string][]schedule.Fire{}, map[string]bool{}
 	undo = append(undo, func() {
 		d.journalOpen.Store(false)

@@ -17,8 +17,9 @@ import (
 // workflow the daemon does not run is free for `picoflow run` in another
 // process. Only the loop acquires and releases.
 type journals struct {
-	dir  func(workflow string) string
-	opts journal.Options
+	dir   func(workflow string) string
+	openJ func(dir, workflow string, opts journal.Options) (*journal.Journal, error)
+	opts  journal.Options
 
 	mu     sync.Mutex // guards open and closed (the metrics writer reads them)
 	open   map[string]*held
@@ -30,8 +31,12 @@ type held struct {
 	refs int
 }
 
-func newJournals(dir func(string) string, opts journal.Options) *journals {
-	return &journals{dir: dir, opts: opts, open: map[string]*held{}}
+func newJournals(dir func(string) string, open func(string, string, journal.Options) (*journal.Journal, error),
+	opts journal.Options) *journals {
+	if open == nil {
+		open = func(dir, _ string, opts journal.Options) (*journal.Journal, error) { return journal.Open(dir, opts) }
+	}
+	return &journals{dir: dir, openJ: open, opts: opts, open: map[string]*held{}}
 }
 
 // BusyError means another process holds a workflow's journal: it runs
@@ -64,7 +69,7 @@ func (s *journals) acquire(wf string) (*journal.Journal, error) {
 	}
 	dir := s.dir(wf)
 	_, serr := os.Stat(dir)
-	j, err := journal.Open(dir, s.opts)
+	j, err := s.openJ(dir, wf, s.opts)
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, &BusyError{Workflow: wf, Lock: le}

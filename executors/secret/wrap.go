@@ -66,10 +66,11 @@ func (w *wrapped) Execute(ctx context.Context, req *executors.Request) executors
 	mo, me := w.s.red.Writer(so), w.s.red.Writer(se)
 	r.Stdout, r.Stderr = mo, me
 	res := w.ex.Execute(ctx, &r)
-	if err := mo.Flush(); err != nil && res.Status == executors.Success {
-		res = executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("write log: %w", err)}
+	err = mo.Flush()
+	if err2 := me.Flush(); err == nil {
+		err = err2
 	}
-	_ = me.Flush()
+	executors.LogFailed(req, &res, err)
 	return res
 }
 

@@ -74,7 +74,7 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	// The leader is gone; whatever it left behind in its group goes too.
 	// A task that means to leave a daemon running starts it with setsid.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	out.drain()
+	werr := out.drain()
 
 	res := executors.Result{Status: status}
 	var ee *exec.ExitError
@@ -102,6 +102,10 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 			res.Status = executors.Failed
 		}
 	}
+	if out.r == nil {
+		werr = executors.CheckLog(req, res)
+	}
+	executors.LogFailed(req, &res, werr)
 	return res
 }
 
@@ -118,6 +122,7 @@ const DrainWait = 2 * time.Second
 type output struct {
 	r, w *os.File
 	done chan struct{}
+	err  error // the first write error of the copy, set before done closes
 }
 
 func attachOutput(cmd *exec.Cmd, req *executors.Request) (*output, error) {
@@ -134,9 +139,25 @@ func attachOutput(cmd *exec.Cmd, req *executors.Request) (*output, error) {
 	o := &output{r: r, w: w, done: make(chan struct{})}
 	go func() {
 		defer close(o.done)
-		_, _ = io.Copy(stdout, r)
+		w := &keepWriting{w: stdout}
+		_, _ = io.Copy(w, r)
+		o.err = w.err
 	}()
 	return o, nil
+}
+
+// keepWriting records the first write error of w and drops what follows,
+// so that the task never blocks on a pipe nobody reads.
+type keepWriting struct {
+	w   io.Writer
+	err error
+}
+
+func (k *keepWriting) Write(p []byte) (int, error) {
+	if k.err == nil {
+		_, k.err = k.w.Write(p)
+	}
+	return len(p), nil
 }
 
 // started closes our copy of the write end: the reader sees EOF once every
@@ -150,14 +171,15 @@ func (o *output) started() {
 func (o *output) abort() {
 	if o.w != nil {
 		o.w.Close()
-		o.drain()
+		_ = o.drain()
 	}
 }
 
-// drain waits for the copy to end, at most DrainWait.
-func (o *output) drain() {
+// drain waits for the copy to end, at most DrainWait, and returns the
+// copy's write error.
+func (o *output) drain() error {
 	if o.r == nil {
-		return
+		return nil
 	}
 	t := time.NewTimer(DrainWait)
 	defer t.Stop()
@@ -168,6 +190,7 @@ func (o *output) drain() {
 		<-o.done
 	}
 	o.r.Close()
+	return o.err
 }
 
 // stopGroup sends SIGTERM to the process group, then SIGKILL after grace if

@@ -169,6 +169,11 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) executor
 	case err != nil:
 		res.Status = executors.Failed
 	}
+	werr := stdout.failed()
+	if werr == nil {
+		werr = stderr.failed()
+	}
+	executors.LogFailed(req, &res, werr)
 	return res
 }
 
@@ -329,20 +334,31 @@ func fail(noRetry bool, err error) executors.Result {
 	return executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: noRetry, Err: err}
 }
 
-// gate passes writes on until closed, then drops them.
+// gate passes writes on until closed, then drops them. A write that
+// fails is recorded and what follows dropped: the session must keep
+// reading the remote command's output, or the command blocks once the
+// channel's window is full.
 type gate struct {
 	mu     sync.Mutex
 	w      io.Writer
 	closed bool
+	err    error // the first write error
 }
 
 func (g *gate) Write(p []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed {
-		return len(p), nil
+	if !g.closed && g.err == nil {
+		_, g.err = g.w.Write(p)
 	}
-	return g.w.Write(p)
+	return len(p), nil
+}
+
+// failed returns the first write error.
+func (g *gate) failed() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
 }
 
 func (g *gate) close() {

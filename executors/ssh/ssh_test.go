@@ -453,3 +453,31 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("log %q", b)
 	}
 }
+
+// TestLogNotWritten runs remote commands whose output cannot be written to
+// the log: the attempt fails naming the log and the cause (not the bare
+// write error, nor a command blocked on a full channel window).
+func TestLogNotWritten(t *testing.T) {
+	s := startSSHD(t)
+	e := newExec(t, Options{})
+	for _, tc := range []struct{ name, command string }{
+		{"small", "echo hello"},
+		{"more-than-the-window", "head -c 3000000 /dev/zero; echo done"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "t.1.log")
+			log, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600) // every write to it fails
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer log.Close()
+			req := &executors.Request{Run: "r1", Workflow: "wf", Attempt: 1, Log: log, Timeout: time.Minute,
+				Task: &workflow.Task{Name: "remote", Type: workflow.TypeSSH, SSH: s.config(tc.command)}}
+			res := e.Execute(context.Background(), req)
+			want := "write log " + path + ": bad file descriptor"
+			if res.Status != executors.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), want) {
+				t.Fatalf("status %s, err %v: want failed with %q", res.Status, res.Err, want)
+			}
+		})
+	}
+}
