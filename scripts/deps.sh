@@ -11,7 +11,8 @@ Usage: scripts/deps.sh [--check]
 Installs the system packages PicoFlow's tests use (an OpenSSH server for the
 ssh executor tests, promtool for the metrics lint, qemu-user-static for the
 ARM smoke test, sqlite3 for inspecting databases, shellcheck for the
-scripts) with apt-get when missing.
+scripts, fuse3 for the power-loss test's file system) with apt-get when
+missing.
   --check   only list what is missing; exit 1 if anything is
 TXT
 }
@@ -34,6 +35,7 @@ declare -A need=(
 	[shellcheck]=shellcheck
 	[npm]=npm
 	[/usr/bin/time]=time
+	[fusermount3]=fuse3
 )
 
 missing=()
