@@ -11,7 +11,6 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
 )
 
 // FS is one mount of a backing directory.
@@ -29,8 +28,8 @@ func Mount(backing, mountpoint string) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(backing, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Stat(backing, &st); err != nil {
 		return nil, fmt.Errorf("lazyfs: %w", err)
 	}
 	root := &fs.LoopbackRoot{Path: backing, Dev: st.Dev}
@@ -156,8 +155,8 @@ func (n *node) wrap(fh fs.FileHandle) fs.FileHandle {
 		return fh
 	}
 	h := &handle{LoopbackFile: lf, m: n.m}
-	var st unix.Stat_t
-	if err := unix.Fstat(h.fd(), &st); err == nil {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(h.fd(), &st); err == nil {
 		h.ino = st.Ino
 	}
 	return h
@@ -288,7 +287,7 @@ func (h *handle) PassthroughFd() (int, bool) { return -1, false }
 
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, syscall.Errno) {
 	n, err := h.m.write(h.ino, off, data, func() (int, error) {
-		return unix.Pwrite(h.fd(), data, off)
+		return syscall.Pwrite(h.fd(), data, off)
 	})
 	return uint32(max(n, 0)), errno(err)
 }
@@ -325,8 +324,8 @@ type dirHandle struct {
 
 func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
 	p := d.n.path()
-	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(p, &st); err != nil {
 		return errno(err)
 	}
 	return errno(d.n.m.syncDir(st.Ino, p))

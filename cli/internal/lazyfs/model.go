@@ -9,8 +9,6 @@ import (
 	"slices"
 	"sync"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Fault says what a power cut keeps of a file's pending writes.
@@ -61,6 +59,9 @@ func (o op) apply(b []byte) []byte {
 	return b
 }
 
+// oPath is Linux's O_PATH, which package syscall does not name.
+const oPath = 0x200000
+
 // model is the durable state beside the live backing directory.
 type model struct {
 	mu      sync.Mutex
@@ -82,8 +83,8 @@ type Stats struct {
 // load makes the backing directory's current state the durable state.
 func load(dir string) (*model, error) {
 	m := &model{dir: dir, dirs: map[uint64]map[string]entry{}, files: map[uint64][]byte{}, pending: map[uint64][]op{}}
-	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Lstat(dir, &st); err != nil {
 		return nil, fmt.Errorf("lazyfs: stat %s: %w", dir, err)
 	}
 	m.root = st.Ino
@@ -101,12 +102,12 @@ func (m *model) loadDir(path string, ino uint64) error {
 	m.dirs[ino] = ents
 	for name, e := range ents {
 		p := filepath.Join(path, name)
-		switch e.mode & unix.S_IFMT {
-		case unix.S_IFDIR:
+		switch e.mode & syscall.S_IFMT {
+		case syscall.S_IFDIR:
 			if err := m.loadDir(p, e.ino); err != nil {
 				return err
 			}
-		case unix.S_IFREG:
+		case syscall.S_IFREG:
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return fmt.Errorf("lazyfs: load: %w", err)
@@ -126,15 +127,15 @@ func (m *model) readEntries(path string) (map[string]entry, error) {
 	ents := make(map[string]entry, len(names))
 	for _, name := range names {
 		p := filepath.Join(path, name)
-		var st unix.Stat_t
-		if err := unix.Lstat(p, &st); err != nil {
-			if errors.Is(err, unix.ENOENT) {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err != nil {
+			if errors.Is(err, syscall.ENOENT) {
 				continue // removed meanwhile
 			}
 			return nil, fmt.Errorf("lazyfs: stat %s: %w", p, err)
 		}
 		e := entry{ino: st.Ino, mode: st.Mode}
-		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		if st.Mode&syscall.S_IFMT == syscall.S_IFLNK {
 			if e.link, err = os.Readlink(p); err != nil {
 				return nil, fmt.Errorf("lazyfs: %w", err)
 			}
@@ -232,7 +233,7 @@ func (m *model) pin(path string) error {
 	if m.cut {
 		return syscall.EIO
 	}
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := syscall.Open(path, oPath|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 	if err == nil {
 		m.pins = append(m.pins, fd)
 	}
@@ -257,7 +258,7 @@ func (m *model) freeze() {
 
 func (m *model) unpin() {
 	for _, fd := range m.pins {
-		unix.Close(fd)
+		syscall.Close(fd)
 	}
 	m.pins = nil
 }
@@ -293,8 +294,8 @@ func (m *model) restoreDir(path string, ino uint64, fault Fault, rnd *rand.Rand,
 		p := filepath.Join(path, name)
 		perm := os.FileMode(e.mode & 0o7777)
 		var err error
-		switch e.mode & unix.S_IFMT {
-		case unix.S_IFDIR:
+		switch e.mode & syscall.S_IFMT {
+		case syscall.S_IFDIR:
 			if onPath[e.ino] {
 				continue // a stale entry naming an ancestor: no cycles
 			}
@@ -303,14 +304,14 @@ func (m *model) restoreDir(path string, ino uint64, fault Fault, rnd *rand.Rand,
 				err = m.restoreDir(p, e.ino, fault, rnd, onPath)
 				delete(onPath, e.ino)
 			}
-		case unix.S_IFREG:
+		case syscall.S_IFREG:
 			err = os.WriteFile(p, m.content(e.ino, fault, rnd), 0o600)
-		case unix.S_IFLNK:
+		case syscall.S_IFLNK:
 			err = os.Symlink(e.link, p)
 		default: // sockets and FIFOs come back as stale nodes
-			err = unix.Mknod(p, e.mode, 0)
+			err = syscall.Mknod(p, e.mode, 0)
 		}
-		if err == nil && e.mode&unix.S_IFMT != unix.S_IFLNK {
+		if err == nil && e.mode&syscall.S_IFMT != syscall.S_IFLNK {
 			err = os.Chmod(p, perm)
 		}
 		if err != nil {
