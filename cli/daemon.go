@@ -119,7 +119,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 			return withCode(ExitUsage, err)
 		}
 	}
-	if err := os.MkdirAll(string(h), 0o750); err != nil {
+	if err := mkdirDurable(h.journal(), 0o750); err != nil {
 		return withCode(ExitInternal, err)
 	}
 	logDir := firstNonEmpty(cfg.Paths.Logs, h.logs())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -12,6 +13,20 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
+
+// Unavailable says why this machine cannot mount the file system (not
+// root, no /dev/fuse), or returns "".
+func Unavailable() string {
+	if os.Geteuid() != 0 {
+		return "lazyfs needs root to mount FUSE"
+	}
+	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+	if err != nil {
+		return "lazyfs needs /dev/fuse: " + err.Error()
+	}
+	f.Close()
+	return ""
+}
 
 // FS is one mount of a backing directory.
 type FS struct {

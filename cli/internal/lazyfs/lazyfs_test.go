@@ -14,24 +14,11 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 )
 
-// Skip reports why FUSE cannot be mounted here, or "".
-func Skip() string {
-	if os.Geteuid() != 0 {
-		return "lazyfs needs root to mount FUSE"
-	}
-	f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
-	if err != nil {
-		return "lazyfs needs /dev/fuse: " + err.Error()
-	}
-	f.Close()
-	return ""
-}
-
 // mount mounts a fresh backing directory, prepared by setup before the
 // mount (so its content is durable), and unmounts it at the end.
 func mount(t *testing.T, setup func(dir string)) (*FS, string, string) {
 	t.Helper()
-	if why := Skip(); why != "" {
+	if why := Unavailable(); why != "" {
 		t.Skip(why)
 	}
 	backing, mnt := t.TempDir(), t.TempDir()
