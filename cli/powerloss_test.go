@@ -79,13 +79,15 @@ func TestPowerLoss(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("seeds %d..%d: %d trials, %d power cuts (clear %d, torn-seq %d, torn-op %d), %d runs, %d resolves, %d daemon starts, %d violations",
+	t.Logf("seeds %d..%d: %d trials, %d power cuts (clear %d, torn-seq %d, torn-op %d; %d under gc), %d runs, "+
+		"%d resolves, %d daemon starts, %d gc, %d violations",
 		seed, seed+uint64(trials)-1, sum.trials, sum.cuts, sum.faults[lazyfs.Clear], sum.faults[lazyfs.TornSeq],
-		sum.faults[lazyfs.TornOp], sum.runs, sum.resolves, sum.daemons, sum.violations)
+		sum.faults[lazyfs.TornOp], sum.gcCuts, sum.runs, sum.resolves, sum.daemons, sum.gcs, sum.violations)
 }
 
 type plStats struct {
 	trials, cuts, runs, resolves, daemons, violations int
+	gcs, gcCuts                                       int
 	faults                                            [3]int
 }
 
@@ -112,6 +114,8 @@ type trial struct {
 	runs              map[string]bool // every run id seen
 	reruns            map[string]int  // "run task" → resolve --rerun count
 	okAt              map[string]int  // run → ledger lines when run exited 0
+	lastRun           string          // the run that exited 0 last
+	gcKeeps           string          // after gc: the one run it must keep
 	cutsLeft          int
 }
 
@@ -281,9 +285,16 @@ func (tr *trial) violation(format string, args ...any) {
 
 func (tr *trial) run() {
 	tr.sum.trials++
-	if tr.daemon {
+	switch {
+	case tr.daemon:
 		tr.runDaemon()
-	} else {
+	case tr.rnd.IntN(3) == 0:
+		// Two runs, then gc keeps the newest: it deletes rows and logs
+		// and cuts the journal's front, and the power may go meanwhile.
+		tr.runCLI()
+		tr.runCLI()
+		tr.gc()
+	default:
 		tr.runCLI()
 	}
 	if tr.t.Failed() {
@@ -356,11 +367,11 @@ func (tr *trial) cmd(args ...string) (int, string, string) {
 
 // waitCut lets p work until a random instant and reports whether the
 // power was cut before p exited.
-func (tr *trial) waitCut(p *proc) bool {
+func (tr *trial) waitCut(p *proc, byLedger bool) bool {
 	if tr.cutsLeft == 0 {
 		return false
 	}
-	if tr.rnd.IntN(2) == 0 {
+	if byLedger && tr.rnd.IntN(2) == 0 {
 		// After a random number of ledger lines: mid-run.
 		target := len(tr.ledger()) + 1 + tr.rnd.IntN(10)
 		for i := 0; !p.exited() && len(tr.ledger()) < target; i++ {
@@ -371,9 +382,13 @@ func (tr *trial) waitCut(p *proc) bool {
 		}
 	} else {
 		// At a random moment: start-up, recovery, projection, exit.
+		window := 400_000
+		if !byLedger {
+			window = 80_000 // gc is quick
+		}
 		select {
 		case <-p.done:
-		case <-time.After(time.Duration(tr.rnd.IntN(400_000)) * time.Microsecond):
+		case <-time.After(time.Duration(tr.rnd.IntN(window)) * time.Microsecond):
 		}
 	}
 	if p.exited() {
@@ -452,7 +467,7 @@ func (tr *trial) runCLI() {
 			return
 		}
 		p := tr.start("run", tr.file)
-		cut := tr.waitCut(p)
+		cut := tr.waitCut(p, true)
 		code := tr.wait(p)
 		run := ""
 		for _, m := range plRunRe.FindAllStringSubmatch(p.stdout.String(), -1) {
@@ -469,6 +484,7 @@ func (tr *trial) runCLI() {
 				return
 			}
 			tr.okAt[run] = len(tr.ledger())
+			tr.lastRun = run
 			return
 		case ExitInDoubt:
 			tr.resolveAll()
@@ -476,6 +492,32 @@ func (tr *trial) runCLI() {
 			tr.violation("picoflow run exited %d\n--- stdout\n%s--- stderr\n%s", code, &p.stdout, &p.stderr)
 			return
 		}
+	}
+}
+
+// gc runs picoflow gc with max_runs_per_workflow: 1, cutting the power
+// under it at a random instant, until one gc completes.
+func (tr *trial) gc() {
+	if tr.t.Failed() {
+		return
+	}
+	cfg := filepath.Join(tr.dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("retention:\n  max_runs_per_workflow: 1\n"), 0o644); err != nil {
+		tr.t.Fatal(err)
+	}
+	tr.gcKeeps = tr.lastRun
+	tr.sum.gcs++
+	tr.cutsLeft++ // one chance to cut under gc
+	for {
+		p := tr.start("gc", "--config", cfg)
+		if tr.waitCut(p, false) {
+			tr.sum.gcCuts++
+			continue
+		}
+		if code := tr.wait(p); code != ExitOK {
+			tr.violation("gc exited %d\n%s%s", code, &p.stdout, &p.stderr)
+		}
+		return
 	}
 }
 
@@ -660,6 +702,9 @@ func (tr *trial) finishAll() {
 		}
 	}
 	for run := range tr.runs {
+		if tr.gcKeeps != "" && run != tr.gcKeeps {
+			continue // gc may have removed it
+		}
 		if !slices.ContainsFunc(runs, func(r plRun) bool { return r.RunID == run }) {
 			tr.violation("run %s was started but is not in history", run)
 		}
@@ -735,14 +780,9 @@ func (tr *trial) checkHome() {
 	if b, err := os.ReadFile(tr.file); err != nil || !bytes.Equal(b, tr.wfBytes) {
 		tr.violation("the workflow file changed: %v", err)
 	}
-	// What picoflow relies on is there at the end, surviving or recreated.
-	lock := "locks/pl.lock"
-	if tr.daemon {
-		lock = "daemon.lock"
-	}
-	for _, p := range []string{"picoflow.db", lock} {
-		if _, err := os.Stat(filepath.Join(tr.home, p)); err != nil {
-			tr.violation("after the last run: %v", err)
-		}
+	// Locks, logs and output files are recreated by the commands after a
+	// cut (which all succeeded); the database must be back too.
+	if _, err := os.Stat(filepath.Join(tr.home, "picoflow.db")); err != nil {
+		tr.violation("after the last history: %v", err)
 	}
 }
