@@ -1,9 +1,10 @@
 package cli
 
 import (
-	"math/rand/v2"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,77 +12,121 @@ import (
 )
 
 // TestPowerCutScenarios replays, deterministically, each missing fsync the
-// power-loss torture (TestPowerLoss) found: do something on lazyfs, cut
-// the power so that only fsynced data stays, mount again and check what
-// must have survived. Each case is named after its scenario.
+// power-loss torture (TestPowerLoss) found, and the protocols it must keep
+// safe: do something with the binary on lazyfs, cut the power right after
+// its k-th fsync (k = 1, 2, ... until the command finishes first; k = 0:
+// after the command) so that only fsynced data stays, mount again and
+// check what must have survived. Each case is named after its scenario.
 func TestPowerCutScenarios(t *testing.T) {
 	if why := lazyfs.Unavailable(); why != "" {
 		t.Skip("power-cut scenarios skipped: " + why)
 	}
+	bin := buildPicoflow(t)
 	cases := []struct {
 		name string
-		// do runs before the cut, in a home under mnt; check runs after.
-		do, check func(t *testing.T, dir, home string)
+		// setup runs first (nothing is cut); do is the command under the
+		// cut; check runs after the power came back.
+		setup func(tr *trial)
+		do    []string
+		check func(tr *trial, k int, done bool)
 	}{
 		{
 			// HOME, HOME/locks and HOME/journal were created without an
 			// fsync of their parents: the first run of a new home vanished
 			// with the whole home, though run had printed it as started.
 			name: "first-run-of-a-new-home",
-			do: func(t *testing.T, dir, home string) {
-				file := writeWorkflow(t, dir, "first", "", spec{name: "a", cmd: ledger("a")})
-				if r := picoflow(t, "run", "--home", home, file); r.code != ExitOK {
-					t.Fatal(r)
-				}
+			setup: func(tr *trial) {
+				tr.file = writeWorkflow(tr.t, tr.dir, "first", "", spec{name: "a", cmd: `echo a/$PICOFLOW_RUN_ID >> "$T/ledger"`},
+					spec{name: "b", cmd: `echo b/$PICOFLOW_RUN_ID >> "$T/ledger"`, deps: []string{"a"}})
 			},
-			check: func(t *testing.T, dir, home string) {
-				r := picoflow(t, "history", "--home", home)
-				if r.code != ExitOK || !strings.Contains(r.stdout, "success") {
-					t.Fatalf("the run is gone after the power cut:\n%s", r)
+			do: []string{"run", "FILE"},
+			check: func(tr *trial, k int, done bool) {
+				// b started only after a's success was durable: then the
+				// run must be there, and finish without running a again
+				// (after the run's end, run starts a new run: another id).
+				before := len(readLedger(tr.t, tr.dir))
+				code, out, errs := tr.cmd("run", tr.file)
+				if code != ExitOK {
+					tr.t.Fatalf("cut after fsync %d: run exited %d\n%s%s", k, code, out, errs)
+				}
+				lines := readLedger(tr.t, tr.dir)
+				for _, l := range lines[before:] {
+					run := strings.TrimPrefix(l, "a/")
+					if run != l && slices.Contains(lines[:before], "b/"+run) {
+						tr.t.Errorf("cut after fsync %d: a ran again in run %s after b had started: %v", k, run, lines)
+					}
+				}
+				tr.checkProjection(fmt.Sprintf("cut after fsync %d", k))
+				for run := range tr.runs {
+					if r := tr.replay(run); r == nil {
+						tr.t.Errorf("cut after fsync %d: run %s was printed as started and is gone", k, run)
+					}
 				}
 			},
 		},
 		{
-			// Any command that opens the journal of a new home (run, resume,
-			// resolve, the daemon) creates HOME/journal: its name must be
-			// durable before anything is fsynced inside it.
-			name: "journal-directory-of-a-new-home",
-			do: func(t *testing.T, dir, home string) {
-				r := picoflow(t, "resolve", "--home", home, "no-such-run", "t", "--rerun")
-				if r.code != ExitNotFound {
-					t.Fatal(r)
+			// gc deletes runs' rows, then cuts the journal's front: the
+			// two must not disagree whatever instant the power goes.
+			name: "gc-deletes-rows-then-truncates-the-journal",
+			setup: func(tr *trial) {
+				tr.file = writeWorkflow(tr.t, tr.dir, "kept", "", spec{name: "a", cmd: "true"},
+					spec{name: "b", cmd: "true", deps: []string{"a"}})
+				for range 2 {
+					if code, out, errs := tr.cmd("run", tr.file); code != ExitOK {
+						tr.t.Fatalf("run exited %d\n%s%s", code, out, errs)
+					}
+				}
+				cfg := filepath.Join(tr.dir, "config.yaml")
+				if err := os.WriteFile(cfg, []byte("retention:\n  max_runs_per_workflow: 1\n"), 0o644); err != nil {
+					tr.t.Fatal(err)
 				}
 			},
-			check: func(t *testing.T, dir, home string) {
-				if _, err := os.Stat(filepath.Join(home, "journal")); err != nil {
-					t.Fatalf("the journal directory is gone after the power cut: %v", err)
-				}
+			do: []string{"gc", "--config", "CONFIG"},
+			check: func(tr *trial, k int, done bool) {
+				tr.checkProjection(fmt.Sprintf("cut after fsync %d", k))
 			},
 		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			backing, mnt := filepath.Join(dir, "backing"), filepath.Join(dir, "mnt")
-			for _, d := range []string{backing, mnt} {
-				if err := os.Mkdir(d, 0o755); err != nil {
-					t.Fatal(err)
+			var sum plStats
+			for k := 1; ; k++ {
+				if k == 200 {
+					t.Fatal("the command never finished")
+				}
+				tr := bareTrial(t, bin, uint64(k), &sum)
+				c.setup(tr)
+				args := strings.NewReplacer("FILE", tr.file, "CONFIG", filepath.Join(tr.dir, "config.yaml"))
+				var do []string
+				for _, a := range c.do {
+					do = append(do, args.Replace(a))
+				}
+				fired := tr.fs.CutAfterSyncs(k)
+				code, out, errs := tr.cmd(do...)
+				for _, m := range runIDRe.FindAllStringSubmatch(out, -1) {
+					tr.runs[m[1]] = true // printed as started: durable
+				}
+				done := true
+				select {
+				case <-fired:
+					done = false
+				default:
+					tr.fs.CutAfterSyncs(0)
+					if code != ExitOK {
+						t.Fatalf("%v exited %d\n%s%s", do, code, out, errs)
+					}
+				}
+				tr.powerCut()
+				c.check(tr, k, done)
+				if t.Failed() {
+					t.Logf("%v: the power was cut right after fsync %d", do, k)
+					return
+				}
+				if done {
+					t.Logf("%v made %d fsyncs; the power was cut after each", do, k-1)
+					return
 				}
 			}
-			f, err := lazyfs.Mount(backing, mnt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			home := filepath.Join(mnt, "home")
-			c.do(t, dir, home)
-			if err := f.PowerCut(lazyfs.Clear, rand.New(rand.NewPCG(1, 1))); err != nil {
-				t.Fatal(err)
-			}
-			if f, err = lazyfs.Mount(backing, mnt); err != nil {
-				t.Fatal(err)
-			}
-			defer f.Unmount()
-			c.check(t, dir, home)
 		})
 	}
 }

@@ -61,12 +61,7 @@ func TestPowerLoss(t *testing.T) {
 		}
 		seed = n
 	}
-	bin := filepath.Join(t.TempDir(), "picoflow")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/picoflow")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildPicoflow(t)
 	var sum plStats
 	for i := range uint64(trials) {
 		s := seed + i
@@ -79,15 +74,26 @@ func TestPowerLoss(t *testing.T) {
 			break
 		}
 	}
-	t.Logf("seeds %d..%d: %d trials, %d power cuts (clear %d, torn-seq %d, torn-op %d; %d under gc), %d runs, "+
+	t.Logf("seeds %d..%d: %d trials, %d power cuts (clear %d, torn-seq %d, torn-op %d; %d right after an fsync, %d under gc), %d runs, "+
 		"%d resolves, %d daemon starts, %d gc, %d violations",
 		seed, seed+uint64(trials)-1, sum.trials, sum.cuts, sum.faults[lazyfs.Clear], sum.faults[lazyfs.TornSeq],
-		sum.faults[lazyfs.TornOp], sum.gcCuts, sum.runs, sum.resolves, sum.daemons, sum.gcs, sum.violations)
+		sum.faults[lazyfs.TornOp], sum.syncCuts, sum.gcCuts, sum.runs, sum.resolves, sum.daemons, sum.gcs, sum.violations)
+}
+
+// buildPicoflow builds the binary for one test.
+func buildPicoflow(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "picoflow")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/picoflow")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 type plStats struct {
 	trials, cuts, runs, resolves, daemons, violations int
-	gcs, gcCuts                                       int
+	gcs, gcCuts, syncCuts                             int
 	faults                                            [3]int
 }
 
@@ -120,6 +126,16 @@ type trial struct {
 }
 
 func newTrial(t *testing.T, bin string, seed uint64, sum *plStats) *trial {
+	tr := bareTrial(t, bin, seed, sum)
+	tr.daemon = tr.rnd.IntN(4) == 0
+	tr.cutsLeft = 1 + tr.rnd.IntN(4)
+	tr.tasks = tr.shape()
+	tr.writeWorkflow()
+	return tr
+}
+
+// bareTrial mounts lazyfs for a home and nothing more.
+func bareTrial(t *testing.T, bin string, seed uint64, sum *plStats) *trial {
 	dir := t.TempDir()
 	tr := &trial{
 		t: t, bin: bin, seed: seed, sum: sum, dir: dir,
@@ -133,10 +149,6 @@ func newTrial(t *testing.T, bin string, seed uint64, sum *plStats) *trial {
 			t.Fatal(err)
 		}
 	}
-	tr.daemon = tr.rnd.IntN(4) == 0
-	tr.cutsLeft = 1 + tr.rnd.IntN(4)
-	tr.tasks = tr.shape()
-	tr.writeWorkflow()
 	tr.mount()
 	t.Cleanup(func() {
 		if tr.fs != nil {
@@ -366,13 +378,17 @@ func (tr *trial) cmd(args ...string) (int, string, string) {
 }
 
 // waitCut lets p work until a random instant and reports whether the
-// power was cut before p exited.
+// power was cut before p exited. The instant is drawn one of three ways:
+// after a number of ledger lines (mid-run; byLedger only), right after
+// the n-th fsync (an exact point of picoflow's protocol), or after a
+// random time (start-up, recovery, projection, exit).
 func (tr *trial) waitCut(p *proc, byLedger bool) bool {
 	if tr.cutsLeft == 0 {
 		return false
 	}
-	if byLedger && tr.rnd.IntN(2) == 0 {
-		// After a random number of ledger lines: mid-run.
+	var fired <-chan struct{}
+	switch mode := tr.rnd.IntN(3); {
+	case mode == 0 && byLedger:
 		target := len(tr.ledger()) + 1 + tr.rnd.IntN(10)
 		for i := 0; !p.exited() && len(tr.ledger()) < target; i++ {
 			if i == 60000 {
@@ -380,8 +396,13 @@ func (tr *trial) waitCut(p *proc, byLedger bool) bool {
 			}
 			time.Sleep(time.Millisecond)
 		}
-	} else {
-		// At a random moment: start-up, recovery, projection, exit.
+	case mode == 1:
+		fired = tr.fs.CutAfterSyncs(1 + tr.rnd.IntN(40))
+		select {
+		case <-p.done:
+		case <-fired:
+		}
+	default:
 		window := 400_000
 		if !byLedger {
 			window = 80_000 // gc is quick
@@ -389,6 +410,16 @@ func (tr *trial) waitCut(p *proc, byLedger bool) bool {
 		select {
 		case <-p.done:
 		case <-time.After(time.Duration(tr.rnd.IntN(window)) * time.Microsecond):
+		}
+	}
+	if fired != nil {
+		select {
+		case <-fired:
+			tr.sum.syncCuts++
+			tr.powerCut()
+			return true
+		default:
+			tr.fs.CutAfterSyncs(0)
 		}
 	}
 	if p.exited() {
@@ -408,7 +439,9 @@ func (tr *trial) powerCut() {
 		tr.t.Fatal(err)
 	}
 	tr.fs = nil
-	tr.cutsLeft--
+	if tr.cutsLeft > 0 {
+		tr.cutsLeft--
+	}
 	tr.sum.cuts++
 	tr.sum.faults[fault]++
 	tr.mount()
@@ -527,12 +560,20 @@ func (tr *trial) runDaemon() {
 	for tr.cutsLeft > 0 {
 		p := tr.start("daemon", "--workflows", tr.wfdir, "--poll", "200ms")
 		tr.sum.daemons++
-		// Let it fire a few times, then cut at a random instant.
+		// Let it fire a few times, then cut at a random instant or right
+		// after a random fsync.
+		var fired <-chan struct{}
+		if tr.rnd.IntN(2) == 0 {
+			fired = tr.fs.CutAfterSyncs(1 + tr.rnd.IntN(60))
+		}
 		select {
 		case <-p.done:
 			tr.violation("daemon exited %d\n--- stderr\n%s", p.code, &p.stderr)
 			return
+		case <-fired:
+			tr.sum.syncCuts++
 		case <-time.After(time.Duration(500+tr.rnd.IntN(2500)) * time.Millisecond):
+			tr.fs.CutAfterSyncs(0)
 		}
 		tr.powerCut()
 	}

@@ -12,7 +12,9 @@
 // time) of the last entry it applied; if the journal no longer holds that
 // entry — its tail was lost before an fsync and rewritten, or it was
 // truncated past the projection — CatchUp rebuilds from scratch instead of
-// mixing two histories.
+// mixing two histories. The one exception is retention: DeleteRuns commits
+// with synchronous=FULL, because gc cuts the journal right after it and a
+// lost deletion would leave rows the journal no longer explains.
 //
 // # One writer, in journal order
 //

@@ -78,6 +78,22 @@ func (f *FS) Stats() Stats {
 // processes using the mount, then call PowerCut.
 func (f *FS) Cut() { f.m.freeze() }
 
+// CutAfterSyncs arms an automatic cut: the power goes right after the
+// n-th fsync (of a file or a directory) from now, which is an instant
+// that can be chosen exactly. The channel is closed when it went. n = 0
+// disarms, and returns nil.
+func (f *FS) CutAfterSyncs(n int) <-chan struct{} {
+	f.m.mu.Lock()
+	defer f.m.mu.Unlock()
+	f.m.armed = n
+	if n == 0 || f.m.cut {
+		f.m.armed = 0
+		return nil
+	}
+	f.m.fired = make(chan struct{})
+	return f.m.fired
+}
+
 // PowerCut cuts the power (if Cut was not called yet), unmounts, and
 // rewrites the backing directory to the durable state with fault applied.
 // Every process using the mount must be gone, or the unmount fails after
@@ -101,18 +117,27 @@ func (f *FS) Unmount() error {
 }
 
 func (f *FS) unmount() error {
+	if f.server == nil {
+		return nil // unmounted already
+	}
 	var err error
-	for range 200 { // a process killed a moment ago may still hold a file
-		if err = f.server.Unmount(); err == nil || !errors.Is(err, syscall.EBUSY) {
+	for range 100 { // a process killed a moment ago may still hold a file
+		if err = f.server.Unmount(); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil {
-		return fmt.Errorf("lazyfs: unmount %s: %w", f.mountpoint, err)
+		// Someone still holds a file: detach the mount anyway, so that
+		// neither the test nor its cleanup hangs on it.
+		if derr := syscall.Unmount(f.mountpoint, syscall.MNT_DETACH); derr != nil {
+			return fmt.Errorf("lazyfs: unmount %s: %w", f.mountpoint, errors.Join(err, derr))
+		}
+		err = fmt.Errorf("lazyfs: unmount %s: busy, detached: %w", f.mountpoint, err)
 	}
 	f.server.Wait()
-	return nil
+	f.server = nil
+	return err
 }
 
 // node is a loopback node that tells the model about fsyncs, pins removed

@@ -304,6 +304,25 @@ func TestAfterCut(t *testing.T) {
 	wantTree(t, cut(t, f, backing, TornSeq, 1), map[string]string{"f": "durable"})
 }
 
+// TestCutAfterSyncs: the power goes right after the chosen fsync.
+func TestCutAfterSyncs(t *testing.T) {
+	f, backing, mnt := mount(t, nil)
+	fired := f.CutAfterSyncs(2)
+	write(t, filepath.Join(mnt, "a"), "a")
+	fsync(t, filepath.Join(mnt, "a"))
+	select {
+	case <-fired:
+		t.Fatal("cut after one fsync")
+	default:
+	}
+	fsync(t, mnt) // the second: it counts, then the power goes
+	<-fired
+	if err := os.WriteFile(filepath.Join(mnt, "b"), nil, 0o644); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("create after the cut: %v, want EIO", err)
+	}
+	wantTree(t, cut(t, f, backing, Clear, 1), map[string]string{"a": "a"})
+}
+
 // TestRemount: a clean unmount keeps the live tree; the next mount starts
 // from it.
 func TestRemount(t *testing.T) {

@@ -73,6 +73,10 @@ type model struct {
 	pins    []int // O_PATH descriptors of removed inodes (rule 5)
 	cut     bool
 	stats   Stats
+	// armed counts down the fsyncs until an automatic cut (0: none);
+	// fired is closed when it happens.
+	armed int
+	fired chan struct{}
 }
 
 // Stats counts what the file system saw since it was mounted.
@@ -205,7 +209,20 @@ func (m *model) syncFile(ino uint64, fd int) error {
 	m.files[ino] = b
 	delete(m.pending, ino)
 	m.stats.FileSyncs++
+	m.countdown()
 	return nil
+}
+
+// countdown cuts the power after the armed number of fsyncs: the fsync
+// that reaches zero succeeds, everything after it fails.
+func (m *model) countdown() {
+	if m.armed == 0 {
+		return
+	}
+	if m.armed--; m.armed == 0 {
+		m.cut = true
+		close(m.fired)
+	}
 }
 
 // syncDir makes the live entries of the directory at path (inode ino) its
@@ -222,6 +239,7 @@ func (m *model) syncDir(ino uint64, path string) error {
 	}
 	m.dirs[ino] = ents
 	m.stats.DirSyncs++
+	m.countdown()
 	return nil
 }
 
