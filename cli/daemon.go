@@ -14,6 +14,7 @@ import (
 	"github.com/picoflow/picoflow/cli/config"
 	"github.com/picoflow/picoflow/cli/daemon"
 	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/journal"
 	"github.com/spf13/pflag"
 )
 
@@ -119,7 +120,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 			return withCode(ExitUsage, err)
 		}
 	}
-	if err := mkdirDurable(h.journal(), 0o750); err != nil {
+	if err := journal.MkdirDurable(string(h), 0o750); err != nil {
 		return withCode(ExitInternal, err)
 	}
 	logDir := firstNonEmpty(cfg.Paths.Logs, h.logs())

@@ -25,9 +25,6 @@ func (h home) db() string      { return filepath.Join(string(h), "picoflow.db") 
 
 // openJournal opens the journal for writing and replays it into a state.
 func (h home) openJournal(owner string, g *globals) (*journal.Journal, *engine.State, error) {
-	if err := mkdirDurable(h.journal(), 0o750); err != nil {
-		return nil, nil, withCode(ExitInternal, fmt.Errorf("open journal: %w", err))
-	}
 	j, err := journal.Open(h.journal(), journal.Options{Owner: owner})
 	var le *journal.LockedError
 	if errors.As(err, &le) {
@@ -52,7 +49,7 @@ func (h home) openJournal(owner string, g *globals) (*journal.Journal, *engine.S
 // lockWorkflow takes the per-workflow lock so that one workflow never runs
 // twice at once. The lock dies with the process.
 func (h home) lockWorkflow(name string) (release func(), err error) {
-	if err := mkdirDurable(h.locks(), 0o750); err != nil {
+	if err := journal.MkdirDurable(h.locks(), 0o750); err != nil {
 		return nil, withCode(ExitInternal, err)
 	}
 	f, err := journal.LockFile(filepath.Join(h.locks(), name+".lock"), "run "+name)

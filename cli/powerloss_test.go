@@ -464,26 +464,16 @@ func (tr *trial) powerCut() {
 // killAll SIGKILLs every process carrying the trial's marker until none
 // is left.
 func (tr *trial) killAll() {
-	marker := []byte(tr.marker() + "\x00")
 	for round := 0; ; round++ {
-		ents, _ := os.ReadDir("/proc")
-		n := 0
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-			if err == nil && bytes.Contains(env, marker) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				n++
-			}
-		}
-		if n == 0 {
+		pids := processesWithEnv(tr.marker())
+		if len(pids) == 0 {
 			return
 		}
 		if round == 1000 {
-			tr.t.Fatalf("seed %d: processes of the trial survive SIGKILL", tr.seed)
+			tr.t.Fatalf("seed %d: processes of the trial survive SIGKILL: %v", tr.seed, pids)
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

@@ -101,18 +101,24 @@ func (d *DB) Close() error {
 
 // write runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.
 func (d *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := d.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
+	return commit(d.w.BeginTx(ctx, nil))(fn)
+}
+
+// commit runs fn in the transaction just begun and commits it.
+func commit(tx *sql.Tx, err error) func(fn func(*sql.Tx) error) error {
+	return func(fn func(*sql.Tx) error) error {
+		if err != nil {
+			return fmt.Errorf("begin write: %w", err)
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }
 
 // writeDurable is write with synchronous=FULL for this one transaction:
@@ -130,18 +136,7 @@ func (d *DB) writeDurable(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("begin durable write: %w", err)
 	}
 	defer c.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=NORMAL")
-	tx, err := c.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return commit(c.BeginTx(ctx, nil))(fn)
 }
 
 // read runs fn in a read transaction: one consistent snapshot.
