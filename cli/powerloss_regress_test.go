@@ -88,45 +88,50 @@ func TestPowerCutScenarios(t *testing.T) {
 		},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var sum plStats
-			for k := 1; ; k++ {
-				if k == 200 {
-					t.Fatal("the command never finished")
-				}
-				tr := bareTrial(t, bin, uint64(k), &sum)
-				c.setup(tr)
-				args := strings.NewReplacer("FILE", tr.file, "CONFIG", filepath.Join(tr.dir, "config.yaml"))
-				var do []string
-				for _, a := range c.do {
-					do = append(do, args.Replace(a))
-				}
-				fired := tr.fs.CutAfterSyncs(k)
-				code, out, errs := tr.cmd(do...)
-				for _, m := range runIDRe.FindAllStringSubmatch(out, -1) {
-					tr.runs[m[1]] = true // printed as started: durable
-				}
-				done := true
-				select {
-				case <-fired:
-					done = false
-				default:
-					tr.fs.CutAfterSyncs(0)
-					if code != ExitOK {
-						t.Fatalf("%v exited %d\n%s%s", do, code, out, errs)
-					}
-				}
-				tr.powerCut()
-				c.check(tr, k, done)
-				if t.Failed() {
-					t.Logf("%v: the power was cut right after fsync %d", do, k)
-					return
-				}
-				if done {
-					t.Logf("%v made %d fsyncs; the power was cut after each", do, k-1)
-					return
-				}
+		t.Run(c.name, func(t *testing.T) { cutAfterEachFsync(t, bin, c.setup, c.do, c.check) })
+	}
+}
+
+// cutAfterEachFsync runs do on a fresh home prepared by setup, cuts the
+// power right after its k-th fsync, then calls check; for k = 1, 2, ...
+// until do finishes before its k-th fsync (then the cut comes after it).
+func cutAfterEachFsync(t *testing.T, bin string, setup func(*trial), do []string, check func(*trial, int, bool)) {
+	var sum plStats
+	for k := 1; ; k++ {
+		if k == 200 {
+			t.Fatal("the command never finished")
+		}
+		tr := bareTrial(t, bin, uint64(k), &sum)
+		setup(tr)
+		args := strings.NewReplacer("FILE", tr.file, "CONFIG", filepath.Join(tr.dir, "config.yaml"))
+		var argv []string
+		for _, a := range do {
+			argv = append(argv, args.Replace(a))
+		}
+		fired := tr.fs.CutAfterSyncs(k)
+		code, out, errs := tr.cmd(argv...)
+		for _, m := range runIDRe.FindAllStringSubmatch(out, -1) {
+			tr.runs[m[1]] = true // printed as started: durable
+		}
+		done := true
+		select {
+		case <-fired:
+			done = false
+		default:
+			tr.fs.CutAfterSyncs(0)
+			if code != ExitOK {
+				t.Fatalf("%v exited %d\n%s%s", argv, code, out, errs)
 			}
-		})
+		}
+		tr.powerCut()
+		check(tr, k, done)
+		if t.Failed() {
+			t.Logf("%v: the power was cut right after fsync %d", argv, k)
+			return
+		}
+		if done {
+			t.Logf("%v made %d fsyncs; the power was cut after each", argv, k-1)
+			return
+		}
 	}
 }
