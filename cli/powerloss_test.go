@@ -567,12 +567,20 @@ func (tr *trial) runDaemon() {
 		}
 		tr.powerCut()
 	}
-	// A last daemon that is stopped gracefully.
+	// A last daemon, stopped gracefully once it has started a task (a
+	// trial whose cuts all came early has no run yet) and a moment more.
 	p := tr.start("daemon", "--workflows", tr.wfdir, "--poll", "200ms")
 	tr.sum.daemons++
+	for n, i := len(tr.ledger()), 0; !p.exited() && len(tr.ledger()) == n; i++ {
+		if i == 10000 {
+			tr.violation("the daemon started no task in 10 s\n--- stderr\n%s", &p.stderr)
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
 	select {
 	case <-p.done:
-	case <-time.After(time.Duration(500+tr.rnd.IntN(1500)) * time.Millisecond):
+	case <-time.After(time.Duration(tr.rnd.IntN(1500)) * time.Millisecond):
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := tr.wait(p); code != ExitOK {
