@@ -240,6 +240,19 @@ func (tr *trial) checkHome() {
 			tr.violation("%s appeared beside the home", e.Name())
 		}
 	}
+	// Beside the file system only the test's own files, and the tasks'.
+	ents, err = os.ReadDir(tr.dir)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	for _, e := range ents {
+		switch n := e.Name(); {
+		case n == "backing" || n == "mnt" || n == "ledger" || n == "pl.yaml" || n == "workflows" || n == "config.yaml":
+		case strings.HasPrefix(n, "count."):
+		default:
+			tr.violation("%s appeared outside the home", filepath.Join(tr.dir, n))
+		}
+	}
 	if b, err := os.ReadFile(tr.file); err != nil || !bytes.Equal(b, tr.wfBytes) {
 		tr.violation("the workflow file changed: %v", err)
 	}
