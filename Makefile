@@ -55,7 +55,7 @@ test: deps vet unit fuzz edge
 # that forgets what was not fsynced), POWERLOSS_TRIALS trials from
 # POWERLOSS_SEED (default: the clock). Needs root and /dev/fuse. `make unit`
 # runs its short form (8 trials).
-POWERLOSS_TRIALS ?= 300
+POWERLOSS_TRIALS ?= 400
 powerloss: deps
 	PICOFLOW_POWERLOSS_TRIALS=$(POWERLOSS_TRIALS) $(if $(POWERLOSS_SEED),PICOFLOW_POWERLOSS_SEED=$(POWERLOSS_SEED)) \
 		$(GO) test -count=1 -timeout 3h -run '^TestPowerLoss$$' -v ./cli/

@@ -25,6 +25,9 @@ type plRun struct {
 
 func (tr *trial) history() []plRun {
 	code, out, errs := tr.cmd("history", "--json", "--limit", "0")
+	if strings.Contains(errs, "rebuilding") {
+		tr.sum.rebuilds++ // the projection lost commits or the journal moved on
+	}
 	if code == ExitNotFound && strings.Contains(errs, "no PicoFlow home") ||
 		code == ExitOK && strings.TrimSpace(out) == "" {
 		return nil // nothing of the home was durable yet

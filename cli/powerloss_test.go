@@ -75,9 +75,11 @@ func TestPowerLoss(t *testing.T) {
 		}
 	}
 	t.Logf("seeds %d..%d: %d trials, %d power cuts (clear %d, torn-seq %d, torn-op %d; %d right after an fsync, %d under gc), %d runs, "+
-		"%d resolves, %d daemon starts, %d gc, %d violations",
+		"%d resolves, %d daemon starts, %d gc; %d files lost %d pending bytes; %d journal repairs seen by run, "+
+		"%d projection rebuilds; %d violations",
 		seed, seed+uint64(trials)-1, sum.trials, sum.cuts, sum.faults[lazyfs.Clear], sum.faults[lazyfs.TornSeq],
-		sum.faults[lazyfs.TornOp], sum.syncCuts, sum.gcCuts, sum.runs, sum.resolves, sum.daemons, sum.gcs, sum.violations)
+		sum.faults[lazyfs.TornOp], sum.syncCuts, sum.gcCuts, sum.runs, sum.resolves, sum.daemons, sum.gcs,
+		sum.cutFiles, sum.cutBytes, sum.repairs, sum.rebuilds, sum.violations)
 }
 
 // buildPicoflow builds the binary for one test.
@@ -93,7 +95,8 @@ func buildPicoflow(t *testing.T) string {
 
 type plStats struct {
 	trials, cuts, runs, resolves, daemons, violations int
-	gcs, gcCuts, syncCuts                             int
+	gcs, gcCuts, syncCuts, rebuilds, repairs          int
+	cutFiles, cutBytes                                int
 	faults                                            [3]int
 }
 
@@ -438,6 +441,9 @@ func (tr *trial) powerCut() {
 	if err := tr.fs.PowerCut(fault, tr.rnd); err != nil {
 		tr.t.Fatal(err)
 	}
+	st := tr.fs.Stats()
+	tr.sum.cutFiles += st.CutFiles
+	tr.sum.cutBytes += st.CutBytes
 	tr.fs = nil
 	if tr.cutsLeft > 0 {
 		tr.cutsLeft--
@@ -492,6 +498,9 @@ func (tr *trial) runCLI() {
 		p := tr.start("run", tr.file)
 		cut := tr.waitCut(p, true)
 		code := tr.wait(p)
+		if strings.Contains(p.stderr.String(), "journal repaired") {
+			tr.sum.repairs++ // a torn tail dropped
+		}
 		run := ""
 		for _, m := range plRunRe.FindAllStringSubmatch(p.stdout.String(), -1) {
 			run = m[1] + m[2]

@@ -82,6 +82,9 @@ type model struct {
 // Stats counts what the file system saw since it was mounted.
 type Stats struct {
 	FileSyncs, DirSyncs, Writes, Truncates int
+	// Of the last power cut: files that had writes pending (lost whole or
+	// in part), and the pending bytes that were not kept.
+	CutFiles, CutBytes int
 }
 
 // load makes the backing directory's current state the durable state.
@@ -288,6 +291,7 @@ func (m *model) restore(fault Fault, rnd *rand.Rand) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.unpin()
+	m.stats.CutFiles, m.stats.CutBytes = 0, 0
 	names, err := readNames(m.dir)
 	if err != nil {
 		return err
@@ -343,23 +347,27 @@ func (m *model) restoreDir(path string, ino uint64, fault Fault, rnd *rand.Rand,
 func (m *model) content(ino uint64, fault Fault, rnd *rand.Rand) []byte {
 	b := slices.Clone(m.files[ino])
 	ops := m.pending[ino]
-	if len(ops) == 0 || fault == Clear {
+	if len(ops) == 0 {
 		return b
 	}
+	m.stats.CutFiles++
+	kept := 0
 	switch fault {
 	case TornSeq:
-		for _, o := range ops[:rnd.IntN(len(ops)+1)] {
-			b = o.apply(b)
-		}
+		kept = rnd.IntN(len(ops) + 1)
 	case TornOp:
-		for _, o := range ops[:len(ops)-1] {
-			b = o.apply(b)
-		}
-		last := ops[len(ops)-1]
-		if !last.trunc {
-			last.data = last.data[:rnd.IntN(len(last.data))]
-			b = last.apply(b)
-		}
+		kept = len(ops) - 1
+	}
+	for _, o := range ops[:kept] {
+		b = o.apply(b)
+	}
+	for _, o := range ops[kept:] {
+		m.stats.CutBytes += len(o.data)
+	}
+	if last := ops[len(ops)-1]; fault == TornOp && !last.trunc {
+		last.data = last.data[:rnd.IntN(len(last.data))]
+		b = last.apply(b)
+		m.stats.CutBytes -= len(last.data)
 	}
 	return b
 }
