@@ -12,7 +12,8 @@ import (
 // The checks of the power-loss torture (TestPowerLoss): history against
 // the journal, the ledger, the home; and the in-doubt resolutions.
 
-// plRun is one run of history --json.
+// plRun is one run of history --json, or the final_state line of replay
+// --json (which has no run_id): the fields both print alike.
 type plRun struct {
 	RunID  string `json:"run_id"`
 	Status string `json:"status"`
@@ -39,20 +40,10 @@ func (tr *trial) history() []plRun {
 	return runs
 }
 
-// replayState is the final_state line of replay --json.
-type replayState struct {
-	Status string `json:"status"`
-	Tasks  []struct {
-		Name     string `json:"name"`
-		Status   string `json:"status"`
-		Attempts int    `json:"attempts"`
-	} `json:"tasks"`
-}
-
-func (tr *trial) replay(run string) *replayState {
+func (tr *trial) replay(run string) *plRun {
 	code, out, errs := tr.cmd("replay", "--json", run)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	var st replayState
+	var st plRun
 	if code != ExitOK || json.Unmarshal([]byte(lines[len(lines)-1]), &st) != nil {
 		tr.violation("replay --json %s exited %d\n%s%s", run, code, out, errs)
 		return nil
