@@ -10,7 +10,7 @@ LDFLAGS := -X github.com/picoflow/picoflow/cli.version=$(VERSION)
 # deadline exceeded" (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 60000x
 
-.PHONY: all build run test unit fuzz vet deps bench clean edge deb deb-test darwin
+.PHONY: all build run test unit fuzz vet deps bench clean edge deb deb-test darwin powerloss
 
 all: build
 
@@ -64,6 +64,15 @@ darwin:
 	bash scripts/darwin.sh
 
 test: deps vet unit fuzz edge darwin deb-test
+
+# The power-loss torture alone, long: its home on lazyfs (a FUSE file system
+# that forgets what was not fsynced), POWERLOSS_TRIALS trials from
+# POWERLOSS_SEED (default: the clock). Needs root and /dev/fuse. `make unit`
+# runs its short form (8 trials).
+POWERLOSS_TRIALS ?= 400
+powerloss: deps
+	PICOFLOW_POWERLOSS_TRIALS=$(POWERLOSS_TRIALS) $(if $(POWERLOSS_SEED),PICOFLOW_POWERLOSS_SEED=$(POWERLOSS_SEED)) \
+		$(GO) test -count=1 -timeout 3h -run '^TestPowerLoss$$' -v ./cli/
 
 # Measures on this machine and rewrites BENCHMARKS.md (about 5 minutes);
 # BENCH_FLAGS=--quick for a shorter run, --release to rebuild dist/ first.

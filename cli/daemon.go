@@ -16,6 +16,7 @@ import (
 	"github.com/picoflow/picoflow/cli/daemon"
 	"github.com/picoflow/picoflow/cli/web"
 	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/journal"
 	"github.com/spf13/pflag"
 )
 
@@ -124,7 +125,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		defer src.close()
 		ui = m.uiHandler(g, src, log)
 	}
-	if err := os.MkdirAll(string(h), 0o750); err != nil {
+	if err := journal.MkdirDurable(string(h), 0o750); err != nil {
 		return withCode(ExitInternal, err)
 	}
 	logDir := firstNonEmpty(cfg.Paths.Logs, h.logs())

@@ -106,15 +106,11 @@ func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *eng
 	if err := h.upgrade(g.log); err != nil {
 		return nil, nil, err
 	}
-	dir := journalDir(string(h), wf)
-	created := !pathExists(dir)
-	j, err := openJournal(dir, wf, journal.Options{Owner: owner})
+	// journal.Open creates the journal's directory durably (MkdirDurable).
+	j, err := openJournal(journalDir(string(h), wf), wf, journal.Options{Owner: owner})
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)
-	}
-	if err == nil && created {
-		err = journal.SyncDir(h.journal()) // the new journal's name, before anything is in it
 	}
 	if err != nil {
 		if j != nil {

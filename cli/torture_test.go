@@ -219,9 +219,13 @@ func count(words []string) map[string]int {
 
 // processesOf returns the live processes whose environment carries the run
 // id (a zombie's environment is empty: it is not counted).
-func processesOf(run string) []int {
+func processesOf(run string) []int { return processesWithEnv("PICOFLOW_RUN_ID=" + run) }
+
+// processesWithEnv returns the live processes with the environment
+// variable kv ("KEY=VALUE").
+func processesWithEnv(kv string) []int {
 	ents, _ := os.ReadDir("/proc")
-	marker := []byte("PICOFLOW_RUN_ID=" + run + "\x00")
+	marker := []byte(kv + "\x00")
 	var pids []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())

@@ -48,7 +48,7 @@ func (h home) upgrade(log *slog.Logger) error {
 	if !h.needsUpgrade() {
 		return h.markLayout()
 	}
-	if err := os.MkdirAll(string(h), 0o750); err != nil {
+	if err := journal.MkdirDurable(string(h), 0o750); err != nil {
 		return withCode(ExitInternal, err)
 	}
 	deadline := time.Now().Add(upgradeWait)
@@ -75,19 +75,14 @@ func (h home) upgrade(log *slog.Logger) error {
 	return nil
 }
 
-// markLayout creates HOME/journal/LOCK in a new home. The marker itself
-// need not survive a crash (the next writer makes it again); the entry
-// naming HOME/journal in HOME must, before a journal in it counts.
+// markLayout creates HOME/journal/LOCK in a new home. The names of HOME
+// and HOME/journal must be durable before a journal in them counts;
+// MkdirDurable fsyncs the parent of each directory it creates.
 func (h home) markLayout() error {
 	if pathExists(h.layoutMarker()) {
 		return nil
 	}
-	fresh := !pathExists(h.journal())
-	err := os.MkdirAll(h.layoutMarker(), 0o750)
-	if err == nil && fresh {
-		err = journal.SyncDir(string(h))
-	}
-	if err != nil {
+	if err := journal.MkdirDurable(h.layoutMarker(), 0o750); err != nil {
 		return withCode(ExitInternal, fmt.Errorf("create %s: %w", h.journal(), err))
 	}
 	return nil

@@ -72,7 +72,7 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if opts.SegmentSize == 0 {
 		opts.SegmentSize = DefaultSegmentSize
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := MkdirDurable(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	j := &Journal{dir: dir, opts: opts}

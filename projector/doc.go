@@ -14,7 +14,9 @@
 // lost before an fsync and rewritten, or it was truncated past the
 // projection — or a journal it applied is gone (an earlier release's single
 // journal, converted), CatchUpAll rebuilds from scratch instead of mixing
-// two histories.
+// two histories. The one exception is retention: DeleteRuns commits
+// with synchronous=FULL, because gc cuts the journal right after it and a
+// lost deletion would leave rows the journal no longer explains.
 //
 // # One writer, in journal order
 //

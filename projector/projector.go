@@ -121,18 +121,42 @@ func (d *DB) Close() error {
 
 // write runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.
 func (d *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := d.w.BeginTx(ctx, nil)
+	return commit(d.w.BeginTx(ctx, nil))(fn)
+}
+
+// commit runs fn in the transaction just begun and commits it.
+func commit(tx *sql.Tx, err error) func(fn func(*sql.Tx) error) error {
+	return func(fn func(*sql.Tx) error) error {
+		if err != nil {
+			return fmt.Errorf("begin write: %w", err)
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+}
+
+// writeDurable is write with synchronous=FULL for this one transaction:
+// its commit fsyncs the WAL. Retention needs it: gc cuts the journal's
+// front right after deleting rows, and a deletion lost in a power cut
+// would leave rows whose events are gone from the journal, which no
+// CatchUp can notice (the last applied entry is still there).
+func (d *DB) writeDurable(ctx context.Context, fn func(*sql.Tx) error) error {
+	c, err := d.w.Conn(ctx) // the single writer connection
 	if err != nil {
 		return fmt.Errorf("begin write: %w", err)
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "PRAGMA synchronous=FULL"); err != nil {
+		return fmt.Errorf("begin durable write: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	defer c.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous=NORMAL")
+	return commit(c.BeginTx(ctx, nil))(fn)
 }
 
 // read runs fn in a read transaction: one consistent snapshot.

@@ -129,10 +129,12 @@ func doomed(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]Doomed, e
 }
 
 // DeleteRuns removes the rows of the given runs (and definitions no run
-// uses any more). Live runs are refused, silently: their rows stay.
+// uses any more). Live runs are refused, silently: their rows stay. The
+// deletion is durable when DeleteRuns returns, so the journal may be cut
+// after it (see writeDurable).
 func (d *DB) DeleteRuns(ctx context.Context, ids []string) (int, error) {
 	n := 0
-	err := d.write(ctx, func(tx *sql.Tx) error {
+	err := d.writeDurable(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id = ? AND status NOT IN ('running', 'damaged')`, id)
 			if err != nil {

@@ -13,7 +13,8 @@ ssh executor tests, promtool for the metrics lint, qemu-user-static for the
 ARM smoke test, sqlite3 for inspecting databases, shellcheck for the
 scripts, dpkg-deb, adduser and lintian for the Debian packages, unshare for
 the read-only root test, zsh and fish to check the completion scripts,
-chromium for the web UI's browser test) with apt-get when missing.
+chromium for the web UI's browser test, fuse3 for the power-loss test's file
+system) with apt-get when missing.
   --check   only list what is missing; exit 1 if anything is
 TXT
 }
@@ -43,6 +44,7 @@ declare -A need=(
 	[fish]=fish
 	[unshare]=util-linux
 	[chromium]=chromium
+	[fusermount3]=fuse3
 )
 
 missing=()

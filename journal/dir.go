@@ -1,0 +1,35 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// MkdirDurable creates dir and its missing parents, like os.MkdirAll, and
+// fsyncs the parent of every directory it creates: a new directory's name
+// is on disk only once its parent is fsynced, and a journal directory
+// whose name is lost in a power cut takes every fsynced segment along.
+func MkdirDurable(dir string, perm os.FileMode) error {
+	dir = filepath.Clean(dir)
+	if fi, err := os.Stat(dir); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("mkdir %s: not a directory", dir)
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := MkdirDurable(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, perm); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by another process, which syncs it
+		}
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
+}
