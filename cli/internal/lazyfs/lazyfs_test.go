@@ -381,7 +381,13 @@ func TestSQLite(t *testing.T) {
 
 func openDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL")
+	// Exclusive locking: SQLite keeps the WAL index in heap memory instead
+	// of mmapping the -shm file. This test's process is also the FUSE
+	// server, and a shared mapping of a file on its own mount can make the
+	// process hang at exit (the kernel writes the pages back through the
+	// server that is exiting). The -shm path runs in the power-loss
+	// torture, where picoflow is another process.
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous=FULL&_locking_mode=EXCLUSIVE")
 	must(t, err)
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
