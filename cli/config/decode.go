@@ -203,6 +203,16 @@ var sizeUnits = []struct {
 }
 
 // size accepts a byte count or a number with a unit: 64MiB, 512MB, 1G.
+// sizeAtLeast is size, with a problem (and hint) below min bytes.
+func (d *decoder) sizeAtLeast(n *yaml.Node, path string, min int64, hint string) (int64, bool) {
+	b, ok := d.size(n, path)
+	if ok && b < min {
+		d.problem(n, path, Problem{Msg: fmt.Sprintf("%d bytes is too small", b), Hint: hint})
+		return 0, false
+	}
+	return b, ok
+}
+
 func (d *decoder) size(n *yaml.Node, path string) (int64, bool) {
 	s, ok := d.scalar(n, path, "a size")
 	if !ok {
@@ -356,19 +366,11 @@ func (d *decoder) resources(n *yaml.Node, path string, r *Resources) {
 		p := join(path, key)
 		switch key {
 		case "memory_limit":
-			if b, ok := d.size(v, p); ok {
-				if b < 8<<20 {
-					d.problem(v, p, Problem{Msg: fmt.Sprintf("%d bytes is too small", b), Hint: "at least 8MiB; the limit is soft, for Go's heap"})
-					return
-				}
+			if b, ok := d.sizeAtLeast(v, p, 8<<20, "at least 8MiB; the limit is soft, for Go's heap"); ok {
 				r.MemoryLimit = b
 			}
 		case "max_workflow_file":
-			if b, ok := d.size(v, p); ok {
-				if b < 1<<10 {
-					d.problem(v, p, Problem{Msg: fmt.Sprintf("%d bytes is too small", b), Hint: "at least 1KiB; the default is 1MiB"})
-					return
-				}
+			if b, ok := d.sizeAtLeast(v, p, 1<<10, "at least 1KiB; the default is 1MiB"); ok {
 				r.MaxWorkflowFile = b
 			}
 		case "gogc":
