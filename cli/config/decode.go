@@ -3,7 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"math"
 	"path/filepath"
 	"regexp"
@@ -458,4 +458,4 @@ func (d *decoder) secrets(n *yaml.Node, path string, out map[string]Secret) {
 
 // suggest returns the candidate closest to word, or "" if none is a
 // plausible typo.
-func suggest(word string, candidates []string) string { return workflow.Suggest(word, candidates) }
+func suggest(word string, candidates []string) string { return yamlcheck.Suggest(word, candidates) }

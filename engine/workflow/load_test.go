@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/picoflow/picoflow/executors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -149,7 +150,7 @@ func TestParseFull(t *testing.T) {
 	}
 
 	hc, dump, arch, notify := w.Tasks[0], w.Tasks[1], w.Tasks[2], w.Tasks[3]
-	wantHTTP := &HTTPConfig{
+	wantHTTP := &executors.HTTPConfig{
 		URL: "https://db.example.com/health", Method: "GET",
 		Headers:      map[string]string{"Authorization": "Bearer ${secret:api_token}", "X-Request-Id": "42"},
 		Timeout:      5 * time.Second,
@@ -163,7 +164,7 @@ func TestParseFull(t *testing.T) {
 	if hc.Retry != 3 || hc.Timeout != 300*time.Second || !hc.Idempotent || hc.Line != 16 {
 		t.Errorf("health_check retry/timeout/idempotent/line = %d %v %v %d, want defaults and line 16", hc.Retry, hc.Timeout, hc.Idempotent, hc.Line)
 	}
-	wantSSH := &SSHConfig{
+	wantSSH := &executors.SSHConfig{
 		Host: "db.example.com:2222", User: "backup", Command: "pg_dump app > /tmp/app.sql",
 		IdentityFile: "/etc/picoflow/id_ed25519", Passphrase: "${secret:ssh_passphrase}",
 		KnownHosts: "/etc/picoflow/known_hosts", ConnectTimeout: 10 * time.Second,

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -106,7 +105,7 @@ func replaceTail(env, old, repl []string) []string {
 
 // resolveTask returns a copy of t with every string that may hold a
 // reference expanded. The definition's Task is shared and never modified.
-func (s *Store) resolveTask(t *workflow.Task) (*workflow.Task, error) {
+func (s *Store) resolveTask(t *executors.Task) (*executors.Task, error) {
 	c := *t
 	e := expander{s: s}
 	if t.Env != nil {
