@@ -5,9 +5,9 @@
 // (ScanRefs), environment variable names (ValidEnvName) and the JSON path of
 // http outputs (ParseOutputPath). The workflow loader (engine/workflow)
 // decodes and validates these types; the executors own them, so that no
-// executor imports the loader. This package imports nothing of PicoFlow's. Implementations live in
-// subpackages, one per kind of task and external dependency (shell, ssh,
-// http), and are wired to task types by the cli.
+// executor imports the loader. This package imports nothing of PicoFlow's.
+// Implementations live in subpackages, one per kind of task and external
+// dependency (shell, ssh, http), and are wired to task types by the cli.
 //
 // An executor must never write to the journal, never retry on its own (the
 // engine owns retries and backoff, so that every attempt is journaled), and
