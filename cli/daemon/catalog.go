@@ -141,16 +141,8 @@ func problemText(err error) string {
 // JobOf returns the scheduler's view of a workflow: its schedule in its
 // time zone, its overlap and catch-up policies.
 func JobOf(wf *workflow.Workflow) (schedule.Job, error) {
-	j := schedule.Job{Name: wf.Name}
+	j := schedule.Job{Name: wf.Name, Overlap: wf.Overlap, Catchup: wf.Catchup}
 	var err error
-	if j.Overlap, err = schedule.ParseOverlap(wf.Overlap); err != nil {
-		return j, err
-	}
-	pol, err := schedule.ParseCatchupPolicy(wf.Catchup.Policy)
-	if err != nil {
-		return j, err
-	}
-	j.Catchup = schedule.Catchup{Policy: pol, Window: wf.Catchup.Window}
 	if wf.Schedule == "" {
 		return j, nil
 	}

@@ -194,7 +194,7 @@ func TestParseFull(t *testing.T) {
 	if !slices.Equal(w.TopoOrder(), []int{0, 1, 2, 3}) || !slices.Equal(arch.Deps, []int{1, 0}) || !slices.Equal(hc.Downstream, []int{1, 2}) {
 		t.Errorf("order %v, Archive-Local deps %v, health_check downstream %v", w.TopoOrder(), arch.Deps, hc.Downstream)
 	}
-	s, err := w.Cron()
+	s, err := cronOf(w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +224,8 @@ func TestParseDefaults(t *testing.T) {
 	if task.Retry != 0 || task.Timeout != 0 || !task.Idempotent || task.ContinueOnFailure || task.Shell.Command != "echo hello" {
 		t.Errorf("task = %+v", task)
 	}
-	if s, err := w.Cron(); s != nil || err != nil {
-		t.Errorf("Cron() = %v, %v for an unscheduled workflow", s, err)
+	if s, err := cronOf(w); s != nil || err != nil {
+		t.Errorf("cronOf = %v, %v for an unscheduled workflow", s, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"github.com/picoflow/picoflow/engine/schedule"
 	"time"
 
 	"github.com/picoflow/picoflow/executors"
@@ -28,10 +29,10 @@ const (
 type Workflow struct {
 	Name        string
 	Description string
-	Schedule    string // cron expression, "" when unscheduled
-	Timezone    string // IANA zone for Schedule, "" = local
-	Overlap     string // OverlapSkip (default, "" too), OverlapQueue or OverlapAllow: see policy.go
-	Catchup     Catchup
+	Schedule    string           // cron expression, "" when unscheduled
+	Timezone    string           // IANA zone for Schedule, "" = local
+	Overlap     schedule.Overlap // OverlapSkip unless `overlap:` says otherwise
+	Catchup     schedule.Catchup
 	Env         map[string]string
 	Config      Config
 	Tasks       []*Task
