@@ -251,7 +251,7 @@ func readOutputs(path string) (map[string]string, string, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
-		if !ok || !validKey(k) {
+		if !ok || !executors.ValidEnvName(k) {
 			bad++
 			continue
 		}
@@ -266,16 +266,4 @@ func readOutputs(path string) (map[string]string, string, error) {
 		}
 	}
 	return outs, warn, nil
-}
-
-func validKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i, c := range k {
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }

@@ -32,13 +32,14 @@ func hasRef(s string) bool {
 // config, headers, JSON body and env, sorted and without duplicates.
 func (t *Task) SecretRefs() []string {
 	var names []string
-	t.strings(func(s string) {
+	t.MapStrings(func(_, s string) string {
 		refs, _ := executors.ScanRefs(s)
 		for _, r := range refs {
 			if r.Kind == executors.RefSecret {
 				names = append(names, r.Name)
 			}
 		}
+		return s
 	})
 	slices.Sort(names)
 	return slices.Compact(names)
@@ -61,49 +62,4 @@ func (w *Workflow) SecretRefs() []string {
 	}
 	slices.Sort(names)
 	return slices.Compact(names)
-}
-
-// strings calls fn with every string of the task that is resolved at run
-// time.
-func (t *Task) strings(fn func(string)) {
-	for _, v := range t.Env {
-		fn(v)
-	}
-	if c := t.Shell; c != nil {
-		fn(c.Command)
-		fn(c.Workdir)
-	}
-	if c := t.SSH; c != nil {
-		for _, s := range []string{c.Host, c.User, c.Command, c.IdentityFile, c.Passphrase, c.KnownHosts} {
-			fn(s)
-		}
-	}
-	if c := t.HTTP; c != nil {
-		fn(c.URL)
-		fn(c.Body)
-		fn(c.CAFile)
-		for k, v := range c.Headers {
-			fn(k)
-			fn(v)
-		}
-		walkStrings(c.JSON, fn)
-	}
-}
-
-// walkStrings calls fn with every string in a decoded JSON value, keys
-// included.
-func walkStrings(v any, fn func(string)) {
-	switch v := v.(type) {
-	case string:
-		fn(v)
-	case []any:
-		for _, e := range v {
-			walkStrings(e, fn)
-		}
-	case map[string]any:
-		for k, e := range v {
-			fn(k)
-			walkStrings(e, fn)
-		}
-	}
 }
