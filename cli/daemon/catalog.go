@@ -80,7 +80,7 @@ func (c *catalog) scan(force bool) (changed bool, failed int, err error) {
 		}
 		if s.wf == nil || s.wf.Hash != wf.Hash || s.bad {
 			changed = true
-			c.log.Info("workflow loaded", "workflow", wf.Name, "file", path, "schedule", wf.Schedule, "definition", short(wf.Hash))
+			c.log.Info("workflow loaded", "workflow", wf.Name, "file", path, "schedule", wf.Schedule, "definition", workflow.ShortHash(wf.Hash))
 		}
 		s.wf, s.bad = wf, false
 	}
@@ -156,11 +156,4 @@ func JobOf(wf *workflow.Workflow) (schedule.Job, error) {
 		return j, fmt.Errorf("workflow %s: %w", wf.Name, err)
 	}
 	return j, nil
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

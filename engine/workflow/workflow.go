@@ -127,6 +127,15 @@ type Task struct {
 	Line int // line of the task in the source, for messages
 }
 
+// ShortHash is the first 12 hex digits of a definition hash (Hash,
+// journal RunStarted.DefHash), as messages and pages show it.
+func ShortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
 // Index returns the position of the named task in Tasks.
 func (w *Workflow) Index(name string) (int, bool) {
 	i, ok := w.index[name]
