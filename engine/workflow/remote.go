@@ -147,25 +147,7 @@ func (d *decoder) httpConfig(n *yaml.Node, path string) *executors.HTTPConfig {
 		}
 	}
 	if e, ok := f.Get("headers"); ok {
-		canon := map[string]string{} // header names are case-insensitive
-		c.Headers, _ = d.StringMap(e.Val, yamlcheck.Join(path, "headers"), func(k *yaml.Node, p, name string) bool {
-			if !validHeaderName(name) {
-				d.Errorf(k, p, "invalid header name %q", name)
-				return false
-			}
-			if first, dup := canon[strings.ToLower(name)]; dup {
-				d.Errorf(k, p, "header %q repeats %q: header names are case-insensitive", name, first)
-				return false
-			}
-			canon[strings.ToLower(name)] = name
-			return true
-		}, func(v *yaml.Node, p, s string) bool {
-			if strings.ContainsAny(s, "\r\n\x00") {
-				d.Errorf(v, p, "header value must not contain line breaks or NUL")
-				return false
-			}
-			return d.refs(v, p, s)
-		})
+		c.Headers = d.headers(e.Val, yamlcheck.Join(path, "headers"))
 	}
 	json, hasJSON := f.Get("json")
 	if hasJSON {
@@ -354,4 +336,29 @@ func (d *decoder) jsonValue(n *yaml.Node, path string, depth int) (any, bool) {
 		return nil, false
 	}
 	return r.Value, true
+}
+
+// headers decodes an http task's headers: valid names, each once whatever
+// its case, values without line breaks, references checked.
+func (d *decoder) headers(n *yaml.Node, path string) map[string]string {
+	canon := map[string]string{} // header names are case-insensitive
+	h, _ := d.StringMap(n, path, func(k *yaml.Node, p, name string) bool {
+		if !validHeaderName(name) {
+			d.Errorf(k, p, "invalid header name %q", name)
+			return false
+		}
+		if first, dup := canon[strings.ToLower(name)]; dup {
+			d.Errorf(k, p, "header %q repeats %q: header names are case-insensitive", name, first)
+			return false
+		}
+		canon[strings.ToLower(name)] = name
+		return true
+	}, func(v *yaml.Node, p, s string) bool {
+		if strings.ContainsAny(s, "\r\n\x00") {
+			d.Errorf(v, p, "header value must not contain line breaks or NUL")
+			return false
+		}
+		return d.refs(v, p, s)
+	})
+	return h
 }

@@ -35,35 +35,8 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 	}
 	t.Line = f.Node.Line
 
-	if e, ok := d.Require(f, path, "name", "name: dump"); ok {
-		p := yamlcheck.Join(path, "name")
-		if s, ok := d.Str(e.Val, p); ok {
-			if len(s) > MaxNameLen {
-				d.Report(e.Val, p, nameTooLong("task", s))
-			} else if validName(s, true) {
-				t.Name, tn.nameNode = s, e.Val
-			} else {
-				d.Report(e.Val, p, Problem{
-					Msg:  fmt.Sprintf("invalid task name %q", s),
-					Hint: "use letters, digits, '_' and '-'",
-				})
-			}
-		}
-	}
-	if e, ok := d.Require(f, path, "type", "type: shell (or ssh, http)"); ok {
-		p := yamlcheck.Join(path, "type")
-		if s, ok := d.Str(e.Val, p); ok {
-			if yamlcheck.IsKnown(s, taskTypes) {
-				t.Type = s
-			} else {
-				pr := Problem{Msg: fmt.Sprintf("unknown task type %q", s), Suggest: yamlcheck.Suggest(s, taskTypes)}
-				if pr.Suggest == "" {
-					pr.Hint = "use shell, ssh or http"
-				}
-				d.Report(e.Val, p, pr)
-			}
-		}
-	}
+	d.taskName(t, tn, f, path)
+	d.taskType(t, f, path)
 	if e, ok := f.Get("depends_on"); ok {
 		d.dependsOn(t, tn, e.Val, yamlcheck.Join(path, "depends_on"))
 	}
@@ -111,6 +84,43 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 		}
 	}
 	return t, tn
+}
+
+// taskName decodes a task's required name.
+func (d *decoder) taskName(t *Task, tn *taskNode, f yamlcheck.Fields, path string) {
+	if e, ok := d.Require(f, path, "name", "name: dump"); ok {
+		p := yamlcheck.Join(path, "name")
+		if s, ok := d.Str(e.Val, p); ok {
+			if len(s) > MaxNameLen {
+				d.Report(e.Val, p, nameTooLong("task", s))
+			} else if validName(s, true) {
+				t.Name, tn.nameNode = s, e.Val
+			} else {
+				d.Report(e.Val, p, Problem{
+					Msg:  fmt.Sprintf("invalid task name %q", s),
+					Hint: "use letters, digits, '_' and '-'",
+				})
+			}
+		}
+	}
+}
+
+// taskType decodes a task's required type.
+func (d *decoder) taskType(t *Task, f yamlcheck.Fields, path string) {
+	if e, ok := d.Require(f, path, "type", "type: shell (or ssh, http)"); ok {
+		p := yamlcheck.Join(path, "type")
+		if s, ok := d.Str(e.Val, p); ok {
+			if yamlcheck.IsKnown(s, taskTypes) {
+				t.Type = s
+			} else {
+				pr := Problem{Msg: fmt.Sprintf("unknown task type %q", s), Suggest: yamlcheck.Suggest(s, taskTypes)}
+				if pr.Suggest == "" {
+					pr.Hint = "use shell, ssh or http"
+				}
+				d.Report(e.Val, p, pr)
+			}
+		}
+	}
 }
 
 // dependsOn decodes `depends_on`: a list of task names, or a single name.
