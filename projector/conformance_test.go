@@ -86,8 +86,8 @@ type scenario struct {
 	clock *jumpClock
 	ex    *scripted
 
-	mu      sync.Mutex
-	evs     []*journal.Event
+	mu  sync.Mutex
+	evs []*journal.Event
 	// crashOn names the attempt whose task_started is the last event to
 	// survive a kill -9 ("task" or "task#attempt"); "stop task" stops the
 	// engine there instead, as Ctrl-C does, and keeps what it writes.
