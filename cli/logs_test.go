@@ -53,26 +53,29 @@ func fastFollow(t *testing.T, home string) {
 	tune(t, home, func(m *Main) { m.FollowPoll, m.FollowJournalPoll = 10*time.Millisecond, 50*time.Millisecond })
 }
 
-// TestLogsFollow runs a real task that writes a line and then waits at a
-// barrier (a FIFO) which the test opens only once logs --follow has shown
-// that line: a follow that printed nothing until the attempt ended would
-// never release it, and fails here.
+// TestLogsFollow runs a real task that waits at barriers (FIFOs) the test
+// opens: the task writes "started", waits; the test starts logs --follow
+// and reads "started" from it, then lets the task write its next line,
+// and opens the last barrier only once follow has shown that line. A
+// follow that printed nothing new until the attempt ended would never get
+// there, and fails here.
 func TestLogsFollow(t *testing.T) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
-	if err := syscall.Mkfifo(filepath.Join(dir, "barrier"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, b := range []string{"b1", "b2"} {
+		if err := syscall.Mkfifo(filepath.Join(dir, b), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	file := writeWorkflow(t, dir, "stream", "",
-		spec{name: "talk", cmd: `echo first line; read x < "$T/barrier"; echo last line`})
+	file := writeWorkflow(t, dir, "stream", "", spec{name: "talk",
+		cmd: `echo started; read x < "$T/b1"; echo first line; read x < "$T/b2"; echo last line`})
 	fastFollow(t, home)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
 	defer cancel()
 	ran := make(chan cliOut, 1)
 	go func() { ran <- pfCtx(ctx, t, home, "run", file) }()
-	logPath := waitForLogLine(ctx, t, home, "first line")
+	waitForLogLine(ctx, t, home, "started")
 
-	// Follow the attempt while it waits at the barrier.
 	pr, pw := io.Pipe()
 	followed := make(chan cliOut, 1)
 	go func() {
@@ -81,19 +84,19 @@ func TestLogsFollow(t *testing.T) {
 		followed <- r
 	}()
 	out := bufio.NewReader(pr)
-	line, err := out.ReadString('\n')
-	if err != nil || line != "first line\n" {
-		t.Fatalf("logs --follow printed %q (%v), want the attempt's first line while it runs", line, err)
+	for _, want := range []string{"started", "first line"} {
+		if want == "first line" {
+			release(t, filepath.Join(dir, "b1"))
+		}
+		line, err := out.ReadString('\n')
+		if err != nil || line != want+"\n" {
+			t.Fatalf("logs --follow printed %q (%v), want %q while the attempt runs", line, err, want)
+		}
 	}
-	release, err := os.OpenFile(filepath.Join(dir, "barrier"), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	release.WriteString("go\n")
-	release.Close()
+	release(t, filepath.Join(dir, "b2"))
 	rest, err := io.ReadAll(out)
 	if err != nil || string(rest) != "last line\n" {
-		t.Errorf("after the barrier logs --follow printed %q (%v), want %q", rest, err, "last line\n")
+		t.Errorf("after the last barrier logs --follow printed %q (%v), want %q", rest, err, "last line\n")
 	}
 	if r := <-followed; r.code != 0 || !strings.Contains(r.stderr, "attempt 1 of talk ended: success") {
 		t.Errorf("logs --follow: exit %d, stderr %s", r.code, r.stderr)
@@ -101,14 +104,22 @@ func TestLogsFollow(t *testing.T) {
 	if r := <-ran; r.code != 0 {
 		t.Errorf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if ctx.Err() != nil {
-		t.Fatalf("timed out; the log %s", logPath)
-	}
 }
 
-// waitForLogLine waits until the run in home has a log under
-// logs/stream/ that holds line, and returns its path.
-func waitForLogLine(ctx context.Context, t *testing.T, home, line string) string {
+// release opens the barrier FIFO a task waits at, and lets it go.
+func release(t *testing.T, fifo string) {
+	t.Helper()
+	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("go\n")
+	f.Close()
+}
+
+// waitForLogLine waits until the run in home has a log of the talk task
+// that holds line.
+func waitForLogLine(ctx context.Context, t *testing.T, home, line string) {
 	t.Helper()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -116,7 +127,7 @@ func waitForLogLine(ctx context.Context, t *testing.T, home, line string) string
 		logs, _ := filepath.Glob(filepath.Join(home, "logs", "stream", "*", "talk.1.log"))
 		for _, l := range logs {
 			if b, _ := os.ReadFile(l); strings.Contains(string(b), line+"\n") {
-				return l
+				return
 			}
 		}
 		select {
