@@ -188,13 +188,6 @@ func (e *Engine) commit(r *Run, evs []*journal.Event) error {
 	return nil
 }
 
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
 // ErrDefinitionChanged reports a resume against a different definition.
 var ErrDefinitionChanged = errors.New("definition changed")
 
@@ -202,7 +195,7 @@ var ErrDefinitionChanged = errors.New("definition changed")
 func sameDefinition(wf *workflow.Workflow, r *Run) error {
 	if r.DefHash != wf.Hash {
 		return fmt.Errorf("run %s was started with definition %s, not %s: %w",
-			r.ID, short(r.DefHash), short(wf.Hash), ErrDefinitionChanged)
+			r.ID, workflow.ShortHash(r.DefHash), workflow.ShortHash(wf.Hash), ErrDefinitionChanged)
 	}
 	return nil
 }
