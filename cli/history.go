@@ -196,6 +196,7 @@ type runJSON struct {
 	FinishedAt *string    `json:"finished_at"`
 	DurationMS *int64     `json:"duration_ms"`
 	Trigger    string     `json:"trigger"`
+	RerunOf    string     `json:"rerun_of,omitempty"`
 	Tasks      []taskJSON `json:"tasks"`
 }
 
@@ -208,6 +209,7 @@ type taskJSON struct {
 	FinishedAt         *string `json:"finished_at"`
 	DurationMS         *int64  `json:"duration_ms"`
 	AttemptDurationsMS []int64 `json:"attempt_durations_ms"`
+	ReusedFrom         string  `json:"reused_from,omitempty"`
 }
 
 // streamHistoryJSON writes the runs f selects as a JSON array, one run
@@ -246,7 +248,7 @@ func streamHistoryJSON(ctx context.Context, w io.Writer, db *projector.DB, f pro
 func toRunJSON(r *projector.Run, status string) runJSON {
 	j := runJSON{RunID: r.ID, Workflow: r.Workflow, Status: status,
 		StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger,
-		Tasks: make([]taskJSON, 0, len(r.Tasks))}
+		RerunOf: r.RerunOf, Tasks: make([]taskJSON, 0, len(r.Tasks))}
 	if !r.Finished.IsZero() {
 		j.DurationMS = &r.DurationMS
 	}
@@ -254,7 +256,7 @@ func toRunJSON(r *projector.Run, status string) runJSON {
 		t := &r.Tasks[k]
 		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, t.Attempts, status == "interrupted"), Attempts: t.Attempts,
 			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished),
-			AttemptDurationsMS: t.AttemptDurationsMS}
+			AttemptDurationsMS: t.AttemptDurationsMS, ReusedFrom: t.ReusedFrom}
 		if tj.AttemptDurationsMS == nil {
 			tj.AttemptDurationsMS = []int64{}
 		}

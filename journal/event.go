@@ -86,6 +86,7 @@ type Event struct {
 	Trigger    string            `json:"trigger,omitempty"`    // manual, schedule, catchup
 	Params     map[string]string `json:"params,omitempty"`
 	FireTime   int64             `json:"fire_time,omitempty"` // ScheduleFired / schedule runs
+	RerunOf    string            `json:"rerun_of,omitempty"`  // trigger rerun: the run it reran
 
 	// TaskStarted / TaskProcess
 	LogPath string `json:"log,omitempty"`
@@ -101,6 +102,9 @@ type Event struct {
 	Outputs    map[string]string `json:"outputs,omitempty"`
 	Retryable  bool              `json:"retryable,omitempty"` // executor says a retry may help
 	Reason     string            `json:"reason,omitempty"`
+	// ReusedFrom (TaskFinished of a rerun): the task did not run in this
+	// run; its success and outputs are those of that earlier run.
+	ReusedFrom string `json:"reused_from,omitempty"`
 
 	// TaskRetrying
 	RetryAt   int64 `json:"retry_at,omitempty"` // unix nanoseconds

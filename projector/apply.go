@@ -16,8 +16,8 @@ import (
 // removed by retention) are ignored.
 const (
 	sqlDefinition = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
-	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq)
-		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq, rerun_of)
+		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	sqlRunKnown   = `SELECT 1 FROM runs WHERE id = ?`
 	sqlRunTouch   = `UPDATE runs SET last_seq = ? WHERE id = ?`
 	sqlRunResumed = `UPDATE runs SET resumes = resumes + 1,
@@ -54,6 +54,9 @@ const (
 	sqlTaskSettle = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
 		WHERE run_id = ? AND task = ?`
 	sqlAttemptSettle = `UPDATE task_attempts SET status = ?, reason = ? WHERE run_id = ? AND task = ? AND attempt = ?`
+	// A rerun's reused task: its result, no attempt (it did not run here).
+	sqlTaskReused = `INSERT INTO tasks (run_id, task, ord, status, exit_code, finished_at, error, reason, reused_from)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task) DO NOTHING`
 )
 
 // applier holds the statements of one write transaction.
@@ -70,7 +73,7 @@ type applier struct {
 	runEndTasks, runEndAttempts                                                     *sql.Stmt
 	attemptStarted, taskStarted, attemptPGID, taskPGID                              *sql.Stmt
 	attemptEnd, taskEnd, taskSkipped, taskSettle                                    *sql.Stmt
-	attemptSettle                                                                   *sql.Stmt
+	attemptSettle, taskReused                                                       *sql.Stmt
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
@@ -85,7 +88,7 @@ func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
 		{&a.attemptStarted, sqlAttemptStarted}, {&a.taskStarted, sqlTaskStarted},
 		{&a.attemptPGID, sqlAttemptPGID}, {&a.taskPGID, sqlTaskPGID},
 		{&a.attemptEnd, sqlAttemptEnd}, {&a.taskEnd, sqlTaskEnd}, {&a.taskSkipped, sqlTaskSkipped},
-		{&a.taskSettle, sqlTaskSettle}, {&a.attemptSettle, sqlAttemptSettle},
+		{&a.taskSettle, sqlTaskSettle}, {&a.attemptSettle, sqlAttemptSettle}, {&a.taskReused, sqlTaskReused},
 	} {
 		s, err := tx.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -137,7 +140,7 @@ func (a *applier) fold(e *journal.Event) error {
 			params = string(b)
 		}
 		n, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
-			e.Time, int64(e.Seq), int64(e.Seq))
+			e.Time, int64(e.Seq), int64(e.Seq), e.RerunOf)
 		if n == 1 {
 			delete(a.unknown, e.Run)
 		}
@@ -176,6 +179,10 @@ func (a *applier) fold(e *journal.Event) error {
 			_, err = a.exec(a.taskPGID, e.PGID, run, task, att)
 		}
 	case journal.TaskFinished, journal.TaskRetrying:
+		if e.ReusedFrom != "" {
+			_, err = a.exec(a.taskReused, run, task, int64(e.Seq), e.Status, nil, e.Time, e.Error, e.Reason, e.ReusedFrom)
+			return err
+		}
 		status := e.Status
 		if status == "" {
 			status = journal.StatusFailed
