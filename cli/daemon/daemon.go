@@ -180,6 +180,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	d.sched = schedule.New(st.LastFire)
+	d.metrics.last.seed(st)
 	d.metrics.lastTick.Store(d.clock().UnixNano())
 
 	if d.opts.Listen != "" {
