@@ -203,6 +203,8 @@ func (m *Main) completeFlagValue(ctx context.Context, c *command, g *globals, f 
 		return "none", m.completeRuns(ctx, c, g, wf)
 	case "log-format":
 		return "none", []string{"text", "json"}
+	case "format":
+		return "none", graphFormats
 	case "status":
 		return "none", []string{"success", "failed", "canceled", "running"}
 	}

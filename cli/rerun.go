@@ -30,9 +30,8 @@ kill -9 leaves it resumable with picoflow resume, which never runs a reused
 task.
 
 RUN_ID must have finished; an interrupted run is resumed instead (picoflow
-resume). With a run of the workflow live in this process's home (a daemon
-included), rerun refuses (exit 5): one run at a time writes a workflow's
-journal outside the daemon.
+resume). While a run of the same workflow is live in another process or in
+the daemon, rerun refuses (exit 5): a workflow's journal has one writer.
 
 Exit codes: those of picoflow run; 8 unknown run or task.`,
 		setup: func(fs *pflag.FlagSet) runFunc {
