@@ -87,6 +87,9 @@ func (m *daemonMetrics) observe(r *engine.Run, e *journal.Event) {
 			Update(float64(e.DurationMS) / 1000)
 		m.last.runEnded(r.Workflow, e.Status, e.At())
 	case journal.TaskFinished, journal.TaskRetrying:
+		if e.ReusedFrom != "" {
+			break // a rerun's reused result: no attempt ran
+		}
 		m.counter(`picoflow_task_attempts_total{workflow=%q,status=%q}`, r.Workflow, e.Status).Inc()
 		if e.Status != journal.StatusInterrupted || e.DurationMS > 0 {
 			m.set.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`picoflow_task_duration_seconds{workflow=%q}`, r.Workflow), taskBuckets).
