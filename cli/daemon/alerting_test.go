@@ -35,7 +35,12 @@ func TestAlertingMetrics(t *testing.T) {
 		`picoflow_workflow_last_run_status{workflow="failing",status="failed"} 1`,
 		`picoflow_workflow_last_run_status{workflow="failing",status="success"} 0`,
 	}
-	first := scrape(t, td)
+	// The metrics see a run's end just after its run_finished is durable.
+	var first string
+	waitFor(t, 10*time.Second, "both runs in /metrics", func() bool {
+		first = scrape(t, td)
+		return strings.Contains(first, want[0]) && strings.Contains(first, want[3])
+	})
 	for _, w := range append(want, `picoflow_run_duration_seconds_bucket{workflow="manual",le="+Inf"} 1`,
 		`# TYPE picoflow_run_duration_seconds histogram`) {
 		if !strings.Contains(first, w) {
