@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"io"
 	"log/slog"
 	"os"
@@ -303,8 +303,8 @@ func suggestCommand(got string, names []string) string {
 	if len(pre) == 1 {
 		return fmt.Sprintf(" (did you mean %q?)", pre[0])
 	}
-	best := workflow.Suggest(got, names)
-	if best == "" || workflow.EditDistance(got, best) > max(1, len(got)/4) {
+	best := yamlcheck.Suggest(got, names)
+	if best == "" || yamlcheck.EditDistance(got, best) > max(1, len(got)/4) {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
@@ -312,7 +312,7 @@ func suggestCommand(got string, names []string) string {
 
 // suggest returns ` (did you mean "x"?)` for the closest name, or "".
 func suggest(got string, names []string) string {
-	best := workflow.Suggest(got, names)
+	best := yamlcheck.Suggest(got, names)
 	if best == "" {
 		return ""
 	}

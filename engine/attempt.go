@@ -73,7 +73,7 @@ func (x *runner) request(i int) *executors.Request {
 	clock := x.e.opts.Clock
 	procs := x.procs
 	return &executors.Request{
-		Run: x.r.ID, Workflow: x.wf.Name, Task: t, Attempt: attempt,
+		Run: x.r.ID, Workflow: x.wf.Name, Task: &t.Task, Attempt: attempt,
 		Env: env, TaskEnv: env[base:len(env):len(env)], RefKeys: refKeys,
 		Timeout: t.Timeout, KillGrace: x.e.opts.KillGrace,
 		OutputFile: out,
@@ -169,10 +169,11 @@ func (x *runner) attempt(ctx context.Context, req *executors.Request) {
 	}
 	defer f.Close()
 	req.Log = f
-	ex := x.e.opts.Executors[req.Task.Type]
+	typ := x.wf.Tasks[i].Type
+	ex := x.e.opts.Executors[typ]
 	if ex == nil {
 		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true,
-			Err: fmt.Errorf("no executor for task type %q in this build", req.Task.Type)}
+			Err: fmt.Errorf("no executor for task type %q in this build", typ)}
 		return
 	}
 	a.res = ex.Execute(ctx, req)
@@ -250,7 +251,7 @@ func readOutputs(path string) (map[string]string, string, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
-		if !ok || !validKey(k) {
+		if !ok || !executors.ValidEnvName(k) {
 			bad++
 			continue
 		}
@@ -265,16 +266,4 @@ func readOutputs(path string) (map[string]string, string, error) {
 		}
 	}
 	return outs, warn, nil
-}
-
-func validKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i, c := range k {
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }

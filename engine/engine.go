@@ -613,13 +613,6 @@ func (h *retryHeap) Pop() any {
 	return v
 }
 
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
 // ErrDefinitionChanged reports a resume against a different definition.
 var ErrDefinitionChanged = errors.New("definition changed")
 
@@ -627,7 +620,7 @@ var ErrDefinitionChanged = errors.New("definition changed")
 func sameDefinition(wf *workflow.Workflow, r *Run) error {
 	if r.DefHash != wf.Hash {
 		return fmt.Errorf("run %s was started with definition %s, not %s: %w",
-			r.ID, short(r.DefHash), short(wf.Hash), ErrDefinitionChanged)
+			r.ID, workflow.ShortHash(r.DefHash), workflow.ShortHash(wf.Hash), ErrDefinitionChanged)
 	}
 	return nil
 }
