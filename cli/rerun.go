@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -73,10 +72,10 @@ func (m *Main) rerun(ctx context.Context, g *globals, id string, from []string, 
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
 	}
-	run, reuse, err := engine.RerunPlan(wf, orig, from, failed)
-	if errors.Is(err, engine.ErrUnknownTask) {
-		return withCode(ExitNotFound, err)
+	if err := knownTasks(wf, from); err != nil {
+		return err
 	}
+	run, reuse, err := engine.RerunPlan(wf, orig, from, failed)
 	if err != nil {
 		return withCode(ExitUsage, err)
 	}
@@ -118,4 +117,19 @@ func listTail(names []string) string {
 		return ""
 	}
 	return " (" + strings.Join(names, ", ") + ")"
+}
+
+// knownTasks refuses (exit 8) a task name wf does not have, with the
+// closest one it has.
+func knownTasks(wf *workflow.Workflow, names []string) error {
+	all := make([]string, len(wf.Tasks))
+	for i, t := range wf.Tasks {
+		all[i] = t.Name
+	}
+	for _, n := range names {
+		if _, ok := wf.Index(n); !ok {
+			return exitf(ExitNotFound, "workflow %s has no task %q%s", wf.Name, n, suggest(n, all))
+		}
+	}
+	return nil
 }

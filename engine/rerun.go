@@ -20,21 +20,13 @@ const TriggerRerun = "rerun"
 // order: their result in orig (a success and its outputs, or a failure) is
 // the result in the rerun. A task skipped in orig is never reused: the
 // rerun skips it again if its upstream fails again. An unknown name in
-// from is an error naming it, with a suggestion.
+// from is an ErrUnknownTask naming it.
 func RerunPlan(wf *workflow.Workflow, orig *Run, from []string, failed bool) (run, reuse []string, err error) {
-	names := make([]string, len(wf.Tasks))
-	for i, t := range wf.Tasks {
-		names[i] = t.Name
-	}
 	var stack []int
 	for _, name := range from {
 		i, ok := wf.Index(name)
 		if !ok {
-			hint := ""
-			if s := workflow.Suggest(name, names); s != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			return nil, nil, fmt.Errorf("%w: workflow %s has no task %q%s", ErrUnknownTask, wf.Name, name, hint)
+			return nil, nil, fmt.Errorf("%w: workflow %s has no task %q", ErrUnknownTask, wf.Name, name)
 		}
 		stack = append(stack, i)
 	}
