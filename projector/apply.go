@@ -126,25 +126,7 @@ func (a *applier) apply(e *journal.Event) error {
 func (a *applier) fold(e *journal.Event) error {
 	switch e.Type {
 	case journal.RunStarted:
-		if e.DefHash != "" && e.Definition != "" {
-			if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
-				return err
-			}
-		}
-		var params any
-		if len(e.Params) > 0 {
-			b, err := json.Marshal(e.Params) // sorted keys: deterministic
-			if err != nil {
-				return err
-			}
-			params = string(b)
-		}
-		n, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
-			e.Time, int64(e.Seq), int64(e.Seq), e.RerunOf)
-		if n == 1 {
-			delete(a.unknown, e.Run)
-		}
-		return err
+		return a.runStartedRow(e)
 	case journal.ScheduleFired, journal.ScheduleSkipped:
 		return nil // not projected: the daemon reads them from the journal
 	}
@@ -179,29 +161,7 @@ func (a *applier) fold(e *journal.Event) error {
 			_, err = a.exec(a.taskPGID, e.PGID, run, task, att)
 		}
 	case journal.TaskFinished, journal.TaskRetrying:
-		if e.ReusedFrom != "" {
-			_, err = a.exec(a.taskReused, run, task, int64(e.Seq), e.Status, nil, e.Time, e.Error, e.Reason, e.ReusedFrom)
-			return err
-		}
-		status := e.Status
-		if status == "" {
-			status = journal.StatusFailed
-		}
-		_, err = a.exec(a.attemptEnd, status, e.ExitCode, e.Time, nullIfZero(e.DurationMS), e.Time,
-			e.Tail, e.Error, e.Reason, run, task, att)
-		if err != nil {
-			return err
-		}
-		var finished, retryAt, code any = e.Time, nil, e.ExitCode
-		switch {
-		case e.Type == journal.TaskRetrying:
-			status, finished, retryAt = "retrying", nil, e.RetryAt
-		case status == journal.StatusInterrupted:
-			status, finished, code = "pending", nil, nil // runs again on resume
-		case status != journal.StatusSuccess && status != journal.StatusTimeout:
-			status = journal.StatusFailed
-		}
-		_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
+		err = a.attemptEnded(e)
 	case journal.TaskSkipped:
 		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), e.Reason)
 	case journal.TaskInDoubt:
@@ -222,6 +182,60 @@ func (a *applier) fold(e *journal.Event) error {
 		}
 	default:
 		return fmt.Errorf("unexpected event type %s", e.Type)
+	}
+	return err
+}
+
+// attemptEnded folds the end of an attempt (task_finished, task_retrying),
+// or a result a rerun reused (task_finished with reused_from: a task row
+// with no attempt).
+func (a *applier) attemptEnded(e *journal.Event) error {
+	run, task, att := e.Run, e.Task, e.Attempt
+	if e.ReusedFrom != "" {
+		_, err := a.exec(a.taskReused, run, task, int64(e.Seq), e.Status, nil, e.Time, e.Error, e.Reason, e.ReusedFrom)
+		return err
+	}
+	status := e.Status
+	if status == "" {
+		status = journal.StatusFailed
+	}
+	_, err := a.exec(a.attemptEnd, status, e.ExitCode, e.Time, nullIfZero(e.DurationMS), e.Time,
+		e.Tail, e.Error, e.Reason, run, task, att)
+	if err != nil {
+		return err
+	}
+	var finished, retryAt, code any = e.Time, nil, e.ExitCode
+	switch {
+	case e.Type == journal.TaskRetrying:
+		status, finished, retryAt = "retrying", nil, e.RetryAt
+	case status == journal.StatusInterrupted:
+		status, finished, code = "pending", nil, nil // runs again on resume
+	case status != journal.StatusSuccess && status != journal.StatusTimeout:
+		status = journal.StatusFailed
+	}
+	_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
+	return err
+}
+
+// runStartedRow inserts the row of a run (and its definition, once).
+func (a *applier) runStartedRow(e *journal.Event) error {
+	if e.DefHash != "" && e.Definition != "" {
+		if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
+			return err
+		}
+	}
+	var params any
+	if len(e.Params) > 0 {
+		b, err := json.Marshal(e.Params) // sorted keys: deterministic
+		if err != nil {
+			return err
+		}
+		params = string(b)
+	}
+	n, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
+		e.Time, int64(e.Seq), int64(e.Seq), e.RerunOf)
+	if n == 1 {
+		delete(a.unknown, e.Run)
 	}
 	return err
 }

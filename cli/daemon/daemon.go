@@ -180,7 +180,6 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return err
 	}
 	d.sched = schedule.New(st.LastFire)
-	d.metrics.last.seed(st)
 	d.metrics.lastTick.Store(d.clock().UnixNano())
 
 	if d.opts.Listen != "" {
@@ -253,6 +252,7 @@ func (d *Daemon) replay() (*engine.State, error) {
 			d.log.Error("journal not read: its workflow's interrupted runs are not resumed", "journal", dir, "err", err)
 		}
 	}
+	d.metrics.last.seed(st) // the alerting series survive a restart
 	return st, nil
 }
 
