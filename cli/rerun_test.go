@@ -188,11 +188,23 @@ func TestRerunKill9(t *testing.T) {
 
 	c := start(t, bin, "rerun", "--home", home, orig, "--from", "b")
 	c.waitFor(t, "task b of the rerun to start", exists(filepath.Join(dir, "b.started")))
+	live := runIDOf(t, c.stdout.String())
+	// While it runs: rerunning it, or the workflow again, is refused.
+	if r := pf(t, home, "rerun", live, "--from", "b"); r.code != ExitLocked || !strings.Contains(r.stderr, "is still running") {
+		t.Errorf("rerun of a live run: %v", r)
+	}
+	if r := pf(t, home, "rerun", orig, "--from", "b"); r.code != ExitLocked {
+		t.Errorf("rerun while the workflow runs: %v", r)
+	}
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	c.wait(t)
-	rerun := runIDOf(t, c.stdout.String())
+	rerun := live
+	// Killed, it is interrupted: rerun points at resume.
+	if r := pf(t, home, "rerun", rerun, "--failed"); r.code != ExitUsage || !strings.Contains(r.stderr, "picoflow resume "+rerun) {
+		t.Errorf("rerun of an interrupted run: %v", r)
+	}
 	write(t, filepath.Join(dir, "release"), "")
 	res := pf(t, home, "resume", rerun)
 	if res.code != ExitOK {
