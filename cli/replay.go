@@ -277,7 +277,7 @@ func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 		if e.Attempt > 0 {
 			att = strconv.Itoa(e.Attempt)
 		}
-		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
+		if (e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying) && e.ReusedFrom == "" {
 			exit = strconv.Itoa(e.ExitCode)
 			dur = ms(e.DurationMS)
 		}
