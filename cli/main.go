@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/picoflow/picoflow/cli/config"
 	"github.com/spf13/pflag"
@@ -32,6 +33,13 @@ type Main struct {
 	Getenv func(string) string
 	// Exit forces an exit on a second interrupt; os.Exit when nil.
 	Exit func(int)
+	// Now is the clock the query commands measure ages and elapsed times
+	// against (history, status, ui, gc); time.Now when nil. Tests fix it.
+	Now func() time.Time
+	// FollowPoll and FollowJournalPoll are how often logs --follow reads
+	// the log file and looks in the journal for the end of the attempt;
+	// 200ms and 1s when zero.
+	FollowPoll, FollowJournalPoll time.Duration
 
 	sigLog atomic.Pointer[slog.Logger] // set under --log-format json
 }
@@ -56,6 +64,14 @@ type runFunc func(ctx context.Context, m *Main, g *globals, args []string) error
 var commands = map[string]*command{}
 
 func register(c *command) { commands[c.name] = c }
+
+// now reads m.Now.
+func (m *Main) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
 
 // globals are the flags every command accepts.
 type globals struct {

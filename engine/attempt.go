@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
@@ -157,9 +156,10 @@ func OutputEnvPrefix(task string) string {
 func (x *runner) attempt(ctx context.Context, req *executors.Request) {
 	i, _ := x.wf.Index(req.Task.Name)
 	a := attemptResult{task: i, attempt: req.Attempt}
-	start := time.Now()
+	clock := x.e.opts.Clock
+	start := clock()
 	defer func() {
-		a.took = time.Since(start)
+		a.took = clock().Sub(start)
 		x.results <- a
 	}()
 	f, err := os.OpenFile(x.logPath(i, req.Attempt), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
