@@ -44,7 +44,7 @@ database's catch-up.
 				if *asJSON {
 					return writeJSON(m.Stdout, entries)
 				}
-				writeList(m.Stdout, entries, wallClock(), m.zone())
+				writeList(m.Stdout, entries, m.now(), m.zone())
 				return nil
 			}
 		},
@@ -94,7 +94,7 @@ func (m *Main) list(ctx context.Context, g *globals, dir string) ([]listEntry, e
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, withCode(ExitInternal, err)
 	}
-	now := wallClock()
+	now := m.now()
 	out := make([]listEntry, 0, len(wfs))
 	for _, wf := range wfs {
 		e, err := listOne(wf, lastFire[wf.Name], now)

@@ -17,9 +17,9 @@ const (
 // TestList lists a workflows directory before and after runs: soonest next
 // fire first, the unscheduled workflow last, each with its newest run.
 func TestList(t *testing.T) {
-	fixClock(t, time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
+	fixClock(t, home, time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	wfDir := filepath.Join(dir, "wf")
 	write(t, filepath.Join(wfDir, "yearly.yaml"), listYearly)
 	write(t, filepath.Join(wfDir, "daily.yaml"), listDaily)
