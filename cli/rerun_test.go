@@ -100,6 +100,7 @@ func TestRerun(t *testing.T) {
 	if want := map[string]string{"extract": orig, "report": orig, "transform": "", "load": ""}; !mapsEqual(reused, want) {
 		t.Errorf("reused_from by task %v, want %v", reused, want)
 	}
+	sameInReplay(t, home, h)
 	rep := pf(t, home, "replay", "--json", rerun)
 	if !strings.Contains(rep.stdout, `"rerun_of":"`+orig+`"`) || !strings.Contains(rep.stdout, `"reused_from":"`+orig+`"`) {
 		t.Errorf("replay --json does not show where the rerun came from:\n%s", rep.stdout)
@@ -214,6 +215,7 @@ func TestRerunKill9(t *testing.T) {
 		t.Errorf("ledger of the rerun and its resume %v, want [b-start b-start b c] (a reused, never run)", got)
 	}
 	h := historyRun(t, home, rerun)
+	sameInReplay(t, home, h)
 	if h.Status != "success" || h.RerunOf != orig {
 		t.Errorf("resumed rerun: status %q rerun_of %q", h.Status, h.RerunOf)
 	}
@@ -223,6 +225,26 @@ func TestRerunKill9(t *testing.T) {
 		}
 		if (k.ReusedFrom == orig) != (k.Name == "a") {
 			t.Errorf("task %s reused_from %q", k.Name, k.ReusedFrom)
+		}
+	}
+}
+
+// sameInReplay checks that the journal's fold (replay --json) says of
+// each task of a run what the history database (history --json) says:
+// status, attempts, exit code and the run it was reused from.
+func sameInReplay(t *testing.T, home string, h runJSON) {
+	t.Helper()
+	out := pf(t, home, "replay", "--json", h.RunID)
+	lines := strings.Split(strings.TrimSpace(out.stdout), "\n")
+	var final replayFinal
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &final); err != nil || len(final.Tasks) != len(h.Tasks) {
+		t.Fatalf("replay --json %s: %v\n%v", h.RunID, err, out)
+	}
+	for i, r := range final.Tasks {
+		k := h.Tasks[i]
+		if r.Name != k.Name || r.Status != k.Status || r.Attempts != k.Attempts || r.ReusedFrom != k.ReusedFrom ||
+			(r.ExitCode == nil) != (k.ExitCode == nil) {
+			t.Errorf("run %s task %s: replay %+v, history %+v", h.RunID, k.Name, r, k)
 		}
 	}
 }
