@@ -205,6 +205,8 @@ func (m *Main) completeFlagValue(ctx context.Context, c *command, g *globals, f 
 		return "none", []string{"text", "json"}
 	case "format":
 		return "none", graphFormats
+	case "from":
+		return "none", m.completeRunTasks(ctx, c, g, args)
 	case "status":
 		return "none", []string{"success", "failed", "canceled", "running"}
 	}

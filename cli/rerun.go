@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/picoflow/picoflow/engine"
@@ -132,4 +133,26 @@ func knownTasks(wf *workflow.Workflow, names []string) error {
 		}
 	}
 	return nil
+}
+
+// completeRunTasks lists the tasks of the run args names (rerun --from
+// TAB), from the definition the history database keeps for it.
+func (m *Main) completeRunTasks(ctx context.Context, c *command, g *globals, args []string) []string {
+	if len(args) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(m.completeHome(c, g).db()); err != nil {
+		return nil
+	}
+	db, err := m.queryProjection(ctx, g)
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	r, err := db.Run(ctx, args[0])
+	if err != nil || r == nil {
+		return nil
+	}
+	names, _ := definedTasks(ctx, db, r, workflowBase(g.cfg))
+	return names
 }
