@@ -108,8 +108,12 @@ func rerunnable(h home, r *engine.Run) error {
 	case r.Status == engine.RunRunning && h.workflowHeld(r.Workflow):
 		return exitf(ExitLocked, "run %s of %s is still running; rerun it once it has finished", r.ID, r.Workflow)
 	}
+	state := "interrupted"
+	if r.Status == engine.RunDamaged {
+		state = "damaged by a journal salvage"
+	}
 	return exitf(ExitUsage, "run %s of %s did not finish (%s): picoflow resume %s finishes it, and rerun can follow",
-		r.ID, r.Workflow, map[bool]string{true: "damaged", false: "interrupted"}[r.Status == engine.RunDamaged], r.ID)
+		r.ID, r.Workflow, state, r.ID)
 }
 
 // listTail is " (a, b, c)" for a short list, else "".
