@@ -21,9 +21,10 @@ const (
 	TimedOut // final: the last attempt timed out
 	Skipped  // final: never ran because an upstream task failed
 	InDoubt  // an interrupted non-idempotent attempt awaits `picoflow resolve`
+	Canceled // final: the run was canceled before the task ended
 )
 
-var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt"}
+var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt", "canceled"}
 
 func (s TaskStatus) String() string {
 	if int(s) < len(taskStatusNames) {
@@ -33,7 +34,9 @@ func (s TaskStatus) String() string {
 }
 
 // Final reports whether the status can no longer change in this run.
-func (s TaskStatus) Final() bool { return s == Success || s == Failed || s == TimedOut || s == Skipped }
+func (s TaskStatus) Final() bool {
+	return s == Success || s == Failed || s == TimedOut || s == Skipped || s == Canceled
+}
 
 // TaskState is what the journal says about one task of a run.
 type TaskState struct {
@@ -191,6 +194,11 @@ func (r *Run) Apply(e *journal.Event) error {
 			r.Status = RunFailed
 		}
 		r.Finished = e.At()
+		for _, t := range r.Tasks { // nothing is in flight in a finished run
+			if !t.Status.Final() {
+				t.Status = Canceled
+			}
+		}
 	case journal.RunResumed:
 		r.Resumes++
 		if r.Status == RunDamaged {

@@ -101,10 +101,13 @@ type Event struct {
 	DurationMS int64             `json:"duration_ms,omitempty"`
 	Tail       string            `json:"tail,omitempty"` // last bytes of the attempt's output
 	Outputs    map[string]string `json:"outputs,omitempty"`
-	Retryable  bool              `json:"retryable,omitempty"` // executor says a retry may help
-	Reason     string            `json:"reason,omitempty"`
+	// Retryable is written by no release (executors.Result.NoRetry decides
+	// retries, in the engine); it stays because the frozen version 1
+	// journal (testdata/journal/v1) carries it and must re-encode as is.
+	Retryable bool   `json:"retryable,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 	// ReusedFrom (TaskFinished of a rerun): the task did not run in this
-	// run; its success and outputs are those of that earlier run.
+	// run; its result and outputs are those of that earlier run.
 	ReusedFrom string `json:"reused_from,omitempty"`
 
 	// TaskRetrying

@@ -112,9 +112,6 @@ ALTER TABLE tasks ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';
 `,
 }
 
-// SchemaVersion is the user_version this build creates and understands.
-var SchemaVersion = len(migrations)
-
 // ErrNewerSchema is returned by Open for a database written by a newer
 // PicoFlow; `picoflow reindex` rebuilds it for this one.
 var ErrNewerSchema = errors.New("database schema is newer than this picoflow")
