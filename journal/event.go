@@ -84,7 +84,7 @@ type Event struct {
 	DefHash    string            `json:"def_hash,omitempty"`
 	Definition string            `json:"definition,omitempty"` // the YAML bytes that run
 	Source     string            `json:"source,omitempty"`     // the file they came from
-	Trigger    string            `json:"trigger,omitempty"`    // manual, schedule, catchup
+	Trigger    string            `json:"trigger,omitempty"`    // manual, schedule, catchup, rerun
 	Params     map[string]string `json:"params,omitempty"`
 	FireTime   int64             `json:"fire_time,omitempty"` // ScheduleFired / schedule runs
 	RerunOf    string            `json:"rerun_of,omitempty"`  // trigger rerun: the run it reran
