@@ -9,6 +9,12 @@ import (
 	"github.com/picoflow/picoflow/journal"
 )
 
+func init() {
+	metricHelp["picoflow_run_duration_seconds"] = "How long each run took from start to finish, by workflow."
+	metricHelp["picoflow_workflow_last_run_status"] = "1 for the final status of the workflow's newest finished run, 0 for the other statuses."
+	metricHelp["picoflow_workflow_last_success_timestamp_seconds"] = "When the workflow's newest successful run finished (unix seconds)."
+}
+
 // runStatuses are the final statuses of a run, the values of the status
 // label of picoflow_workflow_last_run_status.
 var runStatuses = []string{journal.StatusSuccess, journal.StatusFailed, journal.StatusCanceled}
