@@ -236,23 +236,30 @@ func TestRetryBackoff(t *testing.T) {
 					t.Errorf("attempt %d: TaskStarted.Attempt %d, log %q, want %q", k+1, s.Attempt, b, want)
 				}
 			}
-			for k, e := range retrying {
-				n := k + 1
-				want := time.Duration(math.Min(float64(tc.initial)*math.Pow(tc.mult, float64(n-1)), float64(tc.max)))
-				if e.BackoffMS != want.Milliseconds() {
-					t.Errorf("retry %d: backoff %dms, want %dms", n, e.BackoffMS, want.Milliseconds())
-				}
-				if e.RetryAt != e.Time+want.Nanoseconds() {
-					t.Errorf("retry %d: RetryAt is %s after the failure, want %s", n, time.Duration(e.RetryAt-e.Time), want)
-				}
-				if e.Status != journal.StatusFailed || e.ExitCode != 1 || !strings.Contains(e.Tail, fmt.Sprintf("attempt %d", n)) {
-					t.Errorf("retry %d: status %q exit %d tail %q", n, e.Status, e.ExitCode, e.Tail)
-				}
-				if next := started[n]; next.Time < e.RetryAt {
-					t.Errorf("attempt %d started %s before its RetryAt", n+1, time.Duration(e.RetryAt-next.Time))
-				}
-			}
+			checkBackoffs(t, retrying, started, tc.initial, tc.mult, tc.max)
 		})
+	}
+}
+
+// checkBackoffs checks each TaskRetrying against initial·mult^(n-1)
+// capped at max, and that the next attempt started no earlier.
+func checkBackoffs(t *testing.T, retrying, started []*journal.Event, initial time.Duration, mult float64, max time.Duration) {
+	t.Helper()
+	for k, e := range retrying {
+		n := k + 1
+		want := time.Duration(math.Min(float64(initial)*math.Pow(mult, float64(n-1)), float64(max)))
+		if e.BackoffMS != want.Milliseconds() {
+			t.Errorf("retry %d: backoff %dms, want %dms", n, e.BackoffMS, want.Milliseconds())
+		}
+		if e.RetryAt != e.Time+want.Nanoseconds() {
+			t.Errorf("retry %d: RetryAt is %s after the failure, want %s", n, time.Duration(e.RetryAt-e.Time), want)
+		}
+		if e.Status != journal.StatusFailed || e.ExitCode != 1 || !strings.Contains(e.Tail, fmt.Sprintf("attempt %d", n)) {
+			t.Errorf("retry %d: status %q exit %d tail %q", n, e.Status, e.ExitCode, e.Tail)
+		}
+		if next := started[n]; next.Time < e.RetryAt {
+			t.Errorf("attempt %d started %s before its RetryAt", n+1, time.Duration(e.RetryAt-next.Time))
+		}
 	}
 }
 

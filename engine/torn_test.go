@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/journal"
 )
 
@@ -47,15 +48,32 @@ func TestTornJournalTail(t *testing.T) {
 		t.Fatalf("the journal's last segment has %d entries", len(offsets))
 	}
 
-	type damage struct {
-		name    string
-		tail    []byte // replaces data[cut:]
-		cut     int
-		damaged bool // a whole bogus record, not a torn write: Open refuses it
-	}
-	var cases []damage
+	cases := tornCases(data, offsets)
+
+	// The trials run in parallel, each on a copy of the journal in which
+	// the run has an id of its own: a resume kills the leftover processes
+	// of its run id, which must not be another trial's task.
+	runTrials(t, len(cases), func(k int) string { return cases[k].name }, func(t *testing.T, k int) {
+		tornTrial(t, wf, pristine, offsets, size, k, cases[k])
+	})
+}
+
+// A tornDamage is what a trial of TestTornJournalTail does to the end of
+// the journal's last segment.
+type tornDamage struct {
+	name    string
+	tail    []byte // replaces data[cut:]
+	cut     int
+	damaged bool // a whole bogus record, not a torn write: Open refuses it
+}
+
+// tornCases returns the damages of TestTornJournalTail to the last segment
+// data (whose entries start at offsets): a cut at every byte of its last
+// three entries, then zeroes, garbage and bogus records after it.
+func tornCases(data []byte, offsets []int) []tornDamage {
+	var cases []tornDamage
 	for cut := offsets[len(offsets)-3]; cut < len(data); cut++ {
-		cases = append(cases, damage{name: fmt.Sprintf("cut-at-%d", cut), cut: cut})
+		cases = append(cases, tornDamage{name: fmt.Sprintf("cut-at-%d", cut), cut: cut})
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	garbage := make([]byte, 300)
@@ -66,7 +84,7 @@ func TestTornJournalTail(t *testing.T) {
 	flipped := append([]byte(nil), last...)
 	flipped[len(flipped)-1] ^= 0x01 // a payload bit: the CRC fails
 	lengthOnly := binary.AppendUvarint(nil, 1<<20)
-	for _, d := range []damage{
+	for _, d := range []tornDamage{
 		{name: "zero-byte", tail: make([]byte, 1)},
 		{name: "zeroes-100", tail: make([]byte, 100)},
 		{name: "zeroed-page", tail: make([]byte, 4096)},
@@ -81,90 +99,97 @@ func TestTornJournalTail(t *testing.T) {
 		}
 		cases = append(cases, d)
 	}
+	return cases
+}
 
-	// The trials run in parallel, each on a copy of the journal in which
-	// the run has an id of its own: a resume kills the leftover processes
-	// of its run id, which must not be another trial's task.
-	trial := func(t *testing.T, k int, tc damage) {
-		h, dir := journallessHome(t)
-		id := fmt.Sprintf("torn-%04d", k+1) // as long as runID: the same offsets
-		writeJournal(t, dir, pristine, id)
-		seg, data, _ := lastSegment(t, dir)
-		if len(data) != size {
-			t.Fatalf("the copy's last segment has %d bytes, the original %d", len(data), size)
-		}
-		damaged := append(append([]byte(nil), data[:tc.cut]...), tc.tail...)
-		if err := os.WriteFile(seg, damaged, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		if tc.damaged {
-			j, err := openJournal(dir)
-			if !errors.Is(err, journal.ErrDamaged) {
-				if j != nil {
-					j.Close()
-				}
-				t.Fatalf("Open: %v, want damage reported", err)
+// tornTrial is trial k of TestTornJournalTail: the pristine journal of
+// wf's run, written to a home of its own, damaged by tc, then opened
+// (repaired) and the run resumed.
+func tornTrial(t *testing.T, wf *workflow.Workflow, pristine []*journal.Event, offsets []int, size, k int, tc tornDamage) {
+	h, dir := journallessHome(t)
+	id := fmt.Sprintf("torn-%04d", k+1) // as long as runID: the same offsets
+	writeJournal(t, dir, pristine, id)
+	seg, data, _ := lastSegment(t, dir)
+	if len(data) != size {
+		t.Fatalf("the copy's last segment has %d bytes, the original %d", len(data), size)
+	}
+	damaged := append(append([]byte(nil), data[:tc.cut]...), tc.tail...)
+	if err := os.WriteFile(seg, damaged, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if tc.damaged {
+		j, err := openJournal(dir)
+		if !errors.Is(err, journal.ErrDamaged) {
+			if j != nil {
+				j.Close()
 			}
-			return
+			t.Fatalf("Open: %v, want damage reported", err)
 		}
-		h.open()
-		succeeded := map[string]bool{}
-		if err := journal.Scan(dir, journal.ScanOptions{Strict: true}, func(e *journal.Event) error {
-			if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
-				succeeded[e.Task] = true
-			}
-			return nil
-		}); err != nil {
-			t.Fatalf("after repair the journal does not scan strictly: %v", err)
+		return
+	}
+	h.open()
+	succeeded := map[string]bool{}
+	if err := journal.Scan(dir, journal.ScanOptions{Strict: true}, func(e *journal.Event) error {
+		if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
+			succeeded[e.Task] = true
 		}
-		// Repair keeps every whole entry before the damage: it cuts at the
-		// start of the entry the damage begins in.
-		keep := len(data)
-		for i := len(offsets) - 1; keep > tc.cut; i-- {
-			keep = offsets[i]
+		return nil
+	}); err != nil {
+		t.Fatalf("after repair the journal does not scan strictly: %v", err)
+	}
+	// Repair keeps every whole entry before the damage: it cuts at the
+	// start of the entry the damage begins in.
+	keep := len(data)
+	for i := len(offsets) - 1; keep > tc.cut; i-- {
+		keep = offsets[i]
+	}
+	wantRepair := len(tc.tail) > 0 || keep != tc.cut
+	if rep := h.j.Repaired; rep.Truncated != wantRepair || wantRepair && rep.Offset != int64(keep) {
+		t.Errorf("repair %+v; want truncated %v at %d", rep, wantRepair, keep)
+	}
+	checkTornResume(t, h, wf, id, succeeded)
+}
+
+// checkTornResume resumes run id of wf unless it succeeded already, and
+// checks that exactly the tasks whose success was lost (not in succeeded)
+// ran again.
+func checkTornResume(t *testing.T, h *home, wf *workflow.Workflow, id string, succeeded map[string]bool) {
+	t.Helper()
+	r := h.replay(id)
+	if r.Status != RunSuccess {
+		if r.Status != RunRunning {
+			t.Fatalf("the damaged journal says the run is %s", r.Status)
 		}
-		wantRepair := len(tc.tail) > 0 || keep != tc.cut
-		if rep := h.j.Repaired; rep.Truncated != wantRepair || wantRepair && rep.Offset != int64(keep) {
-			t.Errorf("repair %+v; want truncated %v at %d", rep, wantRepair, keep)
+		if err := h.engine().Resume(context.Background(), parse(t, r.Definition), r); err != nil {
+			t.Fatalf("resume: %v", err)
 		}
-		r := h.replay(id)
-		if r.Status != RunSuccess {
-			if r.Status != RunRunning {
-				t.Fatalf("the damaged journal says the run is %s", r.Status)
-			}
-			if err := h.engine().Resume(context.Background(), parse(t, r.Definition), r); err != nil {
-				t.Fatalf("resume: %v", err)
-			}
-			r = h.replay(id)
-		}
-		if r.Status != RunSuccess {
-			t.Fatalf("run %s after the resume: %s", r.Status, failures(r))
-		}
-		for _, tk := range wf.Tasks {
-			if st := r.Tasks[tk.Name]; st == nil || st.Status != Success {
-				t.Errorf("task %s is %v", tk.Name, st)
-			}
-		}
-		var reran []string
-		for _, n := range h.lines("ledger") {
-			if succeeded[n] {
-				t.Errorf("task %s ran again although its success survived", n)
-			}
-			reran = append(reran, n)
-		}
-		var lost []string
-		for _, tk := range wf.Tasks {
-			if !succeeded[tk.Name] {
-				lost = append(lost, tk.Name)
-			}
-		}
-		sort.Strings(reran)
-		if fmt.Sprint(reran) != fmt.Sprint(lost) {
-			t.Errorf("re-ran %v, want exactly the tasks whose success was lost: %v", reran, lost)
+		r = h.replay(id)
+	}
+	if r.Status != RunSuccess {
+		t.Fatalf("run %s after the resume: %s", r.Status, failures(r))
+	}
+	for _, tk := range wf.Tasks {
+		if st := r.Tasks[tk.Name]; st == nil || st.Status != Success {
+			t.Errorf("task %s is %v", tk.Name, st)
 		}
 	}
-
-	runTrials(t, len(cases), func(k int) string { return cases[k].name }, func(t *testing.T, k int) { trial(t, k, cases[k]) })
+	var reran []string
+	for _, n := range h.lines("ledger") {
+		if succeeded[n] {
+			t.Errorf("task %s ran again although its success survived", n)
+		}
+		reran = append(reran, n)
+	}
+	var lost []string
+	for _, tk := range wf.Tasks {
+		if !succeeded[tk.Name] {
+			lost = append(lost, tk.Name)
+		}
+	}
+	sort.Strings(reran)
+	if fmt.Sprint(reran) != fmt.Sprint(lost) {
+		t.Errorf("re-ran %v, want exactly the tasks whose success was lost: %v", reran, lost)
+	}
 }
 
 // runTrials runs trial 0..n-1 as subtests from a pool of goroutines
