@@ -50,6 +50,9 @@ type Options struct {
 	Redact func(string) string
 	// Env is the base environment of every task; nil means os.Environ().
 	Env []string
+	// Cancels, when set, lets `picoflow cancel` reach the runs this engine
+	// executes (cancel.go).
+	Cancels *Cancels
 }
 
 // Engine runs workflows: it appends events to the journal before acting on
@@ -200,8 +203,9 @@ type runner struct {
 	wf      *workflow.Workflow
 	r       *Run
 	tasks   []*TaskState
-	waiting []int // unsatisfied dependencies per task
-	ready   []int // FIFO of startable tasks
+	queued  []bool   // the trigger rule (or the handler phase) let the task start
+	causes  []string // per skipped task: the failed task its skip traces back to
+	ready   []int    // FIFO of startable tasks
 	retries retryHeap
 	running int
 	results chan attemptResult
@@ -210,6 +214,18 @@ type runner struct {
 	procs   chan *journal.Event
 	pending []*journal.Event // to commit with the next batch
 	logDir  string
+	// killCtx is cancelled when the grace ends: it interrupts the attempts.
+	killCtx context.Context
+	kill    context.CancelFunc
+	// cancelC delivers `picoflow cancel` requests; canceling is set once
+	// one is staged (or the journal says the run was canceled).
+	cancelC    <-chan CancelRequest
+	canceling  bool
+	canceledBy string // the run_finished reason of a canceled run
+}
+
+func newKillCtx() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
 }
 
 func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) error {
@@ -220,13 +236,19 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 	x := &runner{
 		e: e, wf: wf, r: r,
 		tasks:   make([]*TaskState, n),
-		waiting: make([]int, n),
+		queued:  make([]bool, n),
+		causes:  make([]string, n),
 		results: make(chan attemptResult, n),
 		procs:   make(chan *journal.Event, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
 	}
 	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
 		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
+	}
+	if c := e.opts.Cancels; c != nil {
+		var unregister func()
+		x.cancelC, unregister = c.register(r.ID)
+		defer unregister()
 	}
 	x.init()
 	return x.loop(ctx)
@@ -239,16 +261,14 @@ func (x *runner) init() {
 	for i, t := range x.wf.Tasks {
 		x.tasks[i] = x.r.Task(t.Name)
 	}
-	for i, t := range x.wf.Tasks {
-		for _, d := range t.Deps {
-			if !x.satisfies(d) {
-				x.waiting[i]++
-			}
-		}
-	}
-	for i := range x.wf.Tasks { // in definition order; blocked ones get skipped
+	x.canceling = !x.r.Canceled.IsZero()
+	x.canceledBy = cancelReason(CancelRequest{By: x.r.CanceledBy, Reason: x.r.CancelReason})
+	for i, t := range x.wf.DAG() { // in definition order
 		st := x.tasks[i]
 		switch {
+		case st.Status == Retrying && x.canceling:
+			// a cancel staged before a crash keeps them from running; the
+			// cancel's events cover them (CancelStopped)
 		case st.Status == Retrying:
 			// RetryAt is absolute: after a reboot with the clock behind (a
 			// board without an RTC) it may be hours away. Never wait longer
@@ -258,71 +278,12 @@ func (x *runner) init() {
 				at = latest
 			}
 			heap.Push(&x.retries, retryItem{task: i, at: at})
-		case st.Status == Pending && x.blocked(i):
-			x.skipFrom(i, "", now)
-		case st.Status == Pending && x.waiting[i] == 0:
+		case st.Status == Pending && len(t.Deps) == 0 && !x.canceling:
+			x.queued[i] = true
 			x.ready = append(x.ready, i)
+		case st.Status == Pending:
+			x.decide(i, now)
 		}
-	}
-}
-
-// satisfies reports whether task d no longer holds back its dependents.
-func (x *runner) satisfies(d int) bool {
-	switch x.tasks[d].Status {
-	case Success:
-		return true
-	case Failed, TimedOut:
-		return x.wf.Tasks[d].ContinueOnFailure
-	}
-	return false
-}
-
-// blocked reports whether one of task i's dependencies ended in a way that
-// means i will never run.
-func (x *runner) blocked(i int) bool {
-	for _, d := range x.wf.Tasks[i].Deps {
-		switch x.tasks[d].Status {
-		case Skipped:
-			return true
-		case Failed, TimedOut:
-			if !x.wf.Tasks[d].ContinueOnFailure {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// skipFrom journals task i and everything downstream of it as skipped. The
-// reason names root, the failed task that blocks them all; "" means i's own
-// failed (or skipped) dependency.
-func (x *runner) skipFrom(i int, root string, now time.Time) {
-	if root == "" { // prefer a failed dependency over a skipped one
-		for _, d := range x.wf.Tasks[i].Deps {
-			ds := x.tasks[d].Status
-			failed := (ds == Failed || ds == TimedOut) && !x.wf.Tasks[d].ContinueOnFailure
-			if failed || ds == Skipped && root == "" {
-				root = x.wf.Tasks[d].Name
-			}
-			if failed {
-				break
-			}
-		}
-	}
-	stack := []int{i}
-	for len(stack) > 0 {
-		i = stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		st := x.tasks[i]
-		if st.Status.Final() || st.Status == Running {
-			continue
-		}
-		// Mark now so that diamonds skip once; the event makes it so in the journal.
-		st.Status = Skipped
-		x.pending = append(x.pending, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
-			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Status: journal.StatusSkipped,
-			Reason: fmt.Sprintf("upstream task %s did not succeed", root)})
-		stack = append(stack, x.wf.Tasks[i].Downstream...)
 	}
 }
 
@@ -347,8 +308,8 @@ func (x *runner) grace() time.Duration {
 }
 
 func (x *runner) loop(ctx context.Context) error {
-	killCtx, kill := context.WithCancel(context.Background())
-	defer kill()
+	x.killCtx, x.kill = newKillCtx()
+	defer func() { x.kill() }()
 	stop := ctx.Done()
 	var graceC <-chan time.Time
 	stopping := false
@@ -399,19 +360,23 @@ func (x *runner) loop(ctx context.Context) error {
 			}
 		}
 		if x.running+len(launch) == 0 && (stopping || (len(x.ready) == 0 && x.retries.Len() == 0)) {
+			if !stopping && x.handlerPhase(now) {
+				graceC = nil // the handlers get their own grace on a stop
+				continue
+			}
 			x.finish(now) // also after a stop: tasks may all have ended in the grace
 			return x.flush()
 		}
 		if err := x.flush(); err != nil {
 			// Nothing launched yet for this batch: stop what runs, then fail.
 			x.freeSlots(len(launch))
-			kill()
+			x.kill()
 			x.drain()
 			return err
 		}
 		for _, i := range launch {
 			x.running++
-			go x.attempt(killCtx, x.request(i))
+			go x.attempt(x.killCtx, x.request(i))
 		}
 
 		var retryC <-chan time.Time
@@ -439,12 +404,17 @@ func (x *runner) loop(ctx context.Context) error {
 			x.applyProc(ev)
 		case <-retryC:
 		case <-slotC:
+		case req := <-x.cancelC:
+			x.cancel(req, now)
+			if x.running > 0 && graceC == nil {
+				graceC = time.After(x.grace())
+			}
 		case <-stop:
 			beginStop()
 		case <-graceC:
 			graceC = nil
 			x.e.log.Warn("grace period over: interrupting running tasks", "run", x.r.ID, "running", x.running)
-			kill()
+			x.kill()
 		}
 		if retryTimer != nil && retryC != nil && !retryTimer.Stop() {
 			select {
@@ -482,24 +452,17 @@ func (x *runner) flush() error {
 // finish journals the end of the run once nothing can run any more. A run
 // held by in-doubt tasks does not finish.
 func (x *runner) finish(now time.Time) {
-	failed := false
-	for i, st := range x.tasks {
-		switch st.Status {
-		case Success, Skipped:
-		case Failed, TimedOut:
-			if !x.wf.Tasks[i].ContinueOnFailure {
-				failed = true
-			}
-		default:
-			return // in doubt, or held behind an in-doubt task
+	for _, st := range x.tasks {
+		if !st.Status.Final() {
+			return // in doubt, held behind an in-doubt task, or stopped before its handlers
 		}
 	}
-	status := journal.StatusSuccess
-	if failed {
-		status = journal.StatusFailed
+	ev := &journal.Event{Type: journal.RunFinished, Time: now.UnixNano(), Run: x.r.ID, Status: x.runStatus(),
+		DurationMS: max(now.Sub(x.r.Started).Milliseconds(), 0)} // the clock may have gone back
+	if x.canceling {
+		ev.Reason = x.canceledBy
 	}
-	x.pending = append(x.pending, &journal.Event{Type: journal.RunFinished, Time: now.UnixNano(),
-		Run: x.r.ID, Status: status, DurationMS: max(now.Sub(x.r.Started).Milliseconds(), 0)}) // the clock may have gone back
+	x.pending = append(x.pending, ev)
 }
 
 // handle turns an attempt's result into events and scheduling changes.
@@ -526,11 +489,15 @@ func (x *runner) handle(a attemptResult) {
 				ev.Outputs[k] = redact(v)
 			}
 		}
-		st.Status = Success // applied for real by the commit; needed now for release
-		x.release(a.task)
+		st.Status = Success // applied for real by the commit; needed now for the rules
+		x.settled(a.task, now)
 		return
 	case executors.Interrupted:
 		ev.Type, ev.Status = journal.TaskFinished, journal.StatusInterrupted
+		if x.canceling { // stopped by the cancel's grace: final, never in doubt
+			ev.Status, st.Status = journal.StatusCanceled, Canceled
+			return
+		}
 		if !t.Idempotent { // killed part-way: it may have had its effect
 			x.pending = append(x.pending, &journal.Event{Type: journal.TaskInDoubt, Time: now.UnixNano(),
 				Run: x.r.ID, Task: t.Name, Attempt: a.attempt,
@@ -539,7 +506,7 @@ func (x *runner) handle(a attemptResult) {
 		return
 	}
 	ev.Tail = redact(a.tail)
-	if !a.res.NoRetry && st.Failures < t.Retry {
+	if !a.res.NoRetry && st.Failures < t.Retry && !x.canceling {
 		n := st.Failures + 1
 		wait := x.wf.Config.Backoff.Delay(n)
 		if a.res.RetryAfter > wait {
@@ -551,15 +518,8 @@ func (x *runner) handle(a attemptResult) {
 		return
 	}
 	ev.Type, ev.Status = journal.TaskFinished, a.res.Status.String()
-	if t.ContinueOnFailure {
-		st.Status = Failed
-		x.release(a.task)
-		return
-	}
-	st.Status = Failed
-	for _, d := range t.Downstream {
-		x.skipFrom(d, t.Name, now)
-	}
+	st.Status = Failed // a timeout counts the same for the trigger rules
+	x.settled(a.task, now)
 }
 
 // applyProcs applies the TaskProcess events received so far.
@@ -580,17 +540,6 @@ func (x *runner) applyProc(ev *journal.Event) {
 	x.r.LastSeq = max(x.r.LastSeq, ev.Seq)
 	if err := x.r.Apply(ev); err == nil {
 		x.e.observe(x.r, ev)
-	}
-}
-
-// release lets the dependents of a task that no longer holds them back
-// become ready.
-func (x *runner) release(i int) {
-	for _, d := range x.wf.Tasks[i].Downstream {
-		x.waiting[d]--
-		if x.waiting[d] == 0 && x.tasks[d].Status == Pending {
-			x.ready = append(x.ready, d)
-		}
 	}
 }
 

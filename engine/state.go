@@ -21,9 +21,10 @@ const (
 	TimedOut // final: the last attempt timed out
 	Skipped  // final: never ran because an upstream task failed
 	InDoubt  // an interrupted non-idempotent attempt awaits `picoflow resolve`
+	Canceled // final: the run was canceled before the task ran or while it ran
 )
 
-var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt"}
+var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt", "canceled"}
 
 func (s TaskStatus) String() string {
 	if int(s) < len(taskStatusNames) {
@@ -33,7 +34,9 @@ func (s TaskStatus) String() string {
 }
 
 // Final reports whether the status can no longer change in this run.
-func (s TaskStatus) Final() bool { return s == Success || s == Failed || s == TimedOut || s == Skipped }
+func (s TaskStatus) Final() bool {
+	return s == Success || s == Failed || s == TimedOut || s == Skipped || s == Canceled
+}
 
 // TaskState is what the journal says about one task of a run.
 type TaskState struct {
@@ -90,7 +93,12 @@ type Run struct {
 	FirstSeq   uint64 // journal entry of RunStarted
 	LastSeq    uint64 // journal entry of the newest event of the run
 	Damage     string // why a salvage marked the run damaged ("" when it did not)
-	Tasks      map[string]*TaskState
+	// Canceled is when a run_canceled event was journaled (zero: never):
+	// no task of the DAG starts again; its handlers may still run.
+	Canceled     time.Time
+	CanceledBy   string
+	CancelReason string
+	Tasks        map[string]*TaskState
 }
 
 // Task returns the state of a task, creating a pending one if the journal
@@ -192,6 +200,10 @@ func (r *Run) Apply(e *journal.Event) error {
 		if r.Status == RunDamaged {
 			r.Status = RunRunning // an operator took it over
 		}
+	case journal.RunCanceled:
+		if r.Canceled.IsZero() {
+			r.Canceled, r.CanceledBy, r.CancelReason = e.At(), e.By, e.Reason
+		}
 	case journal.RunDamaged:
 		r.Damage = e.Reason
 		if r.Status == RunRunning {
@@ -220,6 +232,8 @@ func (r *Run) Apply(e *journal.Event) error {
 			t.Failures++
 		case journal.StatusInterrupted:
 			t.Status = Pending // runs again on resume; not counted as a failure
+		case journal.StatusCanceled:
+			t.Status = Canceled // stopped by a cancel; not counted as a failure
 		default:
 			t.Status = Failed
 			t.Failures++
@@ -233,6 +247,9 @@ func (r *Run) Apply(e *journal.Event) error {
 	case journal.TaskSkipped:
 		t := r.Task(e.Task)
 		t.Status, t.Reason = Skipped, e.Reason
+		if e.Status == journal.StatusCanceled {
+			t.Status = Canceled
+		}
 	case journal.TaskInDoubt:
 		t := r.Task(e.Task)
 		t.Status, t.Reason = InDoubt, e.Reason

@@ -49,9 +49,12 @@ const (
 		WHERE run_id = ? AND task = ? AND attempt = ?`
 	sqlTaskEnd = `UPDATE tasks SET status = ?, exit_code = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000),
 		retry_at = ?, error = ?, reason = ? WHERE run_id = ? AND task = ?`
-	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, 'skipped', ?)
-		ON CONFLICT (run_id, task) DO UPDATE SET status = 'skipped', reason = excluded.reason`
-	sqlTaskSettle = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
+	// task_skipped: status skipped, or canceled (the run was canceled first).
+	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, task) DO UPDATE SET status = excluded.status, reason = excluded.reason`
+	// A run being canceled shows who asked until its run_finished says so.
+	sqlRunCanceled = `UPDATE runs SET reason = ? WHERE id = ? AND status = 'running'`
+	sqlTaskSettle  = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
 		WHERE run_id = ? AND task = ?`
 	sqlAttemptSettle = `UPDATE task_attempts SET status = ?, reason = ? WHERE run_id = ? AND task = ? AND attempt = ?`
 )
@@ -67,6 +70,7 @@ type applier struct {
 	unknown map[string]bool
 
 	definition, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
+	runCanceled                                                                     *sql.Stmt
 	runEndTasks, runEndAttempts                                                     *sql.Stmt
 	attemptStarted, taskStarted, attemptPGID, taskPGID                              *sql.Stmt
 	attemptEnd, taskEnd, taskSkipped, taskSettle                                    *sql.Stmt
@@ -81,6 +85,7 @@ func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
 	}{
 		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
 		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished}, {&a.runDamaged, sqlRunDamaged},
+		{&a.runCanceled, sqlRunCanceled},
 		{&a.runEndTasks, sqlRunEndTasks}, {&a.runEndAttempts, sqlRunEndAttempts},
 		{&a.attemptStarted, sqlAttemptStarted}, {&a.taskStarted, sqlTaskStarted},
 		{&a.attemptPGID, sqlAttemptPGID}, {&a.taskPGID, sqlTaskPGID},
@@ -167,6 +172,12 @@ func (a *applier) fold(e *journal.Event) error {
 		_, err = a.exec(a.runResumed, run)
 	case journal.RunDamaged:
 		_, err = a.exec(a.runDamaged, e.Reason, run)
+	case journal.RunCanceled:
+		reason := "canceling: requested by " + e.By
+		if e.Reason != "" {
+			reason += ": " + e.Reason
+		}
+		_, err = a.exec(a.runCanceled, reason, run)
 	case journal.TaskStarted:
 		if _, err = a.exec(a.attemptStarted, run, task, att, e.Time, e.LogPath, e.Resumed); err == nil {
 			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time, e.Time)
@@ -191,12 +202,16 @@ func (a *applier) fold(e *journal.Event) error {
 			status, finished, retryAt = "retrying", nil, e.RetryAt
 		case status == journal.StatusInterrupted:
 			status, finished, code = "pending", nil, nil // runs again on resume
-		case status != journal.StatusSuccess && status != journal.StatusTimeout:
+		case status != journal.StatusSuccess && status != journal.StatusTimeout && status != journal.StatusCanceled:
 			status = journal.StatusFailed
 		}
 		_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
 	case journal.TaskSkipped:
-		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), e.Reason)
+		status := journal.StatusSkipped
+		if e.Status == journal.StatusCanceled {
+			status = e.Status
+		}
+		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), status, e.Reason)
 	case journal.TaskInDoubt:
 		if _, err = a.exec(a.taskSettle, "in_doubt", e.Reason, nil, nil, run, task); err == nil {
 			_, err = a.exec(a.attemptSettle, "in_doubt", e.Reason, run, task, att)

@@ -225,7 +225,8 @@ func hasTabIndent(data []byte, line int) bool {
 	return bytes.IndexByte(indent, '\t') >= 0
 }
 
-var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks"}
+var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks",
+	HandlerOnSuccess, HandlerOnFailure, HandlerOnCancel, HandlerOnExit}
 
 // workflow decodes the top-level mapping.
 func (d *decoder) workflow(root *yaml.Node) *Workflow {
@@ -302,7 +303,7 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 		d.checkBackoff(w.Config.Backoff, backoffSrc{at: f.node}, "config.backoff")
 	}
 	if e, ok := d.require(f, "", "tasks", `tasks: [{name: hello, type: shell, config: {command: "echo hello"}}]`); ok {
-		d.tasks(w, e)
+		d.tasks(w, e, f)
 	}
 	return w
 }
@@ -431,7 +432,7 @@ func origin(name string, v, builtin time.Duration, inFile bool) (what string, gl
 }
 
 // tasks decodes the task list and then checks the graph.
-func (d *decoder) tasks(w *Workflow, e field) {
+func (d *decoder) tasks(w *Workflow, e field, top fields) {
 	r := resolve(e.val)
 	if r == nil || r.Kind != yaml.SequenceNode {
 		p := Problem{Msg: "expected a list of tasks, got " + describe(e.val)}
@@ -454,7 +455,9 @@ func (d *decoder) tasks(w *Workflow, e field) {
 		t, tn := d.task(item, index("tasks", i))
 		w.Tasks = append(w.Tasks, t)
 		nodes = append(nodes, tn)
+		d.checkRootRule(t, tn)
 	}
+	nodes = append(nodes, d.handlers(w, top)...)
 	for i, t := range w.Tasks {
 		if !nodes[i].retrySet {
 			t.Retry = w.Config.RetryDefault

@@ -114,6 +114,12 @@ type Task struct {
 	Idempotent        bool // default true; false makes an interrupted attempt "in doubt" on resume
 	Env               map[string]string
 	User              string // run as this user (shell, when root)
+	// TriggerRule decides when the task runs from its upstream outcomes
+	// (rules.go); "" is RuleAllSuccess.
+	TriggerRule string
+	// Handler is "" for a task of the DAG, else the run handler list it
+	// belongs to (HandlerOnSuccess...): it runs after the DAG has settled.
+	Handler string
 
 	Shell *ShellConfig // set when Type == "shell"
 	SSH   *SSHConfig   // set when Type == "ssh"
