@@ -126,7 +126,11 @@ func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projecto
 		if !r.Finished.IsZero() {
 			dur = fmtDuration(r.DurationMS)
 		}
-		return []string{r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger}
+		row := []string{r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger}
+		if r.Status == "canceled" || strings.HasPrefix(r.Reason, "canceling:") {
+			row = append(row, r.Reason) // who canceled it, and why
+		}
+		return row
 	}
 	t := &table{}
 	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
@@ -196,6 +200,7 @@ type runJSON struct {
 	FinishedAt *string    `json:"finished_at"`
 	DurationMS *int64     `json:"duration_ms"`
 	Trigger    string     `json:"trigger"`
+	Reason     string     `json:"reason,omitempty"` // a canceled run: who asked and why
 	Tasks      []taskJSON `json:"tasks"`
 }
 
@@ -249,6 +254,9 @@ func toRunJSON(r *projector.Run, status string) runJSON {
 		Tasks: make([]taskJSON, 0, len(r.Tasks))}
 	if !r.Finished.IsZero() {
 		j.DurationMS = &r.DurationMS
+	}
+	if r.Status == "canceled" || strings.HasPrefix(r.Reason, "canceling:") {
+		j.Reason = r.Reason
 	}
 	for k := range r.Tasks {
 		t := &r.Tasks[k]

@@ -129,6 +129,7 @@ type liveRunJSON struct {
 	ElapsedMS int64          `json:"elapsed_ms"`
 	Trigger   string         `json:"trigger"`
 	Resumes   int            `json:"resumes"`
+	Note      string         `json:"note,omitempty"` // a cancel in progress: who asked and why
 	Tasks     []liveTaskJSON `json:"tasks"`
 }
 
@@ -157,6 +158,7 @@ type recentRunJSON struct {
 	FinishedAt *string `json:"finished_at"`
 	DurationMS int64   `json:"duration_ms"`
 	Trigger    string  `json:"trigger"`
+	Reason     string  `json:"reason,omitempty"` // a canceled run: who asked and why
 }
 
 // taskState maps a task's status to what status shows.
@@ -199,6 +201,9 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		state := h.displayStatus(r, held)
 		lr := liveRunJSON{RunID: r.ID, Workflow: r.Workflow, State: state, StartedAt: timeJSON(r.Started),
 			ElapsedMS: elapsedMS(now, r.Started), Trigger: r.Trigger, Resumes: r.Resumes}
+		if strings.HasPrefix(r.Reason, "canceling:") { // the projector's mark of a run_canceled
+			lr.Note = r.Reason
+		}
 		for _, t := range orderTasks(ctx, db, r, base) {
 			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, t.Attempts, state == "running"), Attempt: t.Attempts,
 				StartedAt: timeJSON(t.AttemptStarted), ExitCode: t.ExitCode, Note: t.Error}
@@ -242,6 +247,9 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		r := &recent[i]
 		st.Recent = append(st.Recent, recentRunJSON{RunID: r.ID, Workflow: r.Workflow, Status: r.Status,
 			StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), DurationMS: r.DurationMS, Trigger: r.Trigger})
+		if r.Status == "canceled" {
+			st.Recent[len(st.Recent)-1].Reason = r.Reason
+		}
 	}
 	return st, nil
 }
@@ -320,6 +328,9 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 			fmt.Fprintf(w, "  resumed %d×", r.Resumes)
 		}
 		fmt.Fprintln(w)
+		if r.Note != "" {
+			fmt.Fprintf(w, "    %s\n", r.Note)
+		}
 		if r.State == "interrupted" {
 			fmt.Fprintf(w, "    no process runs it: picoflow resume %s continues it\n", r.RunID)
 		}
@@ -356,7 +367,11 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
 	for _, r := range st.Recent {
 		started, _ := time.Parse(time.RFC3339Nano, *r.StartedAt)
-		t.add(r.RunID, r.Workflow, r.Status, started.In(loc).Format(time.DateTime), fmtDuration(r.DurationMS), r.Trigger)
+		row := []string{r.RunID, r.Workflow, r.Status, started.In(loc).Format(time.DateTime), fmtDuration(r.DurationMS), r.Trigger}
+		if r.Reason != "" {
+			row = append(row, r.Reason)
+		}
+		t.add(row...)
 	}
 	t.write(w)
 }
