@@ -150,12 +150,12 @@ func (x *runner) cancel(req CancelRequest, now time.Time) {
 		return
 	}
 	evs := CancelEvents(x.wf, x.r, req, true, now)
+	x.pending = append(x.pending, evs[0]) // run_canceled
 	for _, ev := range evs[1:] {
 		if i, ok := x.wf.Index(ev.Task); ok {
-			x.tasks[i].Status = Canceled // applied for real by the commit
+			x.stage(i, ev)
 		}
 	}
-	x.pending = append(x.pending, evs...)
 	x.canceling, x.canceledBy = true, cancelReason(req)
 	x.ready, x.retries = nil, nil
 	x.e.log.Info("canceling run", "run", x.r.ID, "by", req.By, "reason", req.Reason, "running", x.running)

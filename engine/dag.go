@@ -17,7 +17,7 @@ func (x *runner) upstreams(i int) []Upstream {
 	ups := make([]Upstream, len(deps))
 	for k, d := range deps {
 		t := x.wf.Tasks[d]
-		ups[k] = Upstream{Name: t.Name, Outcome: OutcomeOf(x.tasks[d].Status, t.ContinueOnFailure), Cause: x.causes[d]}
+		ups[k] = Upstream{Name: t.Name, Outcome: OutcomeOf(x.view(d).Status, t.ContinueOnFailure), Cause: x.causes[d]}
 	}
 	return ups
 }
@@ -26,8 +26,7 @@ func (x *runner) upstreams(i int) []Upstream {
 // stages its skip (and decides its dependents in turn), or leaves it to
 // wait for more upstream outcomes.
 func (x *runner) decide(i int, now time.Time) {
-	st := x.tasks[i]
-	if st.Status != Pending || x.queued[i] || x.canceling {
+	if x.view(i).Status != Pending || x.queued[i] || x.canceling {
 		return
 	}
 	ups := x.upstreams(i)
@@ -37,11 +36,9 @@ func (x *runner) decide(i int, now time.Time) {
 		x.queued[i] = true
 		x.ready = append(x.ready, i)
 	case VerdictSkip:
-		// Marked now so that diamonds skip once; the event makes it so in
-		// the journal.
-		st.Status = Skipped
+		// The staged skip makes diamonds skip once.
 		x.causes[i] = cause(ups)
-		x.pending = append(x.pending, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
+		x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
 			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Status: journal.StatusSkipped, Reason: reason})
 		x.settled(i, now)
 	}
@@ -75,7 +72,7 @@ func (x *runner) settled(i int, now time.Time) {
 // run handlers may start.
 func (x *runner) dagSettled() bool {
 	for i := range x.wf.DAG() {
-		if !x.tasks[i].Status.Final() {
+		if !x.view(i).Status.Final() {
 			return false
 		}
 	}
@@ -90,7 +87,7 @@ func (x *runner) runStatus() string {
 		return journal.StatusCanceled
 	}
 	for i, t := range x.wf.DAG() {
-		if s := x.tasks[i].Status; (s == Failed || s == TimedOut) && !t.ContinueOnFailure {
+		if s := x.view(i).Status; (s == Failed || s == TimedOut) && !t.ContinueOnFailure {
 			return journal.StatusFailed
 		}
 	}
@@ -102,7 +99,7 @@ func (x *runner) runStatus() string {
 func (x *runner) failedTasks() string {
 	var names []string
 	for i, t := range x.wf.DAG() {
-		if s := x.tasks[i].Status; s == Failed || s == TimedOut {
+		if s := x.view(i).Status; s == Failed || s == TimedOut {
 			names = append(names, t.Name)
 		}
 	}
@@ -135,14 +132,13 @@ func (x *runner) handlerPhase(now time.Time) bool {
 	changed, exitWaits := false, false
 	for _, exit := range []bool{false, true} {
 		for i := n; i < len(x.wf.Tasks); i++ {
-			t, st := x.wf.Tasks[i], x.tasks[i]
+			t, st := x.wf.Tasks[i], x.view(i)
 			if (t.Handler == workflow.HandlerOnExit) != exit {
 				continue
 			}
 			if !handlerRuns(t.Handler, status) {
 				if st.Status == Pending {
-					st.Status = Skipped
-					x.pending = append(x.pending, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
+					x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
 						Run: x.r.ID, Task: t.Name, Status: journal.StatusSkipped,
 						Reason: t.Handler + " handler: the run's status is " + status})
 					changed = true

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"container/heap"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/picoflow/picoflow/engine/workflow"
@@ -30,7 +28,11 @@ type Options struct {
 	Executors map[string]executors.Executor // by task type
 	LogDir    string                        // <home>/logs
 
-	Clock    func() time.Time // default time.Now
+	Clock func() time.Time // default time.Now
+	// After is how the run loop waits for a retry's backoff and for the
+	// end of the shutdown grace (default time.After). Tests pass a fake
+	// clock's After, with its Now as Clock, to drive those waits.
+	After    func(time.Duration) <-chan time.Time
 	NewRunID func(time.Time) string
 	Logger   *slog.Logger
 	// Observe is called after every event the engine applies, from the
@@ -66,6 +68,9 @@ type Engine struct {
 func New(opts Options) *Engine {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.After == nil {
+		opts.After = time.After
 	}
 	if opts.NewRunID == nil {
 		opts.NewRunID = NewRunID
@@ -186,389 +191,6 @@ func (e *Engine) commit(r *Run, evs []*journal.Event) error {
 	return nil
 }
 
-// attemptResult is what an attempt's goroutine reports to the run loop.
-type attemptResult struct {
-	task    int
-	attempt int
-	res     executors.Result
-	outputs map[string]string
-	warn    string
-	took    time.Duration
-	tail    string
-}
-
-// runner is the effect loop of one run.
-type runner struct {
-	e       *Engine
-	wf      *workflow.Workflow
-	r       *Run
-	tasks   []*TaskState
-	queued  []bool   // the trigger rule (or the handler phase) let the task start
-	causes  []string // per skipped task: the failed task its skip traces back to
-	ready   []int    // FIFO of startable tasks
-	retries retryHeap
-	running int
-	results chan attemptResult
-	// procs carries the TaskProcess events the attempts appended lazily;
-	// each attempt sends at most one before its result, so it never fills.
-	procs   chan *journal.Event
-	pending []*journal.Event // to commit with the next batch
-	logDir  string
-	// killCtx is cancelled when the grace ends: it interrupts the attempts.
-	killCtx context.Context
-	kill    context.CancelFunc
-	// cancelC delivers `picoflow cancel` requests; canceling is set once
-	// one is staged (or the journal says the run was canceled).
-	cancelC    <-chan CancelRequest
-	canceling  bool
-	canceledBy string // the run_finished reason of a canceled run
-}
-
-func newKillCtx() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
-}
-
-func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) error {
-	if err := sameDefinition(wf, r); err != nil {
-		return err
-	}
-	n := len(wf.Tasks)
-	x := &runner{
-		e: e, wf: wf, r: r,
-		tasks:   make([]*TaskState, n),
-		queued:  make([]bool, n),
-		causes:  make([]string, n),
-		results: make(chan attemptResult, n),
-		procs:   make(chan *journal.Event, n),
-		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
-	}
-	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
-		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
-	}
-	if c := e.opts.Cancels; c != nil {
-		var unregister func()
-		x.cancelC, unregister = c.register(r.ID)
-		defer unregister()
-	}
-	x.init()
-	return x.loop(ctx)
-}
-
-// init derives the scheduling indexes from the run's state, which may be
-// fresh or rebuilt from the journal of an interrupted run.
-func (x *runner) init() {
-	now := x.e.opts.Clock()
-	for i, t := range x.wf.Tasks {
-		x.tasks[i] = x.r.Task(t.Name)
-	}
-	x.canceling = !x.r.Canceled.IsZero()
-	x.canceledBy = cancelReason(CancelRequest{By: x.r.CanceledBy, Reason: x.r.CancelReason})
-	for i, t := range x.wf.DAG() { // in definition order
-		st := x.tasks[i]
-		switch {
-		case st.Status == Retrying && x.canceling:
-			// a cancel staged before a crash keeps them from running; the
-			// cancel's events cover them (CancelStopped)
-		case st.Status == Retrying:
-			// RetryAt is absolute: after a reboot with the clock behind (a
-			// board without an RTC) it may be hours away. Never wait longer
-			// than the backoff that was configured.
-			at := st.RetryAt
-			if latest := now.Add(st.Backoff); at.After(latest) {
-				at = latest
-			}
-			heap.Push(&x.retries, retryItem{task: i, at: at})
-		case st.Status == Pending && len(t.Deps) == 0 && !x.canceling:
-			x.queued[i] = true
-			x.ready = append(x.ready, i)
-		case st.Status == Pending:
-			x.decide(i, now)
-		}
-	}
-}
-
-func (x *runner) maxParallel() int {
-	if n := x.e.opts.MaxParallel; n > 0 {
-		return n
-	}
-	if n := x.wf.Config.MaxParallel; n > 0 {
-		return n
-	}
-	return runtime.NumCPU()
-}
-
-func (x *runner) grace() time.Duration {
-	if g := x.e.opts.Grace; g > 0 {
-		return g
-	}
-	if g := x.wf.Config.ShutdownGrace; g > 0 {
-		return g
-	}
-	return workflow.DefaultShutdownGrace
-}
-
-func (x *runner) loop(ctx context.Context) error {
-	x.killCtx, x.kill = newKillCtx()
-	defer func() { x.kill() }()
-	stop := ctx.Done()
-	var graceC <-chan time.Time
-	stopping := false
-	var retryTimer *time.Timer
-	defer func() {
-		if retryTimer != nil {
-			retryTimer.Stop()
-		}
-	}()
-
-	// beginStop: no task starts from now on; running ones get the grace.
-	beginStop := func() {
-		stop, stopping = nil, true
-		x.e.log.Info("stopping: no new tasks; waiting for running ones", "run", x.r.ID,
-			"running", x.running, "grace", x.grace().String())
-		graceC = time.After(x.grace())
-	}
-
-	for {
-		// A stop that came while results were handled wins over launching:
-		// select picks at random among ready cases.
-		if !stopping && ctx.Err() != nil {
-			beginStop()
-		}
-		now := x.e.opts.Clock()
-		for x.retries.Len() > 0 && !x.retries[0].at.After(now) {
-			it := heap.Pop(&x.retries).(retryItem)
-			x.ready = append(x.ready, it.task)
-		}
-		var launch []int
-		var slotC <-chan struct{} // set when a ready task waits for a global slot
-		if !stopping {
-			for len(x.ready) > 0 && x.running+len(launch) < x.maxParallel() {
-				if sl := x.e.opts.Slots; sl != nil {
-					freed := sl.Freed() // before TryAcquire, so no release is missed
-					if !sl.TryAcquire() {
-						slotC = freed
-						break
-					}
-				}
-				i := x.ready[0]
-				x.ready = x.ready[1:]
-				launch = append(launch, i)
-				st := x.tasks[i]
-				x.pending = append(x.pending, &journal.Event{Type: journal.TaskStarted, Time: now.UnixNano(),
-					Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: st.Attempt + 1,
-					LogPath: x.logPath(i, st.Attempt+1), Resumed: st.Attempt > 0 && st.Failures < st.Attempt})
-			}
-		}
-		if x.running+len(launch) == 0 && (stopping || (len(x.ready) == 0 && x.retries.Len() == 0)) {
-			if !stopping && x.handlerPhase(now) {
-				graceC = nil // the handlers get their own grace on a stop
-				continue
-			}
-			x.finish(now) // also after a stop: tasks may all have ended in the grace
-			return x.flush()
-		}
-		if err := x.flush(); err != nil {
-			// Nothing launched yet for this batch: stop what runs, then fail.
-			x.freeSlots(len(launch))
-			x.kill()
-			x.drain()
-			return err
-		}
-		for _, i := range launch {
-			x.running++
-			go x.attempt(x.killCtx, x.request(i))
-		}
-
-		var retryC <-chan time.Time
-		if x.retries.Len() > 0 && !stopping {
-			d := x.retries[0].at.Sub(now)
-			if retryTimer == nil {
-				retryTimer = time.NewTimer(d)
-			} else {
-				retryTimer.Reset(d)
-			}
-			retryC = retryTimer.C
-		}
-		select {
-		case res := <-x.results:
-			x.handle(res)
-			for more := true; more; { // group commit everything that is ready
-				select {
-				case res := <-x.results:
-					x.handle(res)
-				default:
-					more = false
-				}
-			}
-		case ev := <-x.procs:
-			x.applyProc(ev)
-		case <-retryC:
-		case <-slotC:
-		case req := <-x.cancelC:
-			x.cancel(req, now)
-			if x.running > 0 && graceC == nil {
-				graceC = time.After(x.grace())
-			}
-		case <-stop:
-			beginStop()
-		case <-graceC:
-			graceC = nil
-			x.e.log.Warn("grace period over: interrupting running tasks", "run", x.r.ID, "running", x.running)
-			x.kill()
-		}
-		if retryTimer != nil && retryC != nil && !retryTimer.Stop() {
-			select {
-			case <-retryTimer.C:
-			default:
-			}
-		}
-	}
-}
-
-// drain waits for every running attempt after an unrecoverable error.
-func (x *runner) drain() {
-	for ; x.running > 0; x.running-- {
-		<-x.results
-		x.freeSlots(1)
-	}
-}
-
-// freeSlots returns n global task slots (Options.Slots).
-func (x *runner) freeSlots(n int) {
-	if sl := x.e.opts.Slots; sl != nil {
-		for ; n > 0; n-- {
-			sl.Release()
-		}
-	}
-}
-
-// flush commits the pending events.
-func (x *runner) flush() error {
-	evs := x.pending
-	x.pending = nil
-	return x.e.commit(x.r, evs)
-}
-
-// finish journals the end of the run once nothing can run any more. A run
-// held by in-doubt tasks does not finish.
-func (x *runner) finish(now time.Time) {
-	for _, st := range x.tasks {
-		if !st.Status.Final() {
-			return // in doubt, held behind an in-doubt task, or stopped before its handlers
-		}
-	}
-	ev := &journal.Event{Type: journal.RunFinished, Time: now.UnixNano(), Run: x.r.ID, Status: x.runStatus(),
-		DurationMS: max(now.Sub(x.r.Started).Milliseconds(), 0)} // the clock may have gone back
-	if x.canceling {
-		ev.Reason = x.canceledBy
-	}
-	x.pending = append(x.pending, ev)
-}
-
-// handle turns an attempt's result into events and scheduling changes.
-func (x *runner) handle(a attemptResult) {
-	x.applyProcs() // the attempt sent its TaskProcess before its result
-	x.running--
-	x.freeSlots(1)
-	now := x.e.opts.Clock()
-	t := x.wf.Tasks[a.task]
-	st := x.tasks[a.task]
-	redact := x.e.opts.Redact
-	ev := &journal.Event{Time: now.UnixNano(), Run: x.r.ID, Task: t.Name, Attempt: a.attempt,
-		ExitCode: a.res.ExitCode, DurationMS: a.took.Milliseconds(), Reason: a.warn}
-	if a.res.Err != nil {
-		ev.Error = redact(a.res.Err.Error())
-	}
-	x.pending = append(x.pending, ev)
-	switch a.res.Status {
-	case executors.Success:
-		ev.Type, ev.Status = journal.TaskFinished, journal.StatusSuccess
-		if len(a.outputs) > 0 {
-			ev.Outputs = make(map[string]string, len(a.outputs))
-			for k, v := range a.outputs {
-				ev.Outputs[k] = redact(v)
-			}
-		}
-		st.Status = Success // applied for real by the commit; needed now for the rules
-		x.settled(a.task, now)
-		return
-	case executors.Interrupted:
-		ev.Type, ev.Status = journal.TaskFinished, journal.StatusInterrupted
-		if x.canceling { // stopped by the cancel's grace: final, never in doubt
-			ev.Status, st.Status = journal.StatusCanceled, Canceled
-			return
-		}
-		if !t.Idempotent { // killed part-way: it may have had its effect
-			x.pending = append(x.pending, &journal.Event{Type: journal.TaskInDoubt, Time: now.UnixNano(),
-				Run: x.r.ID, Task: t.Name, Attempt: a.attempt,
-				Reason: "interrupted by a shutdown while running and not idempotent: settle it with picoflow resolve"})
-		}
-		return
-	}
-	ev.Tail = redact(a.tail)
-	if !a.res.NoRetry && st.Failures < t.Retry && !x.canceling {
-		n := st.Failures + 1
-		wait := x.wf.Config.Backoff.Delay(n)
-		if a.res.RetryAfter > wait {
-			wait = a.res.RetryAfter
-		}
-		ev.Type, ev.Status = journal.TaskRetrying, a.res.Status.String()
-		ev.RetryAt, ev.BackoffMS = now.Add(wait).UnixNano(), wait.Milliseconds()
-		heap.Push(&x.retries, retryItem{task: a.task, at: now.Add(wait)})
-		return
-	}
-	ev.Type, ev.Status = journal.TaskFinished, a.res.Status.String()
-	st.Status = Failed // a timeout counts the same for the trigger rules
-	x.settled(a.task, now)
-}
-
-// applyProcs applies the TaskProcess events received so far.
-func (x *runner) applyProcs() {
-	for {
-		select {
-		case ev := <-x.procs:
-			x.applyProc(ev)
-		default:
-			return
-		}
-	}
-}
-
-// applyProc applies a TaskProcess event that an attempt appended lazily,
-// possibly before entries the loop has committed since.
-func (x *runner) applyProc(ev *journal.Event) {
-	x.r.LastSeq = max(x.r.LastSeq, ev.Seq)
-	if err := x.r.Apply(ev); err == nil {
-		x.e.observe(x.r, ev)
-	}
-}
-
-// retryHeap orders retrying tasks by deadline.
-type retryItem struct {
-	task int
-	at   time.Time
-}
-
-type retryHeap []retryItem
-
-func (h retryHeap) Len() int           { return len(h) }
-func (h retryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *retryHeap) Push(v any)        { *h = append(*h, v.(retryItem)) }
-func (h *retryHeap) Pop() any {
-	old := *h
-	v := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return v
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
 // ErrDefinitionChanged reports a resume against a different definition.
 var ErrDefinitionChanged = errors.New("definition changed")
 
@@ -576,7 +198,7 @@ var ErrDefinitionChanged = errors.New("definition changed")
 func sameDefinition(wf *workflow.Workflow, r *Run) error {
 	if r.DefHash != wf.Hash {
 		return fmt.Errorf("run %s was started with definition %s, not %s: %w",
-			r.ID, short(r.DefHash), short(wf.Hash), ErrDefinitionChanged)
+			r.ID, workflow.ShortHash(r.DefHash), workflow.ShortHash(wf.Hash), ErrDefinitionChanged)
 	}
 	return nil
 }

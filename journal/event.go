@@ -68,6 +68,7 @@ const (
 	// not run (task_skipped) or whose attempt was stopped (task_finished)
 	// because its run was canceled.
 	StatusCanceled = "canceled"
+	StatusRerun    = "rerun" // task_resolved: the in-doubt task runs again
 )
 
 // Event is one state transition. Seq and Type live in the envelope; the rest
