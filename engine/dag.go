@@ -11,15 +11,20 @@ import (
 // This file holds the runner's scheduling decisions: trigger rules over
 // the DAG (Decide), then the run handlers once the DAG has settled.
 
-// upstreams returns task i's dependencies as its trigger rule sees them.
-func (x *runner) upstreams(i int) []Upstream {
-	deps := x.wf.Tasks[i].Deps
-	ups := make([]Upstream, len(deps))
-	for k, d := range deps {
-		t := x.wf.Tasks[d]
-		ups[k] = Upstream{Name: t.Name, Outcome: OutcomeOf(x.view(d).Status, t.ContinueOnFailure), Cause: x.causes[d]}
+// upstream is task d as its dependents' trigger rules see it.
+func (x *runner) upstream(d int) Upstream {
+	t := x.wf.Tasks[d]
+	return Upstream{Name: t.Name, Outcome: OutcomeOf(x.view(d).Status, t.ContinueOnFailure), Cause: x.causes[d]}
+}
+
+// tallyAll counts the upstream outcomes of every task of the DAG, once,
+// when the loop starts; settled keeps the counts current.
+func (x *runner) tallyAll() {
+	for i, t := range x.wf.DAG() {
+		for _, d := range t.Deps {
+			x.tallies[i].Add(x.upstream(d))
+		}
 	}
-	return ups
 }
 
 // decide applies pending task i's trigger rule: it queues the task, or
@@ -29,41 +34,30 @@ func (x *runner) decide(i int, now time.Time) {
 	if x.view(i).Status != Pending || x.queued[i] || x.canceling {
 		return
 	}
-	ups := x.upstreams(i)
-	v, reason := Decide(x.wf.Tasks[i].Rule(), ups)
+	tl := x.tallies[i]
+	v, reason := DecideTally(x.wf.Tasks[i].Rule(), tl)
 	switch v {
 	case VerdictRun:
 		x.queued[i] = true
 		x.ready = append(x.ready, i)
 	case VerdictSkip:
 		// The staged skip makes diamonds skip once.
-		x.causes[i] = cause(ups)
+		x.causes[i] = tl.FailedName
+		if tl.FailedName == "" {
+			x.causes[i] = tl.SkippedCause
+		}
 		x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
 			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Status: journal.StatusSkipped, Reason: reason})
 		x.settled(i, now)
 	}
 }
 
-// cause is the failed task a skip traces back to: the first failed
-// upstream task, else the cause of the first skipped one.
-func cause(ups []Upstream) string {
-	for _, u := range ups {
-		if u.Outcome == OutcomeFailed {
-			return u.Name
-		}
-	}
-	for _, u := range ups {
-		if u.Outcome == OutcomeSkipped && u.Cause != "" {
-			return u.Cause
-		}
-	}
-	return ""
-}
-
-// settled decides the pending dependents of task i, which has just
-// reached its final state.
+// settled counts task i's final outcome in the tallies of its dependents
+// and decides those still pending.
 func (x *runner) settled(i int, now time.Time) {
+	u := x.upstream(i)
 	for _, d := range x.wf.Tasks[i].Downstream {
+		x.tallies[d].Ended(u)
 		x.decide(d, now)
 	}
 }

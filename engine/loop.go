@@ -40,6 +40,7 @@ type runner struct {
 	dirty   []int        // the tasks with a staged copy
 	queued  []bool       // the trigger rule (or the handler phase) let the task start
 	causes  []string     // per skipped task: the failed task its skip traces back to
+	tallies []Tally      // per task: its upstream outcomes, for its trigger rule
 	ready   []int        // FIFO of startable tasks
 	retries retryHeap
 	running int
@@ -78,6 +79,7 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 		staged:  make([]*TaskState, n),
 		queued:  make([]bool, n),
 		causes:  make([]string, n),
+		tallies: make([]Tally, n),
 		results: make(chan attemptResult, n),
 		procs:   make(chan *journal.Event, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),

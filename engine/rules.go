@@ -53,34 +53,58 @@ func OutcomeOf(s TaskStatus, continueOnFailure bool) Outcome {
 	return OutcomeNotDone
 }
 
+// Tally counts the outcomes of a task's upstream tasks: what its trigger
+// rule decides from. The run loop keeps one per task and updates it as
+// each upstream task ends, so a decision costs O(1) whatever the fan-in.
+type Tally struct {
+	OK, Failed, Skipped, Open int
+	FailedName                string // the first upstream counted as failed
+	SkippedName, SkippedCause string // the first counted as skipped, and its Cause
+}
+
+// Add counts one upstream task.
+func (t *Tally) Add(u Upstream) {
+	switch u.Outcome {
+	case OutcomeSuccess:
+		t.OK++
+	case OutcomeFailed:
+		t.Failed++
+		if t.FailedName == "" {
+			t.FailedName = u.Name
+		}
+	case OutcomeSkipped:
+		t.Skipped++
+		if t.SkippedName == "" {
+			t.SkippedName, t.SkippedCause = u.Name, u.Cause
+		}
+	default:
+		t.Open++
+	}
+}
+
+// Ended moves an upstream task counted as not done to its outcome.
+func (t *Tally) Ended(u Upstream) {
+	t.Open--
+	t.Add(u)
+}
+
 // Decide applies a trigger rule to the outcomes of a task's upstream tasks
 // (Airflow's meanings). It is pure: the same outcomes always give the same
 // verdict. reason says why, when the verdict is Skip. A task without
 // upstream tasks always runs.
 func Decide(rule string, ups []Upstream) (v Verdict, reason string) {
-	var ok, failed, skipped, open int
-	var firstFailed string
-	var firstSkipped *Upstream
-	for k := range ups {
-		u := ups[k]
-		switch u.Outcome {
-		case OutcomeSuccess:
-			ok++
-		case OutcomeFailed:
-			failed++
-			if firstFailed == "" {
-				firstFailed = u.Name
-			}
-		case OutcomeSkipped:
-			skipped++
-			if firstSkipped == nil {
-				firstSkipped = &u
-			}
-		default:
-			open++
-		}
+	var t Tally
+	for _, u := range ups {
+		t.Add(u)
 	}
-	if len(ups) == 0 || rule == workflow.RuleAlways {
+	return DecideTally(rule, t)
+}
+
+// DecideTally is Decide over counted outcomes.
+func DecideTally(rule string, t Tally) (v Verdict, reason string) {
+	ok, failed, skipped, open := t.OK, t.Failed, t.Skipped, t.Open
+	firstFailed := t.FailedName
+	if ok+failed+skipped+open == 0 || rule == workflow.RuleAlways {
 		return VerdictRun, ""
 	}
 	skip := func(why string, args ...any) (Verdict, string) {
@@ -117,11 +141,11 @@ func Decide(rule string, ups []Upstream) (v Verdict, reason string) {
 		if failed > 0 {
 			return skip("upstream task %s failed", firstFailed)
 		}
-		if skipped > 0 && firstSkipped.Cause != "" {
-			return skip("upstream task %s failed (via %s)", firstSkipped.Cause, firstSkipped.Name)
+		if skipped > 0 && t.SkippedCause != "" {
+			return skip("upstream task %s failed (via %s)", t.SkippedCause, t.SkippedName)
 		}
 		if skipped > 0 {
-			return skip("upstream task %s was skipped", firstSkipped.Name)
+			return skip("upstream task %s was skipped", t.SkippedName)
 		}
 	}
 	if open > 0 {

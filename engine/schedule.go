@@ -21,6 +21,7 @@ func (x *runner) init() {
 	}
 	x.canceling = !x.r.Canceled.IsZero()
 	x.canceledBy = cancelReason(CancelRequest{By: x.r.CanceledBy, Reason: x.r.CancelReason})
+	x.tallyAll()
 	for i, t := range x.wf.DAG() { // in definition order
 		st := x.view(i)
 		switch {
