@@ -259,3 +259,28 @@ func journalEvents(t *testing.T, home, wf string) []*journal.Event {
 	}
 	return evs
 }
+
+// TestCancelV1Home cancels the interrupted run of a home the previous
+// release wrote (no run_canceled, SQLite schema 1): cancel converts the
+// home like any writer, journals the cancel, and history and replay show
+// it from the new event; the finished runs answer exit 10.
+func TestCancelV1Home(t *testing.T) {
+	home, ledger := v1Home(t)
+	r := pf(t, home, "cancel", v1BetaLive, "--reason", "old run")
+	if r.code != ExitOK {
+		t.Fatalf("cancel: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if b, _ := os.ReadFile(ledger); len(b) != 0 {
+		t.Errorf("the canceled run ran %q", b)
+	}
+	if !pathExists(filepath.Join(home, "journal-v1")) {
+		t.Error("cancel did not convert the home")
+	}
+	checkV1History(t, home, "canceled")
+	if h := pf(t, home, "history"); !strings.Contains(h.stdout, "canceled by ") || !strings.Contains(h.stdout, "old run") {
+		t.Errorf("history:\n%s", h.stdout)
+	}
+	if r := pf(t, home, "cancel", v1AlphaOK); r.code != ExitFinished {
+		t.Errorf("cancel of a finished run of the old home: exit %d\n%s", r.code, r.stderr)
+	}
+}
