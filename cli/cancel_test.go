@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,6 +76,7 @@ func TestCancelCommand(t *testing.T) {
 			t.Errorf("task %s: %+v, want %s", task, st, want)
 		}
 	}
+	sameTaskStatuses(t, home, id)
 	res = picoflow(t, "cancel", "--home", home, id)
 	if res.code != ExitFinished || !strings.Contains(res.stderr, "already finished with status canceled") {
 		t.Errorf("second cancel: %s", res)
@@ -187,6 +189,7 @@ func testKillDuringHandler(t *testing.T, bin string) {
 	if r.Status != engine.RunFailed || r.Resumes != 1 {
 		t.Errorf("run %s after %d resumes", r.Status, r.Resumes)
 	}
+	sameTaskStatuses(t, home, r.ID)
 }
 
 // testKillDuringCancel kills picoflow with SIGKILL while its on_cancel
@@ -226,6 +229,7 @@ func testKillDuringCancel(t *testing.T, bin string) {
 	if got := readLedger(t, dir); !slices.Equal(got, []string{"undo", "bye"}) {
 		t.Errorf("ledger %v, want undo, bye", got)
 	}
+	sameTaskStatuses(t, home, id)
 	n := 0
 	for _, e := range journalEvents(t, home, "ckill") {
 		if e.Type == journal.RunCanceled {
@@ -283,4 +287,34 @@ func TestCancelV1Home(t *testing.T) {
 	if r := pf(t, home, "cancel", v1AlphaOK); r.code != ExitFinished {
 		t.Errorf("cancel of a finished run of the old home: exit %d\n%s", r.code, r.stderr)
 	}
+}
+
+// sameTaskStatuses checks that the projector (history --json) and the
+// engine's reducer (replay) agree on the status of every task of run id.
+func sameTaskStatuses(t *testing.T, home, id string) {
+	t.Helper()
+	res := picoflow(t, "history", "--home", home, "--json", "--tasks")
+	var runs []runJSON
+	if err := json.Unmarshal([]byte(res.stdout), &runs); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, res)
+	}
+	r := runOf(t, home, id)
+	for _, hr := range runs {
+		if hr.RunID != id {
+			continue
+		}
+		if hr.Status != r.Status.String() {
+			t.Errorf("run %s: projector %s, reducer %s", id, hr.Status, r.Status)
+		}
+		if len(hr.Tasks) != len(r.Tasks) {
+			t.Errorf("projector has %d tasks, reducer %d", len(hr.Tasks), len(r.Tasks))
+		}
+		for _, task := range hr.Tasks {
+			if st := r.Tasks[task.Name]; st == nil || st.Status.String() != task.Status {
+				t.Errorf("task %s: projector %s, reducer %v", task.Name, task.Status, st)
+			}
+		}
+		return
+	}
+	t.Errorf("history has no run %s", id)
 }
