@@ -66,11 +66,12 @@ func init() {
 		long: `Runs the workflow in FILE and waits for it. If an earlier run of the same
 workflow was interrupted (power loss, kill -9, SIGTERM), it is resumed
 instead: tasks that succeeded are not run again. --fresh starts a new run and
-marks the interrupted one canceled.
+cancels the interrupted one (its on_cancel and on_exit handlers run).
 
 Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 3 interrupted (resumable), 4 a task is in doubt, 5 already running,
-6 the definition changed since the interrupted run (see picoflow help exit-codes).`,
+6 the definition changed since the interrupted run; a run canceled by
+picoflow cancel exits 1 (see picoflow help exit-codes).`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var ef execFlags
 			ef.add(fs)

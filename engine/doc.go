@@ -16,6 +16,13 @@
 // that may have run is known. Replay (Apply over the journal, no executors)
 // rebuilds exactly the state the loop had.
 //
+// What starts when is decided in one place each: a task's trigger rule by
+// Decide (rules.go, pure) over a tally of its upstream outcomes; the run
+// handlers (on_success, on_failure, on_cancel, on_exit: tasks after the
+// DAG) by the handler phase once the DAG has settled (dag.go); a cancel by
+// CancelEvents (cancel.go, pure), staged and committed like any transition,
+// reaching a live run through the process's Cancels registry.
+//
 // The engine must never import the projector or the cli, never read the
 // wall clock inside Apply, and never write secrets to the journal: every
 // text an executor produced passes Options.Redact first.
