@@ -185,7 +185,8 @@ func waitCanceled(ctx context.Context, dir, id string, poke func() error) (strin
 			return "", exitf(ExitFinished, "run %s finished with status %s before the cancel reached it", id, r.Status)
 		}
 		if time.Now().After(deadline) {
-			return "", exitf(ExitInternal, "the process running run %s did not journal the cancel within %s", id, cancelWait)
+			return "", exitf(ExitInternal, "the process holding the journal did not journal the cancel of run %s within %s "+
+				"(it may run another run of the workflow: cancel %s again once that one ends)", id, cancelWait, id)
 		}
 		select {
 		case <-ctx.Done():

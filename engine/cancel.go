@@ -169,3 +169,17 @@ func cancelReason(req CancelRequest) string {
 	}
 	return s
 }
+
+// cancelLeft stages as canceled the DAG tasks of a canceled run that are
+// not final: after a crash during the cancel's grace, resume journaled the
+// attempts in flight interrupted (pending again) or in doubt. The DAG of a
+// canceled run never runs again.
+func (x *runner) cancelLeft(now time.Time) {
+	for i, t := range x.wf.DAG() {
+		switch x.view(i).Status {
+		case Pending, Retrying, InDoubt:
+			x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(), Run: x.r.ID, Task: t.Name,
+				Status: journal.StatusCanceled, Reason: "the run was canceled (picoflow stopped during the cancel)"})
+		}
+	}
+}

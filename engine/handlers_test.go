@@ -219,3 +219,35 @@ func TestCancelStopped(t *testing.T) {
 		t.Errorf("second cancel: %v, want already finished", err)
 	}
 }
+
+// TestResumeCanceledRun resumes a run whose process died during a cancel's
+// grace (run_canceled journaled, an attempt in flight): the attempt is not
+// run again, the DAG's other tasks are canceled, on_cancel runs, and the
+// run finishes canceled.
+func TestResumeCanceledRun(t *testing.T) {
+	t.Parallel()
+	h := newHome(t)
+	wf := parse(t, handlersWF(t, "hresume", ledger("work"), ""))
+	id := "resume-canceled-" + strings.ReplaceAll(t.Name(), "/", "-")
+	now := time.Now().UnixNano()
+	if err := h.j.Append(
+		&journal.Event{Type: journal.RunStarted, Time: now, Run: id, Workflow: wf.Name, DefHash: wf.Hash,
+			Definition: string(wf.Raw), Source: wf.Source},
+		&journal.Event{Type: journal.TaskStarted, Time: now, Run: id, Task: "produce", Attempt: 1},
+		&journal.Event{Type: journal.RunCanceled, Time: now, Run: id, Reason: "stop", By: "ops@box/1"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	r := h.resume(id)
+	if r.Status != RunCanceled {
+		t.Fatalf("run %s, want canceled", r.Status)
+	}
+	for task, want := range map[string]TaskStatus{"produce": Canceled, "work": Canceled, "undo": Success, "bye": Success, "alert": Skipped} {
+		if st := r.Tasks[task]; st == nil || st.Status != want {
+			t.Errorf("%s: %+v, want %s", task, st, want)
+		}
+	}
+	if got := h.lines("ledger"); !slices.Equal(got, []string{"undo", "bye"}) {
+		t.Errorf("ledger %v, want undo, bye", got)
+	}
+}

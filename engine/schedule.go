@@ -22,6 +22,9 @@ func (x *runner) init() {
 	x.canceling = !x.r.Canceled.IsZero()
 	x.canceledBy = cancelReason(CancelRequest{By: x.r.CanceledBy, Reason: x.r.CancelReason})
 	x.tallyAll()
+	if x.canceling && !x.dagSettled() {
+		x.cancelLeft(now) // a crash cut the cancel short: what resume made pending again
+	}
 	for i, t := range x.wf.DAG() { // in definition order
 		st := x.view(i)
 		switch {
