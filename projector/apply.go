@@ -155,7 +155,16 @@ func (a *applier) fold(e *journal.Event) error {
 		return err
 	}
 	a.touched[e.Run] = int64(e.Seq)
-	run, task, att := e.Run, e.Task, e.Attempt
+	switch e.Type {
+	case journal.RunFinished, journal.RunResumed, journal.RunDamaged, journal.RunCanceled:
+		return a.foldRun(e)
+	}
+	return a.foldTask(e)
+}
+
+// foldRun folds an event of a run as a whole.
+func (a *applier) foldRun(e *journal.Event) (err error) {
+	run := e.Run
 	switch e.Type {
 	case journal.RunFinished:
 		status := journal.StatusFailed
@@ -178,6 +187,14 @@ func (a *applier) fold(e *journal.Event) error {
 			reason += ": " + e.Reason
 		}
 		_, err = a.exec(a.runCanceled, reason, run)
+	}
+	return err
+}
+
+// foldTask folds an event of one task of a run.
+func (a *applier) foldTask(e *journal.Event) (err error) {
+	run, task, att := e.Run, e.Task, e.Attempt
+	switch e.Type {
 	case journal.TaskStarted:
 		if _, err = a.exec(a.attemptStarted, run, task, att, e.Time, e.LogPath, e.Resumed); err == nil {
 			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time, e.Time)

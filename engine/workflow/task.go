@@ -99,22 +99,28 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 		t.Env, _ = d.env(e.val, join(path, "env"))
 	}
 	if e, ok := f.get("user"); ok {
-		p := join(path, "user")
-		if s, ok := d.text(e.val, p); ok {
-			switch t.Type {
-			case TypeSSH:
-				d.report(e.key, p, Problem{
-					Msg:  "user applies to shell tasks only",
-					Hint: "the remote login user of an ssh task is config.user",
-				})
-			case TypeHTTP:
-				d.errorf(e.key, p, "user applies to shell tasks only")
-			default:
-				t.User = s
-			}
-		}
+		d.user(t, e, join(path, "user"))
 	}
 	return t, tn
+}
+
+// user decodes a task's `user`, which only shell tasks have.
+func (d *decoder) user(t *Task, e field, p string) {
+	s, ok := d.text(e.val, p)
+	if !ok {
+		return
+	}
+	switch t.Type {
+	case TypeSSH:
+		d.report(e.key, p, Problem{
+			Msg:  "user applies to shell tasks only",
+			Hint: "the remote login user of an ssh task is config.user",
+		})
+	case TypeHTTP:
+		d.errorf(e.key, p, "user applies to shell tasks only")
+	default:
+		t.User = s
+	}
 }
 
 // dependsOn decodes `depends_on`: a list of task names, or a single name.
