@@ -150,10 +150,14 @@ func (x *runner) handlerPhase(now time.Time) bool {
 			changed = true
 		}
 	}
-	if changed && x.killCtx.Err() != nil {
-		// A cancel's grace ended by killing the DAG's attempts: the
-		// handlers get a context of their own.
-		x.killCtx, x.kill = newKillCtx()
+	if changed {
+		// A cancel's grace was for the DAG's attempts, which have ended:
+		// it does not cut the handlers short. If it ended by killing
+		// them, the handlers get a context of their own.
+		x.graceC = nil
+		if x.killCtx.Err() != nil {
+			x.killCtx, x.kill = newKillCtx()
+		}
 	}
 	return changed
 }

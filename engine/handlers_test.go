@@ -251,3 +251,24 @@ func TestResumeCanceledRun(t *testing.T) {
 		t.Errorf("ledger %v, want undo, bye", got)
 	}
 }
+
+// TestCancelGraceSparesHandlers cancels a run whose running task ends by
+// itself within the grace: the grace, meant for the DAG's attempts, must
+// not cut the on_cancel handler short when it runs past it.
+func TestCancelGraceSparesHandlers(t *testing.T) {
+	t.Parallel()
+	h := newHome(t)
+	c := NewCancels()
+	wf := parse(t, wfYAML("hgrace", "", `on_cancel:
+  - {name: undo, type: shell, config: {command: "sleep 1.2; echo undo >> \"$T/ledger\""}}
+`, task{name: "work", cmd: "sleep 0.2"}, task{name: "after", cmd: ledger("after"), deps: []string{"work"}}))
+	r := h.start(wf, cancelWhenStarted(c, "work", CancelRequest{By: "test"}),
+		func(o *Options) { o.Cancels, o.Grace = c, 700*time.Millisecond })
+	if r.Status != RunCanceled || r.Tasks["work"].Status != Success || r.Tasks["undo"].Status != Success {
+		t.Fatalf("run %s, work %s, undo %s; want canceled, success (ended in the grace), success",
+			r.Status, r.Tasks["work"].Status, r.Tasks["undo"].Status)
+	}
+	if got := h.lines("ledger"); !slices.Equal(got, []string{"undo"}) {
+		t.Errorf("ledger %v, want undo", got)
+	}
+}
