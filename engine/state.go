@@ -195,6 +195,11 @@ func (r *Run) Apply(e *journal.Event) error {
 			r.Status = RunFailed
 		}
 		r.Finished = e.At()
+		for _, t := range r.Tasks { // nothing is in flight in a finished run
+			if !t.Status.Final() {
+				t.Status = Canceled
+			}
+		}
 	case journal.RunResumed:
 		r.Resumes++
 		if r.Status == RunDamaged {

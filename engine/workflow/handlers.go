@@ -3,6 +3,7 @@ package workflow
 import (
 	"fmt"
 
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -58,17 +59,17 @@ func (w *Workflow) DAG() []*Task {
 }
 
 // triggerRule decodes a task's `trigger_rule`.
-func (d *decoder) triggerRule(t *Task, e field, path string) {
-	s, ok := d.str(e.val, path)
+func (d *decoder) triggerRule(t *Task, e yamlcheck.Field, path string) {
+	s, ok := d.Str(e.Val, path)
 	if !ok {
 		return
 	}
-	if !isKnown(s, TriggerRules) {
-		p := Problem{Msg: fmt.Sprintf("unknown trigger rule %q", s), Suggest: suggest(s, TriggerRules)}
+	if !yamlcheck.IsKnown(s, TriggerRules) {
+		p := Problem{Msg: fmt.Sprintf("unknown trigger rule %q", s), Suggest: yamlcheck.Suggest(s, TriggerRules)}
 		if p.Suggest == "" {
 			p.Hint = "use one of all_success (default), all_done, all_failed, one_failed, one_success, none_failed, none_failed_min_one_success, always"
 		}
-		d.report(e.val, path, p)
+		d.Report(e.Val, path, p)
 		return
 	}
 	t.TriggerRule = s
@@ -78,35 +79,35 @@ func (d *decoder) triggerRule(t *Task, e field, path string) {
 // on_cancel, on_exit): ordinary task definitions without depends_on or
 // trigger_rule, since they run after the whole DAG. They are appended to
 // w.Tasks, after the DAG, with Handler set; names are unique across both.
-func (d *decoder) handlers(w *Workflow, f fields) []*taskNode {
+func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []*taskNode {
 	var nodes []*taskNode
 	for _, key := range HandlerLists {
-		e, ok := f.get(key)
+		e, ok := f.Get(key)
 		if !ok {
 			continue
 		}
-		r := resolve(e.val)
+		r := yamlcheck.Resolve(e.Val)
 		if r == nil || r.Kind != yaml.SequenceNode {
-			d.report(e.val, key, Problem{Msg: "expected a list of tasks, got " + describe(e.val),
+			d.Report(e.Val, key, Problem{Msg: "expected a list of tasks, got " + yamlcheck.Describe(e.Val),
 				Hint: `write each handler as a list item starting with "- name:"`})
 			continue
 		}
 		for i, item := range r.Content {
-			if !d.visit(item) {
+			if !d.Visit(item) {
 				return nodes
 			}
-			path := index(key, i)
+			path := yamlcheck.Index(key, i)
 			t, tn := d.task(item, path)
 			t.Handler = key
 			if len(t.DependsOn) > 0 {
-				d.report(tn.depNodes[0], join(path, "depends_on"), Problem{
+				d.Report(tn.depNodes[0], yamlcheck.Join(path, "depends_on"), Problem{
 					Msg:  "a run handler cannot have depends_on",
 					Hint: "handlers run after every task of the DAG has settled; list them in the order they should start",
 				})
 				t.DependsOn, tn.depNodes, tn.depPaths = nil, nil, nil
 			}
 			if t.TriggerRule != "" {
-				d.errorf(tn.ruleNode, join(path, "trigger_rule"), "a run handler has no trigger_rule: %s decides when it runs", key)
+				d.Errorf(tn.ruleNode, yamlcheck.Join(path, "trigger_rule"), "a run handler has no trigger_rule: %s decides when it runs", key)
 				t.TriggerRule = ""
 			}
 			w.Tasks = append(w.Tasks, t)
@@ -122,7 +123,7 @@ func (d *decoder) checkRootRule(t *Task, tn *taskNode) {
 	if len(t.DependsOn) > 0 || t.TriggerRule == "" || t.TriggerRule == RuleAllSuccess || t.TriggerRule == RuleAlways {
 		return
 	}
-	d.report(tn.ruleNode, join(tn.path, "trigger_rule"), Problem{
+	d.Report(tn.ruleNode, yamlcheck.Join(tn.path, "trigger_rule"), Problem{
 		Msg:  fmt.Sprintf("trigger rule %s on a task without depends_on", t.TriggerRule),
 		Hint: "a trigger rule decides from the outcomes of the tasks in depends_on; add them, or remove trigger_rule",
 	})
