@@ -217,6 +217,9 @@ func testKillDuringCancel(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 	c.wait(t)
+	if st := picoflow(t, "status", "--home", home); !strings.Contains(st.stdout, "canceling: requested by ") {
+		t.Errorf("status does not show the cancel in progress:\n%s", st)
+	}
 	again := start(t, bin, "cancel", "--home", home, id, "--reason", "again")
 	if code := again.wait(t); code != ExitOK {
 		t.Fatalf("cancel after the crash: exit %d\n%s%s", code, &again.stdout, &again.stderr)
