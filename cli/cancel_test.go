@@ -321,3 +321,25 @@ func sameTaskStatuses(t *testing.T, home, id string) {
 	}
 	t.Errorf("history has no run %s", id)
 }
+
+// testCancelSignal sends SIGUSR1 with no request file to a foreground
+// run: the run is canceled, journaled as asked by "signal".
+func testCancelSignal(t *testing.T, bin string) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "usr1", "{shutdown_grace: 200ms}",
+		spec{name: "long", cmd: `echo $$ > "$T/pgid"; exec sleep 120`})
+	c := start(t, bin, "run", "--home", home, file)
+	pgid := c.taskGroup(t, filepath.Join(dir, "pgid"))
+	if err := c.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != ExitFailed {
+		t.Fatalf("exit %d, want 1 (canceled)\n%s", code, &c.stderr)
+	}
+	waitGroupGone(t, pgid)
+	r := runOf(t, home, onlyRun(t, home))
+	if r.Status != engine.RunCanceled || r.CanceledBy != "signal" {
+		t.Errorf("run %s by %q, want canceled by signal", r.Status, r.CanceledBy)
+	}
+}
