@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -104,5 +105,35 @@ func TestDecideWaits(t *testing.T) {
 	}
 	if v, _ := Decide(workflow.RuleOneFailed, nil); v != VerdictRun {
 		t.Errorf("a task without upstream tasks: %s, want run", v)
+	}
+}
+
+// TestTallyIncremental checks that a tally kept up to date as upstream
+// tasks end (what the run loop does) decides like a recount of every
+// outcome, for every rule, whatever order the tasks end in.
+func TestTallyIncremental(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 11))
+	outcomes := []Outcome{OutcomeSuccess, OutcomeFailed, OutcomeSkipped}
+	for trial := range 2000 {
+		n := 1 + rnd.IntN(5)
+		final := make([]Upstream, n)
+		open := make([]Upstream, n)
+		var tl Tally
+		for i := range final {
+			final[i] = Upstream{Name: string(rune('a' + i)), Outcome: outcomes[rnd.IntN(3)]}
+			open[i] = Upstream{Name: final[i].Name, Outcome: OutcomeNotDone}
+			tl.Add(open[i])
+		}
+		for _, k := range rnd.Perm(n) {
+			tl.Ended(final[k])
+			open[k] = final[k]
+			for _, rule := range workflow.TriggerRules {
+				v1, _ := DecideTally(rule, tl)
+				v2, _ := Decide(rule, open)
+				if v1 != v2 {
+					t.Fatalf("trial %d, rule %s, outcomes %v: incremental %s, recount %s", trial, rule, open, v1, v2)
+				}
+			}
+		}
 	}
 }
