@@ -261,6 +261,7 @@ func takeCancels(h home, c *engine.Cancels) {
 		}
 		any = true
 		c.Cancel(id, req)
+		os.Remove(cancelRequestPath(h, id)) // taken: no stale request outlives a killed cancel
 	}
 	if ents, _ := os.ReadDir(filepath.Join(string(h), "cancel")); any || len(ents) > 0 {
 		return
