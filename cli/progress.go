@@ -40,7 +40,11 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 	line := ""
 	switch e.Type {
 	case journal.RunStarted:
-		line = fmt.Sprintf("run %s of %s started (%d tasks)", r.ID, r.Workflow, len(p.wf.Tasks))
+		line = fmt.Sprintf("run %s of %s started (%d tasks", r.ID, r.Workflow, len(p.wf.DAG()))
+		if h := len(p.wf.Tasks) - len(p.wf.DAG()); h > 0 {
+			line += fmt.Sprintf(", %d handlers", h)
+		}
+		line += ")"
 		if e.RerunOf != "" {
 			line += ", a rerun of " + e.RerunOf
 		}
