@@ -100,8 +100,11 @@ type Event struct {
 	DurationMS int64             `json:"duration_ms,omitempty"`
 	Tail       string            `json:"tail,omitempty"` // last bytes of the attempt's output
 	Outputs    map[string]string `json:"outputs,omitempty"`
-	Retryable  bool              `json:"retryable,omitempty"` // executor says a retry may help
-	Reason     string            `json:"reason,omitempty"`
+	// Retryable is written by no release (executors.Result.NoRetry decides
+	// retries, in the engine); it stays because the frozen version 1
+	// journal (testdata/journal/v1) carries it and must re-encode as is.
+	Retryable bool   `json:"retryable,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 
 	// TaskRetrying
 	RetryAt   int64 `json:"retry_at,omitempty"` // unix nanoseconds

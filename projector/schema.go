@@ -105,9 +105,6 @@ DELETE FROM meta WHERE key IN ('last_seq', 'last_type', 'last_time');
 `,
 }
 
-// SchemaVersion is the user_version this build creates and understands.
-var SchemaVersion = len(migrations)
-
 // ErrNewerSchema is returned by Open for a database written by a newer
 // PicoFlow; `picoflow reindex` rebuilds it for this one.
 var ErrNewerSchema = errors.New("database schema is newer than this picoflow")

@@ -25,13 +25,13 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 		}
 		tn := nodes[i]
 		if j, dup := w.index[t.Name]; dup {
-			d.errorf(tn.nameNode, join(tn.path, "name"), "duplicate task name %q (first defined at line %d)", t.Name, w.Tasks[j].Line)
+			d.Errorf(tn.nameNode, yamlcheck.Join(tn.path, "name"), "duplicate task name %q (first defined at line %d)", t.Name, w.Tasks[j].Line)
 			continue
 		}
 		w.index[t.Name] = i
 		v := envPart(t.Name)
 		if j, clash := vars[v]; clash {
-			d.report(tn.nameNode, join(tn.path, "name"), Problem{
+			d.Report(tn.nameNode, yamlcheck.Join(tn.path, "name"), Problem{
 				Msg: fmt.Sprintf("task names %q and %q (line %d) give the same output variables %s*",
 					t.Name, w.Tasks[j].Name, w.Tasks[j].Line, OutputVar(t.Name, "")),
 				Hint: "task names must differ by more than case, '-' and '_'",
@@ -66,11 +66,11 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 					}
 					names = yamlcheck.NewSuggester(list, suggestBudget)
 				}
-				d.report(at, path, Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.Suggest(dep)})
+				d.Report(at, path, Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.Suggest(dep)})
 			case j == i:
-				d.errorf(at, path, "task %q depends on itself", dep)
+				d.Errorf(at, path, "task %q depends on itself", dep)
 			case seen != nil && seen[j] || seen == nil && slices.Contains(t.Deps, j):
-				d.errorf(at, path, "duplicate dependency %q", dep)
+				d.Errorf(at, path, "duplicate dependency %q", dep)
 			default:
 				t.Deps = append(t.Deps, j)
 				if seen != nil {
@@ -133,7 +133,7 @@ func (d *decoder) cycles(w *Workflow, nodes []*taskNode) {
 			names[k] = w.Tasks[i].Name
 		}
 		names[len(cycle)] = w.Tasks[start].Name
-		d.errorf(resolve(nodes[start].node), nodes[start].path, "dependency cycle: %s", strings.Join(names, " -> "))
+		d.Errorf(yamlcheck.Resolve(nodes[start].node), nodes[start].path, "dependency cycle: %s", strings.Join(names, " -> "))
 	}
 }
 
