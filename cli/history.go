@@ -209,11 +209,12 @@ type runSummaryJSON struct {
 	FinishedAt *string `json:"finished_at"`
 	DurationMS *int64  `json:"duration_ms"`
 	Trigger    string  `json:"trigger"`
+	RerunOf    string  `json:"rerun_of,omitempty"` // trigger rerun: the run it reran
 }
 
 func runSummary(r *projector.Run, status string) runSummaryJSON {
 	j := runSummaryJSON{RunID: r.ID, Workflow: r.Workflow, Status: status,
-		StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger}
+		StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger, RerunOf: r.RerunOf}
 	if !r.Finished.IsZero() {
 		d := r.DurationMS
 		j.DurationMS = &d
@@ -236,6 +237,7 @@ type taskJSON struct {
 	FinishedAt         *string `json:"finished_at"`
 	DurationMS         *int64  `json:"duration_ms"`
 	AttemptDurationsMS []int64 `json:"attempt_durations_ms"`
+	ReusedFrom         string  `json:"reused_from,omitempty"`
 }
 
 // streamHistoryJSON writes the runs f selects as a JSON array, one run
@@ -277,7 +279,7 @@ func toRunJSON(r *projector.Run, status string) runJSON {
 		t := &r.Tasks[k]
 		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, t.Attempts, status == "interrupted"), Attempts: t.Attempts,
 			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished),
-			AttemptDurationsMS: t.AttemptDurationsMS}
+			AttemptDurationsMS: t.AttemptDurationsMS, ReusedFrom: t.ReusedFrom}
 		if tj.AttemptDurationsMS == nil {
 			tj.AttemptDurationsMS = []int64{}
 		}

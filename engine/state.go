@@ -57,6 +57,9 @@ type TaskState struct {
 	// FirstStarted is when the first attempt started: a task's duration
 	// runs from it to Finished, waits between attempts included.
 	FirstStarted time.Time
+	// ReusedFrom is the run whose result a rerun reused instead of running
+	// the task ("" when it ran in this run).
+	ReusedFrom string
 }
 
 // RunStatus is a run's state.
@@ -85,6 +88,7 @@ type Run struct {
 	Definition string
 	Source     string
 	Trigger    string
+	RerunOf    string // trigger rerun: the run this one reran
 	Params     map[string]string
 	Status     RunStatus
 	Started    time.Time
@@ -159,7 +163,7 @@ func (s *State) Apply(e *journal.Event) error {
 		}
 		s.Runs[e.Run] = &Run{
 			ID: e.Run, Workflow: e.Workflow, DefHash: e.DefHash, Definition: e.Definition,
-			Source: e.Source, Trigger: e.Trigger, Params: e.Params, Started: e.At(),
+			Source: e.Source, Trigger: e.Trigger, RerunOf: e.RerunOf, Params: e.Params, Started: e.At(),
 			FirstSeq: e.Seq, LastSeq: e.Seq, Tasks: make(map[string]*TaskState),
 		}
 		return nil
@@ -234,7 +238,7 @@ func (t *TaskState) apply(e *journal.Event) {
 		t.ExitCode, t.Error, t.Tail, t.Finished, t.Reason = e.ExitCode, e.Error, e.Tail, e.At(), e.Reason
 		switch e.Status {
 		case journal.StatusSuccess:
-			t.Status, t.Outputs = Success, e.Outputs
+			t.Status, t.Outputs, t.ReusedFrom = Success, e.Outputs, e.ReusedFrom
 		case journal.StatusTimeout:
 			t.Status = TimedOut
 			t.Failures++
