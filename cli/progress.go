@@ -40,7 +40,11 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 	line := ""
 	switch e.Type {
 	case journal.RunStarted:
-		line = fmt.Sprintf("run %s of %s started (%d tasks)", r.ID, r.Workflow, len(p.wf.Tasks))
+		line = fmt.Sprintf("run %s of %s started (%d tasks", r.ID, r.Workflow, len(p.wf.DAG()))
+		if h := len(p.wf.Tasks) - len(p.wf.DAG()); h > 0 {
+			line += fmt.Sprintf(", %d handlers", h)
+		}
+		line += ")"
 		if e.RerunOf != "" {
 			line += ", a rerun of " + e.RerunOf
 		}
@@ -64,6 +68,8 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 			line = fmt.Sprintf("  ok     %s  %s", e.Task, ms(e.DurationMS))
 		case journal.StatusInterrupted:
 			line = fmt.Sprintf("  interrupted %s  %s", e.Task, firstNonEmpty(e.Reason, e.Error))
+		case journal.StatusCanceled:
+			line = fmt.Sprintf("  cancel %s  stopped after the grace", e.Task)
 		default:
 			line = fmt.Sprintf("  FAIL   %s  %s%s", e.Task, p.why(e), p.tail(e))
 		}
@@ -75,6 +81,14 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 			e.Attempt+1, ms(e.BackoffMS), p.tail(e))
 	case journal.TaskSkipped:
 		line = fmt.Sprintf("  skip   %s  %s", e.Task, e.Reason)
+		if e.Status == journal.StatusCanceled {
+			line = fmt.Sprintf("  cancel %s  %s", e.Task, e.Reason)
+		}
+	case journal.RunCanceled:
+		line = fmt.Sprintf("run %s canceled by %s", r.ID, e.By)
+		if e.Reason != "" {
+			line += ": " + e.Reason
+		}
 	case journal.TaskInDoubt:
 		line = fmt.Sprintf("  DOUBT  %s  %s", e.Task, e.Reason)
 	case journal.TaskResolved:
@@ -83,6 +97,9 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 		c := r.Counts(p.names)
 		line = fmt.Sprintf("run %s %s in %s: %d succeeded, %d failed, %d skipped", r.ID, e.Status,
 			ms(e.DurationMS), c[engine.Success], c[engine.Failed]+c[engine.TimedOut], c[engine.Skipped])
+		if n := c[engine.Canceled]; n > 0 {
+			line += fmt.Sprintf(", %d canceled", n)
+		}
 	default:
 		return
 	}

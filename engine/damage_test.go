@@ -56,14 +56,14 @@ func TestBitFlipSalvageNeverRerunsSuccess(t *testing.T) {
 	from := offsets[len(offsets)-8]
 
 	runTrials(t, len(data)-from, func(k int) string { return fmt.Sprintf("flip-at-%d", from+k) },
-		func(t *testing.T, k int) { bitFlipTrial(t, pristine, ids, k+1, from+k) })
+		func(t *testing.T, k int) { bitFlipTrial(t, k+1, from+k, pristine, ids) })
 	t.Logf("%d bit flips in the last 8 entries (%d bytes)", len(data)-from, len(data)-from)
 }
 
-// bitFlipTrial is trial k of TestBitFlipSalvageNeverRerunsSuccess: the
-// pristine journal (runs ids renamed) with the bit flipped at offset off of
-// its last segment, salvaged, then every run resumed.
-func bitFlipTrial(t *testing.T, pristine []*journal.Event, ids []string, k, off int) {
+// bitFlipTrial flips bit off%8 of byte off of the last segment of a copy
+// of pristine (runs renamed for trial k), salvages it, resumes what is
+// left, and checks that no success that verified runs again.
+func bitFlipTrial(t *testing.T, k, off int, pristine []*journal.Event, ids []string) {
 	h, dir := journallessHome(t)
 	// Run ids of the same length as the originals: the same offsets.
 	id1, id2 := fmt.Sprintf("flip-%04d-1", k), fmt.Sprintf("flip-%04d-2", k)
@@ -80,18 +80,8 @@ func bitFlipTrial(t *testing.T, pristine []*journal.Event, ids []string, k, off 
 		t.Fatalf("Open: %v, want the flip reported as damage", err)
 	}
 
-	verified := map[string]bool{} // "RUN TASK" whose success verified
-	entries := 0
-	if err := journal.Scan(dir, journal.ScanOptions{OnDamage: func(*journal.DamageError) error { return nil }}, func(e *journal.Event) error {
-		entries++
-		if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
-			verified[e.Run+" "+e.Task] = true
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	st := salvageFlipped(t, dir, entries)
+	verified, entries := verifiedSuccesses(t, dir)
+	st := salvageChecked(t, dir, entries)
 	h.open()
 	for _, r := range st.Interrupted() {
 		if r.Status == RunDamaged {
@@ -114,10 +104,28 @@ func bitFlipTrial(t *testing.T, pristine []*journal.Event, ids []string, k, off 
 	}
 }
 
-// salvageFlipped salvages the journal in dir, of which entries verify, and
-// checks that salvage accounted for each of them and that the runs it
-// marked replay damaged. It returns the salvaged journal's state.
-func salvageFlipped(t *testing.T, dir string, entries int) *State {
+// verifiedSuccesses returns the "RUN TASK" whose success verified in the
+// damaged journal in dir, and how many entries verified.
+func verifiedSuccesses(t *testing.T, dir string) (map[string]bool, int) {
+	t.Helper()
+	verified := map[string]bool{}
+	entries := 0
+	if err := journal.Scan(dir, journal.ScanOptions{OnDamage: func(*journal.DamageError) error { return nil }}, func(e *journal.Event) error {
+		entries++
+		if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
+			verified[e.Run+" "+e.Task] = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return verified, entries
+}
+
+// salvageChecked salvages the journal in dir, checks the salvage's
+// accounting against the entries that verified, and returns the salvaged
+// journal's state.
+func salvageChecked(t *testing.T, dir string, entries int) *State {
 	t.Helper()
 	orphans := map[string]int{}
 	var marked []*journal.Event

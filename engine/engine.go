@@ -52,6 +52,9 @@ type Options struct {
 	Redact func(string) string
 	// Env is the base environment of every task; nil means os.Environ().
 	Env []string
+	// Cancels, when set, lets `picoflow cancel` reach the runs this engine
+	// executes (cancel.go).
+	Cancels *Cancels
 }
 
 // Engine runs workflows: it appends events to the journal before acting on

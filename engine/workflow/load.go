@@ -160,7 +160,8 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	return r
 }
 
-var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks"}
+var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks",
+	HandlerOnSuccess, HandlerOnFailure, HandlerOnCancel, HandlerOnExit}
 
 // workflow decodes the top-level mapping.
 func (d *decoder) workflow(root *yaml.Node) *Workflow {
@@ -237,7 +238,7 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 		d.checkBackoff(w.Config.Backoff, backoffSrc{at: f.Node}, "config.backoff")
 	}
 	if e, ok := d.Require(f, "", "tasks", `tasks: [{name: hello, type: shell, config: {command: "echo hello"}}]`); ok {
-		d.tasks(w, e)
+		d.tasks(w, e, f)
 	}
 	return w
 }
@@ -366,7 +367,7 @@ func origin(name string, v, builtin time.Duration, inFile bool) (what string, gl
 }
 
 // tasks decodes the task list and then checks the graph.
-func (d *decoder) tasks(w *Workflow, e yamlcheck.Field) {
+func (d *decoder) tasks(w *Workflow, e yamlcheck.Field, top yamlcheck.Fields) {
 	r := yamlcheck.Resolve(e.Val)
 	if r == nil || r.Kind != yaml.SequenceNode {
 		p := Problem{Msg: "expected a list of tasks, got " + yamlcheck.Describe(e.Val)}
@@ -389,7 +390,9 @@ func (d *decoder) tasks(w *Workflow, e yamlcheck.Field) {
 		t, tn := d.task(item, yamlcheck.Index("tasks", i))
 		w.Tasks = append(w.Tasks, t)
 		nodes = append(nodes, tn)
+		d.checkRootRule(t, tn)
 	}
+	nodes = append(nodes, d.handlers(w, top)...)
 	for i, t := range w.Tasks {
 		if !nodes[i].retrySet {
 			t.Retry = w.Config.RetryDefault

@@ -9,7 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-var taskKeys = []string{"name", "type", "depends_on", "config", "retry", "timeout", "continue_on_failure", "idempotent", "env", "user"}
+var taskKeys = []string{"name", "type", "depends_on", "config", "retry", "timeout", "continue_on_failure", "idempotent", "env", "user", "trigger_rule"}
 
 var taskTypes = []string{TypeShell, TypeSSH, TypeHTTP}
 
@@ -21,7 +21,8 @@ type taskNode struct {
 	depNodes  []*yaml.Node // parallel to Task.DependsOn
 	depPaths  []string     // parallel to Task.DependsOn
 	retrySet  bool
-	timeoutOK bool // timeout given and valid
+	timeoutOK bool       // timeout given and valid
+	ruleNode  *yaml.Node // the trigger_rule value, when given
 }
 
 // task decodes one entry of `tasks`. It always returns a Task, so that the
@@ -58,6 +59,10 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 	}
 	if e, ok := f.Get("continue_on_failure"); ok {
 		t.ContinueOnFailure, _ = d.Boolean(e.Val, yamlcheck.Join(path, "continue_on_failure"))
+	}
+	if e, ok := f.Get("trigger_rule"); ok {
+		tn.ruleNode = e.Val
+		d.triggerRule(t, e, yamlcheck.Join(path, "trigger_rule"))
 	}
 	if e, ok := f.Get("idempotent"); ok {
 		if v, ok := d.Boolean(e.Val, yamlcheck.Join(path, "idempotent")); ok {

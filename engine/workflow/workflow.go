@@ -118,6 +118,12 @@ type Task struct {
 	Timeout           time.Duration // resolved: task `timeout`, else Config.TimeoutDefault; 0 = none
 	ContinueOnFailure bool
 	Idempotent        bool // default true; false makes an interrupted attempt "in doubt" on resume
+	// TriggerRule decides when the task runs from its upstream outcomes
+	// (handlers.go); "" is RuleAllSuccess.
+	TriggerRule string
+	// Handler is "" for a task of the DAG, else the run handler list it
+	// belongs to (HandlerOnSuccess...): it runs after the DAG has settled.
+	Handler string
 
 	// Deps are the indexes into Workflow.Tasks of DependsOn, Downstream the
 	// indexes of the tasks that depend on this one. Both are filled by Load.
