@@ -26,6 +26,8 @@ type decoder struct {
 	exhausted bool
 
 	mergeDepth int // nesting of merge keys; bounded because anchors may be recursive
+
+	split *split // set when the tasks are decoded item by item (split.go)
 }
 
 const maxMergeDepth = 8
@@ -63,6 +65,17 @@ func (d *decoder) report(n *yaml.Node, path string, p Problem) {
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.report(n, path, Problem{Msg: fmt.Sprintf(format, args...)})
+}
+
+// reportAt is report at a position kept from a node already dropped.
+func (d *decoder) reportAt(at pos, path string, p Problem) {
+	p.File, p.Path = d.file, path
+	p.Line, p.Column = int(at.line), int(at.col)
+	d.probs = append(d.probs, p)
+}
+
+func (d *decoder) errorAt(at pos, path, format string, args ...any) {
+	d.reportAt(at, path, Problem{Msg: fmt.Sprintf(format, args...)})
 }
 
 // visit charges one node against the budget and reports false once it is

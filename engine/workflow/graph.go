@@ -15,22 +15,22 @@ const suggestBudget = 1_000_000
 // Downstream, and reports duplicate names, unknown, self and repeated
 // dependencies, and cycles. It runs even when some tasks are broken, so a
 // file with many problems shows them all.
-func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
-	w.index = make(map[string]int, len(w.Tasks))
+func (d *decoder) graph(w *Workflow, nodes []taskNode) {
+	byName := make(map[string]int, len(w.Tasks)) // dropped once the graph is built: see sortNames
 	vars := make(map[string]int, len(w.Tasks))
 	for i, t := range w.Tasks {
 		if t.Name == "" {
 			continue
 		}
-		tn := nodes[i]
-		if j, dup := w.index[t.Name]; dup {
-			d.errorf(tn.nameNode, join(tn.path, "name"), "duplicate task name %q (first defined at line %d)", t.Name, w.Tasks[j].Line)
+		at, path := nodes[i].name, join(index("tasks", i), "name")
+		if j, dup := byName[t.Name]; dup {
+			d.errorAt(at, path, "duplicate task name %q (first defined at line %d)", t.Name, w.Tasks[j].Line)
 			continue
 		}
-		w.index[t.Name] = i
+		byName[t.Name] = i
 		v := envPart(t.Name)
 		if j, clash := vars[v]; clash {
-			d.report(tn.nameNode, join(tn.path, "name"), Problem{
+			d.reportAt(at, path, Problem{
 				Msg: fmt.Sprintf("task names %q and %q (line %d) give the same output variables %s*",
 					t.Name, w.Tasks[j].Name, w.Tasks[j].Line, OutputVar(t.Name, "")),
 				Hint: "task names must differ by more than case, '-' and '_'",
@@ -52,12 +52,12 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 			seen = make(map[int]bool, len(t.DependsOn))
 		}
 		for k, dep := range t.DependsOn {
-			at, path := tn.depNodes[k], tn.depPaths[k]
-			j, ok := w.index[dep]
+			dp := tn.deps[k]
+			j, ok := byName[dep]
 			switch {
 			case !ok:
 				if names == nil {
-					list := make([]string, 0, len(w.index))
+					list := make([]string, 0, len(byName))
 					for _, u := range w.Tasks {
 						if u.Name != "" {
 							list = append(list, u.Name)
@@ -65,13 +65,14 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 					}
 					names = newSuggester(list, suggestBudget)
 				}
-				d.report(at, path, Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.suggest(dep)})
+				d.reportAt(dp.pos, dp.path(i), Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.suggest(dep)})
 			case j == i:
-				d.errorf(at, path, "task %q depends on itself", dep)
+				d.errorAt(dp.pos, dp.path(i), "task %q depends on itself", dep)
 			case seen != nil && seen[j] || seen == nil && slices.Contains(t.Deps, j):
-				d.errorf(at, path, "duplicate dependency %q", dep)
+				d.errorAt(dp.pos, dp.path(i), "duplicate dependency %q", dep)
 			default:
 				t.Deps = append(t.Deps, j)
+				t.DependsOn[k] = w.Tasks[j].Name // share the name, drop the copy
 				if seen != nil {
 					seen[j] = true
 				}
@@ -88,6 +89,21 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 	if len(w.order) < len(w.Tasks) {
 		d.cycles(w, nodes)
 	}
+	if len(d.probs) == 0 {
+		w.byName = sortNames(w.Tasks)
+	}
+}
+
+// sortNames returns the indexes of tasks sorted by name: 4 bytes a task
+// for Workflow.Index, where a map kept for the workflow's life costs ten
+// times that.
+func sortNames(tasks []*Task) []int32 {
+	out := make([]int32, len(tasks))
+	for i := range out {
+		out[i] = int32(i)
+	}
+	slices.SortFunc(out, func(a, b int32) int { return strings.Compare(tasks[a].Name, tasks[b].Name) })
+	return out
 }
 
 // topoOrder is Kahn's algorithm: tasks whose dependencies are done, in file
@@ -116,7 +132,7 @@ func topoOrder(tasks []*Task) []int {
 // task in file order, at that task's line, each arrow reading "depends on". Fixing it may reveal another
 // cycle in the same component; listing every elementary cycle can take
 // exponential time.
-func (d *decoder) cycles(w *Workflow, nodes []*taskNode) {
+func (d *decoder) cycles(w *Workflow, nodes []taskNode) {
 	done := make([]bool, len(w.Tasks))
 	for _, i := range w.order {
 		done[i] = true
@@ -132,7 +148,7 @@ func (d *decoder) cycles(w *Workflow, nodes []*taskNode) {
 			names[k] = w.Tasks[i].Name
 		}
 		names[len(cycle)] = w.Tasks[start].Name
-		d.errorf(resolve(nodes[start].node), nodes[start].path, "dependency cycle: %s", strings.Join(names, " -> "))
+		d.errorAt(nodes[start].at, index("tasks", start), "dependency cycle: %s", strings.Join(names, " -> "))
 	}
 }
 

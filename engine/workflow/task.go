@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -11,22 +12,48 @@ var taskKeys = []string{"name", "type", "depends_on", "config", "retry", "timeou
 
 var taskTypes = []string{TypeShell, TypeSSH, TypeHTTP}
 
-// taskNode keeps what the graph checks need to point back into the YAML.
+// taskNode keeps what the graph checks need to point back into the YAML:
+// positions only, not nodes, so that the YAML tree of a task can be dropped
+// as soon as the task is decoded (see split.go).
 type taskNode struct {
-	node      *yaml.Node
-	path      string
-	nameNode  *yaml.Node   // nil when the name is missing or invalid
-	depNodes  []*yaml.Node // parallel to Task.DependsOn
-	depPaths  []string     // parallel to Task.DependsOn
+	at        pos      // the task's mapping (aliases resolved), for cycles
+	name      pos      // of the name's value; zero when missing or invalid
+	deps      []depPos // parallel to Task.DependsOn
 	retrySet  bool
 	timeoutOK bool // timeout given and valid
 }
 
+// pos is where a node starts, 1-based; zero when unknown.
+type pos struct{ line, col int32 }
+
+func posOf(n *yaml.Node) pos {
+	if n == nil {
+		return pos{}
+	}
+	return pos{int32(n.Line), int32(n.Column)}
+}
+
+// depPos locates one entry of depends_on: item is its index in the list,
+// -1 when depends_on is a single name.
+type depPos struct {
+	pos
+	item int32
+}
+
+// path is the YAML path of the dependency of task i.
+func (p depPos) path(i int) string {
+	path := join(index("tasks", i), "depends_on")
+	if p.item < 0 {
+		return path
+	}
+	return index(path, int(p.item))
+}
+
 // task decodes one entry of `tasks`. It always returns a Task, so that the
 // indexes of later tasks stay right even when this one is broken.
-func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
+func (d *decoder) task(n *yaml.Node, path string) (*Task, taskNode) {
 	t := &Task{Idempotent: true, Line: n.Line}
-	tn := &taskNode{node: n, path: path}
+	tn := taskNode{at: posOf(resolve(n))}
 	f, ok := d.mapping(n, path, taskKeys, nil)
 	if !ok {
 		return t, tn
@@ -39,7 +66,7 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 			if len(s) > MaxNameLen {
 				d.report(e.val, p, nameTooLong("task", s))
 			} else if validName(s, true) {
-				t.Name, tn.nameNode = s, e.val
+				t.Name, tn.name = s, posOf(e.val)
 			} else {
 				d.report(e.val, p, Problem{
 					Msg:  fmt.Sprintf("invalid task name %q", s),
@@ -51,8 +78,8 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 	if e, ok := d.require(f, path, "type", "type: shell (or ssh, http)"); ok {
 		p := join(path, "type")
 		if s, ok := d.str(e.val, p); ok {
-			if isKnown(s, taskTypes) {
-				t.Type = s
+			if k := slices.Index(taskTypes, s); k >= 0 {
+				t.Type = taskTypes[k] // shared, not one copy per task
 			} else {
 				pr := Problem{Msg: fmt.Sprintf("unknown task type %q", s), Suggest: suggest(s, taskTypes)}
 				if pr.Suggest == "" {
@@ -63,7 +90,7 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 		}
 	}
 	if e, ok := f.get("depends_on"); ok {
-		d.dependsOn(t, tn, e.val, join(path, "depends_on"))
+		d.dependsOn(t, &tn, e.val, join(path, "depends_on"))
 	}
 	d.taskConfig(t, f, path)
 	if e, ok := f.get("retry"); ok {
@@ -123,11 +150,11 @@ func (d *decoder) dependsOn(t *Task, tn *taskNode, n *yaml.Node, path string) {
 	case r.Kind == yaml.ScalarNode:
 		if s, ok := d.text(n, path); ok {
 			t.DependsOn = append(t.DependsOn, s)
-			tn.depNodes = append(tn.depNodes, n)
-			tn.depPaths = append(tn.depPaths, path)
+			tn.deps = append(tn.deps, depPos{posOf(n), -1})
 		}
 	case r.Kind == yaml.SequenceNode:
 		t.DependsOn = make([]string, 0, len(r.Content))
+		tn.deps = make([]depPos, 0, len(r.Content))
 		for i, item := range r.Content {
 			if !d.visit(item) {
 				return
@@ -135,8 +162,7 @@ func (d *decoder) dependsOn(t *Task, tn *taskNode, n *yaml.Node, path string) {
 			p := index(path, i)
 			if s, ok := d.text(item, p); ok {
 				t.DependsOn = append(t.DependsOn, s)
-				tn.depNodes = append(tn.depNodes, item)
-				tn.depPaths = append(tn.depPaths, p)
+				tn.deps = append(tn.deps, depPos{posOf(item), int32(i)})
 			}
 		}
 	default:

@@ -1,6 +1,8 @@
 package workflow
 
 import (
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -42,9 +44,9 @@ type Workflow struct {
 	// Hash is the lowercase hex SHA-256 of Raw.
 	Hash string
 
-	index    map[string]int
-	order    []int // a topological order of Tasks, dependencies first
-	nameLine int   // position of the name, for problems across files
+	byName   []int32 // indexes of Tasks sorted by name, for Index
+	order    []int   // a topological order of Tasks, dependencies first
+	nameLine int     // position of the name, for problems across files
 	nameCol  int
 }
 
@@ -161,6 +163,11 @@ type HTTPConfig struct {
 
 // Index returns the position of the named task in Tasks.
 func (w *Workflow) Index(name string) (int, bool) {
-	i, ok := w.index[name]
-	return i, ok
+	k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
+		return strings.Compare(w.Tasks[i].Name, name)
+	})
+	if !ok {
+		return 0, false
+	}
+	return int(w.byName[k]), true
 }

@@ -1,0 +1,135 @@
+package workflow
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// checkSplit decodes data both ways (split.go) and fails when the split
+// way applies and disagrees with the whole way. It reports whether the
+// split way applied.
+func checkSplit(t testing.TB, data []byte) bool {
+	t.Helper()
+	ws, ps, ok := decodeSplit("f.yaml", data, BuiltinConfig())
+	if !ok {
+		return false
+	}
+	ww, pw := decodeWhole("f.yaml", data, BuiltinConfig())
+	ps.sortByPosition()
+	pw.sortByPosition()
+	ps, pw = ps.dedupe(), pw.dedupe()
+	if len(ps) > 0 || len(pw) > 0 {
+		if !reflect.DeepEqual(ps, pw) {
+			t.Fatalf("problems differ\n--- split\n%v\n--- whole\n%v\n--- input\n%s", ps, pw, data)
+		}
+		return true
+	}
+	if !reflect.DeepEqual(ws, ww) {
+		t.Fatalf("workflows differ\n--- split\n%+v\n--- whole\n%+v\n--- input\n%s", ws, ww, data)
+	}
+	return true
+}
+
+// splitCases are layouts at the edges of what the prescan accepts: each
+// either takes the split way and must agree with the whole way, or must
+// fall back (want false).
+var splitCases = []struct {
+	name  string
+	yaml  string
+	split bool
+}{
+	{"plain", "name: a\ntasks:\n  - name: x\n    type: shell\n    config: {command: \"true\"}\n", true},
+	{"unindented items", "name: a\ntasks:\n- name: x\n  type: shell\n  config: {command: \"true\"}\n- name: y\n  type: shell\n  depends_on: x\n  config: {command: \"true\"}\n", true},
+	{"keys after tasks", "tasks:\n  - name: x\n    type: shell\n    config: {command: \"true\"}\n# c\nname: a\nconfig:\n  retry_default: 2\n", true},
+	{"comments between items", "name: a\ntasks:  # the jobs\n  # first\n  - name: x\n    type: shell\n# out of line\n    config: {command: \"true\"}\n\n  - name: y\n    type: shell\n    config: {command: \"true\"}\n", true},
+	{"block scalar", "name: a\ntasks:\n  - name: x\n    type: shell\n    config:\n      command: |\n        echo 1\n\n        echo 2\n  - name: y\n    type: shell\n    config: {command: \"true\"}\n", true},
+	{"crlf", "name: a\r\ntasks:\r\n  - name: x\r\n    type: shell\r\n    config: {command: \"true\"}\r\n", true},
+	{"problems in items", "name: a\ntasks:\n  - name: x\n    type: shel\n    config: {command: \"true\"}\n  - name: x\n    type: shell\n    depends_on: [z, x]\n    comand: 1\n  - 7\n  -\n", true},
+	{"cycle", "name: a\ntasks:\n  - name: x\n    type: shell\n    depends_on: [y]\n    config: {command: \"true\"}\n  - name: y\n    type: shell\n    depends_on: [x]\n    config: {command: \"true\"}\n", true},
+	{"anchor inside one item", "name: a\ntasks:\n  - name: x\n    type: shell\n    env: &e {A: \"1\"}\n    config: {command: \"true\"}\n    <<: {retry: 2}\n", true},
+	{"alias in the same group", "name: a\ntasks:\n  - &t\n    name: x\n    type: shell\n    config: {command: \"true\"}\n  - <<: *t\n    name: y\n", true},
+	{"alias from head", "name: a\nenv: &e {A: \"1\"}\ntasks:\n  - name: x\n    type: shell\n    env: *e\n    config: {command: \"true\"}\n", false},
+	{"alias to an item after", "name: a\ntasks:\n  - name: x\n    type: shell\n    env: &e {A: \"1\"}\n    config: {command: \"true\"}\nenv: *e\n", false},
+	{"flow tasks", "name: a\ntasks: [{name: x, type: shell, config: {command: \"true\"}}]\n", false},
+	{"anchored tasks", "name: a\ntasks: &t\n  - name: x\n    type: shell\n    config: {command: \"true\"}\n", false},
+	{"document marker", "---\nname: a\ntasks:\n  - name: x\n    type: shell\n    config: {command: \"true\"}\n", false},
+	{"two documents", "name: a\ntasks:\n  - name: x\n    type: shell\n    config: {command: \"true\"}\n---\nname: b\n", false},
+	{"duplicate tasks", "name: a\ntasks:\n  - name: x\n    type: shell\n    config: {command: \"true\"}\ntasks:\n  - name: y\n", false},
+	{"quoted duplicate tasks", "name: a\ntasks:\n  - name: x\n    type: shell\n    config: {command: \"true\"}\n\"tasks\": []\n", true},
+	{"tasks in a string", "name: a\ndescription: \"x\ntasks:\n  - y\"\n", false},
+	{"fake item in a string", "name: a\ntasks:\n  - name: x\n    type: shell\n    config: {command: \"a\n  - b\"}\n", false},
+	{"syntax error in an item", "name: a\ntasks:\n  - name: x\n    type: shell\n    config: {command: \"true\"\n", false},
+	{"syntax error in the head", "name: [a\ntasks:\n  - name: x\n", false},
+	{"tab indent", "name: a\ntasks:\n\t- name: x\n", false},
+	{"odd indent", "name: a\ntasks:\n    - name: x\n      type: shell\n      config: {command: \"true\"}\n  - name: y\n", false},
+	{"not a list", "name: a\ntasks:\n  name: x\n", false},
+	{"empty tasks", "name: a\ntasks:\nconfig: {}\n", false},
+	{"item with a tag", "name: a\ntasks:\n  - !!map\n    name: x\n    type: shell\n    config: {command: \"true\"}\n", true},
+	{"nested list item", "name: a\ntasks:\n  - - name: x\n", true},
+	{"no newline at the end", "name: a\ntasks:\n- name: x\n  type: shell\n  config: {command: \"true\"}", true},
+}
+
+func TestSplitMatchesWhole(t *testing.T) {
+	// An alias to an item of an earlier group is an error of its group's
+	// parse: the whole way must decode the file.
+	var b strings.Builder
+	b.WriteString("name: a\ntasks:\n  - &first\n    name: t0\n    type: shell\n    config: {command: \"true\"}\n")
+	for i := 1; b.Len() < 2*groupBytes; i++ {
+		fmt.Fprintf(&b, "  - name: t%d\n    type: shell\n    config: {command: \"true\"}\n", i)
+	}
+	b.WriteString("  - <<: *first\n    name: last\n")
+	cases := append(splitCases, struct {
+		name  string
+		yaml  string
+		split bool
+	}{"alias between groups", b.String(), false})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := checkSplit(t, []byte(c.yaml)); got != c.split {
+				t.Errorf("split way applied = %v, want %v", got, c.split)
+			}
+			if _, err := Parse("f.yaml", []byte(c.yaml)); err != nil {
+				_ = err.Error()
+			}
+		})
+	}
+}
+
+// TestSplitTestdata runs every workflow under testdata both ways: the
+// golden files of the invalid ones are checked by TestInvalid through
+// Load, which tries the split way first; this checks that the two ways
+// agree wherever the split way applies.
+func TestSplitTestdata(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*", "*.y*ml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)), func(t *testing.T) {
+			if checkSplit(t, data) {
+				split++
+			}
+		})
+	}
+	if checkSplit(t, Example()) {
+		split++
+	}
+	if checkSplit(t, genDAG(300)) {
+		split++
+	}
+	// Most files are written in block style; if few take the split way,
+	// the prescan has become too strict and big DAGs lose their memory.
+	if split < len(files)/2 {
+		t.Errorf("the split way applied to %d of %d files, want at least half", split, len(files)+2)
+	}
+	t.Logf("split way applied to %d of %d files", split, len(files)+2)
+}
