@@ -103,7 +103,7 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 	now := e.opts.Clock()
 	ev := &journal.Event{
 		Type: journal.RunStarted, Time: now.UnixNano(), Run: e.opts.NewRunID(now),
-		Workflow: wf.Name, DefHash: wf.Hash, Definition: string(wf.Raw), Source: wf.Source,
+		Workflow: wf.Name, DefHash: wf.Hash, Definition: wf.Definition(), Source: wf.Source,
 		Trigger: trigger, Params: params,
 	}
 	if !fire.IsZero() {
@@ -221,10 +221,14 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 		e: e, wf: wf, r: r,
 		tasks:   make([]*TaskState, n),
 		waiting: make([]int, n),
-		results: make(chan attemptResult, n),
-		procs:   make(chan *journal.Event, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
 	}
+	// At most maxParallel attempts are in flight, each sends one result
+	// and at most one TaskProcess: channels that size never block an
+	// attempt, and cost nothing per task of a big DAG.
+	inflight := min(x.maxParallel(), n)
+	x.results = make(chan attemptResult, inflight)
+	x.procs = make(chan *journal.Event, inflight)
 	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
 		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
 	}

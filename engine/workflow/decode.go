@@ -27,7 +27,8 @@ type decoder struct {
 
 	mergeDepth int // nesting of merge keys; bounded because anchors may be recursive
 
-	split *split // set when the tasks are decoded item by item (split.go)
+	split *split   // set when the tasks are decoded a group at a time (split.go)
+	deps  []depPos // of every task's depends_on, in order: see taskNode
 }
 
 const maxMergeDepth = 8

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -132,4 +133,69 @@ func TestSplitTestdata(t *testing.T) {
 		t.Errorf("the split way applied to %d of %d files, want at least half", split, len(files)+2)
 	}
 	t.Logf("split way applied to %d of %d files", split, len(files)+2)
+}
+
+// TestNamesMatchMaps checks decoder.names, which sorts, against the two
+// maps it replaced, on random names that clash often.
+func TestNamesMatchMaps(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for round := range 300 {
+		n := 1 + r.IntN(40)
+		w := &Workflow{}
+		nodes := make([]taskNode, n)
+		for i := range n {
+			name := ""
+			for range r.IntN(4) {
+				name += string("aA-_b"[r.IntN(5)])
+			}
+			w.Tasks = append(w.Tasks, &Task{Name: name, Line: 10 + i})
+			nodes[i].name = pos{int32(10 + i), 5}
+		}
+		d := &decoder{file: "f.yaml"}
+		w.byName = d.names(w, nodes)
+		want := &decoder{file: "f.yaml"}
+		first := map[string]int{}
+		vars := map[string]int{}
+		for i, t := range w.Tasks {
+			if t.Name == "" {
+				continue
+			}
+			at, path := nodes[i].name, join(index("tasks", i), "name")
+			if j, dup := first[t.Name]; dup {
+				want.errorAt(at, path, "duplicate task name %q (first defined at line %d)", t.Name, w.Tasks[j].Line)
+				continue
+			}
+			first[t.Name] = i
+			v := envPart(t.Name)
+			if j, clash := vars[v]; clash {
+				want.reportAt(at, path, Problem{
+					Msg: fmt.Sprintf("task names %q and %q (line %d) give the same output variables %s*",
+						t.Name, w.Tasks[j].Name, w.Tasks[j].Line, OutputVar(t.Name, "")),
+					Hint: "task names must differ by more than case, '-' and '_'",
+				})
+				continue
+			}
+			vars[v] = i
+		}
+		d.probs.sortByPosition()
+		if !reflect.DeepEqual(d.probs, want.probs) {
+			t.Fatalf("round %d: names %q\n--- got\n%v\n--- want\n%v", round, names(w), d.probs, want.probs)
+		}
+		for name, i := range first {
+			if j, ok := w.Index(name); !ok || j != i {
+				t.Fatalf("round %d: Index(%q) = %d, %v, want %d", round, name, j, ok, i)
+			}
+		}
+		if _, ok := w.Index("zz"); ok {
+			t.Fatalf("Index of an unknown name succeeded")
+		}
+	}
+}
+
+func names(w *Workflow) []string {
+	var out []string
+	for _, t := range w.Tasks {
+		out = append(out, t.Name)
+	}
+	return out
 }

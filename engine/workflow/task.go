@@ -16,9 +16,9 @@ var taskTypes = []string{TypeShell, TypeSSH, TypeHTTP}
 // positions only, not nodes, so that the YAML tree of a task can be dropped
 // as soon as the task is decoded (see split.go).
 type taskNode struct {
-	at        pos      // the task's mapping (aliases resolved), for cycles
-	name      pos      // of the name's value; zero when missing or invalid
-	deps      []depPos // parallel to Task.DependsOn
+	at        pos   // the task's mapping (aliases resolved), for cycles
+	name      pos   // of the name's value; zero when missing or invalid
+	deps      int32 // where its Task.DependsOn start in decoder.deps
 	retrySet  bool
 	timeoutOK bool // timeout given and valid
 }
@@ -53,7 +53,7 @@ func (p depPos) path(i int) string {
 // indexes of later tasks stay right even when this one is broken.
 func (d *decoder) task(n *yaml.Node, path string) (*Task, taskNode) {
 	t := &Task{Idempotent: true, Line: n.Line}
-	tn := taskNode{at: posOf(resolve(n))}
+	tn := taskNode{at: posOf(resolve(n)), deps: int32(len(d.deps))}
 	f, ok := d.mapping(n, path, taskKeys, nil)
 	if !ok {
 		return t, tn
@@ -150,11 +150,10 @@ func (d *decoder) dependsOn(t *Task, tn *taskNode, n *yaml.Node, path string) {
 	case r.Kind == yaml.ScalarNode:
 		if s, ok := d.text(n, path); ok {
 			t.DependsOn = append(t.DependsOn, s)
-			tn.deps = append(tn.deps, depPos{posOf(n), -1})
+			d.deps = append(d.deps, depPos{posOf(n), -1})
 		}
 	case r.Kind == yaml.SequenceNode:
 		t.DependsOn = make([]string, 0, len(r.Content))
-		tn.deps = make([]depPos, 0, len(r.Content))
 		for i, item := range r.Content {
 			if !d.visit(item) {
 				return
@@ -162,7 +161,7 @@ func (d *decoder) dependsOn(t *Task, tn *taskNode, n *yaml.Node, path string) {
 			p := index(path, i)
 			if s, ok := d.text(item, p); ok {
 				t.DependsOn = append(t.DependsOn, s)
-				tn.deps = append(tn.deps, depPos{posOf(item), int32(i)})
+				d.deps = append(d.deps, depPos{posOf(item), int32(i)})
 			}
 		}
 	default:

@@ -2,8 +2,8 @@ package workflow
 
 import (
 	"slices"
-	"strings"
 	"time"
+	"unsafe"
 )
 
 // Task types known to the loader. Validation accepts all of them; an
@@ -44,7 +44,7 @@ type Workflow struct {
 	// Hash is the lowercase hex SHA-256 of Raw.
 	Hash string
 
-	byName   []int32 // indexes of Tasks sorted by name, for Index
+	byName   []int32 // indexes of Tasks sorted by cmpVar of their names, for Index
 	order    []int   // a topological order of Tasks, dependencies first
 	nameLine int     // position of the name, for problems across files
 	nameCol  int
@@ -161,10 +161,17 @@ type HTTPConfig struct {
 	CAFile       string
 }
 
+// Definition returns Raw as a string without copying it (Raw never changes
+// once Parse returns): the journal records it with each run, and a copy
+// per run would double what a big definition costs.
+func (w *Workflow) Definition() string {
+	return unsafe.String(unsafe.SliceData(w.Raw), len(w.Raw))
+}
+
 // Index returns the position of the named task in Tasks.
 func (w *Workflow) Index(name string) (int, bool) {
 	k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
-		return strings.Compare(w.Tasks[i].Name, name)
+		return cmpVar(w.Tasks[i].Name, name)
 	})
 	if !ok {
 		return 0, false
