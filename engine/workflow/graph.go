@@ -3,6 +3,7 @@ package workflow
 import (
 	"cmp"
 	"fmt"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"slices"
 	"strings"
 )
@@ -28,7 +29,7 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 		return int(w.byName[k]), true
 	}
 
-	var names *suggester // built on the first unknown dependency only
+	var names *yamlcheck.Suggester // built on the first unknown dependency only
 	for i, t := range w.Tasks {
 		tn := nodes[i]
 		if len(t.DependsOn) == 0 {
@@ -51,9 +52,9 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 							list = append(list, u.Name)
 						}
 					}
-					names = newSuggester(list, suggestBudget)
+					names = yamlcheck.NewSuggester(list, suggestBudget)
 				}
-				d.reportAt(dp.pos, dp.path(i), Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.suggest(dep)})
+				d.reportAt(dp.pos, dp.path(i), Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.Suggest(dep)})
 			case j == i:
 				d.errorAt(dp.pos, dp.path(i), "task %q depends on itself", dep)
 			case seen != nil && seen[j] || seen == nil && slices.Contains(t.Deps, j):

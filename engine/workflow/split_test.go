@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/picoflow/picoflow/executors"
 )
 
 // checkSplit decodes data both ways (split.go) and fails when the split
@@ -148,7 +150,7 @@ func TestNamesMatchMaps(t *testing.T) {
 			for range r.IntN(4) {
 				name += string("aA-_b"[r.IntN(5)])
 			}
-			w.Tasks = append(w.Tasks, &Task{Name: name, Line: 10 + i})
+			w.Tasks = append(w.Tasks, &Task{Task: executors.Task{Name: name}, Line: 10 + i})
 			nodes[i].name = pos{int32(10 + i), 5}
 		}
 		d := &decoder{file: "f.yaml"}
@@ -179,7 +181,7 @@ func TestNamesMatchMaps(t *testing.T) {
 		}
 		d.probs.sortByPosition()
 		if !reflect.DeepEqual(d.probs, want.probs) {
-			t.Fatalf("round %d: names %q\n--- got\n%v\n--- want\n%v", round, names(w), d.probs, want.probs)
+			t.Fatalf("round %d: names %q\n--- got\n%v\n--- want\n%v", round, taskNames(w), d.probs, want.probs)
 		}
 		for name, i := range first {
 			if j, ok := w.Index(name); !ok || j != i {
@@ -192,7 +194,7 @@ func TestNamesMatchMaps(t *testing.T) {
 	}
 }
 
-func names(w *Workflow) []string {
+func taskNames(w *Workflow) []string {
 	var out []string
 	for _, t := range w.Tasks {
 		out = append(out, t.Name)
