@@ -19,6 +19,7 @@ const systemConfig = "/etc/picoflow/config.yaml"
 // chose one), the log format (unless --log-format did), the memory limit
 // and GOGC. validate checks the file itself and version needs none.
 func (m *Main) loadConfig(name string, g *globals) error {
+	m.defaultMemoryLimit(name)
 	if name == "validate" || name == "version" {
 		return nil
 	}
@@ -41,6 +42,23 @@ func (m *Main) loadConfig(name string, g *globals) error {
 		debug.SetGCPercent(cfg.Resources.GOGC)
 	}
 	return nil
+}
+
+// workflowMemoryLimit is the soft limit of Go's heap for the commands that
+// load a workflow file, unless resources.memory_limit or $GOMEMLIMIT sets
+// one: the daemon's default. Small workflows never come near it; a
+// 100,000-task DAG (tens of MiB of tasks) makes the GC work harder instead
+// of doubling the heap (GOGC's 100 %), which keeps it inside a 512 MB board's
+// budget of 64 MiB (scripts/scale.sh measures it).
+const workflowMemoryLimit = 48 << 20
+
+func (m *Main) defaultMemoryLimit(name string) {
+	switch name {
+	case "validate", "run", "resume":
+		if m.Getenv("GOMEMLIMIT") == "" {
+			debug.SetMemoryLimit(workflowMemoryLimit)
+		}
+	}
 }
 
 // readConfig finds and parses the configuration file; problems are

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +180,46 @@ func TestValidateGlobalDefaults(t *testing.T) {
 	}
 	if res := cliRun(t, "validate", "--home", home, file); res.code != ExitUsage || !strings.Contains(res.stderr, "global default max") {
 		t.Fatalf("with HOME/config.yaml: %s", res)
+	}
+}
+
+// TestWorkflowMemoryLimit checks the soft heap limit of the commands that
+// load workflows: the default without a setting, $GOMEMLIMIT's and the
+// config's resources.memory_limit over it.
+func TestWorkflowMemoryLimit(t *testing.T) {
+	t.Setenv("PICOFLOW_CONFIG", "")
+	before := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(before) })
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "wf", "", spec{name: "a", cmd: "true"})
+
+	debug.SetMemoryLimit(math.MaxInt64)
+	if res := cliRun(t, "validate", "--home", home, file); res.code != ExitOK {
+		t.Fatalf("validate: %s", res)
+	}
+	if got := debug.SetMemoryLimit(-1); got != workflowMemoryLimit {
+		t.Errorf("validate: memory limit %d, want the default %d", got, workflowMemoryLimit)
+	}
+
+	debug.SetMemoryLimit(math.MaxInt64)
+	t.Setenv("GOMEMLIMIT", "100MiB") // read by the runtime at start; here it only has to be left alone
+	if res := cliRun(t, "validate", "--home", home, file); res.code != ExitOK {
+		t.Fatalf("validate: %s", res)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("with $GOMEMLIMIT: memory limit %d, want it untouched", got)
+	}
+	t.Setenv("GOMEMLIMIT", "")
+
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("resources:\n  memory_limit: 100MiB\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if res := cliRun(t, "run", "--home", home, "--config", cfg, file); res.code != ExitOK {
+		t.Fatalf("run: %s", res)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 100<<20 {
+		t.Errorf("run with resources.memory_limit: memory limit %d, want %d", got, 100<<20)
 	}
 }
