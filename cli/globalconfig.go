@@ -148,7 +148,7 @@ func (m *Main) validateBase(g *globals) workflow.Config {
 
 // checkConfig validates the global config file at path ("" checks
 // nothing), its secret files included, for picoflow validate. The problems
-// are returned in the workflow loader's form so that both print alike.
+// are the same type as the workflow loader's, so both print alike.
 func checkConfig(path string) (ok bool, probs workflow.Problems) {
 	if path == "" {
 		return false, nil
@@ -162,9 +162,5 @@ func checkConfig(path string) (ok bool, probs workflow.Problems) {
 	default:
 		cps = cfg.CheckFiles()
 	}
-	for _, p := range cps {
-		probs = append(probs, workflow.Problem{File: p.File, Line: p.Line, Column: p.Column, Path: p.Path,
-			Msg: p.Msg, Suggest: p.Suggest, Hint: p.Hint, Err: p.Err})
-	}
-	return len(probs) == 0, probs
+	return len(cps) == 0, cps
 }

@@ -46,6 +46,9 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 	switch e.Type {
 	case journal.RunStarted:
 		line = fmt.Sprintf("run %s of %s started (%d tasks)", r.ID, r.Workflow, len(p.wf.Tasks))
+		if e.RerunOf != "" {
+			line += ", a rerun of " + e.RerunOf
+		}
 	case journal.RunResumed:
 		line = fmt.Sprintf("run %s resumed", r.ID)
 	case journal.TaskStarted:
@@ -57,6 +60,10 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 			line += " — resumed after interruption"
 		}
 	case journal.TaskFinished:
+		if e.ReusedFrom != "" {
+			line = fmt.Sprintf("  reuse  %s  %s in run %s", e.Task, e.Status, e.ReusedFrom)
+			break
+		}
 		switch e.Status {
 		case journal.StatusSuccess:
 			line = fmt.Sprintf("  ok     %s  %s", e.Task, ms(e.DurationMS))
@@ -127,6 +134,12 @@ func (p *progress) logJSON(r *engine.Run, e *journal.Event) {
 	}
 	if e.Reason != "" {
 		attrs = append(attrs, "reason", e.Reason)
+	}
+	if e.ReusedFrom != "" {
+		attrs = append(attrs, "reused_from", e.ReusedFrom)
+	}
+	if e.RerunOf != "" {
+		attrs = append(attrs, "rerun_of", e.RerunOf)
 	}
 	if e.LogPath != "" {
 		attrs = append(attrs, "log", e.LogPath)

@@ -277,7 +277,7 @@ func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 		if e.Attempt > 0 {
 			att = strconv.Itoa(e.Attempt)
 		}
-		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
+		if (e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying) && e.ReusedFrom == "" {
 			exit = strconv.Itoa(e.ExitCode)
 			dur = ms(e.DurationMS)
 		}
@@ -336,6 +336,9 @@ func detail(e *journal.Event) string {
 	var parts []string
 	switch e.Type {
 	case journal.RunStarted:
+		if e.RerunOf != "" {
+			parts = append(parts, "rerun of "+e.RerunOf)
+		}
 		if len(e.Params) > 0 {
 			keys := make([]string, 0, len(e.Params))
 			for k := range e.Params {
@@ -406,6 +409,8 @@ type replayEvent struct {
 	DefHash    string            `json:"def_hash,omitempty"`
 	Resumed    bool              `json:"resumed,omitempty"`
 	Params     map[string]string `json:"params,omitempty"`
+	RerunOf    string            `json:"rerun_of,omitempty"`
+	ReusedFrom string            `json:"reused_from,omitempty"`
 }
 
 type replayTask struct {
@@ -417,6 +422,7 @@ type replayTask struct {
 	AttemptDurationsMS []int64 `json:"attempt_durations_ms"`
 	Error              string  `json:"error,omitempty"`
 	Reason             string  `json:"reason,omitempty"`
+	ReusedFrom         string  `json:"reused_from,omitempty"`
 }
 
 // taskDurationMS is a task's duration as history shows it: from its first
@@ -441,6 +447,9 @@ func attemptDurations(evs []*journal.Event) map[string][]int64 {
 		case journal.TaskStarted:
 			started[e.Task] = e.At()
 		case journal.TaskFinished, journal.TaskRetrying:
+			if e.ReusedFrom != "" {
+				continue // a rerun's reused result: no attempt in this run
+			}
 			d := e.DurationMS
 			if s, ok := started[e.Task]; ok && d == 0 {
 				d = max(e.At().Sub(s).Milliseconds(), 0)
@@ -468,8 +477,9 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 		o := replayEvent{Seq: e.Seq, Time: rfc3339(e.At()), OffsetMS: e.At().Sub(r.Started).Milliseconds(),
 			Run: e.Run, Event: e.Type.String(), Task: e.Task, Attempt: e.Attempt, Status: e.Status,
 			Error: e.Error, Tail: e.Tail, BackoffMS: e.BackoffMS, Reason: e.Reason, PGID: e.PGID,
-			Log: e.LogPath, Trigger: e.Trigger, Workflow: e.Workflow, DefHash: e.DefHash, Resumed: e.Resumed, Params: e.Params}
-		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
+			Log: e.LogPath, Trigger: e.Trigger, Workflow: e.Workflow, DefHash: e.DefHash, Resumed: e.Resumed, Params: e.Params,
+			RerunOf: e.RerunOf, ReusedFrom: e.ReusedFrom}
+		if (e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying) && e.ReusedFrom == "" {
 			code, d := e.ExitCode, e.DurationMS
 			o.ExitCode, o.DurationMS = &code, &d
 		}
@@ -497,7 +507,7 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 			continue
 		}
 		rt := replayTask{Name: n, Status: t.Status.String(), Attempts: t.Attempt, DurationMS: taskDurationMS(t),
-			AttemptDurationsMS: durs[n], Error: t.Error, Reason: t.Reason}
+			AttemptDurationsMS: durs[n], Error: t.Error, Reason: t.Reason, ReusedFrom: t.ReusedFrom}
 		if rt.AttemptDurationsMS == nil {
 			rt.AttemptDurationsMS = []int64{}
 		} else {

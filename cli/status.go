@@ -116,9 +116,9 @@ func isTerminal(w io.Writer) bool {
 
 // statusJSON is the output of status --json.
 type statusJSON struct {
-	Now    *string         `json:"now"`
-	Live   []liveRunJSON   `json:"live"`
-	Recent []recentRunJSON `json:"recent"`
+	Now    *string          `json:"now"`
+	Live   []liveRunJSON    `json:"live"`
+	Recent []runSummaryJSON `json:"recent"`
 }
 
 type liveRunJSON struct {
@@ -147,16 +147,6 @@ type liveTaskJSON struct {
 	CPUPercent *float64 `json:"cpu_percent"`
 	RSSBytes   *int64   `json:"rss_bytes"`
 	Note       string   `json:"note,omitempty"` // error or reason
-}
-
-type recentRunJSON struct {
-	RunID      string  `json:"run_id"`
-	Workflow   string  `json:"workflow"`
-	Status     string  `json:"status"`
-	StartedAt  *string `json:"started_at"`
-	FinishedAt *string `json:"finished_at"`
-	DurationMS int64   `json:"duration_ms"`
-	Trigger    string  `json:"trigger"`
 }
 
 // taskState maps a task's status to what status shows.
@@ -191,7 +181,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		return nil, err
 	}
 	now := clock()
-	st := &statusJSON{Now: timeJSON(now), Live: []liveRunJSON{}, Recent: []recentRunJSON{}}
+	st := &statusJSON{Now: timeJSON(now), Live: []liveRunJSON{}, Recent: []runSummaryJSON{}}
 	held := map[string]bool{}
 	pgids := map[int]bool{}
 	for i := range live {
@@ -240,8 +230,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 	}
 	for i := range recent {
 		r := &recent[i]
-		st.Recent = append(st.Recent, recentRunJSON{RunID: r.ID, Workflow: r.Workflow, Status: r.Status,
-			StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), DurationMS: r.DurationMS, Trigger: r.Trigger})
+		st.Recent = append(st.Recent, runSummary(r, r.Status))
 	}
 	return st, nil
 }
@@ -356,7 +345,11 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
 	for _, r := range st.Recent {
 		started, _ := time.Parse(time.RFC3339Nano, *r.StartedAt)
-		t.add(r.RunID, r.Workflow, r.Status, started.In(loc).Format(time.DateTime), fmtDuration(r.DurationMS), r.Trigger)
+		var took int64
+		if r.DurationMS != nil {
+			took = *r.DurationMS
+		}
+		t.add(r.RunID, r.Workflow, r.Status, started.In(loc).Format(time.DateTime), fmtDuration(took), r.Trigger)
 	}
 	t.write(w)
 }

@@ -138,20 +138,6 @@ func appendMap(env []string, m, over map[string]string) []string {
 	return env
 }
 
-// OutputEnvPrefix is the prefix of the env vars that carry a task's
-// outputs to its dependents: PICOFLOW_OUT_<TASK>_, the task name upper-cased
-// with every character other than A-Z and 0-9 replaced by '_'. The key part
-// is upper-cased the same way: the full name is workflow.OutputVar.
-func OutputEnvPrefix(task string) string {
-	b := []byte("PICOFLOW_OUT_" + strings.ToUpper(task) + "_")
-	for i := len("PICOFLOW_OUT_"); i < len(b)-1; i++ {
-		if c := b[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
-
 // attempt runs one attempt on its own goroutine and reports to the loop.
 func (x *runner) attempt(ctx context.Context, req *executors.Request) {
 	i, _ := x.wf.Index(req.Task.Name)

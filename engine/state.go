@@ -21,9 +21,10 @@ const (
 	TimedOut // final: the last attempt timed out
 	Skipped  // final: never ran because an upstream task failed
 	InDoubt  // an interrupted non-idempotent attempt awaits `picoflow resolve`
+	Canceled // final: the run was canceled before the task ended
 )
 
-var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt"}
+var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt", "canceled"}
 
 func (s TaskStatus) String() string {
 	if int(s) < len(taskStatusNames) {
@@ -33,7 +34,9 @@ func (s TaskStatus) String() string {
 }
 
 // Final reports whether the status can no longer change in this run.
-func (s TaskStatus) Final() bool { return s == Success || s == Failed || s == TimedOut || s == Skipped }
+func (s TaskStatus) Final() bool {
+	return s == Success || s == Failed || s == TimedOut || s == Skipped || s == Canceled
+}
 
 // TaskState is what the journal says about one task of a run.
 type TaskState struct {
@@ -54,6 +57,9 @@ type TaskState struct {
 	// FirstStarted is when the first attempt started: a task's duration
 	// runs from it to Finished, waits between attempts included.
 	FirstStarted time.Time
+	// ReusedFrom is the run whose result a rerun reused instead of running
+	// the task ("" when it ran in this run).
+	ReusedFrom string
 }
 
 // RunStatus is a run's state.
@@ -82,6 +88,7 @@ type Run struct {
 	Definition string
 	Source     string
 	Trigger    string
+	RerunOf    string // trigger rerun: the run this one reran
 	Params     map[string]string
 	Status     RunStatus
 	Started    time.Time
@@ -156,7 +163,7 @@ func (s *State) Apply(e *journal.Event) error {
 		}
 		s.Runs[e.Run] = &Run{
 			ID: e.Run, Workflow: e.Workflow, DefHash: e.DefHash, Definition: e.Definition,
-			Source: e.Source, Trigger: e.Trigger, Params: e.Params, Started: e.At(),
+			Source: e.Source, Trigger: e.Trigger, RerunOf: e.RerunOf, Params: e.Params, Started: e.At(),
 			FirstSeq: e.Seq, LastSeq: e.Seq, Tasks: make(map[string]*TaskState),
 		}
 		return nil
@@ -187,6 +194,11 @@ func (r *Run) Apply(e *journal.Event) error {
 			r.Status = RunFailed
 		}
 		r.Finished = e.At()
+		for _, t := range r.Tasks { // nothing is in flight in a finished run
+			if !t.Status.Final() {
+				t.Status = Canceled
+			}
+		}
 	case journal.RunResumed:
 		r.Resumes++
 		if r.Status == RunDamaged {
@@ -226,7 +238,7 @@ func (t *TaskState) apply(e *journal.Event) {
 		t.ExitCode, t.Error, t.Tail, t.Finished, t.Reason = e.ExitCode, e.Error, e.Tail, e.At(), e.Reason
 		switch e.Status {
 		case journal.StatusSuccess:
-			t.Status, t.Outputs = Success, e.Outputs
+			t.Status, t.Outputs, t.ReusedFrom = Success, e.Outputs, e.ReusedFrom
 		case journal.StatusTimeout:
 			t.Status = TimedOut
 			t.Failures++

@@ -84,9 +84,10 @@ type Event struct {
 	DefHash    string            `json:"def_hash,omitempty"`
 	Definition string            `json:"definition,omitempty"` // the YAML bytes that run
 	Source     string            `json:"source,omitempty"`     // the file they came from
-	Trigger    string            `json:"trigger,omitempty"`    // manual, schedule, catchup
+	Trigger    string            `json:"trigger,omitempty"`    // manual, schedule, catchup, rerun
 	Params     map[string]string `json:"params,omitempty"`
 	FireTime   int64             `json:"fire_time,omitempty"` // ScheduleFired / schedule runs
+	RerunOf    string            `json:"rerun_of,omitempty"`  // trigger rerun: the run it reran
 
 	// TaskStarted / TaskProcess
 	LogPath string `json:"log,omitempty"`
@@ -100,8 +101,14 @@ type Event struct {
 	DurationMS int64             `json:"duration_ms,omitempty"`
 	Tail       string            `json:"tail,omitempty"` // last bytes of the attempt's output
 	Outputs    map[string]string `json:"outputs,omitempty"`
-	Retryable  bool              `json:"retryable,omitempty"` // executor says a retry may help
-	Reason     string            `json:"reason,omitempty"`
+	// Retryable is written by no release (executors.Result.NoRetry decides
+	// retries, in the engine); it stays because the frozen version 1
+	// journal (testdata/journal/v1) carries it and must re-encode as is.
+	Retryable bool   `json:"retryable,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// ReusedFrom (TaskFinished of a rerun): the task did not run in this
+	// run; its result and outputs are those of that earlier run.
+	ReusedFrom string `json:"reused_from,omitempty"`
 
 	// TaskRetrying
 	RetryAt   int64 `json:"retry_at,omitempty"` // unix nanoseconds

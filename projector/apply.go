@@ -16,8 +16,8 @@ import (
 // removed by retention) are ignored.
 const (
 	sqlDefinition = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
-	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq)
-		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq, rerun_of)
+		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	sqlRunKnown   = `SELECT 1 FROM runs WHERE id = ?`
 	sqlRunTouch   = `UPDATE runs SET last_seq = ? WHERE id = ?`
 	sqlRunResumed = `UPDATE runs SET resumes = resumes + 1,
@@ -54,6 +54,9 @@ const (
 	sqlTaskSettle = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
 		WHERE run_id = ? AND task = ?`
 	sqlAttemptSettle = `UPDATE task_attempts SET status = ?, reason = ? WHERE run_id = ? AND task = ? AND attempt = ?`
+	// A rerun's reused task: its result, no attempt (it did not run here).
+	sqlTaskReused = `INSERT INTO tasks (run_id, task, ord, status, exit_code, finished_at, error, reason, reused_from)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task) DO NOTHING`
 )
 
 // applier holds the statements of one write transaction.
@@ -70,7 +73,7 @@ type applier struct {
 	runEndTasks, runEndAttempts                                                     *sql.Stmt
 	attemptStarted, taskStarted, attemptPGID, taskPGID                              *sql.Stmt
 	attemptEnd, taskEnd, taskSkipped, taskSettle                                    *sql.Stmt
-	attemptSettle                                                                   *sql.Stmt
+	attemptSettle, taskReused                                                       *sql.Stmt
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
@@ -85,7 +88,7 @@ func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
 		{&a.attemptStarted, sqlAttemptStarted}, {&a.taskStarted, sqlTaskStarted},
 		{&a.attemptPGID, sqlAttemptPGID}, {&a.taskPGID, sqlTaskPGID},
 		{&a.attemptEnd, sqlAttemptEnd}, {&a.taskEnd, sqlTaskEnd}, {&a.taskSkipped, sqlTaskSkipped},
-		{&a.taskSettle, sqlTaskSettle}, {&a.attemptSettle, sqlAttemptSettle},
+		{&a.taskSettle, sqlTaskSettle}, {&a.attemptSettle, sqlAttemptSettle}, {&a.taskReused, sqlTaskReused},
 	} {
 		s, err := tx.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -123,25 +126,7 @@ func (a *applier) apply(e *journal.Event) error {
 func (a *applier) fold(e *journal.Event) error {
 	switch e.Type {
 	case journal.RunStarted:
-		if e.DefHash != "" && e.Definition != "" {
-			if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
-				return err
-			}
-		}
-		var params any
-		if len(e.Params) > 0 {
-			b, err := json.Marshal(e.Params) // sorted keys: deterministic
-			if err != nil {
-				return err
-			}
-			params = string(b)
-		}
-		n, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
-			e.Time, int64(e.Seq), int64(e.Seq))
-		if n == 1 {
-			delete(a.unknown, e.Run)
-		}
-		return err
+		return a.runStartedRow(e)
 	case journal.ScheduleFired, journal.ScheduleSkipped:
 		return nil // not projected: the daemon reads them from the journal
 	}
@@ -176,25 +161,7 @@ func (a *applier) fold(e *journal.Event) error {
 			_, err = a.exec(a.taskPGID, e.PGID, run, task, att)
 		}
 	case journal.TaskFinished, journal.TaskRetrying:
-		status := e.Status
-		if status == "" {
-			status = journal.StatusFailed
-		}
-		_, err = a.exec(a.attemptEnd, status, e.ExitCode, e.Time, nullIfZero(e.DurationMS), e.Time,
-			e.Tail, e.Error, e.Reason, run, task, att)
-		if err != nil {
-			return err
-		}
-		var finished, retryAt, code any = e.Time, nil, e.ExitCode
-		switch {
-		case e.Type == journal.TaskRetrying:
-			status, finished, retryAt = "retrying", nil, e.RetryAt
-		case status == journal.StatusInterrupted:
-			status, finished, code = "pending", nil, nil // runs again on resume
-		case status != journal.StatusSuccess && status != journal.StatusTimeout:
-			status = journal.StatusFailed
-		}
-		_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
+		err = a.attemptEnded(e)
 	case journal.TaskSkipped:
 		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), e.Reason)
 	case journal.TaskInDoubt:
@@ -215,6 +182,60 @@ func (a *applier) fold(e *journal.Event) error {
 		}
 	default:
 		return fmt.Errorf("unexpected event type %s", e.Type)
+	}
+	return err
+}
+
+// attemptEnded folds the end of an attempt (task_finished, task_retrying),
+// or a result a rerun reused (task_finished with reused_from: a task row
+// with no attempt).
+func (a *applier) attemptEnded(e *journal.Event) error {
+	run, task, att := e.Run, e.Task, e.Attempt
+	if e.ReusedFrom != "" {
+		_, err := a.exec(a.taskReused, run, task, int64(e.Seq), e.Status, nil, e.Time, e.Error, e.Reason, e.ReusedFrom)
+		return err
+	}
+	status := e.Status
+	if status == "" {
+		status = journal.StatusFailed
+	}
+	_, err := a.exec(a.attemptEnd, status, e.ExitCode, e.Time, nullIfZero(e.DurationMS), e.Time,
+		e.Tail, e.Error, e.Reason, run, task, att)
+	if err != nil {
+		return err
+	}
+	var finished, retryAt, code any = e.Time, nil, e.ExitCode
+	switch {
+	case e.Type == journal.TaskRetrying:
+		status, finished, retryAt = "retrying", nil, e.RetryAt
+	case status == journal.StatusInterrupted:
+		status, finished, code = "pending", nil, nil // runs again on resume
+	case status != journal.StatusSuccess && status != journal.StatusTimeout:
+		status = journal.StatusFailed
+	}
+	_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
+	return err
+}
+
+// runStartedRow inserts the row of a run (and its definition, once).
+func (a *applier) runStartedRow(e *journal.Event) error {
+	if e.DefHash != "" && e.Definition != "" {
+		if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
+			return err
+		}
+	}
+	var params any
+	if len(e.Params) > 0 {
+		b, err := json.Marshal(e.Params) // sorted keys: deterministic
+		if err != nil {
+			return err
+		}
+		params = string(b)
+	}
+	n, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
+		e.Time, int64(e.Seq), int64(e.Seq), e.RerunOf)
+	if n == 1 {
+		delete(a.unknown, e.Run)
 	}
 	return err
 }

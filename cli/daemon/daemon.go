@@ -252,6 +252,7 @@ func (d *Daemon) replay() (*engine.State, error) {
 			d.log.Error("journal not read: its workflow's interrupted runs are not resumed", "journal", dir, "err", err)
 		}
 	}
+	d.metrics.last.seed(st) // the alerting series survive a restart
 	return st, nil
 }
 

@@ -3,9 +3,10 @@ package workflow
 import (
 	"cmp"
 	"fmt"
-	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"slices"
 	"strings"
+
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 )
 
 // suggestBudget caps the name comparisons spent on "did you mean" for
@@ -103,7 +104,7 @@ func (d *decoder) names(w *Workflow, nodes []taskNode) []int32 {
 		owner := slices.Min(sorted[g:h]) // the first with these variables
 		first := sorted[g]               // the first with this name
 		for _, i := range sorted[g:h] {
-			at, path := nodes[i].name, join(index("tasks", int(i)), "name")
+			at, path := nodes[i].name, yamlcheck.Join(yamlcheck.Index("tasks", int(i)), "name")
 			switch {
 			case name(i) != name(first):
 				first = i
@@ -205,7 +206,7 @@ func (d *decoder) cycles(w *Workflow, nodes []taskNode) {
 			names[k] = w.Tasks[i].Name
 		}
 		names[len(cycle)] = w.Tasks[start].Name
-		d.errorAt(nodes[start].at, index("tasks", start), "dependency cycle: %s", strings.Join(names, " -> "))
+		d.errorAt(nodes[start].at, yamlcheck.Index("tasks", start), "dependency cycle: %s", strings.Join(names, " -> "))
 	}
 }
 

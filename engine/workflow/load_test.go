@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"github.com/picoflow/picoflow/executors"
 	"io/fs"
 	"os"
@@ -356,7 +357,7 @@ func TestSuggest(t *testing.T) {
 		{"", []string{"a"}, ""},
 	}
 	for _, tt := range tests {
-		if got := suggest(tt.word, tt.cands); got != tt.want {
+		if got := yamlcheck.Suggest(tt.word, tt.cands); got != tt.want {
 			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
 		}
 	}

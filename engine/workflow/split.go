@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -138,8 +139,8 @@ func (s *split) head() []byte {
 
 // placeholder reports whether the tasks entry of the head is the empty
 // value left where the items were.
-func (s *split) placeholder(e field) bool {
-	k, v := e.key, e.val
+func (s *split) placeholder(e yamlcheck.Field) bool {
+	k, v := e.Key, e.Val
 	return k.Line == s.tasksLine && k.Column == 1 && k.Kind == yaml.ScalarNode && k.Style == 0 &&
 		v.Kind == yaml.ScalarNode && v.Tag == "!!null" && v.Value == "" && v.Anchor == "" && v.Style == 0
 }
@@ -191,7 +192,7 @@ func shift(n *yaml.Node, d int) {
 // splitTasks decodes the tasks a group of items at a time (see split), at the point
 // where the whole way decodes the task list, so problems and the node
 // budget come out the same.
-func (d *decoder) splitTasks(w *Workflow, e field) {
+func (d *decoder) splitTasks(w *Workflow, e yamlcheck.Field) {
 	s := d.split
 	s.used = true
 	if !s.placeholder(e) {
@@ -208,10 +209,10 @@ func (d *decoder) splitTasks(w *Workflow, e field) {
 			return
 		}
 		for _, item := range items {
-			if !d.visit(item) {
+			if !d.Visit(item) {
 				return
 			}
-			t, tn := d.task(item, index("tasks", i))
+			t, tn := d.task(item, yamlcheck.Index("tasks", i))
 			w.Tasks = append(w.Tasks, t)
 			nodes = append(nodes, tn)
 			i++
@@ -230,12 +231,12 @@ func decodeSplit(src string, data []byte, base Config) (w *Workflow, probs Probl
 	d := newDecoder(src, data, base)
 	d.split = s
 	root := d.document(s.head())
-	if root == nil || len(d.probs) > 0 {
+	if root == nil || len(d.Probs) > 0 {
 		return nil, nil, false
 	}
 	w = d.workflow(root)
 	if !s.used || s.failed {
 		return nil, nil, false
 	}
-	return w, d.probs, true
+	return w, d.Probs, true
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -22,9 +23,9 @@ func checkSplit(t testing.TB, data []byte) bool {
 		return false
 	}
 	ww, pw := decodeWhole("f.yaml", data, BuiltinConfig())
-	ps.sortByPosition()
-	pw.sortByPosition()
-	ps, pw = ps.dedupe(), pw.dedupe()
+	ps.SortByPosition()
+	pw.SortByPosition()
+	ps, pw = ps.Dedupe(), pw.Dedupe()
 	if len(ps) > 0 || len(pw) > 0 {
 		if !reflect.DeepEqual(ps, pw) {
 			t.Fatalf("problems differ\n--- split\n%v\n--- whole\n%v\n--- input\n%s", ps, pw, data)
@@ -153,16 +154,16 @@ func TestNamesMatchMaps(t *testing.T) {
 			w.Tasks = append(w.Tasks, &Task{Task: executors.Task{Name: name}, Line: 10 + i})
 			nodes[i].name = pos{int32(10 + i), 5}
 		}
-		d := &decoder{file: "f.yaml"}
+		d := newDecoder("f.yaml", nil, BuiltinConfig())
 		w.byName = d.names(w, nodes)
-		want := &decoder{file: "f.yaml"}
+		want := newDecoder("f.yaml", nil, BuiltinConfig())
 		first := map[string]int{}
 		vars := map[string]int{}
 		for i, t := range w.Tasks {
 			if t.Name == "" {
 				continue
 			}
-			at, path := nodes[i].name, join(index("tasks", i), "name")
+			at, path := nodes[i].name, yamlcheck.Join(yamlcheck.Index("tasks", i), "name")
 			if j, dup := first[t.Name]; dup {
 				want.errorAt(at, path, "duplicate task name %q (first defined at line %d)", t.Name, w.Tasks[j].Line)
 				continue
@@ -179,9 +180,9 @@ func TestNamesMatchMaps(t *testing.T) {
 			}
 			vars[v] = i
 		}
-		d.probs.sortByPosition()
-		if !reflect.DeepEqual(d.probs, want.probs) {
-			t.Fatalf("round %d: names %q\n--- got\n%v\n--- want\n%v", round, taskNames(w), d.probs, want.probs)
+		d.Probs.SortByPosition()
+		if !reflect.DeepEqual(d.Probs, want.Probs) {
+			t.Fatalf("round %d: names %q\n--- got\n%v\n--- want\n%v", round, taskNames(w), d.Probs, want.Probs)
 		}
 		for name, i := range first {
 			if j, ok := w.Index(name); !ok || j != i {
