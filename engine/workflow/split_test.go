@@ -127,9 +127,25 @@ func TestSplitTestdata(t *testing.T) {
 	if checkSplit(t, Example()) {
 		split++
 	}
-	if checkSplit(t, genDAG(300)) {
-		split++
+	// The memory of a big DAG depends on this: generated and hand-written
+	// task lists must take the split way, whose YAML trees are one group
+	// of groupBytes at a time.
+	if !checkSplit(t, genDAG(2000)) {
+		t.Fatal("a generated 2,000-task DAG did not take the split way")
 	}
+	if s := scanTasks(genDAG(2000)); s != nil {
+		for i := 0; i < len(s.lines); {
+			items, ok := s.group(i)
+			if !ok || i > 0 && len(items) < 2 {
+				t.Fatalf("group %d: ok=%v, %d items", i, ok, len(items))
+			}
+			if size := s.items[i+len(items)] - s.items[i]; size > groupBytes {
+				t.Fatalf("group at item %d parses %d bytes, more than %d", i, size, groupBytes)
+			}
+			i += len(items)
+		}
+	}
+	split++
 	// Most files are written in block style; if few take the split way,
 	// the prescan has become too strict and big DAGs lose their memory.
 	if split < len(files)/2 {
