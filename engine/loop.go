@@ -38,6 +38,7 @@ type runner struct {
 	tasks   []*TaskState
 	staged  []*TaskState // per task: its state once pending is applied; nil if unchanged
 	dirty   []int        // the tasks with a staged copy
+	spare   []*TaskState // staged copies dropped by flush, for reuse
 	waiting []int        // unsatisfied dependencies per task
 	ready   []int        // FIFO of startable tasks
 	retries retryHeap
@@ -246,8 +247,12 @@ func (x *runner) stage(i int, ev *journal.Event) {
 	x.pending = append(x.pending, ev)
 	s := x.staged[i]
 	if s == nil {
-		c := *x.tasks[i]
-		s = &c
+		if k := len(x.spare); k > 0 {
+			s, x.spare = x.spare[k-1], x.spare[:k-1]
+		} else {
+			s = new(TaskState)
+		}
+		*s = *x.tasks[i]
 		x.staged[i] = s
 		x.dirty = append(x.dirty, i)
 	}
@@ -260,6 +265,7 @@ func (x *runner) flush() error {
 	evs := x.pending
 	x.pending = nil
 	for _, i := range x.dirty {
+		x.spare = append(x.spare, x.staged[i])
 		x.staged[i] = nil
 	}
 	x.dirty = x.dirty[:0]
