@@ -16,7 +16,7 @@ repo="$(cd "${script_dir}/.." && pwd)"
 
 usage() {
   cat <<'EOF'
-Usage: scripts/scale.sh [--sizes "N..."] [--no-run] [--bin PATH] [--keep DIR] [--help]
+Usage: scripts/scale.sh [--sizes "N..."] [--no-run] [--no-5mb] [--bin PATH] [--keep DIR] [--help]
 
 Generate independent and chain workflows of N `true` tasks (default sizes
 1000 10000 100000), run `picoflow validate` and `picoflow run` on each under
@@ -28,7 +28,8 @@ figures are those of the default memory settings.
 
 Options:
   --sizes "N..."  task counts, smallest first (default: "1000 10000 100000")
-  --no-run        only validate (a 100,000-task run takes minutes)
+  --no-run        only validate (a 100,000-task run of `true` takes 15-60
+                  minutes on a busy 2-core machine)
   --no-5mb        skip the ~5 MB validate
   --bin PATH      picoflow binary to measure (default: build one from the repo)
   --keep DIR      generate files and homes in DIR and keep them
