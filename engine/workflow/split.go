@@ -24,8 +24,8 @@ import (
 // parsed from its own lines, indentation included.
 //
 // The split way gives up, and the whole way runs instead, on anything it
-// cannot be sure to decode exactly as the whole way would: document
-// markers and directives, a "tasks:" with its value on the same line (flow
+// cannot be sure to decode exactly as the whole way would: line breaks
+// other than "\n" and "\r\n", document markers and directives, a "tasks:" with its value on the same line (flow
 // style, anchors, tags), tabs or odd indentation at the item boundaries,
 // any YAML error in the rest of the file or in an item (so syntax errors
 // are always reported by the whole parse), an item that does not parse as
@@ -49,7 +49,7 @@ type split struct {
 // scanTasks finds the items of a block-style top-level task list, or
 // returns nil when the file is not laid out that way.
 func scanTasks(data []byte) *split {
-	if len(data) >= math.MaxInt32 {
+	if len(data) >= math.MaxInt32 || oddBreaks(data) {
 		return nil
 	}
 	s := &split{data: data, col: -1}
@@ -106,6 +106,28 @@ func scanTasks(data []byte) *split {
 		s.items = append(s.items, int32(len(data)))
 	}
 	return s
+}
+
+// oddBreaks reports whether data has a line break other than "\n" and
+// "\r\n": the YAML parser also breaks lines at a lone "\r" and at NEL,
+// LS and PS, where the prescan would count lines differently.
+func oddBreaks(data []byte) bool {
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(data[i:], '\r')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+1 == len(data) || data[i+1] != '\n' {
+			return true
+		}
+	}
+	for _, b := range []string{"\u0085", "\u2028", "\u2029"} {
+		if bytes.Contains(data, []byte(b)) {
+			return true
+		}
+	}
+	return false
 }
 
 // isTasksKey reports whether a line is "tasks:" with nothing after it

@@ -74,6 +74,8 @@ var splitCases = []struct {
 	{"empty tasks", "name: a\ntasks:\nconfig: {}\n", false},
 	{"item with a tag", "name: a\ntasks:\n  - !!map\n    name: x\n    type: shell\n    config: {command: \"true\"}\n", true},
 	{"nested list item", "name: a\ntasks:\n  - - name: x\n", true},
+	{"lone carriage return", "tasks:\n  - \r0", false},
+	{"next line", "name: a\ntasks:\n  - name: x\u0085    type: shell\n    config: {command: \"true\"}\n", false},
 	{"no newline at the end", "name: a\ntasks:\n- name: x\n  type: shell\n  config: {command: \"true\"}", true},
 }
 
