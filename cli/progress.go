@@ -16,19 +16,24 @@ import (
 // progress reports run transitions: one readable line each on a terminal,
 // or one slog record each with --log-format json.
 type progress struct {
-	w     io.Writer
-	log   *slog.Logger
-	json  bool
-	wf    *workflow.Workflow
-	names []string
+	w    io.Writer
+	log  *slog.Logger
+	json bool
+	wf   *workflow.Workflow
 }
 
 func newProgress(w io.Writer, g *globals, wf *workflow.Workflow) *progress {
-	p := &progress{w: w, log: g.log, json: g.logFormat == "json", wf: wf}
-	for _, t := range wf.Tasks {
-		p.names = append(p.names, t.Name)
+	return &progress{w: w, log: g.log, json: g.logFormat == "json", wf: wf}
+}
+
+// names returns the task names, built when needed: a big DAG's run should
+// not keep a second list of them.
+func (p *progress) names() []string {
+	out := make([]string, len(p.wf.Tasks))
+	for i, t := range p.wf.Tasks {
+		out[i] = t.Name
 	}
-	return p
+	return out
 }
 
 func (p *progress) observe(r *engine.Run, e *journal.Event) {
@@ -94,7 +99,7 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 	case journal.TaskResolved:
 		line = fmt.Sprintf("  settle %s  %s", e.Task, e.Status)
 	case journal.RunFinished:
-		c := r.Counts(p.names)
+		c := r.Counts(p.names())
 		line = fmt.Sprintf("run %s %s in %s: %d succeeded, %d failed, %d skipped", r.ID, e.Status,
 			ms(e.DurationMS), c[engine.Success], c[engine.Failed]+c[engine.TimedOut], c[engine.Skipped])
 		if n := c[engine.Canceled]; n > 0 {

@@ -111,7 +111,7 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 	now := e.opts.Clock()
 	ev := &journal.Event{
 		Type: journal.RunStarted, Time: now.UnixNano(), Run: e.opts.NewRunID(now),
-		Workflow: wf.Name, DefHash: wf.Hash, Definition: string(wf.Raw), Source: wf.Source,
+		Workflow: wf.Name, DefHash: wf.Hash, Definition: wf.Definition(), Source: wf.Source,
 		Trigger: trigger, Params: params,
 	}
 	if !fire.IsZero() {

@@ -81,10 +81,14 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 		queued:  make([]bool, n),
 		causes:  make([]string, n),
 		tallies: make([]Tally, n),
-		results: make(chan attemptResult, n),
-		procs:   make(chan *journal.Event, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
 	}
+	// At most maxParallel attempts are in flight, each sends one result
+	// and at most one TaskProcess: channels that size never block an
+	// attempt, and cost nothing per task of a big DAG.
+	inflight := min(x.maxParallel(), n)
+	x.results = make(chan attemptResult, inflight)
+	x.procs = make(chan *journal.Event, inflight)
 	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
 		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
 	}

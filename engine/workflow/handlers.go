@@ -79,8 +79,8 @@ func (d *decoder) triggerRule(t *Task, e yamlcheck.Field, path string) {
 // on_cancel, on_exit): ordinary task definitions without depends_on or
 // trigger_rule, since they run after the whole DAG. They are appended to
 // w.Tasks, after the DAG, with Handler set; names are unique across both.
-func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []*taskNode {
-	var nodes []*taskNode
+func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []taskNode {
+	var nodes []taskNode
 	for _, key := range HandlerLists {
 		e, ok := f.Get(key)
 		if !ok {
@@ -99,12 +99,13 @@ func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []*taskNode {
 			path := yamlcheck.Index(key, i)
 			t, tn := d.task(item, path)
 			t.Handler = key
+			tn.list, tn.item = key, int32(i)
 			if len(t.DependsOn) > 0 {
-				d.Report(tn.depNodes[0], yamlcheck.Join(path, "depends_on"), Problem{
+				d.reportAt(d.deps[tn.deps].pos, yamlcheck.Join(path, "depends_on"), Problem{
 					Msg:  "a run handler cannot have depends_on",
 					Hint: "handlers run after every task of the DAG has settled; list them in the order they should start",
 				})
-				t.DependsOn, tn.depNodes, tn.depPaths = nil, nil, nil
+				t.DependsOn, d.deps = nil, d.deps[:tn.deps] // its entries are the last ones
 			}
 			if t.TriggerRule != "" {
 				d.Errorf(tn.ruleNode, yamlcheck.Join(path, "trigger_rule"), "a run handler has no trigger_rule: %s decides when it runs", key)
@@ -119,11 +120,11 @@ func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []*taskNode {
 
 // checkRootRule reports a trigger rule that waits for upstream outcomes on
 // a task that has no upstream tasks: it would never mean anything.
-func (d *decoder) checkRootRule(t *Task, tn *taskNode) {
+func (d *decoder) checkRootRule(t *Task, tn *taskNode, i int) {
 	if len(t.DependsOn) > 0 || t.TriggerRule == "" || t.TriggerRule == RuleAllSuccess || t.TriggerRule == RuleAlways {
 		return
 	}
-	d.Report(tn.ruleNode, yamlcheck.Join(tn.path, "trigger_rule"), Problem{
+	d.Report(tn.ruleNode, yamlcheck.Join(tn.path(i), "trigger_rule"), Problem{
 		Msg:  fmt.Sprintf("trigger rule %s on a task without depends_on", t.TriggerRule),
 		Hint: "a trigger rule decides from the outcomes of the tasks in depends_on; add them, or remove trigger_rule",
 	})

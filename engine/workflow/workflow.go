@@ -1,9 +1,11 @@
 package workflow
 
 import (
-	"github.com/picoflow/picoflow/engine/schedule"
+	"slices"
 	"time"
+	"unsafe"
 
+	"github.com/picoflow/picoflow/engine/schedule"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -45,9 +47,9 @@ type Workflow struct {
 	// Hash is the lowercase hex SHA-256 of Raw.
 	Hash string
 
-	index    map[string]int
-	order    []int // a topological order of Tasks, dependencies first
-	nameLine int   // position of the name, for problems across files
+	byName   []int32 // indexes of Tasks sorted by cmpVar of their names, for Index
+	order    []int   // a topological order of Tasks, dependencies first
+	nameLine int     // position of the name, for problems across files
 	nameCol  int
 }
 
@@ -142,8 +144,20 @@ func ShortHash(h string) string {
 	return h
 }
 
+// Definition returns Raw as a string without copying it (Raw never changes
+// once Parse returns): the journal records it with each run, and a copy
+// per run would double what a big definition costs.
+func (w *Workflow) Definition() string {
+	return unsafe.String(unsafe.SliceData(w.Raw), len(w.Raw))
+}
+
 // Index returns the position of the named task in Tasks.
 func (w *Workflow) Index(name string) (int, bool) {
-	i, ok := w.index[name]
-	return i, ok
+	k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
+		return cmpVar(w.Tasks[i].Name, name)
+	})
+	if !ok {
+		return 0, false
+	}
+	return int(w.byName[k]), true
 }
