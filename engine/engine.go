@@ -166,11 +166,19 @@ func (e *Engine) observe(r *Run, ev *journal.Event) {
 }
 
 // commit appends events durably, then applies them to the run.
-func (e *Engine) commit(r *Run, evs []*journal.Event) error {
+func (e *Engine) commit(r *Run, evs []*journal.Event) error { return e.commitAs(r, evs, true) }
+
+// commitAs appends events, durably if sync (else they become durable with
+// the journal's next durable append), then applies them to the run.
+func (e *Engine) commitAs(r *Run, evs []*journal.Event, sync bool) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := e.opts.Journal.Append(evs...); err != nil {
+	appendEvs := e.opts.Journal.Append
+	if !sync {
+		appendEvs = e.opts.Journal.AppendLazy
+	}
+	if err := appendEvs(evs...); err != nil {
 		return err
 	}
 	for _, ev := range evs {
@@ -210,6 +218,7 @@ type runner struct {
 	procs   chan *journal.Event
 	pending []*journal.Event // to commit with the next batch
 	logDir  string
+	dur     durability // what the commits made durable (durable.go)
 }
 
 func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) error {
@@ -224,6 +233,7 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 		results: make(chan attemptResult, n),
 		procs:   make(chan *journal.Event, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
+		dur:     durability{ended: make([]uint64, n)},
 	}
 	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
 		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
@@ -472,11 +482,16 @@ func (x *runner) freeSlots(n int) {
 	}
 }
 
-// flush commits the pending events.
+// flush commits the pending events, durably when needsSync says so.
 func (x *runner) flush() error {
 	evs := x.pending
 	x.pending = nil
-	return x.e.commit(x.r, evs)
+	sync := x.needsSync(evs)
+	if err := x.e.commitAs(x.r, evs, sync); err != nil {
+		return err
+	}
+	x.committed(evs, sync)
+	return nil
 }
 
 // finish journals the end of the run once nothing can run any more. A run
