@@ -86,7 +86,7 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 		policy += ", logs older than " + days(r.LogDays)
 	}
 	fmt.Fprintf(m.Stdout, "retention: %s\n", policy)
-	plan, err := db.PlanRetention(ctx, wallClock(), retentionPolicy(r))
+	plan, err := db.PlanRetention(ctx, m.now(), retentionPolicy(r))
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
@@ -126,7 +126,7 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
-	oldest := wallClock().Add(-retentionPolicy(r).MaxAge)
+	oldest := m.now().Add(-retentionPolicy(r).MaxAge)
 	var first error // a damaged journal stops its own truncation only
 	for _, src := range srcs {
 		if err := m.truncateJournal(ctx, h, db, src, gone, oldest, dry); err != nil {

@@ -86,7 +86,7 @@ func checkReplay(t *testing.T, home string, want ...string) {
 func TestGC(t *testing.T) {
 	home := convertedScenario(t)
 	writeConfig(t, home, "retention:\n  history_days: 1\n")
-	fixClock(t, projectortest.T0.Add(25*time.Hour)) // runs started before 09:00 are too old
+	fixClock(t, home, projectortest.T0.Add(25*time.Hour)) // runs started before 09:00 are too old
 	old := []string{projectortest.BackupOK, projectortest.ReportFailed}
 	kept := []string{projectortest.ReportOK, projectortest.SyncHeld, projectortest.BackupLive,
 		projectortest.SyncCanceled, projectortest.BackupTimeout}
@@ -164,7 +164,7 @@ func TestGCMaxRunsAndLiveRuns(t *testing.T) {
 func TestGCJournalInUse(t *testing.T) {
 	home := convertedScenario(t)
 	writeConfig(t, home, "retention:\n  history_days: 1\n")
-	fixClock(t, projectortest.T0.Add(25*time.Hour))
+	fixClock(t, home, projectortest.T0.Add(25*time.Hour))
 	j, err := journal.Open(filepath.Join(home, "journal", "backup"), journal.Options{Owner: "daemon"})
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func TestGCJournalInUse(t *testing.T) {
 func TestGCLogDays(t *testing.T) {
 	home := convertedScenario(t)
 	writeConfig(t, home, "retention:\n  history_days: 2\n  log_days: 1\n")
-	fixClock(t, projectortest.T0.Add(25*time.Hour))
+	fixClock(t, home, projectortest.T0.Add(25*time.Hour))
 	r := pf(t, home, "gc")
 	if r.code != 0 || !strings.Contains(r.stdout, "removed 0 run(s) and their logs (0 B)\nremoved the logs of 2 more run(s) (241 B)\n") {
 		t.Fatalf("gc: %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -211,7 +211,7 @@ func TestGCLogDays(t *testing.T) {
 func TestReindexEqualsIncremental(t *testing.T) {
 	home := t.TempDir()
 	writeConfig(t, home, "")
-	fixClock(t, projectortest.T0.Add(3*time.Hour))
+	fixClock(t, home, projectortest.T0.Add(3*time.Hour))
 	projectortest.ScenarioWith(t, home, func() {
 		if r := pf(t, home, "history"); r.code != 0 {
 			t.Fatalf("history: %d %s", r.code, r.stderr)

@@ -67,7 +67,7 @@ day), an RFC 3339 time (2026-11-25T08:00:00Z), or an age: 7d, 12h, 30m.
 					return exitf(ExitUsage, "--status must be success, failed, canceled, damaged, running or interrupted, not %q%s", *status,
 						suggest(*status, []string{"success", "failed", "canceled", "damaged", "running", "interrupted"}))
 				}
-				now, loc := wallClock(), m.zone()
+				now, loc := m.now(), m.zone()
 				var err error
 				if *since != "" {
 					if f.Since, err = parseWhen(*since, now, loc, false); err != nil {

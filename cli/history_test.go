@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,14 +41,29 @@ func scenarioHome(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(home, "config.yaml"), nil, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	fixClock(t, projectortest.T0.Add(3*time.Hour))
+	fixClock(t, home, projectortest.T0.Add(3*time.Hour))
 	return home
 }
 
-func fixClock(t *testing.T, at time.Time) {
-	old := wallClock
-	wallClock = func() time.Time { return at }
-	t.Cleanup(func() { wallClock = old })
+// tuned holds, per home, what a test set on the Main of pf's command lines
+// against that home (a fixed clock, fast polls).
+var tuned sync.Map // home → func(*Main)
+
+// tune adds f to the adjustments of pf's Main for home, until t ends.
+func tune(t *testing.T, home string, f func(*Main)) {
+	prev, _ := tuned.Load(home)
+	tuned.Store(home, func(m *Main) {
+		if prev != nil {
+			prev.(func(*Main))(m)
+		}
+		f(m)
+	})
+	t.Cleanup(func() { tuned.Delete(home) })
+}
+
+// fixClock makes the command lines pf runs against home see the time at.
+func fixClock(t *testing.T, home string, at time.Time) {
+	tune(t, home, func(m *Main) { m.Now = func() time.Time { return at } })
 }
 
 // pf runs a command line in-process against home, with TZ=UTC.
@@ -63,6 +79,9 @@ func pfCtx(ctx context.Context, t testing.TB, home string, args ...string) cliOu
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return env[k] },
 		Exit:   func(code int) { t.Errorf("forced exit %d", code) }}
+	if f, ok := tuned.Load(home); ok {
+		f.(func(*Main))(m)
+	}
 	code := m.Run(ctx, args)
 	return cliOut{code, out.String(), errb.String()}
 }

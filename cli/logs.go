@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,12 +45,11 @@ to stderr. --follow keeps printing what the attempt writes until it ends
 	})
 }
 
-// Poll intervals of logs --follow: the log file, and the journal (through
-// the projection) for the end of the attempt.
-var (
-	followFilePoll    = 200 * time.Millisecond
-	followJournalPoll = time.Second
-)
+// followPolls returns the poll intervals of logs --follow: the log file,
+// and the journal (through the projection) for the end of the attempt.
+func (m *Main) followPolls() (file, jour time.Duration) {
+	return cmp.Or(m.FollowPoll, 200*time.Millisecond), cmp.Or(m.FollowJournalPoll, time.Second)
+}
 
 func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, follow bool) error {
 	db, err := m.queryProjection(ctx, g)
@@ -86,7 +86,7 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 	}
 	f, err := os.Open(a.LogPath)
 	if errors.Is(err, os.ErrNotExist) && follow && a.Status == "running" {
-		f, err = waitForFile(ctx, a.LogPath)
+		f, err = m.waitForFile(ctx, a.LogPath)
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		return exitf(ExitNotFound, "log %s is gone (picoflow gc removes the logs of old runs: see retention.log_days)", a.LogPath)
@@ -104,12 +104,13 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 	return m.follow(ctx, g, db, a, f)
 }
 
-func waitForFile(ctx context.Context, path string) (*os.File, error) {
+func (m *Main) waitForFile(ctx context.Context, path string) (*os.File, error) {
+	poll, _ := m.followPolls()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, os.ErrNotExist
-		case <-time.After(followFilePoll):
+		case <-time.After(poll):
 		}
 		f, err := os.Open(path)
 		if !errors.Is(err, os.ErrNotExist) {
@@ -123,17 +124,18 @@ func waitForFile(ctx context.Context, path string) (*os.File, error) {
 func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *projector.Attempt, f *os.File) error {
 	h := home(g.home)
 	q := projector.AttemptQuery{Workflow: a.Workflow, Task: a.Task, Run: a.Run, Attempt: a.Attempt}
+	poll, jourPoll := m.followPolls()
 	lastCheck := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(followFilePoll):
+		case <-time.After(poll):
 		}
 		if _, err := io.Copy(m.Stdout, f); err != nil {
 			return withCode(ExitInternal, err)
 		}
-		if time.Since(lastCheck) < followJournalPoll {
+		if time.Since(lastCheck) < jourPoll {
 			continue
 		}
 		lastCheck = time.Now()

@@ -47,17 +47,15 @@ func TestLogs(t *testing.T) {
 	}
 }
 
-func fastFollow(t *testing.T) {
-	file, jour := followFilePoll, followJournalPoll
-	followFilePoll, followJournalPoll = 10*time.Millisecond, 50*time.Millisecond
-	t.Cleanup(func() { followFilePoll, followJournalPoll = file, jour })
+func fastFollow(t *testing.T, home string) {
+	tune(t, home, func(m *Main) { m.FollowPoll, m.FollowJournalPoll = 10*time.Millisecond, 50*time.Millisecond })
 }
 
 // TestLogsFollow follows the running compress attempt of the live backup
 // run while the test, as its picoflow, writes output and then finishes it.
 func TestLogsFollow(t *testing.T) {
 	home := scenarioHome(t)
-	fastFollow(t)
+	fastFollow(t, home)
 	release, err := holdWorkflow(home, "backup")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +101,7 @@ func TestLogsFollow(t *testing.T) {
 
 func TestLogsFollowInterruptedRun(t *testing.T) {
 	home := scenarioHome(t)
-	fastFollow(t)
+	fastFollow(t, home)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r := pfCtx(ctx, t, home, "logs", "backup", "compress", "-f")
@@ -114,7 +112,7 @@ func TestLogsFollowInterruptedRun(t *testing.T) {
 
 func TestLogsFollowStopsOnCancel(t *testing.T) {
 	home := scenarioHome(t)
-	fastFollow(t)
+	fastFollow(t, home)
 	release, err := holdWorkflow(home, "backup")
 	if err != nil {
 		t.Fatal(err)

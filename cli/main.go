@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/picoflow/picoflow/cli/config"
 	"github.com/spf13/pflag"
@@ -32,6 +33,13 @@ type Main struct {
 	Getenv func(string) string
 	// Exit forces an exit on a second interrupt; os.Exit when nil.
 	Exit func(int)
+	// Now is the clock the query commands measure ages and elapsed times
+	// against (history, status, ui, gc); time.Now when nil. Tests fix it.
+	Now func() time.Time
+	// FollowPoll and FollowJournalPoll are how often logs --follow reads
+	// the log file and looks in the journal for the end of the attempt;
+	// 200ms and 1s when zero.
+	FollowPoll, FollowJournalPoll time.Duration
 
 	sigLog atomic.Pointer[slog.Logger] // set under --log-format json
 }
@@ -56,6 +64,14 @@ type runFunc func(ctx context.Context, m *Main, g *globals, args []string) error
 var commands = map[string]*command{}
 
 func register(c *command) { commands[c.name] = c }
+
+// now reads m.Now.
+func (m *Main) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
 
 // globals are the flags every command accepts.
 type globals struct {
@@ -303,8 +319,8 @@ func suggestCommand(got string, names []string) string {
 	if len(pre) == 1 {
 		return fmt.Sprintf(" (did you mean %q?)", pre[0])
 	}
-	best := workflow.Suggest(got, names)
-	if best == "" || workflow.EditDistance(got, best) > max(1, len(got)/4) {
+	best := yamlcheck.Suggest(got, names)
+	if best == "" || yamlcheck.EditDistance(got, best) > max(1, len(got)/4) {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
@@ -312,7 +328,7 @@ func suggestCommand(got string, names []string) string {
 
 // suggest returns ` (did you mean "x"?)` for the closest name, or "".
 func suggest(got string, names []string) string {
-	best := workflow.Suggest(got, names)
+	best := yamlcheck.Suggest(got, names)
 	if best == "" {
 		return ""
 	}

@@ -16,10 +16,6 @@ import (
 	"github.com/picoflow/picoflow/projector"
 )
 
-// wallClock is the time the query commands measure ages and elapsed times
-// against; tests fix it.
-var wallClock = time.Now
-
 // projection opens HOME/picoflow.db and brings it up to date with the
 // journal, so that a query never shows stale data. A damaged database is
 // removed and rebuilt: it is derived from the journal.

@@ -268,7 +268,7 @@ func taskNames(r *engine.Run, wf *workflow.Workflow) []string {
 
 func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string) error {
 	fmt.Fprintf(w, "run %s  workflow %s  trigger %s\n", r.ID, r.Workflow, firstNonEmpty(r.Trigger, "-"))
-	fmt.Fprintf(w, "definition %s  from %s\n", short(r.DefHash), firstNonEmpty(r.Source, "-"))
+	fmt.Fprintf(w, "definition %s  from %s\n", workflow.ShortHash(r.DefHash), firstNonEmpty(r.Source, "-"))
 	fmt.Fprintf(w, "started %s\n\n", stamp(r.Started))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tOFFSET\tTASK\tATT\tEVENT\tEXIT\tDURATION\tDETAIL")

@@ -81,12 +81,8 @@ func (m *Main) resolve(ctx context.Context, g *globals, run, task, status, note 
 		return "", err
 	}
 	defer j.Close()
-	ev, err := daemon.ResolveEvent(st, id, task, status, note, time.Now())
-	if err != nil {
+	if err := daemon.Resolve(j, st, id, task, status, note, m.now()); err != nil {
 		return "", refused(err)
-	}
-	if err := j.Append(ev); err != nil {
-		return "", withCode(ExitInternal, err)
 	}
 	return id, nil
 }

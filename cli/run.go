@@ -267,7 +267,7 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 			return exitf(ExitChanged, "run %s of %s was interrupted, and %s changed since it started (definition %s, now %s).\n"+
 				"  picoflow run --fresh %s                         abandon it and start a new run\n"+
 				"  picoflow resume %s   finish it with the definition it started with (recorded in the journal)",
-				prev.ID, wf.Name, wf.Source, short(prev.DefHash), short(wf.Hash), wf.Source, prev.ID)
+				prev.ID, wf.Name, wf.Source, workflow.ShortHash(prev.DefHash), workflow.ShortHash(wf.Hash), wf.Source, prev.ID)
 		}
 		done := 0
 		for _, t := range wf.Tasks {
@@ -327,7 +327,7 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if r == nil || (r.Status != engine.RunRunning && r.Status != engine.RunDamaged) {
 		return exitf(ExitUsage, "run %s is no longer interrupted", id)
 	}
-	fmt.Fprintf(m.Stdout, "resuming run %s with its recorded definition (%s)\n", id, short(r.DefHash))
+	fmt.Fprintf(m.Stdout, "resuming run %s with its recorded definition (%s)\n", id, workflow.ShortHash(r.DefHash))
 	eng, done := m.newEngine(g, h, j, wf, ef)
 	defer done()
 	err = eng.Resume(ctx, wf, r)
@@ -405,11 +405,4 @@ func runOutcome(ctx context.Context, r *engine.Run, err error) error {
 	sort.Strings(doubt)
 	return exitf(ExitInDoubt, "run %s is held: task(s) %s were interrupted and are not idempotent.\n"+
 		"  check what they did, then: picoflow resolve %s TASK --succeeded|--failed|--rerun", r.ID, strings.Join(doubt, ", "), r.ID)
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

@@ -68,7 +68,7 @@ func (m *Main) status(ctx context.Context, g *globals, watch, asJSON bool) error
 		if first {
 			wait = 250 * time.Millisecond // a one-shot status measures CPU over this
 		}
-		st, err := collectStatus(ctx, db, h, ps, wait, workflowBase(g.cfg))
+		st, err := collectStatus(ctx, db, h, ps, wait, workflowBase(g.cfg), m.now)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -181,7 +181,7 @@ func taskState(status string, attempts int, live bool) string {
 	return status
 }
 
-func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSampler, wait time.Duration, base workflow.Config) (*statusJSON, error) {
+func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSampler, wait time.Duration, base workflow.Config, clock func() time.Time) (*statusJSON, error) {
 	live, err := db.Live(ctx)
 	if err != nil {
 		return nil, err
@@ -190,7 +190,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 	if err != nil {
 		return nil, err
 	}
-	now := wallClock()
+	now := clock()
 	st := &statusJSON{Now: timeJSON(now), Live: []liveRunJSON{}, Recent: []recentRunJSON{}}
 	held := map[string]bool{}
 	pgids := map[int]bool{}

@@ -134,7 +134,7 @@ func TestStatusClockBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
-	fixClock(t, projectortest.T0.Add(-time.Hour))
+	fixClock(t, home, projectortest.T0.Add(-time.Hour))
 	r := pf(t, home, "status", "--json")
 	var st statusJSON
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Live) == 0 {

@@ -201,7 +201,7 @@ func webErr(err error) error {
 // workflows with runs, by name.
 func (s *uiSource) Workflows(ctx context.Context) ([]web.Workflow, error) {
 	byName := map[string]web.Workflow{}
-	now := wallClock()
+	now := s.m.now()
 	files, _ := filepath.Glob(filepath.Join(s.wfDir, "*.y*ml"))
 	for _, f := range files {
 		if ext := filepath.Ext(f); ext != ".yaml" && ext != ".yml" {

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
@@ -73,7 +72,7 @@ func (x *runner) request(i int) *executors.Request {
 	clock := x.e.opts.Clock
 	procs := x.procs
 	return &executors.Request{
-		Run: x.r.ID, Workflow: x.wf.Name, Task: t, Attempt: attempt,
+		Run: x.r.ID, Workflow: x.wf.Name, Task: &t.Task, Attempt: attempt,
 		Env: env, TaskEnv: env[base:len(env):len(env)], RefKeys: refKeys,
 		Timeout: t.Timeout, KillGrace: x.e.opts.KillGrace,
 		OutputFile: out,
@@ -157,9 +156,10 @@ func OutputEnvPrefix(task string) string {
 func (x *runner) attempt(ctx context.Context, req *executors.Request) {
 	i, _ := x.wf.Index(req.Task.Name)
 	a := attemptResult{task: i, attempt: req.Attempt}
-	start := time.Now()
+	clock := x.e.opts.Clock
+	start := clock()
 	defer func() {
-		a.took = time.Since(start)
+		a.took = clock().Sub(start)
 		x.results <- a
 	}()
 	f, err := os.OpenFile(x.logPath(i, req.Attempt), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
@@ -169,10 +169,11 @@ func (x *runner) attempt(ctx context.Context, req *executors.Request) {
 	}
 	defer f.Close()
 	req.Log = f
-	ex := x.e.opts.Executors[req.Task.Type]
+	typ := x.wf.Tasks[i].Type
+	ex := x.e.opts.Executors[typ]
 	if ex == nil {
 		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true,
-			Err: fmt.Errorf("no executor for task type %q in this build", req.Task.Type)}
+			Err: fmt.Errorf("no executor for task type %q in this build", typ)}
 		return
 	}
 	a.res = ex.Execute(ctx, req)
@@ -252,7 +253,7 @@ func readOutputs(path string) (map[string]string, string, error) {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
-		if !ok || !validKey(k) {
+		if !ok || !executors.ValidEnvName(k) {
 			bad++
 			continue
 		}
@@ -267,16 +268,4 @@ func readOutputs(path string) (map[string]string, string, error) {
 		}
 	}
 	return outs, warn, nil
-}
-
-func validKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i, c := range k {
-		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }

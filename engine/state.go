@@ -197,8 +197,21 @@ func (r *Run) Apply(e *journal.Event) error {
 		if r.Status == RunRunning {
 			r.Status = RunDamaged
 		}
+	case journal.TaskStarted, journal.TaskProcess, journal.TaskFinished, journal.TaskRetrying,
+		journal.TaskSkipped, journal.TaskInDoubt, journal.TaskResolved:
+		r.Task(e.Task).apply(e)
+	default:
+		return fmt.Errorf("entry %d: unexpected %s event for run %s", e.Seq, e.Type, r.ID)
+	}
+	return nil
+}
+
+// apply folds one task event into the task's state: the one rule for what
+// each event does to a task, used by Run.Apply and by the run loop to plan
+// on a staged copy before the events are committed.
+func (t *TaskState) apply(e *journal.Event) {
+	switch e.Type {
 	case journal.TaskStarted:
-		t := r.Task(e.Task)
 		t.Status, t.Attempt, t.LogPath, t.PGID = Running, e.Attempt, e.LogPath, 0
 		t.Started, t.Finished = e.At(), time.Time{}
 		if t.FirstStarted.IsZero() {
@@ -206,11 +219,10 @@ func (r *Run) Apply(e *journal.Event) error {
 		}
 		t.Error, t.Tail, t.Reason, t.ExitCode = "", "", "", 0
 	case journal.TaskProcess:
-		if t := r.Task(e.Task); t.Attempt == e.Attempt {
+		if t.Attempt == e.Attempt {
 			t.PGID = e.PGID
 		}
 	case journal.TaskFinished:
-		t := r.Task(e.Task)
 		t.ExitCode, t.Error, t.Tail, t.Finished, t.Reason = e.ExitCode, e.Error, e.Tail, e.At(), e.Reason
 		switch e.Status {
 		case journal.StatusSuccess:
@@ -225,32 +237,25 @@ func (r *Run) Apply(e *journal.Event) error {
 			t.Failures++
 		}
 	case journal.TaskRetrying:
-		t := r.Task(e.Task)
 		t.Status, t.Failures = Retrying, t.Failures+1
 		t.ExitCode, t.Error, t.Tail, t.Finished = e.ExitCode, e.Error, e.Tail, e.At()
 		t.RetryAt = time.Unix(0, e.RetryAt)
 		t.Backoff = time.Duration(e.BackoffMS) * time.Millisecond
 	case journal.TaskSkipped:
-		t := r.Task(e.Task)
 		t.Status, t.Reason = Skipped, e.Reason
 	case journal.TaskInDoubt:
-		t := r.Task(e.Task)
 		t.Status, t.Reason = InDoubt, e.Reason
 	case journal.TaskResolved:
-		t := r.Task(e.Task)
 		t.Reason = e.Reason
 		switch e.Status {
 		case journal.StatusSuccess:
 			t.Status = Success
 		case journal.StatusFailed:
 			t.Status, t.Failures = Failed, t.Failures+1
-		default: // rerun
+		default: // journal.StatusRerun
 			t.Status = Pending
 		}
-	default:
-		return fmt.Errorf("entry %d: unexpected %s event for run %s", e.Seq, e.Type, r.ID)
 	}
-	return nil
 }
 
 // Replay reduces events from a journal directory (read-only) into a State.

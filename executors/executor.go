@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"time"
-
-	"github.com/picoflow/picoflow/engine/workflow"
 )
 
 // Executor runs one attempt of a task. Execute blocks until the attempt has
@@ -23,7 +21,7 @@ type Executor interface {
 type Request struct {
 	Run      string
 	Workflow string
-	Task     *workflow.Task
+	Task     *Task
 	Attempt  int
 
 	// Env is the complete environment of the attempt, KEY=VALUE.

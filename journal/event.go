@@ -63,6 +63,7 @@ const (
 	StatusInterrupted = "interrupted" // the attempt was cut short by a shutdown or a crash
 	StatusSkipped     = "skipped"
 	StatusCanceled    = "canceled" // run level: stopped and not to be resumed
+	StatusRerun       = "rerun"    // task_resolved: the in-doubt task runs again
 )
 
 // Event is one state transition. Seq and Type live in the envelope; the rest

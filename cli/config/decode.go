@@ -3,7 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
+	"github.com/picoflow/picoflow/executors"
 	"math"
 	"path/filepath"
 	"regexp"
@@ -233,8 +234,6 @@ func (d *decoder) size(n *yaml.Node, path string) (int64, bool) {
 	return int64(v * float64(mult)), true
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // config decodes the top level.
 func (d *decoder) config(n *yaml.Node, c *Config) {
 	d.mapping(n, "", []string{"defaults", "paths", "log", "retention", "resources", "http", "ui", "secrets"},
@@ -421,7 +420,7 @@ func (d *decoder) ui(n *yaml.Node, path string, u *UI) {
 func (d *decoder) secrets(n *yaml.Node, path string, out map[string]Secret) {
 	d.entries(n, path, func(name string, k, v *yaml.Node) {
 		p := join(path, name)
-		if !identifier.MatchString(name) {
+		if !executors.ValidEnvName(name) {
 			d.errorf(k, p, "secret names are letters, digits and '_', not starting with a digit")
 			return
 		}
@@ -433,7 +432,7 @@ func (d *decoder) secrets(n *yaml.Node, path string, out map[string]Secret) {
 			switch key {
 			case "env":
 				if e, ok := d.str(v, join(p, key)); ok {
-					if !identifier.MatchString(e) {
+					if !executors.ValidEnvName(e) {
 						d.errorf(v, join(p, key), "%q is not an environment variable name", e)
 					}
 					s.Env = e
@@ -458,4 +457,4 @@ func (d *decoder) secrets(n *yaml.Node, path string, out map[string]Secret) {
 
 // suggest returns the candidate closest to word, or "" if none is a
 // plausible typo.
-func suggest(word string, candidates []string) string { return workflow.Suggest(word, candidates) }
+func suggest(word string, candidates []string) string { return yamlcheck.Suggest(word, candidates) }

@@ -19,5 +19,7 @@
 //
 // The package must never read a secret's value, never apply the settings
 // it parses (the cli does: memory limit, GOGC, home, log format) and never
-// import other PicoFlow packages.
+// import other PicoFlow packages than the leaf engine/yamlcheck, the
+// validation layer it shares with workflow files, and executors for the
+// one check of environment variable names.
 package config

@@ -80,7 +80,7 @@ func (c *catalog) scan(force bool) (changed bool, failed int, err error) {
 		}
 		if s.wf == nil || s.wf.Hash != wf.Hash || s.bad {
 			changed = true
-			c.log.Info("workflow loaded", "workflow", wf.Name, "file", path, "schedule", wf.Schedule, "definition", short(wf.Hash))
+			c.log.Info("workflow loaded", "workflow", wf.Name, "file", path, "schedule", wf.Schedule, "definition", workflow.ShortHash(wf.Hash))
 		}
 		s.wf, s.bad = wf, false
 	}
@@ -141,16 +141,8 @@ func problemText(err error) string {
 // JobOf returns the scheduler's view of a workflow: its schedule in its
 // time zone, its overlap and catch-up policies.
 func JobOf(wf *workflow.Workflow) (schedule.Job, error) {
-	j := schedule.Job{Name: wf.Name}
+	j := schedule.Job{Name: wf.Name, Overlap: wf.Overlap, Catchup: wf.Catchup}
 	var err error
-	if j.Overlap, err = schedule.ParseOverlap(wf.Overlap); err != nil {
-		return j, err
-	}
-	pol, err := schedule.ParseCatchupPolicy(wf.Catchup.Policy)
-	if err != nil {
-		return j, err
-	}
-	j.Catchup = schedule.Catchup{Policy: pol, Window: wf.Catchup.Window}
 	if wf.Schedule == "" {
 		return j, nil
 	}
@@ -164,11 +156,4 @@ func JobOf(wf *workflow.Workflow) (schedule.Job, error) {
 		return j, fmt.Errorf("workflow %s: %w", wf.Name, err)
 	}
 	return j, nil
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

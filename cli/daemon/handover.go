@@ -28,19 +28,19 @@ func (d *Daemon) withJournal(wf string, fn func(*journal.Journal) Response) Resp
 	return fn(j)
 }
 
-// resolve journals the resolution of an in-doubt task (see ResolveEvent).
+// resolve journals the resolution of an in-doubt task (see Resolve).
 func (d *Daemon) resolve(req Request) Response {
 	return d.withJournal(req.Workflow, func(j *journal.Journal) Response {
 		st := engine.NewState()
 		if err := j.ReadFrom(0, st.Apply); err != nil {
 			return Response{Code: CodeInternal, Error: err.Error()}
 		}
-		ev, err := ResolveEvent(st, req.Run, req.Task, req.Status, req.Reason, d.clock())
+		err := Resolve(j, st, req.Run, req.Task, req.Status, req.Reason, d.clock())
 		var re *RefusedError
 		if errors.As(err, &re) {
 			return Response{Code: re.Code, Error: re.Msg}
 		}
-		if err := j.Append(ev); err != nil {
+		if err != nil {
 			return Response{Code: CodeInternal, Error: err.Error()}
 		}
 		d.log.Info("in-doubt task resolved", "run", req.Run, "task", req.Task, "as", req.Status)

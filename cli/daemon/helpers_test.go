@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"github.com/picoflow/picoflow/engine/schedule"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -207,5 +208,5 @@ func finished(evs []*journal.Event) map[string]string {
 func logHas(td *testDaemon, s string) bool { return strings.Contains(td.logs.String(), s) }
 
 func sampleWorkflow() *workflow.Workflow {
-	return &workflow.Workflow{Name: "w", Schedule: "CRON_TZ=Europe/Berlin 30 2 * * *", Overlap: workflow.OverlapQueue}
+	return &workflow.Workflow{Name: "w", Schedule: "CRON_TZ=Europe/Berlin 30 2 * * *", Overlap: schedule.OverlapQueue}
 }

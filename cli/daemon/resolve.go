@@ -1,7 +1,8 @@
 package daemon
 
 import (
-	"fmt"
+	"errors"
+	"strings"
 	"time"
 
 	"github.com/picoflow/picoflow/engine"
@@ -12,7 +13,7 @@ import (
 const (
 	ResolveSucceeded = journal.StatusSuccess
 	ResolveFailed    = journal.StatusFailed
-	ResolveRerun     = "rerun"
+	ResolveRerun     = journal.StatusRerun
 )
 
 // RefusedError is a request refused for a reason the client reports with
@@ -24,30 +25,22 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return e.Msg }
 
-// ResolveEvent checks that task of run is in doubt in st and returns the
-// TaskResolved event that settles it. It is the one rule for `picoflow
-// resolve`, whether the CLI writes the event or hands it to the daemon.
-func ResolveEvent(st *engine.State, run, task, status, note string, now time.Time) (*journal.Event, error) {
-	r := st.Runs[run]
-	if r == nil {
-		return nil, &RefusedError{Code: CodeNotFound, Msg: fmt.Sprintf("no run %s in the journal", run)}
-	}
-	switch status {
-	case ResolveSucceeded, ResolveFailed, ResolveRerun:
+// Resolve settles an in-doubt task with engine.Resolve and turns its
+// refusals into a RefusedError, whether the CLI writes the journal or
+// hands the request to the daemon.
+func Resolve(j engine.Journal, st *engine.State, run, task, status, note string, now time.Time) error {
+	_, err := engine.Resolve(j, st, run, task, status, note, now)
+	code := ""
+	switch {
+	case errors.Is(err, engine.ErrNoRun):
+		code = CodeNotFound
+	case errors.Is(err, engine.ErrNotInDoubt), errors.Is(err, engine.ErrBadResolution):
+		code = CodeInvalid
 	default:
-		return nil, &RefusedError{Code: CodeInvalid, Msg: fmt.Sprintf("resolution %q: want %s, %s or %s", status, ResolveSucceeded, ResolveFailed, ResolveRerun)}
+		return err
 	}
-	t := r.Tasks[task]
-	if t == nil || t.Status != engine.InDoubt {
-		state := "pending"
-		if t != nil {
-			state = t.Status.String()
-		}
-		return nil, &RefusedError{Code: CodeInvalid, Msg: fmt.Sprintf("task %s of run %s is %s, not in doubt", task, r.ID, state)}
-	}
-	if note == "" {
-		note = "resolved by operator"
-	}
-	return &journal.Event{Type: journal.TaskResolved, Time: now.UnixNano(), Run: r.ID,
-		Task: task, Attempt: t.Attempt, Status: status, Reason: note}, nil
+	// The message as before: without the sentinel's words.
+	msg := err.Error()
+	msg = msg[:strings.LastIndex(msg, ": ")]
+	return &RefusedError{Code: code, Msg: msg}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/picoflow/picoflow/engine/workflow"
 	"net/url"
 	"strconv"
 
@@ -117,7 +118,7 @@ func (m *markup) runPage(p runPage) {
 <dt>Started</dt><dd>%s</dd>
 <dt>Duration</dt><dd>%s</dd>
 <dt>Definition</dt><dd><code title="%s">%s</code> %s</dd>
-`, url.QueryEscape(p.Workflow), p.Workflow, or(p.Trigger, "–"), p.Started, or(p.Duration, "–"), p.DefHash, short(p.DefHash), p.Source)
+`, url.QueryEscape(p.Workflow), p.Workflow, or(p.Trigger, "–"), p.Started, or(p.Duration, "–"), p.DefHash, workflow.ShortHash(p.DefHash), p.Source)
 	if len(p.Params) > 0 {
 		m.f("<dt>Params</dt><dd>%s</dd>\n", kvs(p.Params))
 	}
@@ -251,11 +252,4 @@ func or(s, alt string) string {
 		return alt
 	}
 	return s
-}
-
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

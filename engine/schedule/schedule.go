@@ -19,29 +19,35 @@ type Schedule struct {
 	wildcard bool               // follows real time across DST changes (see the package doc)
 }
 
-// parser accepts what the workflow loader validates: five fields, an
-// optional leading seconds field, and descriptors.
+// parser accepts five fields, an optional leading seconds field, and
+// descriptors such as @daily and @every 10m. It is the one cron parser of
+// PicoFlow: the workflow loader validates with Parse, the daemon fires with
+// it, so the two cannot disagree.
 var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // Parse parses a schedule. A CRON_TZ=Zone (or TZ=Zone) prefix overrides
-// loc; a nil loc means time.Local.
+// loc; a nil loc means time.Local. The cron library panics on some
+// malformed zone prefixes and reads a second prefix itself, so prefixes are
+// handled here: one at most, naming a zone, followed by the schedule.
 func Parse(spec string, loc *time.Location) (s *Schedule, err error) {
 	spec = strings.TrimSpace(spec)
-	rest := spec
-	if zone, r, ok := cutZone(spec); ok {
-		if r == "" {
-			return nil, fmt.Errorf("schedule %q: a time zone prefix must be followed by a space and the schedule", spec)
-		}
+	zone, rest, hasZone, err := splitZone(spec)
+	if err != nil {
+		return nil, err
+	}
+	if hasZone {
 		if loc, err = time.LoadLocation(zone); err != nil {
-			return nil, fmt.Errorf("schedule %q: unknown time zone %q: %w", spec, zone, err)
+			return nil, fmt.Errorf("unknown time zone %q in schedule: %w", zone, err)
 		}
-		rest = r
 	}
 	if loc == nil {
 		loc = time.Local
 	}
 	if rest == "" {
 		return nil, errors.New("empty schedule")
+	}
+	if _, _, again, _ := splitZone(rest); again {
+		return nil, fmt.Errorf("invalid schedule %q: more than one time zone prefix", spec)
 	}
 	var cs cron.Schedule
 	func() {
@@ -53,7 +59,7 @@ func Parse(spec string, loc *time.Location) (s *Schedule, err error) {
 		cs, err = parser.Parse(rest)
 	}()
 	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", spec, err)
+		return nil, fmt.Errorf("invalid schedule %q: %w", spec, err)
 	}
 	s = &Schedule{spec: spec, loc: loc}
 	switch c := cs.(type) {
@@ -79,7 +85,15 @@ func MustParse(spec string, loc *time.Location) *Schedule {
 	return s
 }
 
-func cutZone(spec string) (zone, rest string, ok bool) {
+// HasZone reports whether spec starts with a CRON_TZ= or TZ= prefix.
+func HasZone(spec string) bool {
+	_, _, ok, _ := splitZone(spec)
+	return ok
+}
+
+// splitZone splits a "CRON_TZ=Zone rest" (or "TZ=Zone rest") prefix off a
+// schedule. ok is false when there is no prefix.
+func splitZone(spec string) (zone, rest string, ok bool, err error) {
 	var after string
 	switch {
 	case strings.HasPrefix(spec, "CRON_TZ="):
@@ -87,10 +101,16 @@ func cutZone(spec string) (zone, rest string, ok bool) {
 	case strings.HasPrefix(spec, "TZ="):
 		after = spec[len("TZ="):]
 	default:
-		return "", spec, false
+		return "", spec, false, nil
 	}
-	zone, rest, _ = strings.Cut(after, " ")
-	return zone, strings.TrimSpace(rest), true
+	zone, rest, found := strings.Cut(after, " ")
+	if zone == "" {
+		return "", "", true, fmt.Errorf("time zone prefix of %q names no zone", spec)
+	}
+	if !found || strings.TrimSpace(rest) == "" {
+		return zone, "", true, fmt.Errorf("time zone prefix %q must be followed by a space and the schedule", spec)
+	}
+	return zone, strings.TrimSpace(rest), true, nil
 }
 
 // isWildcard reports whether a field schedule follows real time across

@@ -52,6 +52,11 @@ func TestParse(t *testing.T) {
 		{name: "out of range", spec: "0 25 * * *", wantErr: true},
 		{name: "empty", spec: "  ", wantErr: true},
 		{name: "bad descriptor", spec: "@fortnightly", wantErr: true},
+		// Accepted by the daemon's parser before it was the loader's too
+		// (validate rejected them): an empty zone read as UTC, a second
+		// prefix that the cron library applied itself.
+		{name: "prefix without a zone", spec: "CRON_TZ= 0 3 * * *", wantErr: true},
+		{name: "two prefixes", spec: "TZ=UTC TZ=Europe/Berlin 0 3 * * *", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

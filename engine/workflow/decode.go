@@ -3,6 +3,7 @@ package workflow
 import (
 	"cmp"
 	"fmt"
+	"github.com/picoflow/picoflow/executors"
 	"math"
 	"strconv"
 	"strings"
@@ -406,7 +407,7 @@ func (d *decoder) stringMap(n *yaml.Node, path string, checkKey func(k *yaml.Nod
 // values scalars, which may hold ${secret:..} and ${env:..} references.
 func (d *decoder) env(n *yaml.Node, path string) (map[string]string, bool) {
 	return d.stringMap(n, path, func(k *yaml.Node, p, name string) bool {
-		if !validEnvName(name) {
+		if !executors.ValidEnvName(name) {
 			d.report(k, p, Problem{
 				Msg:  fmt.Sprintf("invalid environment variable name %q", name),
 				Hint: "use letters, digits and underscores, not starting with a digit",
@@ -415,20 +416,6 @@ func (d *decoder) env(n *yaml.Node, path string) (map[string]string, bool) {
 		}
 		return true
 	}, d.refs)
-}
-
-// validEnvName reports whether s matches [A-Za-z_][A-Za-z0-9_]*.
-func validEnvName(s string) bool {
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // MaxNameLen bounds workflow and task names, in bytes. PicoFlow names

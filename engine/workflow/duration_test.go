@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"github.com/picoflow/picoflow/engine/schedule"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +114,7 @@ func TestSchedules(t *testing.T) {
 			if errs != "" {
 				t.Fatal(errs)
 			}
-			s, err := w.Cron()
+			s, err := cronOf(w)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,4 +124,20 @@ func TestSchedules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cronOf parses the workflow's schedule in its time zone, as the daemon
+// does (cli/daemon.JobOf); nil when the workflow has no schedule.
+func cronOf(w *Workflow) (*schedule.Schedule, error) {
+	if w.Schedule == "" {
+		return nil, nil
+	}
+	loc := time.Local
+	if w.Timezone != "" {
+		var err error
+		if loc, err = time.LoadLocation(w.Timezone); err != nil {
+			return nil, err
+		}
+	}
+	return schedule.Parse(w.Schedule, loc)
 }

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"slices"
 	"strings"
 )
@@ -40,7 +41,7 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 		vars[v] = i
 	}
 
-	var names *suggester // built on the first unknown dependency only
+	var names *yamlcheck.Suggester // built on the first unknown dependency only
 	for i, t := range w.Tasks {
 		tn := nodes[i]
 		if len(t.DependsOn) == 0 {
@@ -63,9 +64,9 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 							list = append(list, u.Name)
 						}
 					}
-					names = newSuggester(list, suggestBudget)
+					names = yamlcheck.NewSuggester(list, suggestBudget)
 				}
-				d.report(at, path, Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.suggest(dep)})
+				d.report(at, path, Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.Suggest(dep)})
 			case j == i:
 				d.errorf(at, path, "task %q depends on itself", dep)
 			case seen != nil && seen[j] || seen == nil && slices.Contains(t.Deps, j):

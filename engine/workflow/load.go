@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/picoflow/picoflow/engine/schedule"
 	"io"
 	"os"
 	"path/filepath"
@@ -268,7 +269,7 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	if e, ok := f.get("schedule"); ok {
 		if s, ok := d.text(e.val, "schedule"); ok {
 			s = strings.TrimSpace(s)
-			if cs, err := parseSchedule(s, nil); err != nil {
+			if cs, err := schedule.Parse(s, nil); err != nil {
 				d.report(e.val, "schedule", Problem{Msg: err.Error(), Hint: scheduleHint, Err: err})
 			} else if cs.Next(time.Now()).IsZero() {
 				d.report(e.val, "schedule", Problem{
@@ -277,7 +278,7 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 				})
 			} else {
 				w.Schedule = s
-				if _, _, hasZone, _ := splitCronTZ(s); hasZone && tzNode != nil {
+				if schedule.HasZone(s) && tzNode != nil {
 					d.report(e.val, "schedule", Problem{
 						Msg:  fmt.Sprintf("schedule has a time zone prefix and timezone is set at line %d", tzNode.Line),
 						Hint: "give the time zone once",

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/picoflow/picoflow/executors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -149,7 +150,7 @@ func TestParseFull(t *testing.T) {
 	}
 
 	hc, dump, arch, notify := w.Tasks[0], w.Tasks[1], w.Tasks[2], w.Tasks[3]
-	wantHTTP := &HTTPConfig{
+	wantHTTP := &executors.HTTPConfig{
 		URL: "https://db.example.com/health", Method: "GET",
 		Headers:      map[string]string{"Authorization": "Bearer ${secret:api_token}", "X-Request-Id": "42"},
 		Timeout:      5 * time.Second,
@@ -163,7 +164,7 @@ func TestParseFull(t *testing.T) {
 	if hc.Retry != 3 || hc.Timeout != 300*time.Second || !hc.Idempotent || hc.Line != 16 {
 		t.Errorf("health_check retry/timeout/idempotent/line = %d %v %v %d, want defaults and line 16", hc.Retry, hc.Timeout, hc.Idempotent, hc.Line)
 	}
-	wantSSH := &SSHConfig{
+	wantSSH := &executors.SSHConfig{
 		Host: "db.example.com:2222", User: "backup", Command: "pg_dump app > /tmp/app.sql",
 		IdentityFile: "/etc/picoflow/id_ed25519", Passphrase: "${secret:ssh_passphrase}",
 		KnownHosts: "/etc/picoflow/known_hosts", ConnectTimeout: 10 * time.Second,
@@ -193,7 +194,7 @@ func TestParseFull(t *testing.T) {
 	if !slices.Equal(w.TopoOrder(), []int{0, 1, 2, 3}) || !slices.Equal(arch.Deps, []int{1, 0}) || !slices.Equal(hc.Downstream, []int{1, 2}) {
 		t.Errorf("order %v, Archive-Local deps %v, health_check downstream %v", w.TopoOrder(), arch.Deps, hc.Downstream)
 	}
-	s, err := w.Cron()
+	s, err := cronOf(w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +224,8 @@ func TestParseDefaults(t *testing.T) {
 	if task.Retry != 0 || task.Timeout != 0 || !task.Idempotent || task.ContinueOnFailure || task.Shell.Command != "echo hello" {
 		t.Errorf("task = %+v", task)
 	}
-	if s, err := w.Cron(); s != nil || err != nil {
-		t.Errorf("Cron() = %v, %v for an unscheduled workflow", s, err)
+	if s, err := cronOf(w); s != nil || err != nil {
+		t.Errorf("cronOf = %v, %v for an unscheduled workflow", s, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"encoding/json"
+	"github.com/picoflow/picoflow/executors"
 	"reflect"
 	"testing"
 )
@@ -9,16 +10,16 @@ import (
 func TestParseOutputPath(t *testing.T) {
 	tests := []struct {
 		in   string
-		want OutputPath
+		want executors.OutputPath
 		err  bool
 	}{
-		{in: ".", want: OutputPath{}},
-		{in: ".version", want: OutputPath{{Key: "version"}}},
-		{in: ".data.items[0].id", want: OutputPath{{Key: "data"}, {Key: "items"}, {Index: 0, IsIndex: true}, {Key: "id"}}},
-		{in: ".[2]", want: OutputPath{{Index: 2, IsIndex: true}}},
-		{in: ".a[1][2]", want: OutputPath{{Key: "a"}, {Index: 1, IsIndex: true}, {Index: 2, IsIndex: true}}},
-		{in: `.["odd key"].x`, want: OutputPath{{Key: "odd key"}, {Key: "x"}}},
-		{in: `.a["b]c"]`, want: OutputPath{{Key: "a"}, {Key: "b]c"}}},
+		{in: ".", want: executors.OutputPath{}},
+		{in: ".version", want: executors.OutputPath{{Key: "version"}}},
+		{in: ".data.items[0].id", want: executors.OutputPath{{Key: "data"}, {Key: "items"}, {Index: 0, IsIndex: true}, {Key: "id"}}},
+		{in: ".[2]", want: executors.OutputPath{{Index: 2, IsIndex: true}}},
+		{in: ".a[1][2]", want: executors.OutputPath{{Key: "a"}, {Index: 1, IsIndex: true}, {Index: 2, IsIndex: true}}},
+		{in: `.["odd key"].x`, want: executors.OutputPath{{Key: "odd key"}, {Key: "x"}}},
+		{in: `.a["b]c"]`, want: executors.OutputPath{{Key: "a"}, {Key: "b]c"}}},
 		{in: "", err: true},
 		{in: "version", err: true},
 		{in: "..a", err: true},
@@ -32,7 +33,7 @@ func TestParseOutputPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseOutputPath(tt.in)
+			got, err := executors.ParseOutputPath(tt.in)
 			if (err != nil) != tt.err {
 				t.Fatalf("err = %v, want error %v", err, tt.err)
 			}
@@ -42,7 +43,7 @@ func TestParseOutputPath(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %#v, want %#v", got, tt.want)
 			}
-			again, err := ParseOutputPath(got.String())
+			again, err := executors.ParseOutputPath(got.String())
 			if err != nil || !reflect.DeepEqual(again, got) {
 				t.Errorf("round trip through %q = %#v, %v", got.String(), again, err)
 			}
@@ -70,7 +71,7 @@ func TestOutputPathLookup(t *testing.T) {
 		{".data.items.id", nil, false},
 	}
 	for _, tt := range tests {
-		p, err := ParseOutputPath(tt.path)
+		p, err := executors.ParseOutputPath(tt.path)
 		if err != nil {
 			t.Fatal(err)
 		}

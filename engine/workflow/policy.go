@@ -2,44 +2,35 @@ package workflow
 
 import (
 	"fmt"
-	"time"
+	"github.com/picoflow/picoflow/engine/schedule"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// Overlap policies (`overlap:`): what the daemon does when the schedule
-// fires while the previous run of the workflow still runs.
-const (
-	OverlapSkip  = "skip"  // the fire is skipped (and journaled); the default
-	OverlapQueue = "queue" // the fire waits for the running run
-	OverlapAllow = "allow" // the fire starts a run alongside
-)
-
-// Catch-up policies (`catchup.policy:`): which fires missed while the
-// daemon was not running are run when it comes back.
-const (
-	CatchupNone   = "none"   // none; the default
-	CatchupLatest = "latest" // the newest missed fire within the window
-	CatchupAll    = "all"    // every missed fire within the window, one at a time
-)
-
-// Catchup is the `catchup:` block.
-type Catchup struct {
-	Policy string        // CatchupNone, CatchupLatest or CatchupAll
-	Window time.Duration // how old a missed fire may be and still run; 0 = no bound
-}
-
+// The overlap (`overlap:`) and catch-up (`catchup:`) policies are the
+// scheduler's own types, schedule.Overlap and schedule.Catchup: one type
+// per policy, decoded here and acted on by the daemon.
 var (
-	overlapPolicies = []string{OverlapSkip, OverlapQueue, OverlapAllow}
-	catchupPolicies = []string{CatchupNone, CatchupLatest, CatchupAll}
+	overlapPolicies = names(schedule.OverlapSkip, schedule.OverlapQueue, schedule.OverlapAllow)
+	catchupPolicies = names(schedule.CatchupNone, schedule.CatchupLatest, schedule.CatchupAll)
 	catchupKeys     = []string{"policy", "window"}
 )
+
+func names[T fmt.Stringer](values ...T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = v.String()
+	}
+	return out
+}
 
 // overlap decodes `overlap:`.
 func (d *decoder) overlap(w *Workflow, n *yaml.Node) {
 	if s, ok := d.text(n, "overlap"); ok {
-		w.Overlap, _ = d.oneOf(n, "overlap", s, "overlap policy", overlapPolicies,
-			"skip (the default) drops the fire, queue runs it after the running run, allow runs it alongside")
+		if s, ok := d.oneOf(n, "overlap", s, "overlap policy", overlapPolicies,
+			"skip (the default) drops the fire, queue runs it after the running run, allow runs it alongside"); ok {
+			w.Overlap, _ = schedule.ParseOverlap(s)
+		}
 	}
 }
 
@@ -51,8 +42,10 @@ func (d *decoder) catchup(w *Workflow, n *yaml.Node) {
 	}
 	if e, ok := f.get("policy"); ok {
 		if s, ok := d.text(e.val, "catchup.policy"); ok {
-			w.Catchup.Policy, _ = d.oneOf(e.val, "catchup.policy", s, "catch-up policy", catchupPolicies,
-				"none (the default), latest runs the newest missed fire, all runs each missed fire")
+			if s, ok := d.oneOf(e.val, "catchup.policy", s, "catch-up policy", catchupPolicies,
+				"none (the default), latest runs the newest missed fire, all runs each missed fire"); ok {
+				w.Catchup.Policy, _ = schedule.ParseCatchupPolicy(s)
+			}
 		}
 	}
 	if e, ok := f.get("window"); ok {

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"github.com/picoflow/picoflow/engine/schedule"
 	"testing"
 	"time"
 )
@@ -8,13 +9,13 @@ import (
 func TestPolicies(t *testing.T) {
 	tests := []struct {
 		name, yaml string
-		overlap    string
-		catchup    Catchup
+		overlap    schedule.Overlap
+		catchup    schedule.Catchup
 	}{
-		{"defaults", "", "", Catchup{}},
-		{"queue and latest", "overlap: queue\ncatchup: {policy: latest, window: 6h}\n", OverlapQueue, Catchup{CatchupLatest, 6 * time.Hour}},
-		{"allow, all without a window", "overlap: allow\ncatchup:\n  policy: all\n", OverlapAllow, Catchup{Policy: CatchupAll}},
-		{"window in seconds", "catchup: {policy: none, window: 90}\n", "", Catchup{CatchupNone, 90 * time.Second}},
+		{"defaults", "", schedule.OverlapSkip, schedule.Catchup{}},
+		{"queue and latest", "overlap: queue\ncatchup: {policy: latest, window: 6h}\n", schedule.OverlapQueue, schedule.Catchup{Policy: schedule.CatchupLatest, Window: 6 * time.Hour}},
+		{"allow, all without a window", "overlap: allow\ncatchup:\n  policy: all\n", schedule.OverlapAllow, schedule.Catchup{Policy: schedule.CatchupAll}},
+		{"window in seconds", "catchup: {policy: none, window: 90}\n", schedule.OverlapSkip, schedule.Catchup{Policy: schedule.CatchupNone, Window: 90 * time.Second}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -24,7 +25,7 @@ func TestPolicies(t *testing.T) {
 				t.Fatal(err)
 			}
 			if w.Overlap != tc.overlap || w.Catchup != tc.catchup {
-				t.Errorf("overlap %q, catchup %+v; want %q, %+v", w.Overlap, w.Catchup, tc.overlap, tc.catchup)
+				t.Errorf("overlap %v, catchup %+v; want %v, %+v", w.Overlap, w.Catchup, tc.overlap, tc.catchup)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"github.com/picoflow/picoflow/executors"
 	"reflect"
 	"slices"
 	"testing"
@@ -9,13 +10,13 @@ import (
 func TestScanRefs(t *testing.T) {
 	tests := []struct {
 		in   string
-		want []Ref
+		want []executors.Ref
 		err  bool
 	}{
 		{in: "plain"},
 		{in: "${HOME} ${VAR:-x} $${x}"},
-		{in: "a ${secret:db} b", want: []Ref{{Kind: RefSecret, Name: "db", Start: 2, End: 14}}},
-		{in: "${env:HOME}/${secret:k.v-1}", want: []Ref{{Kind: RefEnv, Name: "HOME", Start: 0, End: 11}, {Kind: RefSecret, Name: "k.v-1", Start: 12, End: 27}}},
+		{in: "a ${secret:db} b", want: []executors.Ref{{Kind: executors.RefSecret, Name: "db", Start: 2, End: 14}}},
+		{in: "${env:HOME}/${secret:k.v-1}", want: []executors.Ref{{Kind: executors.RefEnv, Name: "HOME", Start: 0, End: 11}, {Kind: executors.RefSecret, Name: "k.v-1", Start: 12, End: 27}}},
 		{in: "${secret:}", err: true},
 		{in: "${secret:open", err: true},
 		{in: "${env:1X}", err: true},
@@ -23,7 +24,7 @@ func TestScanRefs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := ScanRefs(tt.in)
+			got, err := executors.ScanRefs(tt.in)
 			if (err != nil) != tt.err {
 				t.Fatalf("err = %v, want error %v", err, tt.err)
 			}
@@ -45,19 +46,19 @@ func TestSecretRefs(t *testing.T) {
 		task Task
 		want []string
 	}{
-		{"none", Task{Shell: &ShellConfig{Command: "echo ${HOME}"}}, nil},
-		{"shell and env", Task{
+		{"none", Task{Task: executors.Task{Shell: &executors.ShellConfig{Command: "echo ${HOME}"}}}, nil},
+		{"shell and env", Task{Task: executors.Task{
 			Env:   map[string]string{"A": "${secret:b}", "B": "${env:X}"},
-			Shell: &ShellConfig{Command: "x ${secret:a} ${secret:b}", Workdir: "${secret:c}"},
-		}, []string{"a", "b", "c"}},
-		{"ssh", Task{SSH: &SSHConfig{Host: "${secret:host}", Passphrase: "${secret:pass}"}}, []string{"host", "pass"}},
-		{"http everywhere", Task{HTTP: &HTTPConfig{
+			Shell: &executors.ShellConfig{Command: "x ${secret:a} ${secret:b}", Workdir: "${secret:c}"},
+		}}, []string{"a", "b", "c"}},
+		{"ssh", Task{Task: executors.Task{SSH: &executors.SSHConfig{Host: "${secret:host}", Passphrase: "${secret:pass}"}}}, []string{"host", "pass"}},
+		{"http everywhere", Task{Task: executors.Task{HTTP: &executors.HTTPConfig{
 			URL:     "https://x/${secret:path}",
 			Headers: map[string]string{"Authorization": "Bearer ${secret:tok}"},
 			JSON:    map[string]any{"k": []any{"${secret:deep}", 1.0}, "${secret:key}": nil},
 			Body:    "${secret:body}",
 			CAFile:  "${secret:ca}",
-		}}, []string{"body", "ca", "deep", "key", "path", "tok"}},
+		}}}, []string{"body", "ca", "deep", "key", "path", "tok"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"github.com/picoflow/picoflow/executors"
 	"math"
 	"net"
 	"net/url"
@@ -11,7 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-func (d *decoder) sshConfig(n *yaml.Node, path string) *SSHConfig {
+func (d *decoder) sshConfig(n *yaml.Node, path string) *executors.SSHConfig {
 	f, ok := d.mapping(n, path, configKeys[TypeSSH], func(key string) (string, string) {
 		if key == "password" {
 			return "password authentication is not supported; use identity_file or ssh-agent (key-based auth only)", ""
@@ -21,7 +22,7 @@ func (d *decoder) sshConfig(n *yaml.Node, path string) *SSHConfig {
 	if !ok {
 		return nil
 	}
-	c := &SSHConfig{}
+	c := &executors.SSHConfig{}
 	req := requiredConfig[TypeSSH]
 	hostPort := 0
 	if e, ok := d.require(f, path, "host", req.example); ok {
@@ -118,12 +119,12 @@ func (d *decoder) checkHost(n *yaml.Node, path, s string) (int, bool) {
 
 var httpMethods = []string{"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"}
 
-func (d *decoder) httpConfig(n *yaml.Node, path string) *HTTPConfig {
+func (d *decoder) httpConfig(n *yaml.Node, path string) *executors.HTTPConfig {
 	f, ok := d.mapping(n, path, configKeys[TypeHTTP], otherTypeHint(TypeHTTP))
 	if !ok {
 		return nil
 	}
-	c := &HTTPConfig{Method: "GET"}
+	c := &executors.HTTPConfig{Method: "GET"}
 	if e, ok := d.require(f, path, "url", requiredConfig[TypeHTTP].example); ok {
 		p := join(path, "url")
 		if s, ok := d.configText(e, p); ok && d.checkURL(e.val, p, s) {
@@ -189,7 +190,7 @@ func (d *decoder) httpConfig(n *yaml.Node, path string) *HTTPConfig {
 	}
 	if e, ok := f.get("outputs"); ok {
 		c.Outputs, _ = d.stringMap(e.val, join(path, "outputs"), func(k *yaml.Node, p, name string) bool {
-			if !validEnvName(name) {
+			if !executors.ValidEnvName(name) {
 				d.report(k, p, Problem{
 					Msg:  fmt.Sprintf("invalid output name %q", name),
 					Hint: "use letters, digits and underscores, not starting with a digit",
@@ -198,7 +199,7 @@ func (d *decoder) httpConfig(n *yaml.Node, path string) *HTTPConfig {
 			}
 			return true
 		}, func(v *yaml.Node, p, s string) bool {
-			if _, err := ParseOutputPath(s); err != nil {
+			if _, err := executors.ParseOutputPath(s); err != nil {
 				d.report(v, p, Problem{Msg: err.Error(), Hint: `write a path into the JSON response such as ".version" or ".data.items[0].id"`})
 				return false
 			}

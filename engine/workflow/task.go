@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"github.com/picoflow/picoflow/executors"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -217,12 +218,12 @@ func (d *decoder) configText(e field, path string) (string, bool) {
 	return s, ok
 }
 
-func (d *decoder) shellConfig(n *yaml.Node, path string) *ShellConfig {
+func (d *decoder) shellConfig(n *yaml.Node, path string) *executors.ShellConfig {
 	f, ok := d.mapping(n, path, configKeys[TypeShell], otherTypeHint(TypeShell))
 	if !ok {
 		return nil
 	}
-	c := &ShellConfig{}
+	c := &executors.ShellConfig{}
 	req := requiredConfig[TypeShell]
 	if e, ok := d.require(f, path, "command", req.example); ok {
 		c.Command, _ = d.configText(e, join(path, "command"))

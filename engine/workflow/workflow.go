@@ -1,7 +1,10 @@
 package workflow
 
 import (
+	"github.com/picoflow/picoflow/engine/schedule"
 	"time"
+
+	"github.com/picoflow/picoflow/executors"
 )
 
 // Task types known to the loader. Validation accepts all of them; an
@@ -26,10 +29,10 @@ const (
 type Workflow struct {
 	Name        string
 	Description string
-	Schedule    string // cron expression, "" when unscheduled
-	Timezone    string // IANA zone for Schedule, "" = local
-	Overlap     string // OverlapSkip (default, "" too), OverlapQueue or OverlapAllow: see policy.go
-	Catchup     Catchup
+	Schedule    string           // cron expression, "" when unscheduled
+	Timezone    string           // IANA zone for Schedule, "" = local
+	Overlap     schedule.Overlap // OverlapSkip unless `overlap:` says otherwise
+	Catchup     schedule.Catchup
 	Env         map[string]string
 	Config      Config
 	Tasks       []*Task
@@ -105,19 +108,16 @@ func (b Backoff) Delay(n int) time.Duration {
 
 // Task is one node of the DAG.
 type Task struct {
-	Name              string
+	// Task is what an executor sees: Name, Env, User and the config of
+	// the task's type (Shell, SSH or HTTP, set when Type says so).
+	executors.Task
+
 	Type              string
 	DependsOn         []string
 	Retry             int           // resolved: task `retry`, else Config.RetryDefault
 	Timeout           time.Duration // resolved: task `timeout`, else Config.TimeoutDefault; 0 = none
 	ContinueOnFailure bool
 	Idempotent        bool // default true; false makes an interrupted attempt "in doubt" on resume
-	Env               map[string]string
-	User              string // run as this user (shell, when root)
-
-	Shell *ShellConfig // set when Type == "shell"
-	SSH   *SSHConfig   // set when Type == "ssh"
-	HTTP  *HTTPConfig  // set when Type == "http"
 
 	// Deps are the indexes into Workflow.Tasks of DependsOn, Downstream the
 	// indexes of the tasks that depend on this one. Both are filled by Load.
@@ -127,36 +127,13 @@ type Task struct {
 	Line int // line of the task in the source, for messages
 }
 
-// ShellConfig is the `config:` of a shell task.
-type ShellConfig struct {
-	Command string
-	Workdir string
-}
-
-// SSHConfig is the `config:` of an ssh task.
-type SSHConfig struct {
-	Host                  string // host or host:port
-	Port                  int    // 0 = from Host or 22
-	User                  string
-	Command               string
-	IdentityFile          string
-	Passphrase            string // usually "${secret:NAME}"
-	KnownHosts            string
-	ConnectTimeout        time.Duration
-	InsecureIgnoreHostKey bool
-}
-
-// HTTPConfig is the `config:` of an http task.
-type HTTPConfig struct {
-	URL          string
-	Method       string
-	Headers      map[string]string
-	JSON         any    // encoded as the request body when set
-	Body         string // raw body, exclusive with JSON
-	Timeout      time.Duration
-	ExpectStatus []int             // empty = any 2xx
-	Outputs      map[string]string // output name -> path into the JSON response (".a.b[0]")
-	CAFile       string
+// ShortHash is the first 12 hex digits of a definition hash (Hash,
+// journal RunStarted.DefHash), as messages and pages show it.
+func ShortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 // Index returns the position of the named task in Tasks.

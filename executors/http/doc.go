@@ -14,7 +14,7 @@
 // The task log gets a request line, a response line (protocol, status,
 // content type, size, duration) and the response body, up to MaxBody
 // bytes. outputs extract values from a JSON response body with a path
-// (workflow.OutputPath): ".version", ".items[0].id", `.["odd key"]`, or "."
+// (executors.OutputPath): ".version", ".items[0].id", `.["odd key"]`, or "."
 // for the whole body. A string is exported as is, a number as its JSON
 // text exactly as received, true/false/null as such, and an object or
 // array as compact JSON. A missing path, a non-JSON body or an output over

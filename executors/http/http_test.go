@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -65,7 +64,7 @@ func respond(code int, headers map[string]string, body string) http.HandlerFunc 
 	}
 }
 
-func exec(t *testing.T, e *Executor, cfg *workflow.HTTPConfig, ctx context.Context, timeout time.Duration) (executors.Result, string) {
+func exec(t *testing.T, e *Executor, cfg *executors.HTTPConfig, ctx context.Context, timeout time.Duration) (executors.Result, string) {
 	t.Helper()
 	if ctx == nil {
 		ctx = context.Background()
@@ -76,7 +75,7 @@ func exec(t *testing.T, e *Executor, cfg *workflow.HTTPConfig, ctx context.Conte
 	}
 	defer log.Close()
 	res := e.Execute(ctx, &executors.Request{Run: "r", Workflow: "w", Attempt: 1, Timeout: timeout, Log: log,
-		Task: &workflow.Task{Name: "call", Type: workflow.TypeHTTP, HTTP: cfg}})
+		Task: &executors.Task{Name: "call", HTTP: cfg}})
 	b, _ := os.ReadFile(log.Name())
 	return res, string(b)
 }
@@ -113,7 +112,7 @@ func TestStatus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newServer(t, tt.handler)
-			res, _ := exec(t, New(Options{}), &workflow.HTTPConfig{URL: s.URL + "/", ExpectStatus: tt.expect}, nil, 0)
+			res, _ := exec(t, New(Options{}), &executors.HTTPConfig{URL: s.URL + "/", ExpectStatus: tt.expect}, nil, 0)
 			if res.Status != tt.status || res.NoRetry != tt.noRetry {
 				t.Fatalf("got %v noretry %v (%v), want %v noretry %v", res.Status, res.NoRetry, res.Err, tt.status, tt.noRetry)
 			}
@@ -132,7 +131,7 @@ func TestRedirectElsewhereNotFollowed(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
 	})
-	res, log := exec(t, New(Options{}), &workflow.HTTPConfig{URL: s.URL,
+	res, log := exec(t, New(Options{}), &executors.HTTPConfig{URL: s.URL,
 		Headers: map[string]string{"X-Api-Key": "k3y"}}, nil, 0)
 	if res.Status != executors.Failed || !res.NoRetry || !strings.Contains(res.Err.Error(), "HTTP 302 Found") {
 		t.Fatalf("got %v noretry %v: %v", res.Status, res.NoRetry, res.Err)
@@ -166,7 +165,7 @@ func TestRetryAfter(t *testing.T) {
 func TestRequest(t *testing.T) {
 	s := newServer(t, respond(200, map[string]string{"Content-Type": "text/plain"}, "pong"))
 	e := New(Options{})
-	res, log := exec(t, e, &workflow.HTTPConfig{URL: s.URL + "/hook?x=1", Method: "POST",
+	res, log := exec(t, e, &executors.HTTPConfig{URL: s.URL + "/hook?x=1", Method: "POST",
 		Headers: map[string]string{"Authorization": "Bearer t0k", "Host": "example.test"},
 		JSON:    map[string]any{"workflow": "backup", "n": int64(3), "ok": true, "tags": []any{"a", "<b>"}}}, nil, 0)
 	if res.Status != executors.Success {
@@ -190,12 +189,12 @@ func TestRequest(t *testing.T) {
 		t.Error("a request header is in the log")
 	}
 
-	res, _ = exec(t, e, &workflow.HTTPConfig{URL: s.URL, Method: "PUT", Body: "raw <data>",
+	res, _ = exec(t, e, &executors.HTTPConfig{URL: s.URL, Method: "PUT", Body: "raw <data>",
 		Headers: map[string]string{"Content-Type": "text/csv"}}, nil, 0)
 	if r := s.requests()[1]; res.Status != executors.Success || r.Method != "PUT" || r.Body != "raw <data>" || r.ContentType != "text/csv" {
 		t.Errorf("raw body: %v, server saw %+v", res.Err, r)
 	}
-	res, log = exec(t, e, &workflow.HTTPConfig{URL: s.URL, Method: "HEAD"}, nil, 0)
+	res, log = exec(t, e, &executors.HTTPConfig{URL: s.URL, Method: "HEAD"}, nil, 0)
 	if r := s.requests()[2]; res.Status != executors.Success || r.Method != "HEAD" || strings.Contains(log, "pong") {
 		t.Errorf("HEAD: %v, server saw %+v, log %q", res.Err, r, log)
 	}
@@ -209,14 +208,14 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 	})
 	e := New(Options{})
 	t.Run("config timeout", func(t *testing.T) {
-		res, _ := exec(t, e, &workflow.HTTPConfig{URL: s.URL, Timeout: 200 * time.Millisecond}, nil, 0)
+		res, _ := exec(t, e, &executors.HTTPConfig{URL: s.URL, Timeout: 200 * time.Millisecond}, nil, 0)
 		<-arrived
 		if res.Status != executors.TimedOut || res.NoRetry || !strings.Contains(res.Err.Error(), "within 200ms") {
 			t.Fatalf("got %v noretry %v: %v", res.Status, res.NoRetry, res.Err)
 		}
 	})
 	t.Run("task timeout bounds it", func(t *testing.T) {
-		res, _ := exec(t, e, &workflow.HTTPConfig{URL: s.URL, Timeout: time.Hour}, nil, 150*time.Millisecond)
+		res, _ := exec(t, e, &executors.HTTPConfig{URL: s.URL, Timeout: time.Hour}, nil, 150*time.Millisecond)
 		<-arrived
 		if res.Status != executors.TimedOut || !strings.Contains(res.Err.Error(), "within 150ms") {
 			t.Fatalf("got %v: %v", res.Status, res.Err)
@@ -225,7 +224,7 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 	t.Run("interrupt", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() { <-arrived; cancel() }()
-		res, _ := exec(t, e, &workflow.HTTPConfig{URL: s.URL}, ctx, 0)
+		res, _ := exec(t, e, &executors.HTTPConfig{URL: s.URL}, ctx, 0)
 		if res.Status != executors.Interrupted {
 			t.Fatalf("got %v: %v", res.Status, res.Err)
 		}
@@ -239,7 +238,7 @@ func TestConnectionRefused(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	res, _ := exec(t, New(Options{}), &workflow.HTTPConfig{URL: "http://" + addr + "/"}, nil, 0)
+	res, _ := exec(t, New(Options{}), &executors.HTTPConfig{URL: "http://" + addr + "/"}, nil, 0)
 	if res.Status != executors.Failed || res.NoRetry || !strings.Contains(res.Err.Error(), "refused") {
 		t.Fatalf("got %v noretry %v: %v", res.Status, res.NoRetry, res.Err)
 	}
@@ -250,7 +249,7 @@ func TestOutputs(t *testing.T) {
 		"items":[{"id":7},{"id":"x"}],"obj":{"b":"<tag>","a":[1,2]},"odd key":"v"}`
 	s := newServer(t, respond(200, map[string]string{"Content-Type": "application/json"}, body))
 	e := New(Options{})
-	res, _ := exec(t, e, &workflow.HTTPConfig{URL: s.URL, Outputs: map[string]string{
+	res, _ := exec(t, e, &executors.HTTPConfig{URL: s.URL, Outputs: map[string]string{
 		"version": ".version", "n": ".n", "big": ".big", "ok": ".ok", "none": ".none",
 		"id": ".items[0].id", "id2": ".items[1].id", "obj": ".obj", "arr": ".obj.a", "odd": `.["odd key"]`,
 	}}, nil, 0)
@@ -264,7 +263,7 @@ func TestOutputs(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, res.Outputs[k], v)
 		}
 	}
-	res, _ = exec(t, e, &workflow.HTTPConfig{URL: s.URL, Outputs: map[string]string{"all": "."}}, nil, 0)
+	res, _ = exec(t, e, &executors.HTTPConfig{URL: s.URL, Outputs: map[string]string{"all": "."}}, nil, 0)
 	var a, b any
 	json.Unmarshal([]byte(res.Outputs["all"]), &a)
 	json.Unmarshal([]byte(body), &b)
@@ -272,13 +271,13 @@ func TestOutputs(t *testing.T) {
 		t.Errorf(". = %q", res.Outputs["all"])
 	}
 
-	res, _ = exec(t, e, &workflow.HTTPConfig{URL: s.URL, Outputs: map[string]string{"x": ".missing", "y": ".items[5]"}}, nil, 0)
+	res, _ = exec(t, e, &executors.HTTPConfig{URL: s.URL, Outputs: map[string]string{"x": ".missing", "y": ".items[5]"}}, nil, 0)
 	if res.Status != executors.Failed || !res.NoRetry || !strings.Contains(res.Err.Error(), ".missing is not in the response") ||
 		!strings.Contains(res.Err.Error(), ".items[5] is not in the response") {
 		t.Errorf("missing paths: %v noretry %v: %v", res.Status, res.NoRetry, res.Err)
 	}
 	text := newServer(t, respond(200, nil, "<html>"))
-	res, _ = exec(t, e, &workflow.HTTPConfig{URL: text.URL, Outputs: map[string]string{"x": ".a"}}, nil, 0)
+	res, _ = exec(t, e, &executors.HTTPConfig{URL: text.URL, Outputs: map[string]string{"x": ".a"}}, nil, 0)
 	if res.Status != executors.Failed || !res.NoRetry || !strings.Contains(res.Err.Error(), "not JSON") {
 		t.Errorf("non-JSON: %v: %v", res.Status, res.Err)
 	}
@@ -286,7 +285,7 @@ func TestOutputs(t *testing.T) {
 
 func TestBodyCap(t *testing.T) {
 	s := newServer(t, respond(200, nil, strings.Repeat("x", MaxBody+100)))
-	res, log := exec(t, New(Options{}), &workflow.HTTPConfig{URL: s.URL}, nil, 0)
+	res, log := exec(t, New(Options{}), &executors.HTTPConfig{URL: s.URL}, nil, 0)
 	if res.Status != executors.Success || !strings.Contains(log, "more than 1048576 bytes") ||
 		!strings.HasSuffix(log, "[response body truncated at 1048576 bytes]\n") || len(log) > MaxBody+1024 {
 		t.Errorf("%v, log of %d bytes ending %q", res.Err, len(log), log[max(0, len(log)-80):])
@@ -302,21 +301,21 @@ func TestCustomCA(t *testing.T) {
 	}
 	e := New(Options{})
 	defer e.Close()
-	res, _ := exec(t, e, &workflow.HTTPConfig{URL: s.URL}, nil, 0)
+	res, _ := exec(t, e, &executors.HTTPConfig{URL: s.URL}, nil, 0)
 	if res.Status != executors.Failed || !res.NoRetry || !strings.Contains(res.Err.Error(), "ca_file") {
 		t.Fatalf("untrusted server: %v noretry %v: %v", res.Status, res.NoRetry, res.Err)
 	}
-	res, log := exec(t, e, &workflow.HTTPConfig{URL: s.URL, CAFile: ca}, nil, 0)
+	res, log := exec(t, e, &executors.HTTPConfig{URL: s.URL, CAFile: ca}, nil, 0)
 	if res.Status != executors.Success || !strings.Contains(log, "secure") {
 		t.Fatalf("with ca_file: %v: %v", res.Status, res.Err)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.pem")
 	os.WriteFile(bad, []byte("not a certificate"), 0o644)
-	res, _ = exec(t, e, &workflow.HTTPConfig{URL: s.URL, CAFile: bad}, nil, 0)
+	res, _ = exec(t, e, &executors.HTTPConfig{URL: s.URL, CAFile: bad}, nil, 0)
 	if res.Status != executors.Failed || !res.NoRetry || !strings.Contains(res.Err.Error(), "no PEM certificate") {
 		t.Fatalf("bad ca_file: %v: %v", res.Status, res.Err)
 	}
-	res, _ = exec(t, e, &workflow.HTTPConfig{URL: s.URL, CAFile: filepath.Join(t.TempDir(), "none.pem")}, nil, 0)
+	res, _ = exec(t, e, &executors.HTTPConfig{URL: s.URL, CAFile: filepath.Join(t.TempDir(), "none.pem")}, nil, 0)
 	if !res.NoRetry || !errors.Is(res.Err, os.ErrNotExist) {
 		t.Fatalf("missing ca_file: %v", res.Err)
 	}

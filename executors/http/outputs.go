@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/picoflow/picoflow/executors"
 	"sort"
-
-	"github.com/picoflow/picoflow/engine/workflow"
 )
 
 // extract evaluates the output paths (name -> path) against a JSON body.
@@ -29,7 +28,7 @@ func extract(body []byte, paths map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(paths))
 	var errs []error
 	for _, name := range names {
-		p, err := workflow.ParseOutputPath(paths[name])
+		p, err := executors.ParseOutputPath(paths[name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			continue

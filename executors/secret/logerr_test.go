@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 	"github.com/picoflow/picoflow/executors/secret"
 )
@@ -40,7 +39,7 @@ func TestMaskedLogNotWritten(t *testing.T) {
 	}
 	defer log.Close()
 	req := &executors.Request{Run: "r", Workflow: "w", Attempt: 1, Log: log,
-		Task: &workflow.Task{Name: "t", Type: workflow.TypeShell, Shell: &workflow.ShellConfig{Command: "true"}}}
+		Task: &executors.Task{Name: "t", Shell: &executors.ShellConfig{Command: "true"}}}
 	res := store.Wrap(&printer{text: "hunter"}).Execute(context.Background(), req)
 	want := "write log " + path + ": bad file descriptor"
 	if res.Status != executors.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), want) {

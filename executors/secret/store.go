@@ -3,12 +3,12 @@ package secret
 import (
 	"errors"
 	"fmt"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
+	"github.com/picoflow/picoflow/executors"
 	"io"
 	"os"
 	"sort"
 	"strings"
-
-	"github.com/picoflow/picoflow/engine/workflow"
 )
 
 // MaxFileSize bounds a secret file.
@@ -103,7 +103,7 @@ func (s *Store) Expand(str string) (string, error) {
 	if !strings.Contains(str, "${") {
 		return str, nil
 	}
-	refs, err := workflow.ScanRefs(str)
+	refs, err := executors.ScanRefs(str)
 	if err != nil {
 		return "", err
 	}
@@ -116,9 +116,9 @@ func (s *Store) Expand(str string) (string, error) {
 		b.WriteString(str[last:r.Start])
 		var v string
 		switch r.Kind {
-		case workflow.RefSecret:
+		case executors.RefSecret:
 			v, err = s.Secret(r.Name)
-		case workflow.RefEnv:
+		case executors.RefEnv:
 			v, err = s.env(r.Name)
 		default:
 			err = fmt.Errorf("unknown reference kind %q", r.Kind)
@@ -229,7 +229,7 @@ func suggest(name string, known map[string]Source) string {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	best := workflow.Suggest(name, names)
+	best := yamlcheck.Suggest(name, names)
 	if best == "" {
 		return ""
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -106,49 +105,13 @@ func replaceTail(env, old, repl []string) []string {
 
 // resolveTask returns a copy of t with every string that may hold a
 // reference expanded. The definition's Task is shared and never modified.
-func (s *Store) resolveTask(t *workflow.Task) (*workflow.Task, error) {
-	c := *t
+func (s *Store) resolveTask(t *executors.Task) (*executors.Task, error) {
 	e := expander{s: s}
-	if t.Env != nil {
-		c.Env = make(map[string]string, len(t.Env))
-		for k, v := range t.Env {
-			c.Env[k] = e.str("env."+k, v)
-		}
-	}
-	if t.Shell != nil {
-		sh := *t.Shell
-		sh.Command = e.str("config.command", sh.Command)
-		sh.Workdir = e.str("config.workdir", sh.Workdir)
-		c.Shell = &sh
-	}
-	if t.SSH != nil {
-		x := *t.SSH
-		x.Host = e.str("config.host", x.Host)
-		x.User = e.str("config.user", x.User)
-		x.Command = e.str("config.command", x.Command)
-		x.IdentityFile = e.str("config.identity_file", x.IdentityFile)
-		x.Passphrase = e.str("config.passphrase", x.Passphrase)
-		x.KnownHosts = e.str("config.known_hosts", x.KnownHosts)
-		c.SSH = &x
-	}
-	if t.HTTP != nil {
-		h := *t.HTTP
-		h.URL = e.str("config.url", h.URL)
-		h.Body = e.str("config.body", h.Body)
-		h.CAFile = e.str("config.ca_file", h.CAFile)
-		if h.Headers != nil {
-			h.Headers = make(map[string]string, len(t.HTTP.Headers))
-			for k, v := range t.HTTP.Headers {
-				h.Headers[k] = e.str("config.headers."+k, v)
-			}
-		}
-		h.JSON = e.json("config.json", h.JSON)
-		c.HTTP = &h
-	}
+	c := t.MapStrings(e.str)
 	if e.err != nil {
 		return nil, e.err
 	}
-	return &c, nil
+	return c, nil
 }
 
 // expander expands strings until the first error, which it keeps.
@@ -167,26 +130,4 @@ func (e *expander) str(path, v string) string {
 		return v
 	}
 	return x
-}
-
-// json copies a decoded JSON value with its strings, keys included,
-// expanded.
-func (e *expander) json(path string, v any) any {
-	switch v := v.(type) {
-	case string:
-		return e.str(path, v)
-	case []any:
-		a := make([]any, len(v))
-		for i, x := range v {
-			a[i] = e.json(fmt.Sprintf("%s[%d]", path, i), x)
-		}
-		return a
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, x := range v {
-			m[e.str(path, k)] = e.json(path+"."+k, x)
-		}
-		return m
-	}
-	return v
 }

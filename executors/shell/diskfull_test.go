@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -54,8 +53,8 @@ func TestLogOnFullDisk(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := fullDisk(t)
 			req := &executors.Request{Run: "r", Workflow: "w", Attempt: 1, Env: os.Environ(), Log: f,
-				KillGrace: 5 * time.Second, Task: &workflow.Task{Name: "t", Type: workflow.TypeShell,
-					Shell: &workflow.ShellConfig{Command: "echo hello"}}}
+				KillGrace: 5 * time.Second, Task: &executors.Task{Name: "t",
+					Shell: &executors.ShellConfig{Command: "echo hello"}}}
 			if tc.masked {
 				req.Stdout = struct{ io.Writer }{f}
 			}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -27,8 +26,8 @@ func request(t *testing.T, command string) (*executors.Request, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	task := &workflow.Task{Name: "t", Type: workflow.TypeShell, Idempotent: true,
-		Shell: &workflow.ShellConfig{Command: command}}
+	task := &executors.Task{Name: "t",
+		Shell: &executors.ShellConfig{Command: command}}
 	return &executors.Request{Run: "r", Workflow: "w", Task: task, Attempt: 1,
 		Env: os.Environ(), Log: f, KillGrace: 5 * time.Second}, logPath
 }

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 	"github.com/picoflow/picoflow/executors/secret"
 	gossh "golang.org/x/crypto/ssh"
@@ -442,7 +441,7 @@ func TestSecrets(t *testing.T) {
 	defer log.Close()
 	env := []string{"TOKEN=${secret:token}", "PICOFLOW_OUT_UP_X=${secret:token}"}
 	res := store.Wrap(e).Execute(context.Background(), &executors.Request{Run: "r", Workflow: "w", Attempt: 1, Log: log,
-		Task:    &workflow.Task{Name: "remote", Type: workflow.TypeSSH, SSH: cfg},
+		Task:    &executors.Task{Name: "remote", SSH: cfg},
 		TaskEnv: env, Env: env, RefKeys: map[string]bool{"TOKEN": true}})
 	if res.Status != executors.Success {
 		t.Fatalf("got %v: %v", res.Status, res.Err)
@@ -472,7 +471,7 @@ func TestLogNotWritten(t *testing.T) {
 			}
 			defer log.Close()
 			req := &executors.Request{Run: "r1", Workflow: "wf", Attempt: 1, Log: log, Timeout: time.Minute,
-				Task: &workflow.Task{Name: "remote", Type: workflow.TypeSSH, SSH: s.config(tc.command)}}
+				Task: &executors.Task{Name: "remote", SSH: s.config(tc.command)}}
 			res := e.Execute(context.Background(), req)
 			want := "write log " + path + ": bad file descriptor"
 			if res.Status != executors.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), want) {

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 	gossh "golang.org/x/crypto/ssh"
 )
@@ -311,8 +310,8 @@ func write(t *testing.T, path, data string, mode os.FileMode) {
 }
 
 // config is an ssh task config for s with the ed25519 key.
-func (s *sshd) config(command string) *workflow.SSHConfig {
-	return &workflow.SSHConfig{Host: s.addr, User: s.user, Command: command,
+func (s *sshd) config(command string) *executors.SSHConfig {
+	return &executors.SSHConfig{Host: s.addr, User: s.user, Command: command,
 		IdentityFile: filepath.Join(keyDir, "ed25519"), KnownHosts: s.knownHosts}
 }
 
@@ -337,7 +336,7 @@ type attempt struct {
 	name    string
 }
 
-func run(t *testing.T, e *Executor, cfg *workflow.SSHConfig, a attempt) (executors.Result, string) {
+func run(t *testing.T, e *Executor, cfg *executors.SSHConfig, a attempt) (executors.Result, string) {
 	t.Helper()
 	if a.ctx == nil {
 		a.ctx = context.Background()
@@ -351,7 +350,7 @@ func run(t *testing.T, e *Executor, cfg *workflow.SSHConfig, a attempt) (executo
 	}
 	defer log.Close()
 	req := &executors.Request{Run: "r1", Workflow: "wf", Attempt: 1,
-		Task:    &workflow.Task{Name: a.name, Type: workflow.TypeSSH, SSH: cfg},
+		Task:    &executors.Task{Name: a.name, SSH: cfg},
 		TaskEnv: a.env, Timeout: a.timeout, KillGrace: 2 * time.Second, Log: log}
 	res := e.Execute(a.ctx, req)
 	b, err := os.ReadFile(log.Name())

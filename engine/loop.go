@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/executors"
+	"github.com/picoflow/picoflow/journal"
+)
+
+// attemptResult is what an attempt's goroutine reports to the run loop.
+type attemptResult struct {
+	task    int
+	attempt int
+	res     executors.Result
+	outputs map[string]string
+	warn    string
+	took    time.Duration
+	tail    string
+}
+
+// runner is the effect loop of one run.
+//
+// The run's state (r, and tasks, which point into it) changes only when
+// Apply folds a committed event into it. The loop plans a batch on staged
+// copies: stage appends an event to pending and applies it, with the same
+// reducer, to a copy of its task's state, which view returns until flush
+// has committed the batch and applied it for real.
+type runner struct {
+	e       *Engine
+	wf      *workflow.Workflow
+	r       *Run
+	tasks   []*TaskState
+	staged  []*TaskState // per task: its state once pending is applied; nil if unchanged
+	dirty   []int        // the tasks with a staged copy
+	waiting []int        // unsatisfied dependencies per task
+	ready   []int        // FIFO of startable tasks
+	retries retryHeap
+	running int
+	results chan attemptResult
+	// procs carries the TaskProcess events the attempts appended lazily;
+	// each attempt sends at most one before its result, so it never fills.
+	procs   chan *journal.Event
+	pending []*journal.Event // to commit with the next batch
+	logDir  string
+	dur     durability // what the commits made durable (durable.go)
+
+	// Stopping (see beginStop) and the waits of the loop.
+	stop     <-chan struct{} // the caller's ctx.Done(); nil once stopping
+	stopping bool
+	graceC   <-chan time.Time
+	kill     context.CancelFunc // interrupts the running attempts
+	retryC   <-chan time.Time   // fires at retryAt, the earliest retry
+	retryAt  time.Time
+}
+
+func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) error {
+	if err := sameDefinition(wf, r); err != nil {
+		return err
+	}
+	n := len(wf.Tasks)
+	x := &runner{
+		e: e, wf: wf, r: r,
+		tasks:   make([]*TaskState, n),
+		staged:  make([]*TaskState, n),
+		waiting: make([]int, n),
+		results: make(chan attemptResult, n),
+		procs:   make(chan *journal.Event, n),
+		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
+		dur:     durability{ended: make([]uint64, n)},
+	}
+	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
+		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
+	}
+	x.init()
+	return x.loop(ctx)
+}
+
+func (x *runner) maxParallel() int {
+	if n := x.e.opts.MaxParallel; n > 0 {
+		return n
+	}
+	if n := x.wf.Config.MaxParallel; n > 0 {
+		return n
+	}
+	return runtime.NumCPU()
+}
+
+func (x *runner) grace() time.Duration {
+	if g := x.e.opts.Grace; g > 0 {
+		return g
+	}
+	if g := x.wf.Config.ShutdownGrace; g > 0 {
+		return g
+	}
+	return workflow.DefaultShutdownGrace
+}
+
+// loop runs the run to its end: each turn commits one batch of events
+// (results, skips, starts), launches the attempts it started, and waits.
+func (x *runner) loop(ctx context.Context) error {
+	killCtx, kill := context.WithCancel(context.Background())
+	defer kill()
+	x.kill, x.stop = kill, ctx.Done()
+	for {
+		// A stop that came while results were handled wins over launching:
+		// select picks at random among ready cases.
+		if !x.stopping && ctx.Err() != nil {
+			x.beginStop()
+		}
+		now := x.e.opts.Clock()
+		for x.retries.Len() > 0 && !x.retries[0].at.After(now) {
+			it := heap.Pop(&x.retries).(retryItem)
+			x.ready = append(x.ready, it.task)
+		}
+		launch, slotC := x.startReady(now)
+		if x.running+len(launch) == 0 && (x.stopping || (len(x.ready) == 0 && x.retries.Len() == 0)) {
+			x.finish(now) // also after a stop: tasks may all have ended in the grace
+			return x.flush()
+		}
+		if err := x.flush(); err != nil {
+			// Nothing launched yet for this batch: stop what runs, then fail.
+			x.freeSlots(len(launch))
+			kill()
+			x.drain()
+			return err
+		}
+		for _, i := range launch {
+			x.running++
+			go x.attempt(killCtx, x.request(i))
+		}
+		x.wait(slotC, now)
+	}
+}
+
+// startReady stages a TaskStarted for every ready task the parallelism
+// limits let start, and returns them. slotC is set when a ready task waits
+// for a global slot (Options.Slots).
+func (x *runner) startReady(now time.Time) (launch []int, slotC <-chan struct{}) {
+	if x.stopping {
+		return nil, nil
+	}
+	for len(x.ready) > 0 && x.running+len(launch) < x.maxParallel() {
+		if sl := x.e.opts.Slots; sl != nil {
+			freed := sl.Freed() // before TryAcquire, so no release is missed
+			if !sl.TryAcquire() {
+				return launch, freed
+			}
+		}
+		i := x.ready[0]
+		x.ready = x.ready[1:]
+		launch = append(launch, i)
+		st := x.view(i)
+		x.stage(i, &journal.Event{Type: journal.TaskStarted, Time: now.UnixNano(),
+			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: st.Attempt + 1,
+			LogPath: x.logPath(i, st.Attempt+1), Resumed: st.Attempt > 0 && st.Failures < st.Attempt})
+	}
+	return launch, nil
+}
+
+// wait blocks until something happens: results, a process group, a retry
+// due, a free slot, a stop, the end of the grace.
+func (x *runner) wait(slotC <-chan struct{}, now time.Time) {
+	select {
+	case res := <-x.results:
+		x.handle(res)
+		for more := true; more; { // group commit everything that is ready
+			select {
+			case res := <-x.results:
+				x.handle(res)
+			default:
+				more = false
+			}
+		}
+	case ev := <-x.procs:
+		x.applyProc(ev)
+	case <-x.retryTimer(now):
+		x.retryC = nil
+	case <-slotC:
+	case <-x.stop:
+		x.beginStop()
+	case <-x.graceC:
+		x.graceC = nil
+		x.e.log.Warn("grace period over: interrupting running tasks", "run", x.r.ID, "running", x.running)
+		x.kill()
+	}
+}
+
+// retryTimer returns a channel that fires when the earliest retry is due
+// (nil when none waits or the run stops). The wait is on the injected
+// clock (Options.After) and is armed again only when that deadline moves.
+func (x *runner) retryTimer(now time.Time) <-chan time.Time {
+	if x.retries.Len() == 0 || x.stopping {
+		return nil
+	}
+	if at := x.retries[0].at; x.retryC == nil || !at.Equal(x.retryAt) {
+		x.retryC, x.retryAt = x.e.opts.After(at.Sub(now)), at
+	}
+	return x.retryC
+}
+
+// beginStop: no task starts from now on; running ones get the grace.
+func (x *runner) beginStop() {
+	x.stop, x.stopping = nil, true
+	x.e.log.Info("stopping: no new tasks; waiting for running ones", "run", x.r.ID,
+		"running", x.running, "grace", x.grace().String())
+	x.graceC = x.e.opts.After(x.grace())
+}
+
+// drain waits for every running attempt after an unrecoverable error.
+func (x *runner) drain() {
+	for ; x.running > 0; x.running-- {
+		<-x.results
+		x.freeSlots(1)
+	}
+}
+
+// freeSlots returns n global task slots (Options.Slots).
+func (x *runner) freeSlots(n int) {
+	if sl := x.e.opts.Slots; sl != nil {
+		for ; n > 0; n-- {
+			sl.Release()
+		}
+	}
+}
+
+// view returns task i's state as the loop plans with it: staged if events
+// of the pending batch change it.
+func (x *runner) view(i int) *TaskState {
+	if s := x.staged[i]; s != nil {
+		return s
+	}
+	return x.tasks[i]
+}
+
+// stage adds ev, an event of task i, to the pending batch and applies it
+// to the task's staged copy, never to the run's state.
+func (x *runner) stage(i int, ev *journal.Event) {
+	x.pending = append(x.pending, ev)
+	s := x.staged[i]
+	if s == nil {
+		c := *x.tasks[i]
+		s = &c
+		x.staged[i] = s
+		x.dirty = append(x.dirty, i)
+	}
+	s.apply(ev)
+}
+
+// flush commits the pending events (durably when needsSync says so),
+// which applies them to the run, and drops the staged copies they made.
+func (x *runner) flush() error {
+	evs := x.pending
+	x.pending = nil
+	for _, i := range x.dirty {
+		x.staged[i] = nil
+	}
+	x.dirty = x.dirty[:0]
+	sync := x.needsSync(evs)
+	if err := x.e.commitAs(x.r, evs, sync); err != nil {
+		return err
+	}
+	x.committed(evs, sync)
+	return nil
+}
+
+// applyProcs applies the TaskProcess events received so far.
+func (x *runner) applyProcs() {
+	for {
+		select {
+		case ev := <-x.procs:
+			x.applyProc(ev)
+		default:
+			return
+		}
+	}
+}
+
+// applyProc applies a TaskProcess event that an attempt appended lazily,
+// possibly before entries the loop has committed since.
+func (x *runner) applyProc(ev *journal.Event) {
+	x.r.LastSeq = max(x.r.LastSeq, ev.Seq)
+	if err := x.r.Apply(ev); err == nil {
+		x.e.observe(x.r, ev)
+	}
+}
