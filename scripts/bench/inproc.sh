@@ -37,6 +37,8 @@ R[append_s]="$(spread '%.2f' 1e6 "${v[@]}")"
 
 # === 8. 10,000-task DAG ==========================================================
 log "[8/9] 10,000-task DAG, ${runs} runs"
+# shell_par N : ms for N `/bin/sh -c true`, one per CPU at once (xargs -P).
+shell_par() { floor_par "$1" "${ncpu}"; echo "${last_ms}"; }
 dag=() dag_hwm=() dag_ru=() dag_base=()
 for ((r = 1; r <= runs; r++)); do
   dag_base+=("$(shell_par 10000)")
@@ -50,6 +52,9 @@ for ((r = 1; r <= runs; r++)); do
   [[ -n "${last_maxrss}" ]] && dag_ru+=("${last_maxrss}")
   rm -rf "${tmp}/dag-${r}"
 done
+R[dag]="$(med "${dag[@]}")"
+R[dag_base]="$(med "${dag_base[@]}")"
+R[dag_ru]="$([[ ${#dag_ru[@]} -gt 0 ]] && med "${dag_ru[@]}" || true)"
 R[dag_s]="$(spread '%.1f' 1000 "${dag[@]}")"
 R[dag_task_s]="$(spread '%.2f' 10000 "${dag[@]}")"
 R[dag_base_s]="$(spread '%.1f' 1000 "${dag_base[@]}")"

@@ -207,8 +207,9 @@ if command -v strace >/dev/null 2>&1; then
         if (path == home) f = "the home directory"
         else if (index(path, home "/") == 1) {
           f = substr(path, length(home) + 2)
-          if (f ~ /^journal\/[0-9]+$/) f = "journal segment"
-          else if (f == "journal") f = "journal directory"
+          if (f ~ /^journal\/[^\/]+\/[0-9]+$/) f = "journal segment"
+          else if (f ~ /^journal\/[^\/]+$/) f = "the workflow's journal directory"
+          else if (f == "journal") f = "HOME/journal"
           else if (f ~ /^logs\//) f = "task logs"
         } else f = path
         n[call " " f]++

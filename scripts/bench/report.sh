@@ -177,6 +177,42 @@ EOF
     "${R[ui_idle]}" "${R[ui_open_peak]}"
 
   echo
+  echo "## Side by side (same invocation, interleaved)"
+  echo
+  echo "Each workload ran ${runs} times, round by round: its floor (the same"
+  echo "processes without an orchestrator), PicoFlow (a fresh home) and $(if [[ -n "${peer}" ]]; then echo "${peer_name} (a fresh DAGU_HOME; its 1,000-task workloads ${peer_runs} time(s), at about 0.1 s a task)"; else echo "no peer (DAGU unset)"; fi)."
+  echo "Times are wall times, median (min–max); ratios are of medians. CPU time is"
+  echo "user + system of the command and its children (/usr/bin/time), less"
+  echo "sensitive to the machine's load than the wall time. fsyncs are counted"
+  echo "with \`strace -f\` (one run each; counts are not noisy). Bytes written are"
+  echo "the command's ru_oublock × 512 (write_bytes of /proc/PID/io, children"
+  echo "included), per task."
+  echo
+  side_by_side_table
+  echo
+  echo "## Scaling"
+  echo
+  echo "| tasks | workflow | PicoFlow wall | per task | floor per task (\`xargs -P ${ncpu}\`, same run) | PicoFlow ÷ floor | peak RSS (ru_maxrss) |"
+  echo "|---:|---|---|---|---|---|---|"
+  printf '| 1,000 | independent `true` | %s ms | %s ms | %s ms | %s | %s MiB |\n' \
+    "$(wspread ind pf ms '%.0f' 1)" "$(per_task "$(wm ind pf ms)" 1000 '%.2f')" "$(per_task "$(wm ind floor ms)" 1000 '%.2f')" \
+    "$(ratio "$(wm ind pf ms)" "$(wm ind floor ms)")" "$(per_task "$(wm ind pf rss)" 1024 '%.1f')"
+  printf '| 10,000 | DAG, up to 2 deps each | %s s | %s ms | %s ms | %s | %s MiB |\n' \
+    "${R[dag_s]}" "$(per_task "${R[dag]}" 10000 '%.2f')" "$(per_task "${R[dag_base]}" 10000 '%.2f')" \
+    "$(ratio "${R[dag]}" "${R[dag_base]}")" "$(per_task "${R[dag_ru]}" 1024 '%.1f')"
+  echo "| 100,000 | — | not measured here: the memory side of issue 16 (\`scripts/scale.sh\`) | | | | |"
+  echo
+  echo "## Where the time goes"
+  echo
+  echo "Share of PicoFlow's own CPU time (its threads, children excluded) under"
+  echo "each function, from a CPU profile of \`BenchmarkIndependent1000\` (1,000"
+  echo "independent \`true\`, real journal, real \`/bin/sh\`; ${R[prof_total]:-?} of samples;"
+  echo "cumulative: a row includes the rows indented under it)."
+  echo
+  echo "| where | share of PicoFlow's CPU |"
+  echo "|---|---|"
+  echo "${prof_rows}"
+  echo
   echo "## armv7 binary under qemu-arm-static"
   echo
   if [[ ${#armv7_cmd[@]} -eq 0 ]]; then
@@ -237,20 +273,23 @@ EOF
    difference between the two is picoflow's own share. Fresh: a new
    \`--home\` each time (journal and SQLite database created). Warm: a home
    whose journal already holds 100 runs of the same workflow.
-5. **Per-task overhead**: wall time of \`picoflow run\` (fresh home) for
-   1,000 independent \`true\` tasks (default max_parallel = CPUs) and for a
-   100-task chain, against the same number of \`/bin/sh -c true\` in a
-   sequential shell loop and (1,000 only) through \`xargs -P ${ncpu}\`,
-   interleaved run by run. Bytes: \`du -sb\` of the home after a run, and
-   \`write_bytes\` of \`/proc/PID/io\` (page-cache bytes the process
-   dirtied: journal, SQLite history, log files) around a run of the same
-   workflow triggered in a daemon with \`--listen\`, whose \`/metrics\` also
-   give the journal's own fsync, byte and entry counters (this accounting
-   run is done once; counters are deterministic). \`write_bytes\` counts a
-   page each time it is dirtied again after a writeback, so every journal
-   fsync re-counts the journal's partly filled last 4 KiB page; up to
-   ${acct_fsync_bytes:-fsyncs × 4 KiB} of the figure is that (and the disk
-   does write that page again at each fsync).
+5. **Per-task overhead** (scripts/bench/overhead.sh, "Side by side"): wall
+   and CPU time of \`picoflow run\` (fresh home) for 1 task, 1,000
+   independent \`true\` tasks (max_parallel = CPUs, and 4) and a 100-task
+   chain, interleaved round by round with its floor — \`picoflow version\`
+   and \`sh -c true\` for 1 task, \`xargs -P N\` with the same parallelism
+   and a sequential shell loop for 1,000, the loop for the chain — and,
+   with \`DAGU\` set, with Dagu running the same DAG (\`type: graph\`,
+   \`shell: /bin/sh\`, \`max_active_steps\` = the parallelism, a fresh
+   \`DAGU_HOME\`). Bytes: \`du -sb\` of the home after a run; bytes
+   written per task are ru_oublock × 512 of the run (/usr/bin/time %O);
+   and \`write_bytes\` of \`/proc/PID/io\` around a run of the same
+   workflow triggered in a daemon with \`--listen\`, whose \`/metrics\`
+   also give the journal's own fsync, byte and entry counters (done once;
+   counters are deterministic). \`write_bytes\` counts a page each time it
+   is dirtied again after a writeback, so every journal fsync re-counts the
+   journal's partly filled last 4 KiB page (${acct_fsync_bytes:-fsyncs × 4 KiB}
+   here); few fsyncs, few of those.
 6. **Parse + validate**: \`go test ./engine/workflow -bench
    '^BenchmarkParse(100|1000|10000)\$' -benchtime 20x -count ${runs}\`
    (generated DAGs of shell tasks with env and up to two dependencies each).
