@@ -92,6 +92,12 @@ wspread() {
   return 0
 }
 
+# A home on tmpfs too, when /dev/shm is one: the difference is what the
+# file system costs (creating each attempt's log file, mostly).
+shm=""
+if [[ "$(stat -f -c %T /dev/shm 2>/dev/null)" == tmpfs && -w /dev/shm ]]; then
+  shm="$(mktemp -d /dev/shm/picoflow-bench.XXXXXX)"
+fi
 floor_version() { run_timed "${tmp}/floor.log" "${bin}" version; }
 floor_sh() { run_timed "${tmp}/floor.log" /bin/sh -c true; }
 for ((r = 1; r <= runs; r++)); do
@@ -108,8 +114,14 @@ for ((r = 1; r <= runs; r++)); do
   wl_round ind "${wf}/ind1000.yaml" "${pr:+${pwf}/ind1000.yaml}" "${r}" floor_par 1000 "${ncpu}"
   floor_loop 1000
   note_run ind loop
+  if [[ -n "${shm}" ]]; then # the same run with its home on tmpfs
+    run_timed "${tmp}/ind-shm.log" "${bin}" run --home "${shm}/ind-${r}" "${wf}/ind1000.yaml"
+    note_run ind shm
+    rm -rf "${shm:?}/ind-${r}"
+  fi
   wl_round ind4 "${wf}/ind1000p4.yaml" "${pr:+${pwf}/ind1000p4.yaml}" "${r}" floor_par 1000 4
 done
+[[ -n "${shm}" ]] && rm -rf "${shm}"
 
 # fsync-like calls per run (counts are not noisy: one traced run each).
 log "      fsyncs per run (strace -f)"
@@ -147,7 +159,10 @@ last_ind="${tmp}/ind-${runs}"  # wl_round's home of the last round
 R[ind_du_journal]="$(du -sb "${last_ind}/journal" | cut -f1)"
 R[ind_du_logs]="$(du -sb "${last_ind}/logs" | cut -f1)"
 # (`run` writes no SQLite history: the first query builds it.)
-R[ind_du_db]="$(cat "${last_ind}"/picoflow.db* 2>/dev/null | wc -c)"
+R[ind_du_db]=0
+for f in "${last_ind}"/picoflow.db*; do
+  [[ -f "${f}" ]] && R[ind_du_db]=$((R[ind_du_db] + $(wc -c <"${f}")))
+done
 
 # Accounting run: the same 1,000 tasks triggered in a daemon, whose /metrics
 # expose the journal's own counters and whose /proc/PID/io can be read
@@ -208,7 +223,7 @@ if command -v strace >/dev/null 2>&1; then
         else if (index(path, home "/") == 1) {
           f = substr(path, length(home) + 2)
           if (f ~ /^journal\/[^\/]+\/[0-9]+$/) f = "journal segment"
-          else if (f ~ /^journal\/[^\/]+$/) f = "the workflow's journal directory"
+          else if (f ~ /^journal\/[^\/]+$/) f = "the workflow journal directory"
           else if (f == "journal") f = "HOME/journal"
           else if (f ~ /^logs\//) f = "task logs"
         } else f = path
@@ -256,6 +271,9 @@ side_by_side_table() {
   sbs_row "1 task, warm home (its journal exists)" one 1 '`picoflow version`' floor warm "${fs_pf_one_warm}" ""
   sbs_row "1,000 independent \`true\`, max_parallel ${ncpu}" ind 1000 "\`xargs -P ${ncpu}\`" floor pf "${fs_pf_ind}" ""
   sbs_row "… the same against a sequential loop" ind 1000 "loop" loop pf "${fs_pf_ind}" ""
+  if [[ -n "$(wm ind shm ms)" ]]; then
+    sbs_row "… the same with the home on tmpfs (\`/dev/shm\`)" ind 1000 "\`xargs -P ${ncpu}\`" floor shm "" ""
+  fi
   sbs_row "1,000 independent \`true\`, max_parallel 4" ind4 1000 '`xargs -P 4`' floor pf "${fs_pf_ind4}" ""
   sbs_row "100-task chain" chain 100 "loop" floor pf "${fs_pf_chain}" "${fs_peer_chain}"
   echo
