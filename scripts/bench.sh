@@ -97,8 +97,9 @@ command -v go >/dev/null 2>&1 || die "go not found"
 gnutime=""
 [[ -x /usr/bin/time ]] && gnutime=/usr/bin/time
 fetch=()
-if command -v curl >/dev/null 2>&1; then fetch=(curl -fsS --max-time 5)
-elif command -v wget >/dev/null 2>&1; then fetch=(wget -qO- --timeout=5)
+slow_fetch=()
+if command -v curl >/dev/null 2>&1; then fetch=(curl -fsS --max-time 5) slow_fetch=(curl -fsS --max-time 60)
+elif command -v wget >/dev/null 2>&1; then fetch=(wget -qO- --timeout=5) slow_fetch=(wget -qO- --timeout=60)
 fi
 
 bench_start=${EPOCHREALTIME//[.,]/}

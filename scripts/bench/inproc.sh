@@ -91,7 +91,9 @@ ui_pages=(/ /runs "/runs/20261201-000000-b1e5" /api/runs)
 ui_round() {
   local path
   for path in "${ui_pages[@]}"; do
-    "${fetch[@]}" "http://${uiaddr}${path}" >/dev/null || die "GET ${path} failed"
+    # Up to 60 s: the first request opens the database, and on a loaded
+    # machine that has taken more than fetch's 5 s.
+    "${slow_fetch[@]}" "http://${uiaddr}${path}" >/dev/null || die "GET ${path} failed"
   done
 }
 ui_hwm_note="VmHWM, reset before"

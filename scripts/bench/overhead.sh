@@ -109,6 +109,11 @@ for ((r = 1; r <= runs; r++)); do
   run_timed "${tmp}/one-warm.log" "${bin}" run --home "${tmp}/one-1" "${wf}/one.yaml"
   note_run one warm
   wl_round chain "${wf}/chain100.yaml" "${pwf}/chain100.yaml" "${r}" floor_loop 100
+  if [[ -n "${shm}" ]]; then
+    run_timed "${tmp}/chain-shm.log" "${bin}" run --home "${shm}/chain-${r}" "${wf}/chain100.yaml"
+    note_run chain shm
+    rm -rf "${shm:?}/chain-${r}"
+  fi
   pr=""
   [[ "${r}" -le "${peer_runs}" ]] && pr=1
   wl_round ind "${wf}/ind1000.yaml" "${pr:+${pwf}/ind1000.yaml}" "${r}" floor_par 1000 "${ncpu}"
@@ -276,13 +281,18 @@ side_by_side_table() {
   fi
   sbs_row "1,000 independent \`true\`, max_parallel 4" ind4 1000 '`xargs -P 4`' floor pf "${fs_pf_ind4}" ""
   sbs_row "100-task chain" chain 100 "loop" floor pf "${fs_pf_chain}" "${fs_peer_chain}"
+  if [[ -n "$(wm chain shm ms)" ]]; then
+    sbs_row "… the same with the home on tmpfs (\`/dev/shm\`)" chain 100 "loop" floor shm "" ""
+  fi
   echo
   local step
   step="$(calc '(p - f) / 100' "p=$(wm chain pf ms)" "f=$(wm chain floor ms)")"
   echo "| goal of issue 16 | measured (this run) |"
   echo "|---|---|"
-  printf '| 1,000 independent ≤ 1.15 × `xargs -P %s` (wall) | %s × |\n' "${ncpu}" "$(ratio "$(wm ind pf ms)" "$(wm ind floor ms)")"
-  printf '| chain ≤ 0.35 ms per step above the loop | %s ms |\n' "$(fmt '%.2f' "${step}")"
+  printf '| 1,000 independent ≤ 1.15 × `xargs -P %s` (wall) | %s ×%s |\n' "${ncpu}" "$(ratio "$(wm ind pf ms)" "$(wm ind floor ms)")" \
+    "$([[ -n "$(wm ind shm ms)" ]] && printf '; %s × with the home on tmpfs' "$(ratio "$(wm ind shm ms)" "$(wm ind floor ms)")")"
+  printf '| chain ≤ 0.35 ms per step above the loop | %s ms%s |\n' "$(fmt '%.2f' "${step}")" \
+    "$([[ -n "$(wm chain shm ms)" ]] && printf '; %s ms with the home on tmpfs' "$(fmt '%.2f' "$(calc '(p - f) / 100' "p=$(wm chain shm ms)" "f=$(wm chain floor ms)")")")"
   printf '| 1-task run ≤ 4 fsyncs | %s warm, %s in a fresh home (the home, journal and workflow directories are new: one fsync of each parent) |\n' "${fs_pf_one_warm:-—}" "${fs_pf_one_fresh:-—}"
   printf '| 1-task run ≤ 1.5 × `picoflow version` (wall) | %s × warm, %s × fresh |\n' \
     "$(ratio "$(wm one warm ms)" "$(wm one floor ms)")" "$(ratio "$(wm one pf ms)" "$(wm one floor ms)")"

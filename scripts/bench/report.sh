@@ -213,6 +213,15 @@ EOF
   echo "|---|---|"
   echo "${prof_rows}"
   echo
+  echo "The profile sees PicoFlow's threads only. The kernel's share of a task"
+  echo "is in the \"Side by side\" rows: the run with its home on tmpfs does the"
+  echo "same work without the disk's file system, so the difference between"
+  echo "the two rows is what the file system costs — mostly creating each"
+  echo "attempt's log file (an inode allocation: on an ext4 mounted without a"
+  echo "journal, as this machine's root is, it scans the inode table for"
+  echo "recently deleted inodes, which a machine that deletes many files makes"
+  echo "slow), and the journal's writes and fsyncs."
+  echo
   echo "## armv7 binary under qemu-arm-static"
   echo
   if [[ ${#armv7_cmd[@]} -eq 0 ]]; then
