@@ -203,6 +203,10 @@ func (m *Main) completeFlagValue(ctx context.Context, c *command, g *globals, f 
 		return "none", m.completeRuns(ctx, c, g, wf)
 	case "log-format":
 		return "none", []string{"text", "json"}
+	case "format":
+		return "none", graphFormats
+	case "from":
+		return "none", m.completeRunTasks(ctx, c, g, args)
 	case "status":
 		return "none", []string{"success", "failed", "canceled", "running"}
 	}

@@ -126,7 +126,11 @@ func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projecto
 		if !r.Finished.IsZero() {
 			dur = fmtDuration(r.DurationMS)
 		}
-		return []string{r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger}
+		row := []string{r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger}
+		if r.Status == "canceled" || strings.HasPrefix(r.Reason, "canceling:") {
+			row = append(row, r.Reason) // who canceled it, and why
+		}
+		return row
 	}
 	t := &table{}
 	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
@@ -139,12 +143,23 @@ func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projecto
 		t.write(bw)
 		return nil
 	}
-	width := t.widths()
-	fmt.Fprintln(bw, t.format(width, t.rows[0]))
+	// The runs are listed again, with their tasks, one at a time: a run's
+	// line is its aligned line from the table, unless it changed since.
+	lines := t.lines()
+	fmt.Fprintln(bw, lines[0])
+	aligned := make(map[string]string, len(runs))
+	for i := range runs {
+		aligned[strings.Join(cells(&runs[i]), "\t")] = lines[i+1]
+	}
 	f.Tasks = true
 	return db.EachRun(ctx, f, func(r *projector.Run) error {
 		tc.complete(r)
-		fmt.Fprintln(bw, t.format(width, cells(r)))
+		c := cells(r)
+		line, ok := aligned[strings.Join(c, "\t")]
+		if !ok {
+			line = strings.Join(c, "  ")
+		}
+		fmt.Fprintln(bw, line)
 		writeTasks(bw, r.Tasks, loc, h.displayStatus(r, held) == "interrupted")
 		return nil
 	})
@@ -187,16 +202,38 @@ func writeTasks(w io.Writer, tasks []projector.Task, loc *time.Location, interru
 	t.write(w)
 }
 
-// runJSON is one run of history --json.
+// runSummaryJSON is the one JSON shape of a run: history --json and the
+// web API (/api/runs) print it with the run's tasks (runJSON), status
+// --json lists recent runs with it. duration_ms is null until the run ended.
+type runSummaryJSON struct {
+	RunID      string  `json:"run_id"`
+	Workflow   string  `json:"workflow"`
+	Status     string  `json:"status"`
+	StartedAt  *string `json:"started_at"`
+	FinishedAt *string `json:"finished_at"`
+	DurationMS *int64  `json:"duration_ms"`
+	Trigger    string  `json:"trigger"`
+	RerunOf    string  `json:"rerun_of,omitempty"` // trigger rerun: the run it reran
+	Reason     string  `json:"reason,omitempty"`   // a canceled run: who asked and why
+}
+
+func runSummary(r *projector.Run, status string) runSummaryJSON {
+	j := runSummaryJSON{RunID: r.ID, Workflow: r.Workflow, Status: status,
+		StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger, RerunOf: r.RerunOf}
+	if !r.Finished.IsZero() {
+		d := r.DurationMS
+		j.DurationMS = &d
+	}
+	if r.Status == "canceled" || strings.HasPrefix(r.Reason, "canceling:") {
+		j.Reason = r.Reason
+	}
+	return j
+}
+
+// runJSON is one run of history --json: the summary and the tasks.
 type runJSON struct {
-	RunID      string     `json:"run_id"`
-	Workflow   string     `json:"workflow"`
-	Status     string     `json:"status"`
-	StartedAt  *string    `json:"started_at"`
-	FinishedAt *string    `json:"finished_at"`
-	DurationMS *int64     `json:"duration_ms"`
-	Trigger    string     `json:"trigger"`
-	Tasks      []taskJSON `json:"tasks"`
+	runSummaryJSON
+	Tasks []taskJSON `json:"tasks"`
 }
 
 type taskJSON struct {
@@ -208,6 +245,7 @@ type taskJSON struct {
 	FinishedAt         *string `json:"finished_at"`
 	DurationMS         *int64  `json:"duration_ms"`
 	AttemptDurationsMS []int64 `json:"attempt_durations_ms"`
+	ReusedFrom         string  `json:"reused_from,omitempty"`
 }
 
 // streamHistoryJSON writes the runs f selects as a JSON array, one run
@@ -244,17 +282,12 @@ func streamHistoryJSON(ctx context.Context, w io.Writer, db *projector.DB, f pro
 }
 
 func toRunJSON(r *projector.Run, status string) runJSON {
-	j := runJSON{RunID: r.ID, Workflow: r.Workflow, Status: status,
-		StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), Trigger: r.Trigger,
-		Tasks: make([]taskJSON, 0, len(r.Tasks))}
-	if !r.Finished.IsZero() {
-		j.DurationMS = &r.DurationMS
-	}
+	j := runJSON{runSummaryJSON: runSummary(r, status), Tasks: make([]taskJSON, 0, len(r.Tasks))}
 	for k := range r.Tasks {
 		t := &r.Tasks[k]
 		tj := taskJSON{Name: t.Name, Status: historyTaskStatus(t.Status, t.Attempts, status == "interrupted"), Attempts: t.Attempts,
 			ExitCode: t.ExitCode, StartedAt: timeJSON(t.Started), FinishedAt: timeJSON(t.Finished),
-			AttemptDurationsMS: t.AttemptDurationsMS}
+			AttemptDurationsMS: t.AttemptDurationsMS, ReusedFrom: t.ReusedFrom}
 		if tj.AttemptDurationsMS == nil {
 			tj.AttemptDurationsMS = []int64{}
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,16 +75,25 @@ func pf(t testing.TB, home string, args ...string) cliOut {
 
 func pfCtx(ctx context.Context, t testing.TB, home string, args ...string) cliOut {
 	t.Helper()
-	var out, errb bytes.Buffer
+	var out bytes.Buffer
+	r := pfTo(ctx, t, home, &out, args...)
+	r.stdout = out.String()
+	return r
+}
+
+// pfTo is pfCtx with stdout going to w as the command writes it.
+func pfTo(ctx context.Context, t testing.TB, home string, w io.Writer, args ...string) cliOut {
+	t.Helper()
+	var errb bytes.Buffer
 	env := map[string]string{"TZ": "UTC", "PICOFLOW_HOME": home}
-	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+	m := &Main{Stdin: strings.NewReader(""), Stdout: w, Stderr: &errb,
 		Getenv: func(k string) string { return env[k] },
 		Exit:   func(code int) { t.Errorf("forced exit %d", code) }}
 	if f, ok := tuned.Load(home); ok {
 		f.(func(*Main))(m)
 	}
 	code := m.Run(ctx, args)
-	return cliOut{code, out.String(), errb.String()}
+	return cliOut{code: code, stderr: errb.String()}
 }
 
 // checkGolden compares got with testdata/projector/NAME.golden, after

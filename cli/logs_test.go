@@ -1,14 +1,16 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/picoflow/picoflow/journal"
 	"github.com/picoflow/picoflow/projector/projectortest"
 )
 
@@ -51,51 +53,88 @@ func fastFollow(t *testing.T, home string) {
 	tune(t, home, func(m *Main) { m.FollowPoll, m.FollowJournalPoll = 10*time.Millisecond, 50*time.Millisecond })
 }
 
-// TestLogsFollow follows the running compress attempt of the live backup
-// run while the test, as its picoflow, writes output and then finishes it.
+// TestLogsFollow runs a real task that waits at barriers (FIFOs) the test
+// opens: the task writes "started", waits; the test starts logs --follow
+// and reads "started" from it, then lets the task write its next line,
+// and opens the last barrier only once follow has shown that line. A
+// follow that printed nothing new until the attempt ended would never get
+// there, and fails here.
 func TestLogsFollow(t *testing.T) {
-	home := scenarioHome(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	for _, b := range []string{"b1", "b2"} {
+		if err := syscall.Mkfifo(filepath.Join(dir, b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := writeWorkflow(t, dir, "stream", "", spec{name: "talk",
+		cmd: `echo started; read x < "$T/b1"; echo first line; read x < "$T/b2"; echo last line`})
 	fastFollow(t, home)
-	release, err := holdWorkflow(home, "backup")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
+	defer cancel()
+	ran := make(chan cliOut, 1)
+	go func() { ran <- pfCtx(ctx, t, home, "run", file) }()
+	waitForLogLine(ctx, t, home, "started")
+
+	pr, pw := io.Pipe()
+	followed := make(chan cliOut, 1)
+	go func() {
+		r := pfTo(ctx, t, home, pw, "logs", "stream", "talk", "--follow")
+		pw.Close()
+		followed <- r
+	}()
+	out := bufio.NewReader(pr)
+	for _, want := range []string{"started", "first line"} {
+		if want == "first line" {
+			release(t, filepath.Join(dir, "b1"))
+		}
+		line, err := out.ReadString('\n')
+		if err != nil || line != want+"\n" {
+			t.Fatalf("logs --follow printed %q (%v), want %q while the attempt runs", line, err, want)
+		}
+	}
+	release(t, filepath.Join(dir, "b2"))
+	rest, err := io.ReadAll(out)
+	if err != nil || string(rest) != "last line\n" {
+		t.Errorf("after the last barrier logs --follow printed %q (%v), want %q", rest, err, "last line\n")
+	}
+	if r := <-followed; r.code != 0 || !strings.Contains(r.stderr, "attempt 1 of talk ended: success") {
+		t.Errorf("logs --follow: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if r := <-ran; r.code != 0 {
+		t.Errorf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// release opens the barrier FIFO a task waits at, and lets it go.
+func release(t *testing.T, fifo string) {
+	t.Helper()
+	f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
-	logPath := filepath.Join(home, "logs", "backup", projectortest.BackupLive, "compress.1.log")
-	go func() {
-		time.Sleep(150 * time.Millisecond)
-		f, err := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Error(err)
-			return
+	f.WriteString("go\n")
+	f.Close()
+}
+
+// waitForLogLine waits until the run in home has a log of the talk task
+// that holds line.
+func waitForLogLine(ctx context.Context, t *testing.T, home, line string) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		logs, _ := filepath.Glob(filepath.Join(home, "logs", "stream", "*", "talk.1.log"))
+		for _, l := range logs {
+			if b, _ := os.ReadFile(l); strings.Contains(string(b), line+"\n") {
+				return
+			}
 		}
-		f.WriteString("more output\n")
-		f.Close()
-		time.Sleep(150 * time.Millisecond)
-		j, err := journal.Open(filepath.Join(home, "journal"), journal.Options{})
-		if err != nil {
-			t.Error(err)
-			return
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no log with %q: the task did not start", line)
+		case <-tick.C:
 		}
-		defer j.Close()
-		f, _ = os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0)
-		f.WriteString("last words\n")
-		f.Close()
-		err = j.Append(&journal.Event{Type: journal.TaskFinished, Time: projectortest.T0.Add(3 * time.Hour).UnixNano(),
-			Run: projectortest.BackupLive, Task: "compress", Attempt: 1, Status: journal.StatusSuccess})
-		if err != nil {
-			t.Error(err)
-		}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	r := pfCtx(ctx, t, home, "logs", "backup", "compress", "--follow")
-	if ctx.Err() != nil {
-		t.Fatal("follow did not stop when the attempt finished")
-	}
-	want := "compress attempt 1: working\ncompress attempt 1: done\nmore output\nlast words\n"
-	if r.code != 0 || r.stdout != want || !strings.Contains(r.stderr, "attempt 1 of compress ended: success") {
-		t.Fatalf("exit %d\nstdout %q\nwant   %q\nstderr %s", r.code, r.stdout, want, r.stderr)
 	}
 }
 

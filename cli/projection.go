@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/picoflow/picoflow/cli/web"
@@ -179,8 +180,9 @@ func timeJSON(t time.Time) *string {
 	return &s
 }
 
-// table writes rows with columns padded to their widest cell; the last
-// column is not padded.
+// table writes rows with columns padded to their widest cell and two
+// spaces apart (text/tabwriter), each line prefixed with indent and without
+// trailing blanks. A wider cell pushes the rest of its row to the right.
 type table struct {
 	indent string
 	rows   [][]string
@@ -188,51 +190,31 @@ type table struct {
 
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
+// write writes the rows and empties the table.
 func (t *table) write(w io.Writer) {
 	for _, l := range t.lines() {
 		io.WriteString(w, l+"\n")
 	}
 }
 
-// lines formats the rows and empties the table.
+// lines formats the rows, one string each without its newline, and
+// empties the table.
 func (t *table) lines() []string {
-	width := t.widths()
-	out := make([]string, 0, len(t.rows))
-	for _, r := range t.rows {
-		out = append(out, t.format(width, r))
+	if len(t.rows) == 0 {
+		return nil
 	}
-	t.rows = nil
-	return out
-}
-
-// widths returns the width of each column.
-func (t *table) widths() []int {
-	var width []int
-	for _, r := range t.rows {
-		for i, c := range r {
-			if i >= len(width) {
-				width = append(width, 0)
-			}
-			width[i] = max(width[i], len([]rune(c)))
-		}
-	}
-	return width
-}
-
-// format pads a row to the given column widths (a wider cell pushes the
-// rest of its row to the right).
-func (t *table) format(width []int, r []string) string {
 	var b strings.Builder
-	b.WriteString(t.indent)
-	for i, c := range r {
-		b.WriteString(c)
-		if i < len(r)-1 {
-			pad := 2
-			if i < len(width) {
-				pad = max(width[i]-len([]rune(c)), 0) + 2
-			}
-			b.WriteString(strings.Repeat(" ", pad))
-		}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, r := range t.rows {
+		// Every cell ends in a tab, the last too, so that every column
+		// is aligned over all rows; the padding after it is trimmed.
+		io.WriteString(tw, t.indent+strings.Join(r, "\t")+"\t\n")
 	}
-	return strings.TrimRight(b.String(), " ")
+	tw.Flush()
+	t.rows = nil
+	out := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	for i, l := range out {
+		out[i] = strings.TrimRight(l, " ")
+	}
+	return out
 }

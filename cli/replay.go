@@ -38,7 +38,7 @@ release; it is only read, never repaired or changed.
 --json prints one JSON object per line: each event as
   {"seq","time","offset_ms","run","event","task","attempt","status",
    "exit_code","duration_ms","error","tail","backoff_ms","retry_at",
-   "reason","pgid","log","trigger","workflow","def_hash","params"}
+   "reason","by","pgid","log","trigger","workflow","def_hash","params"}
 (absent fields omitted; times RFC 3339, UTC), then one last object
   {"event":"final_state","run","workflow","status","as_of_seq",
    "tasks":[{"name","status","attempts","exit_code","duration_ms",
@@ -277,7 +277,7 @@ func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 		if e.Attempt > 0 {
 			att = strconv.Itoa(e.Attempt)
 		}
-		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
+		if (e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying) && e.ReusedFrom == "" {
 			exit = strconv.Itoa(e.ExitCode)
 			dur = ms(e.DurationMS)
 		}
@@ -316,6 +316,9 @@ func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 }
 
 func runState(r *engine.Run) string {
+	if r.Status == engine.RunRunning && !r.Canceled.IsZero() {
+		return "canceling (asked by " + r.CanceledBy + "; its handlers may still run)"
+	}
 	if r.Status == engine.RunRunning {
 		return "unfinished (running, or interrupted and resumable)"
 	}
@@ -336,6 +339,9 @@ func detail(e *journal.Event) string {
 	var parts []string
 	switch e.Type {
 	case journal.RunStarted:
+		if e.RerunOf != "" {
+			parts = append(parts, "rerun of "+e.RerunOf)
+		}
 		if len(e.Params) > 0 {
 			keys := make([]string, 0, len(e.Params))
 			for k := range e.Params {
@@ -353,6 +359,8 @@ func detail(e *journal.Event) string {
 		parts = append(parts, "log "+e.LogPath)
 	case journal.TaskProcess:
 		parts = append(parts, "pgid "+strconv.Itoa(e.PGID))
+	case journal.RunCanceled:
+		parts = append(parts, "by "+e.By)
 	case journal.TaskRetrying:
 		parts = append(parts, e.Error, "backoff "+ms(e.BackoffMS)+" until "+time.Unix(0, e.RetryAt).Format("15:04:05.000"))
 	case journal.TaskFinished:
@@ -398,6 +406,7 @@ type replayEvent struct {
 	Tail       string            `json:"tail,omitempty"`
 	BackoffMS  int64             `json:"backoff_ms,omitempty"`
 	RetryAt    string            `json:"retry_at,omitempty"`
+	By         string            `json:"by,omitempty"` // run_canceled: who asked
 	Reason     string            `json:"reason,omitempty"`
 	PGID       int               `json:"pgid,omitempty"`
 	Log        string            `json:"log,omitempty"`
@@ -406,6 +415,8 @@ type replayEvent struct {
 	DefHash    string            `json:"def_hash,omitempty"`
 	Resumed    bool              `json:"resumed,omitempty"`
 	Params     map[string]string `json:"params,omitempty"`
+	RerunOf    string            `json:"rerun_of,omitempty"`
+	ReusedFrom string            `json:"reused_from,omitempty"`
 }
 
 type replayTask struct {
@@ -417,6 +428,7 @@ type replayTask struct {
 	AttemptDurationsMS []int64 `json:"attempt_durations_ms"`
 	Error              string  `json:"error,omitempty"`
 	Reason             string  `json:"reason,omitempty"`
+	ReusedFrom         string  `json:"reused_from,omitempty"`
 }
 
 // taskDurationMS is a task's duration as history shows it: from its first
@@ -441,6 +453,9 @@ func attemptDurations(evs []*journal.Event) map[string][]int64 {
 		case journal.TaskStarted:
 			started[e.Task] = e.At()
 		case journal.TaskFinished, journal.TaskRetrying:
+			if e.ReusedFrom != "" {
+				continue // a rerun's reused result: no attempt in this run
+			}
 			d := e.DurationMS
 			if s, ok := started[e.Task]; ok && d == 0 {
 				d = max(e.At().Sub(s).Milliseconds(), 0)
@@ -467,9 +482,10 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 	for _, e := range evs {
 		o := replayEvent{Seq: e.Seq, Time: rfc3339(e.At()), OffsetMS: e.At().Sub(r.Started).Milliseconds(),
 			Run: e.Run, Event: e.Type.String(), Task: e.Task, Attempt: e.Attempt, Status: e.Status,
-			Error: e.Error, Tail: e.Tail, BackoffMS: e.BackoffMS, Reason: e.Reason, PGID: e.PGID,
-			Log: e.LogPath, Trigger: e.Trigger, Workflow: e.Workflow, DefHash: e.DefHash, Resumed: e.Resumed, Params: e.Params}
-		if e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying {
+			Error: e.Error, Tail: e.Tail, BackoffMS: e.BackoffMS, Reason: e.Reason, By: e.By, PGID: e.PGID,
+			Log: e.LogPath, Trigger: e.Trigger, Workflow: e.Workflow, DefHash: e.DefHash, Resumed: e.Resumed, Params: e.Params,
+			RerunOf: e.RerunOf, ReusedFrom: e.ReusedFrom}
+		if (e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying) && e.ReusedFrom == "" {
 			code, d := e.ExitCode, e.DurationMS
 			o.ExitCode, o.DurationMS = &code, &d
 		}
@@ -497,7 +513,7 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 			continue
 		}
 		rt := replayTask{Name: n, Status: t.Status.String(), Attempts: t.Attempt, DurationMS: taskDurationMS(t),
-			AttemptDurationsMS: durs[n], Error: t.Error, Reason: t.Reason}
+			AttemptDurationsMS: durs[n], Error: t.Error, Reason: t.Reason, ReusedFrom: t.ReusedFrom}
 		if rt.AttemptDurationsMS == nil {
 			rt.AttemptDurationsMS = []int64{}
 		} else {

@@ -116,9 +116,9 @@ func isTerminal(w io.Writer) bool {
 
 // statusJSON is the output of status --json.
 type statusJSON struct {
-	Now    *string         `json:"now"`
-	Live   []liveRunJSON   `json:"live"`
-	Recent []recentRunJSON `json:"recent"`
+	Now    *string          `json:"now"`
+	Live   []liveRunJSON    `json:"live"`
+	Recent []runSummaryJSON `json:"recent"`
 }
 
 type liveRunJSON struct {
@@ -129,6 +129,7 @@ type liveRunJSON struct {
 	ElapsedMS int64          `json:"elapsed_ms"`
 	Trigger   string         `json:"trigger"`
 	Resumes   int            `json:"resumes"`
+	Note      string         `json:"note,omitempty"` // a cancel in progress: who asked and why
 	Tasks     []liveTaskJSON `json:"tasks"`
 }
 
@@ -147,16 +148,6 @@ type liveTaskJSON struct {
 	CPUPercent *float64 `json:"cpu_percent"`
 	RSSBytes   *int64   `json:"rss_bytes"`
 	Note       string   `json:"note,omitempty"` // error or reason
-}
-
-type recentRunJSON struct {
-	RunID      string  `json:"run_id"`
-	Workflow   string  `json:"workflow"`
-	Status     string  `json:"status"`
-	StartedAt  *string `json:"started_at"`
-	FinishedAt *string `json:"finished_at"`
-	DurationMS int64   `json:"duration_ms"`
-	Trigger    string  `json:"trigger"`
 }
 
 // taskState maps a task's status to what status shows.
@@ -191,7 +182,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		return nil, err
 	}
 	now := clock()
-	st := &statusJSON{Now: timeJSON(now), Live: []liveRunJSON{}, Recent: []recentRunJSON{}}
+	st := &statusJSON{Now: timeJSON(now), Live: []liveRunJSON{}, Recent: []runSummaryJSON{}}
 	held := map[string]bool{}
 	pgids := map[int]bool{}
 	for i := range live {
@@ -199,6 +190,9 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		state := h.displayStatus(r, held)
 		lr := liveRunJSON{RunID: r.ID, Workflow: r.Workflow, State: state, StartedAt: timeJSON(r.Started),
 			ElapsedMS: elapsedMS(now, r.Started), Trigger: r.Trigger, Resumes: r.Resumes}
+		if strings.HasPrefix(r.Reason, "canceling:") { // the projector's mark of a run_canceled
+			lr.Note = r.Reason
+		}
 		for _, t := range orderTasks(ctx, db, r, base) {
 			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, t.Attempts, state == "running"), Attempt: t.Attempts,
 				StartedAt: timeJSON(t.AttemptStarted), ExitCode: t.ExitCode, Note: t.Error}
@@ -240,8 +234,7 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 	}
 	for i := range recent {
 		r := &recent[i]
-		st.Recent = append(st.Recent, recentRunJSON{RunID: r.ID, Workflow: r.Workflow, Status: r.Status,
-			StartedAt: timeJSON(r.Started), FinishedAt: timeJSON(r.Finished), DurationMS: r.DurationMS, Trigger: r.Trigger})
+		st.Recent = append(st.Recent, runSummary(r, r.Status))
 	}
 	return st, nil
 }
@@ -320,6 +313,9 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 			fmt.Fprintf(w, "  resumed %d×", r.Resumes)
 		}
 		fmt.Fprintln(w)
+		if r.Note != "" {
+			fmt.Fprintf(w, "    %s\n", r.Note)
+		}
 		if r.State == "interrupted" {
 			fmt.Fprintf(w, "    no process runs it: picoflow resume %s continues it\n", r.RunID)
 		}
@@ -356,7 +352,15 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
 	for _, r := range st.Recent {
 		started, _ := time.Parse(time.RFC3339Nano, *r.StartedAt)
-		t.add(r.RunID, r.Workflow, r.Status, started.In(loc).Format(time.DateTime), fmtDuration(r.DurationMS), r.Trigger)
+		var took int64
+		if r.DurationMS != nil {
+			took = *r.DurationMS
+		}
+		row := []string{r.RunID, r.Workflow, r.Status, started.In(loc).Format(time.DateTime), fmtDuration(took), r.Trigger}
+		if r.Reason != "" {
+			row = append(row, r.Reason) // who canceled it, and why
+		}
+		t.add(row...)
 	}
 	t.write(w)
 }

@@ -180,3 +180,23 @@ func TestDamagedJournalOfOneWorkflow(t *testing.T) {
 		t.Errorf("run beside a damaged journal: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestUpgradeV1Rerun reruns a failed run the previous release wrote: the
+// home is converted, the projection migrated (schema 3 records reruns),
+// the task that succeeded is reused, and the run's parameters (FAIL=1) are
+// the rerun's too, so the failed task fails again.
+func TestUpgradeV1Rerun(t *testing.T) {
+	home, ledger := v1Home(t)
+	r := pf(t, home, "rerun", v1AlphaFailed, "--failed")
+	if r.code != ExitFailed {
+		t.Fatalf("rerun: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got, _ := os.ReadFile(ledger); string(got) != "alpha-check\n" {
+		t.Errorf("the rerun ran %q, want alpha-check only", got)
+	}
+	h := historyRun(t, home, runIDOf(t, r.stdout))
+	if h.RerunOf != v1AlphaFailed || h.Trigger != "rerun" || len(h.Tasks) != 2 || h.Tasks[0].ReusedFrom != v1AlphaFailed {
+		t.Errorf("history of the rerun: %+v", h)
+	}
+	checkV1History(t, home, "interrupted")
+}

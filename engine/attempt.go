@@ -51,7 +51,15 @@ func (x *runner) request(i int) *executors.Request {
 		"PICOFLOW_ATTEMPT="+strconv.Itoa(attempt),
 		"PICOFLOW_OUTPUT="+out,
 	)
-	for _, d := range t.Deps {
+	deps := t.Deps
+	if t.IsHandler() { // a handler sees the outputs of the whole DAG
+		env = append(env, x.handlerEnv()...)
+		deps = make([]int, len(x.wf.DAG()))
+		for i := range deps {
+			deps[i] = i
+		}
+	}
+	for _, d := range deps {
 		name := x.wf.Tasks[d].Name
 		outs := x.tasks[d].Outputs
 		keys := make([]string, 0, len(outs))
@@ -136,20 +144,6 @@ func appendMap(env []string, m, over map[string]string) []string {
 		env = append(env, k+"="+v)
 	}
 	return env
-}
-
-// OutputEnvPrefix is the prefix of the env vars that carry a task's
-// outputs to its dependents: PICOFLOW_OUT_<TASK>_, the task name upper-cased
-// with every character other than A-Z and 0-9 replaced by '_'. The key part
-// is upper-cased the same way: the full name is workflow.OutputVar.
-func OutputEnvPrefix(task string) string {
-	b := []byte("PICOFLOW_OUT_" + strings.ToUpper(task) + "_")
-	for i := len("PICOFLOW_OUT_"); i < len(b)-1; i++ {
-		if c := b[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			b[i] = '_'
-		}
-	}
-	return string(b)
 }
 
 // attempt runs one attempt on its own goroutine and reports to the loop.

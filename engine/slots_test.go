@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -60,23 +61,40 @@ func (j *memJournal) Append(evs ...*journal.Event) error {
 
 func (j *memJournal) AppendLazy(evs ...*journal.Event) error { return j.Append(evs...) }
 
-// gauge is an executor that measures how many attempts run at once.
-type gauge struct{ now, peak atomic.Int32 }
+// gauge is an executor that measures how many attempts run at once. Its
+// first attempts wait at a barrier until two run together: a budget of 2
+// must let them, and the peak is then 2 whatever the scheduling.
+type gauge struct {
+	now, peak atomic.Int32
+	two       chan struct{} // closed when two attempts ran at once
+	once      sync.Once
+}
+
+var _ executors.Executor = (*gauge)(nil)
+
+func newGauge() *gauge { return &gauge{two: make(chan struct{})} }
 
 func (g *gauge) Execute(ctx context.Context, req *executors.Request) executors.Result {
+	defer g.now.Add(-1)
 	n := g.now.Add(1)
 	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
 	}
-	time.Sleep(5 * time.Millisecond) // the attempt's work
-	g.now.Add(-1)
-	return executors.Result{Status: executors.Success}
+	if n >= 2 {
+		g.once.Do(func() { close(g.two) })
+	}
+	select {
+	case <-g.two:
+		return executors.Result{Status: executors.Success}
+	case <-time.After(30 * time.Second): // a bound on a failure, not a synchronisation
+		return executors.Result{Status: executors.Failed, NoRetry: true, Err: errors.New("no second attempt ran beside this one")}
+	}
 }
 
 // TestSlotsShareBudget runs two workflows of four parallel tasks each on
 // two engines sharing a budget of 2 slots: never more than 2 attempts run,
 // and every task still runs (the loops wake when a slot frees).
 func TestSlotsShareBudget(t *testing.T) {
-	g := &gauge{}
+	g := newGauge()
 	slots := engine.NewSemaphore(2)
 	var wg sync.WaitGroup
 	for w := range 2 {
@@ -102,8 +120,8 @@ func TestSlotsShareBudget(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if p := g.peak.Load(); p > 2 || p < 1 {
-		t.Errorf("peak concurrency %d, want 1..2", p)
+	if p := g.peak.Load(); p != 2 {
+		t.Errorf("peak concurrency %d, want 2", p)
 	}
 	if slots.InUse() != 0 {
 		t.Errorf("%d slots still taken", slots.InUse())

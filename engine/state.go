@@ -21,9 +21,10 @@ const (
 	TimedOut // final: the last attempt timed out
 	Skipped  // final: never ran because an upstream task failed
 	InDoubt  // an interrupted non-idempotent attempt awaits `picoflow resolve`
+	Canceled // final: the run was canceled before the task ran or while it ran
 )
 
-var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt"}
+var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt", "canceled"}
 
 func (s TaskStatus) String() string {
 	if int(s) < len(taskStatusNames) {
@@ -33,7 +34,9 @@ func (s TaskStatus) String() string {
 }
 
 // Final reports whether the status can no longer change in this run.
-func (s TaskStatus) Final() bool { return s == Success || s == Failed || s == TimedOut || s == Skipped }
+func (s TaskStatus) Final() bool {
+	return s == Success || s == Failed || s == TimedOut || s == Skipped || s == Canceled
+}
 
 // TaskState is what the journal says about one task of a run.
 type TaskState struct {
@@ -54,6 +57,9 @@ type TaskState struct {
 	// FirstStarted is when the first attempt started: a task's duration
 	// runs from it to Finished, waits between attempts included.
 	FirstStarted time.Time
+	// ReusedFrom is the run whose result a rerun reused instead of running
+	// the task ("" when it ran in this run).
+	ReusedFrom string
 }
 
 // RunStatus is a run's state.
@@ -82,6 +88,7 @@ type Run struct {
 	Definition string
 	Source     string
 	Trigger    string
+	RerunOf    string // trigger rerun: the run this one reran
 	Params     map[string]string
 	Status     RunStatus
 	Started    time.Time
@@ -90,7 +97,12 @@ type Run struct {
 	FirstSeq   uint64 // journal entry of RunStarted
 	LastSeq    uint64 // journal entry of the newest event of the run
 	Damage     string // why a salvage marked the run damaged ("" when it did not)
-	Tasks      map[string]*TaskState
+	// Canceled is when a run_canceled event was journaled (zero: never):
+	// no task of the DAG starts again; its handlers may still run.
+	Canceled     time.Time
+	CanceledBy   string
+	CancelReason string
+	Tasks        map[string]*TaskState
 }
 
 // Task returns the state of a task, creating a pending one if the journal
@@ -156,7 +168,7 @@ func (s *State) Apply(e *journal.Event) error {
 		}
 		s.Runs[e.Run] = &Run{
 			ID: e.Run, Workflow: e.Workflow, DefHash: e.DefHash, Definition: e.Definition,
-			Source: e.Source, Trigger: e.Trigger, Params: e.Params, Started: e.At(),
+			Source: e.Source, Trigger: e.Trigger, RerunOf: e.RerunOf, Params: e.Params, Started: e.At(),
 			FirstSeq: e.Seq, LastSeq: e.Seq, Tasks: make(map[string]*TaskState),
 		}
 		return nil
@@ -187,10 +199,19 @@ func (r *Run) Apply(e *journal.Event) error {
 			r.Status = RunFailed
 		}
 		r.Finished = e.At()
+		for _, t := range r.Tasks { // nothing is in flight in a finished run
+			if !t.Status.Final() {
+				t.Status = Canceled
+			}
+		}
 	case journal.RunResumed:
 		r.Resumes++
 		if r.Status == RunDamaged {
 			r.Status = RunRunning // an operator took it over
+		}
+	case journal.RunCanceled:
+		if r.Canceled.IsZero() {
+			r.Canceled, r.CanceledBy, r.CancelReason = e.At(), e.By, e.Reason
 		}
 	case journal.RunDamaged:
 		r.Damage = e.Reason
@@ -226,12 +247,14 @@ func (t *TaskState) apply(e *journal.Event) {
 		t.ExitCode, t.Error, t.Tail, t.Finished, t.Reason = e.ExitCode, e.Error, e.Tail, e.At(), e.Reason
 		switch e.Status {
 		case journal.StatusSuccess:
-			t.Status, t.Outputs = Success, e.Outputs
+			t.Status, t.Outputs, t.ReusedFrom = Success, e.Outputs, e.ReusedFrom
 		case journal.StatusTimeout:
 			t.Status = TimedOut
 			t.Failures++
 		case journal.StatusInterrupted:
 			t.Status = Pending // runs again on resume; not counted as a failure
+		case journal.StatusCanceled:
+			t.Status = Canceled // stopped by a cancel; not counted as a failure
 		default:
 			t.Status = Failed
 			t.Failures++
@@ -243,6 +266,9 @@ func (t *TaskState) apply(e *journal.Event) {
 		t.Backoff = time.Duration(e.BackoffMS) * time.Millisecond
 	case journal.TaskSkipped:
 		t.Status, t.Reason = Skipped, e.Reason
+		if e.Status == journal.StatusCanceled {
+			t.Status = Canceled
+		}
 	case journal.TaskInDoubt:
 		t.Status, t.Reason = InDoubt, e.Reason
 	case journal.TaskResolved:

@@ -16,8 +16,8 @@ import (
 // removed by retention) are ignored.
 const (
 	sqlDefinition = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
-	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq)
-		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq, rerun_of)
+		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	sqlRunKnown   = `SELECT 1 FROM runs WHERE id = ?`
 	sqlRunTouch   = `UPDATE runs SET last_seq = ? WHERE id = ?`
 	sqlRunResumed = `UPDATE runs SET resumes = resumes + 1,
@@ -49,11 +49,17 @@ const (
 		WHERE run_id = ? AND task = ? AND attempt = ?`
 	sqlTaskEnd = `UPDATE tasks SET status = ?, exit_code = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000),
 		retry_at = ?, error = ?, reason = ? WHERE run_id = ? AND task = ?`
-	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, 'skipped', ?)
-		ON CONFLICT (run_id, task) DO UPDATE SET status = 'skipped', reason = excluded.reason`
-	sqlTaskSettle = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
+	// task_skipped: status skipped, or canceled (the run was canceled first).
+	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, task) DO UPDATE SET status = excluded.status, reason = excluded.reason`
+	// A run being canceled shows who asked until its run_finished says so.
+	sqlRunCanceled = `UPDATE runs SET reason = ? WHERE id = ? AND status = 'running'`
+	sqlTaskSettle  = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
 		WHERE run_id = ? AND task = ?`
 	sqlAttemptSettle = `UPDATE task_attempts SET status = ?, reason = ? WHERE run_id = ? AND task = ? AND attempt = ?`
+	// A rerun's reused task: its result, no attempt (it did not run here).
+	sqlTaskReused = `INSERT INTO tasks (run_id, task, ord, status, exit_code, finished_at, error, reason, reused_from)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, task) DO NOTHING`
 )
 
 // applier holds the statements of one write transaction.
@@ -67,10 +73,11 @@ type applier struct {
 	unknown map[string]bool
 
 	definition, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
+	runCanceled                                                                     *sql.Stmt
 	runEndTasks, runEndAttempts                                                     *sql.Stmt
 	attemptStarted, taskStarted, attemptPGID, taskPGID                              *sql.Stmt
 	attemptEnd, taskEnd, taskSkipped, taskSettle                                    *sql.Stmt
-	attemptSettle                                                                   *sql.Stmt
+	attemptSettle, taskReused                                                       *sql.Stmt
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
@@ -81,11 +88,12 @@ func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
 	}{
 		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
 		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished}, {&a.runDamaged, sqlRunDamaged},
+		{&a.runCanceled, sqlRunCanceled},
 		{&a.runEndTasks, sqlRunEndTasks}, {&a.runEndAttempts, sqlRunEndAttempts},
 		{&a.attemptStarted, sqlAttemptStarted}, {&a.taskStarted, sqlTaskStarted},
 		{&a.attemptPGID, sqlAttemptPGID}, {&a.taskPGID, sqlTaskPGID},
 		{&a.attemptEnd, sqlAttemptEnd}, {&a.taskEnd, sqlTaskEnd}, {&a.taskSkipped, sqlTaskSkipped},
-		{&a.taskSettle, sqlTaskSettle}, {&a.attemptSettle, sqlAttemptSettle},
+		{&a.taskSettle, sqlTaskSettle}, {&a.attemptSettle, sqlAttemptSettle}, {&a.taskReused, sqlTaskReused},
 	} {
 		s, err := tx.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -123,25 +131,7 @@ func (a *applier) apply(e *journal.Event) error {
 func (a *applier) fold(e *journal.Event) error {
 	switch e.Type {
 	case journal.RunStarted:
-		if e.DefHash != "" && e.Definition != "" {
-			if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
-				return err
-			}
-		}
-		var params any
-		if len(e.Params) > 0 {
-			b, err := json.Marshal(e.Params) // sorted keys: deterministic
-			if err != nil {
-				return err
-			}
-			params = string(b)
-		}
-		n, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
-			e.Time, int64(e.Seq), int64(e.Seq))
-		if n == 1 {
-			delete(a.unknown, e.Run)
-		}
-		return err
+		return a.runStartedRow(e)
 	case journal.ScheduleFired, journal.ScheduleSkipped:
 		return nil // not projected: the daemon reads them from the journal
 	}
@@ -150,7 +140,16 @@ func (a *applier) fold(e *journal.Event) error {
 		return err
 	}
 	a.touched[e.Run] = int64(e.Seq)
-	run, task, att := e.Run, e.Task, e.Attempt
+	switch e.Type {
+	case journal.RunFinished, journal.RunResumed, journal.RunDamaged, journal.RunCanceled:
+		return a.foldRun(e)
+	}
+	return a.foldTask(e)
+}
+
+// foldRun folds an event of a run as a whole.
+func (a *applier) foldRun(e *journal.Event) (err error) {
+	run := e.Run
 	switch e.Type {
 	case journal.RunFinished:
 		status := journal.StatusFailed
@@ -167,6 +166,20 @@ func (a *applier) fold(e *journal.Event) error {
 		_, err = a.exec(a.runResumed, run)
 	case journal.RunDamaged:
 		_, err = a.exec(a.runDamaged, e.Reason, run)
+	case journal.RunCanceled:
+		reason := "canceling: requested by " + e.By
+		if e.Reason != "" {
+			reason += ": " + e.Reason
+		}
+		_, err = a.exec(a.runCanceled, reason, run)
+	}
+	return err
+}
+
+// foldTask folds an event of one task of a run.
+func (a *applier) foldTask(e *journal.Event) (err error) {
+	run, task, att := e.Run, e.Task, e.Attempt
+	switch e.Type {
 	case journal.TaskStarted:
 		if _, err = a.exec(a.attemptStarted, run, task, att, e.Time, e.LogPath, e.Resumed); err == nil {
 			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time, e.Time)
@@ -176,27 +189,13 @@ func (a *applier) fold(e *journal.Event) error {
 			_, err = a.exec(a.taskPGID, e.PGID, run, task, att)
 		}
 	case journal.TaskFinished, journal.TaskRetrying:
-		status := e.Status
-		if status == "" {
-			status = journal.StatusFailed
-		}
-		_, err = a.exec(a.attemptEnd, status, e.ExitCode, e.Time, nullIfZero(e.DurationMS), e.Time,
-			e.Tail, e.Error, e.Reason, run, task, att)
-		if err != nil {
-			return err
-		}
-		var finished, retryAt, code any = e.Time, nil, e.ExitCode
-		switch {
-		case e.Type == journal.TaskRetrying:
-			status, finished, retryAt = "retrying", nil, e.RetryAt
-		case status == journal.StatusInterrupted:
-			status, finished, code = "pending", nil, nil // runs again on resume
-		case status != journal.StatusSuccess && status != journal.StatusTimeout:
-			status = journal.StatusFailed
-		}
-		_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
+		err = a.attemptEnded(e)
 	case journal.TaskSkipped:
-		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), e.Reason)
+		status := journal.StatusSkipped
+		if e.Status == journal.StatusCanceled {
+			status = e.Status
+		}
+		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), status, e.Reason)
 	case journal.TaskInDoubt:
 		if _, err = a.exec(a.taskSettle, "in_doubt", e.Reason, nil, nil, run, task); err == nil {
 			_, err = a.exec(a.attemptSettle, "in_doubt", e.Reason, run, task, att)
@@ -215,6 +214,60 @@ func (a *applier) fold(e *journal.Event) error {
 		}
 	default:
 		return fmt.Errorf("unexpected event type %s", e.Type)
+	}
+	return err
+}
+
+// attemptEnded folds the end of an attempt (task_finished, task_retrying),
+// or a result a rerun reused (task_finished with reused_from: a task row
+// with no attempt).
+func (a *applier) attemptEnded(e *journal.Event) error {
+	run, task, att := e.Run, e.Task, e.Attempt
+	if e.ReusedFrom != "" {
+		_, err := a.exec(a.taskReused, run, task, int64(e.Seq), e.Status, nil, e.Time, e.Error, e.Reason, e.ReusedFrom)
+		return err
+	}
+	status := e.Status
+	if status == "" {
+		status = journal.StatusFailed
+	}
+	_, err := a.exec(a.attemptEnd, status, e.ExitCode, e.Time, nullIfZero(e.DurationMS), e.Time,
+		e.Tail, e.Error, e.Reason, run, task, att)
+	if err != nil {
+		return err
+	}
+	var finished, retryAt, code any = e.Time, nil, e.ExitCode
+	switch {
+	case e.Type == journal.TaskRetrying:
+		status, finished, retryAt = "retrying", nil, e.RetryAt
+	case status == journal.StatusInterrupted:
+		status, finished, code = "pending", nil, nil // runs again on resume
+	case status != journal.StatusSuccess && status != journal.StatusTimeout && status != journal.StatusCanceled:
+		status = journal.StatusFailed
+	}
+	_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
+	return err
+}
+
+// runStartedRow inserts the row of a run (and its definition, once).
+func (a *applier) runStartedRow(e *journal.Event) error {
+	if e.DefHash != "" && e.Definition != "" {
+		if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
+			return err
+		}
+	}
+	var params any
+	if len(e.Params) > 0 {
+		b, err := json.Marshal(e.Params) // sorted keys: deterministic
+		if err != nil {
+			return err
+		}
+		params = string(b)
+	}
+	n, err := a.exec(a.runStarted, e.Run, e.Workflow, e.Trigger, e.DefHash, e.Source, params,
+		e.Time, int64(e.Seq), int64(e.Seq), e.RerunOf)
+	if n == 1 {
+		delete(a.unknown, e.Run)
 	}
 	return err
 }

@@ -44,6 +44,7 @@ type Run struct {
 	FirstSeq    uint64
 	LastSeq     uint64
 	LogsRemoved bool
+	RerunOf     string // trigger rerun: the run this one reran
 	Tasks       []Task
 }
 
@@ -64,6 +65,9 @@ type Task struct {
 	// AttemptStarted is when the latest attempt started (its elapsed time
 	// while it runs).
 	AttemptStarted time.Time
+	// ReusedFrom is the run whose result a rerun took for this task
+	// instead of running it ("" when it ran).
+	ReusedFrom string
 	// AttemptDurationsMS are the durations of the attempts that ended, in
 	// attempt order. DurationMS is from the first start to the final end,
 	// so it includes the waits between attempts.
@@ -108,7 +112,7 @@ type Filter struct {
 }
 
 const runColumns = `id, workflow, status, trigger, def_hash, source, COALESCE(params, ''), started_at,
-	finished_at, duration_ms, resumes, reason, first_seq, last_seq, logs_removed`
+	finished_at, duration_ms, resumes, reason, first_seq, last_seq, logs_removed, rerun_of`
 
 func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var r Run
@@ -116,7 +120,7 @@ func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
 	var finished, dur sql.NullInt64
 	var first, last int64
 	err := sc.Scan(&r.ID, &r.Workflow, &r.Status, &r.Trigger, &r.DefHash, &r.Source, &r.Params, &started,
-		&finished, &dur, &r.Resumes, &r.Reason, &first, &last, &r.LogsRemoved)
+		&finished, &dur, &r.Resumes, &r.Reason, &first, &last, &r.LogsRemoved, &r.RerunOf)
 	r.Started = nsTime(started)
 	r.Finished = nullTime(finished)
 	r.DurationMS = dur.Int64
@@ -322,7 +326,7 @@ func workflows(ctx context.Context, tx *sql.Tx) ([]string, error) {
 }
 
 const taskColumns = `task, status, attempts, exit_code, started_at, finished_at, duration_ms, retry_at, pgid, error, reason,
-	attempt_started_at, (SELECT json_group_array(d) FROM (SELECT a.duration_ms AS d FROM task_attempts a
+	attempt_started_at, reused_from, (SELECT json_group_array(d) FROM (SELECT a.duration_ms AS d FROM task_attempts a
 		WHERE a.run_id = tasks.run_id AND a.task = tasks.task AND a.duration_ms IS NOT NULL ORDER BY a.attempt))`
 
 // fillTasks sets the tasks of runs, fetching those of up to 256 runs per
@@ -369,7 +373,7 @@ func queryTasks(ctx context.Context, st *sql.Stmt, ids string, byID map[string]*
 		var code, started, finished, dur, retry, attempt sql.NullInt64
 		var durs string
 		if err := rows.Scan(&run, &t.Name, &t.Status, &t.Attempts, &code, &started, &finished, &dur, &retry,
-			&t.PGID, &t.Error, &t.Reason, &attempt, &durs); err != nil {
+			&t.PGID, &t.Error, &t.Reason, &attempt, &t.ReusedFrom, &durs); err != nil {
 			return err
 		}
 		if err := json.Unmarshal([]byte(durs), &t.AttemptDurationsMS); err != nil {

@@ -103,10 +103,14 @@ INSERT INTO positions (journal, seq, type, time)
 	WHERE s.key = 'last_seq' AND t.key = 'last_type' AND m.key = 'last_time' AND s.value > 0;
 DELETE FROM meta WHERE key IN ('last_seq', 'last_type', 'last_time');
 `,
+	// 3: picoflow rerun. A rerun names the run it reran; a task it reused
+	// names the run whose result it took (no attempt row: it did not run).
+	// Earlier releases never wrote either, so existing rows keep ''.
+	`
+ALTER TABLE runs ADD COLUMN rerun_of TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN reused_from TEXT NOT NULL DEFAULT '';
+`,
 }
-
-// SchemaVersion is the user_version this build creates and understands.
-var SchemaVersion = len(migrations)
 
 // ErrNewerSchema is returned by Open for a database written by a newer
 // PicoFlow; `picoflow reindex` rebuilds it for this one.

@@ -45,6 +45,7 @@ declare -A need=(
 	[unshare]=util-linux
 	[chromium]=chromium
 	[fusermount3]=fuse3
+	[dot]=graphviz
 )
 
 missing=()

@@ -3,11 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"io/fs"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -146,11 +145,11 @@ func Load(path string) (*Config, error) {
 func Parse(file string, data []byte) (*Config, error) {
 	c := Default()
 	c.File = file
-	d := &decoder{file: file}
+	d := &decoder{yamlcheck.NewDecoder(file, data)}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		d.syntax(err)
-		return nil, d.probs
+		d.Syntax(err, data)
+		return nil, d.Probs
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return c, nil // an empty file: all defaults
@@ -160,9 +159,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		return c, nil
 	}
 	d.config(root, c)
-	if len(d.probs) > 0 {
-		d.probs.sort()
-		return nil, d.probs
+	if len(d.Probs) > 0 {
+		d.Probs.SortByPosition()
+		return nil, d.Probs.Dedupe()
 	}
 	return c, nil
 }
@@ -209,81 +208,10 @@ func (c *Config) CheckFiles() Problems {
 	return ps
 }
 
-// Problem is one thing wrong with a configuration file.
-type Problem struct {
-	File    string
-	Line    int // 1-based; 0 when unknown
-	Column  int
-	Path    string // YAML path such as "retention.history_days"
-	Msg     string
-	Suggest string // a known key close to the wrong one
-	Hint    string
-	Err     error
-}
-
-// Error formats the problem as FILE:LINE:COL: PATH: MSG (did you mean
-// "x"?) (hint: HINT), leaving out empty parts.
-func (p Problem) Error() string {
-	var b strings.Builder
-	if p.File != "" {
-		b.WriteString(p.File)
-	}
-	if p.Line > 0 {
-		if p.File != "" {
-			b.WriteByte(':')
-		} else {
-			b.WriteString("line ")
-		}
-		b.WriteString(strconv.Itoa(p.Line))
-		if p.Column > 0 {
-			b.WriteString(":" + strconv.Itoa(p.Column))
-		}
-	}
-	if b.Len() > 0 {
-		b.WriteString(": ")
-	}
-	if p.Path != "" {
-		b.WriteString(p.Path + ": ")
-	}
-	b.WriteString(p.Msg)
-	if p.Suggest != "" {
-		fmt.Fprintf(&b, " (did you mean %q?)", p.Suggest)
-	}
-	if p.Hint != "" {
-		b.WriteString(" (hint: " + p.Hint + ")")
-	}
-	return b.String()
-}
-
-// Unwrap returns the underlying cause.
-func (p Problem) Unwrap() error { return p.Err }
-
-// Problems is every problem of a configuration, sorted by position.
-type Problems []Problem
-
-// Error lists the problems, one per line.
-func (ps Problems) Error() string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.Error()
-	}
-	return strings.Join(s, "\n")
-}
-
-// Unwrap returns the problems as errors.
-func (ps Problems) Unwrap() []error {
-	errs := make([]error, len(ps))
-	for i, p := range ps {
-		errs[i] = p
-	}
-	return errs
-}
-
-func (ps Problems) sort() {
-	slices.SortStableFunc(ps, func(a, b Problem) int {
-		if a.Line != b.Line {
-			return a.Line - b.Line
-		}
-		return a.Column - b.Column
-	})
-}
+// Problem and Problems are the validation layer's (engine/yamlcheck),
+// the same types as a workflow file's problems: Parse and Load return a
+// Problems value as their error, CheckFiles a Problems value.
+type (
+	Problem  = yamlcheck.Problem
+	Problems = yamlcheck.Problems
+)

@@ -171,3 +171,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestAliasBudget feeds the global config a "billion laughs" of merge keys
+// (16^7 expansions): the validation layer it shares with workflow files
+// charges every expansion to a budget and reports the document instead of
+// walking it.
+func TestAliasBudget(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("secrets:\n  s0: &s0 {env: A}\n")
+	for i := 1; i <= 7; i++ {
+		fmt.Fprintf(&b, "  s%d: &s%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*s%d, ", i-1), 16), ", "))
+	}
+	_, err := Parse("bomb.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "document too complex") {
+		t.Fatalf("Parse = %v, want a problem naming the document too complex", err)
+	}
+}

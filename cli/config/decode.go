@@ -1,13 +1,11 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"github.com/picoflow/picoflow/executors"
 	"math"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,149 +13,59 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// decoder walks a yaml.Node tree and records every problem it meets.
+// decoder is the validation layer shared with workflow files
+// (engine/yamlcheck.Decoder: the problem list, node helpers, the alias
+// budget, merge keys, did-you-mean) and the config's own value checks.
 type decoder struct {
-	file  string
-	probs Problems
-}
-
-func (d *decoder) problem(n *yaml.Node, path string, p Problem) {
-	p.File, p.Path = d.file, path
-	if n != nil {
-		p.Line, p.Column = n.Line, n.Column
-	}
-	d.probs = append(d.probs, p)
-}
-
-func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.problem(n, path, Problem{Msg: fmt.Sprintf(format, args...)})
-}
-
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// syntax turns a YAML parse error into problems with line numbers.
-func (d *decoder) syntax(err error) {
-	var te *yaml.TypeError
-	msgs := []string{err.Error()}
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	for _, m := range msgs {
-		p := Problem{File: d.file, Msg: strings.TrimPrefix(m, "yaml: ")}
-		if g := yamlLine.FindStringSubmatch(m); g != nil {
-			p.Line, _ = strconv.Atoi(g[1])
-			p.Msg = g[2]
-		}
-		d.probs = append(d.probs, p)
-	}
-}
-
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 8; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// describe names a node's kind for "want X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-	default:
-		return "an alias"
-	}
-	switch n.ShortTag() {
-	case "!!null":
-		return "an empty value"
-	case "!!str":
-		return strconv.Quote(n.Value)
-	}
-	return n.Value
+	yamlcheck.Decoder
 }
 
 // mapping calls fn for each entry of the mapping n whose key is in keys,
-// reporting duplicates and unknown keys (with a suggestion).
+// in order, reporting what Mapping reports (not a mapping, duplicate and
+// unknown keys). An empty value ("log:") is an empty section.
 func (d *decoder) mapping(n *yaml.Node, path string, keys []string, fn func(key string, k, v *yaml.Node)) {
-	d.entries(n, path, func(name string, k, v *yaml.Node) {
-		for _, known := range keys {
-			if name == known {
-				fn(name, k, v)
-				return
-			}
-		}
-		d.problem(k, join(path, name), Problem{Msg: fmt.Sprintf("unknown key %q", name), Suggest: suggest(name, keys)})
-	})
-}
-
-// entries calls fn for each entry of the mapping n, reporting a node that
-// is not a mapping and duplicate keys.
-func (d *decoder) entries(n *yaml.Node, path string, fn func(name string, k, v *yaml.Node)) {
-	n = resolve(n)
-	if n.Kind != yaml.MappingNode {
-		if n.ShortTag() != "!!null" {
-			d.errorf(n, path, "want a mapping, got %s", describe(n))
-		}
+	if isNull(n) {
 		return
 	}
-	seen := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, path, "keys must be strings, got %s", describe(k))
-			continue
-		}
-		if first, dup := seen[k.Value]; dup {
-			d.errorf(k, join(path, k.Value), "duplicate key %q (first defined at line %d)", k.Value, first)
-			continue
-		}
-		seen[k.Value] = k.Line
-		fn(k.Value, k, resolve(v))
+	f, _ := d.Mapping(n, path, keys, nil)
+	for _, e := range f.List {
+		fn(e.Name, e.Key, yamlcheck.Resolve(e.Val))
 	}
 }
 
+// entries calls fn for each entry of the mapping n, whatever its key.
+func (d *decoder) entries(n *yaml.Node, path string, fn func(name string, k, v *yaml.Node)) {
+	if isNull(n) {
+		return
+	}
+	list, _ := d.Entries(n, path)
+	for _, e := range list {
+		fn(e.Name, e.Key, yamlcheck.Resolve(e.Val))
+	}
+}
+
+func isNull(n *yaml.Node) bool {
+	r := yamlcheck.Resolve(n)
+	return r == nil || r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null"
+}
+
+// scalar returns the text of a non-null scalar.
 func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
-		d.errorf(n, path, "want %s, got %s", want, describe(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
-func (d *decoder) integer(n *yaml.Node, path string, lo int) (int, bool) {
-	s, ok := d.scalar(n, path, "an integer")
+	r, ok := d.Scalar(n, path, want)
 	if !ok {
-		return 0, false
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || n.ShortTag() != "!!int" {
-		d.errorf(n, path, "want an integer, got %s", describe(n))
-		return 0, false
-	}
-	if v < lo {
-		d.errorf(n, path, "must be at least %d, got %d", lo, v)
-		return 0, false
-	}
-	return v, true
-}
-
-func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
-	s, ok := d.scalar(n, path, "a string")
-	if ok && s == "" {
-		d.errorf(n, path, "must not be empty")
 		return "", false
 	}
-	return s, ok
+	return r.Value, true
+}
+
+// integer decodes an integer of at least lo.
+func (d *decoder) integer(n *yaml.Node, path string, lo int) (int, bool) {
+	v, ok := d.Integer(n, path)
+	if ok && v < lo {
+		d.Errorf(n, path, "must be at least %d, got %d", lo, v)
+		return 0, false
+	}
+	return v, ok
 }
 
 // duration accepts a Go duration ("90s", "5m", "1h30m") or a number of
@@ -175,20 +83,20 @@ func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		d.problem(n, path, Problem{Msg: fmt.Sprintf("invalid duration %q", s), Hint: `a number of seconds, or a duration such as "90s", "5m", "1h30m"`})
+		d.Report(n, path, Problem{Msg: fmt.Sprintf("invalid duration %q", s), Hint: `a number of seconds, or a duration such as "90s", "5m", "1h30m"`})
 		return 0, false
 	}
 	if v < 0 {
-		d.errorf(n, path, "must not be negative, got %s", s)
+		d.Errorf(n, path, "must not be negative, got %s", s)
 		return 0, false
 	}
 	return v, true
 }
 
 func (d *decoder) absPath(n *yaml.Node, path string) (string, bool) {
-	s, ok := d.str(n, path)
+	s, ok := d.Text(n, path)
 	if ok && !filepath.IsAbs(s) {
-		d.errorf(n, path, "want an absolute path, got %q", s)
+		d.Errorf(n, path, "want an absolute path, got %q", s)
 		return "", false
 	}
 	return filepath.Clean(s), ok
@@ -208,7 +116,7 @@ var sizeUnits = []struct {
 func (d *decoder) sizeAtLeast(n *yaml.Node, path string, min int64, hint string) (int64, bool) {
 	b, ok := d.size(n, path)
 	if ok && b < min {
-		d.problem(n, path, Problem{Msg: fmt.Sprintf("%d bytes is too small", b), Hint: hint})
+		d.Report(n, path, Problem{Msg: fmt.Sprintf("%d bytes is too small", b), Hint: hint})
 		return 0, false
 	}
 	return b, ok
@@ -228,7 +136,7 @@ func (d *decoder) size(n *yaml.Node, path string) (int64, bool) {
 	}
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil || v < 0 || v*float64(mult) > math.MaxInt64/2 {
-		d.problem(n, path, Problem{Msg: fmt.Sprintf("invalid size %q", s), Hint: "bytes, or a number with KiB, MiB, GiB (or KB, MB, GB)"})
+		d.Report(n, path, Problem{Msg: fmt.Sprintf("invalid size %q", s), Hint: "bytes, or a number with KiB, MiB, GiB (or KB, MB, GB)"})
 		return 0, false
 	}
 	return int64(v * float64(mult)), true
@@ -261,7 +169,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 
 func (d *decoder) defaults(n *yaml.Node, path string, c *Defaults) {
 	d.mapping(n, path, []string{"max_parallel", "retry", "timeout", "shutdown_grace", "backoff"}, func(key string, k, v *yaml.Node) {
-		p := join(path, key)
+		p := yamlcheck.Join(path, key)
 		switch key {
 		case "max_parallel":
 			c.MaxParallel, _ = d.integer(v, p, 1)
@@ -280,7 +188,7 @@ func (d *decoder) defaults(n *yaml.Node, path string, c *Defaults) {
 func (d *decoder) backoff(n *yaml.Node, path string, b *Backoff) {
 	var maxNode *yaml.Node
 	d.mapping(n, path, []string{"initial", "multiplier", "max"}, func(key string, k, v *yaml.Node) {
-		p := join(path, key)
+		p := yamlcheck.Join(path, key)
 		switch key {
 		case "initial":
 			b.Initial, _ = d.duration(v, p)
@@ -295,9 +203,9 @@ func (d *decoder) backoff(n *yaml.Node, path string, b *Backoff) {
 			f, err := strconv.ParseFloat(s, 64)
 			switch {
 			case err != nil || (v.ShortTag() != "!!float" && v.ShortTag() != "!!int"):
-				d.errorf(v, p, "want a number, got %s", describe(v))
+				d.Errorf(v, p, "want a number, got %s", yamlcheck.Describe(v))
 			case f < 1 || f > 100:
-				d.problem(v, p, Problem{Msg: fmt.Sprintf("must be between 1 and 100, got %s", s),
+				d.Report(v, p, Problem{Msg: fmt.Sprintf("must be between 1 and 100, got %s", s),
 					Hint: "1 keeps the delay constant; 2 doubles it on every retry"})
 			default:
 				b.Multiplier = f
@@ -305,7 +213,7 @@ func (d *decoder) backoff(n *yaml.Node, path string, b *Backoff) {
 		}
 	})
 	if b.Max > 0 && b.Initial > b.Max {
-		d.errorf(maxNode, join(path, "max"), "must not be less than initial (%s), got %s", b.Initial, b.Max)
+		d.Errorf(maxNode, yamlcheck.Join(path, "max"), "must not be less than initial (%s), got %s", b.Initial, b.Max)
 	}
 }
 
@@ -313,24 +221,24 @@ func (d *decoder) paths(n *yaml.Node, path string, p *Paths) {
 	d.mapping(n, path, []string{"home", "logs", "workflows_dir"}, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "home":
-			p.Home, _ = d.absPath(v, join(path, key))
+			p.Home, _ = d.absPath(v, yamlcheck.Join(path, key))
 		case "logs":
-			p.Logs, _ = d.absPath(v, join(path, key))
+			p.Logs, _ = d.absPath(v, yamlcheck.Join(path, key))
 		case "workflows_dir":
-			p.WorkflowsDir, _ = d.absPath(v, join(path, key))
+			p.WorkflowsDir, _ = d.absPath(v, yamlcheck.Join(path, key))
 		}
 	})
 }
 
 func (d *decoder) log(n *yaml.Node, path string, l *Log) {
 	d.mapping(n, path, []string{"format"}, func(key string, k, v *yaml.Node) {
-		s, ok := d.str(v, join(path, key))
+		s, ok := d.Text(v, yamlcheck.Join(path, key))
 		if !ok {
 			return
 		}
 		if s != "text" && s != "json" {
-			d.problem(v, join(path, key), Problem{Msg: fmt.Sprintf("must be text or json, got %q", s),
-				Suggest: suggest(s, []string{"text", "json"})})
+			d.Report(v, yamlcheck.Join(path, key), Problem{Msg: fmt.Sprintf("must be text or json, got %q", s),
+				Suggest: yamlcheck.Suggest(s, []string{"text", "json"})})
 			return
 		}
 		l.Format = s
@@ -340,7 +248,7 @@ func (d *decoder) log(n *yaml.Node, path string, l *Log) {
 func (d *decoder) retention(n *yaml.Node, path string, r *Retention) {
 	var logNode *yaml.Node
 	d.mapping(n, path, []string{"history_days", "max_runs_per_workflow", "log_days"}, func(key string, k, v *yaml.Node) {
-		p := join(path, key)
+		p := yamlcheck.Join(path, key)
 		switch key {
 		case "history_days":
 			if days, ok := d.integer(v, p, 1); ok {
@@ -354,7 +262,7 @@ func (d *decoder) retention(n *yaml.Node, path string, r *Retention) {
 		}
 	})
 	if r.LogDays > r.HistoryDays {
-		d.problem(logNode, join(path, "log_days"), Problem{
+		d.Report(logNode, yamlcheck.Join(path, "log_days"), Problem{
 			Msg:  fmt.Sprintf("is more than history_days (%d): logs go with their runs", r.HistoryDays),
 			Hint: "leave log_days out, or make it smaller than history_days"})
 	}
@@ -362,7 +270,7 @@ func (d *decoder) retention(n *yaml.Node, path string, r *Retention) {
 
 func (d *decoder) resources(n *yaml.Node, path string, r *Resources) {
 	d.mapping(n, path, []string{"memory_limit", "gogc", "max_workflow_file"}, func(key string, k, v *yaml.Node) {
-		p := join(path, key)
+		p := yamlcheck.Join(path, key)
 		switch key {
 		case "memory_limit":
 			if b, ok := d.sizeAtLeast(v, p, 8<<20, "at least 8MiB; the limit is soft, for Go's heap"); ok {
@@ -386,15 +294,15 @@ func (d *decoder) resources(n *yaml.Node, path string, r *Resources) {
 
 func (d *decoder) http(n *yaml.Node, path string, h *HTTP) {
 	d.mapping(n, path, []string{"listen"}, func(key string, k, v *yaml.Node) {
-		p := join(path, key)
-		s, ok := d.str(v, p)
+		p := yamlcheck.Join(path, key)
+		s, ok := d.Text(v, p)
 		if !ok {
 			return
 		}
 		i := strings.LastIndexByte(s, ':')
 		port, err := strconv.Atoi(s[i+1:])
 		if i < 0 || err != nil || port < 1 || port > 65535 {
-			d.problem(v, p, Problem{Msg: fmt.Sprintf("want HOST:PORT, got %q", s), Hint: "for example 127.0.0.1:9090"})
+			d.Report(v, p, Problem{Msg: fmt.Sprintf("want HOST:PORT, got %q", s), Hint: "for example 127.0.0.1:9090"})
 			return
 		}
 		h.Listen = s
@@ -403,13 +311,13 @@ func (d *decoder) http(n *yaml.Node, path string, h *HTTP) {
 
 func (d *decoder) ui(n *yaml.Node, path string, u *UI) {
 	d.mapping(n, path, []string{"token"}, func(key string, k, v *yaml.Node) {
-		p := join(path, key)
-		s, ok := d.str(v, p)
+		p := yamlcheck.Join(path, key)
+		s, ok := d.Text(v, p)
 		if !ok {
 			return
 		}
 		if len(s) < MinTokenLen {
-			d.problem(v, p, Problem{Msg: fmt.Sprintf("too short: %d characters, want at least %d", len(s), MinTokenLen),
+			d.Report(v, p, Problem{Msg: fmt.Sprintf("too short: %d characters, want at least %d", len(s), MinTokenLen),
 				Hint: "a random one: openssl rand -hex 16"})
 			return
 		}
@@ -419,42 +327,38 @@ func (d *decoder) ui(n *yaml.Node, path string, u *UI) {
 
 func (d *decoder) secrets(n *yaml.Node, path string, out map[string]Secret) {
 	d.entries(n, path, func(name string, k, v *yaml.Node) {
-		p := join(path, name)
+		p := yamlcheck.Join(path, name)
 		if !executors.ValidEnvName(name) {
-			d.errorf(k, p, "secret names are letters, digits and '_', not starting with a digit")
+			d.Errorf(k, p, "secret names are letters, digits and '_', not starting with a digit")
 			return
 		}
 		s := Secret{Line: k.Line}
 		var set []string
-		before := len(d.probs)
+		before := len(d.Probs)
 		d.mapping(v, p, []string{"env", "file"}, func(key string, _, v *yaml.Node) {
 			set = append(set, key)
 			switch key {
 			case "env":
-				if e, ok := d.str(v, join(p, key)); ok {
+				if e, ok := d.Text(v, yamlcheck.Join(p, key)); ok {
 					if !executors.ValidEnvName(e) {
-						d.errorf(v, join(p, key), "%q is not an environment variable name", e)
+						d.Errorf(v, yamlcheck.Join(p, key), "%q is not an environment variable name", e)
 					}
 					s.Env = e
 				}
 			case "file":
-				s.File, _ = d.absPath(v, join(p, key))
+				s.File, _ = d.absPath(v, yamlcheck.Join(p, key))
 			}
 		})
 		switch {
-		case len(d.probs) > before:
+		case len(d.Probs) > before:
 			return // reported by mapping
 		case len(set) == 0:
-			d.problem(v, p, Problem{Msg: "set one of env or file", Hint: "{env: VAR} or {file: /path}"})
+			d.Report(v, p, Problem{Msg: "set one of env or file", Hint: "{env: VAR} or {file: /path}"})
 			return
 		case len(set) > 1:
-			d.errorf(v, p, "set only one of env or file")
+			d.Errorf(v, p, "set only one of env or file")
 			return
 		}
 		out[name] = s
 	})
 }
-
-// suggest returns the candidate closest to word, or "" if none is a
-// plausible typo.
-func suggest(word string, candidates []string) string { return yamlcheck.Suggest(word, candidates) }

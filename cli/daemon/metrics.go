@@ -14,6 +14,9 @@ import (
 
 // Histogram buckets (seconds), chosen for what each one measures.
 var (
+	// taskBuckets serve task attempts and whole runs: fixed le bounds
+	// from 100 ms to 4 h, the same on every daemon, so that histograms of
+	// several machines aggregate.
 	taskBuckets  = []float64{.1, .5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600}
 	lagBuckets   = []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 15, 60, 300}
 	fsyncBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
@@ -25,6 +28,7 @@ type daemonMetrics struct {
 	set   *metrics.Set
 	lag   *metrics.PrometheusHistogram
 	fsync *metrics.PrometheusHistogram
+	last  *lastRuns // per workflow: the newest run's status, the newest success
 
 	// read by gauges; written by the loop
 	queued, runs, workflows, invalid atomic.Int64
@@ -37,6 +41,7 @@ func newMetrics(set *metrics.Set, slots *engine.Semaphore, version string) *daem
 	// exposer in its process.
 	metrics.ExposeMetadata(true)
 	m := &daemonMetrics{set: set}
+	m.last = newLastRuns(m)
 	m.lag = set.NewPrometheusHistogramExt("picoflow_schedule_lag_seconds", lagBuckets)
 	m.fsync = set.NewPrometheusHistogramExt("picoflow_journal_fsync_duration_seconds", fsyncBuckets)
 	gauge := func(name string, f func() float64) { set.NewGauge(name, f) }
@@ -78,7 +83,13 @@ func (m *daemonMetrics) observe(r *engine.Run, e *journal.Event) {
 		}
 	case journal.RunFinished:
 		m.counter(`picoflow_runs_total{workflow=%q,status=%q}`, r.Workflow, e.Status).Inc()
+		m.set.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`picoflow_run_duration_seconds{workflow=%q}`, r.Workflow), taskBuckets).
+			Update(float64(e.DurationMS) / 1000)
+		m.last.runEnded(r.Workflow, e.Status, e.At())
 	case journal.TaskFinished, journal.TaskRetrying:
+		if e.ReusedFrom != "" {
+			break // a rerun's reused result: no attempt ran
+		}
 		m.counter(`picoflow_task_attempts_total{workflow=%q,status=%q}`, r.Workflow, e.Status).Inc()
 		if e.Status != journal.StatusInterrupted || e.DurationMS > 0 {
 			m.set.GetOrCreatePrometheusHistogramExt(fmt.Sprintf(`picoflow_task_duration_seconds{workflow=%q}`, r.Workflow), taskBuckets).

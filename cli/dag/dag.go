@@ -11,6 +11,9 @@ import (
 // Node is one task of the graph.
 type Node struct {
 	Name string
+	// Kind is the task's type (shell, ssh, http), shown under the name by
+	// the text formats.
+	Kind string
 	Deps []int // indexes into the node slice of the tasks this one waits for
 	// Status colours the node (see Colors); "" draws it as pending.
 	Status string

@@ -19,6 +19,7 @@ type kv struct{ Key, Value string }
 type runPage struct {
 	page
 	ID, Workflow, Trigger, Status, Started, Duration, Source, DefHash string
+	RerunOf                                                           string // a rerun: the run it reran
 	Params                                                            []kv
 	Tasks                                                             []taskRow
 	Travel                                                            travel
@@ -80,7 +81,7 @@ func (s *Server) runPage(rn *Run) runPage {
 	interrupted := latest && st.Status == engine.RunRunning && !rn.Live
 	p := runPage{page: page{Title: "Run " + st.ID, Nav: "runs"}, ID: st.ID, Workflow: st.Workflow,
 		Trigger: st.Trigger, Status: runStatus(st, interrupted), Started: s.when(st.Started),
-		Source: st.Source, DefHash: st.DefHash}
+		Source: st.Source, DefHash: st.DefHash, RerunOf: st.RerunOf}
 	asOf := last.At()
 	switch {
 	case !st.Finished.IsZero():
@@ -210,6 +211,8 @@ func eventRowOf(base string, e *journal.Event, start time.Time, current, later b
 		if e.Resumed {
 			notes = append(notes, "resumed")
 		}
+	case journal.RunCanceled:
+		notes = append(notes, "by "+e.By)
 	}
 	notes = append(notes, e.Reason)
 	notes = slices.DeleteFunc(notes, func(s string) bool { return s == "" })

@@ -55,7 +55,7 @@ tasks:
 	f := &fakeSource{def: def, logs: t.TempDir(), status: "success"}
 	f.events = []*journal.Event{
 		{Seq: 10, Type: journal.RunStarted, Time: at(0), Run: fakeRun, Workflow: "nightly", Definition: string(def.Raw),
-			Trigger: "manual", Params: map[string]string{"who": evil}},
+			Trigger: "manual", Params: map[string]string{"who": evil}, RerunOf: "20261124-020000-0badc0de"},
 		{Seq: 11, Type: journal.TaskStarted, Time: at(10), Run: fakeRun, Task: "fetch", Attempt: 1},
 		{Seq: 12, Type: journal.TaskFinished, Time: at(500), Run: fakeRun, Task: "fetch", Attempt: 1, Status: "success",
 			Outputs: map[string]string{"rows": evil}},
@@ -192,7 +192,8 @@ func TestRoutes(t *testing.T) {
 		{"runs bad since", "/runs?since=yesterday", 400, "text/html", []string{"RFC 3339"}},
 		{"run", run, 200, "text/html", []string{`<svg class="dag"`, `data-task="fetch" data-status="success"`,
 			`data-task="build" data-status="success"`, `data-task="publish" data-status="pending"`, `class="bar backoff"`,
-			`data-attempt="1" data-status="failed"`, "latest: event 10 of 10"}},
+			`data-attempt="1" data-status="failed"`, "latest: event 10 of 10",
+			`<dt>Rerun of</dt><dd><a href="/runs/20261124-020000-0badc0de"><code>20261124-020000-0badc0de</code></a></dd>`}},
 		{"run prefix", "/runs/20261125-02", 200, "text/html", []string{"Run <code>" + fakeRun}},
 		{"run as of seq 14", run + "?seq=14", 200, "text/html", []string{`data-task="build" data-status="retrying"`,
 			`href="?seq=13"`, `href="?seq=15"`, "as of entry 14", `value="14"`}},

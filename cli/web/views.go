@@ -122,6 +122,9 @@ func (m *markup) runPage(p runPage) {
 	if len(p.Params) > 0 {
 		m.f("<dt>Params</dt><dd>%s</dd>\n", kvs(p.Params))
 	}
+	if p.RerunOf != "" {
+		m.f("<dt>Rerun of</dt><dd><a href=\"%s\"><code>%s</code></a></dd>\n", runHref(p.RerunOf), p.RerunOf)
+	}
 	m.raw("</dl>\n")
 	m.travel(p.Travel)
 	m.raw("<section>\n<h2>Graph</h2>\n<div class=\"scroll\">")

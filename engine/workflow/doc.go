@@ -9,7 +9,8 @@
 // instead, so that the cli can apply the global config's defaults: a task's
 // own key wins over the workflow's config, which wins over the base.
 //
-// The loader walks yaml.Node trees rather than decoding into structs, so
+// The loader walks yaml.Node trees (with the validation layer it shares
+// with the global config, engine/yamlcheck) rather than decoding into structs, so
 // that every problem carries the line, column and YAML path it is about,
 // and it never stops at the first problem: a file is reported whole, as a
 // Problems value sorted by line, each formatted as
@@ -32,7 +33,9 @@
 // The package must never execute anything, and does no I/O beyond reading
 // the files and directories it is given (plus the system time zone
 // database, through time.LoadLocation, to validate zones). It imports
-// nothing else of PicoFlow; the engine, executors and cli import it.
+// engine/yamlcheck (problems, node helpers), engine/schedule (the one cron
+// parser, the policy types) and executors (the task config types it
+// decodes); the engine and the cli import it, the executors never do.
 //
 // Example returns the commented example workflow that `picoflow init`
 // writes; a test keeps it loading cleanly and running on a plain /bin/sh.

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"math"
 	"strconv"
 	"strings"
@@ -17,9 +18,9 @@ const durationHint = `an integer is seconds; a string is a Go duration such as "
 // accepted by time.ParseDuration. With positive set, zero is rejected too;
 // negative durations are always rejected.
 func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Duration, bool) {
-	r := resolve(n)
+	r := yamlcheck.Resolve(n)
 	if r == nil || r.Kind != yaml.ScalarNode {
-		d.report(n, path, Problem{Msg: "expected a duration, got " + describe(n), Hint: durationHint})
+		d.Report(n, path, Problem{Msg: "expected a duration, got " + yamlcheck.Describe(n), Hint: durationHint})
 		return 0, false
 	}
 	var v time.Duration
@@ -27,7 +28,7 @@ func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Durat
 	case "!!int":
 		var secs int64
 		if err := r.Decode(&secs); err != nil || secs > math.MaxInt64/int64(time.Second) || secs < math.MinInt64/int64(time.Second) {
-			d.errorf(n, path, "duration %s seconds is out of range", r.Value)
+			d.Errorf(n, path, "duration %s seconds is out of range", r.Value)
 			return 0, false
 		}
 		v = time.Duration(secs) * time.Second
@@ -40,25 +41,25 @@ func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Durat
 			if _, numErr := strconv.ParseFloat(s, 64); numErr == nil {
 				p.Hint = `a number needs a unit when quoted: write ` + s + ` (seconds) without quotes, or "` + s + `s"`
 			}
-			d.report(n, path, p)
+			d.Report(n, path, p)
 			return 0, false
 		}
 	case "!!float":
-		d.report(n, path, Problem{
-			Msg:  "expected a duration, got " + describe(n),
+		d.Report(n, path, Problem{
+			Msg:  "expected a duration, got " + yamlcheck.Describe(n),
 			Hint: fmt.Sprintf(`fractional seconds need a unit: write "%ss"`, r.Value),
 		})
 		return 0, false
 	default:
-		d.report(n, path, Problem{Msg: "expected a duration, got " + describe(n), Hint: durationHint})
+		d.Report(n, path, Problem{Msg: "expected a duration, got " + yamlcheck.Describe(n), Hint: durationHint})
 		return 0, false
 	}
 	switch {
 	case v < 0:
-		d.errorf(n, path, "duration must not be negative, got %s", v)
+		d.Errorf(n, path, "duration must not be negative, got %s", v)
 		return 0, false
 	case v == 0 && positive:
-		d.report(n, path, Problem{Msg: "duration must be greater than zero", Hint: "leave the key out to use the default"})
+		d.Report(n, path, Problem{Msg: "duration must be greater than zero", Hint: "leave the key out to use the default"})
 		return 0, false
 	}
 	return v, true
@@ -67,11 +68,11 @@ func (d *decoder) duration(n *yaml.Node, path string, positive bool) (time.Durat
 // timeout decodes a timeout: a positive duration, or none for no timeout
 // at all (which overrides a default from the workflow or global config).
 func (d *decoder) timeout(n *yaml.Node, path string) (time.Duration, bool) {
-	if r := resolve(n); r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" && strings.TrimSpace(r.Value) == "none" {
+	if r := yamlcheck.Resolve(n); r != nil && r.Kind == yaml.ScalarNode && r.ShortTag() == "!!str" && strings.TrimSpace(r.Value) == "none" {
 		return 0, true
 	}
-	if r := resolve(n); r != nil && r.Kind == yaml.ScalarNode && (r.Value == "0" || r.Value == "0s") {
-		d.report(n, path, Problem{Msg: "a timeout must be greater than zero",
+	if r := yamlcheck.Resolve(n); r != nil && r.Kind == yaml.ScalarNode && (r.Value == "0" || r.Value == "0s") {
+		d.Report(n, path, Problem{Msg: "a timeout must be greater than zero",
 			Hint: "write none for no timeout, or leave the key out for the default"})
 		return 0, false
 	}

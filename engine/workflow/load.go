@@ -8,12 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"github.com/picoflow/picoflow/engine/schedule"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +31,7 @@ func LoadWith(path string, base Config) (*Workflow, error) {
 	if err != nil {
 		return nil, Problems{{File: path, Msg: fmt.Sprintf("read workflow: %v", unwrapPath(err)), Err: err}}
 	}
-	w, err := ParseWith(path, data, base)
+	w, err := parse(path, data, base, true)
 	if err != nil {
 		return nil, err
 	}
@@ -57,10 +56,14 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return fmt.Errorf("%w: %d bytes, more than the limit of %d (resources.max_workflow_file in the global config)",
 			errTooLarge, size, limit)
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
-		return nil, tooLarge(fi.Size())
+	size := int64(512)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if fi.Size() > limit {
+			return nil, tooLarge(fi.Size())
+		}
+		size = fi.Size() + 1 // +1: EOF without growing
 	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	data, err := readAll(io.LimitReader(f, limit+1), size)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +71,26 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, tooLarge(int64(len(data)))
 	}
 	return data, nil
+}
+
+// readAll is io.ReadAll into a buffer of size bytes to start with: the
+// workflow keeps the bytes as Raw, and io.ReadAll's doubling would leave up
+// to as much again unused behind them.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // unwrapPath drops the *fs.PathError wrapper, whose path is already in the
@@ -97,25 +120,45 @@ func Parse(src string, data []byte) (*Workflow, error) {
 // message calls a base value that differs from the built-in one a "global
 // default".
 func ParseWith(src string, data []byte, base Config) (*Workflow, error) {
-	d := &decoder{file: src, budget: 10_000 + 16*len(data), base: base}
-	root := d.document(data)
-	var w *Workflow
-	if root != nil {
-		w = d.workflow(root)
+	return parse(src, data, base, false)
+}
+
+// parse is ParseWith; owned says that data is the caller's to give away,
+// so the workflow keeps it as Raw instead of a copy.
+func parse(src string, data []byte, base Config, owned bool) (*Workflow, error) {
+	w, probs, ok := decodeSplit(src, data, base)
+	if !ok {
+		w, probs = decodeWhole(src, data, base)
 	}
-	if len(d.probs) > 0 || w == nil {
-		d.probs.sortByPosition()
-		return nil, d.probs.dedupe()
+	if len(probs) > 0 || w == nil {
+		probs.SortByPosition()
+		return nil, probs.Dedupe()
 	}
 	w.Source = src
-	w.Raw = bytes.Clone(data)
+	w.Raw = data
+	if !owned {
+		w.Raw = bytes.Clone(data)
+	}
 	sum := sha256.Sum256(data)
 	w.Hash = hex.EncodeToString(sum[:])
 	return w, nil
 }
 
-// syntaxErr matches the "yaml: line N: msg" errors of the YAML parser.
-var syntaxErr = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+func newDecoder(src string, data []byte, base Config) *decoder {
+	return &decoder{Decoder: yamlcheck.NewDecoder(src, data), base: base}
+}
+
+// decodeWhole decodes data from one YAML tree of the whole file (see
+// split.go for the other way).
+func decodeWhole(src string, data []byte, base Config) (*Workflow, Problems) {
+	d := newDecoder(src, data, base)
+	root := d.document(data)
+	var w *Workflow
+	if root != nil {
+		w = d.workflow(root)
+	}
+	return w, d.Probs
+}
 
 // document parses data into the top-level mapping, or reports why it
 // cannot. Only one YAML document is allowed per file.
@@ -124,7 +167,7 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 		// The YAML library recovers its own failures; this is the last
 		// line of defence for a loader that must never panic on input.
 		if r := recover(); r != nil {
-			d.errorf(nil, "", "yaml: internal parser failure: %v", r)
+			d.Errorf(nil, "", "yaml: internal parser failure: %v", r)
 			root = nil
 		}
 	}()
@@ -132,154 +175,93 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			d.report(nil, "", Problem{Msg: "empty workflow file", Hint: "run `picoflow init` for an example"})
+			d.Report(nil, "", Problem{Msg: "empty workflow file", Hint: "run `picoflow init` for an example"})
 			return nil
 		}
-		d.syntax(err, data)
+		d.Syntax(err, data)
 		return nil
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == nil:
-		d.report(&next, "", Problem{
+		d.Report(&next, "", Problem{
 			Msg:  "more than one YAML document",
 			Hint: "a workflow file holds exactly one workflow; remove the \"---\" separator",
 		})
 	case !errors.Is(err, io.EOF):
-		d.syntax(err, data)
+		d.Syntax(err, data)
 	}
 	root = &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	r := resolve(root)
+	r := yamlcheck.Resolve(root)
 	if r == nil || r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null" {
-		d.report(nil, "", Problem{Msg: "empty workflow file", Hint: "run `picoflow init` for an example"})
+		d.Report(nil, "", Problem{Msg: "empty workflow file", Hint: "run `picoflow init` for an example"})
 		return nil
 	}
 	if r.Kind != yaml.MappingNode {
-		d.report(root, "", Problem{Msg: "expected a mapping at the top level, got " + describe(root), Hint: "a workflow starts with \"name:\""})
+		d.Report(root, "", Problem{Msg: "expected a mapping at the top level, got " + yamlcheck.Describe(root), Hint: "a workflow starts with \"name:\""})
 		return nil
 	}
 	return r
 }
 
-// parserProblems are the messages of the YAML library's parser stage. It
-// reports their line 0-based (its scanner stage reports lines 1-based), and
-// leaves the line out for the first line.
-var parserProblems = []string{
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-	"did not find expected '-' indicator",
-	"did not find expected <document start>",
-	"did not find expected <stream-start>",
-	"did not find expected key",
-	"did not find expected node content",
-	"found duplicate %YAML directive",
-	"found duplicate %TAG directive",
-	"found incompatible YAML document",
-	"found undefined tag handle",
-}
-
-// unknownAnchor matches the one parser error that carries no line.
-var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
-
-// syntax turns a YAML parser error into problems, one per line of the
-// message, at the line the parser gave, made 1-based.
-func (d *decoder) syntax(err error, data []byte) {
-	for _, msg := range strings.Split(err.Error(), "\n") {
-		msg = strings.TrimSpace(msg)
-		if msg == "" {
-			continue
-		}
-		p := Problem{File: d.file, Msg: "yaml syntax error: " + msg, Err: err}
-		if m := syntaxErr.FindStringSubmatch(msg); m != nil {
-			p.Line, _ = strconv.Atoi(m[1])
-			p.Msg = "yaml syntax error: " + m[2]
-			if isKnown(m[2], parserProblems) {
-				p.Line++
-			}
-			if a := unknownAnchor.FindStringSubmatch(m[2]); a != nil && p.Line == 0 {
-				if i := bytes.Index(data, []byte("*"+a[1])); i >= 0 {
-					p.Line = 1 + bytes.Count(data[:i], []byte("\n"))
-				}
-			}
-		}
-		if p.Line > 0 && hasTabIndent(data, p.Line) {
-			p.Hint = "indent with spaces; YAML does not allow tabs"
-		}
-		d.probs = append(d.probs, p)
-	}
-}
-
-// hasTabIndent reports whether the 1-based line of data is indented with a
-// tab.
-func hasTabIndent(data []byte, line int) bool {
-	for i := 1; i < line; i++ {
-		j := bytes.IndexByte(data, '\n')
-		if j < 0 {
-			return false
-		}
-		data = data[j+1:]
-	}
-	indent := data[:len(data)-len(bytes.TrimLeft(data, " \t"))]
-	return bytes.IndexByte(indent, '\t') >= 0
-}
-
-var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks"}
+var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks",
+	HandlerOnSuccess, HandlerOnFailure, HandlerOnCancel, HandlerOnExit}
 
 // workflow decodes the top-level mapping.
 func (d *decoder) workflow(root *yaml.Node) *Workflow {
 	w := &Workflow{}
-	f, ok := d.mapping(root, "", workflowKeys, nil)
+	f, ok := d.Mapping(root, "", workflowKeys, nil)
 	if !ok {
 		return nil
 	}
-	if e, ok := d.require(f, "", "name", "name: nightly-backup"); ok {
-		if s, ok := d.str(e.val, "name"); ok {
+	if e, ok := d.Require(f, "", "name", "name: nightly-backup"); ok {
+		if s, ok := d.Str(e.Val, "name"); ok {
 			if len(s) > MaxNameLen {
-				d.report(e.val, "name", nameTooLong("workflow", s))
+				d.Report(e.Val, "name", nameTooLong("workflow", s))
 			} else if validName(s, false) {
-				w.Name, w.nameLine, w.nameCol = s, e.val.Line, e.val.Column
+				w.Name, w.nameLine, w.nameCol = s, e.Val.Line, e.Val.Column
 			} else {
-				d.report(e.val, "name", Problem{
+				d.Report(e.Val, "name", Problem{
 					Msg:  fmt.Sprintf("invalid workflow name %q", s),
 					Hint: "use lowercase letters, digits, '_' and '-'",
 				})
 			}
 		}
 	}
-	if e, ok := f.get("description"); ok {
-		w.Description, _ = d.str(e.val, "description")
+	if e, ok := f.Get("description"); ok {
+		w.Description, _ = d.Str(e.Val, "description")
 	}
 	var tzNode *yaml.Node
-	if e, ok := f.get("timezone"); ok {
-		if s, ok := d.text(e.val, "timezone"); ok {
+	if e, ok := f.Get("timezone"); ok {
+		if s, ok := d.Text(e.Val, "timezone"); ok {
 			if _, err := time.LoadLocation(s); err != nil {
-				d.report(e.val, "timezone", Problem{
+				d.Report(e.Val, "timezone", Problem{
 					Msg:  fmt.Sprintf("unknown time zone %q", s),
 					Hint: `use an IANA name such as "Europe/Berlin" or "UTC"`,
 					Err:  err,
 				})
 			} else {
-				w.Timezone, tzNode = s, e.key
+				w.Timezone, tzNode = s, e.Key
 			}
 		}
 	}
-	if e, ok := f.get("schedule"); ok {
-		if s, ok := d.text(e.val, "schedule"); ok {
+	if e, ok := f.Get("schedule"); ok {
+		if s, ok := d.Text(e.Val, "schedule"); ok {
 			s = strings.TrimSpace(s)
 			if cs, err := schedule.Parse(s, nil); err != nil {
-				d.report(e.val, "schedule", Problem{Msg: err.Error(), Hint: scheduleHint, Err: err})
+				d.Report(e.Val, "schedule", Problem{Msg: err.Error(), Hint: scheduleHint, Err: err})
 			} else if cs.Next(time.Now()).IsZero() {
-				d.report(e.val, "schedule", Problem{
+				d.Report(e.Val, "schedule", Problem{
 					Msg:  fmt.Sprintf("%q never fires: no date matches its day-of-month and month fields", s),
 					Hint: "check the day and month fields: February has no 30th, April no 31st",
 				})
 			} else {
 				w.Schedule = s
 				if schedule.HasZone(s) && tzNode != nil {
-					d.report(e.val, "schedule", Problem{
+					d.Report(e.Val, "schedule", Problem{
 						Msg:  fmt.Sprintf("schedule has a time zone prefix and timezone is set at line %d", tzNode.Line),
 						Hint: "give the time zone once",
 					})
@@ -287,23 +269,23 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 			}
 		}
 	}
-	if e, ok := f.get("overlap"); ok {
-		d.overlap(w, e.val)
+	if e, ok := f.Get("overlap"); ok {
+		d.overlap(w, e.Val)
 	}
-	if e, ok := f.get("catchup"); ok {
-		d.catchup(w, e.val)
+	if e, ok := f.Get("catchup"); ok {
+		d.catchup(w, e.Val)
 	}
-	if e, ok := f.get("env"); ok {
-		w.Env, _ = d.env(e.val, "env")
+	if e, ok := f.Get("env"); ok {
+		w.Env, _ = d.env(e.Val, "env")
 	}
 	w.Config = d.base
-	if e, ok := f.get("config"); ok {
-		d.config(&w.Config, e.val, "config")
+	if e, ok := f.Get("config"); ok {
+		d.config(&w.Config, e.Val, "config")
 	} else {
-		d.checkBackoff(w.Config.Backoff, backoffSrc{at: f.node}, "config.backoff")
+		d.checkBackoff(w.Config.Backoff, backoffSrc{at: f.Node}, "config.backoff")
 	}
-	if e, ok := d.require(f, "", "tasks", `tasks: [{name: hello, type: shell, config: {command: "echo hello"}}]`); ok {
-		d.tasks(w, e)
+	if e, ok := d.Require(f, "", "tasks", `tasks: [{name: hello, type: shell, config: {command: "echo hello"}}]`); ok {
+		d.tasks(w, e, f)
 	}
 	return w
 }
@@ -315,72 +297,72 @@ var (
 
 // config decodes the workflow `config:` block over the defaults in c.
 func (d *decoder) config(c *Config, n *yaml.Node, path string) {
-	f, ok := d.mapping(n, path, configWorkflowKeys, nil)
+	f, ok := d.Mapping(n, path, configWorkflowKeys, nil)
 	if !ok {
 		return
 	}
-	if e, ok := f.get("max_parallel"); ok {
-		p := join(path, "max_parallel")
-		if v, ok := d.integer(e.val, p); ok {
+	if e, ok := f.Get("max_parallel"); ok {
+		p := yamlcheck.Join(path, "max_parallel")
+		if v, ok := d.Integer(e.Val, p); ok {
 			if v < 1 {
-				d.report(e.val, p, Problem{Msg: fmt.Sprintf("must be at least 1, got %d", v), Hint: "leave it out to use the number of CPUs"})
+				d.Report(e.Val, p, Problem{Msg: fmt.Sprintf("must be at least 1, got %d", v), Hint: "leave it out to use the number of CPUs"})
 			} else {
 				c.MaxParallel = v
 			}
 		}
 	}
-	if e, ok := f.get("retry_default"); ok {
-		p := join(path, "retry_default")
-		if v, ok := d.integer(e.val, p); ok {
+	if e, ok := f.Get("retry_default"); ok {
+		p := yamlcheck.Join(path, "retry_default")
+		if v, ok := d.Integer(e.Val, p); ok {
 			if v < 0 {
-				d.errorf(e.val, p, "negative retry %d: retry counts the attempts after the first and must be 0 or more", v)
+				d.Errorf(e.Val, p, "negative retry %d: retry counts the attempts after the first and must be 0 or more", v)
 			} else {
 				c.RetryDefault = v
 			}
 		}
 	}
-	if e, ok := f.get("timeout_default"); ok {
-		c.TimeoutDefault, _ = d.timeout(e.val, join(path, "timeout_default"))
+	if e, ok := f.Get("timeout_default"); ok {
+		c.TimeoutDefault, _ = d.timeout(e.Val, yamlcheck.Join(path, "timeout_default"))
 	}
-	if e, ok := f.get("shutdown_grace"); ok {
-		if v, ok := d.duration(e.val, join(path, "shutdown_grace"), false); ok {
+	if e, ok := f.Get("shutdown_grace"); ok {
+		if v, ok := d.duration(e.Val, yamlcheck.Join(path, "shutdown_grace"), false); ok {
 			c.ShutdownGrace = v
 		}
 	}
-	p := join(path, "backoff")
-	if e, ok := f.get("backoff"); ok {
-		d.backoff(&c.Backoff, e.val, p)
+	p := yamlcheck.Join(path, "backoff")
+	if e, ok := f.Get("backoff"); ok {
+		d.backoff(&c.Backoff, e.Val, p)
 	} else {
-		d.checkBackoff(c.Backoff, backoffSrc{at: f.node}, p)
+		d.checkBackoff(c.Backoff, backoffSrc{at: f.Node}, p)
 	}
 }
 
 func (d *decoder) backoff(b *Backoff, n *yaml.Node, path string) {
-	f, ok := d.mapping(n, path, backoffKeys, nil)
+	f, ok := d.Mapping(n, path, backoffKeys, nil)
 	if !ok {
 		return
 	}
-	src := backoffSrc{at: f.node}
-	if e, ok := f.get("initial"); ok {
-		if v, ok := d.duration(e.val, join(path, "initial"), true); ok {
-			b.Initial, src.initial = v, e.val
+	src := backoffSrc{at: f.Node}
+	if e, ok := f.Get("initial"); ok {
+		if v, ok := d.duration(e.Val, yamlcheck.Join(path, "initial"), true); ok {
+			b.Initial, src.initial = v, e.Val
 		} else {
 			src.bad = true
 		}
 	}
-	if e, ok := f.get("multiplier"); ok {
-		p := join(path, "multiplier")
-		if v, ok := d.number(e.val, p); ok {
+	if e, ok := f.Get("multiplier"); ok {
+		p := yamlcheck.Join(path, "multiplier")
+		if v, ok := d.Number(e.Val, p); ok {
 			if v < 1 {
-				d.report(e.val, p, Problem{Msg: fmt.Sprintf("multiplier must be at least 1, got %v", v), Hint: "1 keeps the delay constant; 2 doubles it on every retry"})
+				d.Report(e.Val, p, Problem{Msg: fmt.Sprintf("multiplier must be at least 1, got %v", v), Hint: "1 keeps the delay constant; 2 doubles it on every retry"})
 			} else {
 				b.Multiplier = v
 			}
 		}
 	}
-	if e, ok := f.get("max"); ok {
-		if v, ok := d.duration(e.val, join(path, "max"), true); ok {
-			b.Max, src.max = v, e.val
+	if e, ok := f.Get("max"); ok {
+		if v, ok := d.duration(e.Val, yamlcheck.Join(path, "max"), true); ok {
+			b.Max, src.max = v, e.Val
 		} else {
 			src.bad = true
 		}
@@ -414,7 +396,7 @@ func (d *decoder) checkBackoff(b Backoff, src backoffSrc, path string) {
 	if maxGlobal || initGlobal {
 		hint += "; set both in this workflow's config.backoff, or change defaults.backoff in the global config"
 	}
-	d.report(at, join(path, "max"), Problem{Msg: fmt.Sprintf("%s is less than %s", maxWhat, initWhat), Hint: hint})
+	d.Report(at, yamlcheck.Join(path, "max"), Problem{Msg: fmt.Sprintf("%s is less than %s", maxWhat, initWhat), Hint: hint})
 }
 
 // origin names a backoff value for checkBackoff: "max 1s" when the file
@@ -432,30 +414,42 @@ func origin(name string, v, builtin time.Duration, inFile bool) (what string, gl
 }
 
 // tasks decodes the task list and then checks the graph.
-func (d *decoder) tasks(w *Workflow, e field) {
-	r := resolve(e.val)
+func (d *decoder) tasks(w *Workflow, e yamlcheck.Field, top yamlcheck.Fields) {
+	if d.split != nil {
+		d.splitTasks(w, e, top)
+		return
+	}
+	r := yamlcheck.Resolve(e.Val)
 	if r == nil || r.Kind != yaml.SequenceNode {
-		p := Problem{Msg: "expected a list of tasks, got " + describe(e.val)}
+		p := Problem{Msg: "expected a list of tasks, got " + yamlcheck.Describe(e.Val)}
 		if r != nil && r.Kind == yaml.MappingNode {
 			p.Hint = `write each task as a list item starting with "- name:"`
 		}
-		d.report(e.val, "tasks", p)
+		d.Report(e.Val, "tasks", p)
 		return
 	}
 	if len(r.Content) == 0 {
-		d.report(e.val, "tasks", Problem{Msg: "no tasks", Hint: "a workflow needs at least one task"})
+		d.Report(e.Val, "tasks", Problem{Msg: "no tasks", Hint: "a workflow needs at least one task"})
 		return
 	}
 	w.Tasks = make([]*Task, 0, len(r.Content))
-	nodes := make([]*taskNode, 0, len(r.Content))
+	nodes := make([]taskNode, 0, len(r.Content))
 	for i, item := range r.Content {
-		if !d.visit(item) {
+		if !d.Visit(item) {
 			return
 		}
-		t, tn := d.task(item, index("tasks", i))
+		t, tn := d.task(item, yamlcheck.Index("tasks", i))
 		w.Tasks = append(w.Tasks, t)
 		nodes = append(nodes, tn)
+		d.checkRootRule(t, &tn, i)
 	}
+	d.finishTasks(w, nodes, top)
+}
+
+// finishTasks decodes the run handlers after the tasks, fills in the
+// defaults of both and checks the graph.
+func (d *decoder) finishTasks(w *Workflow, nodes []taskNode, top yamlcheck.Fields) {
+	nodes = append(nodes, d.handlers(w, top)...)
 	for i, t := range w.Tasks {
 		if !nodes[i].retrySet {
 			t.Retry = w.Config.RetryDefault

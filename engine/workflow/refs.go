@@ -15,7 +15,7 @@ func (d *decoder) refs(n *yaml.Node, path, s string) bool {
 		return true
 	}
 	if _, err := executors.ScanRefs(s); err != nil {
-		d.report(n, path, Problem{Msg: err.Error(), Hint: "write ${secret:NAME} or ${env:VAR}"})
+		d.Report(n, path, Problem{Msg: err.Error(), Hint: "write ${secret:NAME} or ${env:VAR}"})
 		return false
 	}
 	return true

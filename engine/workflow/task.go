@@ -2,108 +2,124 @@ package workflow
 
 import (
 	"fmt"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"github.com/picoflow/picoflow/executors"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
 
-var taskKeys = []string{"name", "type", "depends_on", "config", "retry", "timeout", "continue_on_failure", "idempotent", "env", "user"}
+var taskKeys = []string{"name", "type", "depends_on", "config", "retry", "timeout", "continue_on_failure", "idempotent", "env", "user", "trigger_rule"}
 
 var taskTypes = []string{TypeShell, TypeSSH, TypeHTTP}
 
-// taskNode keeps what the graph checks need to point back into the YAML.
+// taskNode keeps what the graph checks need to point back into the YAML:
+// positions only, not nodes, so that the YAML tree of a task can be dropped
+// as soon as the task is decoded (see split.go).
 type taskNode struct {
-	node      *yaml.Node
-	path      string
-	nameNode  *yaml.Node   // nil when the name is missing or invalid
-	depNodes  []*yaml.Node // parallel to Task.DependsOn
-	depPaths  []string     // parallel to Task.DependsOn
+	at        pos   // the task's mapping (aliases resolved), for cycles
+	name      pos   // of the name's value; zero when missing or invalid
+	deps      int32 // where its Task.DependsOn start in decoder.deps
 	retrySet  bool
-	timeoutOK bool // timeout given and valid
+	timeoutOK bool       // timeout given and valid
+	ruleNode  *yaml.Node // the trigger_rule value, when given
+	list      string     // the handler list it is in; "" for tasks
+	item      int32      // its index in that list
+}
+
+// path is the YAML path of the task at index i of Workflow.Tasks.
+func (tn *taskNode) path(i int) string {
+	if tn.list == "" {
+		return yamlcheck.Index("tasks", i)
+	}
+	return yamlcheck.Index(tn.list, int(tn.item))
+}
+
+// pos is where a node starts, 1-based; zero when unknown.
+type pos struct{ line, col int32 }
+
+func posOf(n *yaml.Node) pos {
+	if n == nil {
+		return pos{}
+	}
+	return pos{int32(n.Line), int32(n.Column)}
+}
+
+// depPos locates one entry of depends_on: item is its index in the list,
+// -1 when depends_on is a single name.
+type depPos struct {
+	pos
+	item int32
+}
+
+// path is the YAML path of the dependency of the task at task.
+func (p depPos) path(task string) string {
+	path := yamlcheck.Join(task, "depends_on")
+	if p.item < 0 {
+		return path
+	}
+	return yamlcheck.Index(path, int(p.item))
 }
 
 // task decodes one entry of `tasks`. It always returns a Task, so that the
 // indexes of later tasks stay right even when this one is broken.
-func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
+func (d *decoder) task(n *yaml.Node, path string) (*Task, taskNode) {
 	t := &Task{Idempotent: true, Line: n.Line}
-	tn := &taskNode{node: n, path: path}
-	f, ok := d.mapping(n, path, taskKeys, nil)
+	tn := taskNode{at: posOf(yamlcheck.Resolve(n)), deps: int32(len(d.deps))}
+	f, ok := d.Mapping(n, path, taskKeys, nil)
 	if !ok {
 		return t, tn
 	}
-	t.Line = f.node.Line
+	t.Line = f.Node.Line
 
-	if e, ok := d.require(f, path, "name", "name: dump"); ok {
-		p := join(path, "name")
-		if s, ok := d.str(e.val, p); ok {
-			if len(s) > MaxNameLen {
-				d.report(e.val, p, nameTooLong("task", s))
-			} else if validName(s, true) {
-				t.Name, tn.nameNode = s, e.val
-			} else {
-				d.report(e.val, p, Problem{
-					Msg:  fmt.Sprintf("invalid task name %q", s),
-					Hint: "use letters, digits, '_' and '-'",
-				})
-			}
-		}
-	}
-	if e, ok := d.require(f, path, "type", "type: shell (or ssh, http)"); ok {
-		p := join(path, "type")
-		if s, ok := d.str(e.val, p); ok {
-			if isKnown(s, taskTypes) {
-				t.Type = s
-			} else {
-				pr := Problem{Msg: fmt.Sprintf("unknown task type %q", s), Suggest: suggest(s, taskTypes)}
-				if pr.Suggest == "" {
-					pr.Hint = "use shell, ssh or http"
-				}
-				d.report(e.val, p, pr)
-			}
-		}
-	}
-	if e, ok := f.get("depends_on"); ok {
-		d.dependsOn(t, tn, e.val, join(path, "depends_on"))
+	d.taskName(t, &tn, f, path)
+	d.taskType(t, f, path)
+	if e, ok := f.Get("depends_on"); ok {
+		d.dependsOn(t, e.Val, yamlcheck.Join(path, "depends_on"))
 	}
 	d.taskConfig(t, f, path)
-	if e, ok := f.get("retry"); ok {
-		p := join(path, "retry")
-		if v, ok := d.integer(e.val, p); ok {
+	if e, ok := f.Get("retry"); ok {
+		p := yamlcheck.Join(path, "retry")
+		if v, ok := d.Integer(e.Val, p); ok {
 			if v < 0 {
-				d.errorf(e.val, p, "negative retry %d: retry counts the attempts after the first and must be 0 or more", v)
+				d.Errorf(e.Val, p, "negative retry %d: retry counts the attempts after the first and must be 0 or more", v)
 			} else {
 				t.Retry, tn.retrySet = v, true
 			}
 		}
 	}
-	if e, ok := f.get("timeout"); ok {
-		if v, ok := d.timeout(e.val, join(path, "timeout")); ok {
+	if e, ok := f.Get("timeout"); ok {
+		if v, ok := d.timeout(e.Val, yamlcheck.Join(path, "timeout")); ok {
 			t.Timeout, tn.timeoutOK = v, true
 		}
 	}
-	if e, ok := f.get("continue_on_failure"); ok {
-		t.ContinueOnFailure, _ = d.boolean(e.val, join(path, "continue_on_failure"))
+	if e, ok := f.Get("continue_on_failure"); ok {
+		t.ContinueOnFailure, _ = d.Boolean(e.Val, yamlcheck.Join(path, "continue_on_failure"))
 	}
-	if e, ok := f.get("idempotent"); ok {
-		if v, ok := d.boolean(e.val, join(path, "idempotent")); ok {
+	if e, ok := f.Get("trigger_rule"); ok {
+		tn.ruleNode = e.Val
+		d.triggerRule(t, e, yamlcheck.Join(path, "trigger_rule"))
+	}
+	if e, ok := f.Get("idempotent"); ok {
+		if v, ok := d.Boolean(e.Val, yamlcheck.Join(path, "idempotent")); ok {
 			t.Idempotent = v
 		}
 	}
-	if e, ok := f.get("env"); ok {
-		t.Env, _ = d.env(e.val, join(path, "env"))
+	if e, ok := f.Get("env"); ok {
+		t.Env, _ = d.env(e.Val, yamlcheck.Join(path, "env"))
 	}
-	if e, ok := f.get("user"); ok {
-		p := join(path, "user")
-		if s, ok := d.text(e.val, p); ok {
+	if e, ok := f.Get("user"); ok {
+		p := yamlcheck.Join(path, "user")
+		if s, ok := d.Text(e.Val, p); ok {
 			switch t.Type {
 			case TypeSSH:
-				d.report(e.key, p, Problem{
+				d.Report(e.Key, p, Problem{
 					Msg:  "user applies to shell tasks only",
 					Hint: "the remote login user of an ssh task is config.user",
 				})
 			case TypeHTTP:
-				d.errorf(e.key, p, "user applies to shell tasks only")
+				d.Errorf(e.Key, p, "user applies to shell tasks only")
 			default:
 				t.User = s
 			}
@@ -112,36 +128,71 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 	return t, tn
 }
 
+// taskName decodes a task's required name.
+func (d *decoder) taskName(t *Task, tn *taskNode, f yamlcheck.Fields, path string) {
+	if e, ok := d.Require(f, path, "name", "name: dump"); ok {
+		p := yamlcheck.Join(path, "name")
+		if s, ok := d.Str(e.Val, p); ok {
+			if len(s) > MaxNameLen {
+				d.Report(e.Val, p, nameTooLong("task", s))
+			} else if validName(s, true) {
+				t.Name, tn.name = s, posOf(e.Val)
+			} else {
+				d.Report(e.Val, p, Problem{
+					Msg:  fmt.Sprintf("invalid task name %q", s),
+					Hint: "use letters, digits, '_' and '-'",
+				})
+			}
+		}
+	}
+}
+
+// taskType decodes a task's required type.
+func (d *decoder) taskType(t *Task, f yamlcheck.Fields, path string) {
+	if e, ok := d.Require(f, path, "type", "type: shell (or ssh, http)"); ok {
+		p := yamlcheck.Join(path, "type")
+		if s, ok := d.Str(e.Val, p); ok {
+			if k := slices.Index(taskTypes, s); k >= 0 {
+				t.Type = taskTypes[k] // shared, not one copy per task
+			} else {
+				pr := Problem{Msg: fmt.Sprintf("unknown task type %q", s), Suggest: yamlcheck.Suggest(s, taskTypes)}
+				if pr.Suggest == "" {
+					pr.Hint = "use shell, ssh or http"
+				}
+				d.Report(e.Val, p, pr)
+			}
+		}
+	}
+}
+
 // dependsOn decodes `depends_on`: a list of task names, or a single name.
 // Whether the names exist is checked later, once all tasks are known.
-func (d *decoder) dependsOn(t *Task, tn *taskNode, n *yaml.Node, path string) {
-	r := resolve(n)
+func (d *decoder) dependsOn(t *Task, n *yaml.Node, path string) {
+	r := yamlcheck.Resolve(n)
 	switch {
 	case r == nil:
 		return
 	case r.Kind == yaml.ScalarNode && r.ShortTag() == "!!null":
 		return // "depends_on:" with nothing after it
 	case r.Kind == yaml.ScalarNode:
-		if s, ok := d.text(n, path); ok {
+		if s, ok := d.Text(n, path); ok {
 			t.DependsOn = append(t.DependsOn, s)
-			tn.depNodes = append(tn.depNodes, n)
-			tn.depPaths = append(tn.depPaths, path)
+			d.deps = append(d.deps, depPos{posOf(n), -1})
 		}
 	case r.Kind == yaml.SequenceNode:
 		t.DependsOn = make([]string, 0, len(r.Content))
 		for i, item := range r.Content {
-			if !d.visit(item) {
+			if !d.Visit(item) {
 				return
 			}
-			p := index(path, i)
-			if s, ok := d.text(item, p); ok {
+			p := yamlcheck.Index(path, i)
+			if s, ok := d.Text(item, p); ok {
 				t.DependsOn = append(t.DependsOn, s)
-				tn.depNodes = append(tn.depNodes, item)
-				tn.depPaths = append(tn.depPaths, p)
+				d.deps = append(d.deps, depPos{posOf(item), int32(i)})
 			}
 		}
 	default:
-		d.errorf(n, path, "expected a task name or a list of task names, got %s", describe(n))
+		d.Errorf(n, path, "expected a task name or a list of task names, got %s", yamlcheck.Describe(n))
 	}
 }
 
@@ -158,27 +209,27 @@ var requiredConfig = map[string]struct {
 
 // taskConfig decodes `config` according to the task type. Without a known
 // type the keys cannot be checked, and the type problem is already reported.
-func (d *decoder) taskConfig(t *Task, f fields, path string) {
-	e, ok := f.get("config")
+func (d *decoder) taskConfig(t *Task, f yamlcheck.Fields, path string) {
+	e, ok := f.Get("config")
 	if t.Type == "" {
 		return
 	}
 	if !ok {
 		req := requiredConfig[t.Type]
-		d.report(f.node, path, Problem{
+		d.Report(f.Node, path, Problem{
 			Msg:  fmt.Sprintf("missing config: %s %s task needs config.%s", article(t.Type), t.Type, strings.Join(req.keys, ", config.")),
 			Hint: req.example,
 		})
 		return
 	}
-	p := join(path, "config")
+	p := yamlcheck.Join(path, "config")
 	switch t.Type {
 	case TypeShell:
-		t.Shell = d.shellConfig(e.val, p)
+		t.Shell = d.shellConfig(e.Val, p)
 	case TypeSSH:
-		t.SSH = d.sshConfig(e.val, p)
+		t.SSH = d.sshConfig(e.Val, p)
 	case TypeHTTP:
-		t.HTTP = d.httpConfig(e.val, p)
+		t.HTTP = d.httpConfig(e.Val, p)
 	}
 }
 
@@ -192,7 +243,7 @@ var configKeys = map[string][]string{
 func otherTypeHint(typ string) func(string) (string, string) {
 	return func(key string) (string, string) {
 		for _, other := range taskTypes {
-			if other != typ && isKnown(key, configKeys[other]) {
+			if other != typ && yamlcheck.IsKnown(key, configKeys[other]) {
 				return "", fmt.Sprintf("%q is a config key of %s tasks, and this is %s %s task", key, other, article(typ), typ)
 			}
 		}
@@ -210,26 +261,26 @@ func article(typ string) string {
 
 // configText decodes a required or optional non-empty config string that
 // may hold references.
-func (d *decoder) configText(e field, path string) (string, bool) {
-	s, ok := d.text(e.val, path)
+func (d *decoder) configText(e yamlcheck.Field, path string) (string, bool) {
+	s, ok := d.Text(e.Val, path)
 	if ok {
-		ok = d.refs(e.val, path, s)
+		ok = d.refs(e.Val, path, s)
 	}
 	return s, ok
 }
 
 func (d *decoder) shellConfig(n *yaml.Node, path string) *executors.ShellConfig {
-	f, ok := d.mapping(n, path, configKeys[TypeShell], otherTypeHint(TypeShell))
+	f, ok := d.Mapping(n, path, configKeys[TypeShell], otherTypeHint(TypeShell))
 	if !ok {
 		return nil
 	}
 	c := &executors.ShellConfig{}
 	req := requiredConfig[TypeShell]
-	if e, ok := d.require(f, path, "command", req.example); ok {
-		c.Command, _ = d.configText(e, join(path, "command"))
+	if e, ok := d.Require(f, path, "command", req.example); ok {
+		c.Command, _ = d.configText(e, yamlcheck.Join(path, "command"))
 	}
-	if e, ok := f.get("workdir"); ok {
-		c.Workdir, _ = d.configText(e, join(path, "workdir"))
+	if e, ok := f.Get("workdir"); ok {
+		c.Workdir, _ = d.configText(e, yamlcheck.Join(path, "workdir"))
 	}
 	return c
 }

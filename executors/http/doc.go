@@ -33,4 +33,9 @@
 // headers to a host other than the url's, never turn TLS verification
 // off, and never log request headers or the request body (they carry
 // credentials).
+//
+// The package is named httpx, not after its directory: as http it would
+// shadow net/http, which it and the cli (its importer) use throughout.
+// The directory keeps the task type's name; importers write
+// httpx "github.com/picoflow/picoflow/executors/http".
 package httpx

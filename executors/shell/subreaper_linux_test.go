@@ -1,8 +1,9 @@
 package shell
 
 import (
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // subreaper makes this test process the parent of orphaned grandchildren,
@@ -10,8 +11,7 @@ import (
 // instead of waiting on PID 1.
 func subreaper(t *testing.T) {
 	t.Helper()
-	const prSetChildSubreaper = 36
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
-		t.Skipf("prctl(PR_SET_CHILD_SUBREAPER): %v", errno)
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Skipf("prctl(PR_SET_CHILD_SUBREAPER): %v", err)
 	}
 }
