@@ -13,7 +13,9 @@ import "github.com/picoflow/picoflow/journal"
 //     the task would run twice;
 //   - it starts an attempt of a task whose upstream task's end is not
 //     durable yet: the dependent's start reports that success, and a
-//     success reported never runs again;
+//     success reported never runs again; a run handler (on_success,
+//     on_failure, ...) starts on the outcome of the whole DAG, so its
+//     start is always durable;
 //   - it holds anything but task_started, task_finished, task_retrying and
 //     task_skipped (run_finished decides the exit code; task_in_doubt
 //     holds dependents until an operator resolves it).
@@ -54,7 +56,7 @@ func (x *runner) needsSync(evs []*journal.Event) bool {
 			continue
 		}
 		i, ok := x.wf.Index(ev.Task)
-		if !ok || !x.wf.Tasks[i].Idempotent {
+		if !ok || !x.wf.Tasks[i].Idempotent || x.wf.Tasks[i].Handler != "" {
 			return true
 		}
 		for _, d := range x.wf.Tasks[i].Deps {

@@ -42,9 +42,9 @@ func (r *recorder) write(appendEvs func(...*journal.Event) error, evs []*journal
 // a non-idempotent one, a dependent and a retry, and checks the rules of
 // durable.go on what was appended: a non-idempotent task's start is durable
 // when it is written; a dependent's start is written with (or after) a
-// durable append that covers its upstream's end; run_started and
-// run_finished are durable; and the independent idempotent tasks cost no
-// fsync of their own.
+// durable append that covers its upstream's end; a run handler's start is
+// durable; run_started and run_finished are durable; and the independent
+// idempotent tasks cost no fsync of their own.
 func TestDurableWhenNeeded(t *testing.T) {
 	tasks := []task{
 		{name: "once", cmd: "true", extra: "idempotent: false"},
@@ -56,7 +56,8 @@ func TestDurableWhenNeeded(t *testing.T) {
 		tasks = append(tasks, task{name: fmt.Sprintf("i%02d", i), cmd: "true"})
 	}
 	h := newHome(t)
-	wf := parse(t, wfYAML("lazy", "max_parallel: 4\nbackoff: {initial: 10ms, max: 10ms}", "", tasks...))
+	wf := parse(t, wfYAML("lazy", "max_parallel: 4\nbackoff: {initial: 10ms, max: 10ms}",
+		"on_exit:\n  - {name: bye, type: shell, config: {command: \"true\"}}\n", tasks...))
 	rec := &recorder{Journal: h.j}
 	r, err := h.engine(func(o *Options) { o.Journal = rec }).Start(t.Context(), wf, nil, "manual")
 	if err != nil || r.Status != RunSuccess {
@@ -79,8 +80,8 @@ func TestDurableWhenNeeded(t *testing.T) {
 				ended[ev.Task] = k
 			case journal.TaskStarted:
 				i, _ := wf.Index(ev.Task)
-				if !wf.Tasks[i].Idempotent && !a.durable {
-					t.Errorf("append %d: start of non-idempotent %s written without an fsync", k, ev.Task)
+				if (!wf.Tasks[i].Idempotent || wf.Tasks[i].Handler != "") && !a.durable {
+					t.Errorf("append %d: start of %s (non-idempotent or a handler) written without an fsync", k, ev.Task)
 				}
 				for _, d := range wf.Tasks[i].Deps {
 					up := wf.Tasks[d].Name
@@ -91,13 +92,13 @@ func TestDurableWhenNeeded(t *testing.T) {
 			}
 		}
 	}
-	// run_started, once, down (after up) and run_finished; the 20
-	// independent tasks and flaky's retry add none.
-	if durable > 4 {
-		t.Errorf("%d durable appends for %d tasks, want at most 4", durable, len(tasks))
+	// run_started, once, down (after up), the handler and run_finished;
+	// the 20 independent tasks and flaky's retry add none.
+	if durable > 5 {
+		t.Errorf("%d durable appends for %d tasks, want at most 5", durable, len(tasks)+1)
 	}
-	if got := filter(h.events(), journal.TaskStarted, ""); len(got) != len(tasks)+1 {
-		t.Errorf("%d task_started, want %d", len(got), len(tasks)+1)
+	if got := filter(h.events(), journal.TaskStarted, ""); len(got) != len(tasks)+2 {
+		t.Errorf("%d task_started, want %d (with flaky's retry and the handler)", len(got), len(tasks)+2)
 	}
 }
 
