@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"slices"
+	"sort"
 	"strings"
 )
 
@@ -78,15 +78,7 @@ func Place(nodes []Node) *Layout {
 				key[i] += sum / float64(cnt)
 			}
 		}
-		slices.SortStableFunc(layer, func(a, b int) int {
-			switch {
-			case key[a] < key[b]:
-				return -1
-			case key[a] > key[b]:
-				return 1
-			}
-			return 0
-		})
+		sort.SliceStable(layer, func(i, j int) bool { return key[layer[i]] < key[layer[j]] })
 		for r, i := range layer {
 			l.Row[i] = r
 		}
