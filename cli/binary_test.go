@@ -33,6 +33,10 @@ func TestBinary(t *testing.T) {
 	t.Run("second-sigterm-does-not-force", func(t *testing.T) { t.Parallel(); testSecondSIGTERM(t, bin) })
 	t.Run("forced-exit-kills-tasks", func(t *testing.T) { t.Parallel(); testForcedExit(t, bin) })
 	t.Run("fresh-kills-leftovers", func(t *testing.T) { t.Parallel(); testFreshKillsLeftovers(t, bin) })
+	t.Run("cancel-foreground", func(t *testing.T) { t.Parallel(); testCancelForeground(t, bin) })
+	t.Run("cancel-signal", func(t *testing.T) { t.Parallel(); testCancelSignal(t, bin) })
+	t.Run("kill-9-during-handler", func(t *testing.T) { t.Parallel(); testKillDuringHandler(t, bin) })
+	t.Run("kill-9-during-cancel", func(t *testing.T) { t.Parallel(); testKillDuringCancel(t, bin) })
 	t.Run("torture-kill-9", func(t *testing.T) { testTorture(t, bin) })
 	t.Run("concurrent-workflows-kill-9", func(t *testing.T) { testConcurrentWorkflows(t, bin) })
 }

@@ -32,6 +32,7 @@ func TestDaemonBinary(t *testing.T) {
 	t.Run("sigterm-while-task-runs", func(t *testing.T) { t.Parallel(); testDaemonSIGTERM(t, bin) })
 	t.Run("run-and-resolve-beside", func(t *testing.T) { t.Parallel(); testDaemonBeside(t, bin) })
 	t.Run("gc-beside", func(t *testing.T) { t.Parallel(); testDaemonGC(t, bin) })
+	t.Run("cancel", func(t *testing.T) { t.Parallel(); testDaemonCancel(t, bin) })
 }
 
 // dmnBuffer is an output sink read while the child writes.

@@ -10,15 +10,16 @@ import (
 // interface: scripts and systemd units depend on them.
 const (
 	ExitOK          = 0
-	ExitFailed      = 1 // a run finished with a failed task
-	ExitUsage       = 2 // bad command line, invalid workflow or config
-	ExitInterrupted = 3 // stopped by a signal; the run is resumable
-	ExitInDoubt     = 4 // a non-idempotent task was interrupted and needs `picoflow resolve`
-	ExitLocked      = 5 // another process holds the workflow or the journal
-	ExitChanged     = 6 // the definition changed since the interrupted run
-	ExitInternal    = 7 // journal, file system or other internal error
-	ExitNotFound    = 8 // no such run, task or log
-	ExitNoDaemon    = 9 // picoflow trigger: no daemon runs for this home
+	ExitFailed      = 1  // a run finished with a failed task
+	ExitUsage       = 2  // bad command line, invalid workflow or config
+	ExitInterrupted = 3  // stopped by a signal; the run is resumable
+	ExitInDoubt     = 4  // a non-idempotent task was interrupted and needs `picoflow resolve`
+	ExitLocked      = 5  // another process holds the workflow or the journal
+	ExitChanged     = 6  // the definition changed since the interrupted run
+	ExitInternal    = 7  // journal, file system or other internal error
+	ExitNotFound    = 8  // no such run, task or log
+	ExitNoDaemon    = 9  // picoflow trigger: no daemon runs for this home
+	ExitFinished    = 10 // picoflow cancel: the run already finished
 	ExitForced      = 130
 )
 
@@ -40,6 +41,7 @@ var exitTable = []exitInfo{
 	{ExitInternal, "internal", "journal, file system or other internal error", "the message names the file; check disk space and permissions. A damaged journal (the message names file, offset and entry): picoflow journal verify, then picoflow journal salvage WORKFLOW"},
 	{ExitNotFound, "not-found", "no such run, task or log", "picoflow history lists runs"},
 	{ExitNoDaemon, "no-daemon", "picoflow trigger found no daemon running for this home", "start one (picoflow daemon, or systemctl start picoflow), or run the file directly: picoflow run FILE"},
+	{ExitFinished, "finished", "picoflow cancel: the run had already finished (its status stays as it was)", "picoflow history RUN_ID shows how it ended"},
 	{ExitForced, "forced", "a second SIGINT forced an immediate exit; the tasks it ran were killed", "the journal is consistent: picoflow run FILE resumes"},
 }
 

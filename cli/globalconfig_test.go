@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +180,57 @@ func TestValidateGlobalDefaults(t *testing.T) {
 	}
 	if res := cliRun(t, "validate", "--home", home, file); res.code != ExitUsage || !strings.Contains(res.stderr, "global default max") {
 		t.Fatalf("with HOME/config.yaml: %s", res)
+	}
+}
+
+// TestWorkflowMemoryLimit checks the soft heap limit and GOGC of the
+// commands that load workflows: the defaults without a setting, the
+// environment's and the config's resources: over them.
+func TestWorkflowMemoryLimit(t *testing.T) {
+	t.Setenv("PICOFLOW_CONFIG", "")
+	before, gogc := debug.SetMemoryLimit(-1), debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetMemoryLimit(before); debug.SetGCPercent(gogc) })
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "wf", "", spec{name: "a", cmd: "true"})
+
+	debug.SetMemoryLimit(math.MaxInt64)
+	if res := cliRun(t, "validate", "--home", home, file); res.code != ExitOK {
+		t.Fatalf("validate: %s", res)
+	}
+	if got := debug.SetMemoryLimit(-1); got != workflowMemoryLimit {
+		t.Errorf("validate: memory limit %d, want the default %d", got, workflowMemoryLimit)
+	}
+	if got := debug.SetGCPercent(100); got != workflowGOGC {
+		t.Errorf("validate: GOGC %d, want the default %d", got, workflowGOGC)
+	}
+
+	debug.SetMemoryLimit(math.MaxInt64)
+	t.Setenv("GOMEMLIMIT", "100MiB") // read by the runtime at start; here they only have to be left alone
+	t.Setenv("GOGC", "100")
+	if res := cliRun(t, "validate", "--home", home, file); res.code != ExitOK {
+		t.Fatalf("validate: %s", res)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("with $GOMEMLIMIT: memory limit %d, want it untouched", got)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with $GOGC: GOGC %d, want it untouched", got)
+	}
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "")
+
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("resources:\n  memory_limit: 100MiB\n  gogc: 80\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if res := cliRun(t, "run", "--home", home, "--config", cfg, file); res.code != ExitOK {
+		t.Fatalf("run: %s", res)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 100<<20 {
+		t.Errorf("run with resources.memory_limit: memory limit %d, want %d", got, 100<<20)
+	}
+	if got := debug.SetGCPercent(100); got != 80 {
+		t.Errorf("run with resources.gogc: GOGC %d, want 80", got)
 	}
 }

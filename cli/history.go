@@ -126,7 +126,11 @@ func writeHistory(ctx context.Context, w io.Writer, db *projector.DB, f projecto
 		if !r.Finished.IsZero() {
 			dur = fmtDuration(r.DurationMS)
 		}
-		return []string{r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger}
+		row := []string{r.ID, r.Workflow, h.displayStatus(r, held), r.Started.In(loc).Format(time.DateTime), dur, r.Trigger}
+		if r.Status == "canceled" || strings.HasPrefix(r.Reason, "canceling:") {
+			row = append(row, r.Reason) // who canceled it, and why
+		}
+		return row
 	}
 	t := &table{}
 	t.add("RUN", "WORKFLOW", "STATUS", "STARTED", "DURATION", "TRIGGER")
@@ -210,6 +214,7 @@ type runSummaryJSON struct {
 	DurationMS *int64  `json:"duration_ms"`
 	Trigger    string  `json:"trigger"`
 	RerunOf    string  `json:"rerun_of,omitempty"` // trigger rerun: the run it reran
+	Reason     string  `json:"reason,omitempty"`   // a canceled run: who asked and why
 }
 
 func runSummary(r *projector.Run, status string) runSummaryJSON {
@@ -218,6 +223,9 @@ func runSummary(r *projector.Run, status string) runSummaryJSON {
 	if !r.Finished.IsZero() {
 		d := r.DurationMS
 		j.DurationMS = &d
+	}
+	if r.Status == "canceled" || strings.HasPrefix(r.Reason, "canceling:") {
+		j.Reason = r.Reason
 	}
 	return j
 }

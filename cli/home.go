@@ -165,7 +165,7 @@ func (h home) journalDirs() ([]string, error) {
 // writesHome names the commands that write the home: they check first that
 // it is writable, so that a read-only home gives one error naming it
 // rather than the first failing mkdir deep inside.
-var writesHome = map[string]bool{"run": true, "resume": true, "resolve": true, "daemon": true, "gc": true, "reindex": true}
+var writesHome = map[string]bool{"run": true, "resume": true, "resolve": true, "cancel": true, "daemon": true, "gc": true, "reindex": true}
 
 // checkWritable reports, as exit 7, a home that cannot be written: the home
 // itself, or the nearest existing parent it would be created in. It writes

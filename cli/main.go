@@ -42,6 +42,9 @@ type Main struct {
 	FollowPoll, FollowJournalPoll time.Duration
 
 	sigLog atomic.Pointer[slog.Logger] // set under --log-format json
+	// cancelSig receives SIGUSR1: picoflow cancel asks a foreground run
+	// to look at its request file (cancel.go).
+	cancelSig chan os.Signal
 }
 
 // New returns a Main bound to the process.
@@ -93,6 +96,9 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
+	m.cancelSig = make(chan os.Signal, 1)
+	signal.Notify(m.cancelSig, syscall.SIGUSR1)
+	defer signal.Stop(m.cancelSig)
 	finished := make(chan struct{})
 	defer close(finished)
 	go m.watchSignals(cancel, sig, finished)

@@ -38,7 +38,7 @@ release; it is only read, never repaired or changed.
 --json prints one JSON object per line: each event as
   {"seq","time","offset_ms","run","event","task","attempt","status",
    "exit_code","duration_ms","error","tail","backoff_ms","retry_at",
-   "reason","pgid","log","trigger","workflow","def_hash","params"}
+   "reason","by","pgid","log","trigger","workflow","def_hash","params"}
 (absent fields omitted; times RFC 3339, UTC), then one last object
   {"event":"final_state","run","workflow","status","as_of_seq",
    "tasks":[{"name","status","attempts","exit_code","duration_ms",
@@ -316,6 +316,9 @@ func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 }
 
 func runState(r *engine.Run) string {
+	if r.Status == engine.RunRunning && !r.Canceled.IsZero() {
+		return "canceling (asked by " + r.CanceledBy + "; its handlers may still run)"
+	}
 	if r.Status == engine.RunRunning {
 		return "unfinished (running, or interrupted and resumable)"
 	}
@@ -356,6 +359,8 @@ func detail(e *journal.Event) string {
 		parts = append(parts, "log "+e.LogPath)
 	case journal.TaskProcess:
 		parts = append(parts, "pgid "+strconv.Itoa(e.PGID))
+	case journal.RunCanceled:
+		parts = append(parts, "by "+e.By)
 	case journal.TaskRetrying:
 		parts = append(parts, e.Error, "backoff "+ms(e.BackoffMS)+" until "+time.Unix(0, e.RetryAt).Format("15:04:05.000"))
 	case journal.TaskFinished:
@@ -401,6 +406,7 @@ type replayEvent struct {
 	Tail       string            `json:"tail,omitempty"`
 	BackoffMS  int64             `json:"backoff_ms,omitempty"`
 	RetryAt    string            `json:"retry_at,omitempty"`
+	By         string            `json:"by,omitempty"` // run_canceled: who asked
 	Reason     string            `json:"reason,omitempty"`
 	PGID       int               `json:"pgid,omitempty"`
 	Log        string            `json:"log,omitempty"`
@@ -476,7 +482,7 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 	for _, e := range evs {
 		o := replayEvent{Seq: e.Seq, Time: rfc3339(e.At()), OffsetMS: e.At().Sub(r.Started).Milliseconds(),
 			Run: e.Run, Event: e.Type.String(), Task: e.Task, Attempt: e.Attempt, Status: e.Status,
-			Error: e.Error, Tail: e.Tail, BackoffMS: e.BackoffMS, Reason: e.Reason, PGID: e.PGID,
+			Error: e.Error, Tail: e.Tail, BackoffMS: e.BackoffMS, Reason: e.Reason, By: e.By, PGID: e.PGID,
 			Log: e.LogPath, Trigger: e.Trigger, Workflow: e.Workflow, DefHash: e.DefHash, Resumed: e.Resumed, Params: e.Params,
 			RerunOf: e.RerunOf, ReusedFrom: e.ReusedFrom}
 		if (e.Type == journal.TaskFinished || e.Type == journal.TaskRetrying) && e.ReusedFrom == "" {

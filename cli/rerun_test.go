@@ -172,7 +172,7 @@ func TestRerunKill9(t *testing.T) {
 	bin := testBinary(t)
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
-	gate := `touch "$T/b.started"; [ ! -e "$T/fail" ] || exit 1; i=0; while [ ! -e "$T/release" ]; do i=$((i+1)); [ $i -lt 6000 ] || exit 1; sleep 0.01; done; `
+	gate := `touch "$T/b.started"; [ ! -e "$T/fail" ] || exit 1; i=0; while [ ! -e "$T/release.$PICOFLOW_ATTEMPT" ]; do i=$((i+1)); [ $i -lt 6000 ] || exit 1; sleep 0.01; done; `
 	file := writeWorkflow(t, dir, "gated", "",
 		spec{name: "a", cmd: ledger("a") + `; echo "V=a-1" >> "$PICOFLOW_OUTPUT"`},
 		spec{name: "b", cmd: ledger("b-start") + "; " + gate + ledger("b"), deps: []string{"a"}},
@@ -206,7 +206,9 @@ func TestRerunKill9(t *testing.T) {
 	if r := pf(t, home, "rerun", rerun, "--failed"); r.code != ExitUsage || !strings.Contains(r.stderr, "picoflow resume "+rerun) {
 		t.Errorf("rerun of an interrupted run: %v", r)
 	}
-	write(t, filepath.Join(dir, "release"), "")
+	// Only the resumed attempt (2) is released: the killed run's attempt 1
+	// lives on as an orphan until resume kills it, and must never finish.
+	write(t, filepath.Join(dir, "release.2"), "")
 	res := pf(t, home, "resume", rerun)
 	if res.code != ExitOK {
 		t.Fatalf("resume of the killed rerun: %v", res)

@@ -66,11 +66,12 @@ func init() {
 		long: `Runs the workflow in FILE and waits for it. If an earlier run of the same
 workflow was interrupted (power loss, kill -9, SIGTERM), it is resumed
 instead: tasks that succeeded are not run again. --fresh starts a new run and
-marks the interrupted one canceled.
+cancels the interrupted one (its on_cancel and on_exit handlers run).
 
 Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 3 interrupted (resumable), 4 a task is in doubt, 5 already running,
-6 the definition changed since the interrupted run (see picoflow help exit-codes).`,
+6 the definition changed since the interrupted run; a run canceled by
+picoflow cancel exits 1 (see picoflow help exit-codes).`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			var ef execFlags
 			ef.add(fs)
@@ -166,7 +167,20 @@ func parseParams(kvs []string, wf *workflow.Workflow) (map[string]string, error)
 func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Workflow, ef execFlags) (*engine.Engine, func()) {
 	p := newProgress(m.Stdout, g, wf)
 	x := newExecSet(g.cfg, g.log)
+	cancels := engine.NewCancels()
+	stop := make(chan struct{})
+	go func() { // picoflow cancel's SIGUSR1
+		for {
+			select {
+			case <-stop:
+				return
+			case <-m.cancelSig:
+				takeCancels(h, cancels)
+			}
+		}
+	}()
 	return engine.New(engine.Options{
+		Cancels:     cancels,
 		Journal:     j,
 		Executors:   x.byType,
 		Redact:      x.secrets.Redact,
@@ -176,7 +190,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 		Observe:     p.observe,
 		MaxParallel: ef.maxParallel,
 		Grace:       ef.grace,
-	}), x.close
+	}), func() { close(stop); x.close() }
 }
 
 // execSet is the executor of every task type in this build, each behind
@@ -285,7 +299,7 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 		if n := eng.KillLeftovers(prev.ID); n > 0 {
 			fmt.Fprintf(m.Stdout, "killed %d leftover process group(s) of interrupted run %s\n", n, prev.ID)
 		}
-		if err := cancelRun(j, prev, "superseded by picoflow run --fresh"); err != nil {
+		if err := cancelRun(ctx, g, eng, prev); err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "interrupted run %s marked canceled (--fresh)\n", prev.ID)
@@ -372,14 +386,21 @@ func (m *Main) resumeInDaemon(ctx context.Context, h home, r *engine.Run) error 
 	return runOutcome(endCtx, end, nil)
 }
 
-// cancelRun finishes an interrupted run as canceled.
-func cancelRun(j *journal.Journal, r *engine.Run, reason string) error {
-	ev := &journal.Event{Type: journal.RunFinished, Time: time.Now().UnixNano(), Run: r.ID,
-		Status: journal.StatusCanceled, Reason: reason}
-	if err := j.Append(ev); err != nil {
+// cancelRun cancels an interrupted run that run --fresh supersedes, with
+// the definition it ran: its on_cancel and on_exit handlers run.
+func cancelRun(ctx context.Context, g *globals, eng *engine.Engine, r *engine.Run) error {
+	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), workflowBase(g.cfg))
+	if err != nil {
+		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", r.ID, err))
+	}
+	req := engine.CancelRequest{Reason: "superseded by picoflow run --fresh", By: requester()}
+	if err := eng.CancelStopped(ctx, wf, r, req); err != nil {
 		return withCode(ExitInternal, err)
 	}
-	return r.Apply(ev)
+	if r.Status != engine.RunCanceled {
+		return exitf(ExitInterrupted, "run %s: cancel journaled, but its handlers were stopped", r.ID)
+	}
+	return nil
 }
 
 // runOutcome maps a run's end to an exit code.

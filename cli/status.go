@@ -129,6 +129,7 @@ type liveRunJSON struct {
 	ElapsedMS int64          `json:"elapsed_ms"`
 	Trigger   string         `json:"trigger"`
 	Resumes   int            `json:"resumes"`
+	Note      string         `json:"note,omitempty"` // a cancel in progress: who asked and why
 	Tasks     []liveTaskJSON `json:"tasks"`
 }
 
@@ -189,6 +190,9 @@ func collectStatus(ctx context.Context, db *projector.DB, h home, ps *procSample
 		state := h.displayStatus(r, held)
 		lr := liveRunJSON{RunID: r.ID, Workflow: r.Workflow, State: state, StartedAt: timeJSON(r.Started),
 			ElapsedMS: elapsedMS(now, r.Started), Trigger: r.Trigger, Resumes: r.Resumes}
+		if strings.HasPrefix(r.Reason, "canceling:") { // the projector's mark of a run_canceled
+			lr.Note = r.Reason
+		}
 		for _, t := range orderTasks(ctx, db, r, base) {
 			lt := liveTaskJSON{Name: t.Name, State: taskState(t.Status, t.Attempts, state == "running"), Attempt: t.Attempts,
 				StartedAt: timeJSON(t.AttemptStarted), ExitCode: t.ExitCode, Note: t.Error}
@@ -309,6 +313,9 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 			fmt.Fprintf(w, "  resumed %d×", r.Resumes)
 		}
 		fmt.Fprintln(w)
+		if r.Note != "" {
+			fmt.Fprintf(w, "    %s\n", r.Note)
+		}
 		if r.State == "interrupted" {
 			fmt.Fprintf(w, "    no process runs it: picoflow resume %s continues it\n", r.RunID)
 		}
@@ -349,7 +356,11 @@ func writeStatus(w io.Writer, st *statusJSON, loc *time.Location) {
 		if r.DurationMS != nil {
 			took = *r.DurationMS
 		}
-		t.add(r.RunID, r.Workflow, r.Status, started.In(loc).Format(time.DateTime), fmtDuration(took), r.Trigger)
+		row := []string{r.RunID, r.Workflow, r.Status, started.In(loc).Format(time.DateTime), fmtDuration(took), r.Trigger}
+		if r.Reason != "" {
+			row = append(row, r.Reason) // who canceled it, and why
+		}
+		t.add(row...)
 	}
 	t.write(w)
 }

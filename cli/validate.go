@@ -67,7 +67,11 @@ all are valid, 2 otherwise.`,
 					return exitf(ExitUsage, "%d problem(s) found", len(probs))
 				}
 				for _, w := range wfs {
-					fmt.Fprintf(m.Stdout, "ok  %s  (%s, %d tasks)\n", w.Source, w.Name, len(w.Tasks))
+					n, hs := len(w.DAG()), ""
+					if h := len(w.Tasks) - n; h > 0 {
+						hs = fmt.Sprintf(", %d handlers", h)
+					}
+					fmt.Fprintf(m.Stdout, "ok  %s  (%s, %d tasks%s)\n", w.Source, w.Name, n, hs)
 				}
 				if cfgOK {
 					fmt.Fprintf(m.Stdout, "ok  %s  (global config)\n", g.config)

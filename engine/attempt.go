@@ -51,7 +51,15 @@ func (x *runner) request(i int) *executors.Request {
 		"PICOFLOW_ATTEMPT="+strconv.Itoa(attempt),
 		"PICOFLOW_OUTPUT="+out,
 	)
-	for _, d := range t.Deps {
+	deps := t.Deps
+	if t.IsHandler() { // a handler sees the outputs of the whole DAG
+		env = append(env, x.handlerEnv()...)
+		deps = make([]int, len(x.wf.DAG()))
+		for i := range deps {
+			deps[i] = i
+		}
+	}
+	for _, d := range deps {
 		name := x.wf.Tasks[d].Name
 		outs := x.tasks[d].Outputs
 		keys := make([]string, 0, len(outs))

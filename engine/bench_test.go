@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/executors"
 	"github.com/picoflow/picoflow/journal"
 )
 
@@ -118,3 +120,35 @@ func BenchmarkBaselineExec1000(b *testing.B) { benchExec(b, 1000, 1) }
 // BenchmarkBaselineExecParallel1000 runs them on as many goroutines as
 // there are CPUs, like the engine with max_parallel = NumCPU.
 func BenchmarkBaselineExecParallel1000(b *testing.B) { benchExec(b, 1000, runtime.NumCPU()) }
+
+// instant is an executor whose attempts succeed at once: benchmarks of the
+// loop's own cost (scheduling, trigger rules, journal) without processes.
+type instant struct{}
+
+var _ executors.Executor = instant{}
+
+func (instant) Execute(ctx context.Context, req *executors.Request) executors.Result {
+	return executors.Result{Status: executors.Success}
+}
+
+// BenchmarkFanIn2000 runs 2000 tasks that one task depends on, with
+// instant attempts: the trigger rule's tally makes each upstream's end an
+// O(1) update, not a recount of 2000 outcomes.
+func BenchmarkFanIn2000(b *testing.B) {
+	ts := independentTasks(2000)
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.name
+	}
+	ts = append(ts, task{name: "sink", cmd: "true", deps: names, extra: "trigger_rule: all_done"})
+	wf := parse(b, wfYAML("fanin", "max_parallel: 64", "", ts...))
+	for b.Loop() {
+		h := newHome(b)
+		r := h.start(wf, func(o *Options) {
+			o.Executors = map[string]executors.Executor{workflow.TypeShell: instant{}}
+		})
+		if r.Status != RunSuccess {
+			b.Fatalf("run %s", r.Status)
+		}
+	}
+}

@@ -55,92 +55,112 @@ func TestBitFlipSalvageNeverRerunsSuccess(t *testing.T) {
 	}
 	from := offsets[len(offsets)-8]
 
-	trial := func(t *testing.T, k, off int) {
-		h, dir := journallessHome(t)
-		// Run ids of the same length as the originals: the same offsets.
-		id1, id2 := fmt.Sprintf("flip-%04d-1", k), fmt.Sprintf("flip-%04d-2", k)
-		writeRuns(t, dir, pristine, map[string]string{ids[0]: id1, ids[1]: id2})
-		seg, buf, _ := lastSegment(t, dir)
-		buf[off] ^= 1 << (off % 8)
-		if err := os.WriteFile(seg, buf, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		if j, err := openJournal(dir); !errors.Is(err, journal.ErrDamaged) {
-			if j != nil {
-				j.Close()
-			}
-			t.Fatalf("Open: %v, want the flip reported as damage", err)
-		}
+	runTrials(t, len(data)-from, func(k int) string { return fmt.Sprintf("flip-at-%d", from+k) },
+		func(t *testing.T, k int) { bitFlipTrial(t, k+1, from+k, pristine, ids) })
+	t.Logf("%d bit flips in the last 8 entries (%d bytes)", len(data)-from, len(data)-from)
+}
 
-		verified := map[string]bool{} // "RUN TASK" whose success verified
-		entries := 0
-		if err := journal.Scan(dir, journal.ScanOptions{OnDamage: func(*journal.DamageError) error { return nil }}, func(e *journal.Event) error {
-			entries++
-			if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
-				verified[e.Run+" "+e.Task] = true
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+// bitFlipTrial flips bit off%8 of byte off of the last segment of a copy
+// of pristine (runs renamed for trial k), salvages it, resumes what is
+// left, and checks that no success that verified runs again.
+func bitFlipTrial(t *testing.T, k, off int, pristine []*journal.Event, ids []string) {
+	h, dir := journallessHome(t)
+	// Run ids of the same length as the originals: the same offsets.
+	id1, id2 := fmt.Sprintf("flip-%04d-1", k), fmt.Sprintf("flip-%04d-2", k)
+	writeRuns(t, dir, pristine, map[string]string{ids[0]: id1, ids[1]: id2})
+	seg, buf, _ := lastSegment(t, dir)
+	buf[off] ^= 1 << (off % 8)
+	if err := os.WriteFile(seg, buf, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := openJournal(dir); !errors.Is(err, journal.ErrDamaged) {
+		if j != nil {
+			j.Close()
 		}
-		orphans := map[string]int{}
-		var marked []*journal.Event
-		rep, err := salvage(dir, journal.SalvageOptions{Keep: SalvageKeep(orphans),
-			Finish: func(ndir string, rep *journal.SalvageReport) ([]*journal.Event, error) {
-				st, err := Replay(ndir)
-				if err != nil {
-					return nil, fmt.Errorf("the salvaged journal does not replay: %w", err)
-				}
-				marked = DamagedRuns(st, rep.Gaps, time.Now())
-				return marked, nil
-			}})
-		if err != nil {
-			t.Fatalf("salvage: %v", err)
-		}
-		left := 0
-		for _, n := range orphans {
-			left += n
-		}
-		if int(rep.Kept)+left != entries {
-			t.Fatalf("salvage kept %d and left out %d of the %d entries that verified", rep.Kept, left, entries)
-		}
-		if rep.Added != uint64(len(marked)) {
-			t.Fatalf("salvage added %d events, Finish returned %d", rep.Added, len(marked))
-		}
-		st, err := Replay(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range marked {
-			if st.Runs[e.Run].Damage == "" {
-				t.Fatalf("run %s was marked but replays without its damage", e.Run)
-			}
-		}
-		h.open()
-		for _, r := range st.Interrupted() {
-			if r.Status == RunDamaged {
-				t.Fatalf("damaged run %s is offered for an automatic resume", r.ID)
-			}
-		}
-		for _, id := range []string{id1, id2} {
-			r := st.Runs[id]
-			if r == nil || (r.Status != RunRunning && r.Status != RunDamaged) {
-				continue
-			}
-			if err := h.engine().Resume(context.Background(), parse(t, r.Definition), r); err != nil {
-				t.Fatalf("resume %s: %v", id, err)
-			}
-		}
-		for _, line := range h.lines("ledger") {
-			if verified[line] {
-				t.Errorf("%s ran again although its success verified", line)
-			}
-		}
+		t.Fatalf("Open: %v, want the flip reported as damage", err)
 	}
 
-	runTrials(t, len(data)-from, func(k int) string { return fmt.Sprintf("flip-at-%d", from+k) },
-		func(t *testing.T, k int) { trial(t, k+1, from+k) })
-	t.Logf("%d bit flips in the last 8 entries (%d bytes)", len(data)-from, len(data)-from)
+	verified, entries := verifiedSuccesses(t, dir)
+	st := salvageChecked(t, dir, entries)
+	h.open()
+	for _, r := range st.Interrupted() {
+		if r.Status == RunDamaged {
+			t.Fatalf("damaged run %s is offered for an automatic resume", r.ID)
+		}
+	}
+	for _, id := range []string{id1, id2} {
+		r := st.Runs[id]
+		if r == nil || (r.Status != RunRunning && r.Status != RunDamaged) {
+			continue
+		}
+		if err := h.engine().Resume(context.Background(), parse(t, r.Definition), r); err != nil {
+			t.Fatalf("resume %s: %v", id, err)
+		}
+	}
+	for _, line := range h.lines("ledger") {
+		if verified[line] {
+			t.Errorf("%s ran again although its success verified", line)
+		}
+	}
+}
+
+// verifiedSuccesses returns the "RUN TASK" whose success verified in the
+// damaged journal in dir, and how many entries verified.
+func verifiedSuccesses(t *testing.T, dir string) (map[string]bool, int) {
+	t.Helper()
+	verified := map[string]bool{}
+	entries := 0
+	if err := journal.Scan(dir, journal.ScanOptions{OnDamage: func(*journal.DamageError) error { return nil }}, func(e *journal.Event) error {
+		entries++
+		if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
+			verified[e.Run+" "+e.Task] = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return verified, entries
+}
+
+// salvageChecked salvages the journal in dir, checks the salvage's
+// accounting against the entries that verified, and returns the salvaged
+// journal's state.
+func salvageChecked(t *testing.T, dir string, entries int) *State {
+	t.Helper()
+	orphans := map[string]int{}
+	var marked []*journal.Event
+	rep, err := salvage(dir, journal.SalvageOptions{Keep: SalvageKeep(orphans),
+		Finish: func(ndir string, rep *journal.SalvageReport) ([]*journal.Event, error) {
+			st, err := Replay(ndir)
+			if err != nil {
+				return nil, fmt.Errorf("the salvaged journal does not replay: %w", err)
+			}
+			marked = DamagedRuns(st, rep.Gaps, time.Now())
+			return marked, nil
+		}})
+	if err != nil {
+		t.Fatalf("salvage: %v", err)
+	}
+	left := 0
+	for _, n := range orphans {
+		left += n
+	}
+	if int(rep.Kept)+left != entries {
+		t.Fatalf("salvage kept %d and left out %d of the %d entries that verified", rep.Kept, left, entries)
+	}
+	if rep.Added != uint64(len(marked)) {
+		t.Fatalf("salvage added %d events, Finish returned %d", rep.Added, len(marked))
+	}
+	st, err := Replay(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range marked {
+		if st.Runs[e.Run].Damage == "" {
+			t.Fatalf("run %s was marked but replays without its damage", e.Run)
+		}
+	}
+	return st
 }
 
 // writeRuns writes events to a new journal in dir, renaming runs.

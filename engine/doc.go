@@ -7,14 +7,27 @@
 //
 //  1. results of finished attempts become TaskFinished / TaskRetrying /
 //     TaskSkipped events, and newly startable tasks TaskStarted events;
-//  2. all of them are appended in one durable batch (one fsync);
+//  2. all of them are appended in one durable batch (one fsync), and only
+//     then applied to the run: the loop plans the batch on staged copies
+//     of task states (the same reducer), never on the run itself;
 //  3. only then are the new attempts launched; their process group id is
 //     appended lazily (TaskProcess) and made durable by the next batch.
+//
+// State changes only through Apply, after the commit, outside a run too:
+// Resolve (picoflow resolve) checks, commits, then applies. Every wait of
+// the loop (backoff, shutdown grace) is on the injected Options.After.
 //
 // So a task's success is on disk before any dependent starts, and an
 // attempt is on disk before its process exists: after a crash every process
 // that may have run is known. Replay (Apply over the journal, no executors)
 // rebuilds exactly the state the loop had.
+//
+// What starts when is decided in one place each: a task's trigger rule by
+// Decide (rules.go, pure) over a tally of its upstream outcomes; the run
+// handlers (on_success, on_failure, on_cancel, on_exit: tasks after the
+// DAG) by the handler phase once the DAG has settled (dag.go); a cancel by
+// CancelEvents (cancel.go, pure), staged and committed like any transition,
+// reaching a live run through the process's Cancels registry.
 //
 // The engine must never import the projector or the cli, never read the
 // wall clock inside Apply, and never write secrets to the journal: every

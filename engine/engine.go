@@ -52,6 +52,9 @@ type Options struct {
 	Redact func(string) string
 	// Env is the base environment of every task; nil means os.Environ().
 	Env []string
+	// Cancels, when set, lets `picoflow cancel` reach the runs this engine
+	// executes (cancel.go).
+	Cancels *Cancels
 }
 
 // Engine runs workflows: it appends events to the journal before acting on
@@ -108,7 +111,7 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 	now := e.opts.Clock()
 	ev := &journal.Event{
 		Type: journal.RunStarted, Time: now.UnixNano(), Run: e.opts.NewRunID(now),
-		Workflow: wf.Name, DefHash: wf.Hash, Definition: string(wf.Raw), Source: wf.Source,
+		Workflow: wf.Name, DefHash: wf.Hash, Definition: wf.Definition(), Source: wf.Source,
 		Trigger: trigger, Params: params,
 	}
 	if !fire.IsZero() {

@@ -172,17 +172,7 @@ func failures(r *Run) string {
 // backoff against initial·multiplier^(n-1) capped at max, and that no
 // retry started before its RetryAt.
 func TestRetryBackoff(t *testing.T) {
-	tests := []struct {
-		name      string
-		retry     int
-		succeedAt int // attempt that exits 0; 0: none
-		backoff   string
-		initial   time.Duration
-		mult      float64
-		max       time.Duration
-		attempts  int
-		status    TaskStatus
-	}{
+	tests := []retryCase{
 		{name: "exhausted", retry: 3, backoff: "{initial: 40ms, multiplier: 2, max: 100ms}",
 			initial: 40 * time.Millisecond, mult: 2, max: 100 * time.Millisecond, attempts: 4, status: Failed},
 		{name: "succeeds-on-third", retry: 5, succeedAt: 3, backoff: "{initial: 30ms, multiplier: 2, max: 1s}",
@@ -220,39 +210,58 @@ func TestRetryBackoff(t *testing.T) {
 			if got := h.lines("attempts"); !slices.Equal(got, want) {
 				t.Errorf("the task recorded attempts %v, want %v", got, want)
 			}
-			evs := h.events()
-			started := filter(evs, journal.TaskStarted, "flaky")
-			retrying := filter(evs, journal.TaskRetrying, "flaky")
-			if len(started) != tc.attempts || len(retrying) != tc.attempts-1 {
-				t.Fatalf("journal: %d TaskStarted and %d TaskRetrying, want %d and %d",
-					len(started), len(retrying), tc.attempts, tc.attempts-1)
-			}
-			for k, s := range started {
-				b, err := os.ReadFile(s.LogPath)
-				if err != nil {
-					t.Fatalf("attempt %d: %v", k+1, err)
-				}
-				if want := fmt.Sprintf("attempt %d\n", k+1); s.Attempt != k+1 || string(b) != want {
-					t.Errorf("attempt %d: TaskStarted.Attempt %d, log %q, want %q", k+1, s.Attempt, b, want)
-				}
-			}
-			for k, e := range retrying {
-				n := k + 1
-				want := time.Duration(math.Min(float64(tc.initial)*math.Pow(tc.mult, float64(n-1)), float64(tc.max)))
-				if e.BackoffMS != want.Milliseconds() {
-					t.Errorf("retry %d: backoff %dms, want %dms", n, e.BackoffMS, want.Milliseconds())
-				}
-				if e.RetryAt != e.Time+want.Nanoseconds() {
-					t.Errorf("retry %d: RetryAt is %s after the failure, want %s", n, time.Duration(e.RetryAt-e.Time), want)
-				}
-				if e.Status != journal.StatusFailed || e.ExitCode != 1 || !strings.Contains(e.Tail, fmt.Sprintf("attempt %d", n)) {
-					t.Errorf("retry %d: status %q exit %d tail %q", n, e.Status, e.ExitCode, e.Tail)
-				}
-				if next := started[n]; next.Time < e.RetryAt {
-					t.Errorf("attempt %d started %s before its RetryAt", n+1, time.Duration(e.RetryAt-next.Time))
-				}
-			}
+			checkRetryJournal(t, h, tc)
 		})
+	}
+}
+
+type retryCase struct {
+	name      string
+	retry     int
+	succeedAt int // attempt that exits 0; 0: none
+	backoff   string
+	initial   time.Duration
+	mult      float64
+	max       time.Duration
+	attempts  int
+	status    TaskStatus
+}
+
+// checkRetryJournal checks the attempts and retries the journal holds
+// against the logs and the backoff of tc.
+func checkRetryJournal(t *testing.T, h *home, tc retryCase) {
+	t.Helper()
+	evs := h.events()
+	started := filter(evs, journal.TaskStarted, "flaky")
+	retrying := filter(evs, journal.TaskRetrying, "flaky")
+	if len(started) != tc.attempts || len(retrying) != tc.attempts-1 {
+		t.Fatalf("journal: %d TaskStarted and %d TaskRetrying, want %d and %d",
+			len(started), len(retrying), tc.attempts, tc.attempts-1)
+	}
+	for k, s := range started {
+		b, err := os.ReadFile(s.LogPath)
+		if err != nil {
+			t.Fatalf("attempt %d: %v", k+1, err)
+		}
+		if want := fmt.Sprintf("attempt %d\n", k+1); s.Attempt != k+1 || string(b) != want {
+			t.Errorf("attempt %d: TaskStarted.Attempt %d, log %q, want %q", k+1, s.Attempt, b, want)
+		}
+	}
+	for k, e := range retrying {
+		n := k + 1
+		want := time.Duration(math.Min(float64(tc.initial)*math.Pow(tc.mult, float64(n-1)), float64(tc.max)))
+		if e.BackoffMS != want.Milliseconds() {
+			t.Errorf("retry %d: backoff %dms, want %dms", n, e.BackoffMS, want.Milliseconds())
+		}
+		if e.RetryAt != e.Time+want.Nanoseconds() {
+			t.Errorf("retry %d: RetryAt is %s after the failure, want %s", n, time.Duration(e.RetryAt-e.Time), want)
+		}
+		if e.Status != journal.StatusFailed || e.ExitCode != 1 || !strings.Contains(e.Tail, fmt.Sprintf("attempt %d", n)) {
+			t.Errorf("retry %d: status %q exit %d tail %q", n, e.Status, e.ExitCode, e.Tail)
+		}
+		if next := started[n]; next.Time < e.RetryAt {
+			t.Errorf("attempt %d started %s before its RetryAt", n+1, time.Duration(e.RetryAt-next.Time))
+		}
 	}
 }
 

@@ -38,7 +38,10 @@ type runner struct {
 	tasks   []*TaskState
 	staged  []*TaskState // per task: its state once pending is applied; nil if unchanged
 	dirty   []int        // the tasks with a staged copy
-	waiting []int        // unsatisfied dependencies per task
+	spare   []*TaskState // staged copies dropped by flush, for reuse
+	queued  []bool       // the trigger rule (or the handler phase) let the task start
+	causes  []string     // per skipped task: the failed task its skip traces back to
+	tallies []Tally      // per task: its upstream outcomes, for its trigger rule
 	ready   []int        // FIFO of startable tasks
 	retries retryHeap
 	running int
@@ -53,9 +56,17 @@ type runner struct {
 	stop     <-chan struct{} // the caller's ctx.Done(); nil once stopping
 	stopping bool
 	graceC   <-chan time.Time
+	killCtx  context.Context    // the attempts' context: cancelled when the grace ends
 	kill     context.CancelFunc // interrupts the running attempts
 	retryC   <-chan time.Time   // fires at retryAt, the earliest retry
 	retryAt  time.Time
+
+	// cancelC delivers `picoflow cancel` requests (Options.Cancels);
+	// canceling is set once one is staged, or the journal says the run was
+	// canceled; canceledBy is then the run_finished reason.
+	cancelC    <-chan CancelRequest
+	canceling  bool
+	canceledBy string
 }
 
 func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) error {
@@ -67,16 +78,31 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 		e: e, wf: wf, r: r,
 		tasks:   make([]*TaskState, n),
 		staged:  make([]*TaskState, n),
-		waiting: make([]int, n),
-		results: make(chan attemptResult, n),
-		procs:   make(chan *journal.Event, n),
+		queued:  make([]bool, n),
+		causes:  make([]string, n),
+		tallies: make([]Tally, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
 	}
+	// At most maxParallel attempts are in flight, each sends one result
+	// and at most one TaskProcess: channels that size never block an
+	// attempt, and cost nothing per task of a big DAG.
+	inflight := min(x.maxParallel(), n)
+	x.results = make(chan attemptResult, inflight)
+	x.procs = make(chan *journal.Event, inflight)
 	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
 		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
 	}
+	if c := e.opts.Cancels; c != nil {
+		var unregister func()
+		x.cancelC, unregister = c.register(r.ID)
+		defer unregister()
+	}
 	x.init()
 	return x.loop(ctx)
+}
+
+func newKillCtx() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
 }
 
 func (x *runner) maxParallel() int {
@@ -102,9 +128,9 @@ func (x *runner) grace() time.Duration {
 // loop runs the run to its end: each turn commits one batch of events
 // (results, skips, starts), launches the attempts it started, and waits.
 func (x *runner) loop(ctx context.Context) error {
-	killCtx, kill := context.WithCancel(context.Background())
-	defer kill()
-	x.kill, x.stop = kill, ctx.Done()
+	x.killCtx, x.kill = newKillCtx()
+	defer func() { x.kill() }()
+	x.stop = ctx.Done()
 	for {
 		// A stop that came while results were handled wins over launching:
 		// select picks at random among ready cases.
@@ -118,19 +144,22 @@ func (x *runner) loop(ctx context.Context) error {
 		}
 		launch, slotC := x.startReady(now)
 		if x.running+len(launch) == 0 && (x.stopping || (len(x.ready) == 0 && x.retries.Len() == 0)) {
+			if !x.stopping && x.handlerPhase(now) {
+				continue // the handlers start in the next turn
+			}
 			x.finish(now) // also after a stop: tasks may all have ended in the grace
 			return x.flush()
 		}
 		if err := x.flush(); err != nil {
 			// Nothing launched yet for this batch: stop what runs, then fail.
 			x.freeSlots(len(launch))
-			kill()
+			x.kill()
 			x.drain()
 			return err
 		}
 		for _, i := range launch {
 			x.running++
-			go x.attempt(killCtx, x.request(i))
+			go x.attempt(x.killCtx, x.request(i))
 		}
 		x.wait(slotC, now)
 	}
@@ -180,6 +209,11 @@ func (x *runner) wait(slotC <-chan struct{}, now time.Time) {
 	case <-x.retryTimer(now):
 		x.retryC = nil
 	case <-slotC:
+	case req := <-x.cancelC:
+		x.cancel(req, now)
+		if x.running > 0 && x.graceC == nil {
+			x.graceC = x.e.opts.After(x.grace())
+		}
 	case <-x.stop:
 		x.beginStop()
 	case <-x.graceC:
@@ -242,8 +276,12 @@ func (x *runner) stage(i int, ev *journal.Event) {
 	x.pending = append(x.pending, ev)
 	s := x.staged[i]
 	if s == nil {
-		c := *x.tasks[i]
-		s = &c
+		if k := len(x.spare); k > 0 {
+			s, x.spare = x.spare[k-1], x.spare[:k-1]
+		} else {
+			s = new(TaskState)
+		}
+		*s = *x.tasks[i]
 		x.staged[i] = s
 		x.dirty = append(x.dirty, i)
 	}
@@ -256,6 +294,7 @@ func (x *runner) flush() error {
 	evs := x.pending
 	x.pending = nil
 	for _, i := range x.dirty {
+		x.spare = append(x.spare, x.staged[i])
 		x.staged[i] = nil
 	}
 	x.dirty = x.dirty[:0]

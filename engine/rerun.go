@@ -19,7 +19,8 @@ const TriggerRerun = "rerun"
 // ran: the run was canceled first). Reuse are the others, in definition
 // order: their result in orig (a success and its outputs, or a failure) is
 // the result in the rerun. A task skipped in orig is never reused: the
-// rerun skips it again if its upstream fails again. An unknown name in
+// rerun skips it again if its upstream fails again; nor is a task a cancel
+// stopped, nor a run handler (on_failure ... run in each run). An unknown name in
 // from is an ErrUnknownTask naming it.
 func RerunPlan(wf *workflow.Workflow, orig *Run, from []string, failed bool) (run, reuse []string, err error) {
 	var stack []int
@@ -33,7 +34,9 @@ func RerunPlan(wf *workflow.Workflow, orig *Run, from []string, failed bool) (ru
 	for i, t := range wf.Tasks {
 		st := orig.Tasks[t.Name]
 		switch {
-		case st == nil || !st.Status.Final() || st.Status == Skipped:
+		case t.IsHandler(): // a run's handlers run in that run, never reused
+			stack = append(stack, i)
+		case st == nil || !st.Status.Final() || st.Status == Skipped || st.Status == Canceled:
 			stack = append(stack, i)
 		case failed && (st.Status == Failed || st.Status == TimedOut):
 			stack = append(stack, i)

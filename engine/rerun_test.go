@@ -124,3 +124,20 @@ func write(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRerunPlanHandlersAndCancels: a run's handlers always run again in a
+// rerun (they belong to each run), and a task a cancel stopped is never
+// reused, like a skipped one.
+func TestRerunPlanHandlersAndCancels(t *testing.T) {
+	wf := parse(t, wfYAML("plan2", "", "on_failure:\n  - {name: alert, type: shell, config: {command: \"true\"}}\n",
+		task{name: "a", cmd: "true"}, task{name: "b", cmd: "true", deps: []string{"a"}}))
+	orig := &Run{ID: "orig", Tasks: map[string]*TaskState{
+		"a": {Status: Success}, "b": {Status: Canceled}, "alert": {Status: Success}}}
+	run, reuse, err := RerunPlan(wf, orig, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(run, ",") != "b,alert" || strings.Join(reuse, ",") != "a" {
+		t.Errorf("run %v reuse %v, want run b,alert reuse a", run, reuse)
+	}
+}

@@ -2,9 +2,9 @@ package engine
 
 import (
 	"container/heap"
-	"fmt"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 	"github.com/picoflow/picoflow/journal"
 )
@@ -17,19 +17,21 @@ import (
 // fresh or rebuilt from the journal of an interrupted run.
 func (x *runner) init() {
 	now := x.e.opts.Clock()
+	reserve(x.r, x.wf.Tasks)
 	for i, t := range x.wf.Tasks {
 		x.tasks[i] = x.r.Task(t.Name)
 	}
-	for i, t := range x.wf.Tasks {
-		for _, d := range t.Deps {
-			if !x.satisfies(d) {
-				x.waiting[i]++
-			}
-		}
+	x.canceling = !x.r.Canceled.IsZero()
+	x.canceledBy = cancelReason(CancelRequest{By: x.r.CanceledBy, Reason: x.r.CancelReason})
+	x.tallyAll()
+	if x.canceling && !x.dagSettled() {
+		x.cancelLeft(now) // a crash cut the cancel short: what resume made pending again
 	}
-	for i := range x.wf.Tasks { // in definition order; blocked ones get skipped
+	for i, t := range x.wf.DAG() { // in definition order
 		st := x.view(i)
 		switch {
+		case st.Status == Retrying && x.canceling:
+			// canceled while it waited: the cancel's events cover it
 		case st.Status == Retrying:
 			// RetryAt is absolute: after a reboot with the clock behind (a
 			// board without an RTC) it may be hours away. Never wait longer
@@ -39,78 +41,11 @@ func (x *runner) init() {
 				at = latest
 			}
 			heap.Push(&x.retries, retryItem{task: i, at: at})
-		case st.Status == Pending && x.blocked(i):
-			x.skipFrom(i, "", now)
-		case st.Status == Pending && x.waiting[i] == 0:
+		case st.Status == Pending && len(t.Deps) == 0 && !x.canceling:
+			x.queued[i] = true
 			x.ready = append(x.ready, i)
-		}
-	}
-}
-
-// satisfies reports whether task d no longer holds back its dependents.
-func (x *runner) satisfies(d int) bool {
-	switch x.view(d).Status {
-	case Success:
-		return true
-	case Failed, TimedOut:
-		return x.wf.Tasks[d].ContinueOnFailure
-	}
-	return false
-}
-
-// blocked reports whether one of task i's dependencies ended in a way that
-// means i will never run.
-func (x *runner) blocked(i int) bool {
-	for _, d := range x.wf.Tasks[i].Deps {
-		switch x.view(d).Status {
-		case Skipped:
-			return true
-		case Failed, TimedOut:
-			if !x.wf.Tasks[d].ContinueOnFailure {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// skipFrom stages task i and everything downstream of it as skipped. The
-// reason names root, the failed task that blocks them all; "" means i's own
-// failed (or skipped) dependency.
-func (x *runner) skipFrom(i int, root string, now time.Time) {
-	if root == "" { // prefer a failed dependency over a skipped one
-		for _, d := range x.wf.Tasks[i].Deps {
-			ds := x.view(d).Status
-			failed := (ds == Failed || ds == TimedOut) && !x.wf.Tasks[d].ContinueOnFailure
-			if failed || ds == Skipped && root == "" {
-				root = x.wf.Tasks[d].Name
-			}
-			if failed {
-				break
-			}
-		}
-	}
-	stack := []int{i}
-	for len(stack) > 0 {
-		i = stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if st := x.view(i).Status; st.Final() || st == Running {
-			continue // the staged skip makes diamonds skip once
-		}
-		x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
-			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Status: journal.StatusSkipped,
-			Reason: fmt.Sprintf("upstream task %s did not succeed", root)})
-		stack = append(stack, x.wf.Tasks[i].Downstream...)
-	}
-}
-
-// release lets the dependents of a task that no longer holds them back
-// become ready.
-func (x *runner) release(i int) {
-	for _, d := range x.wf.Tasks[i].Downstream {
-		x.waiting[d]--
-		if x.waiting[d] == 0 && x.view(d).Status == Pending {
-			x.ready = append(x.ready, d)
+		case st.Status == Pending:
+			x.decide(i, now)
 		}
 	}
 }
@@ -118,24 +53,17 @@ func (x *runner) release(i int) {
 // finish stages the end of the run once nothing can run any more. A run
 // held by in-doubt tasks does not finish.
 func (x *runner) finish(now time.Time) {
-	failed := false
 	for i := range x.tasks {
-		switch x.view(i).Status {
-		case Success, Skipped:
-		case Failed, TimedOut:
-			if !x.wf.Tasks[i].ContinueOnFailure {
-				failed = true
-			}
-		default:
-			return // in doubt, or held behind an in-doubt task
+		if !x.view(i).Status.Final() {
+			return // in doubt, held behind an in-doubt task, or stopped before its handlers
 		}
 	}
-	status := journal.StatusSuccess
-	if failed {
-		status = journal.StatusFailed
+	ev := &journal.Event{Type: journal.RunFinished, Time: now.UnixNano(), Run: x.r.ID, Status: x.runStatus(),
+		DurationMS: max(now.Sub(x.r.Started).Milliseconds(), 0)} // the clock may have gone back
+	if x.canceling {
+		ev.Reason = x.canceledBy
 	}
-	x.pending = append(x.pending, &journal.Event{Type: journal.RunFinished, Time: now.UnixNano(),
-		Run: x.r.ID, Status: status, DurationMS: max(now.Sub(x.r.Started).Milliseconds(), 0)}) // the clock may have gone back
+	x.pending = append(x.pending, ev)
 }
 
 // handle stages the events of an attempt's result, then makes the
@@ -151,12 +79,8 @@ func (x *runner) handle(a attemptResult) {
 	switch st := x.view(a.task).Status; {
 	case st == Retrying:
 		heap.Push(&x.retries, retryItem{task: a.task, at: retryAt})
-	case st == Success, (st == Failed || st == TimedOut) && t.ContinueOnFailure:
-		x.release(a.task)
-	case st == Failed || st == TimedOut:
-		for _, d := range t.Downstream {
-			x.skipFrom(d, t.Name, now)
-		}
+	case st.Final():
+		x.settled(a.task, now) // the trigger rules of its dependents
 	case a.res.Status == executors.Interrupted && !t.Idempotent: // killed part-way: it may have had its effect
 		x.stage(a.task, &journal.Event{Type: journal.TaskInDoubt, Time: now.UnixNano(),
 			Run: x.r.ID, Task: t.Name, Attempt: a.attempt,
@@ -186,10 +110,13 @@ func (x *runner) resultEvent(a attemptResult, now time.Time) (ev *journal.Event,
 		return ev, time.Time{}
 	case executors.Interrupted:
 		ev.Status = journal.StatusInterrupted
+		if x.canceling { // stopped by a cancel's grace: final, never in doubt
+			ev.Status = journal.StatusCanceled
+		}
 		return ev, time.Time{}
 	}
 	ev.Tail, ev.Status = redact(a.tail), a.res.Status.String()
-	if n := x.view(a.task).Failures + 1; !a.res.NoRetry && n <= t.Retry {
+	if n := x.view(a.task).Failures + 1; !a.res.NoRetry && n <= t.Retry && !x.canceling {
 		wait := max(x.wf.Config.Backoff.Delay(n), a.res.RetryAfter)
 		retryAt = now.Add(wait)
 		ev.Type, ev.RetryAt, ev.BackoffMS = journal.TaskRetrying, retryAt.UnixNano(), wait.Milliseconds()
@@ -214,4 +141,20 @@ func (h *retryHeap) Pop() any {
 	v := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return v
+}
+
+// reserve creates the pending states of a fresh run's tasks at once: one
+// map of the right size and one block of states, instead of a map grown by
+// doubling and an allocation per task (a 100,000-task run: ~5 MiB less at
+// its peak, and 100,000 fewer objects for the GC to mark). A resumed run
+// has its states already.
+func reserve(r *Run, tasks []*workflow.Task) {
+	if len(r.Tasks) > 0 || len(tasks) < 64 {
+		return
+	}
+	r.Tasks = make(map[string]*TaskState, len(tasks))
+	block := make([]TaskState, len(tasks))
+	for i, t := range tasks {
+		r.Tasks[t.Name] = &block[i]
+	}
 }

@@ -21,7 +21,7 @@ const (
 	TimedOut // final: the last attempt timed out
 	Skipped  // final: never ran because an upstream task failed
 	InDoubt  // an interrupted non-idempotent attempt awaits `picoflow resolve`
-	Canceled // final: the run was canceled before the task ended
+	Canceled // final: the run was canceled before the task ran or while it ran
 )
 
 var taskStatusNames = [...]string{"pending", "running", "retrying", "success", "failed", "timeout", "skipped", "in_doubt", "canceled"}
@@ -97,7 +97,12 @@ type Run struct {
 	FirstSeq   uint64 // journal entry of RunStarted
 	LastSeq    uint64 // journal entry of the newest event of the run
 	Damage     string // why a salvage marked the run damaged ("" when it did not)
-	Tasks      map[string]*TaskState
+	// Canceled is when a run_canceled event was journaled (zero: never):
+	// no task of the DAG starts again; its handlers may still run.
+	Canceled     time.Time
+	CanceledBy   string
+	CancelReason string
+	Tasks        map[string]*TaskState
 }
 
 // Task returns the state of a task, creating a pending one if the journal
@@ -204,6 +209,10 @@ func (r *Run) Apply(e *journal.Event) error {
 		if r.Status == RunDamaged {
 			r.Status = RunRunning // an operator took it over
 		}
+	case journal.RunCanceled:
+		if r.Canceled.IsZero() {
+			r.Canceled, r.CanceledBy, r.CancelReason = e.At(), e.By, e.Reason
+		}
 	case journal.RunDamaged:
 		r.Damage = e.Reason
 		if r.Status == RunRunning {
@@ -244,6 +253,8 @@ func (t *TaskState) apply(e *journal.Event) {
 			t.Failures++
 		case journal.StatusInterrupted:
 			t.Status = Pending // runs again on resume; not counted as a failure
+		case journal.StatusCanceled:
+			t.Status = Canceled // stopped by a cancel; not counted as a failure
 		default:
 			t.Status = Failed
 			t.Failures++
@@ -255,6 +266,9 @@ func (t *TaskState) apply(e *journal.Event) {
 		t.Backoff = time.Duration(e.BackoffMS) * time.Millisecond
 	case journal.TaskSkipped:
 		t.Status, t.Reason = Skipped, e.Reason
+		if e.Status == journal.StatusCanceled {
+			t.Status = Canceled
+		}
 	case journal.TaskInDoubt:
 		t.Status, t.Reason = InDoubt, e.Reason
 	case journal.TaskResolved:

@@ -31,6 +31,8 @@ func TestReplayEqualsEngineRun(t *testing.T) {
 				deps: []string{"tolerated", "flaky"}},
 			{name: "slow", cmd: "sleep 300", extra: "timeout: 100ms"},
 		}},
+		// 64 tasks or more: the engine makes their states at once (reserve).
+		{name: "wide", tasks: wideTasks(70)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,6 +48,16 @@ func TestReplayEqualsEngineRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wideTasks returns n tasks: one that fails, one skipped after it, the
+// rest succeeding.
+func wideTasks(n int) []task {
+	out := []task{{name: "fails", cmd: "exit 1"}, {name: "skipped", cmd: "true", deps: []string{"fails"}}}
+	for i := len(out); i < n; i++ {
+		out = append(out, task{name: fmt.Sprintf("t%d", i), cmd: "true"})
+	}
+	return out
 }
 
 // diffRuns lists the fields in which two runs differ.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/journal"
 )
 
@@ -47,12 +48,6 @@ func TestTornJournalTail(t *testing.T) {
 		t.Fatalf("the journal's last segment has %d entries", len(offsets))
 	}
 
-	type damage struct {
-		name    string
-		tail    []byte // replaces data[cut:]
-		cut     int
-		damaged bool // a whole bogus record, not a torn write: Open refuses it
-	}
 	var cases []damage
 	for cut := offsets[len(offsets)-3]; cut < len(data); cut++ {
 		cases = append(cases, damage{name: fmt.Sprintf("cut-at-%d", cut), cut: cut})
@@ -82,89 +77,108 @@ func TestTornJournalTail(t *testing.T) {
 		cases = append(cases, d)
 	}
 
-	// The trials run in parallel, each on a copy of the journal in which
-	// the run has an id of its own: a resume kills the leftover processes
-	// of its run id, which must not be another trial's task.
-	trial := func(t *testing.T, k int, tc damage) {
-		h, dir := journallessHome(t)
-		id := fmt.Sprintf("torn-%04d", k+1) // as long as runID: the same offsets
-		writeJournal(t, dir, pristine, id)
-		seg, data, _ := lastSegment(t, dir)
-		if len(data) != size {
-			t.Fatalf("the copy's last segment has %d bytes, the original %d", len(data), size)
-		}
-		damaged := append(append([]byte(nil), data[:tc.cut]...), tc.tail...)
-		if err := os.WriteFile(seg, damaged, 0o640); err != nil {
-			t.Fatal(err)
-		}
-		if tc.damaged {
-			j, err := openJournal(dir)
-			if !errors.Is(err, journal.ErrDamaged) {
-				if j != nil {
-					j.Close()
-				}
-				t.Fatalf("Open: %v, want damage reported", err)
+	torn := &tornJournal{wf: wf, pristine: pristine, size: size, offsets: offsets}
+	runTrials(t, len(cases), func(k int) string { return cases[k].name }, func(t *testing.T, k int) { torn.trial(t, k, cases[k]) })
+}
+
+// damage is one way the tail of the journal is cut or overwritten.
+type damage struct {
+	name    string
+	tail    []byte // replaces data[cut:]
+	cut     int
+	damaged bool // a whole bogus record, not a torn write: Open refuses it
+}
+
+// tornJournal is the finished run of TestTornJournalTail: its workflow,
+// its events, and the size and entry offsets of the last segment.
+type tornJournal struct {
+	wf       *workflow.Workflow
+	pristine []*journal.Event
+	size     int
+	offsets  []int
+}
+
+// The trials run in parallel, each on a copy of the journal in which
+// the run has an id of its own: a resume kills the leftover processes
+// of its run id, which must not be another trial's task.
+func (s *tornJournal) trial(t *testing.T, k int, tc damage) {
+	wf, pristine, size, offsets := s.wf, s.pristine, s.size, s.offsets
+	h, dir := journallessHome(t)
+	id := fmt.Sprintf("torn-%04d", k+1) // as long as runID: the same offsets
+	writeJournal(t, dir, pristine, id)
+	seg, data, _ := lastSegment(t, dir)
+	if len(data) != size {
+		t.Fatalf("the copy's last segment has %d bytes, the original %d", len(data), size)
+	}
+	damaged := append(append([]byte(nil), data[:tc.cut]...), tc.tail...)
+	if err := os.WriteFile(seg, damaged, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if tc.damaged {
+		j, err := openJournal(dir)
+		if !errors.Is(err, journal.ErrDamaged) {
+			if j != nil {
+				j.Close()
 			}
-			return
+			t.Fatalf("Open: %v, want damage reported", err)
 		}
-		h.open()
-		succeeded := map[string]bool{}
-		if err := journal.Scan(dir, journal.ScanOptions{Strict: true}, func(e *journal.Event) error {
-			if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
-				succeeded[e.Task] = true
-			}
-			return nil
-		}); err != nil {
-			t.Fatalf("after repair the journal does not scan strictly: %v", err)
+		return
+	}
+	h.open()
+	succeeded := map[string]bool{}
+	if err := journal.Scan(dir, journal.ScanOptions{Strict: true}, func(e *journal.Event) error {
+		if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
+			succeeded[e.Task] = true
 		}
-		// Repair keeps every whole entry before the damage: it cuts at the
-		// start of the entry the damage begins in.
-		keep := len(data)
-		for i := len(offsets) - 1; keep > tc.cut; i-- {
-			keep = offsets[i]
+		return nil
+	}); err != nil {
+		t.Fatalf("after repair the journal does not scan strictly: %v", err)
+	}
+	// Repair keeps every whole entry before the damage: it cuts at the
+	// start of the entry the damage begins in.
+	keep := len(data)
+	for i := len(offsets) - 1; keep > tc.cut; i-- {
+		keep = offsets[i]
+	}
+	wantRepair := len(tc.tail) > 0 || keep != tc.cut
+	if rep := h.j.Repaired; rep.Truncated != wantRepair || wantRepair && rep.Offset != int64(keep) {
+		t.Errorf("repair %+v; want truncated %v at %d", rep, wantRepair, keep)
+	}
+	r := h.replay(id)
+	if r.Status != RunSuccess {
+		if r.Status != RunRunning {
+			t.Fatalf("the damaged journal says the run is %s", r.Status)
 		}
-		wantRepair := len(tc.tail) > 0 || keep != tc.cut
-		if rep := h.j.Repaired; rep.Truncated != wantRepair || wantRepair && rep.Offset != int64(keep) {
-			t.Errorf("repair %+v; want truncated %v at %d", rep, wantRepair, keep)
+		if err := h.engine().Resume(context.Background(), parse(t, r.Definition), r); err != nil {
+			t.Fatalf("resume: %v", err)
 		}
-		r := h.replay(id)
-		if r.Status != RunSuccess {
-			if r.Status != RunRunning {
-				t.Fatalf("the damaged journal says the run is %s", r.Status)
-			}
-			if err := h.engine().Resume(context.Background(), parse(t, r.Definition), r); err != nil {
-				t.Fatalf("resume: %v", err)
-			}
-			r = h.replay(id)
-		}
-		if r.Status != RunSuccess {
-			t.Fatalf("run %s after the resume: %s", r.Status, failures(r))
-		}
-		for _, tk := range wf.Tasks {
-			if st := r.Tasks[tk.Name]; st == nil || st.Status != Success {
-				t.Errorf("task %s is %v", tk.Name, st)
-			}
-		}
-		var reran []string
-		for _, n := range h.lines("ledger") {
-			if succeeded[n] {
-				t.Errorf("task %s ran again although its success survived", n)
-			}
-			reran = append(reran, n)
-		}
-		var lost []string
-		for _, tk := range wf.Tasks {
-			if !succeeded[tk.Name] {
-				lost = append(lost, tk.Name)
-			}
-		}
-		sort.Strings(reran)
-		if fmt.Sprint(reran) != fmt.Sprint(lost) {
-			t.Errorf("re-ran %v, want exactly the tasks whose success was lost: %v", reran, lost)
+		r = h.replay(id)
+	}
+	if r.Status != RunSuccess {
+		t.Fatalf("run %s after the resume: %s", r.Status, failures(r))
+	}
+	for _, tk := range wf.Tasks {
+		if st := r.Tasks[tk.Name]; st == nil || st.Status != Success {
+			t.Errorf("task %s is %v", tk.Name, st)
 		}
 	}
-
-	runTrials(t, len(cases), func(k int) string { return cases[k].name }, func(t *testing.T, k int) { trial(t, k, cases[k]) })
+	var reran []string
+	for _, n := range h.lines("ledger") {
+		if succeeded[n] {
+			t.Errorf("task %s ran again although its success survived", n)
+		}
+		reran = append(reran, n)
+	}
+	var lost []string
+	for _, tk := range wf.Tasks {
+		if !succeeded[tk.Name] {
+			lost = append(lost, tk.Name)
+		}
+	}
+	sort.Strings(reran)
+	if fmt.Sprint(reran) != fmt.Sprint(lost) {
+		t.Errorf("re-ran %v, want exactly the tasks whose success was lost: %v", reran, lost)
+	}
 }
 
 // runTrials runs trial 0..n-1 as subtests from a pool of goroutines

@@ -25,6 +25,7 @@ const (
 	ScheduleFired   // 11: the daemon fired a schedule
 	ScheduleSkipped // 12: the daemon skipped a due fire (overlap)
 	RunDamaged      // 13: salvage lost events that may belong to this run
+	RunCanceled     // 14: an operator (or a signal) canceled the run
 
 	typeEnd // one past the last known type
 )
@@ -43,6 +44,7 @@ var typeNames = [...]string{
 	ScheduleFired:   "schedule_fired",
 	ScheduleSkipped: "schedule_skipped",
 	RunDamaged:      "run_damaged",
+	RunCanceled:     "run_canceled",
 }
 
 // Known reports whether t is a type this version understands.
@@ -62,8 +64,11 @@ const (
 	StatusTimeout     = "timeout"
 	StatusInterrupted = "interrupted" // the attempt was cut short by a shutdown or a crash
 	StatusSkipped     = "skipped"
-	StatusCanceled    = "canceled" // run level: stopped and not to be resumed
-	StatusRerun       = "rerun"    // task_resolved: the in-doubt task runs again
+	// StatusCanceled: a run stopped and not to be resumed; a task that will
+	// not run (task_skipped) or whose attempt was stopped (task_finished)
+	// because its run was canceled.
+	StatusCanceled = "canceled"
+	StatusRerun    = "rerun" // task_resolved: the in-doubt task runs again
 )
 
 // Event is one state transition. Seq and Type live in the envelope; the rest
@@ -106,6 +111,8 @@ type Event struct {
 	// journal (testdata/journal/v1) carries it and must re-encode as is.
 	Retryable bool   `json:"retryable,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// RunCanceled: who asked (user@host/pid, or "signal"); Reason is theirs.
+	By string `json:"by,omitempty"`
 	// ReusedFrom (TaskFinished of a rerun): the task did not run in this
 	// run; its result and outputs are those of that earlier run.
 	ReusedFrom string `json:"reused_from,omitempty"`

@@ -265,6 +265,9 @@ func (j *Journal) commit(group []*commit) error {
 		j.batch.Clear()
 		return j.fail(fmt.Errorf("append entries %d..%d: %w", j.last+1, seq, err))
 	}
+	if written > 1<<20 {
+		j.batch = wal.Batch{} // do not keep the buffer of a big definition for the journal's life
+	}
 	j.entries.Add(seq - j.last)
 	j.bytes.Add(written)
 	j.last = seq

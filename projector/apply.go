@@ -49,9 +49,12 @@ const (
 		WHERE run_id = ? AND task = ? AND attempt = ?`
 	sqlTaskEnd = `UPDATE tasks SET status = ?, exit_code = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000),
 		retry_at = ?, error = ?, reason = ? WHERE run_id = ? AND task = ?`
-	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, 'skipped', ?)
-		ON CONFLICT (run_id, task) DO UPDATE SET status = 'skipped', reason = excluded.reason`
-	sqlTaskSettle = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
+	// task_skipped: status skipped, or canceled (the run was canceled first).
+	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (run_id, task) DO UPDATE SET status = excluded.status, reason = excluded.reason`
+	// A run being canceled shows who asked until its run_finished says so.
+	sqlRunCanceled = `UPDATE runs SET reason = ? WHERE id = ? AND status = 'running'`
+	sqlTaskSettle  = `UPDATE tasks SET status = ?, reason = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000)
 		WHERE run_id = ? AND task = ?`
 	sqlAttemptSettle = `UPDATE task_attempts SET status = ?, reason = ? WHERE run_id = ? AND task = ? AND attempt = ?`
 	// A rerun's reused task: its result, no attempt (it did not run here).
@@ -70,6 +73,7 @@ type applier struct {
 	unknown map[string]bool
 
 	definition, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
+	runCanceled                                                                     *sql.Stmt
 	runEndTasks, runEndAttempts                                                     *sql.Stmt
 	attemptStarted, taskStarted, attemptPGID, taskPGID                              *sql.Stmt
 	attemptEnd, taskEnd, taskSkipped, taskSettle                                    *sql.Stmt
@@ -84,6 +88,7 @@ func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
 	}{
 		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
 		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished}, {&a.runDamaged, sqlRunDamaged},
+		{&a.runCanceled, sqlRunCanceled},
 		{&a.runEndTasks, sqlRunEndTasks}, {&a.runEndAttempts, sqlRunEndAttempts},
 		{&a.attemptStarted, sqlAttemptStarted}, {&a.taskStarted, sqlTaskStarted},
 		{&a.attemptPGID, sqlAttemptPGID}, {&a.taskPGID, sqlTaskPGID},
@@ -135,7 +140,16 @@ func (a *applier) fold(e *journal.Event) error {
 		return err
 	}
 	a.touched[e.Run] = int64(e.Seq)
-	run, task, att := e.Run, e.Task, e.Attempt
+	switch e.Type {
+	case journal.RunFinished, journal.RunResumed, journal.RunDamaged, journal.RunCanceled:
+		return a.foldRun(e)
+	}
+	return a.foldTask(e)
+}
+
+// foldRun folds an event of a run as a whole.
+func (a *applier) foldRun(e *journal.Event) (err error) {
+	run := e.Run
 	switch e.Type {
 	case journal.RunFinished:
 		status := journal.StatusFailed
@@ -152,6 +166,20 @@ func (a *applier) fold(e *journal.Event) error {
 		_, err = a.exec(a.runResumed, run)
 	case journal.RunDamaged:
 		_, err = a.exec(a.runDamaged, e.Reason, run)
+	case journal.RunCanceled:
+		reason := "canceling: requested by " + e.By
+		if e.Reason != "" {
+			reason += ": " + e.Reason
+		}
+		_, err = a.exec(a.runCanceled, reason, run)
+	}
+	return err
+}
+
+// foldTask folds an event of one task of a run.
+func (a *applier) foldTask(e *journal.Event) (err error) {
+	run, task, att := e.Run, e.Task, e.Attempt
+	switch e.Type {
 	case journal.TaskStarted:
 		if _, err = a.exec(a.attemptStarted, run, task, att, e.Time, e.LogPath, e.Resumed); err == nil {
 			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time, e.Time)
@@ -163,7 +191,11 @@ func (a *applier) fold(e *journal.Event) error {
 	case journal.TaskFinished, journal.TaskRetrying:
 		err = a.attemptEnded(e)
 	case journal.TaskSkipped:
-		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), e.Reason)
+		status := journal.StatusSkipped
+		if e.Status == journal.StatusCanceled {
+			status = e.Status
+		}
+		_, err = a.exec(a.taskSkipped, run, task, int64(e.Seq), status, e.Reason)
 	case journal.TaskInDoubt:
 		if _, err = a.exec(a.taskSettle, "in_doubt", e.Reason, nil, nil, run, task); err == nil {
 			_, err = a.exec(a.attemptSettle, "in_doubt", e.Reason, run, task, att)
@@ -210,7 +242,7 @@ func (a *applier) attemptEnded(e *journal.Event) error {
 		status, finished, retryAt = "retrying", nil, e.RetryAt
 	case status == journal.StatusInterrupted:
 		status, finished, code = "pending", nil, nil // runs again on resume
-	case status != journal.StatusSuccess && status != journal.StatusTimeout:
+	case status != journal.StatusSuccess && status != journal.StatusTimeout && status != journal.StatusCanceled:
 		status = journal.StatusFailed
 	}
 	_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)

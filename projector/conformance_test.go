@@ -95,6 +95,9 @@ type scenario struct {
 	crashAt int // events that survive the crash (0: none yet)
 	cancel  context.CancelFunc
 	id      string
+	// cancels reaches the live run: crashOn "cancel task" asks for a
+	// picoflow cancel once that task has started.
+	cancels *engine.Cancels
 }
 
 func (s *scenario) Append(evs ...*journal.Event) error {
@@ -103,6 +106,12 @@ func (s *scenario) Append(evs ...*journal.Event) error {
 	for _, e := range evs {
 		e.Seq = uint64(len(s.evs) + 1)
 		s.evs = append(s.evs, e)
+		if strings.HasPrefix(s.crashOn, "cancel ") {
+			if e.Type == journal.TaskStarted && s.crashes(e) {
+				s.cancels.Cancel(e.Run, engine.CancelRequest{Reason: "test", By: "conformance"})
+			}
+			continue
+		}
 		if s.crashAt == 0 && e.Type == journal.TaskStarted && s.crashes(e) {
 			s.crashAt = len(s.evs)
 			s.cancel() // the engine stops; what it writes from now on is lost
@@ -112,7 +121,7 @@ func (s *scenario) Append(evs ...*journal.Event) error {
 }
 
 func (s *scenario) crashes(e *journal.Event) bool {
-	spec := strings.TrimPrefix(s.crashOn, "stop ")
+	spec := strings.TrimPrefix(strings.TrimPrefix(s.crashOn, "stop "), "cancel ")
 	task, n, _ := strings.Cut(spec, "#")
 	return task != "" && task == e.Task && (n == "" || n == fmt.Sprint(e.Attempt))
 }
@@ -123,7 +132,7 @@ func (s *scenario) engine() *engine.Engine {
 	return engine.New(engine.Options{
 		Journal: s, Executors: map[string]executors.Executor{workflow.TypeShell: s.ex},
 		LogDir: s.t.TempDir(), Clock: s.clock.Now, After: s.clock.After,
-		NewRunID: func(time.Time) string { return s.id },
+		NewRunID: func(time.Time) string { return s.id }, Cancels: s.cancels,
 	})
 }
 
@@ -168,6 +177,14 @@ func (s *scenario) drive(crashOn string, fn func(context.Context, *engine.Engine
 // resolve settles an in-doubt task, as picoflow resolve does.
 func (s *scenario) resolve(task, status string) {
 	if _, err := engine.Resolve(s, s.state(), s.id, task, status, "checked", s.clock.Now()); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// cancelStopped cancels the run no process runs, as picoflow cancel does.
+func (s *scenario) cancelStopped() {
+	err := s.engine().CancelStopped(context.Background(), s.wf, s.state().Runs[s.id], engine.CancelRequest{By: "conformance"})
+	if err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -237,6 +254,24 @@ func TestConformanceReducerProjector(t *testing.T) {
 				s.append(&journal.Event{Type: journal.RunFinished, Status: journal.StatusCanceled, Reason: "run --fresh"})
 			},
 			want: "canceled a=success b=canceled c=success"},
+		{name: "trigger rules", yaml: tasks("a", "b", "c:a,b|trigger_rule: one_failed", "d:a,b|trigger_rule: all_done",
+			"e:a,b", "f:e|trigger_rule: none_failed", "g:e|trigger_rule: all_failed"), do: script{"a": {"failed"}},
+			want: "failed a=failed b=success c=success d=success e=skipped f=success g=skipped"},
+		{name: "handlers after a failure", yaml: tasks("a") + handlers, do: script{"a": {"failed"}},
+			want: "failed a=failed bye=success no=success ok=skipped undo=skipped"},
+		{name: "live cancel", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
+			steps: func(s *scenario) { s.run("cancel b") },
+			want:  "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
+		{name: "interrupted run canceled by picoflow cancel", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
+			steps: func(s *scenario) { s.run("b"); s.cancelStopped() },
+			want:  "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
+		{name: "crash during a cancel then resume", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
+			steps: func(s *scenario) {
+				s.run("b")
+				s.append(&journal.Event{Type: journal.RunCanceled, Reason: "test", By: "conformance"})
+				s.resume("")
+			},
+			want: "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -245,7 +280,7 @@ func TestConformanceReducerProjector(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := &scenario{t: t, wf: wf, ex: &scripted{tc.do}, clock: &jumpClock{now: time.Unix(1764000000, 0)},
-				id: "conformance-" + strings.ReplaceAll(tc.name, " ", "-")}
+				id: "conformance-" + strings.ReplaceAll(tc.name, " ", "-"), cancels: engine.NewCancels()}
 			if tc.steps == nil {
 				tc.steps = func(s *scenario) { s.run("") }
 			}
@@ -257,6 +292,17 @@ func TestConformanceReducerProjector(t *testing.T) {
 		})
 	}
 }
+
+// handlers are run handlers of every list, for the scenarios above.
+const handlers = `on_success:
+  - {name: ok, type: shell, config: {command: "true"}}
+on_failure:
+  - {name: no, type: shell, config: {command: "true"}}
+on_cancel:
+  - {name: undo, type: shell, config: {command: "true"}}
+on_exit:
+  - {name: bye, type: shell, config: {command: "true"}}
+`
 
 // tasks writes the tasks of a workflow: "name:dep,dep|key: value".
 func tasks(specs ...string) string {

@@ -29,6 +29,8 @@ import (
 //	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup","end":{"status":"success"}}   when it ends
 //	→ {"op":"truncate","workflow":"backup","before":9811}
 //	← {"ok":true,"workflow":"backup"}
+//	→ {"op":"cancel","workflow":"backup","run":"20261125-193700-3f2a","reason":"wrong target","by":"ops@box/812"}
+//	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup"}   the run journals the cancel next
 //	→ {"op":"reload"}
 //	← {"ok":true}
 //	← {"ok":false,"code":"busy","error":"..."}   on failure
@@ -47,6 +49,9 @@ const (
 	// OpResume resumes an interrupted run of a workflow whose journal the
 	// daemon holds, and answers when the run ends (Response.End).
 	OpResume = "resume"
+	// OpCancel hands a cancel to a run the daemon executes (picoflow
+	// cancel); the run journals it on its own loop.
+	OpCancel = "cancel"
 )
 
 // Codes of a failed Response.
@@ -74,6 +79,7 @@ type Request struct {
 	Status string `json:"status,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	Before uint64 `json:"before,omitempty"` // truncate: the first entry kept
+	By     string `json:"by,omitempty"`     // cancel: who asked
 }
 
 // Response answers a Request.

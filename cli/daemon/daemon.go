@@ -84,6 +84,7 @@ type Daemon struct {
 	clock   func() time.Time
 	metrics *daemonMetrics
 	slots   *engine.Semaphore
+	cancels *engine.Cancels // the runs in flight, for OpCancel
 	notify  notifier
 	started time.Time
 
@@ -131,6 +132,7 @@ func New(opts Options) *Daemon {
 	d := &Daemon{
 		opts: opts, log: opts.Logger, clock: opts.Clock,
 		slots:    engine.NewSemaphore(opts.MaxParallel),
+		cancels:  engine.NewCancels(),
 		notify:   notifier{socket: opts.NotifySocket},
 		requests: make(chan request),
 		ended:    make(chan runEnd, 16),

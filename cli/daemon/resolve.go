@@ -30,17 +30,18 @@ func (e *RefusedError) Error() string { return e.Msg }
 // hands the request to the daemon.
 func Resolve(j engine.Journal, st *engine.State, run, task, status, note string, now time.Time) error {
 	_, err := engine.Resolve(j, st, run, task, status, note, now)
-	code := ""
+	var code string
+	var why error
 	switch {
 	case errors.Is(err, engine.ErrNoRun):
-		code = CodeNotFound
-	case errors.Is(err, engine.ErrNotInDoubt), errors.Is(err, engine.ErrBadResolution):
-		code = CodeInvalid
+		code, why = CodeNotFound, engine.ErrNoRun
+	case errors.Is(err, engine.ErrNotInDoubt):
+		code, why = CodeInvalid, engine.ErrNotInDoubt
+	case errors.Is(err, engine.ErrBadResolution):
+		code, why = CodeInvalid, engine.ErrBadResolution
 	default:
 		return err
 	}
-	// The message as before: without the sentinel's words.
-	msg := err.Error()
-	msg = msg[:strings.LastIndex(msg, ": ")]
-	return &RefusedError{Code: code, Msg: msg}
+	// The message without the sentinel's words, as the user saw it before.
+	return &RefusedError{Code: code, Msg: strings.TrimSuffix(err.Error(), ": "+why.Error())}
 }

@@ -32,6 +32,7 @@ func (d *Daemon) engine(j *journal.Journal, id string, hook func(*engine.Run, *j
 	o := d.opts.Engine
 	o.Journal = j
 	o.Slots = d.slots
+	o.Cancels = d.cancels
 	o.Clock = d.clock
 	o.Logger = d.log
 	if id != "" {
@@ -414,6 +415,12 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 		return d.resolve(req)
 	case OpTruncate:
 		return d.truncate(req)
+	case OpCancel:
+		if !d.cancels.Cancel(req.Run, engine.CancelRequest{Reason: req.Reason, By: req.By}) {
+			return Response{Code: CodeNotFound, Error: fmt.Sprintf("run %s is not running in the daemon", req.Run)}
+		}
+		d.log.Info("cancel requested", "run", req.Run, "by", req.By, "reason", req.Reason)
+		return Response{OK: true, Run: req.Run, Workflow: req.Workflow}
 	case OpTrigger:
 	default:
 		return Response{Code: CodeInvalid, Error: fmt.Sprintf("unknown op %q (want %s, %s, %s or %s)", req.Op, OpTrigger, OpStatus, OpReload, OpResolve)}

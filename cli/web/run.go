@@ -211,6 +211,8 @@ func eventRowOf(base string, e *journal.Event, start time.Time, current, later b
 		if e.Resumed {
 			notes = append(notes, "resumed")
 		}
+	case journal.RunCanceled:
+		notes = append(notes, "by "+e.By)
 	}
 	notes = append(notes, e.Reason)
 	notes = slices.DeleteFunc(notes, func(s string) bool { return s == "" })

@@ -14,6 +14,20 @@ import (
 type decoder struct {
 	yamlcheck.Decoder
 	base Config // what the workflow's config: block is decoded over
+
+	split *split   // set when the tasks are decoded a group at a time (split.go)
+	deps  []depPos // of every task's depends_on, in order: see taskNode
+}
+
+// reportAt is Report at a position kept from a node already dropped.
+func (d *decoder) reportAt(at pos, path string, p Problem) {
+	p.File, p.Path = d.File, path
+	p.Line, p.Column = int(at.line), int(at.col)
+	d.Probs = append(d.Probs, p)
+}
+
+func (d *decoder) errorAt(at pos, path, format string, args ...any) {
+	d.reportAt(at, path, Problem{Msg: fmt.Sprintf(format, args...)})
 }
 
 // env decodes an environment block: names must be valid variable names,

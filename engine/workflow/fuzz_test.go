@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// FuzzParse checks that Parse never panics and that its two outcomes are
-// consistent: a workflow with a complete graph, or only Problems.
+// FuzzParse checks that Parse never panics, that its two outcomes are
+// consistent: a workflow with a complete graph, or only Problems, and that
+// the split way of decoding agrees with the whole way (split.go).
 func FuzzParse(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*", "*.y*ml"))
 	if err != nil {
@@ -24,7 +25,11 @@ func FuzzParse(f *testing.F) {
 	f.Add(Example())
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("name: x\ntasks: &t [{<<: *t}]\n"))
+	for _, c := range splitCases {
+		f.Add([]byte(c.yaml))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkSplit(t, data)
 		w, err := Parse("fuzz.yaml", data)
 		if err != nil {
 			var ps Problems

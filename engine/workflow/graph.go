@@ -1,10 +1,12 @@
 package workflow
 
 import (
+	"cmp"
 	"fmt"
-	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"slices"
 	"strings"
+
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 )
 
 // suggestBudget caps the name comparisons spent on "did you mean" for
@@ -16,29 +18,16 @@ const suggestBudget = 1_000_000
 // Downstream, and reports duplicate names, unknown, self and repeated
 // dependencies, and cycles. It runs even when some tasks are broken, so a
 // file with many problems shows them all.
-func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
-	w.index = make(map[string]int, len(w.Tasks))
-	vars := make(map[string]int, len(w.Tasks))
-	for i, t := range w.Tasks {
-		if t.Name == "" {
-			continue
+func (d *decoder) graph(w *Workflow, nodes []taskNode) {
+	w.byName = d.names(w, nodes)
+	find := func(name string) (int, bool) {
+		k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
+			return cmpVar(w.Tasks[i].Name, name)
+		})
+		if !ok {
+			return 0, false
 		}
-		tn := nodes[i]
-		if j, dup := w.index[t.Name]; dup {
-			d.Errorf(tn.nameNode, yamlcheck.Join(tn.path, "name"), "duplicate task name %q (first defined at line %d)", t.Name, w.Tasks[j].Line)
-			continue
-		}
-		w.index[t.Name] = i
-		v := envPart(t.Name)
-		if j, clash := vars[v]; clash {
-			d.Report(tn.nameNode, yamlcheck.Join(tn.path, "name"), Problem{
-				Msg: fmt.Sprintf("task names %q and %q (line %d) give the same output variables %s*",
-					t.Name, w.Tasks[j].Name, w.Tasks[j].Line, OutputVar(t.Name, "")),
-				Hint: "task names must differ by more than case, '-' and '_'",
-			})
-			continue
-		}
-		vars[v] = i
+		return int(w.byName[k]), true
 	}
 
 	var names *yamlcheck.Suggester // built on the first unknown dependency only
@@ -53,12 +42,12 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 			seen = make(map[int]bool, len(t.DependsOn))
 		}
 		for k, dep := range t.DependsOn {
-			at, path := tn.depNodes[k], tn.depPaths[k]
-			j, ok := w.index[dep]
+			dp := d.deps[int(tn.deps)+k]
+			j, ok := find(dep)
 			switch {
 			case !ok:
 				if names == nil {
-					list := make([]string, 0, len(w.index))
+					list := make([]string, 0, len(w.Tasks))
 					for _, u := range w.Tasks {
 						if u.Name != "" {
 							list = append(list, u.Name)
@@ -66,13 +55,14 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 					}
 					names = yamlcheck.NewSuggester(list, suggestBudget)
 				}
-				d.Report(at, path, Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.Suggest(dep)})
+				d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.Suggest(dep)})
 			case j == i:
-				d.Errorf(at, path, "task %q depends on itself", dep)
+				d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", dep)
 			case seen != nil && seen[j] || seen == nil && slices.Contains(t.Deps, j):
-				d.Errorf(at, path, "duplicate dependency %q", dep)
+				d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", dep)
 			default:
 				t.Deps = append(t.Deps, j)
+				t.DependsOn[k] = w.Tasks[j].Name // share the name, drop the copy
 				if seen != nil {
 					seen[j] = true
 				}
@@ -89,6 +79,89 @@ func (d *decoder) graph(w *Workflow, nodes []*taskNode) {
 	if len(w.order) < len(w.Tasks) {
 		d.cycles(w, nodes)
 	}
+}
+
+// names sorts the tasks that have a name by the output variables their
+// names give (see cmpVar), file order breaking ties, and reports duplicate
+// names and names that give the same variables, each against the first
+// task in file order with that name or those variables. The result, 4
+// bytes a task, is the name index of Workflow.Index and of graph: the two
+// maps it replaces took ten times that.
+func (d *decoder) names(w *Workflow, nodes []taskNode) []int32 {
+	sorted := make([]int32, 0, len(w.Tasks))
+	for i, t := range w.Tasks {
+		if t.Name != "" {
+			sorted = append(sorted, int32(i))
+		}
+	}
+	name := func(i int32) string { return w.Tasks[i].Name }
+	slices.SortFunc(sorted, func(a, b int32) int { return cmp.Or(cmpVar(name(a), name(b)), cmp.Compare(a, b)) })
+	for g := 0; g < len(sorted); {
+		h := g + 1
+		for h < len(sorted) && sameVar(name(sorted[g]), name(sorted[h])) {
+			h++
+		}
+		owner := slices.Min(sorted[g:h]) // the first with these variables
+		first := sorted[g]               // the first with this name
+		for _, i := range sorted[g:h] {
+			at, path := nodes[i].name, yamlcheck.Join(nodes[i].path(int(i)), "name")
+			switch {
+			case name(i) != name(first):
+				first = i
+				if i == owner {
+					continue
+				}
+			case i == first:
+				if i == owner {
+					continue
+				}
+			default:
+				d.errorAt(at, path, "duplicate task name %q (first defined at line %d)", name(i), w.Tasks[first].Line)
+				continue
+			}
+			d.reportAt(at, path, Problem{
+				Msg: fmt.Sprintf("task names %q and %q (line %d) give the same output variables %s*",
+					name(i), name(owner), w.Tasks[owner].Line, OutputVar(name(i), "")),
+				Hint: "task names must differ by more than case, '-' and '_'",
+			})
+		}
+		g = h
+	}
+	return sorted
+}
+
+// cmpVar orders task names by envPart, then by name, without building
+// envPart's strings. Names are ASCII: others are rejected before.
+func cmpVar(a, b string) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if c := cmp.Compare(varByte(a[i]), varByte(b[i])); c != 0 {
+			return c
+		}
+	}
+	return cmp.Or(cmp.Compare(len(a), len(b)), strings.Compare(a, b))
+}
+
+func sameVar(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if varByte(a[i]) != varByte(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// varByte is envPart of one byte of a name.
+func varByte(c byte) byte {
+	switch {
+	case c >= 'a' && c <= 'z':
+		return c - 'a' + 'A'
+	case c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
+		return c
+	}
+	return '_'
 }
 
 // topoOrder is Kahn's algorithm: tasks whose dependencies are done, in file
@@ -117,7 +190,7 @@ func topoOrder(tasks []*Task) []int {
 // task in file order, at that task's line, each arrow reading "depends on". Fixing it may reveal another
 // cycle in the same component; listing every elementary cycle can take
 // exponential time.
-func (d *decoder) cycles(w *Workflow, nodes []*taskNode) {
+func (d *decoder) cycles(w *Workflow, nodes []taskNode) {
 	done := make([]bool, len(w.Tasks))
 	for _, i := range w.order {
 		done[i] = true
@@ -133,7 +206,7 @@ func (d *decoder) cycles(w *Workflow, nodes []*taskNode) {
 			names[k] = w.Tasks[i].Name
 		}
 		names[len(cycle)] = w.Tasks[start].Name
-		d.Errorf(yamlcheck.Resolve(nodes[start].node), nodes[start].path, "dependency cycle: %s", strings.Join(names, " -> "))
+		d.errorAt(nodes[start].at, nodes[start].path(start), "dependency cycle: %s", strings.Join(names, " -> "))
 	}
 }
 

@@ -32,7 +32,7 @@ func LoadWith(path string, base Config) (*Workflow, error) {
 	if err != nil {
 		return nil, Problems{{File: path, Msg: fmt.Sprintf("read workflow: %v", unwrapPath(err)), Err: err}}
 	}
-	w, err := ParseWith(path, data, base)
+	w, err := parse(path, data, base, true)
 	if err != nil {
 		return nil, err
 	}
@@ -57,10 +57,14 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return fmt.Errorf("%w: %d bytes, more than the limit of %d (resources.max_workflow_file in the global config)",
 			errTooLarge, size, limit)
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
-		return nil, tooLarge(fi.Size())
+	size := int64(512)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if fi.Size() > limit {
+			return nil, tooLarge(fi.Size())
+		}
+		size = fi.Size() + 1 // +1: EOF without growing
 	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	data, err := readAll(io.LimitReader(f, limit+1), size)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +72,26 @@ func readCapped(path string, limit int64) ([]byte, error) {
 		return nil, tooLarge(int64(len(data)))
 	}
 	return data, nil
+}
+
+// readAll is io.ReadAll into a buffer of size bytes to start with: the
+// workflow keeps the bytes as Raw, and io.ReadAll's doubling would leave up
+// to as much again unused behind them.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // unwrapPath drops the *fs.PathError wrapper, whose path is already in the
@@ -97,21 +121,44 @@ func Parse(src string, data []byte) (*Workflow, error) {
 // message calls a base value that differs from the built-in one a "global
 // default".
 func ParseWith(src string, data []byte, base Config) (*Workflow, error) {
-	d := &decoder{Decoder: yamlcheck.NewDecoder(src, data), base: base}
+	return parse(src, data, base, false)
+}
+
+// parse is ParseWith; owned says that data is the caller's to give away,
+// so the workflow keeps it as Raw instead of a copy.
+func parse(src string, data []byte, base Config, owned bool) (*Workflow, error) {
+	w, probs, ok := decodeSplit(src, data, base)
+	if !ok {
+		w, probs = decodeWhole(src, data, base)
+	}
+	if len(probs) > 0 || w == nil {
+		probs.SortByPosition()
+		return nil, probs.Dedupe()
+	}
+	w.Source = src
+	w.Raw = data
+	if !owned {
+		w.Raw = bytes.Clone(data)
+	}
+	sum := sha256.Sum256(data)
+	w.Hash = hex.EncodeToString(sum[:])
+	return w, nil
+}
+
+func newDecoder(src string, data []byte, base Config) *decoder {
+	return &decoder{Decoder: yamlcheck.NewDecoder(src, data), base: base}
+}
+
+// decodeWhole decodes data from one YAML tree of the whole file (see
+// split.go for the other way).
+func decodeWhole(src string, data []byte, base Config) (*Workflow, Problems) {
+	d := newDecoder(src, data, base)
 	root := d.document(data)
 	var w *Workflow
 	if root != nil {
 		w = d.workflow(root)
 	}
-	if len(d.Probs) > 0 || w == nil {
-		d.Probs.SortByPosition()
-		return nil, d.Probs.Dedupe()
-	}
-	w.Source = src
-	w.Raw = bytes.Clone(data)
-	sum := sha256.Sum256(data)
-	w.Hash = hex.EncodeToString(sum[:])
-	return w, nil
+	return w, d.Probs
 }
 
 // document parses data into the top-level mapping, or reports why it
@@ -161,7 +208,8 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	return r
 }
 
-var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks"}
+var workflowKeys = []string{"name", "description", "schedule", "timezone", "overlap", "catchup", "env", "config", "tasks",
+	HandlerOnSuccess, HandlerOnFailure, HandlerOnCancel, HandlerOnExit}
 
 // workflow decodes the top-level mapping.
 func (d *decoder) workflow(root *yaml.Node) *Workflow {
@@ -238,7 +286,7 @@ func (d *decoder) workflow(root *yaml.Node) *Workflow {
 		d.checkBackoff(w.Config.Backoff, backoffSrc{at: f.Node}, "config.backoff")
 	}
 	if e, ok := d.Require(f, "", "tasks", `tasks: [{name: hello, type: shell, config: {command: "echo hello"}}]`); ok {
-		d.tasks(w, e)
+		d.tasks(w, e, f)
 	}
 	return w
 }
@@ -367,7 +415,11 @@ func origin(name string, v, builtin time.Duration, inFile bool) (what string, gl
 }
 
 // tasks decodes the task list and then checks the graph.
-func (d *decoder) tasks(w *Workflow, e yamlcheck.Field) {
+func (d *decoder) tasks(w *Workflow, e yamlcheck.Field, top yamlcheck.Fields) {
+	if d.split != nil {
+		d.splitTasks(w, e, top)
+		return
+	}
 	r := yamlcheck.Resolve(e.Val)
 	if r == nil || r.Kind != yaml.SequenceNode {
 		p := Problem{Msg: "expected a list of tasks, got " + yamlcheck.Describe(e.Val)}
@@ -382,7 +434,7 @@ func (d *decoder) tasks(w *Workflow, e yamlcheck.Field) {
 		return
 	}
 	w.Tasks = make([]*Task, 0, len(r.Content))
-	nodes := make([]*taskNode, 0, len(r.Content))
+	nodes := make([]taskNode, 0, len(r.Content))
 	for i, item := range r.Content {
 		if !d.Visit(item) {
 			return
@@ -390,7 +442,15 @@ func (d *decoder) tasks(w *Workflow, e yamlcheck.Field) {
 		t, tn := d.task(item, yamlcheck.Index("tasks", i))
 		w.Tasks = append(w.Tasks, t)
 		nodes = append(nodes, tn)
+		d.checkRootRule(t, &tn, i)
 	}
+	d.finishTasks(w, nodes, top)
+}
+
+// finishTasks decodes the run handlers after the tasks, fills in the
+// defaults of both and checks the graph.
+func (d *decoder) finishTasks(w *Workflow, nodes []taskNode, top yamlcheck.Fields) {
+	nodes = append(nodes, d.handlers(w, top)...)
 	for i, t := range w.Tasks {
 		if !nodes[i].retrySet {
 			t.Retry = w.Config.RetryDefault

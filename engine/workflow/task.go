@@ -4,41 +4,79 @@ import (
 	"fmt"
 	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"github.com/picoflow/picoflow/executors"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
 
-var taskKeys = []string{"name", "type", "depends_on", "config", "retry", "timeout", "continue_on_failure", "idempotent", "env", "user"}
+var taskKeys = []string{"name", "type", "depends_on", "config", "retry", "timeout", "continue_on_failure", "idempotent", "env", "user", "trigger_rule"}
 
 var taskTypes = []string{TypeShell, TypeSSH, TypeHTTP}
 
-// taskNode keeps what the graph checks need to point back into the YAML.
+// taskNode keeps what the graph checks need to point back into the YAML:
+// positions only, not nodes, so that the YAML tree of a task can be dropped
+// as soon as the task is decoded (see split.go).
 type taskNode struct {
-	node      *yaml.Node
-	path      string
-	nameNode  *yaml.Node   // nil when the name is missing or invalid
-	depNodes  []*yaml.Node // parallel to Task.DependsOn
-	depPaths  []string     // parallel to Task.DependsOn
+	at        pos   // the task's mapping (aliases resolved), for cycles
+	name      pos   // of the name's value; zero when missing or invalid
+	deps      int32 // where its Task.DependsOn start in decoder.deps
 	retrySet  bool
-	timeoutOK bool // timeout given and valid
+	timeoutOK bool       // timeout given and valid
+	ruleNode  *yaml.Node // the trigger_rule value, when given
+	list      string     // the handler list it is in; "" for tasks
+	item      int32      // its index in that list
+}
+
+// path is the YAML path of the task at index i of Workflow.Tasks.
+func (tn *taskNode) path(i int) string {
+	if tn.list == "" {
+		return yamlcheck.Index("tasks", i)
+	}
+	return yamlcheck.Index(tn.list, int(tn.item))
+}
+
+// pos is where a node starts, 1-based; zero when unknown.
+type pos struct{ line, col int32 }
+
+func posOf(n *yaml.Node) pos {
+	if n == nil {
+		return pos{}
+	}
+	return pos{int32(n.Line), int32(n.Column)}
+}
+
+// depPos locates one entry of depends_on: item is its index in the list,
+// -1 when depends_on is a single name.
+type depPos struct {
+	pos
+	item int32
+}
+
+// path is the YAML path of the dependency of the task at task.
+func (p depPos) path(task string) string {
+	path := yamlcheck.Join(task, "depends_on")
+	if p.item < 0 {
+		return path
+	}
+	return yamlcheck.Index(path, int(p.item))
 }
 
 // task decodes one entry of `tasks`. It always returns a Task, so that the
 // indexes of later tasks stay right even when this one is broken.
-func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
+func (d *decoder) task(n *yaml.Node, path string) (*Task, taskNode) {
 	t := &Task{Idempotent: true, Line: n.Line}
-	tn := &taskNode{node: n, path: path}
+	tn := taskNode{at: posOf(yamlcheck.Resolve(n)), deps: int32(len(d.deps))}
 	f, ok := d.Mapping(n, path, taskKeys, nil)
 	if !ok {
 		return t, tn
 	}
 	t.Line = f.Node.Line
 
-	d.taskName(t, tn, f, path)
+	d.taskName(t, &tn, f, path)
 	d.taskType(t, f, path)
 	if e, ok := f.Get("depends_on"); ok {
-		d.dependsOn(t, tn, e.Val, yamlcheck.Join(path, "depends_on"))
+		d.dependsOn(t, e.Val, yamlcheck.Join(path, "depends_on"))
 	}
 	d.taskConfig(t, f, path)
 	if e, ok := f.Get("retry"); ok {
@@ -58,6 +96,10 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, *taskNode) {
 	}
 	if e, ok := f.Get("continue_on_failure"); ok {
 		t.ContinueOnFailure, _ = d.Boolean(e.Val, yamlcheck.Join(path, "continue_on_failure"))
+	}
+	if e, ok := f.Get("trigger_rule"); ok {
+		tn.ruleNode = e.Val
+		d.triggerRule(t, e, yamlcheck.Join(path, "trigger_rule"))
 	}
 	if e, ok := f.Get("idempotent"); ok {
 		if v, ok := d.Boolean(e.Val, yamlcheck.Join(path, "idempotent")); ok {
@@ -94,7 +136,7 @@ func (d *decoder) taskName(t *Task, tn *taskNode, f yamlcheck.Fields, path strin
 			if len(s) > MaxNameLen {
 				d.Report(e.Val, p, nameTooLong("task", s))
 			} else if validName(s, true) {
-				t.Name, tn.nameNode = s, e.Val
+				t.Name, tn.name = s, posOf(e.Val)
 			} else {
 				d.Report(e.Val, p, Problem{
 					Msg:  fmt.Sprintf("invalid task name %q", s),
@@ -110,8 +152,8 @@ func (d *decoder) taskType(t *Task, f yamlcheck.Fields, path string) {
 	if e, ok := d.Require(f, path, "type", "type: shell (or ssh, http)"); ok {
 		p := yamlcheck.Join(path, "type")
 		if s, ok := d.Str(e.Val, p); ok {
-			if yamlcheck.IsKnown(s, taskTypes) {
-				t.Type = s
+			if k := slices.Index(taskTypes, s); k >= 0 {
+				t.Type = taskTypes[k] // shared, not one copy per task
 			} else {
 				pr := Problem{Msg: fmt.Sprintf("unknown task type %q", s), Suggest: yamlcheck.Suggest(s, taskTypes)}
 				if pr.Suggest == "" {
@@ -125,7 +167,7 @@ func (d *decoder) taskType(t *Task, f yamlcheck.Fields, path string) {
 
 // dependsOn decodes `depends_on`: a list of task names, or a single name.
 // Whether the names exist is checked later, once all tasks are known.
-func (d *decoder) dependsOn(t *Task, tn *taskNode, n *yaml.Node, path string) {
+func (d *decoder) dependsOn(t *Task, n *yaml.Node, path string) {
 	r := yamlcheck.Resolve(n)
 	switch {
 	case r == nil:
@@ -135,8 +177,7 @@ func (d *decoder) dependsOn(t *Task, tn *taskNode, n *yaml.Node, path string) {
 	case r.Kind == yaml.ScalarNode:
 		if s, ok := d.Text(n, path); ok {
 			t.DependsOn = append(t.DependsOn, s)
-			tn.depNodes = append(tn.depNodes, n)
-			tn.depPaths = append(tn.depPaths, path)
+			d.deps = append(d.deps, depPos{posOf(n), -1})
 		}
 	case r.Kind == yaml.SequenceNode:
 		t.DependsOn = make([]string, 0, len(r.Content))
@@ -147,8 +188,7 @@ func (d *decoder) dependsOn(t *Task, tn *taskNode, n *yaml.Node, path string) {
 			p := yamlcheck.Index(path, i)
 			if s, ok := d.Text(item, p); ok {
 				t.DependsOn = append(t.DependsOn, s)
-				tn.depNodes = append(tn.depNodes, item)
-				tn.depPaths = append(tn.depPaths, p)
+				d.deps = append(d.deps, depPos{posOf(item), int32(i)})
 			}
 		}
 	default:

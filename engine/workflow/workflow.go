@@ -1,9 +1,11 @@
 package workflow
 
 import (
-	"github.com/picoflow/picoflow/engine/schedule"
+	"slices"
 	"time"
+	"unsafe"
 
+	"github.com/picoflow/picoflow/engine/schedule"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -45,9 +47,9 @@ type Workflow struct {
 	// Hash is the lowercase hex SHA-256 of Raw.
 	Hash string
 
-	index    map[string]int
-	order    []int // a topological order of Tasks, dependencies first
-	nameLine int   // position of the name, for problems across files
+	byName   []int32 // indexes of Tasks sorted by cmpVar of their names, for Index
+	order    []int   // a topological order of Tasks, dependencies first
+	nameLine int     // position of the name, for problems across files
 	nameCol  int
 }
 
@@ -118,6 +120,12 @@ type Task struct {
 	Timeout           time.Duration // resolved: task `timeout`, else Config.TimeoutDefault; 0 = none
 	ContinueOnFailure bool
 	Idempotent        bool // default true; false makes an interrupted attempt "in doubt" on resume
+	// TriggerRule decides when the task runs from its upstream outcomes
+	// (handlers.go); "" is RuleAllSuccess.
+	TriggerRule string
+	// Handler is "" for a task of the DAG, else the run handler list it
+	// belongs to (HandlerOnSuccess...): it runs after the DAG has settled.
+	Handler string
 
 	// Deps are the indexes into Workflow.Tasks of DependsOn, Downstream the
 	// indexes of the tasks that depend on this one. Both are filled by Load.
@@ -136,8 +144,20 @@ func ShortHash(h string) string {
 	return h
 }
 
+// Definition returns Raw as a string without copying it (Raw never changes
+// once Parse returns): the journal records it with each run, and a copy
+// per run would double what a big definition costs.
+func (w *Workflow) Definition() string {
+	return unsafe.String(unsafe.SliceData(w.Raw), len(w.Raw))
+}
+
 // Index returns the position of the named task in Tasks.
 func (w *Workflow) Index(name string) (int, bool) {
-	i, ok := w.index[name]
-	return i, ok
+	k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
+		return cmpVar(w.Tasks[i].Name, name)
+	})
+	if !ok {
+		return 0, false
+	}
+	return int(w.byName[k]), true
 }
