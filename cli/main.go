@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,6 +43,10 @@ type Main struct {
 	FollowPoll, FollowJournalPoll time.Duration
 
 	sigLog atomic.Pointer[slog.Logger] // set under --log-format json
+	// onForced holds what a forced exit must stop before it kills the
+	// tasks: the open journal's writes (see onForce).
+	forceMu  sync.Mutex
+	onForced []func()
 	// cancelSig receives SIGUSR1: picoflow cancel asks a foreground run
 	// to look at its request file (cancel.go).
 	cancelSig chan os.Signal

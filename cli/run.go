@@ -257,6 +257,7 @@ func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb stri
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	m.onForce(j.Freeze)
 	return j, st, func() { j.Close() }, nil
 }
 

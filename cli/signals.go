@@ -36,6 +36,7 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 			m.notice("already stopping gracefully (send SIGINT to force)", s)
 			continue
 		}
+		m.freezeForExit()
 		killed := killTaskGroups()
 		msg := "forced exit; the journal is consistent and the run resumable"
 		if len(killed) > 0 {
@@ -53,6 +54,25 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 		}
 		exit(ExitForced)
 		return
+	}
+}
+
+// onForce registers f to run when a second SIGINT forces the exit, before
+// the tasks are killed (a journal's Freeze).
+func (m *Main) onForce(f func()) {
+	m.forceMu.Lock()
+	defer m.forceMu.Unlock()
+	m.onForced = append(m.onForced, f)
+}
+
+// freezeForExit runs what onForce registered. Freezing the journal first
+// means the engine cannot journal the killed tasks as failed between the
+// kill and the exit: the journal stays as it was, the run resumable.
+func (m *Main) freezeForExit() {
+	m.forceMu.Lock()
+	defer m.forceMu.Unlock()
+	for _, f := range m.onForced {
+		f()
 	}
 }
 

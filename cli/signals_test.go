@@ -69,6 +69,11 @@ func testForcedExit(t *testing.T, bin string) {
 		t.Errorf("stderr does not say %q:\n%s", want, &c.stderr)
 	}
 	waitGroupGone(t, pgid)
+	// The kill is not journaled as the task's outcome: the run stays
+	// interrupted, for resume (it used to race to "failed").
+	if h := historyRun(t, filepath.Join(dir, "home"), runIDOf(t, c.stdout.String())); h.Status != "interrupted" {
+		t.Errorf("after a forced exit the run is %q, want interrupted", h.Status)
+	}
 }
 
 // testFreshKillsLeftovers kills picoflow with -9 while a task runs, then

@@ -367,6 +367,18 @@ func (j *Journal) Sync() error {
 	return nil
 }
 
+// Freeze makes what was written durable and then blocks every later write
+// for good. It is for a process about to exit without closing: a forced
+// exit kills the tasks it started, and their deaths must not be journaled
+// as their outcomes (the run stays resumable). It waits for a write in
+// progress.
+func (j *Journal) Freeze() {
+	j.wmu.Lock() // never unlocked
+	if j.log != nil && j.failed == nil {
+		_ = j.syncAll()
+	}
+}
+
 // LastSeq returns the sequence number of the newest entry (0: empty).
 func (j *Journal) LastSeq() uint64 {
 	j.wmu.Lock()
