@@ -191,7 +191,8 @@ func (tr *trial) ledger() []ledgerLine {
 	return ls
 }
 
-// checkLedger: a task whose success was reported never starts again, and
+// checkLedger: a task whose success was reported (a dependent started,
+// the run exited 0, or picoflow printed "ok TASK") never starts again, and
 // a non-idempotent task starts at most once plus once per rerun.
 func (tr *trial) checkLedger() {
 	deps := map[string][]string{}
@@ -209,6 +210,9 @@ func (tr *trial) checkLedger() {
 		key := l.run + " " + l.task
 		if reported[key] {
 			tr.violation("task %s of run %s ran again after its success was reported (ledger line %d)", l.task, l.run, i+1)
+		}
+		if at, ok := tr.okPrinted[key]; ok && i >= at {
+			tr.violation("task %s of run %s ran again after picoflow printed \"ok %s\" (ledger line %d)", l.task, l.run, l.task, i+1)
 		}
 		if at, ok := tr.okAt[l.run]; ok && i >= at {
 			tr.violation("task %s of run %s ran after the run exited 0", l.task, l.run)

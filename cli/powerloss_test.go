@@ -30,8 +30,8 @@ import (
 // where a task is in doubt) until every run has finished. Tasks append to
 // a ledger outside the file system. It checks:
 //
-//   - no task whose success was reported (a dependent started, or run
-//     exited 0) runs again;
+//   - no task whose success was reported (a dependent started, run
+//     exited 0, or the progress line "ok TASK" was printed) runs again;
 //   - no idempotent: false task runs twice without resolve --rerun;
 //   - every run finishes, and succeeds (every task's upstream outputs
 //     arrive: a task checks them and fails without them);
@@ -125,6 +125,7 @@ type trial struct {
 	runs              map[string]bool // every run id seen
 	reruns            map[string]int  // "run task" → resolve --rerun count
 	okAt              map[string]int  // run → ledger lines when run exited 0
+	okPrinted         map[string]int  // "run task" → ledger lines once picoflow printed "ok TASK"
 	lastRun           string          // the run that exited 0 last
 	gcKeeps           string          // after gc: the one run it must keep
 	cutsLeft          int
@@ -146,7 +147,7 @@ func bareTrial(t *testing.T, bin string, seed uint64, sum *plStats) *trial {
 		t: t, bin: bin, seed: seed, sum: sum, dir: dir,
 		rnd:     rand.New(rand.NewPCG(seed, 0x5eed)),
 		backing: filepath.Join(dir, "backing"), mnt: filepath.Join(dir, "mnt"),
-		runs: map[string]bool{}, reruns: map[string]int{}, okAt: map[string]int{},
+		runs: map[string]bool{}, reruns: map[string]int{}, okAt: map[string]int{}, okPrinted: map[string]int{},
 	}
 	tr.home = filepath.Join(tr.mnt, "home")
 	for _, d := range []string{tr.backing, tr.mnt} {
@@ -487,6 +488,24 @@ func (tr *trial) killAll() {
 	}
 }
 
+// plOKRe matches a progress line "HH:MM:SS   ok     TASK  DURATION".
+var plOKRe = regexp.MustCompile(`(?m)^\S+   ok     (\S+)  `)
+
+// noteOK records the tasks picoflow printed "ok" for in run: a success it
+// reports that way must be durable, so the task never starts again.
+// p has exited, so every start from now on comes after the line.
+func (tr *trial) noteOK(run, stdout string) {
+	if run == "" {
+		return
+	}
+	n := len(tr.ledger())
+	for _, m := range plOKRe.FindAllStringSubmatch(stdout, -1) {
+		if _, ok := tr.okPrinted[run+" "+m[1]]; !ok {
+			tr.okPrinted[run+" "+m[1]] = n
+		}
+	}
+}
+
 var plRunRe = regexp.MustCompile(`(?:run (\S+) of pl started|resuming run (\S+))`)
 
 // runCLI runs the workflow with picoflow run until a run exits 0,
@@ -508,6 +527,7 @@ func (tr *trial) runCLI() {
 			run = m[1] + m[2]
 			tr.runs[run] = true
 		}
+		tr.noteOK(run, p.stdout.String())
 		if cut {
 			continue
 		}

@@ -190,6 +190,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 		Observe:     p.observe,
 		MaxParallel: ef.maxParallel,
 		Grace:       ef.grace,
+		SyncWindow:  globalConfig(g).Resources.SyncWindow,
 	}), func() { close(stop); x.close() }
 }
 

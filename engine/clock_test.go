@@ -83,10 +83,13 @@ func (s *stepper) Execute(ctx context.Context, req *executors.Request) executors
 	return executors.Result{Status: executors.Success}
 }
 
+// clockedEngine's batches are all durable (SyncWindow < 0), so that the
+// only waits it asks c for are the retries' and the grace's; the sync
+// window's timer is tested in TestSyncWindow.
 func clockedEngine(t *testing.T, c *fakeClock, ex executors.Executor) *engine.Engine {
 	return engine.New(engine.Options{
 		Journal: &memJournal{}, Executors: map[string]executors.Executor{workflow.TypeShell: ex},
-		LogDir: t.TempDir(), Clock: c.Now, After: c.After,
+		LogDir: t.TempDir(), Clock: c.Now, After: c.After, SyncWindow: -1,
 	})
 }
 

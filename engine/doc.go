@@ -7,15 +7,19 @@
 //
 //  1. results of finished attempts become TaskFinished / TaskRetrying /
 //     TaskSkipped events, and newly startable tasks TaskStarted events;
-//  2. all of them are appended in one durable batch (one fsync), and only
-//     then applied to the run: the loop plans the batch on staged copies
-//     of task states (the same reducer), never on the run itself;
+//  2. all of them are appended in one batch, fsynced when something depends
+//     on it (durable.go), and only then applied to the run: the loop plans
+//     the batch on staged copies of task states (the same reducer), never
+//     on the run itself;
 //  3. only then are the new attempts launched; their process group id is
-//     appended lazily (TaskProcess) and made durable by the next batch.
+//     appended lazily (TaskProcess) and made durable by the next batch;
+//  4. once the oldest entry written without an fsync is Options.SyncWindow
+//     (10 ms) old, the journal is synced, after the launches.
 //
 // State changes only through Apply, after the commit, outside a run too:
-// Resolve (picoflow resolve) checks, commits, then applies. Every wait of
-// the loop (backoff, shutdown grace) is on the injected Options.After.
+// Resolve (picoflow resolve) checks, commits, then applies. Observe sees an
+// event once it is durable. Every wait of the loop (backoff, shutdown
+// grace, sync window) is on the injected Options.After.
 //
 // So a task's success is on disk before any dependent starts, and an
 // attempt is on disk before its process exists: after a crash every process

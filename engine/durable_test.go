@@ -1,10 +1,14 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
+	"github.com/picoflow/picoflow/executors"
 	"github.com/picoflow/picoflow/journal"
 )
 
@@ -19,6 +23,7 @@ type recorder struct {
 type recorded struct {
 	evs     []*journal.Event
 	durable bool
+	sync    bool // a Sync, not an append
 }
 
 var _ Journal = (*recorder)(nil)
@@ -26,6 +31,29 @@ var _ Journal = (*recorder)(nil)
 func (r *recorder) Append(evs ...*journal.Event) error { return r.write(r.Journal.Append, evs, true) }
 func (r *recorder) AppendLazy(evs ...*journal.Event) error {
 	return r.write(r.Journal.AppendLazy, evs, false)
+}
+
+func (r *recorder) Sync() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.Journal.Sync(); err != nil {
+		return err
+	}
+	r.appends = append(r.appends, recorded{durable: true, sync: true})
+	return nil
+}
+
+// syncs returns how many Syncs the engine called.
+func (r *recorder) syncs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, a := range r.appends {
+		if a.sync {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *recorder) write(appendEvs func(...*journal.Event) error, evs []*journal.Event, durable bool) error {
@@ -67,7 +95,7 @@ func TestDurableWhenNeeded(t *testing.T) {
 	ended := map[string]int{} // task -> index of the append holding its last end
 	durable := 0
 	for k, a := range rec.appends {
-		if a.durable {
+		if a.durable && !a.sync {
 			durable++
 		}
 		for _, ev := range a.evs {
@@ -93,7 +121,8 @@ func TestDurableWhenNeeded(t *testing.T) {
 		}
 	}
 	// run_started, once, down (after up), the handler and run_finished;
-	// the 20 independent tasks and flaky's retry add none.
+	// the 20 independent tasks and flaky's retry add none (their ends are
+	// made durable by the Syncs of the sync window, counted apart).
 	if durable > 5 {
 		t.Errorf("%d durable appends for %d tasks, want at most 5", durable, len(tasks)+1)
 	}
@@ -110,4 +139,95 @@ func coveredBy(appends []recorded, from, to int) bool {
 		}
 	}
 	return false
+}
+
+// gated is an executor whose task "b" runs until release is closed;
+// every other task succeeds at once.
+type gated struct {
+	bStarted chan struct{}
+	release  chan struct{}
+}
+
+var _ executors.Executor = (*gated)(nil)
+
+func (g *gated) Execute(ctx context.Context, req *executors.Request) executors.Result {
+	if req.Task.Name == "b" {
+		close(g.bStarted)
+		<-g.release
+	}
+	return executors.Result{Status: executors.Success}
+}
+
+// TestSyncWindow drives the sync window's timer by hand (a frozen clock and
+// a fake After): the end of the idempotent task a is written without an
+// fsync, b launches at once without waiting for any fsync, nothing is
+// observed (no "ok a" line) until the timer fires, and then one Sync makes
+// a's end durable and Observe sees the held events in journal order.
+func TestSyncWindow(t *testing.T) {
+	h := newHome(t)
+	wf := parse(t, wfYAML("window", "max_parallel: 1", "", task{name: "a", cmd: "true"}, task{name: "b", cmd: "true"}))
+	rec := &recorder{Journal: h.j}
+	g := &gated{bStarted: make(chan struct{}), release: make(chan struct{})}
+	armed := make(chan chan time.Time, 4)
+	var mu sync.Mutex
+	var seen []*journal.Event
+	syncsAtEndOfA := -1
+	frozen := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	eng := h.engine(func(o *Options) {
+		o.Journal, o.SyncWindow = rec, time.Hour
+		o.Executors = map[string]executors.Executor{workflow.TypeShell: g}
+		o.Clock = func() time.Time { return frozen }
+		o.After = func(d time.Duration) <-chan time.Time {
+			if d != time.Hour {
+				t.Errorf("the engine waits %s, want the sync window of 1h", d)
+			}
+			c := make(chan time.Time, 1)
+			armed <- c
+			return c
+		}
+		o.Observe = func(r *Run, ev *journal.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, ev)
+			if ev.Type == journal.TaskFinished && ev.Task == "a" {
+				syncsAtEndOfA = rec.syncs()
+			}
+		}
+	})
+	done := make(chan *Run, 1)
+	go func() {
+		r, err := eng.Start(context.Background(), wf, nil, "manual")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	timer := <-armed // armed once a's start is written without an fsync
+	<-g.bStarted     // b launched after a's end was written, timer not fired
+	mu.Lock()
+	if n := rec.syncs(); n != 0 || syncsAtEndOfA != -1 {
+		t.Errorf("before the window ended: %d Syncs, end of a observed: %v; want none", n, syncsAtEndOfA != -1)
+	}
+	mu.Unlock()
+	timer <- frozen
+	close(g.release)
+	r := <-done
+	if r == nil || r.Status != RunSuccess {
+		t.Fatalf("run: %+v", r)
+	}
+	if syncsAtEndOfA != 1 {
+		t.Errorf("the end of a was observed after %d Syncs, want after the window's one", syncsAtEndOfA)
+	}
+	if n := rec.syncs(); n != 1 {
+		t.Errorf("%d Syncs, want 1 (b's end is made durable by run_finished)", n)
+	}
+	evs := h.events()
+	if len(seen) != len(evs) {
+		t.Fatalf("observed %d events, the journal holds %d", len(seen), len(evs))
+	}
+	for i, ev := range seen {
+		if ev.Seq != evs[i].Seq {
+			t.Errorf("observed #%d is entry %d, want %d (journal order)", i, ev.Seq, evs[i].Seq)
+		}
+	}
 }

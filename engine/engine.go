@@ -20,7 +20,12 @@ import (
 type Journal interface {
 	Append(evs ...*journal.Event) error
 	AppendLazy(evs ...*journal.Event) error
+	Sync() error // makes every event appended so far durable
 }
+
+// DefaultSyncWindow is how long an event written without an fsync may stay
+// not durable when Options.SyncWindow is 0 (durable.go).
+const DefaultSyncWindow = 10 * time.Millisecond
 
 // Options configure an Engine. Journal, Executors and LogDir are required.
 type Options struct {
@@ -36,12 +41,19 @@ type Options struct {
 	NewRunID func(time.Time) string
 	Logger   *slog.Logger
 	// Observe is called after every event the engine applies, from the
-	// run's goroutine (progress output, metrics).
+	// run's goroutine (progress output, metrics), once the event is
+	// durable: an event written without an fsync is observed, in journal
+	// order, with the run's next fsync (at most SyncWindow later).
+	// TaskProcess events are the exception: observed when applied.
 	Observe func(r *Run, e *journal.Event)
 
 	MaxParallel int           // overrides the workflow's max_parallel when > 0
 	Grace       time.Duration // overrides the workflow's shutdown_grace when > 0
 	KillGrace   time.Duration // SIGTERM → SIGKILL wait for a task's processes
+	// SyncWindow bounds how long an event the loop wrote without an fsync
+	// stays not durable (durable.go): 0 means DefaultSyncWindow, a negative
+	// value makes every batch durable when it is written.
+	SyncWindow time.Duration
 	// Slots, when set, is a task budget shared with other engines (the
 	// daemon's global max_parallel), consulted besides MaxParallel before
 	// each attempt launches.
@@ -174,11 +186,13 @@ func (e *Engine) observe(r *Run, ev *journal.Event) {
 }
 
 // commit appends events durably, then applies them to the run.
-func (e *Engine) commit(r *Run, evs []*journal.Event) error { return e.commitAs(r, evs, true) }
+func (e *Engine) commit(r *Run, evs []*journal.Event) error { return e.commitAs(r, evs, true, nil) }
 
 // commitAs appends events, durably if sync (else they become durable with
-// the journal's next durable append), then applies them to the run.
-func (e *Engine) commitAs(r *Run, evs []*journal.Event, sync bool) error {
+// the journal's next durable append or Sync), then applies them to the run.
+// Observe sees them once durable: the events held (written before without
+// an fsync) and evs now if sync; else evs are added to held.
+func (e *Engine) commitAs(r *Run, evs []*journal.Event, sync bool, held *[]*journal.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -189,14 +203,30 @@ func (e *Engine) commitAs(r *Run, evs []*journal.Event, sync bool) error {
 	if err := appendEvs(evs...); err != nil {
 		return err
 	}
+	if !sync {
+		*held = append(*held, evs...)
+	} else if held != nil {
+		e.release(r, held)
+	}
 	for _, ev := range evs {
 		r.LastSeq = ev.Seq
 		if err := r.Apply(ev); err != nil {
 			return err
 		}
-		e.observe(r, ev)
+		if sync {
+			e.observe(r, ev)
+		}
 	}
 	return nil
+}
+
+// release observes the held events, now durable, and empties held.
+func (e *Engine) release(r *Run, held *[]*journal.Event) {
+	for i, ev := range *held {
+		e.observe(r, ev)
+		(*held)[i] = nil
+	}
+	*held = (*held)[:0]
 }
 
 // ErrDefinitionChanged reports a resume against a different definition.

@@ -299,6 +299,16 @@ func (p *powerLoss) AppendLazy(evs ...*journal.Event) error {
 	return p.write(p.Journal.AppendLazy, evs)
 }
 
+// Sync fails once the power is lost, as Append does.
+func (p *powerLoss) Sync() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return errPowerLoss
+	}
+	return p.Journal.Sync()
+}
+
 func (p *powerLoss) write(appendEvs func(...*journal.Event) error, evs []*journal.Event) error {
 	if err := appendEvs(evs...); err != nil {
 		return err

@@ -61,6 +61,8 @@ type runner struct {
 	kill     context.CancelFunc // interrupts the running attempts
 	retryC   <-chan time.Time   // fires at retryAt, the earliest retry
 	retryAt  time.Time
+	syncC    <-chan time.Time // fires at syncAt, the end of the sync window
+	syncAt   time.Time
 
 	// cancelC delivers `picoflow cancel` requests (Options.Cancels);
 	// canceling is set once one is staged, or the journal says the run was
@@ -150,7 +152,13 @@ func (x *runner) loop(ctx context.Context) error {
 				continue // the handlers start in the next turn
 			}
 			x.finish(now) // also after a stop: tasks may all have ended in the grace
-			return x.flush()
+			if err := x.flush(); err != nil {
+				return err
+			}
+			if !x.dur.since.IsZero() { // what is not durable yet, and its Observe
+				return x.sync()
+			}
+			return nil
 		}
 		if err := x.flush(); err != nil {
 			// Nothing launched yet for this batch: stop what runs, then fail.
@@ -162,6 +170,12 @@ func (x *runner) loop(ctx context.Context) error {
 		for _, i := range launch {
 			x.running++
 			go x.attempt(x.killCtx, x.request(i))
+		}
+		// After the launches, so that none waits for this fsync.
+		if err := x.syncIfDue(x.e.opts.Clock()); err != nil {
+			x.kill()
+			x.drain()
+			return err
 		}
 		x.wait(slotC, now)
 	}
@@ -210,6 +224,8 @@ func (x *runner) wait(slotC <-chan struct{}, now time.Time) {
 		x.applyProc(ev)
 	case <-x.retryTimer(now):
 		x.retryC = nil
+	case <-x.syncTimer(now):
+		x.syncC, x.dur.due = nil, true
 	case <-slotC:
 	case req := <-x.cancelC:
 		x.cancel(req, now)
@@ -292,6 +308,7 @@ func (x *runner) stage(i int, ev *journal.Event) {
 
 // flush commits the pending events (durably when needsSync says so),
 // which applies them to the run, and drops the staged copies they made.
+// Events written without an fsync are held from Observe until durable.
 func (x *runner) flush() error {
 	evs := x.pending
 	x.pending = nil
@@ -301,7 +318,7 @@ func (x *runner) flush() error {
 	}
 	x.dirty = x.dirty[:0]
 	sync := x.needsSync(evs)
-	if err := x.e.commitAs(x.r, evs, sync); err != nil {
+	if err := x.e.commitAs(x.r, evs, sync, &x.dur.held); err != nil {
 		return err
 	}
 	x.committed(evs, sync)

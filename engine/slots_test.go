@@ -61,6 +61,8 @@ func (j *memJournal) Append(evs ...*journal.Event) error {
 
 func (j *memJournal) AppendLazy(evs ...*journal.Event) error { return j.Append(evs...) }
 
+func (j *memJournal) Sync() error { return nil }
+
 // gauge is an executor that measures how many attempts run at once. Its
 // first attempts wait at a barrier until two run together: a budget of 2
 // must let them, and the peak is then 2 whatever the scheduling.

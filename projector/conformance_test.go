@@ -128,6 +128,8 @@ func (s *scenario) crashes(e *journal.Event) bool {
 
 func (s *scenario) AppendLazy(evs ...*journal.Event) error { return s.Append(evs...) }
 
+func (s *scenario) Sync() error { return nil }
+
 func (s *scenario) engine() *engine.Engine {
 	return engine.New(engine.Options{
 		Journal: s, Executors: map[string]executors.Executor{workflow.TypeShell: s.ex},

@@ -65,14 +65,21 @@ type Retention struct {
 	LogDays            int // logs go earlier than the rows; 0: with the rows
 }
 
-// Resources bound PicoFlow's own memory use.
+// Resources bound PicoFlow's own memory use and its fsyncs.
 type Resources struct {
 	MemoryLimit int64 // bytes, for runtime/debug.SetMemoryLimit; 0: not set
 	GOGC        int   // for runtime/debug.SetGCPercent; 0: not set, -1: off
 	// MaxWorkflowFile bounds a workflow file, in bytes; 0: the default
 	// (workflow.DefaultMaxFileSize, 1 MiB).
 	MaxWorkflowFile int64
+	// SyncWindow is how long the end of an idempotent task may stay
+	// written but not fsynced (engine.Options.SyncWindow): 0 when not set
+	// (the engine's default, 10ms); -1 when set to 0 (every batch fsynced).
+	SyncWindow time.Duration
 }
+
+// MaxSyncWindow is the largest resources.sync_window accepted.
+const MaxSyncWindow = time.Second
 
 // HTTP is the daemon's HTTP endpoint (health, metrics).
 type HTTP struct {

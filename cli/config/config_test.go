@@ -66,7 +66,7 @@ func TestExample(t *testing.T) {
 		Paths:     Paths{Home: "/var/lib/picoflow", Logs: "/var/lib/picoflow/logs", WorkflowsDir: "/etc/picoflow/workflows"},
 		Log:       Log{Format: "text"},
 		Retention: Retention{HistoryDays: 30, MaxRunsPerWorkflow: 500, LogDays: 7},
-		Resources: Resources{MemoryLimit: 64 << 20, GOGC: 50, MaxWorkflowFile: 1 << 20},
+		Resources: Resources{MemoryLimit: 64 << 20, GOGC: 50, MaxWorkflowFile: 1 << 20, SyncWindow: 10 * time.Millisecond},
 		HTTP:      HTTP{Listen: "127.0.0.1:9090"},
 	}
 	secrets := c.Secrets
@@ -99,6 +99,38 @@ func TestSizes(t *testing.T) {
 	c, err := Parse("t", []byte("resources: {gogc: off}"))
 	if err != nil || c.Resources.GOGC != -1 {
 		t.Fatalf("gogc off: %v %v", c, err)
+	}
+}
+
+// TestSyncWindow: resources.sync_window is a duration of 0..1s; 0 (fsync
+// every batch) is kept apart from "not set" as -1.
+func TestSyncWindow(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{in: "25ms", want: 25 * time.Millisecond},
+		{in: "1s", want: time.Second},
+		{in: "0", want: -1},
+		{in: "0s", want: -1},
+		{in: "2s", err: "resources.sync_window: is 2s, more than 1s"},
+		{in: "-5ms", err: "resources.sync_window: must not be negative"},
+	} {
+		c, err := Parse("t", []byte("resources: {sync_window: "+tc.in+"}"))
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want one with %q", tc.in, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.in, err)
+		case c.Resources.SyncWindow != tc.want:
+			t.Errorf("%s: %s, want %s", tc.in, c.Resources.SyncWindow, tc.want)
+		}
+	}
+	if c := Default(); c.Resources.SyncWindow != 0 {
+		t.Errorf("default sync window %s, want 0 (the engine's)", c.Resources.SyncWindow)
 	}
 }
 

@@ -269,7 +269,7 @@ func (d *decoder) retention(n *yaml.Node, path string, r *Retention) {
 }
 
 func (d *decoder) resources(n *yaml.Node, path string, r *Resources) {
-	d.mapping(n, path, []string{"memory_limit", "gogc", "max_workflow_file"}, func(key string, k, v *yaml.Node) {
+	d.mapping(n, path, []string{"memory_limit", "gogc", "max_workflow_file", "sync_window"}, func(key string, k, v *yaml.Node) {
 		p := yamlcheck.Join(path, key)
 		switch key {
 		case "memory_limit":
@@ -280,6 +280,8 @@ func (d *decoder) resources(n *yaml.Node, path string, r *Resources) {
 			if b, ok := d.sizeAtLeast(v, p, 1<<10, "at least 1KiB; the default is 1MiB"); ok {
 				r.MaxWorkflowFile = b
 			}
+		case "sync_window":
+			r.SyncWindow = d.syncWindow(v, p)
 		case "gogc":
 			if v.Kind == yaml.ScalarNode && v.Value == "off" {
 				r.GOGC = -1
@@ -290,6 +292,23 @@ func (d *decoder) resources(n *yaml.Node, path string, r *Resources) {
 			}
 		}
 	})
+}
+
+// syncWindow decodes resources.sync_window: a duration of 0..1s, 0 stored
+// as -1 (Resources.SyncWindow).
+func (d *decoder) syncWindow(v *yaml.Node, p string) time.Duration {
+	w, ok := d.duration(v, p)
+	switch {
+	case !ok:
+		return 0
+	case w > MaxSyncWindow:
+		d.Report(v, p, Problem{Msg: fmt.Sprintf("is %s, more than %s", w, MaxSyncWindow),
+			Hint: "the longest a finished task's end may stay not durable; the default is 10ms, 0 fsyncs every batch"})
+		return 0
+	case w == 0:
+		return -1
+	}
+	return w
 }
 
 func (d *decoder) http(n *yaml.Node, path string, h *HTTP) {

@@ -36,6 +36,7 @@ resources:
   memory_limit: 64MiB    # soft limit for the Go heap (runtime/debug.SetMemoryLimit)
   gogc: 50               # GC target percentage, or off
   max_workflow_file: 1MiB  # larger workflow files are refused
+  sync_window: 10ms      # an idempotent task's end is fsynced within this (0..1s; 0: every batch)
 
 # The daemon's HTTP endpoint (health, metrics).
 http:
