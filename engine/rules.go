@@ -57,7 +57,7 @@ func OutcomeOf(s TaskStatus, continueOnFailure bool) Outcome {
 // rule decides from. The run loop keeps one per task and updates it as
 // each upstream task ends, so a decision costs O(1) whatever the fan-in.
 type Tally struct {
-	OK, Failed, Skipped, Open int
+	OK, Failed, Skipped, Open int32  // 32 bits: a run keeps one Tally per task
 	FailedName                string // the first upstream counted as failed
 	SkippedName, SkippedCause string // the first counted as skipped, and its Cause
 }
