@@ -22,15 +22,7 @@ func TestRunDiskFull(t *testing.T) {
 		t.Skip("mounting a small tmpfs to fill it needs root; run the tests as root to cover a full disk")
 	}
 	bin := testBinary(t)
-	fs := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", fs).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", fs).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v: %s", err, out)
-		}
-	})
+	fs := mountTmpfs(t, "2m")
 	dir := t.TempDir() // the workflow and its ledger live off the small fs
 	hm := filepath.Join(fs, "home")
 	filler := filepath.Join(fs, "filler")
@@ -96,6 +88,30 @@ func TestRunDiskFull(t *testing.T) {
 	if code != ExitOK || !strings.Contains(stdout, "resuming run") {
 		t.Fatalf("run after freeing space: exit %d\n%s%s", code, stdout, stderr)
 	}
+	checkResumedLedger(t, dir)
+}
+
+// mountTmpfs mounts a tmpfs of the given size (as mount's size= option)
+// on a new temporary directory, unmounted at cleanup. It needs root.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	fs := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", fs).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", fs).CombinedOutput(); err != nil {
+			t.Errorf("umount: %v: %s", err, out)
+		}
+	})
+	return fs
+}
+
+// checkResumedLedger checks the ledger of TestRunDiskFull after the resume:
+// every task ran, t39 last, and only the task whose end could not be
+// journaled may have run twice.
+func checkResumedLedger(t *testing.T, dir string) {
+	t.Helper()
 	got := readLedger(t, dir)
 	twice := 0
 	for name, n := range countWords(got) {

@@ -39,26 +39,7 @@ files for editors.`)
 
 	fmt.Fprintln(w, ".SH COMMANDS")
 	for _, n := range commandNames() {
-		c := commands[n]
-		fmt.Fprintf(w, ".SS \"picoflow %s\"\n", roff(n))
-		fmt.Fprintf(w, ".B picoflow %s\n", roff(n))
-		if c.args != "" {
-			fmt.Fprintf(w, "[\\fIflags\\fR] \\fI%s\\fR\n", roff(c.args))
-		} else {
-			fmt.Fprintln(w, `[\fIflags\fR]`)
-		}
-		fmt.Fprintln(w, ".PP")
-		manText(w, c.summary+".")
-		if c.long != "" {
-			fmt.Fprintln(w, ".PP")
-			manText(w, strings.TrimSpace(c.long))
-		}
-		fs, _, _ := c.flags(&globals{})
-		fs.VisitAll(func(f *pflag.Flag) {
-			if !globalFlags[f.Name] && !f.Hidden {
-				manFlag(w, f)
-			}
-		})
+		manCommand(w, n, commands[n])
 	}
 
 	fmt.Fprintln(w, ".SH EXIT STATUS")
@@ -93,6 +74,30 @@ The home of root and of the picoflow service: journal, logs, database.
 .BR systemctl (1),
 .BR crontab (5)`)
 	return w.Flush()
+}
+
+// manCommand writes one command's section: synopsis, summary, long help
+// and its own (not global, not hidden) flags.
+func manCommand(w io.Writer, n string, c *command) {
+	fmt.Fprintf(w, ".SS \"picoflow %s\"\n", roff(n))
+	fmt.Fprintf(w, ".B picoflow %s\n", roff(n))
+	if c.args != "" {
+		fmt.Fprintf(w, "[\\fIflags\\fR] \\fI%s\\fR\n", roff(c.args))
+	} else {
+		fmt.Fprintln(w, `[\fIflags\fR]`)
+	}
+	fmt.Fprintln(w, ".PP")
+	manText(w, c.summary+".")
+	if c.long != "" {
+		fmt.Fprintln(w, ".PP")
+		manText(w, strings.TrimSpace(c.long))
+	}
+	fs, _, _ := c.flags(&globals{})
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !globalFlags[f.Name] && !f.Hidden {
+			manFlag(w, f)
+		}
+	})
 }
 
 // manFlag writes one flag as a tagged paragraph: "-f, --follow TYPE".

@@ -74,20 +74,37 @@ tasks:
 		t.Fatalf("the namespace is not read-only outside the home: %v %s", err, out)
 	}
 
-	// A write elsewhere that PicoFlow tolerated would still show in its
-	// output as EROFS.
-	noEROFS := func(what string, out []byte) {
-		t.Helper()
-		if strings.Contains(strings.ToLower(string(out)), "read-only file system") {
-			t.Errorf("%s tried to write outside the home:\n%s", what, out)
-		}
-	}
 	out, err := roCommand(bin, rw, "run", "--home", home, filepath.Join(wfDir, "ro.yaml")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out)
 	}
-	noEROFS("run", out)
+	noEROFS(t, "run", out)
 
+	roDaemonRun(t, bin, rw, home, wfDir)
+
+	out, err = roCommand(bin, rw, "gc", "--home", home).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gc: %v\n%s", err, out)
+	}
+	noEROFS(t, "gc", out)
+
+	for name, h := range map[string]string{"read-only": wfDir, "not creatable": filepath.Join(dir, "new", "home")} {
+		var stderr strings.Builder
+		cmd := roCommand(bin, rw, "run", "--home", h, filepath.Join(wfDir, "ro.yaml"))
+		cmd.Stderr = &stderr
+		code := exitCode(t, cmd.Run())
+		msg := strings.TrimSpace(stderr.String())
+		if code != ExitInternal || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "home "+h) {
+			t.Errorf("%s home: exit %d, stderr %q; want exit 7 and one line naming %s", name, code, msg, h)
+		}
+	}
+}
+
+// roDaemonRun starts the daemon with every path read-only except rw,
+// triggers workflow ro, waits for its run to succeed, and stops the daemon
+// gracefully.
+func roDaemonRun(t *testing.T, bin string, rw []string, home, wfDir string) {
+	t.Helper()
 	d := &child{cmd: roCommand(bin, rw, "daemon", "--home", home, "--workflows", wfDir), done: make(chan struct{})}
 	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -96,11 +113,11 @@ tasks:
 	go func() { d.err = d.cmd.Wait(); close(d.done) }()
 	t.Cleanup(func() { d.cmd.Process.Kill(); <-d.done })
 	d.waitFor(t, "the daemon's socket", exists(filepath.Join(home, "daemon.sock")))
-	out, err = roCommand(bin, rw, "trigger", "--home", home, "ro").CombinedOutput()
+	out, err := roCommand(bin, rw, "trigger", "--home", home, "ro").CombinedOutput()
 	if err != nil {
 		t.Fatalf("trigger: %v\n%s", err, out)
 	}
-	noEROFS("trigger", out)
+	noEROFS(t, "trigger", out)
 	succeeded := func() bool {
 		out, _ := roCommand(bin, rw, "history", "--home", home, "ro").Output()
 		return strings.Count(string(out), "success") == 2
@@ -118,22 +135,14 @@ tasks:
 	if code := d.wait(t); code != 0 {
 		t.Fatalf("daemon exit %d\n%s", code, &d.stderr)
 	}
-	noEROFS("daemon", []byte(d.stderr.String()))
+	noEROFS(t, "daemon", []byte(d.stderr.String()))
+}
 
-	out, err = roCommand(bin, rw, "gc", "--home", home).CombinedOutput()
-	if err != nil {
-		t.Fatalf("gc: %v\n%s", err, out)
-	}
-	noEROFS("gc", out)
-
-	for name, h := range map[string]string{"read-only": wfDir, "not creatable": filepath.Join(dir, "new", "home")} {
-		var stderr strings.Builder
-		cmd := roCommand(bin, rw, "run", "--home", h, filepath.Join(wfDir, "ro.yaml"))
-		cmd.Stderr = &stderr
-		code := exitCode(t, cmd.Run())
-		msg := strings.TrimSpace(stderr.String())
-		if code != ExitInternal || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "home "+h) {
-			t.Errorf("%s home: exit %d, stderr %q; want exit 7 and one line naming %s", name, code, msg, h)
-		}
+// noEROFS fails the test if out shows EROFS: a write elsewhere than the
+// home that PicoFlow tolerated would still show there.
+func noEROFS(t *testing.T, what string, out []byte) {
+	t.Helper()
+	if strings.Contains(strings.ToLower(string(out)), "read-only file system") {
+		t.Errorf("%s tried to write outside the home:\n%s", what, out)
 	}
 }

@@ -96,37 +96,62 @@ type killPoint struct {
 	succeeded map[string]bool // tasks journaled as succeeded
 }
 
+// tortureRun is one trial of testTorture: a run of the workflow in file,
+// with home under dir, killed and run again.
+type tortureRun struct {
+	t                     *testing.T
+	bin                   string
+	trial                 int
+	dir, home, file, jdir string
+	names                 []string // the workflow's tasks
+}
+
 func tortureTrial(t *testing.T, bin string, trial int, rnd *rand.Rand, kills, resumes *int) bool {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	file, names := tortureWorkflow(t, dir, rnd)
-	jdir := filepath.Join(home, "journal", "torture")
-	fail := func(format string, args ...any) bool {
-		t.Errorf("trial %d: %s", trial, fmt.Sprintf(format, args...))
+	r := &tortureRun{t: t, bin: bin, trial: trial, dir: dir, home: home, file: file,
+		jdir: filepath.Join(home, "journal", "torture"), names: names}
+	points, ok := r.killUntilDone(rnd, kills, resumes)
+	if !ok {
 		return false
 	}
+	r.checkLedger(points)
+	return r.checkJournal()
+}
 
+// fail reports a failure of the trial and returns false.
+func (r *tortureRun) fail(format string, args ...any) bool {
+	r.t.Errorf("trial %d: %s", r.trial, fmt.Sprintf(format, args...))
+	return false
+}
+
+// killUntilDone runs picoflow, kills it with SIGKILL one to three times
+// when the ledger reaches a random length, and runs it again until it
+// finishes. It returns what the ledger and journal held at each kill.
+func (r *tortureRun) killUntilDone(rnd *rand.Rand, kills, resumes *int) ([]killPoint, bool) {
+	t, dir := r.t, r.dir
 	var points []killPoint
 	nkills := 1 + rnd.IntN(3)
 	for attempt := 0; ; attempt++ {
 		if attempt > 20 {
-			return fail("picoflow never finished")
+			return nil, r.fail("picoflow never finished")
 		}
 		target := -1 // run to the end
 		if len(points) < nkills {
 			target = len(readLedger(t, dir)) + 1 + rnd.IntN(12)
 		}
-		c := start(t, bin, "run", "--home", home, file)
+		c := start(t, r.bin, "run", "--home", r.home, r.file)
 		// Poll the ledger: the kill comes as soon as it has target lines.
 		for i := 0; !c.exited() && (target < 0 || len(readLedger(t, dir)) < target); i++ {
 			if i == 30000 {
-				return fail("picoflow hangs\n--- stdout\n%s--- stderr\n%s", &c.stdout, &c.stderr)
+				return nil, r.fail("picoflow hangs\n--- stdout\n%s--- stderr\n%s", &c.stdout, &c.stderr)
 			}
 			time.Sleep(time.Millisecond)
 		}
 		if c.exited() {
 			if code := c.wait(t); code != ExitOK {
-				return fail("picoflow exited %d\n--- stdout\n%s--- stderr\n%s", code, &c.stdout, &c.stderr)
+				return nil, r.fail("picoflow exited %d\n--- stdout\n%s--- stderr\n%s", code, &c.stdout, &c.stderr)
 			}
 			if strings.Contains(c.stdout.String(), "resuming run") {
 				*resumes++
@@ -134,79 +159,95 @@ func tortureTrial(t *testing.T, bin string, trial int, rnd *rand.Rand, kills, re
 			break
 		}
 		if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			return fail("kill: %v", err)
+			return nil, r.fail("kill: %v", err)
 		}
 		c.wait(t)
 		*kills++
-		p := killPoint{lines: len(readLedger(t, dir)), succeeded: map[string]bool{}}
-		finished := false
-		err := journal.Scan(jdir, journal.ScanOptions{}, func(e *journal.Event) error {
-			switch {
-			case e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess:
-				p.succeeded[e.Task] = true
-			case e.Type == journal.RunFinished:
-				finished = e.Status == journal.StatusSuccess
-			}
-			return nil
-		})
+		p, finished, err := r.killPoint()
 		if err != nil {
-			return fail("scan the journal after kill %d: %v", len(points)+1, err)
+			return nil, r.fail("scan the journal after kill %d: %v", len(points)+1, err)
 		}
 		points = append(points, p)
 		if finished {
 			break // killed after the run ended: a new run would start over
 		}
 	}
+	return points, true
+}
 
-	lines := readLedger(t, dir)
+// killPoint reads the ledger and the journal after a kill; finished says
+// the journal holds the run's successful end.
+func (r *tortureRun) killPoint() (p killPoint, finished bool, err error) {
+	p = killPoint{lines: len(readLedger(r.t, r.dir)), succeeded: map[string]bool{}}
+	err = journal.Scan(r.jdir, journal.ScanOptions{}, func(e *journal.Event) error {
+		switch {
+		case e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess:
+			p.succeeded[e.Task] = true
+		case e.Type == journal.RunFinished:
+			finished = e.Status == journal.StatusSuccess
+		}
+		return nil
+	})
+	return p, finished, err
+}
+
+// checkLedger checks that every task ran, and that none journaled as
+// succeeded before a kill ran again after it.
+func (r *tortureRun) checkLedger(points []killPoint) {
+	lines := readLedger(r.t, r.dir)
 	ran := count(lines)
-	for _, n := range names {
+	for _, n := range r.names {
 		if ran[n] < 1 {
-			fail("task %s never ran", n)
+			r.fail("task %s never ran", n)
 		}
 	}
 	for k, p := range points {
 		again := count(lines[p.lines:])
 		for n := range p.succeeded {
 			if again[n] > 0 {
-				fail("task %s succeeded before kill %d and ran %d more time(s) after it", n, k+1, again[n])
+				r.fail("task %s succeeded before kill %d and ran %d more time(s) after it", n, k+1, again[n])
 			}
 			if k == 0 && ran[n] != 1 {
-				fail("task %s succeeded before the first kill and ran %d times", n, ran[n])
+				r.fail("task %s succeeded before the first kill and ran %d times", n, ran[n])
 			}
 		}
 	}
+}
 
-	st, err := engine.Replay(jdir)
+// checkJournal checks that the journal holds one successful run, every
+// task journaled as succeeded once, and that no process of it is left. It
+// returns whether the trial (so far) passed.
+func (r *tortureRun) checkJournal() bool {
+	st, err := engine.Replay(r.jdir)
 	if err != nil {
-		return fail("replay: %v", err)
+		return r.fail("replay: %v", err)
 	}
 	if len(st.Runs) != 1 {
-		return fail("%d runs in the journal, want 1", len(st.Runs))
+		return r.fail("%d runs in the journal, want 1", len(st.Runs))
 	}
 	succeeded := map[string]int{}
-	if err := journal.Scan(jdir, journal.ScanOptions{Strict: true}, func(e *journal.Event) error {
+	if err := journal.Scan(r.jdir, journal.ScanOptions{Strict: true}, func(e *journal.Event) error {
 		if e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess {
 			succeeded[e.Task]++
 		}
 		return nil
 	}); err != nil {
-		return fail("scan: %v", err)
+		return r.fail("scan: %v", err)
 	}
-	for _, r := range st.Runs {
-		if r.Status != engine.RunSuccess {
-			fail("run %s is %s", r.ID, r.Status)
+	for _, run := range st.Runs {
+		if run.Status != engine.RunSuccess {
+			r.fail("run %s is %s", run.ID, run.Status)
 		}
-		for _, n := range names {
-			if ts := r.Tasks[n]; ts == nil || ts.Status != engine.Success || succeeded[n] != 1 {
-				fail("task %s: %v, journaled as succeeded %d times", n, ts, succeeded[n])
+		for _, n := range r.names {
+			if ts := run.Tasks[n]; ts == nil || ts.Status != engine.Success || succeeded[n] != 1 {
+				r.fail("task %s: %v, journaled as succeeded %d times", n, ts, succeeded[n])
 			}
 		}
-		if pids := processesOf(r.ID); len(pids) > 0 {
-			fail("processes of run %s left: %v", r.ID, pids)
+		if pids := processesOf(run.ID); len(pids) > 0 {
+			r.fail("processes of run %s left: %v", run.ID, pids)
 		}
 	}
-	return !t.Failed()
+	return !r.t.Failed()
 }
 
 func count(words []string) map[string]int {

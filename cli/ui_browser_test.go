@@ -43,16 +43,7 @@ func TestUIInBrowser(t *testing.T) {
 	ids := runIDs(t, home)
 
 	b := newBrowser(t, chrome)
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, "ui-"+name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	shot := uiShot(t, b, shots)
 
 	t.Run("workflows", func(t *testing.T) {
 		b.open(t, srv.URL+"/")
@@ -77,8 +68,31 @@ func TestUIInBrowser(t *testing.T) {
 		}
 		shot("runs")
 	})
+	uiRunPages(t, b, srv.URL, home, ids, live, shot)
+	live.wait(t)
+	b.noConsoleErrors(t)
+}
+
+// uiShot returns a function that saves a screenshot of b's page as
+// ui-NAME.png in dir.
+func uiShot(t *testing.T, b *browser, dir string) func(name string) {
+	return func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "ui-"+name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// uiRunPages checks the pages of the runs ids (by workflow) on the server
+// at srvURL: a finished run, a failed one, a running one (live), and logs.
+func uiRunPages(t *testing.T, b *browser, srvURL, home string, ids map[string]string, live *liveRun, shot func(string)) {
 	t.Run("finished run", func(t *testing.T) {
-		b.open(t, srv.URL+"/runs/"+ids["etl"])
+		b.open(t, srvURL+"/runs/"+ids["etl"])
 		b.wantNodes(t, map[string]string{"extract": "success", "transform": "success", "load": "success"})
 		if got := b.eval(t, `String(document.querySelectorAll('svg.gantt rect.bar.attempt').length)`); got != "3" {
 			t.Errorf("%s Gantt bars, want 3", got)
@@ -89,43 +103,17 @@ func TestUIInBrowser(t *testing.T) {
 		shot("run-finished")
 	})
 	t.Run("failed run with retries", func(t *testing.T) {
-		url := srv.URL + "/runs/" + ids["flaky"]
-		b.open(t, url)
-		b.wantNodes(t, map[string]string{"prepare": "success", "upload": "failed", "checksum": "success", "notify": "skipped"})
-		if got := b.eval(t, `String(document.querySelectorAll('svg.gantt rect.bar.attempt[data-task=upload]').length)`); got != "3" {
-			t.Errorf("%s attempt bars for upload, want 3", got)
-		}
-		if got := b.eval(t, `String(document.querySelectorAll('svg.gantt rect.bar.backoff[data-task=upload]').length)`); got != "2" {
-			t.Errorf("%s backoff bars for upload, want 2", got)
-		}
-		if got := b.eval(t, `document.querySelector('svg.dag g.node[data-task=upload] title').textContent`); !strings.Contains(got, "attempts 3") || !strings.Contains(got, "exit code 3") {
-			t.Errorf("upload's tooltip %q", got)
-		}
-		shot("run-failed")
-
-		// The slider moves the run back to the entry of the first retry
-		// (SetValue fires input and change, as a drag does).
-		seq := firstEntry(t, home, ids["flaky"], journal.TaskRetrying)
-		b.do(t, chromedp.SetValue(chromedp.ID("seq"), fmt.Sprint(seq)))
-		b.waitJS(t, "the slider to travel", `location.search == "?seq=`+fmt.Sprint(seq)+`" && document.readyState == "complete"`)
-		// checksum runs beside upload: it may not have ended by then.
-		b.wantNodes(t, map[string]string{"prepare": "success", "upload": "retrying", "checksum": "running|success", "notify": "pending"})
-		if got := b.eval(t, `document.querySelector('.asof').textContent`); !strings.Contains(got, fmt.Sprintf("as of entry %d", seq)) {
-			t.Errorf("as-of line %q", got)
-		}
-		shot("run-failed-time-travel")
-		b.do(t, chromedp.Click(chromedp.ID("next")))
-		b.waitJS(t, "the next event", `location.search == "?seq=`+fmt.Sprint(seq+1)+`" && document.readyState == "complete"`)
+		uiFailedRun(t, b, srvURL+"/runs/"+ids["flaky"], home, ids["flaky"], shot)
 	})
 	t.Run("failed attempt log", func(t *testing.T) {
-		b.open(t, srv.URL+"/runs/"+ids["flaky"]+"/tasks/upload/log?attempt=1")
+		b.open(t, srvURL+"/runs/"+ids["flaky"]+"/tasks/upload/log?attempt=1")
 		if got := b.eval(t, `document.getElementById('log').textContent`); got != "connection refused\n" {
 			t.Errorf("log text %q", got)
 		}
 		shot("log-failed")
 	})
 	t.Run("running run", func(t *testing.T) {
-		b.open(t, srv.URL+"/runs/"+ids["live"])
+		b.open(t, srvURL+"/runs/"+ids["live"])
 		b.wantNodes(t, map[string]string{"begin": "success", "wait": "running", "end": "pending"})
 		if got := b.eval(t, `document.querySelector('h1 .badge').textContent`); got != "running" {
 			t.Errorf("run badge %q", got)
@@ -133,7 +121,7 @@ func TestUIInBrowser(t *testing.T) {
 		shot("run-running")
 	})
 	t.Run("live log", func(t *testing.T) {
-		b.open(t, srv.URL+"/runs/"+ids["live"]+"/tasks/wait/log")
+		b.open(t, srvURL+"/runs/"+ids["live"]+"/tasks/wait/log")
 		if got := b.eval(t, `document.getElementById('log').textContent`); got != "waiting\n" {
 			t.Errorf("log text %q", got)
 		}
@@ -144,8 +132,37 @@ func TestUIInBrowser(t *testing.T) {
 		}
 		shot("log-followed")
 	})
-	live.wait(t)
-	b.noConsoleErrors(t)
+}
+
+// uiFailedRun checks the page at url of run, which failed after retries,
+// and travels back in its journal with the slider.
+func uiFailedRun(t *testing.T, b *browser, url, home, run string, shot func(string)) {
+	b.open(t, url)
+	b.wantNodes(t, map[string]string{"prepare": "success", "upload": "failed", "checksum": "success", "notify": "skipped"})
+	if got := b.eval(t, `String(document.querySelectorAll('svg.gantt rect.bar.attempt[data-task=upload]').length)`); got != "3" {
+		t.Errorf("%s attempt bars for upload, want 3", got)
+	}
+	if got := b.eval(t, `String(document.querySelectorAll('svg.gantt rect.bar.backoff[data-task=upload]').length)`); got != "2" {
+		t.Errorf("%s backoff bars for upload, want 2", got)
+	}
+	if got := b.eval(t, `document.querySelector('svg.dag g.node[data-task=upload] title').textContent`); !strings.Contains(got, "attempts 3") || !strings.Contains(got, "exit code 3") {
+		t.Errorf("upload's tooltip %q", got)
+	}
+	shot("run-failed")
+
+	// The slider moves the run back to the entry of the first retry
+	// (SetValue fires input and change, as a drag does).
+	seq := firstEntry(t, home, run, journal.TaskRetrying)
+	b.do(t, chromedp.SetValue(chromedp.ID("seq"), fmt.Sprint(seq)))
+	b.waitJS(t, "the slider to travel", `location.search == "?seq=`+fmt.Sprint(seq)+`" && document.readyState == "complete"`)
+	// checksum runs beside upload: it may not have ended by then.
+	b.wantNodes(t, map[string]string{"prepare": "success", "upload": "retrying", "checksum": "running|success", "notify": "pending"})
+	if got := b.eval(t, `document.querySelector('.asof').textContent`); !strings.Contains(got, fmt.Sprintf("as of entry %d", seq)) {
+		t.Errorf("as-of line %q", got)
+	}
+	shot("run-failed-time-travel")
+	b.do(t, chromedp.Click(chromedp.ID("next")))
+	b.waitJS(t, "the next event", `location.search == "?seq=`+fmt.Sprint(seq+1)+`" && document.readyState == "complete"`)
 }
 
 // rgb turns #rrggbb into the rgb(r, g, b) of getComputedStyle.

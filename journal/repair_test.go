@@ -354,27 +354,7 @@ func TestRepairFixtures(t *testing.T) {
 				checkRepaired(t, dir, rep, sc.cause, lastPath, before)
 			}
 
-			// Everything before the damage reads back intact.
-			var got []string
-			err = j.ReadFrom(1, func(e *Event) error {
-				got = append(got, describe(e))
-				return nil
-			})
-			if sc.scanErr != "" {
-				if err == nil || !strings.Contains(err.Error(), sc.scanErr) {
-					t.Fatalf("ReadFrom: %v, want %q", err, sc.scanErr)
-				}
-				if d := diffLines(got, kept); d != "" {
-					t.Fatalf("ReadFrom before the error: %s", d)
-				}
-			} else {
-				if err != nil {
-					t.Fatalf("ReadFrom: %v", err)
-				}
-				if d := diffLines(got, kept); d != "" {
-					t.Fatalf("ReadFrom: %s", d)
-				}
-			}
+			checkReadBack(t, j, sc, kept)
 
 			// Appending goes on at LastGood+1, and all of it survives a reopen.
 			more := testEvents(100, 3, 40)
@@ -402,6 +382,32 @@ func TestRepairFixtures(t *testing.T) {
 				t.Fatalf("after reopen: %s", d)
 			}
 		})
+	}
+}
+
+// checkReadBack checks that everything before the damage of sc reads back
+// intact (kept), up to the scan error the scenario expects, if any.
+func checkReadBack(t *testing.T, j *Journal, sc crashScenario, kept []string) {
+	t.Helper()
+	var got []string
+	err := j.ReadFrom(1, func(e *Event) error {
+		got = append(got, describe(e))
+		return nil
+	})
+	if sc.scanErr != "" {
+		if err == nil || !strings.Contains(err.Error(), sc.scanErr) {
+			t.Fatalf("ReadFrom: %v, want %q", err, sc.scanErr)
+		}
+		if d := diffLines(got, kept); d != "" {
+			t.Fatalf("ReadFrom before the error: %s", d)
+		}
+	} else {
+		if err != nil {
+			t.Fatalf("ReadFrom: %v", err)
+		}
+		if d := diffLines(got, kept); d != "" {
+			t.Fatalf("ReadFrom: %s", d)
+		}
 	}
 }
 
@@ -450,34 +456,7 @@ func TestRepairEveryCut(t *testing.T) {
 	if len(recs) != len(evs)+1 {
 		t.Fatalf("%d records, want %d", len(recs)-1, len(evs))
 	}
-	type cut struct {
-		name  string
-		buf   []byte
-		keep  int  // entries that must survive
-		whole bool // the bytes after them form a whole bogus record: damage
-	}
-	var cuts []cut
-	for off := recs[len(evs)-3]; off <= len(seg); off++ {
-		keep := 0
-		for keep < len(evs) && recs[keep+1] <= off {
-			keep++
-		}
-		cuts = append(cuts, cut{fmt.Sprintf("cut at %d", off), seg[:off], keep, false})
-	}
-	for n := 1; n <= 64; n++ {
-		cuts = append(cuts, cut{fmt.Sprintf("%d zero bytes", n), append(bytes.Clone(seg), make([]byte, n)...), len(evs), false})
-	}
-	rng := rand.New(rand.NewPCG(7, 7))
-	for k := range 64 {
-		g := make([]byte, 1+rng.IntN(2048))
-		for i := range g {
-			g[i] = byte(rng.Uint32())
-		}
-		if k%4 == 0 {
-			g[0] = 0x7f // a length that fits in the file: a whole bogus record
-		}
-		cuts = append(cuts, cut{fmt.Sprintf("garbage %d (%d bytes)", k, len(g)), append(bytes.Clone(seg), g...), len(evs), wholeFrame(g)})
-	}
+	cuts := tornCuts(seg, recs, len(evs))
 	damagedCuts := 0
 
 	root := memTempDir(t)
@@ -533,6 +512,45 @@ func TestRepairEveryCut(t *testing.T) {
 	if damagedCuts == 0 {
 		t.Errorf("no garbage formed a whole record: the damage path went untested")
 	}
+}
+
+// A repairCut is the last segment of a journal, cut short or followed by
+// zeros or garbage.
+type repairCut struct {
+	name  string
+	buf   []byte
+	keep  int  // entries that must survive
+	whole bool // the bytes after them form a whole bogus record: damage
+}
+
+// tornCuts returns the cuts of TestRepairEveryCut: seg (entries records,
+// starting at the offsets recs) cut at every offset of its last three
+// entries, then followed by 1 to 64 zero bytes, then by 64 seeded runs of
+// garbage.
+func tornCuts(seg []byte, recs []int, entries int) []repairCut {
+	var cuts []repairCut
+	for off := recs[entries-3]; off <= len(seg); off++ {
+		keep := 0
+		for keep < entries && recs[keep+1] <= off {
+			keep++
+		}
+		cuts = append(cuts, repairCut{fmt.Sprintf("cut at %d", off), seg[:off], keep, false})
+	}
+	for n := 1; n <= 64; n++ {
+		cuts = append(cuts, repairCut{fmt.Sprintf("%d zero bytes", n), append(bytes.Clone(seg), make([]byte, n)...), entries, false})
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	for k := range 64 {
+		g := make([]byte, 1+rng.IntN(2048))
+		for i := range g {
+			g[i] = byte(rng.Uint32())
+		}
+		if k%4 == 0 {
+			g[0] = 0x7f // a length that fits in the file: a whole bogus record
+		}
+		cuts = append(cuts, repairCut{fmt.Sprintf("garbage %d (%d bytes)", k, len(g)), append(bytes.Clone(seg), g...), entries, wholeFrame(g)})
+	}
+	return cuts
 }
 
 // wholeFrame reports whether g starts with a complete, non-empty record

@@ -37,26 +37,7 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	go func() {
 		defer close(done)
 		defer j.Close()
-		at := projectortest.T0
-		for i := 0; i < runs; i++ {
-			run := fmt.Sprintf("run-%04d", i)
-			wf := fmt.Sprintf("wf%d", i%3)
-			tick := func() int64 { at = at.Add(time.Second); return at.UnixNano() }
-			evs := []*journal.Event{{Type: journal.RunStarted, Time: tick(), Run: run, Workflow: wf, DefHash: wf, Definition: "name: " + wf}}
-			for k := 0; k < 3; k++ {
-				task := fmt.Sprintf("t%d", k)
-				evs = append(evs,
-					&journal.Event{Type: journal.TaskStarted, Time: tick(), Run: run, Task: task, Attempt: 1},
-					&journal.Event{Type: journal.TaskFinished, Time: tick(), Run: run, Task: task, Attempt: 1, Status: journal.StatusSuccess})
-			}
-			evs = append(evs, &journal.Event{Type: journal.RunFinished, Time: tick(), Run: run, Status: journal.StatusSuccess})
-			for _, e := range evs {
-				if err := j.Append(e); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}
+		appendRuns(t, j, runs)
 	}()
 
 	ctx := context.Background()
@@ -113,5 +94,30 @@ func TestConcurrentWritersAndReaders(t *testing.T) {
 	}
 	if got := dump(t, b); got != reb {
 		t.Fatalf("handle b differs from a rebuilt projection: %s", dumpDiff(got, reb))
+	}
+}
+
+// appendRuns appends runs successful runs of three tasks to j, one event
+// at a time, one second apart from T0, over three workflows.
+func appendRuns(t *testing.T, j *journal.Journal, runs int) {
+	at := projectortest.T0
+	for i := 0; i < runs; i++ {
+		run := fmt.Sprintf("run-%04d", i)
+		wf := fmt.Sprintf("wf%d", i%3)
+		tick := func() int64 { at = at.Add(time.Second); return at.UnixNano() }
+		evs := []*journal.Event{{Type: journal.RunStarted, Time: tick(), Run: run, Workflow: wf, DefHash: wf, Definition: "name: " + wf}}
+		for k := 0; k < 3; k++ {
+			task := fmt.Sprintf("t%d", k)
+			evs = append(evs,
+				&journal.Event{Type: journal.TaskStarted, Time: tick(), Run: run, Task: task, Attempt: 1},
+				&journal.Event{Type: journal.TaskFinished, Time: tick(), Run: run, Task: task, Attempt: 1, Status: journal.StatusSuccess})
+		}
+		evs = append(evs, &journal.Event{Type: journal.RunFinished, Time: tick(), Run: run, Status: journal.StatusSuccess})
+		for _, e := range evs {
+			if err := j.Append(e); err != nil {
+				t.Error(err)
+				return
+			}
+		}
 	}
 }

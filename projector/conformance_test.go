@@ -195,84 +195,90 @@ func (s *scenario) append(e *journal.Event) {
 	s.Append(e)
 }
 
+// conformanceCase is one scenario: the tasks, what the executor does, the
+// steps around the engine, and how the run must end.
+type conformanceCase struct {
+	name  string
+	yaml  string // the tasks
+	do    script
+	steps func(s *scenario)
+	want  string // run status, then task=status in name order
+}
+
+var conformanceCases = []conformanceCase{
+	{name: "success", yaml: tasks("a", "b:a"),
+		want: "success a=success b=success"},
+	{name: "retry then success", yaml: tasks("a|retry: 2", "b:a"), do: script{"a": {"failed", "timeout"}},
+		want: "success a=success b=success"},
+	{name: "retries exhausted", yaml: tasks("a|retry: 1", "b:a"), do: script{"a": {"failed", "failed"}},
+		want: "failed a=failed b=skipped"},
+	{name: "timeout", yaml: tasks("a", "b:a", "c"), do: script{"a": {"timeout"}},
+		want: "failed a=timeout b=skipped c=success"},
+	{name: "failure with continue_on_failure", yaml: tasks("a|continue_on_failure: true", "b:a"), do: script{"a": {"failed"}},
+		want: "success a=failed b=success"},
+	{name: "timeout with continue_on_failure", yaml: tasks("a|continue_on_failure: true", "b:a"), do: script{"a": {"timeout"}},
+		want: "success a=timeout b=success"},
+	{name: "skip downstream diamond", yaml: tasks("a", "b:a", "c:a", "d:b,c", "e"), do: script{"a": {"failed"}},
+		want: "failed a=failed b=skipped c=skipped d=skipped e=success"},
+	{name: "crash then resume", yaml: tasks("a", "b:a"), do: script{"a": {"hang"}},
+		steps: func(s *scenario) { s.run("a"); s.resume("") },
+		want:  "success a=success b=success"},
+	{name: "crash after retry then resume", yaml: tasks("a|retry: 2", "b:a"), do: script{"a": {"failed", "hang"}},
+		steps: func(s *scenario) { s.run("a#2"); s.resume("") },
+		want:  "success a=success b=success"},
+	{name: "shutdown interrupts", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
+		steps: func(s *scenario) { s.run("stop a") },
+		want:  "running a=in_doubt"},
+	{name: "resolve succeeded", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
+		steps: func(s *scenario) { s.run("a"); s.resume(""); s.resolve("a", journal.StatusSuccess); s.resume("") },
+		want:  "success a=success b=success"},
+	{name: "resolve failed", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
+		steps: func(s *scenario) { s.run("a"); s.resume(""); s.resolve("a", journal.StatusFailed); s.resume("") },
+		want:  "failed a=failed b=skipped"},
+	{name: "resolve rerun", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
+		steps: func(s *scenario) { s.run("a"); s.resume(""); s.resolve("a", journal.StatusRerun); s.resume("") },
+		want:  "success a=success b=success"},
+	{name: "damaged run", yaml: tasks("a", "b:a"), do: script{"a": {"hang"}},
+		steps: func(s *scenario) {
+			s.run("a")
+			s.append(&journal.Event{Type: journal.RunDamaged, Reason: "journal salvage: entries lost"})
+		},
+		want: "damaged a=running"},
+	{name: "damaged run resumed by an operator", yaml: tasks("a", "b:a"), do: script{"a": {"hang"}},
+		steps: func(s *scenario) {
+			s.run("a")
+			s.append(&journal.Event{Type: journal.RunDamaged, Reason: "journal salvage: entries lost"})
+			s.resume("")
+		},
+		want: "success a=success b=success"},
+	{name: "interrupted run canceled", yaml: tasks("a", "b:a", "c"), do: script{"b": {"hang"}},
+		steps: func(s *scenario) {
+			s.run("b")
+			s.append(&journal.Event{Type: journal.RunFinished, Status: journal.StatusCanceled, Reason: "run --fresh"})
+		},
+		want: "canceled a=success b=canceled c=success"},
+	{name: "trigger rules", yaml: tasks("a", "b", "c:a,b|trigger_rule: one_failed", "d:a,b|trigger_rule: all_done",
+		"e:a,b", "f:e|trigger_rule: none_failed", "g:e|trigger_rule: all_failed"), do: script{"a": {"failed"}},
+		want: "failed a=failed b=success c=success d=success e=skipped f=success g=skipped"},
+	{name: "handlers after a failure", yaml: tasks("a") + handlers, do: script{"a": {"failed"}},
+		want: "failed a=failed bye=success no=success ok=skipped undo=skipped"},
+	{name: "live cancel", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
+		steps: func(s *scenario) { s.run("cancel b") },
+		want:  "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
+	{name: "interrupted run canceled by picoflow cancel", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
+		steps: func(s *scenario) { s.run("b"); s.cancelStopped() },
+		want:  "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
+	{name: "crash during a cancel then resume", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
+		steps: func(s *scenario) {
+			s.run("b")
+			s.append(&journal.Event{Type: journal.RunCanceled, Reason: "test", By: "conformance"})
+			s.resume("")
+		},
+		want: "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
+}
+
 func TestConformanceReducerProjector(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		yaml  string // the tasks
-		do    script
-		steps func(s *scenario)
-		want  string // run status, then task=status in name order
-	}{
-		{name: "success", yaml: tasks("a", "b:a"),
-			want: "success a=success b=success"},
-		{name: "retry then success", yaml: tasks("a|retry: 2", "b:a"), do: script{"a": {"failed", "timeout"}},
-			want: "success a=success b=success"},
-		{name: "retries exhausted", yaml: tasks("a|retry: 1", "b:a"), do: script{"a": {"failed", "failed"}},
-			want: "failed a=failed b=skipped"},
-		{name: "timeout", yaml: tasks("a", "b:a", "c"), do: script{"a": {"timeout"}},
-			want: "failed a=timeout b=skipped c=success"},
-		{name: "failure with continue_on_failure", yaml: tasks("a|continue_on_failure: true", "b:a"), do: script{"a": {"failed"}},
-			want: "success a=failed b=success"},
-		{name: "timeout with continue_on_failure", yaml: tasks("a|continue_on_failure: true", "b:a"), do: script{"a": {"timeout"}},
-			want: "success a=timeout b=success"},
-		{name: "skip downstream diamond", yaml: tasks("a", "b:a", "c:a", "d:b,c", "e"), do: script{"a": {"failed"}},
-			want: "failed a=failed b=skipped c=skipped d=skipped e=success"},
-		{name: "crash then resume", yaml: tasks("a", "b:a"), do: script{"a": {"hang"}},
-			steps: func(s *scenario) { s.run("a"); s.resume("") },
-			want:  "success a=success b=success"},
-		{name: "crash after retry then resume", yaml: tasks("a|retry: 2", "b:a"), do: script{"a": {"failed", "hang"}},
-			steps: func(s *scenario) { s.run("a#2"); s.resume("") },
-			want:  "success a=success b=success"},
-		{name: "shutdown interrupts", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
-			steps: func(s *scenario) { s.run("stop a") },
-			want:  "running a=in_doubt"},
-		{name: "resolve succeeded", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
-			steps: func(s *scenario) { s.run("a"); s.resume(""); s.resolve("a", journal.StatusSuccess); s.resume("") },
-			want:  "success a=success b=success"},
-		{name: "resolve failed", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
-			steps: func(s *scenario) { s.run("a"); s.resume(""); s.resolve("a", journal.StatusFailed); s.resume("") },
-			want:  "failed a=failed b=skipped"},
-		{name: "resolve rerun", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
-			steps: func(s *scenario) { s.run("a"); s.resume(""); s.resolve("a", journal.StatusRerun); s.resume("") },
-			want:  "success a=success b=success"},
-		{name: "damaged run", yaml: tasks("a", "b:a"), do: script{"a": {"hang"}},
-			steps: func(s *scenario) {
-				s.run("a")
-				s.append(&journal.Event{Type: journal.RunDamaged, Reason: "journal salvage: entries lost"})
-			},
-			want: "damaged a=running"},
-		{name: "damaged run resumed by an operator", yaml: tasks("a", "b:a"), do: script{"a": {"hang"}},
-			steps: func(s *scenario) {
-				s.run("a")
-				s.append(&journal.Event{Type: journal.RunDamaged, Reason: "journal salvage: entries lost"})
-				s.resume("")
-			},
-			want: "success a=success b=success"},
-		{name: "interrupted run canceled", yaml: tasks("a", "b:a", "c"), do: script{"b": {"hang"}},
-			steps: func(s *scenario) {
-				s.run("b")
-				s.append(&journal.Event{Type: journal.RunFinished, Status: journal.StatusCanceled, Reason: "run --fresh"})
-			},
-			want: "canceled a=success b=canceled c=success"},
-		{name: "trigger rules", yaml: tasks("a", "b", "c:a,b|trigger_rule: one_failed", "d:a,b|trigger_rule: all_done",
-			"e:a,b", "f:e|trigger_rule: none_failed", "g:e|trigger_rule: all_failed"), do: script{"a": {"failed"}},
-			want: "failed a=failed b=success c=success d=success e=skipped f=success g=skipped"},
-		{name: "handlers after a failure", yaml: tasks("a") + handlers, do: script{"a": {"failed"}},
-			want: "failed a=failed bye=success no=success ok=skipped undo=skipped"},
-		{name: "live cancel", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
-			steps: func(s *scenario) { s.run("cancel b") },
-			want:  "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
-		{name: "interrupted run canceled by picoflow cancel", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
-			steps: func(s *scenario) { s.run("b"); s.cancelStopped() },
-			want:  "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
-		{name: "crash during a cancel then resume", yaml: tasks("a", "b:a", "c:b") + handlers, do: script{"b": {"hang"}},
-			steps: func(s *scenario) {
-				s.run("b")
-				s.append(&journal.Event{Type: journal.RunCanceled, Reason: "test", By: "conformance"})
-				s.resume("")
-			},
-			want: "canceled a=success b=canceled bye=success c=canceled no=skipped ok=skipped undo=success"},
-	} {
+	for _, tc := range conformanceCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			wf, err := workflow.Parse("conformance.yaml", []byte("name: conformance\nconfig:\n  max_parallel: 1\ntasks:\n"+tc.yaml))

@@ -203,6 +203,27 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	if err := d.ready(ctx, st); err != nil {
+		return err
+	}
+
+	d.loop(ctx, hup)
+
+	// Graceful stop: refuse new requests, let the runs (whose ctx is
+	// cancelled) finish within their grace, then close in reverse.
+	d.scheduling.Store(false)
+	_ = d.notify.send("STOPPING=1\nSTATUS=stopping: waiting for running runs")
+	close(stopping)
+	ctl.Close()
+	d.log.Info("stopping: no new runs; waiting for the running ones", "runs", d.active)
+	d.drain()
+	d.log.Info("daemon stopped")
+	return d.fatal
+}
+
+// ready resumes the interrupted runs of st, loads the workflows, schedules
+// them and tells systemd (and Options.Ready) that the daemon is ready.
+func (d *Daemon) ready(ctx context.Context, st *engine.State) error {
 	d.resumeAll(ctx, st)
 	d.catalog = newCatalog(d.opts.WorkflowsDir, d.opts.Defaults, d.log)
 	if _, _, err := d.catalog.scan(true); err != nil {
@@ -218,19 +239,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if d.opts.Ready != nil {
 		d.opts.Ready()
 	}
-
-	d.loop(ctx, hup)
-
-	// Graceful stop: refuse new requests, let the runs (whose ctx is
-	// cancelled) finish within their grace, then close in reverse.
-	d.scheduling.Store(false)
-	_ = d.notify.send("STOPPING=1\nSTATUS=stopping: waiting for running runs")
-	close(stopping)
-	ctl.Close()
-	d.log.Info("stopping: no new runs; waiting for the running ones", "runs", d.active)
-	d.drain()
-	d.log.Info("daemon stopped")
-	return d.fatal
+	return nil
 }
 
 // replay folds every journal of the home into one state, read-only.

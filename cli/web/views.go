@@ -164,6 +164,22 @@ func (m *markup) runPage(p runPage) {
 <thead><tr><th>Seq</th><th>Offset</th><th>Task</th><th>Att</th><th>Event</th><th>Exit</th><th>Detail</th></tr></thead>
 <tbody>
 `)
+	m.journalRows(p)
+	api := runHref(p.ID)
+	if !p.Travel.Latest {
+		api += "?seq=" + strconv.FormatUint(p.Travel.Seq, 10)
+	}
+	m.f(`</tbody>
+</table>
+<p class="dim">The same data as JSON: <a href="/api%s">/api/runs/%s</a> (what <code>picoflow replay --json</code> prints).</p>
+</section>
+`, api, p.ID)
+	m.bottom()
+}
+
+// journalRows writes one table row per journal event of the run, marking
+// the event shown (the travel position) and those after it.
+func (m *markup) journalRows(p runPage) {
 	base := runHref(p.ID)
 	for i, ev := range p.events {
 		e := eventRowOf(base, ev, p.start, i == p.shown-1, i >= p.shown)
@@ -181,16 +197,6 @@ func (m *markup) runPage(p runPage) {
 		m.f(`<tr%s><td><a href="%s">%d</a></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="note">%s</td></tr>`+"\n",
 			class, e.Href, e.Seq, e.Offset, e.Task, att, e.Label, e.Exit, e.Detail)
 	}
-	api := runHref(p.ID)
-	if !p.Travel.Latest {
-		api += "?seq=" + strconv.FormatUint(p.Travel.Seq, 10)
-	}
-	m.f(`</tbody>
-</table>
-<p class="dim">The same data as JSON: <a href="/api%s">/api/runs/%s</a> (what <code>picoflow replay --json</code> prints).</p>
-</section>
-`, api, p.ID)
-	m.bottom()
 }
 
 // travel writes the time-travel bar: previous/next links and the slider

@@ -35,13 +35,64 @@ func everyMinute(name string, o Overlap) Job {
 	return Job{Name: name, Schedule: MustParse("* * * * *", time.UTC), Overlap: o}
 }
 
+// A schedulerCase is a scheduler scenario: steps applied in order to a
+// scheduler made by New(lastFire), each checked against its wanted actions.
+type schedulerCase struct {
+	name     string
+	lastFire map[string]time.Time
+	queueCap int
+	steps    []step
+}
+
 func TestScheduler(t *testing.T) {
-	tests := []struct {
-		name     string
-		lastFire map[string]time.Time
-		queueCap int
-		steps    []step
-	}{
+	tests := append(append(overlapCases(), catchupCases(t)...), triggerCases()...)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(tc.lastFire)
+			if tc.queueCap > 0 {
+				s.QueueCap = tc.queueCap
+			}
+			for i, st := range tc.steps {
+				schedulerStep(t, s, i, st)
+			}
+		})
+	}
+}
+
+// schedulerStep applies step i to s and checks its error and actions.
+func schedulerStep(t *testing.T, s *Scheduler, i int, st step) {
+	t.Helper()
+	now := day(t, st.at)
+	var acts []Action
+	var err error
+	switch st.op {
+	case "set":
+		acts = s.Set(st.jobs, now)
+	case "tick":
+		acts = s.Tick(now)
+	case "end":
+		acts = s.Ended(st.wf)
+	case "resumed":
+		s.Resumed(st.wf)
+	case "trigger", "force":
+		var a Action
+		if a, err = s.Trigger(st.wf, now, st.op == "force"); err == nil {
+			acts = []Action{a}
+		}
+	default:
+		t.Fatalf("step %d: unknown op %q", i, st.op)
+	}
+	if !errors.Is(err, st.err) {
+		t.Fatalf("step %d (%s %s at %s): error %v, want %v", i, st.op, st.wf, st.at, err, st.err)
+	}
+	if got := fmtActions(acts); !equal(got, st.want) {
+		t.Fatalf("step %d (%s %s at %s):\n got  %q\n want %q", i, st.op, st.wf, st.at, got, st.want)
+	}
+}
+
+// overlapCases are the scenarios of the overlap policies.
+func overlapCases() []schedulerCase {
+	return []schedulerCase{
 		{name: "skip: a fire due while running is skipped", steps: []step{
 			{at: "00:00:30", op: "set", jobs: []Job{everyMinute("a", OverlapSkip)}},
 			{at: "00:00:59", op: "tick"},
@@ -78,6 +129,13 @@ func TestScheduler(t *testing.T) {
 			{at: "00:01:30", op: "end", wf: "b"},
 			{at: "00:02:00", op: "tick", want: []string{"skip a 00:02:00 overlap", "start b 00:02:00 schedule", "start c 00:02:00 schedule"}},
 		}},
+	}
+}
+
+// catchupCases are the scenarios of missed fires: catch-up policies and
+// late wake-ups.
+func catchupCases(t testing.TB) []schedulerCase {
+	return []schedulerCase{
 		{name: "catch-up all runs missed fires one at a time", lastFire: map[string]time.Time{"a": utc(t, "2026-01-01 00:00:00")}, steps: []step{
 			{at: "00:03:30", op: "set", jobs: []Job{{Name: "a", Schedule: MustParse("* * * * *", time.UTC), Catchup: Catchup{CatchupAll, time.Hour}}},
 				want: []string{"start a 00:01:00 catchup", "queue a 00:02:00 catchup", "queue a 00:03:00 catchup"}},
@@ -109,6 +167,13 @@ func TestScheduler(t *testing.T) {
 			{at: "00:03:00", op: "tick", want: []string{"start a 00:02:00 schedule", "start a 00:03:00 schedule"}},
 			{at: "00:06:30", op: "tick", want: []string{"skip a 00:05:00 missed", "start a 00:06:00 schedule"}},
 		}},
+	}
+}
+
+// triggerCases are the scenarios of manual triggers, resumed runs and
+// reloads.
+func triggerCases() []schedulerCase {
+	return []schedulerCase{
 		{name: "manual trigger", steps: []step{
 			{at: "00:00:30", op: "set", jobs: []Job{everyMinute("a", OverlapSkip), {Name: "b"}}},
 			{at: "00:00:40", op: "trigger", wf: "b", want: []string{"start b 00:00:40 manual"}},
@@ -135,42 +200,6 @@ func TestScheduler(t *testing.T) {
 			{at: "00:05:00", op: "tick", want: []string{"start a 00:05:00 schedule"}},
 			{at: "00:05:10", op: "trigger", wf: "b", err: ErrUnknown},
 		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := New(tc.lastFire)
-			if tc.queueCap > 0 {
-				s.QueueCap = tc.queueCap
-			}
-			for i, st := range tc.steps {
-				now := day(t, st.at)
-				var acts []Action
-				var err error
-				switch st.op {
-				case "set":
-					acts = s.Set(st.jobs, now)
-				case "tick":
-					acts = s.Tick(now)
-				case "end":
-					acts = s.Ended(st.wf)
-				case "resumed":
-					s.Resumed(st.wf)
-				case "trigger", "force":
-					var a Action
-					if a, err = s.Trigger(st.wf, now, st.op == "force"); err == nil {
-						acts = []Action{a}
-					}
-				default:
-					t.Fatalf("step %d: unknown op %q", i, st.op)
-				}
-				if !errors.Is(err, st.err) {
-					t.Fatalf("step %d (%s %s at %s): error %v, want %v", i, st.op, st.wf, st.at, err, st.err)
-				}
-				if got := fmtActions(acts); !equal(got, st.want) {
-					t.Fatalf("step %d (%s %s at %s):\n got  %q\n want %q", i, st.op, st.wf, st.at, got, st.want)
-				}
-			}
-		})
 	}
 }
 

@@ -107,26 +107,66 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) executor
 	if err != nil {
 		return fail(true, err)
 	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hreq, kind, size, err := newRequest(actx, cfg)
+	if err != nil {
+		return fail(true, err)
+	}
+
+	log, _ := req.Streams()
+	fmt.Fprintf(log, "> %s %s (%s%d bytes)\n", hreq.Method, cfg.URL, kind, size)
+	start := time.Now()
+	resp, err := (&http.Client{Transport: tr, CheckRedirect: sameHost}).Do(hreq)
+	if err != nil {
+		return e.transportFailure(ctx, actx, timeout, err)
+	}
+	defer resp.Body.Close()
+	data, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
+	truncated := len(data) > MaxBody
+	if truncated {
+		data = data[:MaxBody]
+	}
+	logResponse(log, resp, data, truncated, time.Since(start))
+	if readErr != nil {
+		return e.transportFailure(ctx, actx, timeout, fmt.Errorf("read response: %w", readErr))
+	}
+	if !expected(resp.StatusCode, cfg.ExpectStatus) {
+		return statusFailure(resp, cfg.ExpectStatus, time.Now())
+	}
+	res := executors.Result{Status: executors.Success}
+	if len(cfg.Outputs) > 0 {
+		if truncated {
+			return fail(true, fmt.Errorf("outputs: the response is larger than %d bytes", MaxBody))
+		}
+		if res.Outputs, err = extract(data, cfg.Outputs); err != nil {
+			return fail(true, fmt.Errorf("outputs: %w", err))
+		}
+	}
+	return res
+}
+
+// newRequest builds the request of cfg: method (GET by default), body (the
+// JSON encoding of cfg.JSON, or cfg.Body) and headers. It returns the body's
+// kind for the log ("json, " or "") and its size.
+func newRequest(ctx context.Context, cfg *executors.HTTPConfig) (hreq *http.Request, kind string, size int, err error) {
 	method := cfg.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	var body []byte
-	kind := ""
 	switch {
 	case cfg.JSON != nil:
 		if body, err = json.Marshal(cfg.JSON); err != nil {
-			return fail(true, fmt.Errorf("encode json body: %w", err))
+			return nil, "", 0, fmt.Errorf("encode json body: %w", err)
 		}
 		kind = "json, "
 	case cfg.Body != "":
 		body = []byte(cfg.Body)
 	}
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	hreq, err := http.NewRequestWithContext(actx, method, cfg.URL, bytes.NewReader(body))
+	hreq, err = http.NewRequestWithContext(ctx, method, cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return fail(true, fmt.Errorf("request: %w", err))
+		return nil, "", 0, fmt.Errorf("request: %w", err)
 	}
 	if body == nil {
 		hreq.Body, hreq.ContentLength = http.NoBody, 0
@@ -144,26 +184,18 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) executor
 	if hreq.Header.Get("User-Agent") == "" {
 		hreq.Header.Set("User-Agent", UserAgent)
 	}
+	return hreq, kind, len(body), nil
+}
 
-	log, _ := req.Streams()
-	fmt.Fprintf(log, "> %s %s (%s%d bytes)\n", method, cfg.URL, kind, len(body))
-	start := time.Now()
-	resp, err := (&http.Client{Transport: tr, CheckRedirect: sameHost}).Do(hreq)
-	if err != nil {
-		return e.transportFailure(ctx, actx, timeout, err)
-	}
-	defer resp.Body.Close()
-	data, readErr := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
-	truncated := len(data) > MaxBody
-	if truncated {
-		data = data[:MaxBody]
-	}
+// logResponse writes the response to the task log: its status line, then
+// the body read (up to MaxBody bytes), then a note when it was cut.
+func logResponse(log io.Writer, resp *http.Response, data []byte, truncated bool, took time.Duration) {
 	size := strconv.Itoa(len(data)) + " bytes"
 	if truncated {
 		size = "more than " + strconv.Itoa(MaxBody) + " bytes"
 	}
 	fmt.Fprintf(log, "< %s %s (%s, %s, %s)\n", resp.Proto, resp.Status, orNone(resp.Header.Get("Content-Type")), size,
-		time.Since(start).Round(time.Millisecond))
+		took.Round(time.Millisecond))
 	if len(data) > 0 {
 		log.Write(data)
 		if data[len(data)-1] != '\n' {
@@ -173,22 +205,6 @@ func (e *Executor) Execute(ctx context.Context, req *executors.Request) executor
 	if truncated {
 		fmt.Fprintf(log, "[response body truncated at %d bytes]\n", MaxBody)
 	}
-	if readErr != nil {
-		return e.transportFailure(ctx, actx, timeout, fmt.Errorf("read response: %w", readErr))
-	}
-	if !expected(resp.StatusCode, cfg.ExpectStatus) {
-		return statusFailure(resp, cfg.ExpectStatus, time.Now())
-	}
-	res := executors.Result{Status: executors.Success}
-	if len(cfg.Outputs) > 0 {
-		if truncated {
-			return fail(true, fmt.Errorf("outputs: the response is larger than %d bytes", MaxBody))
-		}
-		if res.Outputs, err = extract(data, cfg.Outputs); err != nil {
-			return fail(true, fmt.Errorf("outputs: %w", err))
-		}
-	}
-	return res
 }
 
 // sameHost follows up to 10 redirects within the scheme and host of the

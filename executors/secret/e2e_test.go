@@ -37,19 +37,7 @@ const (
 
 func TestSecretsNeverWritten(t *testing.T) {
 	home := t.TempDir()
-	secretPath := filepath.Join(t.TempDir(), "db-password")
-	if err := os.WriteFile(secretPath, []byte(fileSecret+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	store := secret.New(map[string]secret.Source{
-		"db":    {File: secretPath},
-		"token": {Env: "PICOFLOW_TEST_TOKEN"},
-	}, func(k string) (string, bool) {
-		if k == "PICOFLOW_TEST_TOKEN" {
-			return envSecret, true
-		}
-		return os.LookupEnv(k)
-	})
+	store := testStore(t)
 
 	var mu sync.Mutex
 	var seen []string
@@ -63,39 +51,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	wf, err := workflow.Parse("secrets.yaml", []byte(`
-name: secrets
-env:
-  DB_PASSWORD: ${secret:db}
-tasks:
-  - name: show
-    type: shell
-    config:
-      command: |
-        echo "password is $DB_PASSWORD"
-        echo "on stderr: $DB_PASSWORD" >&2
-        printf 'split: %s' "${DB_PASSWORD%%-value}"; printf -- '-value\n'
-        echo "LEAK=$DB_PASSWORD" >> "$PICOFLOW_OUTPUT"
-  - name: call
-    type: http
-    depends_on: [show]
-    config:
-      url: `+srv.URL+`/hook?t=${secret:token}
-      method: POST
-      headers: {Authorization: "Bearer ${secret:token}"}
-      json: {password: "${secret:db}", leaked_output: "${env:HOME}"}
-      outputs: {echo: .echo}
-  - name: fail
-    type: shell
-    depends_on: [call]
-    env:
-      TOKEN: ${secret:token}
-    config:
-      command: echo "failing with $TOKEN and $PICOFLOW_OUT_SHOW_LEAK"; exit 3
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wf := secretsWorkflow(t, srv.URL)
 	j, err := journal.Open(filepath.Join(home, "journal"), journal.Options{Owner: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -145,12 +101,81 @@ tasks:
 		t.Fatal(err)
 	}
 
-	// No file under the home holds a secret, in any of the forms a
-	// Redactor masks; the masks are there instead.
+	checkNoSecretOnDisk(t, home, r.ID)
+	showLog, _ := os.ReadFile(filepath.Join(home, "logs/secrets", r.ID, "show.1.log"))
+	if want := "password is ***\non stderr: ***\nsplit: ***\n"; string(showLog) != want {
+		t.Errorf("show log %q, want %q", showLog, want)
+	}
+}
+
+// testStore is the store of the test's two secrets: db from a file, token
+// from the environment.
+func testStore(t *testing.T) *secret.Store {
+	t.Helper()
+	secretPath := filepath.Join(t.TempDir(), "db-password")
+	if err := os.WriteFile(secretPath, []byte(fileSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return secret.New(map[string]secret.Source{
+		"db":    {File: secretPath},
+		"token": {Env: "PICOFLOW_TEST_TOKEN"},
+	}, func(k string) (string, bool) {
+		if k == "PICOFLOW_TEST_TOKEN" {
+			return envSecret, true
+		}
+		return os.LookupEnv(k)
+	})
+}
+
+// secretsWorkflow is the workflow of TestSecretsNeverWritten, whose http
+// task calls the server at url.
+func secretsWorkflow(t *testing.T, url string) *workflow.Workflow {
+	t.Helper()
+	wf, err := workflow.Parse("secrets.yaml", []byte(`
+name: secrets
+env:
+  DB_PASSWORD: ${secret:db}
+tasks:
+  - name: show
+    type: shell
+    config:
+      command: |
+        echo "password is $DB_PASSWORD"
+        echo "on stderr: $DB_PASSWORD" >&2
+        printf 'split: %s' "${DB_PASSWORD%%-value}"; printf -- '-value\n'
+        echo "LEAK=$DB_PASSWORD" >> "$PICOFLOW_OUTPUT"
+  - name: call
+    type: http
+    depends_on: [show]
+    config:
+      url: `+url+`/hook?t=${secret:token}
+      method: POST
+      headers: {Authorization: "Bearer ${secret:token}"}
+      json: {password: "${secret:db}", leaked_output: "${env:HOME}"}
+      outputs: {echo: .echo}
+  - name: fail
+    type: shell
+    depends_on: [call]
+    env:
+      TOKEN: ${secret:token}
+    config:
+      command: echo "failing with $TOKEN and $PICOFLOW_OUT_SHOW_LEAK"; exit 3
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wf
+}
+
+// checkNoSecretOnDisk checks that no file under home holds a secret, in
+// any of the forms a Redactor masks, and that the masks are there instead:
+// in the logs of run runID and in the journal.
+func checkNoSecretOnDisk(t *testing.T, home, runID string) {
+	t.Helper()
 	forms := [][]byte{[]byte(fileSecret), []byte(envSecret), []byte("tok%2Fen"), []byte("tok/en%2B"), []byte(`tok/en+with\u0026odd`)}
 	masked := map[string]bool{}
 	files := 0
-	err = filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(home, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -173,15 +198,11 @@ tasks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logDir := "logs/secrets/" + r.ID
+	logDir := "logs/secrets/" + runID
 	for _, want := range []string{logDir + "/show", logDir + "/call", logDir + "/fail", "journal/" + journalSegment(t, home)} {
 		if !masked[want] {
 			t.Errorf("no %q in %s (masked: %v)", secret.Mask, want, masked)
 		}
-	}
-	showLog, _ := os.ReadFile(filepath.Join(home, logDir, "show.1.log"))
-	if want := "password is ***\non stderr: ***\nsplit: ***\n"; string(showLog) != want {
-		t.Errorf("show log %q, want %q", showLog, want)
 	}
 	t.Logf("%d files checked", files)
 }

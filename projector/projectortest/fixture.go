@@ -136,98 +136,120 @@ func ScenarioWith(tb testing.TB, home string, after func()) {
 	w := Open(tb, home)
 	defer w.Close()
 	w.AfterAppend = after
-	s, m := time.Second, time.Minute
-	start := func(run, wf, def, trigger string, at time.Duration) *journal.Event {
-		return &journal.Event{Type: journal.RunStarted, Time: ns(at), Run: run, Workflow: wf,
-			DefHash: fmt.Sprintf("%x", len(def)*7919), Definition: def, Source: "/etc/picoflow/workflows/" + wf + ".yaml",
-			Trigger: trigger}
-	}
-	task := func(typ journal.Type, run, task string, attempt int, at time.Duration) *journal.Event {
-		return &journal.Event{Type: typ, Time: ns(at), Run: run, Task: task, Attempt: attempt}
-	}
-	started := func(wf, run, name string, attempt int, at time.Duration) *journal.Event {
-		e := task(journal.TaskStarted, run, name, attempt, at)
-		e.LogPath = w.LogPath(wf, run, name, attempt)
-		w.Log(wf, run, name, attempt, fmt.Sprintf("%s attempt %d: working\n%s attempt %d: done\n", name, attempt, name, attempt))
-		return e
-	}
-	ok := func(run, name string, attempt int, at, took time.Duration) *journal.Event {
-		e := task(journal.TaskFinished, run, name, attempt, at)
-		e.Status, e.DurationMS = journal.StatusSuccess, took.Milliseconds()
-		return e
-	}
-	proc := func(run, name string, attempt, pgid int, at time.Duration) *journal.Event {
-		e := task(journal.TaskProcess, run, name, attempt, at)
-		e.PGID = pgid
-		return e
-	}
-	finish := func(run, status string, at, took time.Duration) *journal.Event {
-		return &journal.Event{Type: journal.RunFinished, Time: ns(at), Run: run, Status: status, DurationMS: took.Milliseconds()}
-	}
+	e := scenarioEvents{w}
+	scenarioEnded(w, e)
+	scenarioLive(w, e)
+}
 
+// scenarioEvents builds the scenario's events; started also writes the
+// attempt's log file.
+type scenarioEvents struct{ w *Writer }
+
+func (scenarioEvents) start(run, wf, def, trigger string, at time.Duration) *journal.Event {
+	return &journal.Event{Type: journal.RunStarted, Time: ns(at), Run: run, Workflow: wf,
+		DefHash: fmt.Sprintf("%x", len(def)*7919), Definition: def, Source: "/etc/picoflow/workflows/" + wf + ".yaml",
+		Trigger: trigger}
+}
+
+func (scenarioEvents) task(typ journal.Type, run, task string, attempt int, at time.Duration) *journal.Event {
+	return &journal.Event{Type: typ, Time: ns(at), Run: run, Task: task, Attempt: attempt}
+}
+
+func (e scenarioEvents) started(wf, run, name string, attempt int, at time.Duration) *journal.Event {
+	ev := e.task(journal.TaskStarted, run, name, attempt, at)
+	ev.LogPath = e.w.LogPath(wf, run, name, attempt)
+	e.w.Log(wf, run, name, attempt, fmt.Sprintf("%s attempt %d: working\n%s attempt %d: done\n", name, attempt, name, attempt))
+	return ev
+}
+
+func (e scenarioEvents) ok(run, name string, attempt int, at, took time.Duration) *journal.Event {
+	ev := e.task(journal.TaskFinished, run, name, attempt, at)
+	ev.Status, ev.DurationMS = journal.StatusSuccess, took.Milliseconds()
+	return ev
+}
+
+func (e scenarioEvents) proc(run, name string, attempt, pgid int, at time.Duration) *journal.Event {
+	ev := e.task(journal.TaskProcess, run, name, attempt, at)
+	ev.PGID = pgid
+	return ev
+}
+
+func (scenarioEvents) finish(run, status string, at, took time.Duration) *journal.Event {
+	return &journal.Event{Type: journal.RunFinished, Time: ns(at), Run: run, Status: status, DurationMS: took.Milliseconds()}
+}
+
+// scenarioEnded appends the four runs that ended: BackupOK, ReportFailed,
+// BackupTimeout and SyncCanceled.
+func scenarioEnded(w *Writer, e scenarioEvents) {
+	s, m := time.Second, time.Minute
 	// backup, success.
-	w.Append(start(BackupOK, "backup", Backup, "manual", 0), started("backup", BackupOK, "dump", 1, 0))
-	w.Append(proc(BackupOK, "dump", 1, 4242, 10*time.Millisecond))
-	w.Append(ok(BackupOK, "dump", 1, 2500*time.Millisecond, 2490*time.Millisecond),
-		started("backup", BackupOK, "compress", 1, 2500*time.Millisecond))
-	w.Append(ok(BackupOK, "compress", 1, 12500*time.Millisecond, 10*s),
-		started("backup", BackupOK, "upload", 1, 12500*time.Millisecond))
-	w.Append(ok(BackupOK, "upload", 1, 42500*time.Millisecond, 30*s),
-		finish(BackupOK, journal.StatusSuccess, 42500*time.Millisecond, 42500*time.Millisecond))
+	w.Append(e.start(BackupOK, "backup", Backup, "manual", 0), e.started("backup", BackupOK, "dump", 1, 0))
+	w.Append(e.proc(BackupOK, "dump", 1, 4242, 10*time.Millisecond))
+	w.Append(e.ok(BackupOK, "dump", 1, 2500*time.Millisecond, 2490*time.Millisecond),
+		e.started("backup", BackupOK, "compress", 1, 2500*time.Millisecond))
+	w.Append(e.ok(BackupOK, "compress", 1, 12500*time.Millisecond, 10*s),
+		e.started("backup", BackupOK, "upload", 1, 12500*time.Millisecond))
+	w.Append(e.ok(BackupOK, "upload", 1, 42500*time.Millisecond, 30*s),
+		e.finish(BackupOK, journal.StatusSuccess, 42500*time.Millisecond, 42500*time.Millisecond))
 
 	// report, fetch fails twice (one retry), render skipped.
-	w.Append(start(ReportFailed, "report", Report, "schedule", 30*m), started("report", ReportFailed, "fetch", 1, 30*m))
-	retry := task(journal.TaskRetrying, ReportFailed, "fetch", 1, 30*m+3*s)
+	w.Append(e.start(ReportFailed, "report", Report, "schedule", 30*m), e.started("report", ReportFailed, "fetch", 1, 30*m))
+	retry := e.task(journal.TaskRetrying, ReportFailed, "fetch", 1, 30*m+3*s)
 	retry.Status, retry.ExitCode, retry.DurationMS = journal.StatusFailed, 2, 2900
 	retry.Error, retry.Tail, retry.RetryAt, retry.BackoffMS = "exit status 2", "connection refused\n", ns(30*m+8*s), 5000
 	w.Append(retry)
-	w.Append(started("report", ReportFailed, "fetch", 2, 30*m+8*s))
-	failed := task(journal.TaskFinished, ReportFailed, "fetch", 2, 30*m+11*s)
+	w.Append(e.started("report", ReportFailed, "fetch", 2, 30*m+8*s))
+	failed := e.task(journal.TaskFinished, ReportFailed, "fetch", 2, 30*m+11*s)
 	failed.Status, failed.ExitCode, failed.DurationMS = journal.StatusFailed, 2, 3000
 	failed.Error, failed.Tail = "exit status 2", "connection refused\n"
-	skipped := task(journal.TaskSkipped, ReportFailed, "render", 0, 30*m+11*s)
+	skipped := e.task(journal.TaskSkipped, ReportFailed, "render", 0, 30*m+11*s)
 	skipped.Status, skipped.Reason = journal.StatusSkipped, "upstream task fetch did not succeed"
-	w.Append(failed, skipped, finish(ReportFailed, journal.StatusFailed, 30*m+11*s, 11*s))
+	w.Append(failed, skipped, e.finish(ReportFailed, journal.StatusFailed, 30*m+11*s, 11*s))
 
 	// backup, compress times out.
-	w.Append(start(BackupTimeout, "backup", Backup, "schedule", 60*m), started("backup", BackupTimeout, "dump", 1, 60*m))
-	w.Append(ok(BackupTimeout, "dump", 1, 60*m+2*s, 2*s), started("backup", BackupTimeout, "compress", 1, 60*m+2*s))
-	timeout := task(journal.TaskFinished, BackupTimeout, "compress", 1, 60*m+32*s)
+	w.Append(e.start(BackupTimeout, "backup", Backup, "schedule", 60*m), e.started("backup", BackupTimeout, "dump", 1, 60*m))
+	w.Append(e.ok(BackupTimeout, "dump", 1, 60*m+2*s, 2*s), e.started("backup", BackupTimeout, "compress", 1, 60*m+2*s))
+	timeout := e.task(journal.TaskFinished, BackupTimeout, "compress", 1, 60*m+32*s)
 	timeout.Status, timeout.ExitCode, timeout.DurationMS, timeout.Error = journal.StatusTimeout, -1, 30000, "timed out after 30s"
-	skipped = task(journal.TaskSkipped, BackupTimeout, "upload", 0, 60*m+32*s)
+	skipped = e.task(journal.TaskSkipped, BackupTimeout, "upload", 0, 60*m+32*s)
 	skipped.Status, skipped.Reason = journal.StatusSkipped, "upstream task compress did not succeed"
-	w.Append(timeout, skipped, finish(BackupTimeout, journal.StatusFailed, 60*m+32*s, 32*s))
+	w.Append(timeout, skipped, e.finish(BackupTimeout, journal.StatusFailed, 60*m+32*s, 32*s))
 
 	// sync, interrupted while pulling, then canceled by run --fresh.
-	w.Append(start(SyncCanceled, "sync", Sync, "manual", 90*m), started("sync", SyncCanceled, "pull", 1, 90*m))
-	cancel := finish(SyncCanceled, journal.StatusCanceled, 95*m, 0)
+	w.Append(e.start(SyncCanceled, "sync", Sync, "manual", 90*m), e.started("sync", SyncCanceled, "pull", 1, 90*m))
+	cancel := e.finish(SyncCanceled, journal.StatusCanceled, 95*m, 0)
 	cancel.Reason = "superseded by picoflow run --fresh"
 	w.Append(cancel)
+}
 
+// scenarioLive appends the three runs that overlap at the end of the
+// journal: BackupLive (running), SyncHeld (unfinished) and ReportOK.
+func scenarioLive(w *Writer, e scenarioEvents) {
+	s, m := time.Second, time.Minute
 	// backup, live: compress in flight.
-	w.Append(start(BackupLive, "backup", Backup, "manual", 120*m), started("backup", BackupLive, "dump", 1, 120*m))
-	w.Append(ok(BackupLive, "dump", 1, 120*m+3*s, 3*s), started("backup", BackupLive, "compress", 1, 120*m+3*s))
-	w.Append(proc(BackupLive, "compress", 1, NoPGID, 120*m+3*s))
+	w.Append(e.start(BackupLive, "backup", Backup, "manual", 120*m), e.started("backup", BackupLive, "dump", 1, 120*m))
+	w.Append(e.ok(BackupLive, "dump", 1, 120*m+3*s, 3*s), e.started("backup", BackupLive, "compress", 1, 120*m+3*s))
+	w.Append(e.proc(BackupLive, "compress", 1, NoPGID, 120*m+3*s))
 
 	// sync: pull interrupted by a crash and resumed, apply in doubt.
-	w.Append(start(SyncHeld, "sync", Sync, "schedule", 130*m), started("sync", SyncHeld, "pull", 1, 130*m))
-	w.Append(proc(SyncHeld, "pull", 1, NoPGID, 130*m))
-	intr := task(journal.TaskFinished, SyncHeld, "pull", 1, 135*m)
+	w.Append(e.start(SyncHeld, "sync", Sync, "schedule", 130*m), e.started("sync", SyncHeld, "pull", 1, 130*m))
+	w.Append(e.proc(SyncHeld, "pull", 1, NoPGID, 130*m))
+	intr := e.task(journal.TaskFinished, SyncHeld, "pull", 1, 135*m)
 	intr.Status, intr.ExitCode, intr.Reason = journal.StatusInterrupted, -1, "picoflow stopped while it ran (crash or power loss)"
 	w.Append(&journal.Event{Type: journal.RunResumed, Time: ns(135 * m), Run: SyncHeld}, intr)
-	resumed := started("sync", SyncHeld, "pull", 2, 135*m)
+	resumed := e.started("sync", SyncHeld, "pull", 2, 135*m)
 	resumed.Resumed = true
 	w.Append(resumed)
-	w.Append(ok(SyncHeld, "pull", 2, 136*m, m), started("sync", SyncHeld, "apply", 1, 136*m))
-	doubt := task(journal.TaskInDoubt, SyncHeld, "apply", 1, 137*m)
+	w.Append(e.ok(SyncHeld, "pull", 2, 136*m, m), e.started("sync", SyncHeld, "apply", 1, 136*m))
+	doubt := e.task(journal.TaskInDoubt, SyncHeld, "apply", 1, 137*m)
 	doubt.Reason = "interrupted while running and not idempotent: settle it with picoflow resolve"
 	w.Append(doubt)
 
 	// report, success, while backup is still running.
 	w.Append(&journal.Event{Type: journal.ScheduleFired, Time: ns(140 * m), Workflow: "report", FireTime: ns(140 * m)})
-	w.Append(start(ReportOK, "report", Report, "schedule", 140*m), started("report", ReportOK, "fetch", 1, 140*m))
-	w.Append(ok(ReportOK, "fetch", 1, 140*m+4*s, 4*s), started("report", ReportOK, "render", 1, 140*m+4*s))
-	w.Append(ok(ReportOK, "render", 1, 140*m+5*s, s), finish(ReportOK, journal.StatusSuccess, 140*m+5*s, 5*s))
+	w.Append(e.start(ReportOK, "report", Report, "schedule", 140*m), e.started("report", ReportOK, "fetch", 1, 140*m))
+	w.Append(e.ok(ReportOK, "fetch", 1, 140*m+4*s, 4*s), e.started("report", ReportOK, "render", 1, 140*m+4*s))
+	w.Append(e.ok(ReportOK, "render", 1, 140*m+5*s, s), e.finish(ReportOK, journal.StatusSuccess, 140*m+5*s, 5*s))
 }
 
 // Generate writes runs×tasks task attempts into HOME/journal: runs spread

@@ -148,80 +148,83 @@ func TestFileFsync(t *testing.T) {
 	}
 }
 
+// dirFsyncCases are the directory operations of TestDirFsync, each on a
+// directory holding the durable file "old", and the tree a crash keeps.
+var dirFsyncCases = []struct {
+	name string
+	do   func(t *testing.T, mnt string)
+	want map[string]string
+}{
+	{"create-fsynced-file-dir-not", func(t *testing.T, mnt string) {
+		write(t, filepath.Join(mnt, "new"), "x")
+		fsync(t, filepath.Join(mnt, "new"))
+	}, map[string]string{"old": "o"}},
+	{"create-dir-fsynced-file-not", func(t *testing.T, mnt string) {
+		write(t, filepath.Join(mnt, "new"), "x")
+		fsync(t, mnt)
+	}, map[string]string{"old": "o", "new": ""}},
+	{"create-both-fsynced", func(t *testing.T, mnt string) {
+		write(t, filepath.Join(mnt, "new"), "x")
+		fsync(t, filepath.Join(mnt, "new"))
+		fsync(t, mnt)
+	}, map[string]string{"old": "o", "new": "x"}},
+	{"unlink-lost", func(t *testing.T, mnt string) {
+		must(t, os.Remove(filepath.Join(mnt, "old")))
+	}, map[string]string{"old": "o"}},
+	{"unlink-fsynced", func(t *testing.T, mnt string) {
+		must(t, os.Remove(filepath.Join(mnt, "old")))
+		fsync(t, mnt)
+	}, map[string]string{}},
+	{"rename-lost", func(t *testing.T, mnt string) {
+		must(t, os.Rename(filepath.Join(mnt, "old"), filepath.Join(mnt, "moved")))
+	}, map[string]string{"old": "o"}},
+	{"rename-fsynced", func(t *testing.T, mnt string) {
+		must(t, os.Rename(filepath.Join(mnt, "old"), filepath.Join(mnt, "moved")))
+		fsync(t, mnt)
+	}, map[string]string{"moved": "o"}},
+	{"rename-over-keeps-durable-victim", func(t *testing.T, mnt string) {
+		write(t, filepath.Join(mnt, "tmp"), "replacement")
+		fsync(t, filepath.Join(mnt, "tmp"))
+		must(t, os.Rename(filepath.Join(mnt, "tmp"), filepath.Join(mnt, "old")))
+		// The victim's inode number must not be reused meanwhile.
+		for i := range 20 {
+			write(t, filepath.Join(mnt, "churn"), string(rune('a'+i)))
+			fsync(t, filepath.Join(mnt, "churn"))
+			must(t, os.Remove(filepath.Join(mnt, "churn")))
+		}
+	}, map[string]string{"old": "o"}},
+	{"atomic-replace", func(t *testing.T, mnt string) {
+		write(t, filepath.Join(mnt, "tmp"), "replacement")
+		fsync(t, filepath.Join(mnt, "tmp"))
+		must(t, os.Rename(filepath.Join(mnt, "tmp"), filepath.Join(mnt, "old")))
+		fsync(t, mnt)
+	}, map[string]string{"old": "replacement"}},
+	{"mkdir-parent-not-fsynced", func(t *testing.T, mnt string) {
+		must(t, os.MkdirAll(filepath.Join(mnt, "a", "b"), 0o755))
+		write(t, filepath.Join(mnt, "a", "b", "f"), "x")
+		fsync(t, filepath.Join(mnt, "a", "b", "f"))
+		fsync(t, filepath.Join(mnt, "a", "b"))
+		fsync(t, filepath.Join(mnt, "a"))
+	}, map[string]string{"old": "o"}},
+	{"mkdir-chain-fsynced", func(t *testing.T, mnt string) {
+		must(t, os.MkdirAll(filepath.Join(mnt, "a", "b"), 0o755))
+		write(t, filepath.Join(mnt, "a", "b", "f"), "x")
+		fsync(t, filepath.Join(mnt, "a", "b", "f"))
+		fsync(t, filepath.Join(mnt, "a", "b"))
+		fsync(t, filepath.Join(mnt, "a"))
+		fsync(t, mnt)
+	}, map[string]string{"old": "o", "a": "/", "a/b": "/", "a/b/f": "x"}},
+	{"rmdir-lost", func(t *testing.T, mnt string) {
+		must(t, os.Remove(filepath.Join(mnt, "d")))
+	}, map[string]string{"old": "o"}},
+	{"symlink-fsynced", func(t *testing.T, mnt string) {
+		must(t, os.Symlink("old", filepath.Join(mnt, "l")))
+		fsync(t, mnt)
+	}, map[string]string{"old": "o", "l": "->old"}},
+}
+
 func TestDirFsync(t *testing.T) {
-	cases := []struct {
-		name string
-		do   func(t *testing.T, mnt string)
-		want map[string]string
-	}{
-		{"create-fsynced-file-dir-not", func(t *testing.T, mnt string) {
-			write(t, filepath.Join(mnt, "new"), "x")
-			fsync(t, filepath.Join(mnt, "new"))
-		}, map[string]string{"old": "o"}},
-		{"create-dir-fsynced-file-not", func(t *testing.T, mnt string) {
-			write(t, filepath.Join(mnt, "new"), "x")
-			fsync(t, mnt)
-		}, map[string]string{"old": "o", "new": ""}},
-		{"create-both-fsynced", func(t *testing.T, mnt string) {
-			write(t, filepath.Join(mnt, "new"), "x")
-			fsync(t, filepath.Join(mnt, "new"))
-			fsync(t, mnt)
-		}, map[string]string{"old": "o", "new": "x"}},
-		{"unlink-lost", func(t *testing.T, mnt string) {
-			must(t, os.Remove(filepath.Join(mnt, "old")))
-		}, map[string]string{"old": "o"}},
-		{"unlink-fsynced", func(t *testing.T, mnt string) {
-			must(t, os.Remove(filepath.Join(mnt, "old")))
-			fsync(t, mnt)
-		}, map[string]string{}},
-		{"rename-lost", func(t *testing.T, mnt string) {
-			must(t, os.Rename(filepath.Join(mnt, "old"), filepath.Join(mnt, "moved")))
-		}, map[string]string{"old": "o"}},
-		{"rename-fsynced", func(t *testing.T, mnt string) {
-			must(t, os.Rename(filepath.Join(mnt, "old"), filepath.Join(mnt, "moved")))
-			fsync(t, mnt)
-		}, map[string]string{"moved": "o"}},
-		{"rename-over-keeps-durable-victim", func(t *testing.T, mnt string) {
-			write(t, filepath.Join(mnt, "tmp"), "replacement")
-			fsync(t, filepath.Join(mnt, "tmp"))
-			must(t, os.Rename(filepath.Join(mnt, "tmp"), filepath.Join(mnt, "old")))
-			// The victim's inode number must not be reused meanwhile.
-			for i := range 20 {
-				write(t, filepath.Join(mnt, "churn"), string(rune('a'+i)))
-				fsync(t, filepath.Join(mnt, "churn"))
-				must(t, os.Remove(filepath.Join(mnt, "churn")))
-			}
-		}, map[string]string{"old": "o"}},
-		{"atomic-replace", func(t *testing.T, mnt string) {
-			write(t, filepath.Join(mnt, "tmp"), "replacement")
-			fsync(t, filepath.Join(mnt, "tmp"))
-			must(t, os.Rename(filepath.Join(mnt, "tmp"), filepath.Join(mnt, "old")))
-			fsync(t, mnt)
-		}, map[string]string{"old": "replacement"}},
-		{"mkdir-parent-not-fsynced", func(t *testing.T, mnt string) {
-			must(t, os.MkdirAll(filepath.Join(mnt, "a", "b"), 0o755))
-			write(t, filepath.Join(mnt, "a", "b", "f"), "x")
-			fsync(t, filepath.Join(mnt, "a", "b", "f"))
-			fsync(t, filepath.Join(mnt, "a", "b"))
-			fsync(t, filepath.Join(mnt, "a"))
-		}, map[string]string{"old": "o"}},
-		{"mkdir-chain-fsynced", func(t *testing.T, mnt string) {
-			must(t, os.MkdirAll(filepath.Join(mnt, "a", "b"), 0o755))
-			write(t, filepath.Join(mnt, "a", "b", "f"), "x")
-			fsync(t, filepath.Join(mnt, "a", "b", "f"))
-			fsync(t, filepath.Join(mnt, "a", "b"))
-			fsync(t, filepath.Join(mnt, "a"))
-			fsync(t, mnt)
-		}, map[string]string{"old": "o", "a": "/", "a/b": "/", "a/b/f": "x"}},
-		{"rmdir-lost", func(t *testing.T, mnt string) {
-			must(t, os.Remove(filepath.Join(mnt, "d")))
-		}, map[string]string{"old": "o"}},
-		{"symlink-fsynced", func(t *testing.T, mnt string) {
-			must(t, os.Symlink("old", filepath.Join(mnt, "l")))
-			fsync(t, mnt)
-		}, map[string]string{"old": "o", "l": "->old"}},
-	}
-	for _, c := range cases {
+	for _, c := range dirFsyncCases {
 		t.Run(c.name, func(t *testing.T) {
 			f, backing, mnt := mount(t, func(dir string) { write(t, filepath.Join(dir, "old"), "o") })
 			if c.name == "rmdir-lost" {
