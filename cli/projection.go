@@ -218,20 +218,3 @@ func (t *table) lines() []string {
 	}
 	return out
 }
-
-// projectAfterRun brings the projection up to date after run or resume, so
-// that the next query finds nothing to catch up. A failure only warns: the
-// database is derived, and the next query catches up anyway.
-func (m *Main) projectAfterRun(g *globals) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	h := home(g.home)
-	db, err := projector.Open(h.db(), projector.Options{Logger: g.log})
-	if err == nil {
-		_, err = h.catchUp(ctx, db)
-		db.Close()
-	}
-	if err != nil {
-		g.log.Warn("history database not updated; the next query will update it", "db", h.db(), "err", err)
-	}
-}

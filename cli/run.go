@@ -246,8 +246,9 @@ func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
 // takeWorkflow makes this process the one that runs wf: the secrets it
 // references exist, the workflow's journal is held (its lock is the
 // workflow's: other workflows run in other processes meanwhile, a daemon
-// included) and replayed. release updates the history database while the
-// journal is still held, then lets go of it.
+// included) and replayed. release lets go of it. A run does not write the
+// history database: the next query catches it up from the journal (as
+// after a daemon's runs), so a run costs no SQLite writes and fsyncs.
 func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string) (*journal.Journal, *engine.State, func(), error) {
 	if err := checkSecrets(wf, g.cfg); err != nil {
 		return nil, nil, nil, err
@@ -256,10 +257,7 @@ func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb stri
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return j, st, func() {
-		m.projectAfterRun(g)
-		j.Close()
-	}, nil
+	return j, st, func() { j.Close() }, nil
 }
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -329,5 +330,39 @@ func TestLimitFlags(t *testing.T) {
 	}
 	if _, err := os.Stat(home); !os.IsNotExist(err) {
 		t.Errorf("a refused command created the home: %v", err)
+	}
+}
+
+// TestRunLeavesHistoryToQueries: run writes no history database (its
+// SQLite writes and fsyncs cost every scheduled run); the first query
+// creates it from the journal and shows the run.
+func TestRunLeavesHistoryToQueries(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "quiet", "", spec{name: "a", cmd: "true"})
+	for range 2 {
+		if r := pf(t, home, "run", file); r.code != ExitOK {
+			t.Fatalf("run: %+v", r)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, "picoflow.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("picoflow.db after run: %v, want none", err)
+	}
+	r := pf(t, home, "history", "--json")
+	if r.code != ExitOK {
+		t.Fatalf("history: %+v", r)
+	}
+	var runs []struct {
+		Workflow string `json:"workflow"`
+		Status   string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, r.stdout)
+	}
+	if len(runs) != 2 || runs[0].Workflow != "quiet" || runs[0].Status != "success" {
+		t.Fatalf("history after two runs: %+v", runs)
+	}
+	if _, err := os.Stat(filepath.Join(home, "picoflow.db")); err != nil {
+		t.Fatalf("picoflow.db after history: %v", err)
 	}
 }

@@ -185,7 +185,9 @@ func (x *runner) attempt(ctx context.Context, req *executors.Request) {
 			outs[k] = v
 		}
 		a.outputs, a.warn = outs, warn
-		os.Remove(req.OutputFile)
+		if outs != nil { // the file exists (most tasks never write one)
+			os.Remove(req.OutputFile)
+		}
 	case executors.Failed, executors.TimedOut:
 		a.tail = readTail(f, TailSize)
 	}

@@ -174,11 +174,19 @@ func (e *Engine) observe(r *Run, ev *journal.Event) {
 }
 
 // commit appends events durably, then applies them to the run.
-func (e *Engine) commit(r *Run, evs []*journal.Event) error {
+func (e *Engine) commit(r *Run, evs []*journal.Event) error { return e.commitAs(r, evs, true) }
+
+// commitAs appends events, durably if sync (else they become durable with
+// the journal's next durable append), then applies them to the run.
+func (e *Engine) commitAs(r *Run, evs []*journal.Event, sync bool) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := e.opts.Journal.Append(evs...); err != nil {
+	appendEvs := e.opts.Journal.Append
+	if !sync {
+		appendEvs = e.opts.Journal.AppendLazy
+	}
+	if err := appendEvs(evs...); err != nil {
 		return err
 	}
 	for _, ev := range evs {

@@ -283,7 +283,24 @@ func (p *powerLoss) Append(evs ...*journal.Event) error {
 	if p.dead {
 		return errPowerLoss
 	}
-	if err := p.Journal.Append(evs...); err != nil {
+	return p.write(p.Journal.Append, evs)
+}
+
+// AppendLazy dies after a matching entry too: the engine writes a batch
+// that nothing depends on yet without an fsync, and this models the power
+// failing once that batch is on the disk (its loss is the case of an
+// entry never written).
+func (p *powerLoss) AppendLazy(evs ...*journal.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead {
+		return errPowerLoss
+	}
+	return p.write(p.Journal.AppendLazy, evs)
+}
+
+func (p *powerLoss) write(appendEvs func(...*journal.Event) error, evs []*journal.Event) error {
+	if err := appendEvs(evs...); err != nil {
 		return err
 	}
 	for _, e := range evs {
@@ -292,13 +309,4 @@ func (p *powerLoss) Append(evs ...*journal.Event) error {
 		}
 	}
 	return nil
-}
-
-func (p *powerLoss) AppendLazy(evs ...*journal.Event) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.dead {
-		return errPowerLoss
-	}
-	return p.Journal.AppendLazy(evs...)
 }

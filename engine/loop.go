@@ -51,6 +51,7 @@ type runner struct {
 	procs   chan *journal.Event
 	pending []*journal.Event // to commit with the next batch
 	logDir  string
+	dur     durability // what the commits made durable (durable.go)
 
 	// Stopping (see beginStop) and the waits of the loop.
 	stop     <-chan struct{} // the caller's ctx.Done(); nil once stopping
@@ -82,6 +83,7 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 		causes:  make([]string, n),
 		tallies: make([]Tally, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
+		dur:     durability{ended: make([]uint64, n)},
 	}
 	// At most maxParallel attempts are in flight, each sends one result
 	// and at most one TaskProcess: channels that size never block an
@@ -288,8 +290,8 @@ func (x *runner) stage(i int, ev *journal.Event) {
 	s.apply(ev)
 }
 
-// flush commits the pending events, which applies them to the run, and
-// drops the staged copies they made.
+// flush commits the pending events (durably when needsSync says so),
+// which applies them to the run, and drops the staged copies they made.
 func (x *runner) flush() error {
 	evs := x.pending
 	x.pending = nil
@@ -298,7 +300,12 @@ func (x *runner) flush() error {
 		x.staged[i] = nil
 	}
 	x.dirty = x.dirty[:0]
-	return x.e.commit(x.r, evs)
+	sync := x.needsSync(evs)
+	if err := x.e.commitAs(x.r, evs, sync); err != nil {
+		return err
+	}
+	x.committed(evs, sync)
+	return nil
 }
 
 // applyProcs applies the TaskProcess events received so far.

@@ -45,10 +45,16 @@ type Journal struct {
 	lockFile *os.File
 	log      *wal.Log
 
-	wmu      sync.Mutex // held while writing; guards log, failed, last, dirNames
+	wmu      sync.Mutex // held while writing; guards the fields below
 	failed   error      // the write error that poisoned the journal
 	last     uint64
 	dirNames string // the names in dir when it was last fsynced
+	// tailSize is the size of the tail segment when dir was last listed
+	// plus every byte written since: the wal starts a new segment only
+	// once its tail holds SegmentSize bytes (assumption A6), so below that
+	// no listing is needed to know the names did not change.
+	tailSize int64
+	unsynced bool // entries were written since the last fsync
 	batch    wal.Batch
 
 	qmu   sync.Mutex // guards queue
@@ -120,7 +126,6 @@ func Open(dir string, opts Options) (*Journal, error) {
 		}
 	}
 	if err = j.syncDirIfChanged(); err != nil { // the segment wal.Open may have created
-
 		j.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
@@ -133,33 +138,57 @@ func Open(dir string, opts Options) (*Journal, error) {
 // durable only once the directory entry is: listing the directory after a
 // write costs microseconds, an fsync of it milliseconds.
 func (j *Journal) syncDirIfChanged() error {
-	names, err := dirNames(j.dir)
+	names, tail, err := dirNames(j.dir)
 	if err != nil {
 		return err
 	}
-	if names == j.dirNames {
-		return nil
+	if names != j.dirNames {
+		if err := j.syncDir(); err != nil {
+			return err
+		}
+		j.dirNames = names
 	}
-	if err := j.syncDir(); err != nil {
-		return err
+	j.tailSize = 0
+	if tail != "" {
+		fi, err := os.Stat(filepath.Join(j.dir, tail))
+		if err != nil {
+			return err
+		}
+		j.tailSize = fi.Size()
 	}
-	j.dirNames = names
 	return nil
 }
 
-// dirNames returns the sorted names in dir, joined.
-func dirNames(dir string) (string, error) {
+// maybeSyncDir is syncDirIfChanged when the wal may have started a segment
+// since the last listing: the listing costs four system calls, and the
+// tail only fills up every SegmentSize bytes.
+func (j *Journal) maybeSyncDir() error {
+	if j.tailSize < int64(j.opts.SegmentSize) {
+		return nil
+	}
+	return j.syncDirIfChanged()
+}
+
+// dirNames returns the sorted names in dir, joined, and the name of the
+// newest segment ("" when there is none).
+func dirNames(dir string) (string, string, error) {
 	d, err := os.Open(dir)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	names, err := d.Readdirnames(-1)
 	d.Close()
 	if err != nil {
-		return "", fmt.Errorf("list %s: %w", dir, err)
+		return "", "", fmt.Errorf("list %s: %w", dir, err)
 	}
 	slices.Sort(names)
-	return strings.Join(names, "/"), nil
+	tail := ""
+	for _, n := range names {
+		if isSegmentName(n) {
+			tail = n // sorted: the last one is the newest
+		}
+	}
+	return strings.Join(names, "/"), tail, nil
 }
 
 func (j *Journal) lock() error {
@@ -271,15 +300,24 @@ func (j *Journal) commit(group []*commit) error {
 	j.entries.Add(seq - j.last)
 	j.bytes.Add(written)
 	j.last = seq
+	j.tailSize += int64(written)
+	j.unsynced = true
 	if durable {
-		if err := j.fsync(j.log.Sync); err != nil {
-			return j.fail(fmt.Errorf("append: fsync: %w", err))
-		}
-		if err := j.syncDirIfChanged(); err != nil {
+		if err := j.syncAll(); err != nil {
 			return j.fail(fmt.Errorf("append: %w", err))
 		}
 	}
 	return nil
+}
+
+// syncAll makes every entry written durable: the tail segment, and the
+// directory when the wal may have started a segment. Called with wmu held.
+func (j *Journal) syncAll() error {
+	if err := j.fsync(j.log.Sync); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	j.unsynced = false
+	return j.maybeSyncDir()
 }
 
 // fail poisons the journal after a write error: what reached the disk is
@@ -323,10 +361,7 @@ func (j *Journal) Sync() error {
 	if j.log == nil {
 		return j.closedErr("sync")
 	}
-	if err := j.fsync(j.log.Sync); err != nil {
-		return j.fail(fmt.Errorf("sync: %w", err))
-	}
-	if err := j.syncDirIfChanged(); err != nil {
+	if err := j.syncAll(); err != nil {
 		return j.fail(fmt.Errorf("sync: %w", err))
 	}
 	return nil
@@ -392,11 +427,13 @@ func (j *Journal) Close() error {
 	defer j.wmu.Unlock()
 	var err error
 	if j.log != nil {
-		err = j.fsync(j.log.Sync)
-		if err == nil {
-			err = j.syncDirIfChanged()
+		// The wal's Close fsyncs the tail segment itself (one more fsync
+		// for nothing when every entry is durable already, but its API has
+		// no Close without it); lazy entries need the directory too.
+		if j.unsynced {
+			err = j.maybeSyncDir()
 		}
-		if cerr := j.log.Close(); err == nil {
+		if cerr := j.fsync(j.log.Close); err == nil {
 			err = cerr
 		}
 		j.log = nil

@@ -538,3 +538,47 @@ func TestOpenLockedByChildProcess(t *testing.T) {
 		t.Errorf("child's durable append: got %q, want %q", got, want)
 	}
 }
+
+// TestDirSyncedWhenSegmentStarts: a durable Append fsyncs the tail segment
+// only, until the wal starts a new segment; then the directory too (its new
+// name), before Append returns. Every entry survives a reopen.
+func TestDirSyncedWhenSegmentStarts(t *testing.T) {
+	dir := t.TempDir()
+	j := openJournal(t, dir, Options{SegmentSize: 4096})
+	var all []*Event
+	dirSyncs := 0
+	for k := 0; k < 60; k++ {
+		segs, err := listSegments(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := j.Stats().Fsyncs
+		ev := testEvent(k, 300)
+		if err := j.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, ev)
+		after, err := listSegments(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(1)
+		if len(after) != len(segs) {
+			want = 2 // the segment and the directory
+			dirSyncs++
+		}
+		if got := j.Stats().Fsyncs - before; got != want {
+			t.Fatalf("append %d: %d fsyncs, want %d (segments %d -> %d)", k, got, want, len(segs), len(after))
+		}
+	}
+	if dirSyncs < 3 {
+		t.Fatalf("only %d segments started: the test wrote too little", dirSyncs)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = openJournal(t, dir, Options{SegmentSize: 4096})
+	if d := diffLines(readAll(t, j, 1), describeAll(all, 1)); d != "" {
+		t.Fatal(d)
+	}
+}

@@ -184,3 +184,58 @@ func TestWalOpenAssumptions(t *testing.T) {
 	}
 	log.Close()
 }
+
+// TestWalSegmentStartAssumption pins A6, which lets the journal skip
+// listing its directory after a commit: the wal starts a new segment file
+// only while writing a batch whose tail segment holds at least SegmentSize
+// bytes, and the tail's file size is the sum of the uvarint-framed entries
+// written to it. The journal counts those bytes (tailSize) and lists the
+// directory only once the count reaches SegmentSize.
+func TestWalSegmentStartAssumption(t *testing.T) {
+	dir := t.TempDir()
+	const segSize = 4096
+	log, err := wal.Open(dir, &wal.Options{NoSync: true, SegmentSize: segSize, LogFormat: wal.Binary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	var b wal.Batch
+	tail, cycles := int64(0), 0
+	for i, seq := 1, uint64(1); i <= 400; i++ {
+		var written int64
+		for k := 0; k < 1+i%4; k++ { // batches of 1 to 4 entries of varied sizes
+			env := appendEnvelope(nil, TaskFinished, seq, []byte(fmt.Sprintf(`{"n":%d,"x":%q}`, seq, strings.Repeat("y", int(seq*53)%900))))
+			b.Write(seq, env)
+			written += int64(uvarintLen(uint64(len(env))) + len(env))
+			seq++
+		}
+		before, err := listSegments(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := log.WriteBatch(&b); err != nil {
+			t.Fatal(err)
+		}
+		after, err := listSegments(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) != len(before) {
+			cycles++
+			if tail+written < segSize {
+				t.Fatalf("A6: batch %d started a segment with %d bytes in the tail and %d written (segment size %d)", i, tail, written, segSize)
+			}
+		}
+		fi, err := os.Stat(after[len(after)-1].path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) == len(before) && fi.Size() != tail+written {
+			t.Fatalf("A6: tail segment holds %d bytes, %d were written to it", fi.Size(), tail+written)
+		}
+		tail = fi.Size()
+	}
+	if cycles < 10 {
+		t.Fatalf("A6: only %d segments started: the test wrote too little", cycles)
+	}
+}

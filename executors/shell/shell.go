@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,6 +51,9 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	cmd := exec.Command(sh, "-c", cfg.Command)
 	cmd.Dir = cfg.Workdir
 	cmd.Env = req.Env
+	if null := devNull(); null != nil {
+		cmd.Stdin = null // else os/exec opens and closes /dev/null per task
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := credential(cmd, req.Task.User); err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true, Err: err}
@@ -108,6 +112,16 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	executors.LogFailed(req, &res, werr)
 	return res
 }
+
+// devNull returns /dev/null opened once for reading, every task's stdin
+// (nil, which os/exec then opens itself, if it cannot be opened).
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})
 
 // DrainWait bounds how long output still arriving through a pipe is read
 // after the task's process group is gone: a daemon the task started with

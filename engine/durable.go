@@ -1,0 +1,84 @@
+package engine
+
+import "github.com/picoflow/picoflow/journal"
+
+// Which batches must be durable before the loop acts on them.
+//
+// The loop commits one batch per turn and launches the attempts whose
+// task_started it holds once that commit returns. A batch is made durable
+// (an fsync) only when something depends on it surviving a power cut:
+//
+//   - it starts an attempt of a non-idempotent task: after a crash, an
+//     attempt whose start is not on disk could not be put in doubt, and
+//     the task would run twice;
+//   - it starts an attempt of a task whose upstream task's end is not
+//     durable yet: the dependent's start reports that success, and a
+//     success reported never runs again; a run handler (on_success,
+//     on_failure, ...) starts on the outcome of the whole DAG, so its
+//     start is always durable;
+//   - it holds anything but task_started, task_finished, task_retrying and
+//     task_skipped (run_finished decides the exit code; task_in_doubt
+//     holds dependents until an operator resolves it).
+//
+// Otherwise the batch is written without an fsync and becomes durable with
+// the next durable batch of the journal (any run's) or at Close. An
+// idempotent attempt whose task_started is lost in a power cut died with
+// the machine; one whose picoflow was killed alone is killed on resume by
+// its PICOFLOW_RUN_ID (resume scans /proc for it, as for any leftover) and
+// runs again, which is what idempotent means. Every run starts with a
+// durable run_started or run_resumed, so whatever the journal held before
+// the loop began is durable.
+
+// durability tracks, for one run's loop, what its commits made durable.
+type durability struct {
+	durable uint64   // every entry up to this sequence number is durable
+	ended   []uint64 // per task: the sequence number of its last end event
+}
+
+// needsSync reports whether the batch evs must be durable before the loop
+// launches the attempts it starts.
+func (x *runner) needsSync(evs []*journal.Event) bool {
+	var endedNow map[string]bool // tasks whose end is in this batch
+	for _, ev := range evs {
+		switch ev.Type {
+		case journal.TaskFinished, journal.TaskRetrying, journal.TaskSkipped:
+			if endedNow == nil {
+				endedNow = make(map[string]bool)
+			}
+			endedNow[ev.Task] = true
+		case journal.TaskStarted:
+		default:
+			return true
+		}
+	}
+	for _, ev := range evs {
+		if ev.Type != journal.TaskStarted {
+			continue
+		}
+		i, ok := x.wf.Index(ev.Task)
+		if !ok || !x.wf.Tasks[i].Idempotent || x.wf.Tasks[i].Handler != "" {
+			return true
+		}
+		for _, d := range x.wf.Tasks[i].Deps {
+			if endedNow[x.wf.Tasks[d].Name] || x.dur.ended[d] > x.dur.durable {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// committed records what a commit of evs wrote, and made durable if sync.
+func (x *runner) committed(evs []*journal.Event, sync bool) {
+	for _, ev := range evs {
+		switch ev.Type {
+		case journal.TaskFinished, journal.TaskRetrying, journal.TaskSkipped:
+			if i, ok := x.wf.Index(ev.Task); ok {
+				x.dur.ended[i] = ev.Seq
+			}
+		}
+		if sync {
+			x.dur.durable = max(x.dur.durable, ev.Seq)
+		}
+	}
+}
