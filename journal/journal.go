@@ -66,8 +66,8 @@ type Journal struct {
 type commit struct {
 	events  []*Event
 	entries [][]byte // envelopes to seal (newEntry)
-	sync     bool
-	done     chan error
+	sync    bool
+	done    chan error
 }
 
 // Open locks dir (creating it), repairs a torn tail, opens the wal and checks
