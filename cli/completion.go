@@ -290,7 +290,10 @@ func (m *Main) completeRuns(ctx context.Context, c *command, g *globals, wf stri
 }
 
 func (m *Main) historyRuns(ctx context.Context, g *globals, wf string) []projector.Run {
-	if _, err := os.Stat(home(g.home).db()); err != nil {
+	// A home has a journal; the history database may not exist yet (run
+	// leaves it to the first query), and completing in a directory that is
+	// not a home must not make one.
+	if _, err := os.Stat(home(g.home).journal()); err != nil {
 		return nil
 	}
 	db, err := m.queryProjection(ctx, g)

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -238,7 +238,7 @@ func (s *uiSource) Workflows(ctx context.Context) ([]web.Workflow, error) {
 	for _, w := range byName {
 		out = append(out, w)
 	}
-	slices.SortFunc(out, func(a, b web.Workflow) int { return strings.Compare(a.Name, b.Name) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -276,7 +277,7 @@ func limitedHistory(ctx context.Context, tx *sql.Tx, f Filter, where []string, a
 		runs = keep(runs, f.Keep)
 		out = append(out, runs[:min(len(runs), f.PerWorkflow)]...)
 	}
-	slices.SortStableFunc(out, newestFirst)
+	sort.SliceStable(out, func(i, j int) bool { return newestFirst(out[i], out[j]) < 0 })
 	if f.Limit > 0 && len(out) > f.Limit {
 		out = out[:f.Limit]
 	}

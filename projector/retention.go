@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/picoflow/picoflow/journal"
@@ -65,8 +66,9 @@ func (d *DB) PlanRetention(ctx context.Context, now time.Time, p Policy) (*Plan,
 					plan.Remove = append(plan.Remove, r)
 				}
 			}
-			slices.SortFunc(plan.Remove, func(a, b Doomed) int {
-				return cmp.Or(a.Started.Compare(b.Started), cmp.Compare(a.ID, b.ID))
+			rm := plan.Remove
+			sort.Slice(rm, func(i, j int) bool {
+				return cmp.Or(rm[i].Started.Compare(rm[j].Started), cmp.Compare(rm[i].ID, rm[j].ID)) < 0
 			})
 		}
 		if p.LogAge > 0 && (p.MaxAge == 0 || p.LogAge < p.MaxAge) {
@@ -248,7 +250,7 @@ func ReadLayout(dir string) (*Layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read journal layout: %w", err)
 	}
-	slices.SortFunc(l.Fires, func(a, b Fire) int { return cmp.Compare(a.Seq, b.Seq) })
+	sort.Slice(l.Fires, func(i, j int) bool { return l.Fires[i].Seq < l.Fires[j].Seq })
 	return l, nil
 }
 
@@ -278,7 +280,7 @@ func Cut(exts []Extent, keep func(run string) bool, pins []uint64, last uint64) 
 	// Newest start first: lowering the cut to a run's start can only split
 	// runs that start earlier, which come later in this order.
 	byStart := slices.Clone(exts)
-	slices.SortFunc(byStart, func(a, b Extent) int { return cmp.Compare(b.First, a.First) })
+	sort.Slice(byStart, func(i, j int) bool { return byStart[j].First < byStart[i].First })
 	for _, e := range byStart {
 		if e.First < cut && e.Last >= cut {
 			cut = e.First

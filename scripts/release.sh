@@ -75,6 +75,16 @@ target_cpu_flags() {
 #  * SQLITE_OMIT_SHARED_CACHE makes ?cache=shared a no-op.
 #  * Do not add SQLITE_OMIT_DECLTYPE or SQLITE_OMIT_AUTHORIZATION: the driver
 #    calls sqlite3_column_decltype and sqlite3_set_authorizer.
+#  * Left out because PicoFlow's SQL does not use them (grep the SQL before
+#    relying on one): date/time functions (DATETIME_FUNCS; CURRENT_TIMESTAMP
+#    still works), sqlite3_trace (TRACE; the driver uses it only with its
+#    sqlite_trace tag), incremental blob I/O (INCRBLOB), the pragmas
+#    function_list/module_list/pragma_list (INTROSPECTION_PRAGMAS), memory-
+#    mapped I/O (MAX_MMAP_SIZE=0; off by default, nothing sets mmap_size) and
+#    the test hooks (UNTESTABLE).
+#  * Do not add SQLITE_OMIT_JSON, SQLITE_OMIT_WINDOWFUNC or
+#    SQLITE_OMIT_VIRTUALTABLE: the projector uses json_group_array,
+#    json_each (a table-valued function) and ROW_NUMBER() OVER.
 sqlite_defines=(
   -DSQLITE_DEFAULT_WAL_SYNCHRONOUS=1
   -DSQLITE_OMIT_DEPRECATED
@@ -91,6 +101,12 @@ sqlite_defines=(
   -DSQLITE_USE_ALLOCA
   -DSQLITE_LIKE_DOESNT_MATCH_BLOBS
   -DSQLITE_MAX_EXPR_DEPTH=0
+  -DSQLITE_UNTESTABLE
+  -DSQLITE_OMIT_TRACE
+  -DSQLITE_OMIT_INTROSPECTION_PRAGMAS
+  -DSQLITE_OMIT_INCRBLOB
+  -DSQLITE_OMIT_DATETIME_FUNCS
+  -DSQLITE_MAX_MMAP_SIZE=0
 )
 # mattn/go-sqlite3 turns on FTS3 and R*Tree with #cgo CFLAGS, which come after
 # CGO_CFLAGS on the compiler command line, so -U cannot undo them. A header

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # size.sh — report release binary sizes and enforce the size budget.
 #
-# Budget: each binary must be at most 10 MiB (10 * 1024 * 1024 = 10485760
-# bytes). Edge devices often have 32-256 MB of flash, and the binary is
-# usually shipped over a slow link, so growth past this is a regression.
+# Budget: the armv7 binary (the product's target: a Raspberry Pi Zero 2 W
+# class board) must be at most 9,300,000 bytes, the others at most 10 MiB
+# (10 * 1024 * 1024 = 10485760 bytes). The PRD's limit is < 10 MB with the
+# web UI in; the armv7 budget sits just above what the release weighs
+# (9,246,620 bytes with main at 60cb694, after the cuts in ARCHITECTURE.md,
+# "Binary size"), so growth is noticed when it happens rather than at the
+# PRD's wall. Edge devices often have 32-256 MB of flash, and the binary is
+# usually shipped over a slow link.
 #
 # With --breakdown, build an unstripped armv7 copy (same flags as the release
 # minus -s -w) and sum `go tool nm -size` symbol sizes per package, so you can
@@ -12,19 +17,24 @@
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-limit=10485760   # 10 MiB
+limit=10485760         # 10 MiB: arm64, amd64
+limit_armv7=9300000    # the product target: see the budget note above
 
 usage() {
   cat <<'EOF'
-Usage: scripts/size.sh [--dist DIR] [--limit BYTES] [--breakdown [--top N]] [--help]
+Usage: scripts/size.sh [--dist DIR] [--limit BYTES] [--limit-armv7 BYTES] [--breakdown [--top N]] [--help]
 
 Print the size of each dist/picoflow-linux-* binary in bytes and MiB; exit 1
-if any is over the limit (default 10 MiB = 10485760 bytes) or none exists.
+if any is over its budget or none exists. Budgets: armv7 9,300,000 bytes,
+arm64 and amd64 10 MiB (10485760 bytes).
 
 Options:
   --dist DIR        directory holding the binaries (default: <repo>/dist)
   --name NAME       binary name prefix (default: picoflow)
-  --limit BYTES     size budget per binary (default: 10485760)
+  --limit BYTES     size budget of the arm64 and amd64 binaries
+                    (default: 10485760)
+  --limit-armv7 BYTES
+                    size budget of the armv7 binary (default: 9300000)
   --breakdown       also build an unstripped armv7 binary in a temp dir and
                     print the largest packages by summed symbol size
   --top N           packages to show with --breakdown (default: 25)
@@ -54,6 +64,7 @@ while [[ $# -gt 0 ]]; do
     --dist) need_arg "$@"; dist="$2"; shift 2 ;;
     --name) need_arg "$@"; name="$2"; release_args+=(--name "$2"); shift 2 ;;
     --limit) need_arg "$@"; limit="$2"; shift 2 ;;
+    --limit-armv7) need_arg "$@"; limit_armv7="$2"; shift 2 ;;
     --breakdown) breakdown=1; shift ;;
     --top) need_arg "$@"; top="$2"; shift 2 ;;
     --pkg|--version-symbol) need_arg "$@"; release_args+=("$1" "$2"); shift 2 ;;
@@ -63,6 +74,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ "${limit}" =~ ^[0-9]+$ ]] || die "--limit must be a number of bytes"
+[[ "${limit_armv7}" =~ ^[0-9]+$ ]] || die "--limit-armv7 must be a number of bytes"
 [[ "${top}" =~ ^[0-9]+$ ]] || die "--top must be a number"
 dist="${dist:-${module_dir}/dist}"
 
@@ -75,17 +87,19 @@ for t in armv7 arm64 amd64; do
   [[ -f "${dist}/${name}-linux-${t}" ]] && found=$((found + 1))
 done
 [[ "${found}" -gt 0 ]] || die "no ${name}-linux-{armv7,arm64,amd64} in ${dist} (run scripts/release.sh first)"
-printf '%-28s %12s %9s %8s  %s\n' binary bytes MiB MB "budget $(mib "${limit}") MiB"
+printf '%-28s %12s %9s %8s  %s\n' binary bytes MiB MB "budget"
 for t in armv7 arm64 amd64; do
   f="${dist}/${name}-linux-${t}"
   [[ -f "${f}" ]] || continue
+  budget="${limit}"
+  [[ "${t}" != armv7 ]] || budget="${limit_armv7}"
   bytes="$(wc -c <"${f}" | tr -d ' ')"
   mb="$(awk -v b="${bytes}" 'BEGIN { printf "%.2f", b / 1000000 }')"
-  if [[ "${bytes}" -gt "${limit}" ]]; then
-    status="OVER by $((bytes - limit)) bytes"
+  if [[ "${bytes}" -gt "${budget}" ]]; then
+    status="OVER ${budget} by $((bytes - budget)) bytes"
     over=1
   else
-    status="ok ($((limit - bytes)) bytes left)"
+    status="ok, ${budget} ($((budget - bytes)) bytes left)"
   fi
   printf '%-28s %12s %9s %8s  %s\n' "${name}-linux-${t}" "${bytes}" "$(mib "${bytes}")" "${mb}" "${status}"
 done
@@ -184,5 +198,5 @@ if [[ "${breakdown}" -eq 1 ]]; then
 fi
 
 if [[ "${over}" -ne 0 ]]; then
-  die "a binary is over the $(mib "${limit}") MiB (${limit} bytes) budget"
+  die "a binary is over its budget (armv7 ${limit_armv7} bytes, others ${limit} bytes)"
 fi

@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"html"
 	"io"
 	"time"
 
@@ -103,18 +102,18 @@ func gantt(w io.Writer, names []string, evs []*journal.Event, start, asOf time.T
 		if i%2 == 1 {
 			fmt.Fprintf(b, `<rect x="0" y="%d" width="%d" height="%d" fill="#f6f8fa"/>`, y, ganttLabel+ganttWidth+40, ganttRow)
 		}
-		fmt.Fprintf(b, `<text x="%d" y="%d" font-size="12" fill="#1f2933">%s</text>`+"\n", 6, y+15, html.EscapeString(dag.Clip(name, 24)))
+		fmt.Fprintf(b, `<text x="%d" y="%d" font-size="12" fill="#1f2933">%s</text>`+"\n", 6, y+15, dag.Escape(dag.Clip(name, 24)))
 		for _, s := range bs[name] {
 			x1, x2 := x(s.from), x(s.to)
 			w := max(x2-x1, 2)
 			tip := barTip(name, s)
 			if s.status == "backoff" {
 				fmt.Fprintf(b, `<rect class="bar backoff" data-task="%s" x="%.1f" y="%d" width="%.1f" height="%d" fill="#f0a020" fill-opacity="0.22" stroke="#f0a020" stroke-dasharray="3 2"><title>%s</title></rect>`+"\n",
-					html.EscapeString(name), x1, y+6, w, ganttRow-12, html.EscapeString(tip))
+					dag.Escape(name), x1, y+6, w, ganttRow-12, dag.Escape(tip))
 				continue
 			}
 			fmt.Fprintf(b, `<rect class="bar attempt" data-task="%s" data-attempt="%d" data-status="%s" x="%.1f" y="%d" width="%.1f" height="%d" rx="3" fill="%s"><title>%s</title></rect>`+"\n",
-				html.EscapeString(name), s.attempt, html.EscapeString(s.status), x1, y+4, w, ganttRow-8, dag.Color(s.status), html.EscapeString(tip))
+				dag.Escape(name), s.attempt, dag.Escape(s.status), x1, y+4, w, ganttRow-8, dag.Color(s.status), dag.Escape(tip))
 		}
 	}
 	io.WriteString(b, "</svg>\n")

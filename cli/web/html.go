@@ -2,9 +2,10 @@ package web
 
 import (
 	"fmt"
-	"html"
 	"io"
 	"strings"
+
+	"github.com/picoflow/picoflow/cli/dag"
 )
 
 // The pages are written with markup, an escaping writer, rather than
@@ -39,12 +40,12 @@ func (m *markup) f(format string, args ...any) {
 		case trusted:
 			args[i] = string(v)
 		case string:
-			args[i] = html.EscapeString(v)
+			args[i] = dag.Escape(v)
 		case fmt.Stringer:
-			args[i] = html.EscapeString(v.String())
+			args[i] = dag.Escape(v.String())
 		case int, int64, uint64, float64, bool:
 		default:
-			args[i] = html.EscapeString(fmt.Sprint(v))
+			args[i] = dag.Escape(fmt.Sprint(v))
 		}
 	}
 	fmt.Fprintf(m.w, format, args...)
@@ -54,11 +55,11 @@ func (m *markup) f(format string, args ...any) {
 func (m *markup) raw(s trusted) { io.WriteString(m.w, string(s)) }
 
 // text writes escaped text.
-func (m *markup) text(s string) { io.WriteString(m.w, html.EscapeString(s)) }
+func (m *markup) text(s string) { io.WriteString(m.w, dag.Escape(s)) }
 
 // badge is a status as a coloured label.
 func badge(status string) trusted {
-	return trusted(fmt.Sprintf(`<span class="badge %s">%s</span>`, statusClass(status), html.EscapeString(status)))
+	return trusted(fmt.Sprintf(`<span class="badge %s">%s</span>`, statusClass(status), dag.Escape(status)))
 }
 
 // top writes the head of every page and its header.

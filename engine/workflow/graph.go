@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/picoflow/picoflow/engine/yamlcheck"
@@ -95,7 +96,11 @@ func (d *decoder) names(w *Workflow, nodes []taskNode) []int32 {
 		}
 	}
 	name := func(i int32) string { return w.Tasks[i].Name }
-	slices.SortFunc(sorted, func(a, b int32) int { return cmp.Or(cmpVar(name(a), name(b)), cmp.Compare(a, b)) })
+	// sort.Slice rather than slices.SortFunc: see ARCHITECTURE.md, "Binary size".
+	sort.Slice(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		return cmp.Or(cmpVar(name(a), name(b)), cmp.Compare(a, b)) < 0
+	})
 	for g := 0; g < len(sorted); {
 		h := g + 1
 		for h < len(sorted) && sameVar(name(sorted[g]), name(sorted[h])) {

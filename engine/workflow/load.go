@@ -7,14 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/picoflow/picoflow/engine/schedule"
-	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/picoflow/picoflow/engine/schedule"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -536,7 +537,8 @@ func LoadPathsWith(paths []string, base Config) ([]*Workflow, error) {
 	}
 	// Keep files in load order and each file's problems in line order;
 	// path-level problems (order -1) come first.
-	slices.SortStableFunc(probs, func(a, b Problem) int {
+	sort.SliceStable(probs, func(i, j int) bool {
+		a, b := &probs[i], &probs[j]
 		oa, ok := order[a.File]
 		if !ok {
 			oa = -1
@@ -545,7 +547,7 @@ func LoadPathsWith(paths []string, base Config) ([]*Workflow, error) {
 		if !ok {
 			ob = -1
 		}
-		return cmp.Or(cmp.Compare(oa, ob), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		return cmp.Or(cmp.Compare(oa, ob), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column)) < 0
 	})
 	return out, probs
 }

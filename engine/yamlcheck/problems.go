@@ -2,7 +2,7 @@ package yamlcheck
 
 import (
 	"cmp"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -102,8 +102,8 @@ func (ps Problems) Unwrap() []error {
 // SortByPosition orders the problems of one file by line and column,
 // keeping the order of discovery for problems at the same place.
 func (ps Problems) SortByPosition() {
-	slices.SortStableFunc(ps, func(a, b Problem) int {
-		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	sort.SliceStable(ps, func(i, j int) bool {
+		return cmp.Or(cmp.Compare(ps[i].Line, ps[j].Line), cmp.Compare(ps[i].Column, ps[j].Column)) < 0
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"unicode/utf16"
@@ -201,7 +202,7 @@ func mask(dst, buf []byte, pre int, cont bool, vals [][]byte, final bool) ([]byt
 	if !final {
 		hold = holdStart(buf, vals)
 	}
-	slices.SortFunc(iv, func(a, b [2]int) int { return a[0] - b[0] })
+	sort.Slice(iv, func(i, j int) bool { return iv[i][0] < iv[j][0] })
 	pos, covered, reach := 0, 0, false
 	for k := 0; k < len(iv); {
 		a, b := iv[k][0], iv[k][1]

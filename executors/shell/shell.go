@@ -36,17 +36,8 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	if sh == "" {
 		sh = "/bin/sh"
 	}
-	if cfg.Workdir != "" {
-		if fi, err := os.Stat(cfg.Workdir); err != nil || !fi.IsDir() {
-			why := "no such directory"
-			if err == nil {
-				why = "not a directory"
-			} else if !errors.Is(err, os.ErrNotExist) {
-				why = unwrapPath(err).Error()
-			}
-			return executors.Result{Status: executors.Failed, ExitCode: -1,
-				Err: fmt.Errorf("workdir %s: %s (config.workdir of task %s)", cfg.Workdir, why, req.Task.Name)}
-		}
+	if err := checkWorkdir(cfg.Workdir, req.Task.Name); err != nil {
+		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: err}
 	}
 	cmd := exec.Command(sh, "-c", cfg.Command)
 	cmd.Dir = cfg.Workdir
@@ -111,6 +102,25 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	}
 	executors.LogFailed(req, &res, werr)
 	return res
+}
+
+// checkWorkdir reports a workdir that is not a directory ("" is the
+// current one).
+func checkWorkdir(dir, task string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err == nil && fi.IsDir() {
+		return nil
+	}
+	why := "no such directory"
+	if err == nil {
+		why = "not a directory"
+	} else if !errors.Is(err, os.ErrNotExist) {
+		why = unwrapPath(err).Error()
+	}
+	return fmt.Errorf("workdir %s: %s (config.workdir of task %s)", dir, why, task)
 }
 
 // devNull returns /dev/null opened once for reading, every task's stdin
