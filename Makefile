@@ -29,7 +29,7 @@ vet:
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	shellcheck scripts/*.sh scripts/deb/postinst scripts/deb/prerm scripts/deb/postrm .ci/run
+	shellcheck -x scripts/*.sh scripts/deb/postinst scripts/deb/prerm scripts/deb/postrm .ci/run
 	cd examples/alerts && promtool check rules picoflow.rules.yml && promtool test rules picoflow.rules.test.yml
 
 unit:
