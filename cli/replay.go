@@ -305,7 +305,7 @@ func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 		}
 		exit, dur := "", ""
 		if t.Status != engine.Pending && t.Status != engine.Skipped && t.Status != engine.Running {
-			exit = strconv.Itoa(t.ExitCode)
+			exit = strconv.Itoa(int(t.ExitCode))
 		}
 		if d := taskDurationMS(t); d != nil {
 			dur = ms(*d)
@@ -434,10 +434,10 @@ type replayTask struct {
 // taskDurationMS is a task's duration as history shows it: from its first
 // attempt's start to its end, never negative; nil until it ended.
 func taskDurationMS(t *engine.TaskState) *int64 {
-	if t.Finished.IsZero() || t.FirstStarted.IsZero() {
+	if t.Finished().IsZero() || t.FirstStarted().IsZero() {
 		return nil
 	}
-	d := max(t.Finished.Sub(t.FirstStarted).Milliseconds(), 0)
+	d := max(t.Finished().Sub(t.FirstStarted()).Milliseconds(), 0)
 	return &d
 }
 
@@ -512,12 +512,12 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 			f.Tasks = append(f.Tasks, replayTask{Name: n, Status: "pending", AttemptDurationsMS: []int64{}})
 			continue
 		}
-		rt := replayTask{Name: n, Status: t.Status.String(), Attempts: t.Attempt, DurationMS: taskDurationMS(t),
+		rt := replayTask{Name: n, Status: t.Status.String(), Attempts: int(t.Attempt), DurationMS: taskDurationMS(t),
 			AttemptDurationsMS: durs[n], Error: t.Error, Reason: t.Reason, ReusedFrom: t.ReusedFrom}
 		if rt.AttemptDurationsMS == nil {
 			rt.AttemptDurationsMS = []int64{}
 		} else {
-			code := t.ExitCode
+			code := int(t.ExitCode)
 			rt.ExitCode = &code
 		}
 		f.Tasks = append(f.Tasks, rt)

@@ -35,7 +35,7 @@ func (x *runner) logPath(i, attempt int) string {
 // the loop goroutine: it reads the run state (upstream outputs).
 func (x *runner) request(i int) *executors.Request {
 	t := x.wf.Tasks[i]
-	attempt := x.tasks[i].Attempt
+	attempt := int(x.tasks[i].Attempt)
 	out := filepath.Join(x.logDir, fmt.Sprintf("%s.%d.out", t.Name, attempt))
 	env := make([]string, 0, len(x.e.opts.Env)+len(x.wf.Env)+len(t.Env)+8)
 	env = append(env, x.e.opts.Env...)

@@ -99,7 +99,7 @@ func CancelEvents(wf *workflow.Workflow, r *Run, req CancelRequest, live bool, n
 				Status: journal.StatusCanceled, Reason: why})
 		case st.Status == Running && !live:
 			evs = append(evs, &journal.Event{Type: journal.TaskFinished, Time: ts, Run: r.ID, Task: t.Name,
-				Attempt: st.Attempt, Status: journal.StatusCanceled, ExitCode: -1,
+				Attempt: int(st.Attempt), Status: journal.StatusCanceled, ExitCode: -1,
 				Reason: why + " while no picoflow process ran it (its processes were killed)"})
 		}
 	}
@@ -135,7 +135,7 @@ func finishRunning(wf *workflow.Workflow, r *Run, now time.Time) []*journal.Even
 	for _, t := range wf.Tasks {
 		if st := r.Tasks[t.Name]; st != nil && st.Status == Running {
 			evs = append(evs, &journal.Event{Type: journal.TaskFinished, Time: now.UnixNano(), Run: r.ID, Task: t.Name,
-				Attempt: st.Attempt, Status: journal.StatusCanceled, ExitCode: -1,
+				Attempt: int(st.Attempt), Status: journal.StatusCanceled, ExitCode: -1,
 				Reason: "the run was canceled; picoflow stopped while it ran"})
 		}
 	}

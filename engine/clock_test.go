@@ -131,7 +131,7 @@ func TestBackoffOnInjectedClock(t *testing.T) {
 		t.Fatalf("attempt %d started, want 2", n)
 	}
 	r := <-done
-	if a := r.Tasks["a"]; r.Status != engine.RunSuccess || a.Attempt != 2 || !a.Finished.Equal(c.Now()) {
+	if a := r.Tasks["a"]; r.Status != engine.RunSuccess || a.Attempt != 2 || !a.Finished().Equal(c.Now()) {
 		t.Errorf("run %s, task %+v; want success on attempt 2 at the fake clock's time", r.Status, a)
 	}
 }

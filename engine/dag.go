@@ -42,9 +42,9 @@ func (x *runner) decide(i int, now time.Time) {
 		x.ready = append(x.ready, i)
 	case VerdictSkip:
 		// The staged skip makes diamonds skip once.
-		x.causes[i] = tl.FailedName
-		if tl.FailedName == "" {
-			x.causes[i] = tl.SkippedCause
+		x.causes[i] = tl.FailedName()
+		if x.causes[i] == "" {
+			_, x.causes[i] = tl.SkippedName()
 		}
 		x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
 			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Status: journal.StatusSkipped, Reason: reason})

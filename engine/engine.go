@@ -166,11 +166,11 @@ func (e *Engine) Resume(ctx context.Context, wf *workflow.Workflow, r *Run) erro
 		}
 		if t.Idempotent {
 			evs = append(evs, &journal.Event{Type: journal.TaskFinished, Time: now, Run: r.ID, Task: t.Name,
-				Attempt: st.Attempt, Status: journal.StatusInterrupted, ExitCode: -1,
+				Attempt: int(st.Attempt), Status: journal.StatusInterrupted, ExitCode: -1,
 				Reason: "picoflow stopped while it ran (crash or power loss)"})
 		} else {
 			evs = append(evs, &journal.Event{Type: journal.TaskInDoubt, Time: now, Run: r.ID, Task: t.Name,
-				Attempt: st.Attempt, Reason: "interrupted while running and not idempotent: settle it with picoflow resolve"})
+				Attempt: int(st.Attempt), Reason: "interrupted while running and not idempotent: settle it with picoflow resolve"})
 		}
 	}
 	if err := e.commit(r, evs); err != nil {

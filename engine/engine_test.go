@@ -193,7 +193,7 @@ func TestRetryBackoff(t *testing.T) {
 				task{name: "flaky", cmd: cmd, extra: fmt.Sprintf("retry: %d", tc.retry)}))
 			r := h.start(wf)
 			st := r.Tasks["flaky"]
-			if st.Status != tc.status || st.Attempt != tc.attempts {
+			if st.Status != tc.status || int(st.Attempt) != tc.attempts {
 				t.Fatalf("task %s after %d attempts, want %s after %d", st.Status, st.Attempt, tc.status, tc.attempts)
 			}
 			wantRun := RunFailed

@@ -200,8 +200,8 @@ func (x *runner) startReady(now time.Time) (launch []int, slotC <-chan struct{})
 		launch = append(launch, i)
 		st := x.view(i)
 		x.stage(i, &journal.Event{Type: journal.TaskStarted, Time: now.UnixNano(),
-			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: st.Attempt + 1,
-			LogPath: x.logPath(i, st.Attempt+1), Resumed: st.Attempt > 0 && st.Failures < st.Attempt})
+			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: int(st.Attempt) + 1,
+			LogPath: x.logPath(i, int(st.Attempt)+1), Resumed: st.Attempt > 0 && st.Failures < st.Attempt})
 	}
 	return launch, nil
 }

@@ -116,7 +116,7 @@ func reusedEvent(orig *Run, task string) (*journal.Event, error) {
 	case st.Status == Success:
 		ev.Status, ev.Outputs = journal.StatusSuccess, st.Outputs
 	case st.Status == Failed || st.Status == TimedOut:
-		ev.Status, ev.ExitCode, ev.Error = journal.StatusFailed, st.ExitCode, st.Error
+		ev.Status, ev.ExitCode, ev.Error = journal.StatusFailed, int(st.ExitCode), st.Error
 		if st.Status == TimedOut {
 			ev.Status = journal.StatusTimeout
 		}

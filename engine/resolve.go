@@ -55,5 +55,5 @@ func resolveEvent(st *State, run, task, status, note string, now time.Time) (*jo
 		note = "resolved by operator"
 	}
 	return &journal.Event{Type: journal.TaskResolved, Time: now.UnixNano(), Run: r.ID,
-		Task: task, Attempt: t.Attempt, Status: status, Reason: note}, nil
+		Task: task, Attempt: int(t.Attempt), Status: status, Reason: note}, nil
 }

@@ -194,7 +194,7 @@ func TestInDoubt(t *testing.T) {
 			}
 
 			if err := h.j.Append(&journal.Event{Type: journal.TaskResolved, Time: time.Now().UnixNano(), Run: r.ID,
-				Task: "charge", Attempt: r.Tasks["charge"].Attempt, Status: tc.resolve, Reason: "checked by test"}); err != nil {
+				Task: "charge", Attempt: int(r.Tasks["charge"].Attempt), Status: tc.resolve, Reason: "checked by test"}); err != nil {
 				t.Fatal(err)
 			}
 			r = h.resume(r.ID)

@@ -56,10 +56,33 @@ func OutcomeOf(s TaskStatus, continueOnFailure bool) Outcome {
 // Tally counts the outcomes of a task's upstream tasks: what its trigger
 // rule decides from. The run loop keeps one per task and updates it as
 // each upstream task ends, so a decision costs O(1) whatever the fan-in.
+// It is 24 bytes: the names its reasons give are kept apart, once an
+// upstream task failed or was skipped.
 type Tally struct {
-	OK, Failed, Skipped, Open int
-	FailedName                string // the first upstream counted as failed
-	SkippedName, SkippedCause string // the first counted as skipped, and its Cause
+	OK, Failed, Skipped, Open int32
+	names                     *tallyNames // nil until an upstream failed or was skipped
+}
+
+type tallyNames struct {
+	failed                string // the first upstream counted as failed
+	skipped, skippedCause string // the first counted as skipped, and its Cause
+}
+
+// FailedName is the first upstream task counted as failed ("" if none).
+func (t *Tally) FailedName() string {
+	if t.names == nil {
+		return ""
+	}
+	return t.names.failed
+}
+
+// SkippedName is the first upstream task counted as skipped, and
+// SkippedCause the Cause it had ("" if none).
+func (t *Tally) SkippedName() (name, cause string) {
+	if t.names == nil {
+		return "", ""
+	}
+	return t.names.skipped, t.names.skippedCause
 }
 
 // Add counts one upstream task.
@@ -69,17 +92,27 @@ func (t *Tally) Add(u Upstream) {
 		t.OK++
 	case OutcomeFailed:
 		t.Failed++
-		if t.FailedName == "" {
-			t.FailedName = u.Name
+		if t.FailedName() == "" {
+			t.setNames(func(n *tallyNames) { n.failed = u.Name })
 		}
 	case OutcomeSkipped:
 		t.Skipped++
-		if t.SkippedName == "" {
-			t.SkippedName, t.SkippedCause = u.Name, u.Cause
+		if name, _ := t.SkippedName(); name == "" {
+			t.setNames(func(n *tallyNames) { n.skipped, n.skippedCause = u.Name, u.Cause })
 		}
 	default:
 		t.Open++
 	}
+}
+
+// setNames changes a copy of the names, which copies of t may share.
+func (t *Tally) setNames(set func(*tallyNames)) {
+	n := new(tallyNames)
+	if t.names != nil {
+		*n = *t.names
+	}
+	set(n)
+	t.names = n
 }
 
 // Ended moves an upstream task counted as not done to its outcome.
@@ -103,7 +136,8 @@ func Decide(rule string, ups []Upstream) (v Verdict, reason string) {
 // DecideTally is Decide over counted outcomes.
 func DecideTally(rule string, t Tally) (v Verdict, reason string) {
 	ok, failed, skipped, open := t.OK, t.Failed, t.Skipped, t.Open
-	firstFailed := t.FailedName
+	firstFailed := t.FailedName()
+	skippedName, skippedCause := t.SkippedName()
 	if ok+failed+skipped+open == 0 || rule == workflow.RuleAlways {
 		return VerdictRun, ""
 	}
@@ -141,11 +175,11 @@ func DecideTally(rule string, t Tally) (v Verdict, reason string) {
 		if failed > 0 {
 			return skip("upstream task %s failed", firstFailed)
 		}
-		if skipped > 0 && t.SkippedCause != "" {
-			return skip("upstream task %s failed (via %s)", t.SkippedCause, t.SkippedName)
+		if skipped > 0 && skippedCause != "" {
+			return skip("upstream task %s failed (via %s)", skippedCause, skippedName)
 		}
 		if skipped > 0 {
-			return skip("upstream task %s was skipped", t.SkippedName)
+			return skip("upstream task %s was skipped", skippedName)
 		}
 	}
 	if open > 0 {

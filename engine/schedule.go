@@ -36,7 +36,7 @@ func (x *runner) init() {
 			// RetryAt is absolute: after a reboot with the clock behind (a
 			// board without an RTC) it may be hours away. Never wait longer
 			// than the backoff that was configured.
-			at := st.RetryAt
+			at := st.RetryAt()
 			if latest := now.Add(st.Backoff); at.After(latest) {
 				at = latest
 			}
@@ -116,7 +116,7 @@ func (x *runner) resultEvent(a attemptResult, now time.Time) (ev *journal.Event,
 		return ev, time.Time{}
 	}
 	ev.Tail, ev.Status = redact(a.tail), a.res.Status.String()
-	if n := x.view(a.task).Failures + 1; !a.res.NoRetry && n <= t.Retry && !x.canceling {
+	if n := int(x.view(a.task).Failures) + 1; !a.res.NoRetry && n <= t.Retry && !x.canceling {
 		wait := max(x.wf.Config.Backoff.Delay(n), a.res.RetryAfter)
 		retryAt = now.Add(wait)
 		ev.Type, ev.RetryAt, ev.BackoffMS = journal.TaskRetrying, retryAt.UnixNano(), wait.Milliseconds()

@@ -39,28 +39,50 @@ func (s TaskStatus) Final() bool {
 }
 
 // TaskState is what the journal says about one task of a run.
+//
+// A run holds one per task, 100,000 of them in a big DAG: its times are
+// unix nanoseconds (0: never) read through methods, and its numbers are
+// 32 bits, which halves it against time.Time fields and ints. It keeps no
+// log path: the TaskStarted event in the journal has it (the projector and
+// `picoflow logs` read it there), and a path per task is ~100 bytes more.
 type TaskState struct {
 	Status   TaskStatus
-	Attempt  int // number of the latest attempt started (1-based)
-	Failures int // attempts that failed or timed out: retries used + 1 when final
-	RetryAt  time.Time
+	Attempt  int32 // number of the latest attempt started (1-based)
+	Failures int32 // attempts that failed or timed out: retries used + 1 when final
+	ExitCode int32
+	PGID     int32
 	Backoff  time.Duration // the wait that RetryAt ends, as configured
-	ExitCode int
 	Error    string
 	Tail     string
 	Outputs  map[string]string
-	LogPath  string
-	PGID     int
-	Reason   string    // why skipped / in doubt / interrupted
-	Started  time.Time // of the latest attempt
-	Finished time.Time
-	// FirstStarted is when the first attempt started: a task's duration
-	// runs from it to Finished, waits between attempts included.
-	FirstStarted time.Time
+	Reason   string // why skipped / in doubt / interrupted
 	// ReusedFrom is the run whose result a rerun reused instead of running
 	// the task ("" when it ran in this run).
 	ReusedFrom string
+
+	retryAt, started, finished, firstStarted int64 // unix nanoseconds; 0: none
 }
+
+// nanoTime is a TaskState time: the zero time for 0.
+func nanoTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// RetryAt is when a retrying task's next attempt is due.
+func (t *TaskState) RetryAt() time.Time { return nanoTime(t.retryAt) }
+
+// Started is when the latest attempt started.
+func (t *TaskState) Started() time.Time { return nanoTime(t.started) }
+
+// Finished is when the latest attempt ended (zero while it runs).
+func (t *TaskState) Finished() time.Time { return nanoTime(t.finished) }
+
+// FirstStarted is when the first attempt started: a task's duration runs
+// from it to Finished, waits between attempts included.
+func (t *TaskState) FirstStarted() time.Time { return nanoTime(t.firstStarted) }
 
 // RunStatus is a run's state.
 type RunStatus uint8
@@ -233,18 +255,18 @@ func (r *Run) Apply(e *journal.Event) error {
 func (t *TaskState) apply(e *journal.Event) {
 	switch e.Type {
 	case journal.TaskStarted:
-		t.Status, t.Attempt, t.LogPath, t.PGID = Running, e.Attempt, e.LogPath, 0
-		t.Started, t.Finished = e.At(), time.Time{}
-		if t.FirstStarted.IsZero() {
-			t.FirstStarted = t.Started
+		t.Status, t.Attempt, t.PGID = Running, int32(e.Attempt), 0
+		t.started, t.finished = e.Time, 0
+		if t.firstStarted == 0 {
+			t.firstStarted = t.started
 		}
 		t.Error, t.Tail, t.Reason, t.ExitCode = "", "", "", 0
 	case journal.TaskProcess:
-		if t.Attempt == e.Attempt {
-			t.PGID = e.PGID
+		if int(t.Attempt) == e.Attempt {
+			t.PGID = int32(e.PGID)
 		}
 	case journal.TaskFinished:
-		t.ExitCode, t.Error, t.Tail, t.Finished, t.Reason = e.ExitCode, e.Error, e.Tail, e.At(), e.Reason
+		t.ExitCode, t.Error, t.Tail, t.finished, t.Reason = int32(e.ExitCode), e.Error, e.Tail, e.Time, e.Reason
 		switch e.Status {
 		case journal.StatusSuccess:
 			t.Status, t.Outputs, t.ReusedFrom = Success, e.Outputs, e.ReusedFrom
@@ -261,8 +283,8 @@ func (t *TaskState) apply(e *journal.Event) {
 		}
 	case journal.TaskRetrying:
 		t.Status, t.Failures = Retrying, t.Failures+1
-		t.ExitCode, t.Error, t.Tail, t.Finished = e.ExitCode, e.Error, e.Tail, e.At()
-		t.RetryAt = time.Unix(0, e.RetryAt)
+		t.ExitCode, t.Error, t.Tail, t.finished = int32(e.ExitCode), e.Error, e.Tail, e.Time
+		t.retryAt = e.RetryAt
 		t.Backoff = time.Duration(e.BackoffMS) * time.Millisecond
 	case journal.TaskSkipped:
 		t.Status, t.Reason = Skipped, e.Reason

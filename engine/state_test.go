@@ -88,7 +88,14 @@ func diffRuns(a, b *Run) string {
 		}
 		sa, sb := reflect.ValueOf(*ta), reflect.ValueOf(*tb)
 		for i := range sa.NumField() {
-			if !reflect.DeepEqual(sa.Field(i).Interface(), sb.Field(i).Interface()) {
+			fa, fb := sa.Field(i), sb.Field(i)
+			if !sa.Type().Field(i).IsExported() { // the times: unix nanoseconds
+				if !fa.Equal(fb) {
+					out = append(out, fmt.Sprintf("  task %s %s: %v → %v", n, sa.Type().Field(i).Name, fa, fb))
+				}
+				continue
+			}
+			if !reflect.DeepEqual(fa.Interface(), fb.Interface()) {
 				out = append(out, fmt.Sprintf("  task %s %s: %v → %v", n, sa.Type().Field(i).Name, sa.Field(i), sb.Field(i)))
 			}
 		}

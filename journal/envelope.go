@@ -32,15 +32,48 @@ var ErrCorrupt = errors.New("corrupt journal entry")
 
 // appendEnvelope appends the envelope of an event to dst.
 func appendEnvelope(dst []byte, t Type, seq uint64, payload []byte) []byte {
-	var h [headerSize]byte
-	h[0] = envelopeVersion
+	n := len(dst)
+	dst = append(dst, make([]byte, headerSize)...)
+	dst = append(dst, payload...)
+	sealEnvelope(dst[n:], t, seq)
+	return dst
+}
+
+// sealEnvelope writes the header of entry, whose payload follows
+// headerSize bytes left for it (newEntry).
+func sealEnvelope(entry []byte, t Type, seq uint64) {
+	h, payload := entry[:headerSize], entry[headerSize:]
+	h[0], h[1] = envelopeVersion, 0
 	binary.LittleEndian.PutUint16(h[2:], uint16(t))
 	binary.LittleEndian.PutUint64(h[4:], seq)
 	binary.LittleEndian.PutUint32(h[12:], uint32(len(payload)))
 	crc := crc32.Update(crc32.Checksum(h[:16], castagnoli), castagnoli, payload)
 	binary.LittleEndian.PutUint32(h[16:], crc)
-	dst = append(dst, h[:]...)
-	return append(dst, payload...)
+}
+
+// entryWriter collects the JSON of one event behind headerSize bytes left
+// for its envelope, in one allocation of the right size: a run_started
+// event holds the whole definition, and a copy of it per step (payload,
+// envelope, batch, wal) is what a big DAG's run used to peak on.
+type entryWriter struct{ b []byte }
+
+func (w *entryWriter) Write(p []byte) (int, error) {
+	if w.b == nil {
+		w.b = make([]byte, headerSize, headerSize+len(p))
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// newEntry returns an entry for e: headerSize bytes for sealEnvelope, then
+// its payload, the bytes json.Marshal gives (an Encoder adds a newline,
+// which is cut off).
+func newEntry(e *Event) ([]byte, error) {
+	var w entryWriter
+	if err := json.NewEncoder(&w).Encode(e); err != nil {
+		return nil, err
+	}
+	return w.b[:len(w.b)-1], nil
 }
 
 // verify checks the framing and checksum of an envelope and returns its

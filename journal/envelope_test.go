@@ -344,3 +344,36 @@ func checkDecode(t *testing.T, b []byte, idx uint64) {
 		t.Fatalf("round trip changed the event:\n %s\n %s", describe(e), describe(e2))
 	}
 }
+
+// TestNewEntryIsMarshal: the entry Append seals in place holds the bytes
+// json.Marshal gives for the event (what every journal so far holds), HTML
+// escapes and a big definition included, and seals to appendEnvelope's.
+func TestNewEntryIsMarshal(t *testing.T) {
+	cases := []struct {
+		name string
+		ev   *Event
+	}{
+		{"task", &Event{Type: TaskFinished, Time: 1, Run: "r", Task: "a", Status: StatusFailed, Error: "exit 1 <&>", Tail: "line\n\u2028"}},
+		{"definition", &Event{Type: RunStarted, Time: 2, Run: "r", Workflow: "w",
+			Definition: strings.Repeat("tasks:\n  - name: \"x\" # <b>\n", 50000), Params: map[string]string{"K": "v"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want, err := json.Marshal(tc.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, err := newEntry(tc.ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(entry[headerSize:], want) || cap(entry) != len(entry)+1 {
+				t.Fatalf("payload differs from json.Marshal (len %d vs %d, cap %d)", len(entry)-headerSize, len(want), cap(entry))
+			}
+			sealEnvelope(entry, tc.ev.Type, 7)
+			if env := appendEnvelope(nil, tc.ev.Type, 7, want); !bytes.Equal(entry, env) {
+				t.Fatal("sealed entry differs from appendEnvelope's")
+			}
+		})
+	}
+}

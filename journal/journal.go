@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -65,10 +64,10 @@ type Journal struct {
 }
 
 type commit struct {
-	events   []*Event
-	payloads [][]byte
-	sync     bool
-	done     chan error
+	events  []*Event
+	entries [][]byte // envelopes to seal (newEntry)
+	sync    bool
+	done    chan error
 }
 
 // Open locks dir (creating it), repairs a torn tail, opens the wal and checks
@@ -98,15 +97,7 @@ func Open(dir string, opts Options) (*Journal, error) {
 		return nil, fmt.Errorf("repair journal: %w", err)
 	}
 	j.Repaired = rep
-	j.log, err = wal.Open(dir, &wal.Options{
-		NoSync:           true, // we fsync ourselves, once per group commit
-		SegmentSize:      opts.SegmentSize,
-		LogFormat:        wal.Binary,
-		SegmentCacheSize: 1,
-		NoCopy:           true,
-		DirPerms:         0o750,
-		FilePerms:        0o640,
-	})
+	j.log, err = openWal(dir, opts)
 	if err != nil {
 		j.unlock()
 		return nil, fmt.Errorf("open journal %s: %w", dir, err)
@@ -130,6 +121,38 @@ func Open(dir string, opts Options) (*Journal, error) {
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	return j, nil
+}
+
+// openWal opens the wal of a locked, repaired journal directory.
+func openWal(dir string, opts Options) (*wal.Log, error) {
+	return wal.Open(dir, &wal.Options{
+		NoSync:           true, // we fsync ourselves, once per group commit
+		SegmentSize:      opts.SegmentSize,
+		LogFormat:        wal.Binary,
+		SegmentCacheSize: 1,
+		NoCopy:           true,
+		DirPerms:         0o750,
+		FilePerms:        0o640,
+	})
+}
+
+// dropSegmentCache reopens the wal after a batch bigger than a segment (a
+// run_started with a big definition). The wal closes the segment that
+// holds such a batch at once, and keeps its bytes in its cache until the
+// next segment fills, which takes thousands of tasks' events: reopened, it
+// holds only its tail, the segment it started after the batch. Called
+// with wmu held, after the batch was fsynced.
+func (j *Journal) dropSegmentCache() error {
+	err := j.log.Close()
+	j.log = nil
+	if err == nil {
+		j.log, err = openWal(j.dir, j.opts)
+	}
+	if err != nil {
+		j.failed = fmt.Errorf("reopen the wal after a big batch: %w", err)
+		return j.failed
+	}
+	return nil
 }
 
 // syncDirIfChanged fsyncs the directory when the names in it changed since
@@ -227,11 +250,11 @@ func (j *Journal) AppendLazy(evs ...*Event) error { return j.append(evs, false) 
 func (j *Journal) append(evs []*Event, durable bool) error {
 	c := &commit{events: evs, sync: durable, done: make(chan error, 1)}
 	for _, e := range evs {
-		p, err := marshalEvent(e)
+		p, err := encodeEvent(e)
 		if err != nil {
 			return err
 		}
-		c.payloads = append(c.payloads, p)
+		c.entries = append(c.entries, p)
 	}
 	j.qmu.Lock()
 	j.queue = append(j.queue, c)
@@ -258,15 +281,25 @@ func (j *Journal) append(evs []*Event, durable bool) error {
 
 // marshalEvent returns the payload of an event to append.
 func marshalEvent(e *Event) ([]byte, error) {
+	p, err := encodeEvent(e)
+	if err != nil {
+		return nil, err
+	}
+	return p[headerSize:], nil
+}
+
+// encodeEvent returns the entry of an event to append, its envelope not
+// sealed yet (sealEnvelope, once its sequence number is known).
+func encodeEvent(e *Event) ([]byte, error) {
 	if !e.Type.Known() {
 		return nil, fmt.Errorf("append: unknown event type %d", uint16(e.Type))
 	}
-	p, err := json.Marshal(e)
+	p, err := newEntry(e)
 	if err != nil {
 		return nil, fmt.Errorf("append %s: %w", e.Type, err)
 	}
-	if len(p) > MaxPayload {
-		return nil, fmt.Errorf("append %s: payload of %d bytes exceeds %d", e.Type, len(p), MaxPayload)
+	if n := len(p) - headerSize; n > MaxPayload {
+		return nil, fmt.Errorf("append %s: payload of %d bytes exceeds %d", e.Type, n, MaxPayload)
 	}
 	return p, nil
 }
@@ -279,15 +312,15 @@ func (j *Journal) commit(group []*commit) error {
 	durable := false
 	var written uint64
 	seq := j.last
-	var buf []byte
 	for _, c := range group {
 		durable = durable || c.sync
 		for i, e := range c.events {
 			seq++
 			e.Seq = seq
-			buf = appendEnvelope(buf[:0], e.Type, seq, c.payloads[i])
-			j.batch.Write(seq, buf)
-			written += uint64(uvarintLen(uint64(len(buf))) + len(buf))
+			entry := c.entries[i]
+			sealEnvelope(entry, e.Type, seq)
+			j.batch.Write(seq, entry)
+			written += uint64(uvarintLen(uint64(len(entry))) + len(entry))
 		}
 	}
 	if err := j.log.WriteBatch(&j.batch); err != nil {
@@ -305,6 +338,9 @@ func (j *Journal) commit(group []*commit) error {
 	if durable {
 		if err := j.syncAll(); err != nil {
 			return j.fail(fmt.Errorf("append: %w", err))
+		}
+		if written > uint64(j.opts.SegmentSize) {
+			return j.dropSegmentCache()
 		}
 	}
 	return nil

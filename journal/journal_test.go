@@ -582,3 +582,42 @@ func TestDirSyncedWhenSegmentStarts(t *testing.T) {
 		t.Fatal(d)
 	}
 }
+
+// TestBigBatchReopensWal: after an event bigger than a segment (a big
+// definition) the journal reopens its wal to drop the segment the wal
+// caches; every event before and after it, lazy ones included, reads back
+// in order, from the open journal and after a reopen.
+func TestBigBatchReopensWal(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 1 << 20}
+	j := openJournal(t, dir, opts)
+	big := &Event{Type: RunStarted, Time: baseTime, Run: "r-big", Workflow: "w",
+		Definition: strings.Repeat("  - name: t\n    config: {command: \"true\"}\n", 40000)}
+	before, after := testEvents(1, 20, 100), testEvents(21, 40, 100)
+	want := describeAll(append(append(append([]*Event{}, before...), big), after...), 1)
+	if err := j.Append(before...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(big); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.AppendLazy(after[:20]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(after[20:]...); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffLines(readAll(t, j, 1), want); d != "" {
+		t.Fatalf("open journal:\n%s", d)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = openJournal(t, dir, opts)
+	if d := diffLines(readAll(t, j, 1), want); d != "" {
+		t.Fatalf("reopened journal:\n%s", d)
+	}
+	if n := len(segmentFiles(t, dir)); n < 2 {
+		t.Fatalf("%d segment(s): the big event should have closed one", n)
+	}
+}

@@ -148,14 +148,14 @@ func (s *Server) taskRow(base, name string, t *engine.TaskState, interrupted boo
 	if t == nil {
 		return row
 	}
-	row.Status, row.Attempts = t.Status.String(), t.Attempt
+	row.Status, row.Attempts = t.Status.String(), int(t.Attempt)
 	if interrupted && t.Status == engine.Running {
 		row.Status = "interrupted"
 	}
-	if !t.Finished.IsZero() && t.Status != engine.Running {
-		row.Exit = strconv.Itoa(t.ExitCode)
-		if !t.Started.IsZero() {
-			row.Duration = Duration(t.Finished.Sub(t.Started).Milliseconds())
+	if !t.Finished().IsZero() && t.Status != engine.Running {
+		row.Exit = strconv.Itoa(int(t.ExitCode))
+		if !t.Started().IsZero() {
+			row.Duration = Duration(t.Finished().Sub(t.Started()).Milliseconds())
 		}
 	}
 	row.Note = t.Error
@@ -163,13 +163,13 @@ func (s *Server) taskRow(base, name string, t *engine.TaskState, interrupted boo
 		row.Note = t.Reason
 	}
 	if t.Status == engine.Retrying {
-		row.Note = strings.TrimPrefix(row.Note+"; retry at "+s.when(t.RetryAt), "; ")
+		row.Note = strings.TrimPrefix(row.Note+"; retry at "+s.when(t.RetryAt()), "; ")
 	}
 	for _, k := range sortedKeys(t.Outputs) {
 		row.Outputs = append(row.Outputs, kv{k, t.Outputs[k]})
 	}
 	if t.Attempt > 0 {
-		row.LogHref = base + "/tasks/" + url.PathEscape(name) + "/log?attempt=" + strconv.Itoa(t.Attempt)
+		row.LogHref = base + "/tasks/" + url.PathEscape(name) + "/log?attempt=" + strconv.Itoa(int(t.Attempt))
 	}
 	return row
 }
