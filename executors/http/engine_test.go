@@ -148,7 +148,7 @@ tasks:
 	if !strings.Contains(st.Error, "HTTP 404 Not Found") {
 		t.Errorf("error %q", st.Error)
 	}
-	log, err := os.ReadFile(st.LogPath)
+	log, err := os.ReadFile(filepath.Join(home, "logs", "http-404", r.ID, "call.1.log"))
 	if err != nil || !strings.Contains(string(log), "< HTTP/1.1 404 Not Found") {
 		t.Errorf("log %q (%v) in %s", log, err, home)
 	}
