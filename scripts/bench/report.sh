@@ -20,6 +20,25 @@ mode_prefix=""
 # The peer column: what this invocation measured of Dagu, else "not measured".
 pv() { if [[ -n "${peer}" && -n "$1" ]]; then echo "$1"; elif [[ -n "${peer}" ]]; then echo "—"; else echo "not measured"; fi; }
 pv_ms() { [[ -n "$1" ]] && fmt "$2" "$(calc 'v / d' "v=$1" "d=$3")"; }
+
+# scale_table prints the peak-memory table of scripts/scale.sh from the file
+# SCALE_REPORT names (its output: one tab-separated line per measurement),
+# or says how to get it.
+scale_table() {
+  echo "### Memory at 1k / 10k / 100k tasks (\`scripts/scale.sh\`)"
+  echo
+  if [[ -z "${SCALE_REPORT:-}" || ! -r "${SCALE_REPORT}" ]]; then
+    echo "Not in this report: run \`scripts/scale.sh > FILE\` and then \`SCALE_REPORT=FILE make bench\`."
+    return 0
+  fi
+  echo "Peak RSS (ru_maxrss) of \`validate\` and \`run\` on generated workflows of \`true\` tasks"
+  echo "(max_parallel 4, a fresh home each); slope = RSS growth per task over the smallest size."
+  echo
+  echo "| shape | tasks | command | exit | wall s | peak MiB | KiB/task | slope KiB/task |"
+  echo "|---|---:|---|---|---:|---:|---:|---:|"
+  awk -F'\t' 'NR > 1 && NF >= 9 && $1 != "shape" { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9 }' "${SCALE_REPORT}"
+}
+
 pv_size="" pv_one="" pv_ind="" pv_ind_task="" pv_ind_rss="" pv_ind_wb="" pv_chain=""
 if [[ -n "${peer}" ]]; then
   pv_size="$(fmt '%.0f' "$(calc 'b / 1e6' "b=$(wc -c <"${peer}")")") MB (built without its web UI bundle)"
@@ -200,7 +219,9 @@ EOF
   printf '| 10,000 | DAG, up to 2 deps each | %s s | %s ms | %s ms | %s | %s MiB |\n' \
     "${R[dag_s]}" "$(per_task "${R[dag]}" 10000 '%.2f')" "$(per_task "${R[dag_base]}" 10000 '%.2f')" \
     "$(ratio "${R[dag]}" "${R[dag_base]}")" "$(per_task "${R[dag_ru]}" 1024 '%.1f')"
-  echo "| 100,000 | — | not measured here: the memory side of issue 16 (\`scripts/scale.sh\`) | | | | |"
+  echo "| 100,000 | — | see the memory table below (\`scripts/scale.sh\`) | | | | |"
+  echo
+  scale_table
   echo
   echo "## Where the time goes"
   echo
@@ -344,3 +365,4 @@ EOF
 } >"${out}.tmp"
 mv "${out}.tmp" "${out}"
 log "done in ${took} s: ${out}"
+
