@@ -49,7 +49,9 @@ Options:
 Environment: DAGU=/path/to/dagu runs the same workloads through Dagu (a
 fresh DAGU_HOME per run, DAGU_CHECK_UPDATES=false, DAGU_SCHEDULER_PORT=0,
 type: graph, shell: /bin/sh, max_active_steps); without it the peer column
-says "not measured".
+says "not measured". SCALE_REPORT=FILE puts the output of scripts/scale.sh
+(peak RSS at 1k/10k/100k tasks; it takes long, so it is run apart) into
+the scaling section.
 
 Needs bash >= 5, go, awk, curl or wget; uses /usr/bin/time (Debian package
 `time`, see scripts/deps.sh) and strace when present, and says in the
