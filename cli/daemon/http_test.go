@@ -59,11 +59,17 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("/readyz: %d %s", code, body)
 	}
 
-	code, body = get(t, base+"/metrics")
-	if code != 200 {
-		t.Fatalf("/metrics: %d", code)
-	}
-	text := string(body)
+	// The metrics follow the run's events once they are durable (up to the
+	// journal's sync window after run_finished is written): wait for the run.
+	var text string
+	waitFor(t, 10*time.Second, "/metrics to count the run", func() bool {
+		code, body = get(t, base+"/metrics")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		text = string(body)
+		return strings.Contains(text, `picoflow_task_duration_seconds_bucket{workflow="manual",le="+Inf"} 1`)
+	})
 	for _, want := range []string{
 		`picoflow_runs_total{workflow="manual",status="success"} 1`,
 		`picoflow_task_attempts_total{workflow="manual",status="success"} 1`,
