@@ -58,11 +58,8 @@ Exit codes: those of picoflow run; 8 unknown run or task.`,
 
 func (m *Main) rerun(ctx context.Context, g *globals, id string, from []string, failed bool, ef execFlags) error {
 	h := home(g.home)
-	st, err := h.replayAll()
+	st, id, err := h.findRun(id)
 	if err != nil {
-		return withCode(ExitInternal, err)
-	}
-	if id, err = matchRunID(id, stateRunIDs(st)); err != nil {
 		return err
 	}
 	orig := st.Runs[id]

@@ -308,13 +308,21 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 	return runOutcome(ctx, r, err)
 }
 
-func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlags) error {
-	h := home(g.home)
+// findRun replays the home's journals and matches id (a full run id or
+// a unique prefix) against its runs.
+func (h home) findRun(id string) (*engine.State, string, error) {
 	st, err := h.replayAll()
 	if err != nil {
-		return withCode(ExitInternal, err)
+		return nil, "", withCode(ExitInternal, err)
 	}
-	if id, err = matchRunID(id, stateRunIDs(st)); err != nil {
+	id, err = matchRunID(id, stateRunIDs(st))
+	return st, id, err
+}
+
+func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlags) error {
+	h := home(g.home)
+	st, id, err := h.findRun(id)
+	if err != nil {
 		return err
 	}
 	r := st.Runs[id]
