@@ -50,5 +50,7 @@ else
     armv7_cmd=()
   fi
 fi
-[[ -n "${qemu_note}" ]] && log "armv7 under qemu: ${qemu_note}"
+if [[ -n "${qemu_note}" ]]; then
+  log "armv7 under qemu: ${qemu_note}"
+fi
 
