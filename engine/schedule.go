@@ -37,7 +37,7 @@ func (x *runner) init() {
 			// board without an RTC) it may be hours away. Never wait longer
 			// than the backoff that was configured.
 			at := st.RetryAt()
-			if latest := now.Add(st.Backoff); at.After(latest) {
+			if latest := now.Add(st.Text().Backoff); at.After(latest) {
 				at = latest
 			}
 			heap.Push(&x.retries, retryItem{task: i, at: at})
