@@ -151,3 +151,26 @@ func TestTaskTextCopyOnWrite(t *testing.T) {
 		t.Errorf("Outputs() = %v", got)
 	}
 }
+
+// TestReserveKeepsReplayedStates: a resumed run's loop makes the states
+// of the tasks its journal never mentioned in one block and one map of
+// the full size; the states the replay made stay the same objects.
+func TestReserveKeepsReplayedStates(t *testing.T) {
+	wf := parse(t, wfYAML("reserve", "", "", independentTasks(100)...))
+	r := &Run{Tasks: map[string]*TaskState{}}
+	done := r.Task(wf.Tasks[3].Name)
+	done.Status = Success
+	gone := r.Task("renamed-away") // the journal names a task the definition lacks
+	reserve(r, wf.Tasks)
+	if len(r.Tasks) != len(wf.Tasks)+1 {
+		t.Fatalf("%d states, want %d", len(r.Tasks), len(wf.Tasks)+1)
+	}
+	if r.Tasks[wf.Tasks[3].Name] != done || r.Tasks["renamed-away"] != gone {
+		t.Error("reserve replaced a state the replay made")
+	}
+	for _, tk := range wf.Tasks {
+		if st := r.Tasks[tk.Name]; st == nil || (st != done && *st != (TaskState{})) {
+			t.Errorf("task %s: state %v, want a pending one", tk.Name, st)
+		}
+	}
+}
