@@ -13,7 +13,7 @@ import (
 )
 
 // The journal uses tidwall/wal through its API for writing (Open, WriteBatch,
-// Sync, TruncateFront, Read, FirstIndex, LastIndex, Close). Reading without
+// Sync, TruncateFront, Read, FirstIndex, LastIndex, ClearCache, Close). Reading without
 // the lock (Scan, Verify), repairing before wal.Open and salvaging need
 // more than the API promises; ARCHITECTURE.md ("What the journal assumes of
 // tidwall/wal") lists it, and these tests pin each assumption against the
