@@ -123,6 +123,8 @@ func Open(dir string, opts Options) (*Journal, error) {
 		j.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
+	// Reading the last entry cached its segment when the tail is empty.
+	_ = j.log.ClearCache()
 	return j, nil
 }
 
@@ -305,6 +307,9 @@ func encodeEvent(e *Event) ([]byte, error) {
 func (j *Journal) commit(group []*commit) error {
 	if j.log == nil {
 		return j.closedErr("append")
+	}
+	if j.alone(group) != nil {
+		return j.commitAlone(group[0])
 	}
 	durable := false
 	var written uint64
