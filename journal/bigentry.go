@@ -65,20 +65,25 @@ func newBigEntry(e *Event) ([]byte, error) {
 }
 
 // escapeString calls fn with the JSON escaping of s, without its quotes,
-// piece by piece, as json.Marshal writes it: each piece is a json.Marshal
-// of a part of s that ends before a rune's first byte (a rune is never
-// split; an invalid byte escapes alone either way).
+// piece by piece, as json.Marshal writes it: each piece is the encoding of
+// a part of s that ends before a rune's first byte (a rune is never split;
+// an invalid byte escapes alone either way), by one json.Encoder into one
+// buffer, so that escaping megabytes makes no garbage (fn must not keep
+// the piece).
 func escapeString(s string, fn func([]byte)) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // escapes HTML as json.Marshal does
 	for len(s) > 0 {
 		k := min(len(s), definitionChunk)
 		for k < len(s) && !utf8.RuneStart(s[k]) {
 			k++
 		}
-		q, err := json.Marshal(s[:k])
-		if err != nil {
+		buf.Reset()
+		if err := enc.Encode(s[:k]); err != nil {
 			return err
 		}
-		fn(q[1 : len(q)-1])
+		q := buf.Bytes() // "...", then Encode's newline
+		fn(q[1 : len(q)-2])
 		s = s[k:]
 	}
 	return nil
