@@ -191,6 +191,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 		MaxParallel: ef.maxParallel,
 		Grace:       ef.grace,
 		SyncWindow:  globalConfig(g).Resources.SyncWindow,
+		LazyStart:   true, // nobody waits for a foreground run's start: its first fsync carries it
 	}), func() { close(stop); x.close() }
 }
 
