@@ -179,9 +179,10 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 			}
 		}
 	}()
+	m.onForce(p.forced) // after the journal's Freeze (takeWorkflow)
 	return engine.New(engine.Options{
 		Cancels:     cancels,
-		Journal:     j,
+		Journal:     startWatch{Journal: j, p: p},
 		Executors:   x.byType,
 		Redact:      x.secrets.Redact,
 		Env:         x.env,
