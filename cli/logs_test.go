@@ -16,7 +16,12 @@ import (
 
 func TestLogs(t *testing.T) {
 	home := scenarioHome(t)
+	// An attempt that succeeded without output has no log file (its run's
+	// directory is there); gc removes a run's whole directory.
 	if err := os.Remove(filepath.Join(home, "logs", "backup", projectortest.BackupOK, "upload.1.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(home, "logs", "backup", projectortest.BackupTimeout)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -37,7 +42,9 @@ func TestLogs(t *testing.T) {
 		{"no such task", []string{"logs", "backup", "nope"}, ExitNotFound, "", "no task nope of workflow backup has run"},
 		{"no such attempt", []string{"logs", "report", "fetch", "--run", projectortest.ReportOK, "--attempt", "3"}, ExitNotFound, "",
 			"no attempt 3 of task fetch of workflow report in run " + projectortest.ReportOK},
-		{"log removed", []string{"logs", "backup", "upload"}, ExitNotFound, "", "is gone"},
+		{"succeeded without output", []string{"logs", "backup", "upload", "--run", projectortest.BackupOK}, 0, "",
+			"no output: the attempt succeeded without writing anything"},
+		{"log removed", []string{"logs", "backup", "compress", "--run", projectortest.BackupTimeout}, ExitNotFound, "", "is gone"},
 		{"usage", []string{"logs", "backup"}, ExitUsage, "", "needs WORKFLOW and TASK"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
