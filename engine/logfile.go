@@ -96,7 +96,7 @@ func (p *logFiles) put(l freeLog) {
 // cannot be reused now: then it is back at its path (or, if that failed
 // too, gone) and path is free for a new file.
 func (p *logFiles) reuse(l freeLog, path string) (*os.File, error) {
-	if err := os.Rename(l.path, path); err != nil {
+	if err := rename(l.path, path); err != nil {
 		return nil, nil // removed by hand: create one
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -115,13 +115,28 @@ func (p *logFiles) reuse(l freeLog, path string) (*os.File, error) {
 			defer p.put(freeLog{l.path, l.tries + 1})
 		}
 	}
-	if err := os.Rename(path, l.path); err != nil {
+	if err := rename(path, l.path); err != nil {
 		// Never hand the new attempt a file someone else may write to.
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 	}
 	return nil, nil
+}
+
+// rename is os.Rename without its Lstat of newpath (which only refuses to
+// replace a directory; rename(2) refuses a file over a directory too).
+func rename(oldpath, newpath string) error {
+	for {
+		err := syscall.Rename(oldpath, newpath)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+		}
+		return nil
+	}
 }
 
 // done closes an attempt's log; the log of an attempt that succeeded and
