@@ -22,7 +22,8 @@ func init() {
 		long: `Prints the log file of one attempt of TASK: by default the latest attempt
 in the newest run of WORKFLOW that ran the task. Which attempt it is goes
 to stderr. --follow keeps printing what the attempt writes until it ends
-(or its run is interrupted, or Ctrl-C).
+(or its run is interrupted, or Ctrl-C). An attempt that succeeded without
+writing anything has no log file: logs prints nothing and says so.
 
   picoflow logs backup upload
   picoflow logs backup upload --run 20261125-080000-3f2a --attempt 1
