@@ -70,7 +70,23 @@ func (p *logFiles) open(path string) (*os.File, error) {
 			return f, err
 		}
 	}
-	return os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
+	return openLog(path, syscall.O_CREAT|syscall.O_TRUNC)
+}
+
+// openLog opens a log file for reading and writing. It is os.OpenFile
+// without the attempt to add a regular file to the runtime's poller (an
+// epoll_ctl that fails, once per attempt).
+func openLog(path string, flag int) (*os.File, error) {
+	for {
+		fd, err := syscall.Open(path, flag|syscall.O_RDWR|syscall.O_CLOEXEC, 0o640)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
 }
 
 func (p *logFiles) take() (freeLog, bool) {
@@ -99,7 +115,7 @@ func (p *logFiles) reuse(l freeLog, path string) (*os.File, error) {
 	if err := rename(l.path, path); err != nil {
 		return nil, nil // removed by hand: create one
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := openLog(path, 0)
 	if err == nil {
 		sole, lerr := soleOpen(f)
 		fi, err := f.Stat()
