@@ -222,3 +222,29 @@ func TestLogOfADaemonIsNotReused(t *testing.T) {
 		}
 	}
 }
+
+// TestLogReuseWithoutLeases: where leases are refused as unsupported
+// (EINVAL: NFS, fs.leases-enable = 0), the free log stays where it is and
+// the run creates every later log.
+func TestLogReuseWithoutLeases(t *testing.T) {
+	takeLease = func(uintptr) error { return syscall.EINVAL }
+	defer func() { takeLease = lease }()
+	dir := t.TempDir()
+	path := func(n int) string { return filepath.Join(dir, fmt.Sprintf("t%d.1.log", n)) }
+	var p logFiles
+	for n := 1; n <= 3; n++ {
+		f, err := p.open(path(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.done(f, true)
+	}
+	for n := 1; n <= 3; n++ {
+		if !exists(path(n)) {
+			t.Errorf("%s is missing", path(n))
+		}
+	}
+	if !p.off || len(p.free) != 0 {
+		t.Errorf("the pool is still in use: off %v, %d free", p.off, len(p.free))
+	}
+}
