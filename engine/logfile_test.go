@@ -121,33 +121,36 @@ func TestLogReusedOnceLetGo(t *testing.T) {
 	}
 }
 
-// TestLogFilesOfARun runs a chain of silent tasks, one that talks and one
-// that fails silently: the silent successes share a few files, the talker
-// keeps its output, the failure keeps its empty log, every log path the
-// journal names exists or was not kept (LogNotKept).
+// TestLogFilesOfARun runs a task that talks, one that fails silently, and
+// a chain of silent tasks ending in one that fails with output: the silent
+// successes share a few files, the talker keeps its output, the silent
+// failure keeps its empty log, the last failure gets a reused file and its
+// tail in the journal is its own output alone; every log path the journal
+// names exists or was not kept (LogNotKept).
 func TestLogFilesOfARun(t *testing.T) {
 	t.Parallel()
 	h := newHome(t)
 	const n = 30
-	var ts []task
+	ts := []task{{name: "talk", cmd: "echo hello; echo to stderr >&2"}, {name: "fail", cmd: "exit 3"}}
 	for i := 0; i < n; i++ {
 		ts = append(ts, task{name: fmt.Sprintf("s%02d", i), cmd: "true"})
 		if i > 0 {
-			ts[i].deps = []string{ts[i-1].name}
+			ts[len(ts)-1].deps = []string{fmt.Sprintf("s%02d", i-1)}
 		}
 	}
-	ts = append(ts, task{name: "talk", cmd: "echo hello; echo to stderr >&2", deps: []string{ts[n-1].name}},
-		task{name: "fail", cmd: "exit 3", deps: []string{"talk"}})
+	ts = append(ts, task{name: "oops", cmd: "echo oops; exit 4", deps: []string{fmt.Sprintf("s%02d", n-1)}})
 	r := h.start(parse(t, wfYAML("logs", "max_parallel: 1", "", ts...)))
 	if r.Status != RunFailed {
 		t.Fatalf("run %s", r.Status)
 	}
 	dir := runLogDir(filepath.Join(h.dir, "logs"), "logs", r.ID)
-	if b, err := os.ReadFile(filepath.Join(dir, "talk.1.log")); err != nil || string(b) != "hello\nto stderr\n" {
-		t.Errorf("talk.1.log: %q, %v", b, err)
+	for name, want := range map[string]string{"talk.1.log": "hello\nto stderr\n", "fail.1.log": "", "oops.1.log": "oops\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != want {
+			t.Errorf("%s: %q, %v; want %q", name, b, err, want)
+		}
 	}
-	if fi := stat(t, filepath.Join(dir, "fail.1.log")); fi.Size() != 0 {
-		t.Errorf("fail.1.log holds %d bytes", fi.Size())
+	if ends := filter(h.events(), journal.TaskFinished, "oops"); len(ends) != 1 || ends[0].Tail != "oops\n" {
+		t.Errorf("the end of oops: %+v", ends)
 	}
 	logs, _ := filepath.Glob(filepath.Join(dir, "s*.log"))
 	sort.Strings(logs)
@@ -156,12 +159,12 @@ func TestLogFilesOfARun(t *testing.T) {
 		t.Errorf("%d of %d silent attempts kept a log file: %v", len(logs), n, logs)
 	}
 	started := filter(h.events(), journal.TaskStarted, "")
-	if len(started) != n+2 {
+	if len(started) != n+3 {
 		t.Fatalf("%d task_started events", len(started))
 	}
 	for _, e := range started {
 		status := "success"
-		if e.Task == "fail" {
+		if e.Task == "fail" || e.Task == "oops" {
 			status = "failed"
 		}
 		if !exists(e.LogPath) && !LogNotKept(e.LogPath, status) {
