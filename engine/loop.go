@@ -51,6 +51,7 @@ type runner struct {
 	procs   chan *journal.Event
 	pending []*journal.Event // to commit with the next batch
 	logDir  string
+	logs    logFiles   // empty logs of succeeded attempts, for reuse (logfile.go)
 	dur     durability // what the commits made durable (durable.go)
 
 	// Stopping (see beginStop) and the waits of the loop.
