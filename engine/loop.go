@@ -54,6 +54,7 @@ type runner struct {
 	procs   chan *journal.Event
 	pending []*journal.Event // to commit with the next batch
 	logDir  string
+	logs    logFiles   // empty logs of succeeded attempts, for reuse (logfile.go)
 	dur     durability // what the commits made durable (durable.go)
 
 	// Stopping (see beginStop) and the waits of the loop.
@@ -75,7 +76,10 @@ type runner struct {
 	canceledBy string
 }
 
-func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) error {
+// execute runs r's loop. held are the run's events written without an
+// fsync before it (a lazy run_started): observed once durable, like the
+// loop's own.
+func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, held ...*journal.Event) error {
 	if err := sameDefinition(wf, r); err != nil {
 		return err
 	}
@@ -87,7 +91,10 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run) err
 		queued:  make([]bool, n),
 		tallies: make([]Tally, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
-		dur:     durability{ended: make([]uint64, n)},
+		dur:     durability{ended: make([]uint64, n), held: held},
+	}
+	if len(held) > 0 {
+		x.dur.since = e.opts.Clock() // the sync window runs from now
 	}
 	// At most maxParallel attempts are in flight, each sends one result
 	// and at most one TaskProcess: channels that size never block an

@@ -476,14 +476,16 @@ func (j *Journal) Close() error {
 	defer j.wmu.Unlock()
 	var err error
 	if j.log != nil {
-		// The wal's Close fsyncs the tail segment itself (one more fsync
-		// for nothing when every entry is durable already, but its API has
-		// no Close without it); lazy entries need the directory too.
-		if j.unsynced {
+		// The wal's Close fsyncs the tail segment itself: enough for lazy
+		// entries (with the directory when the wal may have started a
+		// segment), for nothing when every entry is durable already.
+		if !j.unsynced {
+			err = closeSynced(j.log)
+		} else {
 			err = j.maybeSyncDir()
-		}
-		if cerr := j.fsync(j.log.Close); err == nil {
-			err = cerr
+			if cerr := j.fsync(j.log.Close); err == nil {
+				err = cerr
+			}
 		}
 		j.log = nil
 	}
