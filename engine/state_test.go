@@ -122,8 +122,8 @@ func diffRuns(a, b *Run) string {
 // must leave the original's text as it was, and a task whose events carry
 // no words keeps no text at all (a big DAG's states stay 64 bytes).
 func TestTaskTextCopyOnWrite(t *testing.T) {
-	if n := unsafe.Sizeof(TaskState{}); n != 64 {
-		t.Errorf("TaskState is %d bytes, want 64", n)
+	if n := unsafe.Sizeof(TaskState{}); n > 64 {
+		t.Errorf("TaskState is %d bytes, want 64 at most", n)
 	}
 	var orig TaskState
 	orig.apply(&journal.Event{Type: journal.TaskStarted, Attempt: 1, Time: 1})
