@@ -61,7 +61,7 @@ func (x *runner) request(i int) *executors.Request {
 	}
 	for _, d := range deps {
 		name := x.wf.Tasks[d].Name
-		outs := x.tasks[d].Outputs
+		outs := x.tasks[d].Outputs()
 		keys := make([]string, 0, len(outs))
 		for k := range outs {
 			keys = append(keys, k)

@@ -39,9 +39,11 @@ import (
 // idempotent attempt whose task_started is lost in a power cut died with
 // the machine; one whose picoflow was killed alone is killed on resume by
 // its PICOFLOW_RUN_ID (resume scans /proc for it, as for any leftover) and
-// runs again, which is what idempotent means. Every run starts with a
-// durable run_started or run_resumed, so whatever the journal held before
-// the loop began is durable.
+// runs again, which is what idempotent means. A resumed run starts with a
+// durable run_resumed, so whatever the journal held before its loop began
+// is durable; a new run acts on nothing written before it, and its
+// run_started may be lazy (Options.LazyStart): held like the loop's own
+// entries, durable with the first durable batch or the window.
 
 // durability tracks, for one run's loop, what its commits made durable.
 type durability struct {
