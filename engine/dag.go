@@ -22,7 +22,7 @@ func (x *runner) upstream(d int) Upstream {
 func (x *runner) tallyAll() {
 	for i, t := range x.wf.DAG() {
 		for _, d := range t.Deps {
-			x.tallies[i].Add(x.upstream(d))
+			x.tallies[i].Add(x.upstream(int(d)))
 		}
 	}
 }
@@ -58,7 +58,7 @@ func (x *runner) settled(i int, now time.Time) {
 	u := x.upstream(i)
 	for _, d := range x.wf.Tasks[i].Downstream {
 		x.tallies[d].Ended(u)
-		x.decide(d, now)
+		x.decide(int(d), now)
 	}
 }
 
@@ -127,14 +127,14 @@ func (x *runner) handlerPhase(now time.Time) bool {
 	for _, exit := range []bool{false, true} {
 		for i := n; i < len(x.wf.Tasks); i++ {
 			t, st := x.wf.Tasks[i], x.view(i)
-			if (t.Handler == workflow.HandlerOnExit) != exit {
+			if (t.Handler() == workflow.HandlerOnExit) != exit {
 				continue
 			}
-			if !handlerRuns(t.Handler, status) {
+			if !handlerRuns(t.Handler(), status) {
 				if st.Status == Pending {
 					x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
 						Run: x.r.ID, Task: t.Name, Status: journal.StatusSkipped,
-						Reason: t.Handler + " handler: the run's status is " + status})
+						Reason: t.Handler() + " handler: the run's status is " + status})
 					changed = true
 				}
 				continue

@@ -108,7 +108,7 @@ func TestDurableWhenNeeded(t *testing.T) {
 				ended[ev.Task] = k
 			case journal.TaskStarted:
 				i, _ := wf.Index(ev.Task)
-				if (!wf.Tasks[i].Idempotent || wf.Tasks[i].Handler != "") && !a.durable {
+				if (!wf.Tasks[i].Idempotent || wf.Tasks[i].IsHandler()) && !a.durable {
 					t.Errorf("append %d: start of %s (non-idempotent or a handler) written without an fsync", k, ev.Task)
 				}
 				for _, d := range wf.Tasks[i].Deps {

@@ -116,7 +116,7 @@ func (x *runner) resultEvent(a attemptResult, now time.Time) (ev *journal.Event,
 		return ev, time.Time{}
 	}
 	ev.Tail, ev.Status = redact(a.tail), a.res.Status.String()
-	if n := int(x.view(a.task).Failures) + 1; !a.res.NoRetry && n <= t.Retry && !x.canceling {
+	if n := int(x.view(a.task).Failures) + 1; !a.res.NoRetry && n <= int(t.Retry) && !x.canceling {
 		wait := max(x.wf.Config.Backoff.Delay(n), a.res.RetryAfter)
 		retryAt = now.Add(wait)
 		ev.Type, ev.RetryAt, ev.BackoffMS = journal.TaskRetrying, retryAt.UnixNano(), wait.Milliseconds()

@@ -31,20 +31,20 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 		return int(w.byName[k]), true
 	}
 
-	var names *yamlcheck.Suggester // built on the first unknown dependency only
+	var names *yamlcheck.Suggester         // built on the first unknown dependency only
+	edges := make([]int32, 0, len(d.deps)) // every task's Deps, one after the other
 	for i, t := range w.Tasks {
 		tn := nodes[i]
-		if len(t.DependsOn) == 0 {
+		if tn.ndeps == 0 {
 			continue
 		}
-		t.Deps = make([]int, 0, len(t.DependsOn))
+		start := len(edges)
 		var seen map[int]bool
-		if len(t.DependsOn) > 16 {
-			seen = make(map[int]bool, len(t.DependsOn))
+		if tn.ndeps > 16 {
+			seen = make(map[int]bool, tn.ndeps)
 		}
-		for k, dep := range t.DependsOn {
-			dp := d.deps[int(tn.deps)+k]
-			j, ok := find(dep)
+		for _, dp := range d.deps[tn.deps : tn.deps+tn.ndeps] {
+			j, ok := find(dp.name)
 			switch {
 			case !ok:
 				if names == nil {
@@ -56,29 +56,51 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 					}
 					names = yamlcheck.NewSuggester(list, suggestBudget)
 				}
-				d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.Suggest(dep)})
+				d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", dp.name), Suggest: names.Suggest(dp.name)})
 			case j == i:
-				d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", dep)
-			case seen != nil && seen[j] || seen == nil && slices.Contains(t.Deps, j):
-				d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", dep)
+				d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", dp.name)
+			case seen != nil && seen[j] || seen == nil && slices.Contains(edges[start:], int32(j)):
+				d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", dp.name)
 			default:
-				t.Deps = append(t.Deps, j)
-				t.DependsOn[k] = w.Tasks[j].Name // share the name, drop the copy
+				edges = append(edges, int32(j))
 				if seen != nil {
 					seen[j] = true
 				}
 			}
 		}
-	}
-	for i, t := range w.Tasks {
-		for _, j := range t.Deps {
-			w.Tasks[j].Downstream = append(w.Tasks[j].Downstream, i)
+		if len(edges) > start {
+			t.Deps = edges[start:len(edges):len(edges)] // edges never grows past its capacity
 		}
 	}
+	downstream(w.Tasks, len(edges))
 
 	w.order = topoOrder(w.Tasks)
 	if len(w.order) < len(w.Tasks) {
 		d.cycles(w, nodes)
+	}
+}
+
+// downstream fills in the tasks' Downstream from their Deps, in one array
+// of the given number of edges.
+func downstream(tasks []*Task, edges int) {
+	count := make([]int32, len(tasks))
+	for _, t := range tasks {
+		for _, j := range t.Deps {
+			count[j]++
+		}
+	}
+	all := make([]int32, edges)
+	off := 0
+	for j, t := range tasks {
+		if n := int(count[j]); n > 0 {
+			t.Downstream = all[off : off : off+n]
+			off += n
+		}
+	}
+	for i, t := range tasks {
+		for _, j := range t.Deps {
+			tasks[j].Downstream = append(tasks[j].Downstream, int32(i))
+		}
 	}
 }
 
@@ -171,13 +193,13 @@ func varByte(c byte) byte {
 
 // topoOrder is Kahn's algorithm: tasks whose dependencies are done, in file
 // order. The result is shorter than tasks when there is a cycle.
-func topoOrder(tasks []*Task) []int {
-	pending := make([]int, len(tasks))
-	order := make([]int, 0, len(tasks))
+func topoOrder(tasks []*Task) []int32 {
+	pending := make([]int32, len(tasks))
+	order := make([]int32, 0, len(tasks))
 	for i, t := range tasks {
-		pending[i] = len(t.Deps)
+		pending[i] = int32(len(t.Deps))
 		if pending[i] == 0 {
-			order = append(order, i)
+			order = append(order, int32(i))
 		}
 	}
 	for k := 0; k < len(order); k++ {
@@ -236,7 +258,8 @@ func components(tasks []*Task, done []bool) [][]int {
 		next++
 		stack = append(stack, v)
 		onStack[v] = true
-		for _, u := range tasks[v].Deps {
+		for _, u32 := range tasks[v].Deps {
+			u := int(u32)
 			switch {
 			case done[u]:
 			case num[u] == unvisited:
@@ -280,7 +303,8 @@ func shortestCycle(tasks []*Task, start int, scc []int) []int {
 	queue := []int{start}
 	for k := 0; k < len(queue); k++ {
 		v := queue[k]
-		for _, u := range tasks[v].Deps {
+		for _, u32 := range tasks[v].Deps {
+			u := int(u32)
 			if u == start {
 				var path []int
 				for x := v; x != -1; x = prev[x] {
@@ -301,5 +325,9 @@ func shortestCycle(tasks []*Task, start int, scc []int) []int {
 // TopoOrder returns the indexes of Tasks in an order where every task comes
 // after its dependencies; ties keep file order.
 func (w *Workflow) TopoOrder() []int {
-	return slices.Clone(w.order)
+	order := make([]int, len(w.order))
+	for k, i := range w.order {
+		order[k] = int(i)
+	}
+	return order
 }

@@ -169,7 +169,7 @@ func TestNamesMatchMaps(t *testing.T) {
 			for range r.IntN(4) {
 				name += string("aA-_b"[r.IntN(5)])
 			}
-			w.Tasks = append(w.Tasks, &Task{Task: executors.Task{Name: name}, Line: 10 + i})
+			w.Tasks = append(w.Tasks, &Task{Task: executors.Task{Name: name}, Line: int32(10 + i)})
 			nodes[i].name = pos{int32(10 + i), 5}
 		}
 		d := newDecoder("f.yaml", nil, BuiltinConfig())
