@@ -1,11 +1,13 @@
 package workflow
 
 import (
+	"bytes"
 	"fmt"
 	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"github.com/picoflow/picoflow/executors"
 	"math"
 	"sort"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -17,32 +19,55 @@ type decoder struct {
 	yamlcheck.Decoder
 	base Config // what the workflow's config: block is decoded over
 
-	split *split   // set when the tasks are decoded a group at a time (split.go)
-	deps  []depPos // of every task's depends_on, in order: see taskNode
+	split *split     // set when the tasks are decoded a group at a time (split.go)
+	deps  []depPos   // of every task's depends_on, in order: see taskNode
+	rule  *yaml.Node // the valid trigger_rule of the task just decoded, else nil
 
-	interned map[string]string // see intern
+	// src is the file, which the workflow keeps as Raw; lines indexes
+	// the lines being decoded, for keep.
+	src   []byte
+	lines lineIndex
 }
 
-// internMax bounds the strings intern keeps: enough for the commands,
-// users and env names a file repeats, and no map as big as the file when
-// every string is different.
-const internMax = 512
+// lineIndex is the offset in the file of each line of a range of lines.
+type lineIndex struct {
+	first int     // the line of offs[0], 1-based
+	offs  []int32 // offsets of lines first, first+1, ...
+}
 
-// intern returns s, or an earlier string equal to it, so that the tasks
-// of a generated file that all run the same command, or set the same env
-// names, share one copy: the YAML parser makes a new string for every
-// value.
-func (d *decoder) intern(s string) string {
-	if v, ok := d.interned[s]; ok {
-		return v
+// index makes l the index of the lines of src[from:to], the first of
+// which is line first.
+func (l *lineIndex) index(src []byte, from, to, first int) {
+	l.first, l.offs = first, append(l.offs[:0], int32(from))
+	for i := from; i < to; {
+		k := bytes.IndexByte(src[i:to], '\n')
+		if k < 0 {
+			break
+		}
+		i += k + 1
+		l.offs = append(l.offs, int32(i))
 	}
-	if d.interned == nil {
-		d.interned = make(map[string]string)
+}
+
+// keep returns s, the value of the scalar n, as a substring of the file
+// where the file holds it verbatim, else s itself. The YAML parser makes a
+// new string of every value; a task's command, env and dependencies kept
+// this way cost no memory of their own, since the workflow keeps the file
+// as Raw. Task names are never kept this way: they go into run state and
+// events, which would then keep the whole file alive.
+func (d *decoder) keep(n *yaml.Node, s string) string {
+	k := n.Line - d.lines.first
+	if s == "" || k < 0 || k >= len(d.lines.offs) || n.Column < 1 {
+		return s
 	}
-	if len(d.interned) < internMax && len(s) <= 256 {
-		d.interned[s] = s
+	off := int(d.lines.offs[k]) + n.Column - 1 // columns count runes: checked below
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+		off++
 	}
-	return s
+	if off+len(s) > len(d.src) || string(d.src[off:off+len(s)]) != s {
+		return s
+	}
+	return unsafe.String(&d.src[off], len(s))
 }
 
 // retry decodes a retry count: 0 or more, and at most math.MaxInt32 (a
@@ -76,27 +101,31 @@ func (d *decoder) errorAt(at pos, path, format string, args ...any) {
 // env decodes an environment block: names must be valid variable names,
 // values scalars, which may hold ${secret:..} and ${env:..} references.
 func (d *decoder) env(n *yaml.Node, path string) (map[string]string, bool) {
-	return d.StringMap(n, path, func(k *yaml.Node, p, name string) bool {
-		if !executors.ValidEnvName(name) {
-			d.Report(k, p, Problem{
-				Msg:  fmt.Sprintf("invalid environment variable name %q", name),
-				Hint: "use letters, digits and underscores, not starting with a digit",
-			})
-			return false
-		}
-		return true
-	}, d.refs)
+	return d.StringMap(n, path, d.envName, d.refs)
 }
 
-// taskEnv turns a task's env block into an executors.Env, its names
-// interned: nil stays nil.
-func (d *decoder) taskEnv(m map[string]string) executors.Env {
-	if m == nil {
+// envName checks the name of an environment variable.
+func (d *decoder) envName(k *yaml.Node, path, name string) bool {
+	if !executors.ValidEnvName(name) {
+		d.Report(k, path, Problem{
+			Msg:  fmt.Sprintf("invalid environment variable name %q", name),
+			Hint: "use letters, digits and underscores, not starting with a digit",
+		})
+		return false
+	}
+	return true
+}
+
+// taskEnv decodes a task's env block, as env does, into an
+// executors.Env; nil when it is not a mapping.
+func (d *decoder) taskEnv(n *yaml.Node, path string) executors.Env {
+	list, _ := d.StringFields(n, path, d.envName, d.refs)
+	if list == nil {
 		return nil
 	}
-	env := make(executors.Env, 0, len(m))
-	for k, v := range m {
-		env = append(env, executors.EnvVar{Name: d.intern(k), Value: v})
+	env := make(executors.Env, len(list))
+	for i, f := range list {
+		env[i] = executors.EnvVar{Name: d.keep(f.Key, f.Name), Value: d.keep(f.Val, f.Value)}
 	}
 	sort.Slice(env, func(i, j int) bool { return env[i].Name < env[j].Name })
 	return env

@@ -115,8 +115,8 @@ func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []taskNode {
 				})
 				tn.ndeps, d.deps = 0, d.deps[:tn.deps] // its entries are the last ones
 			}
-			if tn.ruleSet {
-				d.errorAt(tn.rule, yamlcheck.Join(path, "trigger_rule"), "a run handler has no trigger_rule: %s decides when it runs", key)
+			if d.rule != nil {
+				d.Errorf(d.rule, yamlcheck.Join(path, "trigger_rule"), "a run handler has no trigger_rule: %s decides when it runs", key)
 				t.rule = 0
 			}
 			w.Tasks = append(w.Tasks, t)
@@ -127,12 +127,13 @@ func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []taskNode {
 }
 
 // checkRootRule reports a trigger rule that waits for upstream outcomes on
-// a task that has no upstream tasks: it would never mean anything.
+// a task that has no upstream tasks: it would never mean anything. It runs
+// right after the task is decoded, while d.rule is the task's.
 func (d *decoder) checkRootRule(t *Task, tn *taskNode, i int) {
-	if tn.ndeps > 0 || !tn.ruleSet || t.Rule() == RuleAllSuccess || t.Rule() == RuleAlways {
+	if tn.ndeps > 0 || d.rule == nil || t.Rule() == RuleAllSuccess || t.Rule() == RuleAlways {
 		return
 	}
-	d.reportAt(tn.rule, yamlcheck.Join(tn.path(i), "trigger_rule"), Problem{
+	d.Report(d.rule, yamlcheck.Join(tn.path(i), "trigger_rule"), Problem{
 		Msg:  fmt.Sprintf("trigger rule %s on a task without depends_on", t.Rule()),
 		Hint: "a trigger rule decides from the outcomes of the tasks in depends_on; add them, or remove trigger_rule",
 	})

@@ -128,6 +128,9 @@ func ParseWith(src string, data []byte, base Config) (*Workflow, error) {
 // parse is ParseWith; owned says that data is the caller's to give away,
 // so the workflow keeps it as Raw instead of a copy.
 func parse(src string, data []byte, base Config, owned bool) (*Workflow, error) {
+	if !owned {
+		data = bytes.Clone(data) // the workflow's strings may point into it (decoder.keep)
+	}
 	w, probs, ok := decodeSplit(src, data, base)
 	if !ok {
 		w, probs = decodeWhole(src, data, base)
@@ -138,22 +141,20 @@ func parse(src string, data []byte, base Config, owned bool) (*Workflow, error) 
 	}
 	w.Source = src
 	w.Raw = data
-	if !owned {
-		w.Raw = bytes.Clone(data)
-	}
 	sum := sha256.Sum256(data)
 	w.Hash = hex.EncodeToString(sum[:])
 	return w, nil
 }
 
 func newDecoder(src string, data []byte, base Config) *decoder {
-	return &decoder{Decoder: yamlcheck.NewDecoder(src, data), base: base}
+	return &decoder{Decoder: yamlcheck.NewDecoder(src, data), base: base, src: data}
 }
 
 // decodeWhole decodes data from one YAML tree of the whole file (see
 // split.go for the other way).
 func decodeWhole(src string, data []byte, base Config) (*Workflow, Problems) {
 	d := newDecoder(src, data, base)
+	d.lines.index(data, 0, len(data), 1)
 	root := d.document(data)
 	var w *Workflow
 	if root != nil {

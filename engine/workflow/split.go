@@ -230,6 +230,7 @@ func (d *decoder) splitTasks(w *Workflow, e yamlcheck.Field, top yamlcheck.Field
 			s.failed = true
 			return
 		}
+		d.lines.index(s.data, int(s.items[i]), int(s.items[i+len(items)]), int(s.lines[i]))
 		for _, item := range items {
 			if !d.Visit(item) {
 				return

@@ -21,7 +21,6 @@ var taskTypes = []string{TypeShell, TypeSSH, TypeHTTP}
 type taskNode struct {
 	at    pos   // the task's mapping (aliases resolved), for cycles
 	name  pos   // of the name's value; zero when missing or invalid
-	rule  pos   // of the trigger_rule value, when given
 	deps  int32 // its depends_on entries are decoder.deps[deps:deps+ndeps]
 	ndeps int32
 	item  int32 // its index in its list
@@ -29,7 +28,6 @@ type taskNode struct {
 
 	retrySet  bool
 	timeoutOK bool // timeout given and valid
-	ruleSet   bool // trigger_rule given and valid
 }
 
 // path is the YAML path of the task at index i of Workflow.Tasks.
@@ -73,6 +71,7 @@ func (p depPos) path(task string) string {
 func (d *decoder) task(t *Task, n *yaml.Node, path string) taskNode {
 	t.Idempotent, t.Line = true, int32(n.Line)
 	tn := taskNode{at: posOf(yamlcheck.Resolve(n)), deps: int32(len(d.deps))}
+	d.rule = nil
 	f, ok := d.Mapping(n, path, taskKeys, nil)
 	if !ok {
 		return tn
@@ -101,8 +100,9 @@ func (d *decoder) task(t *Task, n *yaml.Node, path string) taskNode {
 		t.ContinueOnFailure, _ = d.Boolean(e.Val, yamlcheck.Join(path, "continue_on_failure"))
 	}
 	if e, ok := f.Get("trigger_rule"); ok {
-		tn.rule = posOf(e.Val)
-		tn.ruleSet = d.triggerRule(t, e, yamlcheck.Join(path, "trigger_rule"))
+		if d.triggerRule(t, e, yamlcheck.Join(path, "trigger_rule")) {
+			d.rule = e.Val
+		}
 	}
 	if e, ok := f.Get("idempotent"); ok {
 		if v, ok := d.Boolean(e.Val, yamlcheck.Join(path, "idempotent")); ok {
@@ -110,8 +110,7 @@ func (d *decoder) task(t *Task, n *yaml.Node, path string) taskNode {
 		}
 	}
 	if e, ok := f.Get("env"); ok {
-		m, _ := d.env(e.Val, yamlcheck.Join(path, "env"))
-		t.Env = d.taskEnv(m)
+		t.Env = d.taskEnv(e.Val, yamlcheck.Join(path, "env"))
 	}
 	if e, ok := f.Get("user"); ok {
 		p := yamlcheck.Join(path, "user")
@@ -125,7 +124,7 @@ func (d *decoder) task(t *Task, n *yaml.Node, path string) taskNode {
 			case TypeHTTP:
 				d.Errorf(e.Key, p, "user applies to shell tasks only")
 			default:
-				t.User = d.intern(s)
+				t.User = d.keep(e.Val, s)
 			}
 		}
 	}
@@ -181,7 +180,7 @@ func (d *decoder) dependsOn(n *yaml.Node, path string) {
 		return // "depends_on:" with nothing after it
 	case r.Kind == yaml.ScalarNode:
 		if s, ok := d.Text(n, path); ok {
-			d.deps = append(d.deps, depPos{posOf(n), -1, s})
+			d.deps = append(d.deps, depPos{posOf(n), -1, d.keep(n, s)})
 		}
 	case r.Kind == yaml.SequenceNode:
 		for i, item := range r.Content {
@@ -190,7 +189,7 @@ func (d *decoder) dependsOn(n *yaml.Node, path string) {
 			}
 			p := yamlcheck.Index(path, i)
 			if s, ok := d.Text(item, p); ok {
-				d.deps = append(d.deps, depPos{posOf(item), int32(i), s})
+				d.deps = append(d.deps, depPos{posOf(item), int32(i), d.keep(item, s)})
 			}
 		}
 	default:
@@ -269,7 +268,7 @@ func (d *decoder) configText(e yamlcheck.Field, path string) (string, bool) {
 	if ok {
 		ok = d.refs(e.Val, path, s)
 	}
-	return d.intern(s), ok
+	return d.keep(e.Val, s), ok
 }
 
 func (d *decoder) shellConfig(n *yaml.Node, path string) *executors.ShellConfig {
