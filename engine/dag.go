@@ -56,7 +56,7 @@ func (x *runner) decide(i int, now time.Time) {
 // and decides those still pending.
 func (x *runner) settled(i int, now time.Time) {
 	u := x.upstream(i)
-	for _, d := range x.wf.Tasks[i].Downstream {
+	for _, d := range x.wf.Downstream(i) {
 		x.tallies[d].Ended(u)
 		x.decide(int(d), now)
 	}

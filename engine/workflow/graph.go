@@ -72,36 +72,43 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 			t.Deps = edges[start:len(edges):len(edges)] // edges never grows past its capacity
 		}
 	}
-	downstream(w.Tasks, len(edges))
+	w.downstream(len(edges))
 
-	w.order = topoOrder(w.Tasks)
+	w.order = w.topoOrder()
 	if len(w.order) < len(w.Tasks) {
 		d.cycles(w, nodes)
 	}
 }
 
-// downstream fills in the tasks' Downstream from their Deps, in one array
-// of the given number of edges.
-func downstream(tasks []*Task, edges int) {
-	count := make([]int32, len(tasks))
-	for _, t := range tasks {
+// downstream indexes the tasks' Deps the other way (Downstream), given
+// how many there are in all.
+func (w *Workflow) downstream(edges int) {
+	at := make([]int32, len(w.Tasks)+1)
+	for _, t := range w.Tasks {
 		for _, j := range t.Deps {
-			count[j]++
+			at[j+1]++
 		}
 	}
-	all := make([]int32, edges)
-	off := 0
-	for j, t := range tasks {
-		if n := int(count[j]); n > 0 {
-			t.Downstream = all[off : off : off+n]
-			off += n
-		}
+	for i := range w.Tasks {
+		at[i+1] += at[i]
 	}
-	for i, t := range tasks {
+	next := slices.Clone(at[:len(w.Tasks)]) // 4 bytes a task, for the time of the loop
+	down := make([]int32, edges)
+	for i, t := range w.Tasks {
 		for _, j := range t.Deps {
-			tasks[j].Downstream = append(tasks[j].Downstream, int32(i))
+			down[next[j]] = int32(i)
+			next[j]++
 		}
 	}
+	w.down, w.downAt = down, at
+}
+
+// Downstream returns the indexes into Tasks of the tasks that depend on
+// task i, in file order. The result shares the workflow's array: never
+// modify it.
+func (w *Workflow) Downstream(i int) []int32 {
+	from, to := w.downAt[i], w.downAt[i+1]
+	return w.down[from:to:to]
 }
 
 // names sorts the tasks that have a name by the output variables their
@@ -193,7 +200,8 @@ func varByte(c byte) byte {
 
 // topoOrder is Kahn's algorithm: tasks whose dependencies are done, in file
 // order. The result is shorter than tasks when there is a cycle.
-func topoOrder(tasks []*Task) []int32 {
+func (w *Workflow) topoOrder() []int32 {
+	tasks := w.Tasks
 	pending := make([]int32, len(tasks))
 	order := make([]int32, 0, len(tasks))
 	for i, t := range tasks {
@@ -203,7 +211,7 @@ func topoOrder(tasks []*Task) []int32 {
 		}
 	}
 	for k := 0; k < len(order); k++ {
-		for _, j := range tasks[order[k]].Downstream {
+		for _, j := range w.Downstream(int(order[k])) {
 			if pending[j]--; pending[j] == 0 {
 				order = append(order, j)
 			}

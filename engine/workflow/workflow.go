@@ -51,6 +51,8 @@ type Workflow struct {
 
 	byName   []int32 // indexes of Tasks sorted by cmpVar of their names, for Index
 	order    []int32 // a topological order of Tasks, dependencies first
+	down     []int32 // the downstream tasks of every task, one after the other
+	downAt   []int32 // where those of task i start in down; len(Tasks)+1 of them
 	nameLine int     // position of the name, for problems across files
 	nameCol  int
 }
@@ -121,11 +123,9 @@ type Task struct {
 	executors.Task
 
 	// Deps are the indexes into Workflow.Tasks of depends_on, in its
-	// order; Downstream the indexes of the tasks that depend on this one,
-	// in file order. Both are filled by Load and share one array per
-	// workflow: never append to them.
-	Deps       []int32
-	Downstream []int32
+	// order (Workflow.Downstream is the other way). Filled by Load; the
+	// Deps of all tasks share one array: never append to them.
+	Deps []int32
 
 	Timeout           time.Duration // resolved: task `timeout`, else Config.TimeoutDefault; 0 = none
 	Retry             int32         // resolved: task `retry`, else Config.RetryDefault

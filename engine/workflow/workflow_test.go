@@ -78,8 +78,8 @@ func TestGraph(t *testing.T) {
 				if !slices.Equal(task.Deps, tt.deps[i]) {
 					t.Errorf("%s.Deps = %v, want %v", task.Name, task.Deps, tt.deps[i])
 				}
-				if !slices.Equal(task.Downstream, tt.downstream[i]) {
-					t.Errorf("%s.Downstream = %v, want %v", task.Name, task.Downstream, tt.downstream[i])
+				if !slices.Equal(w.Downstream(i), tt.downstream[i]) {
+					t.Errorf("%s downstream = %v, want %v", task.Name, w.Downstream(i), tt.downstream[i])
 				}
 			}
 			checkGraph(t, w)
