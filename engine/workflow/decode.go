@@ -19,9 +19,12 @@ type decoder struct {
 	yamlcheck.Decoder
 	base Config // what the workflow's config: block is decoded over
 
-	split *split     // set when the tasks are decoded a group at a time (split.go)
-	deps  []depPos   // of every task's depends_on, in order: see taskNode
-	rule  *yaml.Node // the valid trigger_rule of the task just decoded, else nil
+	split *split   // set when the tasks are decoded a group at a time (split.go)
+	deps  []depPos // of every task's depends_on, in order: see taskNode
+	// depNames are the names in depends_on that keep could not take from
+	// the file (see depPos).
+	depNames []string
+	rule     *yaml.Node // the valid trigger_rule of the task just decoded, else nil
 
 	// src is the file, which the workflow keeps as Raw; lines indexes
 	// the lines being decoded, for keep.
@@ -56,18 +59,26 @@ func (l *lineIndex) index(src []byte, from, to, first int) {
 // as Raw. Task names are never kept this way: they go into run state and
 // events, which would then keep the whole file alive.
 func (d *decoder) keep(n *yaml.Node, s string) string {
+	if off, ok := d.kept(n, s); ok {
+		return unsafe.String(&d.src[off], len(s))
+	}
+	return s
+}
+
+// kept returns where in the file keep finds s, the value of n.
+func (d *decoder) kept(n *yaml.Node, s string) (int, bool) {
 	k := n.Line - d.lines.first
 	if s == "" || k < 0 || k >= len(d.lines.offs) || n.Column < 1 {
-		return s
+		return 0, false
 	}
 	off := int(d.lines.offs[k]) + n.Column - 1 // columns count runes: checked below
 	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
 		off++
 	}
 	if off+len(s) > len(d.src) || string(d.src[off:off+len(s)]) != s {
-		return s
+		return 0, false
 	}
-	return unsafe.String(&d.src[off], len(s))
+	return off, true
 }
 
 // retry decodes a retry count: 0 or more, and at most math.MaxInt32 (a

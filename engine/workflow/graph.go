@@ -44,7 +44,8 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 			seen = make(map[int]bool, tn.ndeps)
 		}
 		for _, dp := range d.deps[tn.deps : tn.deps+tn.ndeps] {
-			j, ok := find(dp.name)
+			name := d.depName(dp)
+			j, ok := find(name)
 			switch {
 			case !ok:
 				if names == nil {
@@ -56,11 +57,11 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 					}
 					names = yamlcheck.NewSuggester(list, suggestBudget)
 				}
-				d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", dp.name), Suggest: names.Suggest(dp.name)})
+				d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", name), Suggest: names.Suggest(name)})
 			case j == i:
-				d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", dp.name)
+				d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", name)
 			case seen != nil && seen[j] || seen == nil && slices.Contains(edges[start:], int32(j)):
-				d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", dp.name)
+				d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", name)
 			default:
 				edges = append(edges, int32(j))
 				if seen != nil {
@@ -72,6 +73,7 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 			t.Deps = edges[start:len(edges):len(edges)] // edges never grows past its capacity
 		}
 	}
+	d.deps, d.depNames = nil, nil // resolved: let the GC have them while the rest is built
 	w.downstream(len(edges))
 
 	w.order = w.topoOrder()
