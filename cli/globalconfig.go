@@ -53,8 +53,8 @@ func (m *Main) loadConfig(name string, g *globals) error {
 // the garbage of a 10,000-task run to half its live heap for no measurable
 // CPU. validate runs GOGC 25: its heap is the parse of the files and
 // nothing else, and it exits once they are checked, so the GC spends a
-// little more CPU (about 15 % more user time on a 5 MB file) for a peak
-// 4 MiB lower (scripts/scale.sh's mixed-5MB: 41 → 37 MiB).
+// little more CPU (within the noise of user time on a 5 MB file) for a
+// peak ~4 MiB lower (scripts/scale.sh's mixed-5MB: ~39 → ~35 MiB).
 const (
 	workflowMemoryLimit = 48 << 20
 	workflowGOGC        = 50
