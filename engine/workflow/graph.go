@@ -109,6 +109,9 @@ func (w *Workflow) downstream(edges int) {
 // task i, in file order. The result shares the workflow's array: never
 // modify it.
 func (w *Workflow) Downstream(i int) []int32 {
+	if i+1 >= len(w.downAt) {
+		return nil // a Workflow that Load did not make
+	}
 	from, to := w.downAt[i], w.downAt[i+1]
 	return w.down[from:to:to]
 }
