@@ -93,7 +93,7 @@ func graphNodes(wf *workflow.Workflow) []dag.Node {
 	nodes := make([]dag.Node, len(wf.Tasks))
 	for i, t := range wf.Tasks {
 		var deps []int
-		for _, d := range t.Deps {
+		for _, d := range wf.Deps(i) {
 			deps = append(deps, int(d))
 		}
 		nodes[i] = dag.Node{Name: t.Name, Kind: t.Type(), Deps: deps, Tooltip: fmt.Sprintf("%s (%s)", t.Name, t.Type())}

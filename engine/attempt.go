@@ -53,7 +53,7 @@ func (x *runner) request(i int) *executors.Request {
 		"PICOFLOW_ATTEMPT="+strconv.Itoa(attempt),
 		"PICOFLOW_OUTPUT="+out,
 	)
-	deps := t.Deps
+	deps := x.wf.Deps(i)
 	if t.IsHandler() { // a handler sees the outputs of the whole DAG
 		env = append(env, x.handlerEnv()...)
 		deps = make([]int32, len(x.wf.DAG()))

@@ -20,8 +20,8 @@ func (x *runner) upstream(d int) Upstream {
 // tallyAll counts the upstream outcomes of every task of the DAG, once,
 // when the loop starts; settled keeps the counts current.
 func (x *runner) tallyAll() {
-	for i, t := range x.wf.DAG() {
-		for _, d := range t.Deps {
+	for i := range x.wf.DAG() {
+		for _, d := range x.wf.Deps(i) {
 			x.tallies[i].Add(x.upstream(int(d)))
 		}
 	}

@@ -88,7 +88,7 @@ func (x *runner) needsSync(evs []*journal.Event) bool {
 		if !ok || !x.wf.Tasks[i].Idempotent || x.wf.Tasks[i].IsHandler() {
 			return true
 		}
-		for _, d := range x.wf.Tasks[i].Deps {
+		for _, d := range x.wf.Deps(i) {
 			if endedNow[x.wf.Tasks[d].Name] || x.dur.ended[d] > x.dur.durable {
 				return true
 			}

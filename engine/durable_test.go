@@ -111,7 +111,7 @@ func TestDurableWhenNeeded(t *testing.T) {
 				if (!wf.Tasks[i].Idempotent || wf.Tasks[i].IsHandler()) && !a.durable {
 					t.Errorf("append %d: start of %s (non-idempotent or a handler) written without an fsync", k, ev.Task)
 				}
-				for _, d := range wf.Tasks[i].Deps {
+				for _, d := range wf.Deps(i) {
 					up := wf.Tasks[d].Name
 					if !coveredBy(rec.appends, ended[up], k) {
 						t.Errorf("append %d: %s starts before the end of %s (append %d) is durable", k, ev.Task, up, ended[up])

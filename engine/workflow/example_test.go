@@ -21,7 +21,7 @@ func TestExampleLoads(t *testing.T) {
 		t.Error("example leaves out a top-level field")
 	}
 	var retry, timeout, cof, env, deps, output, readsOutput bool
-	for _, task := range w.Tasks {
+	for i, task := range w.Tasks {
 		if task.Type() != TypeShell {
 			t.Errorf("task %s is %s; the example must run on a bare box", task.Name, task.Type())
 		}
@@ -29,7 +29,7 @@ func TestExampleLoads(t *testing.T) {
 		timeout = timeout || task.Timeout != w.Config.TimeoutDefault
 		cof = cof || task.ContinueOnFailure
 		env = env || len(task.Env) > 0
-		deps = deps || len(task.Deps) > 0
+		deps = deps || len(w.Deps(i)) > 0
 		output = output || strings.Contains(task.Shell.Command, "$PICOFLOW_OUTPUT")
 		readsOutput = readsOutput || strings.Contains(task.Shell.Command, "$PICOFLOW_OUT_")
 	}

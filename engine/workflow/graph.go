@@ -21,60 +21,15 @@ const suggestBudget = 1_000_000
 // file with many problems shows them all.
 func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 	w.byName = d.names(w, nodes)
-	find := func(name string) (int, bool) {
-		k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
-			return cmpVar(w.Tasks[i].Name, name)
-		})
-		if !ok {
-			return 0, false
-		}
-		return int(w.byName[k]), true
+	r := resolver{d: d, w: w, edges: make([]int32, 0, len(d.deps))}
+	w.depAt = make([]int32, len(w.Tasks)+1)
+	for i := range w.Tasks {
+		r.resolve(i, nodes[i])
+		w.depAt[i+1] = int32(len(r.edges))
 	}
-
-	var names *yamlcheck.Suggester         // built on the first unknown dependency only
-	edges := make([]int32, 0, len(d.deps)) // every task's Deps, one after the other
-	for i, t := range w.Tasks {
-		tn := nodes[i]
-		if tn.ndeps == 0 {
-			continue
-		}
-		start := len(edges)
-		var seen map[int]bool
-		if tn.ndeps > 16 {
-			seen = make(map[int]bool, tn.ndeps)
-		}
-		for _, dp := range d.deps[tn.deps : tn.deps+tn.ndeps] {
-			name := d.depName(dp)
-			j, ok := find(name)
-			switch {
-			case !ok:
-				if names == nil {
-					list := make([]string, 0, len(w.Tasks))
-					for _, u := range w.Tasks {
-						if u.Name != "" {
-							list = append(list, u.Name)
-						}
-					}
-					names = yamlcheck.NewSuggester(list, suggestBudget)
-				}
-				d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", name), Suggest: names.Suggest(name)})
-			case j == i:
-				d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", name)
-			case seen != nil && seen[j] || seen == nil && slices.Contains(edges[start:], int32(j)):
-				d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", name)
-			default:
-				edges = append(edges, int32(j))
-				if seen != nil {
-					seen[j] = true
-				}
-			}
-		}
-		if len(edges) > start {
-			t.Deps = edges[start:len(edges):len(edges)] // edges never grows past its capacity
-		}
-	}
+	w.deps = r.edges
 	d.deps, d.depNames = nil, nil // resolved: let the GC have them while the rest is built
-	w.downstream(len(edges))
+	w.downstream()
 
 	w.order = w.topoOrder()
 	if len(w.order) < len(w.Tasks) {
@@ -82,22 +37,86 @@ func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 	}
 }
 
-// downstream indexes the tasks' Deps the other way (Downstream), given
-// how many there are in all.
-func (w *Workflow) downstream(edges int) {
-	at := make([]int32, len(w.Tasks)+1)
-	for _, t := range w.Tasks {
-		for _, j := range t.Deps {
-			at[j+1]++
+// resolver turns the names in depends_on into indexes into Tasks.
+type resolver struct {
+	d     *decoder
+	w     *Workflow
+	edges []int32              // every task's Deps, one after the other
+	names *yamlcheck.Suggester // built on the first unknown dependency only
+}
+
+// find returns the index of the named task.
+func (r *resolver) find(name string) (int, bool) {
+	w := r.w
+	k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
+		return cmpVar(w.Tasks[i].Name, name)
+	})
+	if !ok {
+		return 0, false
+	}
+	return int(w.byName[k]), true
+}
+
+// resolve appends the dependencies of task i to r.edges and reports
+// unknown, self and repeated ones.
+func (r *resolver) resolve(i int, tn taskNode) {
+	d, start := r.d, len(r.edges)
+	var seen map[int]bool
+	if tn.ndeps > 16 {
+		seen = make(map[int]bool, tn.ndeps)
+	}
+	for _, dp := range d.deps[tn.deps : tn.deps+tn.ndeps] {
+		name := d.depName(dp)
+		j, ok := r.find(name)
+		switch {
+		case !ok:
+			if r.names == nil {
+				list := make([]string, 0, len(r.w.Tasks))
+				for _, u := range r.w.Tasks {
+					if u.Name != "" {
+						list = append(list, u.Name)
+					}
+				}
+				r.names = yamlcheck.NewSuggester(list, suggestBudget)
+			}
+			d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", name), Suggest: r.names.Suggest(name)})
+		case j == i:
+			d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", name)
+		case seen != nil && seen[j] || seen == nil && slices.Contains(r.edges[start:], int32(j)):
+			d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", name)
+		default:
+			r.edges = append(r.edges, int32(j))
+			if seen != nil {
+				seen[j] = true
+			}
 		}
+	}
+}
+
+// Deps returns the indexes into Tasks of the tasks that task i depends on,
+// in the order of its depends_on. The result shares the workflow's array:
+// never modify it.
+func (w *Workflow) Deps(i int) []int32 {
+	if i+1 >= len(w.depAt) {
+		return nil // a Workflow that Load did not make
+	}
+	from, to := w.depAt[i], w.depAt[i+1]
+	return w.deps[from:to:to]
+}
+
+// downstream indexes Deps the other way (Downstream).
+func (w *Workflow) downstream() {
+	at := make([]int32, len(w.Tasks)+1)
+	for _, j := range w.deps {
+		at[j+1]++
 	}
 	for i := range w.Tasks {
 		at[i+1] += at[i]
 	}
 	next := slices.Clone(at[:len(w.Tasks)]) // 4 bytes a task, for the time of the loop
-	down := make([]int32, edges)
-	for i, t := range w.Tasks {
-		for _, j := range t.Deps {
+	down := make([]int32, len(w.deps))
+	for i := range w.Tasks {
+		for _, j := range w.Deps(i) {
 			down[next[j]] = int32(i)
 			next[j]++
 		}
@@ -209,8 +228,8 @@ func (w *Workflow) topoOrder() []int32 {
 	tasks := w.Tasks
 	pending := make([]int32, len(tasks))
 	order := make([]int32, 0, len(tasks))
-	for i, t := range tasks {
-		pending[i] = int32(len(t.Deps))
+	for i := range tasks {
+		pending[i] = int32(len(w.Deps(i)))
 		if pending[i] == 0 {
 			order = append(order, int32(i))
 		}
@@ -235,12 +254,12 @@ func (d *decoder) cycles(w *Workflow, nodes []taskNode) {
 	for _, i := range w.order {
 		done[i] = true
 	}
-	for _, scc := range components(w.Tasks, done) {
+	for _, scc := range components(w, done) {
 		if len(scc) < 2 {
 			continue // a task that only depends on a cycle
 		}
 		start := slices.Min(scc)
-		cycle := shortestCycle(w.Tasks, start, scc)
+		cycle := shortestCycle(w, start, scc)
 		names := make([]string, len(cycle)+1)
 		for k, i := range cycle {
 			names[k] = w.Tasks[i].Name
@@ -252,7 +271,8 @@ func (d *decoder) cycles(w *Workflow, nodes []taskNode) {
 
 // components returns the strongly connected components (Tarjan) of the
 // dependency graph restricted to the tasks not marked done.
-func components(tasks []*Task, done []bool) [][]int {
+func components(w *Workflow, done []bool) [][]int {
+	tasks := w.Tasks
 	const unvisited = -1
 	var (
 		num     = make([]int, len(tasks))
@@ -271,7 +291,7 @@ func components(tasks []*Task, done []bool) [][]int {
 		next++
 		stack = append(stack, v)
 		onStack[v] = true
-		for _, u32 := range tasks[v].Deps {
+		for _, u32 := range w.Deps(v) {
 			u := int(u32)
 			switch {
 			case done[u]:
@@ -307,7 +327,7 @@ func components(tasks []*Task, done []bool) [][]int {
 
 // shortestCycle returns the tasks of a shortest cycle through start inside
 // scc, beginning with start, following Deps edges.
-func shortestCycle(tasks []*Task, start int, scc []int) []int {
+func shortestCycle(w *Workflow, start int, scc []int) []int {
 	in := make(map[int]bool, len(scc))
 	for _, i := range scc {
 		in[i] = true
@@ -316,7 +336,7 @@ func shortestCycle(tasks []*Task, start int, scc []int) []int {
 	queue := []int{start}
 	for k := 0; k < len(queue); k++ {
 		v := queue[k]
-		for _, u32 := range tasks[v].Deps {
+		for _, u32 := range w.Deps(v) {
 			u := int(u32)
 			if u == start {
 				var path []int

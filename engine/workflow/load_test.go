@@ -111,9 +111,10 @@ func checkGraph(t *testing.T, w *Workflow) {
 		if j, ok := w.Index(task.Name); !ok || j != i {
 			t.Errorf("Index(%q) = %d, %v; want %d", task.Name, j, ok, i)
 		}
-		for k, j := range task.Deps {
-			if int(j) == i || slices.Contains(task.Deps[:k], j) {
-				t.Errorf("task %s: Deps %v repeat a task or hold itself", task.Name, task.Deps)
+		deps := w.Deps(i)
+		for k, j := range deps {
+			if int(j) == i || slices.Contains(deps[:k], j) {
+				t.Errorf("task %s: Deps %v repeat a task or hold itself", task.Name, deps)
 			}
 			if pos[j] >= pos[i] {
 				t.Errorf("task %s runs before its dependency %s", task.Name, w.Tasks[j].Name)
@@ -169,8 +170,8 @@ func TestParseFull(t *testing.T) {
 	if !reflect.DeepEqual(dump.SSH, wantSSH) {
 		t.Errorf("dump SSH = %+v, want %+v", dump.SSH, wantSSH)
 	}
-	if dump.Retry != 0 || dump.Timeout != 90*time.Minute || dump.Idempotent || !slices.Equal(dump.Deps, []int32{0}) {
-		t.Errorf("dump = retry %d timeout %v idempotent %v deps %v", dump.Retry, dump.Timeout, dump.Idempotent, dump.Deps)
+	if dump.Retry != 0 || dump.Timeout != 90*time.Minute || dump.Idempotent || !slices.Equal(w.Deps(1), []int32{0}) {
+		t.Errorf("dump = retry %d timeout %v idempotent %v deps %v", dump.Retry, dump.Timeout, dump.Idempotent, w.Deps(1))
 	}
 	if !arch.ContinueOnFailure || arch.User != "backup" || arch.Shell.Workdir != "/tmp" || arch.Env.Get("PGHOST") != "localhost" {
 		t.Errorf("Archive-Local = %+v %+v", arch, arch.Shell)
@@ -188,8 +189,8 @@ func TestParseFull(t *testing.T) {
 	if notify.HTTP.Method != "POST" || !reflect.DeepEqual(notify.HTTP.JSON, wantJSON) {
 		t.Errorf("notify = %s %#v", notify.HTTP.Method, notify.HTTP.JSON)
 	}
-	if !slices.Equal(w.TopoOrder(), []int{0, 1, 2, 3}) || !slices.Equal(arch.Deps, []int32{1, 0}) || !slices.Equal(w.Downstream(0), []int32{1, 2}) {
-		t.Errorf("order %v, Archive-Local deps %v, health_check downstream %v", w.TopoOrder(), arch.Deps, w.Downstream(0))
+	if !slices.Equal(w.TopoOrder(), []int{0, 1, 2, 3}) || !slices.Equal(w.Deps(2), []int32{1, 0}) || !slices.Equal(w.Downstream(0), []int32{1, 2}) {
+		t.Errorf("order %v, Archive-Local deps %v, health_check downstream %v", w.TopoOrder(), w.Deps(2), w.Downstream(0))
 	}
 	s, err := cronOf(w)
 	if err != nil {
@@ -239,8 +240,8 @@ func TestParseAnchors(t *testing.T) {
 	if second.Retry != 5 || second.Shell.Command != "echo second" || second.Env.Get("REGION") != "eu" {
 		t.Errorf("second = retry %d command %q env %v", second.Retry, second.Shell.Command, second.Env)
 	}
-	if third.Retry != 1 || third.Shell.Command != "echo first" || !slices.Equal(third.Deps, []int32{0, 1}) {
-		t.Errorf("third = retry %d command %q deps %v", third.Retry, third.Shell.Command, third.Deps)
+	if third.Retry != 1 || third.Shell.Command != "echo first" || !slices.Equal(w.Deps(2), []int32{0, 1}) {
+		t.Errorf("third = retry %d command %q deps %v", third.Retry, third.Shell.Command, w.Deps(2))
 	}
 }
 
@@ -262,7 +263,7 @@ func TestParseFields(t *testing.T) {
 		{"backoff partial", "config: {backoff: {max: 10s}}\n" + head, func(w *Workflow) bool {
 			return w.Config.Backoff == Backoff{Initial: time.Second, Multiplier: 2, Max: 10 * time.Second}
 		}},
-		{"depends_on null", head + "    depends_on:\n", func(w *Workflow) bool { return len(w.Tasks[0].Deps) == 0 }},
+		{"depends_on null", head + "    depends_on:\n", func(w *Workflow) bool { return len(w.Deps(0)) == 0 }},
 		{"idempotent false", head + "    idempotent: false\n", func(w *Workflow) bool { return !w.Tasks[0].Idempotent }},
 		{"schedule 6 fields", "schedule: '0 */5 * * * *'\n" + head, func(w *Workflow) bool { return w.Schedule == "0 */5 * * * *" }},
 		{"schedule descriptor", "schedule: '@hourly'\n" + head, func(w *Workflow) bool { return w.Schedule == "@hourly" }},

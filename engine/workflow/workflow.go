@@ -51,6 +51,8 @@ type Workflow struct {
 
 	byName   []int32 // indexes of Tasks sorted by cmpVar of their names, for Index
 	order    []int32 // a topological order of Tasks, dependencies first
+	deps     []int32 // the dependencies of every task (Deps), one after the other
+	depAt    []int32 // where those of task i start in deps; len(Tasks)+1 of them
 	down     []int32 // the downstream tasks of every task, one after the other
 	downAt   []int32 // where those of task i start in down; len(Tasks)+1 of them
 	nameLine int     // position of the name, for problems across files
@@ -116,16 +118,12 @@ func (b Backoff) Delay(n int) time.Duration {
 // (in one block, see Workflow.Tasks), so its fields are packed: the type,
 // trigger rule and handler list are small codes behind Type, Rule and
 // Handler, and the names in depends_on are not kept once resolved into
-// Deps (the name of dependency k is Workflow.Tasks[Deps[k]].Name).
+// Workflow.Deps (the name of dependency k of task i is
+// Tasks[Deps(i)[k]].Name).
 type Task struct {
 	// Task is what an executor sees: Name, Env, User and the config of
 	// the task's type (Shell, SSH or HTTP, set when Type says so).
 	executors.Task
-
-	// Deps are the indexes into Workflow.Tasks of depends_on, in its
-	// order (Workflow.Downstream is the other way). Filled by Load; the
-	// Deps of all tasks share one array: never append to them.
-	Deps []int32
 
 	Timeout           time.Duration // resolved: task `timeout`, else Config.TimeoutDefault; 0 = none
 	Retry             int32         // resolved: task `retry`, else Config.RetryDefault

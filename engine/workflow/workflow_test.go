@@ -75,8 +75,8 @@ func TestGraph(t *testing.T) {
 				t.Errorf("TopoOrder = %v, want %v", got, tt.order)
 			}
 			for i, task := range w.Tasks {
-				if !slices.Equal(task.Deps, tt.deps[i]) {
-					t.Errorf("%s.Deps = %v, want %v", task.Name, task.Deps, tt.deps[i])
+				if !slices.Equal(w.Deps(i), tt.deps[i]) {
+					t.Errorf("%s deps = %v, want %v", task.Name, w.Deps(i), tt.deps[i])
 				}
 				if !slices.Equal(w.Downstream(i), tt.downstream[i]) {
 					t.Errorf("%s downstream = %v, want %v", task.Name, w.Downstream(i), tt.downstream[i])
