@@ -136,7 +136,7 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		JournalDir:   func(wf string) string { return journalDir(string(h), wf) },
 		OpenJournal:  openJournal,
 		Journals:     h.journalDirs,
-		Prepare:      func() error { return h.upgrade(log) },
+		Prepare:      func() error { return h.upgrade(log, "") },
 		LockPath:     h.daemonLock(),
 		SocketPath:   h.daemonSocket(),
 		Listen:       listen,

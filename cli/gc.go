@@ -67,7 +67,7 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 		cfg = config.Default()
 	}
 	if !dry {
-		if err := h.upgrade(g.log); err != nil {
+		if err := h.upgrade(g.log, ""); err != nil {
 			return err
 		}
 	}

@@ -31,7 +31,7 @@ func exists_(path string) bool { _, err := os.Stat(path); return err == nil }
 func convertedScenario(t *testing.T) string {
 	t.Helper()
 	h := scenarioHome(t)
-	if err := home(h).upgrade(slog.New(slog.DiscardHandler)); err != nil {
+	if err := home(h).upgrade(slog.New(slog.DiscardHandler), ""); err != nil {
 		t.Fatal(err)
 	}
 	return h

@@ -103,10 +103,11 @@ func lockedExit(wf string, le *journal.LockedError) error {
 // once while different workflows run side by side. A home an older release
 // wrote is converted first. It replays the journal into a state.
 func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *engine.State, error) {
-	if err := h.upgrade(g.log); err != nil {
+	if err := h.upgrade(g.log, wf); err != nil {
 		return nil, nil, err
 	}
-	// journal.Open creates the journal's directory durably (MkdirDurable).
+	// upgrade made the journal's directory in a new home; journal.Open
+	// makes it durably in a home that has one already (MkdirDurable).
 	j, err := openJournal(journalDir(string(h), wf), wf, journal.Options{Owner: owner})
 	var le *journal.LockedError
 	if errors.As(err, &le) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/picoflow/picoflow/engine"
@@ -20,6 +21,54 @@ type progress struct {
 	log  *slog.Logger
 	json bool
 	wf   *workflow.Workflow
+
+	// The start line of a run is printed once its run_started is durable:
+	// by the run's loop, or by a forced exit, which made it durable (a
+	// lazy run_started is observed with the run's first fsync, and the
+	// user needs the run id to resume it).
+	mu      sync.Mutex
+	lazy    *journal.Event // the run_started written without an fsync
+	started bool           // the start line is out
+}
+
+// startWatch is the journal as the engine of a foreground run sees it: it
+// tells the progress which run_started went out without an fsync.
+type startWatch struct {
+	engine.Journal
+	p *progress
+}
+
+func (s startWatch) AppendLazy(evs ...*journal.Event) error {
+	err := s.Journal.AppendLazy(evs...)
+	for _, e := range evs {
+		if err == nil && e.Type == journal.RunStarted {
+			s.p.mu.Lock()
+			s.p.lazy = e
+			s.p.mu.Unlock()
+		}
+	}
+	return err
+}
+
+// forced prints the start line of a run started lazily and not printed
+// yet; called after a forced exit froze the journal (which synced it).
+func (p *progress) forced() {
+	p.mu.Lock()
+	e := p.lazy
+	p.mu.Unlock()
+	if e != nil {
+		p.observe(&engine.Run{ID: e.Run, Workflow: e.Workflow}, e)
+	}
+}
+
+// firstStart reports whether the start line is still to be printed, and
+// marks it printed.
+func (p *progress) firstStart() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first := !p.started
+	p.started = true
+	return first
 }
 
 func newProgress(w io.Writer, g *globals, wf *workflow.Workflow) *progress {
@@ -37,6 +86,9 @@ func (p *progress) names() []string {
 }
 
 func (p *progress) observe(r *engine.Run, e *journal.Event) {
+	if e.Type == journal.RunStarted && !p.firstStart() {
+		return // a forced exit printed it
+	}
 	if p.json {
 		p.logJSON(r, e)
 		return

@@ -179,9 +179,10 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 			}
 		}
 	}()
+	m.onForce(p.forced) // after the journal's Freeze (takeWorkflow)
 	return engine.New(engine.Options{
 		Cancels:     cancels,
-		Journal:     j,
+		Journal:     startWatch{Journal: j, p: p},
 		Executors:   x.byType,
 		Redact:      x.secrets.Redact,
 		Env:         x.env,
@@ -191,6 +192,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 		MaxParallel: ef.maxParallel,
 		Grace:       ef.grace,
 		SyncWindow:  globalConfig(g).Resources.SyncWindow,
+		LazyStart:   true, // nobody waits for a foreground run's start: its first fsync carries it
 	}), func() { close(stop); x.close() }
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -43,10 +44,13 @@ func (h home) layoutMarker() string { return filepath.Join(h.journal(), "LOCK") 
 const upgradeWait = 5 * time.Minute
 
 // upgrade converts the home to per-workflow journals if it needs it, and
-// marks a new home's layout. It is cheap when there is nothing to do.
-func (h home) upgrade(log *slog.Logger) error {
+// marks a new home's layout; given a workflow (else ""), it creates that
+// workflow's journal directory in a new home with the layout, so that the
+// two share one fsync of HOME/journal. It is cheap when there is nothing
+// to do.
+func (h home) upgrade(log *slog.Logger, wf string) error {
 	if !h.needsUpgrade() {
-		return h.markLayout()
+		return h.markLayout(wf)
 	}
 	if err := journal.MkdirDurable(string(h), 0o750); err != nil {
 		return withCode(ExitInternal, err)
@@ -75,17 +79,61 @@ func (h home) upgrade(log *slog.Logger) error {
 	return nil
 }
 
-// markLayout creates HOME/journal/LOCK in a new home. The names of HOME
-// and HOME/journal must be durable before a journal in them counts;
-// MkdirDurable fsyncs the parent of each directory it creates.
-func (h home) markLayout() error {
+// markLayout creates HOME/journal/LOCK in a new home, and HOME/journal/WF
+// for workflow wf (unless ""). The names of HOME and HOME/journal must be
+// durable before a journal in them counts, and another process takes the
+// marker as the sign that they are: so HOME's parent and HOME are fsynced
+// before the marker is made, whoever created them (a process creating the
+// same new home at the same time may not have fsynced them yet), and one
+// fsync of HOME/journal then covers the marker and the workflow's
+// directory. A new home costs three fsyncs here (MkdirDurable would spend
+// four: HOME/journal once per name).
+func (h home) markLayout(wf string) error {
 	if pathExists(h.layoutMarker()) {
-		return nil
+		return nil // journal.Open creates a new workflow's directory durably
 	}
-	if err := journal.MkdirDurable(h.layoutMarker(), 0o750); err != nil {
+	if err := h.makeLayout(wf); err != nil {
 		return withCode(ExitInternal, fmt.Errorf("create %s: %w", h.journal(), err))
 	}
 	return nil
+}
+
+func (h home) makeLayout(wf string) error {
+	top := filepath.Dir(filepath.Clean(string(h)))
+	if err := journal.MkdirDurable(top, 0o750); err != nil { // HOME's parent: as for any home
+		return err
+	}
+	dirs := []string{string(h), h.journal()}
+	if wf != "" {
+		dirs = append(dirs, journalDir(string(h), wf))
+	}
+	for _, d := range dirs {
+		if err := mkdirExisting(d); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{top, string(h)} {
+		if err := journal.SyncDir(d); err != nil {
+			return err
+		}
+	}
+	if err := mkdirExisting(h.layoutMarker()); err != nil {
+		return err
+	}
+	return journal.SyncDir(h.journal())
+}
+
+// mkdirExisting creates a directory whose parent exists; one that exists
+// already is fine.
+func mkdirExisting(dir string) error {
+	err := os.Mkdir(dir, 0o750)
+	if errors.Is(err, fs.ErrExist) {
+		if fi, serr := os.Stat(dir); serr == nil && !fi.IsDir() {
+			return fmt.Errorf("mkdir %s: not a directory", dir)
+		}
+		return nil
+	}
+	return err
 }
 
 // needsUpgrade reports whether HOME/journal holds an old single journal, or

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/picoflow/picoflow/journal"
@@ -38,9 +39,11 @@ import (
 // idempotent attempt whose task_started is lost in a power cut died with
 // the machine; one whose picoflow was killed alone is killed on resume by
 // its PICOFLOW_RUN_ID (resume scans /proc for it, as for any leftover) and
-// runs again, which is what idempotent means. Every run starts with a
-// durable run_started or run_resumed, so whatever the journal held before
-// the loop began is durable.
+// runs again, which is what idempotent means. A resumed run starts with a
+// durable run_resumed, so whatever the journal held before its loop began
+// is durable; a new run acts on nothing written before it, and its
+// run_started may be lazy (Options.LazyStart): held like the loop's own
+// entries, durable with the first durable batch or the window.
 
 // durability tracks, for one run's loop, what its commits made durable.
 type durability struct {
@@ -62,19 +65,20 @@ func (x *runner) window() time.Duration {
 }
 
 // needsSync reports whether the batch evs must be durable before the loop
-// launches the attempts it starts.
+// launches the attempts it starts. It marks the ends in evs pending in
+// x.dur.ended; committed, which follows, records their sequence numbers.
 func (x *runner) needsSync(evs []*journal.Event) bool {
 	if x.window() < 0 {
 		return true
 	}
-	var endedNow map[string]bool // tasks whose end is in this batch
 	for _, ev := range evs {
 		switch ev.Type {
 		case journal.TaskFinished, journal.TaskRetrying, journal.TaskSkipped:
-			if endedNow == nil {
-				endedNow = make(map[string]bool)
+			// An end in this batch is not durable yet either: mark it
+			// so until committed records its sequence number.
+			if i, ok := x.wf.Index(ev.Task); ok {
+				x.dur.ended[i] = endPending
 			}
-			endedNow[ev.Task] = true
 		case journal.TaskStarted:
 		default:
 			return true
@@ -89,13 +93,17 @@ func (x *runner) needsSync(evs []*journal.Event) bool {
 			return true
 		}
 		for _, d := range x.wf.Deps(i) {
-			if endedNow[x.wf.Tasks[d].Name] || x.dur.ended[d] > x.dur.durable {
+			if x.dur.ended[d] > x.dur.durable {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// endPending is durability.ended of a task whose end is in the batch being
+// committed: greater than any durable sequence number.
+const endPending = math.MaxUint64
 
 // committed records what a commit of evs wrote, and made durable if sync.
 func (x *runner) committed(evs []*journal.Event, sync bool) {

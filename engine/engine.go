@@ -67,6 +67,16 @@ type Options struct {
 	// Cancels, when set, lets `picoflow cancel` reach the runs this engine
 	// executes (cancel.go).
 	Cancels *Cancels
+	// LazyStart writes a new run's run_started without an fsync of its
+	// own: it becomes durable with the run's first durable batch (which a
+	// non-idempotent start, a run handler or the run's end makes), at the
+	// latest when the sync window has passed, and is observed then. A power
+	// cut before that loses a run that launched nothing but idempotent
+	// attempts, which died with the machine. For a foreground run, whose
+	// start nobody waits for; the daemon answers a trigger once the run is
+	// durable and leaves it off. Ignored when every batch is durable
+	// (SyncWindow < 0).
+	LazyStart bool
 }
 
 // Engine runs workflows: it appends events to the journal before acting on
@@ -129,7 +139,12 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 	if !fire.IsZero() {
 		ev.FireTime = fire.UnixNano()
 	}
-	if err := e.opts.Journal.Append(ev); err != nil {
+	lazy := e.opts.LazyStart && e.opts.SyncWindow >= 0
+	appendEv := e.opts.Journal.Append
+	if lazy {
+		appendEv = e.opts.Journal.AppendLazy
+	}
+	if err := appendEv(ev); err != nil {
 		return nil, fmt.Errorf("start run: %w", err)
 	}
 	s := NewState()
@@ -137,6 +152,9 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 		return nil, err
 	}
 	r := s.Runs[ev.Run]
+	if lazy {
+		return r, e.execute(ctx, wf, r, ev) // held until the loop's first fsync
+	}
 	e.observe(r, ev)
 	return r, e.execute(ctx, wf, r)
 }
@@ -156,6 +174,9 @@ func (e *Engine) Resume(ctx context.Context, wf *workflow.Workflow, r *Run) erro
 	if err := sameDefinition(wf, r); err != nil {
 		return err // before anything is killed or journaled
 	}
+	// The same bytes (their hashes match), decoded from the journal: keep
+	// wf's only, not a second copy of a definition of megabytes.
+	r.Definition = wf.Definition()
 	e.KillLeftovers(r.ID)
 	now := e.opts.Clock().UnixNano()
 	evs := []*journal.Event{{Type: journal.RunResumed, Time: now, Run: r.ID}}

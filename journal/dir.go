@@ -25,11 +25,11 @@ func MkdirDurable(dir string, perm os.FileMode) error {
 			return err
 		}
 	}
-	if err := os.Mkdir(dir, perm); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // made meanwhile by another process, which syncs it
-		}
+	if err := os.Mkdir(dir, perm); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
+	// Made meanwhile by another process (ErrExist)? It may not have
+	// fsynced the parent yet, and what this one writes in dir must not
+	// wait for it: fsync the parent all the same.
 	return syncDir(filepath.Dir(dir))
 }

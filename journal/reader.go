@@ -170,13 +170,14 @@ func (sc *scanner) damage(d *DamageError) error {
 }
 
 func (sc *scanner) segment(s segment, tail bool) error {
-	buf, err := os.ReadFile(s.path)
+	buf, release, err := readSegment(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%w: %s", errGone, filepath.Base(s.path))
 	}
 	if err != nil {
 		return fmt.Errorf("read segment %s: %w", filepath.Base(s.path), err)
 	}
+	defer release() // decode copies what it keeps
 	return walkSegment(buf, s.first, func(r record) error {
 		if r.seq > sc.last {
 			return errSegDone

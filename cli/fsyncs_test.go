@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/picoflow/picoflow/cli/internal/lazyfs"
+)
+
+// TestOneTaskRunFsyncs counts the fsyncs of a one-task run on lazyfs
+// (issue 16: at most four). In a new home four directories gain a name,
+// and each name is durable only once its directory is fsynced: HOME's
+// parent (HOME), HOME (journal), HOME/journal (the layout marker and the
+// workflow's journal, one fsync for both) and the workflow's journal (its
+// first segment); then the segment once, when the run ends. That is the
+// least a power cut allows in this layout
+// (TestPowerCutScenarios/first-run-of-a-new-home cuts after each of
+// them). In a home that has the journal: its directory once when it is
+// opened, the segment once. The sync window is long here, so that a slow
+// machine adds no fsync the window would.
+func TestOneTaskRunFsyncs(t *testing.T) {
+	if why := lazyfs.Unavailable(); why != "" {
+		t.Skip("fsync count skipped: " + why)
+	}
+	tr := bareTrial(t, buildPicoflow(t), 1, &plStats{})
+	cfg := filepath.Join(tr.dir, "config.yaml") // outside the mount
+	if err := os.WriteFile(cfg, []byte("resources:\n  sync_window: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeWorkflow(t, tr.dir, "one", "", spec{name: "a", cmd: "true"})
+	for _, c := range []struct {
+		name        string
+		dirs, files int
+	}{
+		{"new-home", 4, 1},
+		{"home-with-the-journal", 1, 1},
+	} {
+		before := tr.fs.Stats()
+		if code, out, errs := tr.cmd("run", file, "--config", cfg); code != ExitOK {
+			t.Fatalf("%s: run exited %d\n%s%s", c.name, code, out, errs)
+		}
+		after := tr.fs.Stats()
+		dirs, files := after.DirSyncs-before.DirSyncs, after.FileSyncs-before.FileSyncs
+		if dirs != c.dirs || files != c.files {
+			t.Errorf("%s: %d directory and %d file fsyncs, want %d and %d", c.name, dirs, files, c.dirs, c.files)
+		}
+	}
+}
