@@ -128,7 +128,7 @@ func (p *logFiles) reuse(l freeLog, path string) (*os.File, error) {
 			p.off = true
 			p.mu.Unlock()
 		} else if !sole && err == nil && fi.Size() == 0 && l.tries+1 < maxReuseTries {
-			defer p.put(freeLog{l.path, l.tries + 1})
+			defer p.put(freeLog{l.path, l.tries + 1}) // once back at its path
 		}
 	}
 	if err := rename(path, l.path); err != nil {
