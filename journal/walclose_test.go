@@ -72,3 +72,44 @@ func openFDs(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// TestOpenAfterCleanClose: a journal its last writer closed needs no
+// fsync of its directory when it is opened again (every name in it was
+// durable by then: Close left LOCK empty); one whose writer died (here:
+// its lock released without Close, as a kill does) gets one, as does a
+// new journal (wal.Open created its first segment).
+func TestOpenAfterCleanClose(t *testing.T) {
+	dir := t.TempDir()
+	open := func(step string, wantFsyncs uint64) *Journal {
+		t.Helper()
+		j, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := j.Stats().Fsyncs; got != wantFsyncs {
+			t.Errorf("%s: Open did %d fsyncs, want %d", step, got, wantFsyncs)
+		}
+		return j
+	}
+	j := open("new journal", 1)
+	if err := j.Append(testEvent(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = open("after Close", 0)
+	if err := j.AppendLazy(testEvent(2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// A kill: the lock goes with the process, LOCK keeps its note.
+	if err := closeSynced(j.log); err != nil {
+		t.Fatal(err)
+	}
+	j.unlock()
+	j = open("after a killed writer", 1)
+	defer j.Close()
+	if got := len(readAll(t, j, 1)); got != 2 {
+		t.Errorf("read %d entries, want 2", got)
+	}
+}
