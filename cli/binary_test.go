@@ -37,6 +37,7 @@ func TestBinary(t *testing.T) {
 	t.Run("cancel-signal", func(t *testing.T) { t.Parallel(); testCancelSignal(t, bin) })
 	t.Run("kill-9-during-handler", func(t *testing.T) { t.Parallel(); testKillDuringHandler(t, bin) })
 	t.Run("kill-9-during-cancel", func(t *testing.T) { t.Parallel(); testKillDuringCancel(t, bin) })
+	t.Run("kill-9-keeps-log", func(t *testing.T) { t.Parallel(); testKillKeepsLog(t, bin) })
 	t.Run("torture-kill-9", func(t *testing.T) { testTorture(t, bin) })
 	t.Run("concurrent-workflows-kill-9", func(t *testing.T) { testConcurrentWorkflows(t, bin) })
 }

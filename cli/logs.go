@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/projector"
 	"github.com/spf13/pflag"
 )
@@ -21,7 +22,8 @@ func init() {
 		long: `Prints the log file of one attempt of TASK: by default the latest attempt
 in the newest run of WORKFLOW that ran the task. Which attempt it is goes
 to stderr. --follow keeps printing what the attempt writes until it ends
-(or its run is interrupted, or Ctrl-C).
+(or its run is interrupted, or Ctrl-C). An attempt that succeeded without
+writing anything has no log file: logs prints nothing and says so.
 
   picoflow logs backup upload
   picoflow logs backup upload --run 20261125-080000-3f2a --attempt 1
@@ -85,67 +87,73 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 		return exitf(ExitNotFound, "attempt %d of %s in run %s has no log file", a.Attempt, a.Task, a.Run)
 	}
 	f, err := os.Open(a.LogPath)
-	if errors.Is(err, os.ErrNotExist) && follow && a.Status == "running" {
-		f, err = m.waitForFile(ctx, a.LogPath)
-	}
-	if errors.Is(err, os.ErrNotExist) {
+	switch {
+	case errors.Is(err, os.ErrNotExist) && follow && a.Status == "running":
+		f = nil // follow opens it once it exists (a moment after the start)
+	case errors.Is(err, os.ErrNotExist) && engine.LogNotKept(a.LogPath, a.Status):
+		fmt.Fprintln(m.Stderr, noOutput)
+		return nil
+	case errors.Is(err, os.ErrNotExist):
 		return exitf(ExitNotFound, "log %s is gone (picoflow gc removes the logs of old runs: see retention.log_days)", a.LogPath)
-	}
-	if err != nil {
+	case err != nil:
 		return withCode(ExitInternal, err)
-	}
-	defer f.Close()
-	if _, err := io.Copy(m.Stdout, f); err != nil {
-		return withCode(ExitInternal, err)
+	default:
+		if _, err := io.Copy(m.Stdout, f); err != nil {
+			f.Close()
+			return withCode(ExitInternal, err)
+		}
 	}
 	if !follow || a.Status != "running" {
+		f.Close()
 		return nil
 	}
-	return m.follow(ctx, g, db, a, f)
+	return m.follow(ctx, g, db, a, f) // closes f
 }
 
-func (m *Main) waitForFile(ctx context.Context, path string) (*os.File, error) {
-	poll, _ := m.followPolls()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, os.ErrNotExist
-		case <-time.After(poll):
-		}
-		f, err := os.Open(path)
-		if !errors.Is(err, os.ErrNotExist) {
-			return f, err
-		}
-	}
-}
+// noOutput is what logs says of an attempt that succeeded without writing
+// anything: PicoFlow keeps no log file for it (engine/logfile.go).
+const noOutput = "no output: the attempt succeeded without writing anything (PicoFlow keeps no log file for it)"
 
 // follow copies what is appended to f until the attempt is no longer
-// running in the journal, its run is interrupted, or ctx ends.
+// running in the journal, its run is interrupted, or ctx ends. f is nil
+// until the log file exists.
 func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *projector.Attempt, f *os.File) error {
 	h := home(g.home)
 	q := projector.AttemptQuery{Workflow: a.Workflow, Task: a.Task, Run: a.Run, Attempt: a.Attempt}
 	poll, jourPoll := m.followPolls()
 	lastCheck := time.Now()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	copyNew := func() error {
+		if f == nil {
+			var err error
+			if f, err = os.Open(a.LogPath); errors.Is(err, os.ErrNotExist) {
+				f = nil
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+		_, err := io.Copy(m.Stdout, f)
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(poll):
 		}
-		if _, err := io.Copy(m.Stdout, f); err != nil {
+		if err := copyNew(); err != nil {
 			return withCode(ExitInternal, err)
 		}
 		if time.Since(lastCheck) < jourPoll {
 			continue
 		}
 		lastCheck = time.Now()
-		if _, err := h.catchUp(ctx, db); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return withCode(ExitInternal, err)
-		}
-		cur, err := db.FindAttempt(ctx, q)
+		cur, err := m.attemptNow(ctx, h, db, q)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -157,12 +165,25 @@ func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *proj
 			fmt.Fprintf(m.Stderr, "run %s is interrupted: no process runs it\n", a.Run)
 			ended = true
 		}
-		if ended {
-			_, err := io.Copy(m.Stdout, f) // what was written before the end
-			if cur.Status != "running" {
-				fmt.Fprintf(m.Stderr, "attempt %d of %s ended: %s\n", a.Attempt, a.Task, cur.Status)
-			}
-			return withCode(ExitInternal, err)
+		if !ended {
+			continue
 		}
+		err = copyNew() // what was written before the end
+		if f == nil && engine.LogNotKept(cur.LogPath, cur.Status) {
+			fmt.Fprintln(m.Stderr, noOutput)
+		}
+		if cur.Status != "running" {
+			fmt.Fprintf(m.Stderr, "attempt %d of %s ended: %s\n", a.Attempt, a.Task, cur.Status)
+		}
+		return withCode(ExitInternal, err)
 	}
+}
+
+// attemptNow catches the projection up with the journal and reads the
+// attempt again.
+func (m *Main) attemptNow(ctx context.Context, h home, db *projector.DB, q projector.AttemptQuery) (*projector.Attempt, error) {
+	if _, err := h.catchUp(ctx, db); err != nil {
+		return nil, err
+	}
+	return db.FindAttempt(ctx, q)
 }

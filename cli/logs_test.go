@@ -16,7 +16,12 @@ import (
 
 func TestLogs(t *testing.T) {
 	home := scenarioHome(t)
+	// An attempt that succeeded without output has no log file (its run's
+	// directory is there); gc removes a run's whole directory.
 	if err := os.Remove(filepath.Join(home, "logs", "backup", projectortest.BackupOK, "upload.1.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(home, "logs", "backup", projectortest.BackupTimeout)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -37,7 +42,9 @@ func TestLogs(t *testing.T) {
 		{"no such task", []string{"logs", "backup", "nope"}, ExitNotFound, "", "no task nope of workflow backup has run"},
 		{"no such attempt", []string{"logs", "report", "fetch", "--run", projectortest.ReportOK, "--attempt", "3"}, ExitNotFound, "",
 			"no attempt 3 of task fetch of workflow report in run " + projectortest.ReportOK},
-		{"log removed", []string{"logs", "backup", "upload"}, ExitNotFound, "", "is gone"},
+		{"succeeded without output", []string{"logs", "backup", "upload", "--run", projectortest.BackupOK}, 0, "",
+			"no output: the attempt succeeded without writing anything"},
+		{"log removed", []string{"logs", "backup", "compress", "--run", projectortest.BackupTimeout}, ExitNotFound, "", "is gone"},
 		{"usage", []string{"logs", "backup"}, ExitUsage, "", "needs WORKFLOW and TASK"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,5 +170,88 @@ func TestLogsFollowStopsOnCancel(t *testing.T) {
 	r := pfCtx(ctx, t, home, "logs", "backup", "compress", "--follow")
 	if r.code != 0 || time.Since(start) > 5*time.Second {
 		t.Fatalf("exit %d after %s: %s", r.code, time.Since(start), r.stderr)
+	}
+}
+
+// TestLogsFollowBeforeTheFileExists: follow waits for a running attempt's
+// log file to appear and still notices the end of the attempt's run.
+func TestLogsFollowBeforeTheFileExists(t *testing.T) {
+	home := scenarioHome(t)
+	if err := os.Remove(filepath.Join(home, "logs", "backup", projectortest.BackupLive, "compress.1.log")); err != nil {
+		t.Fatal(err)
+	}
+	fastFollow(t, home)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := pfCtx(ctx, t, home, "logs", "backup", "compress", "-f")
+	if ctx.Err() != nil || r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "is interrupted: no process runs it") {
+		t.Fatalf("exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestLogsFollowHoldsTheLog: an attempt that writes nothing is followed
+// while it runs; it succeeds, and the next task starts while logs --follow
+// still has its file open. The next task must not be given that file (it
+// would show in the follow): the follow prints nothing and ends on the
+// attempt's success.
+func TestLogsFollowHoldsTheLog(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	if err := syscall.Mkfifo(filepath.Join(dir, "b1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeWorkflow(t, dir, "stream", "", spec{name: "talk", cmd: `echo $$ > "$T/started"; read x < "$T/b1"`},
+		spec{name: "next", cmd: "echo next", deps: []string{"talk"}})
+	fastFollow(t, home)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
+	defer cancel()
+	ran := make(chan cliOut, 1)
+	go func() { ran <- pfCtx(ctx, t, home, "run", file) }()
+	for tick := time.NewTicker(10 * time.Millisecond); !fileExists(filepath.Join(dir, "started")); <-tick.C {
+		if ctx.Err() != nil {
+			t.Fatal("the task did not start")
+		}
+	}
+	followed := make(chan cliOut, 1)
+	go func() { followed <- pfCtx(ctx, t, home, "logs", "stream", "talk", "--follow") }()
+	waitFollowing(ctx, t, home, "talk")
+	release(t, filepath.Join(dir, "b1"))
+	if r := <-ran; r.code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := <-followed; r.code != 0 || r.stdout != "" || !strings.Contains(r.stderr, "attempt 1 of talk ended: success") {
+		t.Errorf("logs --follow: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	if r := pf(t, home, "logs", "stream", "next"); r.code != 0 || r.stdout != "next\n" {
+		t.Errorf("logs of next: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func fileExists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// waitFollowing waits until logs --follow, run in this process, has the
+// task's log open: two descriptors of this process name it (the engine's
+// and the follow's).
+func waitFollowing(ctx context.Context, t *testing.T, home, task string) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		logs, _ := filepath.Glob(filepath.Join(home, "logs", "*", "*", task+".1.log"))
+		fds, _ := filepath.Glob("/proc/self/fd/*")
+		n := 0
+		for _, fd := range fds {
+			if p, err := os.Readlink(fd); err == nil && len(logs) == 1 && p == logs[0] {
+				n++
+			}
+		}
+		if n >= 2 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("logs --follow did not open the log of %s", task)
+		case <-tick.C:
+		}
 	}
 }

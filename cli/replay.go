@@ -310,7 +310,7 @@ func replayText(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 		if d := taskDurationMS(t); d != nil {
 			dur = ms(*d)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", n, t.Status, t.Attempt, exit, dur, firstNonEmpty(t.Reason, t.Error))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", n, t.Status, t.Attempt, exit, dur, firstNonEmpty(t.Text().Reason, t.Text().Error))
 	}
 	return tw.Flush()
 }
@@ -512,8 +512,9 @@ func replayJSON(w io.Writer, r *engine.Run, evs []*journal.Event, names []string
 			f.Tasks = append(f.Tasks, replayTask{Name: n, Status: "pending", AttemptDurationsMS: []int64{}})
 			continue
 		}
+		text := t.Text()
 		rt := replayTask{Name: n, Status: t.Status.String(), Attempts: int(t.Attempt), DurationMS: taskDurationMS(t),
-			AttemptDurationsMS: durs[n], Error: t.Error, Reason: t.Reason, ReusedFrom: t.ReusedFrom}
+			AttemptDurationsMS: durs[n], Error: text.Error, Reason: text.Reason, ReusedFrom: text.ReusedFrom}
 		if rt.AttemptDurationsMS == nil {
 			rt.AttemptDurationsMS = []int64{}
 		} else {

@@ -200,3 +200,30 @@ func TestUpgradeV1Rerun(t *testing.T) {
 	}
 	checkV1History(t, home, "interrupted")
 }
+
+// TestV1HomeLogs: the previous release's attempts name log files outside
+// this copy of its home (its journal holds absolute paths): they read as
+// gone, never as an attempt without output, whose run directory exists.
+// The attempts a resume runs on that home follow the current rule: a
+// success without output keeps no file and logs says "no output".
+func TestV1HomeLogs(t *testing.T) {
+	home, ledger := v1Home(t)
+	logs := func(wantCode int, wantErr string, args ...string) {
+		t.Helper()
+		r := pf(t, home, append([]string{"logs"}, args...)...)
+		if r.code != wantCode || r.stdout != "" || !strings.Contains(r.stderr, wantErr) ||
+			wantErr == "" && strings.Contains(r.stderr, "no output") {
+			t.Errorf("logs %v: exit %d, stdout %q, stderr %q; want %d, %q", args, r.code, r.stdout, r.stderr, wantCode, wantErr)
+		}
+	}
+	logs(ExitNotFound, "is gone", "alpha", "fetch", "--run", v1AlphaOK)
+	if err := os.WriteFile(ledger+".go", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := pf(t, home, "resume", v1BetaLive); r.code != 0 {
+		t.Fatalf("resume: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	logs(ExitNotFound, "is gone", "beta", "one", "--run", v1BetaLive)
+	logs(0, "no output", "beta", "two", "--run", v1BetaLive, "--attempt", "2") // its file went to three
+	logs(0, "", "beta", "three", "--run", v1BetaLive)                          // the run's last: kept
+}

@@ -61,7 +61,7 @@ func (x *runner) request(i int) *executors.Request {
 	}
 	for _, d := range deps {
 		name := x.wf.Tasks[d].Name
-		outs := x.tasks[d].Outputs
+		outs := x.tasks[d].Outputs()
 		keys := make([]string, 0, len(outs))
 		for k := range outs {
 			keys = append(keys, k)
@@ -156,12 +156,12 @@ func (x *runner) attempt(ctx context.Context, req *executors.Request) {
 		a.took = clock().Sub(start)
 		x.results <- a
 	}()
-	f, err := os.OpenFile(x.logPath(i, req.Attempt), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o640)
+	f, err := x.logs.open(x.logPath(i, req.Attempt))
 	if err != nil {
 		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("open log: %w", err)}
 		return
 	}
-	defer f.Close()
+	defer func() { x.logs.done(f, a.res.Status == executors.Success) }() // before the result is sent
 	req.Log = f
 	typ := x.wf.Tasks[i].Type
 	ex := x.e.opts.Executors[typ]

@@ -42,9 +42,15 @@ func (x *runner) decide(i int, now time.Time) {
 		x.ready = append(x.ready, i)
 	case VerdictSkip:
 		// The staged skip makes diamonds skip once.
-		x.causes[i] = tl.FailedName()
-		if x.causes[i] == "" {
-			_, x.causes[i] = tl.SkippedName()
+		cause := tl.FailedName()
+		if cause == "" {
+			_, cause = tl.SkippedName()
+		}
+		if cause != "" {
+			if x.causes == nil {
+				x.causes = make(map[int]string)
+			}
+			x.causes[i] = cause
 		}
 		x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
 			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Status: journal.StatusSkipped, Reason: reason})

@@ -33,6 +33,12 @@
 // CancelEvents (cancel.go, pure), staged and committed like any transition,
 // reaching a live run through the process's Cancels registry.
 //
+// Each attempt's stdout and stderr go to a log file the task's processes
+// write themselves (HOME/logs/WF/RUN/TASK.ATTEMPT.log). The empty log of
+// an attempt that succeeded is renamed to a later attempt's instead of
+// creating a file per attempt, once a write lease proves nobody has it
+// open (logfile.go); LogNotKept tells such an attempt from a removed log.
+//
 // The engine must never import the projector or the cli, never read the
 // wall clock inside Apply, and never write secrets to the journal: every
 // text an executor produced passes Options.Redact first.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/picoflow/picoflow/journal"
@@ -64,19 +65,20 @@ func (x *runner) window() time.Duration {
 }
 
 // needsSync reports whether the batch evs must be durable before the loop
-// launches the attempts it starts.
+// launches the attempts it starts. It marks the ends in evs pending in
+// x.dur.ended; committed, which follows, records their sequence numbers.
 func (x *runner) needsSync(evs []*journal.Event) bool {
 	if x.window() < 0 {
 		return true
 	}
-	var endedNow map[string]bool // tasks whose end is in this batch
 	for _, ev := range evs {
 		switch ev.Type {
 		case journal.TaskFinished, journal.TaskRetrying, journal.TaskSkipped:
-			if endedNow == nil {
-				endedNow = make(map[string]bool)
+			// An end in this batch is not durable yet either: mark it
+			// so until committed records its sequence number.
+			if i, ok := x.wf.Index(ev.Task); ok {
+				x.dur.ended[i] = endPending
 			}
-			endedNow[ev.Task] = true
 		case journal.TaskStarted:
 		default:
 			return true
@@ -91,13 +93,17 @@ func (x *runner) needsSync(evs []*journal.Event) bool {
 			return true
 		}
 		for _, d := range x.wf.Tasks[i].Deps {
-			if endedNow[x.wf.Tasks[d].Name] || x.dur.ended[d] > x.dur.durable {
+			if x.dur.ended[d] > x.dur.durable {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// endPending is durability.ended of a task whose end is in the batch being
+// committed: greater than any durable sequence number.
+const endPending = math.MaxUint64
 
 // committed records what a commit of evs wrote, and made durable if sync.
 func (x *runner) committed(evs []*journal.Event, sync bool) {

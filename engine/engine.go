@@ -174,6 +174,9 @@ func (e *Engine) Resume(ctx context.Context, wf *workflow.Workflow, r *Run) erro
 	if err := sameDefinition(wf, r); err != nil {
 		return err // before anything is killed or journaled
 	}
+	// The same bytes (their hashes match), decoded from the journal: keep
+	// wf's only, not a second copy of a definition of megabytes.
+	r.Definition = wf.Definition()
 	e.KillLeftovers(r.ID)
 	now := e.opts.Clock().UnixNano()
 	evs := []*journal.Event{{Type: journal.RunResumed, Time: now, Run: r.ID}}

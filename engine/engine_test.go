@@ -160,7 +160,7 @@ func failures(r *Run) string {
 	var out []string
 	for n, t := range r.Tasks {
 		if t.Status != Success {
-			out = append(out, fmt.Sprintf("%s %s: %s %s %s", n, t.Status, t.Error, t.Reason, t.Tail))
+			out = append(out, fmt.Sprintf("%s %s: %s %s %s", n, t.Status, t.Text().Error, t.Text().Reason, t.Text().Tail))
 		}
 	}
 	sort.Strings(out)

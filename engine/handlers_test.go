@@ -106,7 +106,7 @@ func TestHandlers(t *testing.T) {
 			t.Errorf("on_failure saw %v, want failed|work|42", seen)
 		}
 		for _, n := range []string{"ok", "undo"} {
-			if st := r.Tasks[n]; st == nil || st.Status != Skipped || !strings.Contains(st.Reason, "status is failed") {
+			if st := r.Tasks[n]; st == nil || st.Status != Skipped || !strings.Contains(st.Text().Reason, "status is failed") {
 				t.Errorf("handler %s: %+v, want skipped (the run failed)", n, st)
 			}
 		}

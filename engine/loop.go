@@ -32,17 +32,20 @@ type attemptResult struct {
 // reducer, to a copy of its task's state, which view returns until flush
 // has committed the batch and applied it for real.
 type runner struct {
-	e       *Engine
-	wf      *workflow.Workflow
-	r       *Run
-	tasks   []*TaskState
-	staged  []*TaskState // per task: its state once pending is applied; nil if unchanged
-	dirty   []int        // the tasks with a staged copy
-	spare   []*TaskState // staged copies dropped by flush, for reuse
-	queued  []bool       // the trigger rule (or the handler phase) let the task start
-	causes  []string     // per skipped task: the failed task its skip traces back to
-	tallies []Tally      // per task: its upstream outcomes, for its trigger rule
-	ready   []int        // FIFO of startable tasks
+	e     *Engine
+	wf    *workflow.Workflow
+	r     *Run
+	tasks []*TaskState
+	// staged holds, by task, its state once pending is applied, for the
+	// tasks pending changes (a handful per turn: a map, not a slice as
+	// long as the DAG).
+	staged  map[int]*TaskState
+	dirty   []int          // the tasks with a staged copy
+	spare   []*TaskState   // staged copies dropped by flush, for reuse
+	queued  []bool         // the trigger rule (or the handler phase) let the task start
+	causes  map[int]string // by skipped task: the failed task its skip traces back to (nil: none)
+	tallies []Tally        // per task: its upstream outcomes, for its trigger rule
+	ready   []int          // FIFO of startable tasks
 	retries retryHeap
 	running int
 	results chan attemptResult
@@ -51,6 +54,7 @@ type runner struct {
 	procs   chan *journal.Event
 	pending []*journal.Event // to commit with the next batch
 	logDir  string
+	logs    logFiles   // empty logs of succeeded attempts, for reuse (logfile.go)
 	dur     durability // what the commits made durable (durable.go)
 
 	// Stopping (see beginStop) and the waits of the loop.
@@ -83,9 +87,8 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, hel
 	x := &runner{
 		e: e, wf: wf, r: r,
 		tasks:   make([]*TaskState, n),
-		staged:  make([]*TaskState, n),
+		staged:  make(map[int]*TaskState),
 		queued:  make([]bool, n),
-		causes:  make([]string, n),
 		tallies: make([]Tally, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
 		dur:     durability{ended: make([]uint64, n), held: held},
@@ -320,7 +323,7 @@ func (x *runner) flush() error {
 	x.pending = nil
 	for _, i := range x.dirty {
 		x.spare = append(x.spare, x.staged[i])
-		x.staged[i] = nil
+		delete(x.staged, i)
 	}
 	x.dirty = x.dirty[:0]
 	sync := x.needsSync(evs)

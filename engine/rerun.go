@@ -114,9 +114,9 @@ func reusedEvent(orig *Run, task string) (*journal.Event, error) {
 	case st == nil:
 		return nil, fmt.Errorf("rerun of %s: task %s has no result there to reuse", orig.ID, task)
 	case st.Status == Success:
-		ev.Status, ev.Outputs = journal.StatusSuccess, st.Outputs
+		ev.Status, ev.Outputs = journal.StatusSuccess, st.Outputs()
 	case st.Status == Failed || st.Status == TimedOut:
-		ev.Status, ev.ExitCode, ev.Error = journal.StatusFailed, int(st.ExitCode), st.Error
+		ev.Status, ev.ExitCode, ev.Error = journal.StatusFailed, int(st.ExitCode), st.Text().Error
 		if st.Status == TimedOut {
 			ev.Status = journal.StatusTimeout
 		}

@@ -112,8 +112,8 @@ func TestRerunReuses(t *testing.T) {
 		t.Errorf("first batch %v, want run_started with the reused task_finished", bj.batches[0])
 	}
 	back := h.replay(r.ID)
-	if back.RerunOf != orig.ID || back.Trigger != TriggerRerun || back.Tasks["a"].ReusedFrom != orig.ID ||
-		back.Tasks["a"].Outputs["V"] != "first" || back.Tasks["b"].ReusedFrom != "" || back.Status != RunSuccess {
+	if back.RerunOf != orig.ID || back.Trigger != TriggerRerun || back.Tasks["a"].Text().ReusedFrom != orig.ID ||
+		back.Tasks["a"].Outputs()["V"] != "first" || back.Tasks["b"].Text().ReusedFrom != "" || back.Status != RunSuccess {
 		t.Errorf("replayed rerun: %+v a=%+v", back, back.Tasks["a"])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/picoflow/picoflow/executors"
 	"github.com/picoflow/picoflow/journal"
@@ -27,8 +28,13 @@ func (h *home) resume(id string, edit ...func(*Options)) *Run {
 	h.t.Helper()
 	h.reopen()
 	r := h.replay(id)
-	if err := h.engine(edit...).Resume(context.Background(), parse(h.t, r.Definition), r); err != nil {
+	wf := parse(h.t, r.Definition)
+	if err := h.engine(edit...).Resume(context.Background(), wf, r); err != nil {
 		h.t.Fatalf("resume: %v", err)
+	}
+	// One copy of the definition: the replay's is let go for wf's.
+	if unsafe.StringData(r.Definition) != unsafe.SliceData(wf.Raw) {
+		h.t.Error("the resumed run keeps the replay's copy of its definition")
 	}
 	return r
 }

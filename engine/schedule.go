@@ -37,7 +37,7 @@ func (x *runner) init() {
 			// board without an RTC) it may be hours away. Never wait longer
 			// than the backoff that was configured.
 			at := st.RetryAt()
-			if latest := now.Add(st.Backoff); at.After(latest) {
+			if latest := now.Add(st.Text().Backoff); at.After(latest) {
 				at = latest
 			}
 			heap.Push(&x.retries, retryItem{task: i, at: at})
@@ -143,18 +143,33 @@ func (h *retryHeap) Pop() any {
 	return v
 }
 
-// reserve creates the pending states of a fresh run's tasks at once: one
-// map of the right size and one block of states, instead of a map grown by
-// doubling and an allocation per task (a 100,000-task run: ~5 MiB less at
-// its peak, and 100,000 fewer objects for the GC to mark). A resumed run
-// has its states already.
+// reserve creates the pending states of a run's tasks the journal has not
+// mentioned yet at once: one map of the right size and one block of
+// states, instead of a map grown by doubling and an allocation per task (a
+// 100,000-task run: ~5 MiB less at its peak, and 100,000 fewer objects for
+// the GC to mark). A resumed run keeps the states its replay made.
 func reserve(r *Run, tasks []*workflow.Task) {
-	if len(r.Tasks) > 0 || len(tasks) < 64 {
+	if len(tasks) < 64 {
 		return
 	}
-	r.Tasks = make(map[string]*TaskState, len(tasks))
-	block := make([]TaskState, len(tasks))
-	for i, t := range tasks {
-		r.Tasks[t.Name] = &block[i]
+	missing := 0
+	for _, t := range tasks {
+		if r.Tasks[t.Name] == nil {
+			missing++
+		}
 	}
+	if missing == 0 {
+		return
+	}
+	m := make(map[string]*TaskState, len(r.Tasks)+missing)
+	for name, st := range r.Tasks { // tasks the definition lacks included
+		m[name] = st
+	}
+	block := make([]TaskState, missing)
+	for _, t := range tasks {
+		if m[t.Name] == nil {
+			m[t.Name], block = &block[0], block[1:]
+		}
+	}
+	r.Tasks = m
 }

@@ -41,26 +41,69 @@ func (s TaskStatus) Final() bool {
 // TaskState is what the journal says about one task of a run.
 //
 // A run holds one per task, 100,000 of them in a big DAG: its times are
-// unix nanoseconds (0: never) read through methods, and its numbers are
-// 32 bits, which halves it against time.Time fields and ints. It keeps no
-// log path: the TaskStarted event in the journal has it (the projector and
-// `picoflow logs` read it there), and a path per task is ~100 bytes more.
+// unix nanoseconds (0: never) read through methods, its numbers are 32
+// bits, and what it says in words (Text: errors, tails, reasons, outputs),
+// which few tasks of a big DAG have, is behind a pointer: 64 bytes a task.
+// It keeps no log path: the TaskStarted event in the journal has it (the
+// projector and `picoflow logs` read it there), and a path per task is
+// ~100 bytes more.
 type TaskState struct {
 	Status   TaskStatus
 	Attempt  int32 // number of the latest attempt started (1-based)
 	Failures int32 // attempts that failed or timed out: retries used + 1 when final
 	ExitCode int32
 	PGID     int32
-	Backoff  time.Duration // the wait that RetryAt ends, as configured
-	Error    string
-	Tail     string
-	Outputs  map[string]string
-	Reason   string // why skipped / in doubt / interrupted
+
+	retryAt, started, finished, firstStarted int64 // unix nanoseconds; 0: none
+
+	// text is nil while every field of it is empty. It is never changed
+	// in place: the run loop's staged copies share it with the run's state.
+	text *TaskText
+}
+
+// TaskText is what the journal says about a task in words, and its retry
+// wait.
+type TaskText struct {
+	Error   string
+	Tail    string
+	Outputs map[string]string
+	Reason  string // why skipped / in doubt / interrupted
 	// ReusedFrom is the run whose result a rerun reused instead of running
 	// the task ("" when it ran in this run).
 	ReusedFrom string
+	Backoff    time.Duration // the wait that RetryAt ends, as configured
+}
 
-	retryAt, started, finished, firstStarted int64 // unix nanoseconds; 0: none
+// Text returns what the journal says about the task in words.
+func (t *TaskState) Text() TaskText {
+	if t.text == nil {
+		return TaskText{}
+	}
+	return *t.text
+}
+
+// Outputs returns the outputs of the task's success (nil: none).
+func (t *TaskState) Outputs() map[string]string {
+	if t.text == nil {
+		return nil
+	}
+	return t.text.Outputs
+}
+
+// setText replaces the task's text with what edit makes of a copy of it:
+// a copy, because staged copies of the state share the old one. Nothing
+// is allocated while the text stays empty.
+func (t *TaskState) setText(edit func(*TaskText)) {
+	var x TaskText
+	if t.text != nil {
+		x = *t.text
+	}
+	edit(&x)
+	if x.Error == "" && x.Tail == "" && x.Outputs == nil && x.Reason == "" && x.ReusedFrom == "" && x.Backoff == 0 {
+		t.text = nil
+		return
+	}
+	t.text = &x
 }
 
 // nanoTime is a TaskState time: the zero time for 0.
@@ -260,41 +303,45 @@ func (t *TaskState) apply(e *journal.Event) {
 		if t.firstStarted == 0 {
 			t.firstStarted = t.started
 		}
-		t.Error, t.Tail, t.Reason, t.ExitCode = "", "", "", 0
+		t.ExitCode = 0
+		if t.text != nil {
+			t.setText(func(x *TaskText) { x.Error, x.Tail, x.Reason = "", "", "" })
+		}
 	case journal.TaskProcess:
 		if int(t.Attempt) == e.Attempt {
 			t.PGID = int32(e.PGID)
 		}
 	case journal.TaskFinished:
-		t.ExitCode, t.Error, t.Tail, t.finished, t.Reason = int32(e.ExitCode), e.Error, e.Tail, e.Time, e.Reason
-		switch e.Status {
-		case journal.StatusSuccess:
-			t.Status, t.Outputs, t.ReusedFrom = Success, e.Outputs, e.ReusedFrom
-		case journal.StatusTimeout:
-			t.Status = TimedOut
-			t.Failures++
-		case journal.StatusInterrupted:
-			t.Status = Pending // runs again on resume; not counted as a failure
-		case journal.StatusCanceled:
-			t.Status = Canceled // stopped by a cancel; not counted as a failure
-		default:
-			t.Status = Failed
-			t.Failures++
+		t.ExitCode, t.finished = int32(e.ExitCode), e.Time
+		success := e.Status == journal.StatusSuccess
+		if t.text != nil || e.Error != "" || e.Tail != "" || e.Reason != "" || (success && (e.Outputs != nil || e.ReusedFrom != "")) {
+			t.setText(func(x *TaskText) {
+				x.Error, x.Tail, x.Reason = e.Error, e.Tail, e.Reason
+				if success {
+					x.Outputs, x.ReusedFrom = e.Outputs, e.ReusedFrom
+				}
+			})
 		}
+		t.finishedStatus(e.Status)
 	case journal.TaskRetrying:
 		t.Status, t.Failures = Retrying, t.Failures+1
-		t.ExitCode, t.Error, t.Tail, t.finished = int32(e.ExitCode), e.Error, e.Tail, e.Time
+		t.ExitCode, t.finished = int32(e.ExitCode), e.Time
 		t.retryAt = e.RetryAt
-		t.Backoff = time.Duration(e.BackoffMS) * time.Millisecond
+		t.setText(func(x *TaskText) {
+			x.Error, x.Tail = e.Error, e.Tail
+			x.Backoff = time.Duration(e.BackoffMS) * time.Millisecond
+		})
 	case journal.TaskSkipped:
-		t.Status, t.Reason = Skipped, e.Reason
+		t.Status = Skipped
+		t.setReason(e.Reason)
 		if e.Status == journal.StatusCanceled {
 			t.Status = Canceled
 		}
 	case journal.TaskInDoubt:
-		t.Status, t.Reason = InDoubt, e.Reason
+		t.Status = InDoubt
+		t.setReason(e.Reason)
 	case journal.TaskResolved:
-		t.Reason = e.Reason
+		t.setReason(e.Reason)
 		switch e.Status {
 		case journal.StatusSuccess:
 			t.Status = Success
@@ -303,6 +350,30 @@ func (t *TaskState) apply(e *journal.Event) {
 		default: // journal.StatusRerun
 			t.Status = Pending
 		}
+	}
+}
+
+// finishedStatus is the status a task_finished of that status leaves.
+func (t *TaskState) finishedStatus(status string) {
+	switch status {
+	case journal.StatusSuccess:
+		t.Status = Success
+	case journal.StatusTimeout:
+		t.Status = TimedOut
+		t.Failures++
+	case journal.StatusInterrupted:
+		t.Status = Pending // runs again on resume; not counted as a failure
+	case journal.StatusCanceled:
+		t.Status = Canceled // stopped by a cancel; not counted as a failure
+	default:
+		t.Status = Failed
+		t.Failures++
+	}
+}
+
+func (t *TaskState) setReason(reason string) {
+	if t.text != nil || reason != "" {
+		t.setText(func(x *TaskText) { x.Reason = reason })
 	}
 }
 

@@ -6,6 +6,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/picoflow/picoflow/journal"
 )
 
 // TestReplayEqualsEngineRun checks that Replay, which folds the journal
@@ -89,6 +93,12 @@ func diffRuns(a, b *Run) string {
 		sa, sb := reflect.ValueOf(*ta), reflect.ValueOf(*tb)
 		for i := range sa.NumField() {
 			fa, fb := sa.Field(i), sb.Field(i)
+			if name := sa.Type().Field(i).Name; name == "text" {
+				if a, b := ta.Text(), tb.Text(); !reflect.DeepEqual(a, b) {
+					out = append(out, fmt.Sprintf("  task %s text: %+v → %+v", n, a, b))
+				}
+				continue
+			}
 			if !sa.Type().Field(i).IsExported() { // the times: unix nanoseconds
 				if !fa.Equal(fb) {
 					out = append(out, fmt.Sprintf("  task %s %s: %v → %v", n, sa.Type().Field(i).Name, fa, fb))
@@ -105,4 +115,62 @@ func diffRuns(a, b *Run) string {
 		return "  (differs, but in no field compared)"
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestTaskTextCopyOnWrite: the run loop plans on shallow copies of a
+// task's state (stage), which share its text; an event applied to a copy
+// must leave the original's text as it was, and a task whose events carry
+// no words keeps no text at all (a big DAG's states stay 64 bytes).
+func TestTaskTextCopyOnWrite(t *testing.T) {
+	if n := unsafe.Sizeof(TaskState{}); n != 64 {
+		t.Errorf("TaskState is %d bytes, want 64", n)
+	}
+	var orig TaskState
+	orig.apply(&journal.Event{Type: journal.TaskStarted, Attempt: 1, Time: 1})
+	orig.apply(&journal.Event{Type: journal.TaskFinished, Attempt: 1, Time: 2, Status: journal.StatusSuccess})
+	if orig.text != nil {
+		t.Fatalf("a success without outputs or reason allocated a text: %+v", *orig.text)
+	}
+	orig.apply(&journal.Event{Type: journal.TaskRetrying, Attempt: 1, Time: 3, Status: journal.StatusFailed,
+		Error: "exit status 3", Tail: "boom\n", BackoffMS: 1500})
+	want := TaskText{Error: "exit status 3", Tail: "boom\n", Backoff: 1500 * time.Millisecond}
+	if got := orig.Text(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a retry: %+v, want %+v", got, want)
+	}
+	staged := orig
+	staged.apply(&journal.Event{Type: journal.TaskStarted, Attempt: 2, Time: 4})
+	staged.apply(&journal.Event{Type: journal.TaskFinished, Attempt: 2, Time: 5, Status: journal.StatusSuccess,
+		Outputs: map[string]string{"K": "v"}})
+	if got := orig.Text(); !reflect.DeepEqual(got, want) {
+		t.Errorf("the staged copy changed the original's text: %+v, want %+v", got, want)
+	}
+	if got := staged.Text(); got.Error != "" || got.Tail != "" || got.Outputs["K"] != "v" || got.Backoff != want.Backoff {
+		t.Errorf("staged copy: %+v, want no error or tail, outputs K=v, the backoff kept", got)
+	}
+	if got := staged.Outputs(); got["K"] != "v" {
+		t.Errorf("Outputs() = %v", got)
+	}
+}
+
+// TestReserveKeepsReplayedStates: a resumed run's loop makes the states
+// of the tasks its journal never mentioned in one block and one map of
+// the full size; the states the replay made stay the same objects.
+func TestReserveKeepsReplayedStates(t *testing.T) {
+	wf := parse(t, wfYAML("reserve", "", "", independentTasks(100)...))
+	r := &Run{Tasks: map[string]*TaskState{}}
+	done := r.Task(wf.Tasks[3].Name)
+	done.Status = Success
+	gone := r.Task("renamed-away") // the journal names a task the definition lacks
+	reserve(r, wf.Tasks)
+	if len(r.Tasks) != len(wf.Tasks)+1 {
+		t.Fatalf("%d states, want %d", len(r.Tasks), len(wf.Tasks)+1)
+	}
+	if r.Tasks[wf.Tasks[3].Name] != done || r.Tasks["renamed-away"] != gone {
+		t.Error("reserve replaced a state the replay made")
+	}
+	for _, tk := range wf.Tasks {
+		if st := r.Tasks[tk.Name]; st == nil || (st != done && *st != (TaskState{})) {
+			t.Errorf("task %s: state %v, want a pending one", tk.Name, st)
+		}
+	}
 }

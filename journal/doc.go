@@ -12,7 +12,10 @@
 // zero bytes as empty entries, fails to open on a cut-off record and never
 // fsyncs its directory, so every record is our own envelope and this package
 // adds repair, verification and directory fsyncs around it. Writing goes
-// through the wal's API only; reading without the lock (Scan, Verify),
+// through the wal's API, but for an entry bigger than a segment appended
+// alone (a big definition), which is written in a segment file of its own
+// as the wal would leave it, to keep it out of the wal's buffers
+// (bigentry.go); reading without the lock (Scan, Verify),
 // checking before wal.Open (Repair) and Salvage read the files themselves,
 // relying on the file names and framing above. ARCHITECTURE.md lists these
 // assumptions and wal_assumptions_test.go pins them to the version in

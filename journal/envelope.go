@@ -69,6 +69,9 @@ func (w *entryWriter) Write(p []byte) (int, error) {
 // its payload, the bytes json.Marshal gives (an Encoder adds a newline,
 // which is cut off).
 func newEntry(e *Event) ([]byte, error) {
+	if len(e.Definition) >= bigDefinition {
+		return newBigEntry(e)
+	}
 	var w entryWriter
 	if err := json.NewEncoder(&w).Encode(e); err != nil {
 		return nil, err

@@ -15,8 +15,11 @@ import (
 )
 
 // DefaultSegmentSize keeps the wal's in-memory tail segment small (it holds
-// the whole current segment in memory) while keeping file counts low.
-const DefaultSegmentSize = 2 << 20
+// the whole current segment in memory, ~1.3 MiB with its slack) while
+// keeping file counts low: a 100,000-task run writes ~50 segments, and the
+// wal's roll (an fsync of the full segment, one of the directory) comes
+// once per ~5,000 events.
+const DefaultSegmentSize = 1 << 20
 
 // Options configure Open.
 type Options struct {
@@ -131,6 +134,8 @@ func Open(dir string, opts Options) (*Journal, error) {
 		j.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
+	// Reading the last entry cached its segment when the tail is empty.
+	_ = j.log.ClearCache()
 	return j, nil
 }
 
@@ -147,23 +152,17 @@ func openWal(dir string, opts Options) (*wal.Log, error) {
 	})
 }
 
-// dropSegmentCache reopens the wal after a batch bigger than a segment (a
-// run_started with a big definition). The wal closes the segment that
-// holds such a batch at once, and keeps its bytes in its cache until the
-// next segment fills, which takes thousands of tasks' events: reopened, it
-// holds only its tail, the segment it started after the batch. Called
-// with wmu held, after the batch was fsynced.
-func (j *Journal) dropSegmentCache() error {
-	err := j.log.Close()
-	j.log = nil
-	if err == nil {
-		j.log, err = openWal(j.dir, j.opts)
+// dropSegmentCache frees the segment the wal closed last. When the wal
+// starts a segment it keeps the one it closed in its read cache (all its
+// bytes: a full segment, or a whole big definition), until reads evict it;
+// the journal never reads through the wal while it writes (readers scan
+// the files), so that copy would only double the wal's memory. Called
+// with wmu held after a batch that may have made the wal start a segment
+// (it cannot fail on an open wal, and costs a lock when the cache is empty).
+func (j *Journal) dropSegmentCache() {
+	if j.tailSize >= int64(j.opts.SegmentSize) {
+		_ = j.log.ClearCache()
 	}
-	if err != nil {
-		j.failed = fmt.Errorf("reopen the wal after a big batch: %w", err)
-		return j.failed
-	}
-	return nil
 }
 
 // syncDirIfChanged fsyncs the directory when the names in it changed since
@@ -321,6 +320,9 @@ func (j *Journal) commit(group []*commit) error {
 	if j.log == nil {
 		return j.closedErr("append")
 	}
+	if j.alone(group) != nil {
+		return j.commitAlone(group[0])
+	}
 	durable := false
 	var written uint64
 	seq := j.last
@@ -330,6 +332,7 @@ func (j *Journal) commit(group []*commit) error {
 			seq++
 			e.Seq = seq
 			entry := c.entries[i]
+			c.entries[i] = nil // the batch has a copy: a big definition is not held twice
 			sealEnvelope(entry, e.Type, seq)
 			j.batch.Write(seq, entry)
 			written += uint64(uvarintLen(uint64(len(entry))) + len(entry))
@@ -347,12 +350,10 @@ func (j *Journal) commit(group []*commit) error {
 	j.last = seq
 	j.tailSize += int64(written)
 	j.unsynced = true
+	j.dropSegmentCache()
 	if durable {
 		if err := j.syncAll(); err != nil {
 			return j.fail(fmt.Errorf("append: %w", err))
-		}
-		if written > uint64(j.opts.SegmentSize) {
-			return j.dropSegmentCache()
 		}
 	}
 	return nil

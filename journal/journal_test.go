@@ -583,11 +583,11 @@ func TestDirSyncedWhenSegmentStarts(t *testing.T) {
 	}
 }
 
-// TestBigBatchReopensWal: after an event bigger than a segment (a big
-// definition) the journal reopens its wal to drop the segment the wal
-// caches; every event before and after it, lazy ones included, reads back
-// in order, from the open journal and after a reopen.
-func TestBigBatchReopensWal(t *testing.T) {
+// TestBigBatchDropsSegmentCache: after an event bigger than a segment (a
+// big definition) the journal drops the segment the wal caches; every event
+// before and after it, lazy ones included, reads back in order, from the
+// open journal and after a reopen.
+func TestBigBatchDropsSegmentCache(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 1 << 20}
 	j := openJournal(t, dir, opts)

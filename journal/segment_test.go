@@ -240,3 +240,58 @@ func TestTruncateFront(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenJournalOfEarlierSegmentSize: a journal written by the previous
+// release (2 MiB segments) whose tail segment is over today's
+// DefaultSegmentSize opens, the first durable append starts a segment and
+// fsyncs the directory for it, and every entry reads back in order, also
+// after a reopen.
+func TestOpenJournalOfEarlierSegmentSize(t *testing.T) {
+	dir := t.TempDir()
+	const earlier = 2 << 20
+	old := openJournal(t, dir, Options{SegmentSize: earlier})
+	var evs []*Event
+	for old.Stats().BytesWritten < DefaultSegmentSize*3/2 {
+		b := testEvents(len(evs), 50, 600)
+		if err := old.AppendLazy(b...); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, b...)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs := segmentFiles(t, dir)
+	if fi, err := os.Stat(filepath.Join(dir, segs[len(segs)-1])); err != nil {
+		t.Fatal(err)
+	} else if fi.Size() <= DefaultSegmentSize {
+		t.Fatalf("tail segment of %d bytes: want one over %d", fi.Size(), DefaultSegmentSize)
+	}
+
+	j := openJournal(t, dir, Options{})
+	fsyncs := j.Stats().Fsyncs
+	more := testEvents(len(evs), 3, 100)
+	if err := j.Append(more...); err != nil {
+		t.Fatal(err)
+	}
+	evs = append(evs, more...)
+	if got := len(segmentFiles(t, dir)); got != len(segs)+1 {
+		t.Errorf("%d segments after the first append, want %d: a tail over the size rolls", got, len(segs)+1)
+	}
+	// The journal's fsyncs: the new segment, and the directory entry that
+	// makes it durable (the wal fsyncs the tail it closes itself).
+	if got := j.Stats().Fsyncs - fsyncs; got != 2 {
+		t.Errorf("first append: %d fsyncs counted, want 2 (the segment and the directory)", got)
+	}
+	want := describeAll(evs, 1)
+	if d := diffLines(readAll(t, j, 1), want); d != "" {
+		t.Fatal(d)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j = openJournal(t, dir, Options{})
+	if d := diffLines(readAll(t, j, 1), want); d != "" {
+		t.Fatalf("reopened: %s", d)
+	}
+}

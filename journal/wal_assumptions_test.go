@@ -13,7 +13,7 @@ import (
 )
 
 // The journal uses tidwall/wal through its API for writing (Open, WriteBatch,
-// Sync, TruncateFront, Read, FirstIndex, LastIndex, Close). Reading without
+// Sync, TruncateFront, Read, FirstIndex, LastIndex, ClearCache, Close). Reading without
 // the lock (Scan, Verify), repairing before wal.Open and salvaging need
 // more than the API promises; ARCHITECTURE.md ("What the journal assumes of
 // tidwall/wal") lists it, and these tests pin each assumption against the
@@ -237,5 +237,48 @@ func TestWalSegmentStartAssumption(t *testing.T) {
 	}
 	if cycles < 10 {
 		t.Fatalf("A6: only %d segments started: the test wrote too little", cycles)
+	}
+}
+
+// TestWalEmptyTailAssumption pins A7, which lets the journal write an
+// entry bigger than a segment in a segment of its own (writeAlone): after
+// a segment named N with entries N..M, the wal opens a directory whose
+// last segment is an empty file named M+1 as ending at M, and appends the
+// next entry, M+1, to that file, as it does after it started the file
+// itself.
+func TestWalEmptyTailAssumption(t *testing.T) {
+	dir := t.TempDir()
+	log := walWrite(t, dir, 30, 1<<20)
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	big := appendEnvelope(nil, RunStarted, 31, []byte(`{"definition":"`+strings.Repeat("d", 5000)+`"}`))
+	if err := writeSegment(filepath.Join(dir, segmentName(31)), big); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSegment(filepath.Join(dir, segmentName(32)), nil); err != nil {
+		t.Fatal(err)
+	}
+	log, err := wal.Open(dir, &wal.Options{NoSync: true, SegmentSize: 1 << 20, LogFormat: wal.Binary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	if last, err := log.LastIndex(); err != nil || last != 31 {
+		t.Fatalf("A7: last index %d (%v), want 31", last, err)
+	}
+	if got, err := log.Read(31); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("A7: entry 31 reads back %d bytes (%v), want the %d written", len(got), err, len(big))
+	}
+	next := appendEnvelope(nil, TaskStarted, 32, []byte(`{"ts":1}`))
+	if err := log.Write(32, next); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, segmentName(32)))
+	if err != nil || fi.Size() != int64(uvarintLen(uint64(len(next)))+len(next)) {
+		t.Fatalf("A7: entry 32 is not alone in segment %s (%v)", segmentName(32), err)
+	}
+	if segs := segmentFiles(t, dir); len(segs) != 3 {
+		t.Fatalf("A7: segments %v, want 3", segs)
 	}
 }

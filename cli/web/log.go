@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/picoflow/picoflow/engine"
 	"github.com/picoflow/picoflow/projector"
 )
 
@@ -64,11 +65,12 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case a.LogPath == "":
 		p.Missing = "this attempt has no log file"
+	case errors.Is(err, os.ErrNotExist) && p.Follow:
+		p.Missing = "the attempt has not written its log yet"
+	case errors.Is(err, os.ErrNotExist) && engine.LogNotKept(a.LogPath, a.Status):
+		p.Missing = "no output: the attempt succeeded without writing anything (PicoFlow keeps no log file for it)"
 	case errors.Is(err, os.ErrNotExist):
 		p.Missing = "the log file is gone (picoflow gc removes the logs of old runs: see retention.log_days)"
-		if p.Follow {
-			p.Missing = "the attempt has not written its log yet"
-		}
 	case err != nil:
 		s.failErr(w, r, err)
 		return
@@ -119,7 +121,8 @@ func (s *Server) rawLog(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Attempt-Status", a.Status)
 	f, err := os.Open(a.LogPath)
 	if err != nil {
-		if a.Status == "running" && errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) && (a.Status == "running" || engine.LogNotKept(a.LogPath, a.Status)) {
+			// Not written yet, or nothing to write: an empty log.
 			h.Set("X-Log-Offset", "0")
 			return
 		}

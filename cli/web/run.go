@@ -158,15 +158,16 @@ func (s *Server) taskRow(base, name string, t *engine.TaskState, interrupted boo
 			row.Duration = Duration(t.Finished().Sub(t.Started()).Milliseconds())
 		}
 	}
-	row.Note = t.Error
+	text := t.Text()
+	row.Note = text.Error
 	if row.Note == "" {
-		row.Note = t.Reason
+		row.Note = text.Reason
 	}
 	if t.Status == engine.Retrying {
 		row.Note = strings.TrimPrefix(row.Note+"; retry at "+s.when(t.RetryAt()), "; ")
 	}
-	for _, k := range sortedKeys(t.Outputs) {
-		row.Outputs = append(row.Outputs, kv{k, t.Outputs[k]})
+	for _, k := range sortedKeys(text.Outputs) {
+		row.Outputs = append(row.Outputs, kv{k, text.Outputs[k]})
 	}
 	if t.Attempt > 0 {
 		row.LogHref = base + "/tasks/" + url.PathEscape(name) + "/log?attempt=" + strconv.Itoa(int(t.Attempt))

@@ -201,7 +201,8 @@ func TestRoutes(t *testing.T) {
 		{"run bad seq", run + "?seq=x", 400, "text/html", []string{"seq must be"}},
 		{"run unknown", "/runs/nope", 404, "text/html", []string{"no run"}},
 		{"log", run + "/tasks/build/log?attempt=1", 200, "text/html", []string{"compiling", "error: boom", "whole file"}},
-		{"log latest attempt missing file", run + "/tasks/build/log", 200, "text/html", []string{"the log file is gone"}},
+		{"log of a success without output", run + "/tasks/build/log", 200, "text/html", []string{"no output: the attempt succeeded without writing anything"}},
+		{"raw log of a success without output", run + "/tasks/build/log/raw", 200, "text/plain", nil},
 		{"log unknown task", run + "/tasks/nope/log", 404, "text/html", nil},
 		{"log bad attempt", run + "/tasks/build/log?attempt=0", 400, "text/html", []string{"attempt must be"}},
 		{"raw log", run + "/tasks/build/log/raw?attempt=1", 200, "text/plain", []string{"compiling\n" + evil}},
@@ -422,4 +423,30 @@ func FuzzFilter(f *testing.F) {
 			t.Fatalf("%q: %+v", raw, p)
 		}
 	})
+}
+
+// TestLogRemoved: when the run's log directory is gone (picoflow gc), the
+// log page says so and the raw log is not found; a failed attempt whose
+// file is missing is not taken for one without output.
+func TestLogRemoved(t *testing.T) {
+	for _, c := range []struct {
+		name, status string
+		removeDir    bool
+	}{{"directory removed", "success", true}, {"failed attempt's file missing", "failed", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFake(t)
+			f.status = c.status
+			if c.removeDir {
+				f.logs = filepath.Join(f.logs, "removed-by-gc")
+			}
+			srv := newTestServer(t, f, "")
+			base := srv.URL + "/runs/" + fakeRun + "/tasks/build/log"
+			if r := get(t, nil, base); r.code != 200 || !strings.Contains(r.body, "the log file is gone") {
+				t.Errorf("log page: %d\n%s", r.code, r.body)
+			}
+			if r := get(t, nil, base+"/raw"); r.code != 404 {
+				t.Errorf("raw log: %d\n%s", r.code, r.body)
+			}
+		})
+	}
 }

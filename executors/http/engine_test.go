@@ -114,8 +114,8 @@ tasks:
       command: test "$PICOFLOW_OUT_CALL_VERSION" = 2.0.1
 `)
 	st := r.Tasks["call"]
-	if r.Status != engine.RunSuccess || st.Attempt != 3 || st.Outputs["version"] != "2.0.1" {
-		t.Fatalf("run %v, call attempt %d outputs %v: %s", r.Status, st.Attempt, st.Outputs, st.Error)
+	if r.Status != engine.RunSuccess || st.Attempt != 3 || st.Outputs()["version"] != "2.0.1" {
+		t.Fatalf("run %v, call attempt %d outputs %v: %s", r.Status, st.Attempt, st.Outputs(), st.Text().Error)
 	}
 	g := a.gaps()
 	if len(g) != 2 {
@@ -143,10 +143,10 @@ tasks:
 `)
 	st := r.Tasks["call"]
 	if r.Status != engine.RunFailed || st.Status != engine.Failed || st.Attempt != 1 || len(a.gaps()) != 0 {
-		t.Fatalf("run %v task %v attempt %d, %d requests: %s", r.Status, st.Status, st.Attempt, len(a.gaps())+1, st.Error)
+		t.Fatalf("run %v task %v attempt %d, %d requests: %s", r.Status, st.Status, st.Attempt, len(a.gaps())+1, st.Text().Error)
 	}
-	if !strings.Contains(st.Error, "HTTP 404 Not Found") {
-		t.Errorf("error %q", st.Error)
+	if !strings.Contains(st.Text().Error, "HTTP 404 Not Found") {
+		t.Errorf("error %q", st.Text().Error)
 	}
 	log, err := os.ReadFile(filepath.Join(home, "logs", "http-404", r.ID, "call.1.log"))
 	if err != nil || !strings.Contains(string(log), "< HTTP/1.1 404 Not Found") {
@@ -168,7 +168,7 @@ tasks:
       url: `+s.URL+`
 `)
 	if r.Status != engine.RunSuccess {
-		t.Fatalf("run %v: %s", r.Status, r.Tasks["call"].Error)
+		t.Fatalf("run %v: %s", r.Status, r.Tasks["call"].Text().Error)
 	}
 	if g := a.gaps(); len(g) != 1 || g[0] < time.Second {
 		t.Errorf("gaps %v, want one of at least the Retry-After 1s", g)

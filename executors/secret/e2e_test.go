@@ -71,7 +71,7 @@ func TestSecretsNeverWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st := r.Tasks["call"]; st.Status != engine.Success || r.Tasks["fail"].Status != engine.Failed {
-		t.Fatalf("call %v (%s), fail %v", st.Status, st.Error, r.Tasks["fail"].Status)
+		t.Fatalf("call %v (%s), fail %v", st.Status, st.Text().Error, r.Tasks["fail"].Status)
 	}
 
 	// The secrets were resolved where they were needed.
@@ -83,10 +83,10 @@ func TestSecretsNeverWritten(t *testing.T) {
 	mu.Unlock()
 	// Values that are not the definition's are never resolved: the output
 	// of show reached fail masked, and stayed masked.
-	if got := r.Tasks["show"].Outputs["LEAK"]; got != "***" {
+	if got := r.Tasks["show"].Outputs()["LEAK"]; got != "***" {
 		t.Errorf("output LEAK = %q", got)
 	}
-	if got := r.Tasks["call"].Outputs["echo"]; got != "Bearer ***" {
+	if got := r.Tasks["call"].Outputs()["echo"]; got != "Bearer ***" {
 		t.Errorf("output echo = %q", got)
 	}
 

@@ -93,7 +93,7 @@ wspread() {
 }
 
 # A home on tmpfs too, when /dev/shm is one: the difference is what the
-# file system costs (creating each attempt's log file, mostly).
+# file system costs (the journal's writes and fsyncs, log files).
 shm=""
 if [[ "$(stat -f -c %T /dev/shm 2>/dev/null)" == tmpfs && -w /dev/shm ]]; then
   shm="$(mktemp -d /dev/shm/picoflow-bench.XXXXXX)"

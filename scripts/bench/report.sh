@@ -237,11 +237,13 @@ EOF
   echo "The profile sees PicoFlow's threads only. The kernel's share of a task"
   echo "is in the \"Side by side\" rows: the run with its home on tmpfs does the"
   echo "same work without the disk's file system, so the difference between"
-  echo "the two rows is what the file system costs — mostly creating each"
-  echo "attempt's log file (an inode allocation: on an ext4 mounted without a"
-  echo "journal, as this machine's root is, it scans the inode table for"
-  echo "recently deleted inodes, which a machine that deletes many files makes"
-  echo "slow), and the journal's writes and fsyncs."
+  echo "the two rows is what the file system costs: the journal's writes and"
+  echo "fsyncs, and the attempts' log files. Creating a file per attempt (an"
+  echo "inode allocation: on an ext4 mounted without a journal, as this"
+  echo "machine's root is, it scans the inode table for recently deleted inodes,"
+  echo "0.7–3 ms a file on a busy machine) was most of it; a silent success's"
+  echo "empty log is now renamed to the next attempt's (ARCHITECTURE.md, \"Task"
+  echo "logs\"), so a run of 1,000 \`true\` creates a handful of files."
   echo
   echo "## armv7 binary under qemu-arm-static"
   echo

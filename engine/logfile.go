@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/picoflow/picoflow/journal"
+)
+
+// Attempt log files without an inode per attempt.
+//
+// Creating a file allocates an inode, and on some file systems that is
+// most of what a short task costs PicoFlow: on an ext4 without a journal,
+// as many boards' root file systems are, the allocator looks for an inode
+// not recently deleted, 0.7–3 ms a file on the bench machine, 70 % of the
+// engine's CPU for 1,000 `true` tasks. Most tasks print nothing. So the
+// empty log of an attempt that succeeded is not kept: a later attempt of
+// the run renames it to its own log path and writes into it. A rename
+// changes directory entries; it allocates nothing.
+//
+// The task's processes still write straight into a regular file (no pipe
+// through PicoFlow: a killed picoflow does not SIGPIPE them, `logs
+// --follow` reads the file while they run, a daemon a task started with
+// setsid keeps its output; see ARCHITECTURE.md, "Task logs"). A file can
+// be reused only when no process has it open: a daemon the task left
+// behind may still write to it, `picoflow logs --follow` may still read
+// it, and a child forked by another attempt holds every descriptor of
+// PicoFlow until its exec closes them. The kernel says so exactly: a
+// write lease (F_SETLEASE, F_WRLCK) is granted only on the sole open file
+// description of a file. The attempt that reuses a log renames it to its
+// own path first, so that nobody can open it by its old name any more,
+// opens it, takes the lease and lets go of it at once. If the lease is
+// refused, or the file is no longer empty, the file goes back to its old
+// path and the attempt creates its own; the refused file is tried again
+// later (a forked child lets go of it within microseconds), up to
+// maxReuseTries times. Where leases are not supported (NFS,
+// fs.leases-enable = 0, other systems than Linux) the run stops trying and
+// creates a file per attempt, as before.
+//
+// So an attempt that succeeded and wrote nothing has no log file; its run
+// directory exists. Failed, timed-out and interrupted attempts keep
+// theirs, even empty, so that the log path printed with a failure always
+// exists; so do the last attempts of a run (their files stay empty).
+
+// maxReuseTries bounds how often a refused free log is tried again.
+const maxReuseTries = 3
+
+// logFiles is a run's pool of empty logs of succeeded attempts, oldest
+// first (the oldest is the least likely to be held still).
+type logFiles struct {
+	mu   sync.Mutex
+	free []freeLog
+	off  bool // leases do not work here: create every log
+}
+
+type freeLog struct {
+	path  string
+	tries int
+}
+
+// open returns the log file of an attempt, at path, open for reading and
+// writing, empty: a free log renamed to path, else a new file.
+func (p *logFiles) open(path string) (*os.File, error) {
+	if l, ok := p.take(); ok {
+		f, err := p.reuse(l, path)
+		if f != nil || err != nil {
+			return f, err
+		}
+	}
+	return openLog(path, syscall.O_CREAT|syscall.O_TRUNC)
+}
+
+// openLog opens a log file for reading and writing. It is os.OpenFile
+// without the attempt to add a regular file to the runtime's poller (an
+// epoll_ctl that fails, once per attempt).
+func openLog(path string, flag int) (*os.File, error) {
+	for {
+		fd, err := syscall.Open(path, flag|syscall.O_RDWR|syscall.O_CLOEXEC, 0o640)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+}
+
+func (p *logFiles) take() (freeLog, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) == 0 || p.off {
+		return freeLog{}, false
+	}
+	l := p.free[0]
+	p.free = p.free[1:]
+	return l, true
+}
+
+func (p *logFiles) put(l freeLog) {
+	p.mu.Lock()
+	if !p.off {
+		p.free = append(p.free, l)
+	}
+	p.mu.Unlock()
+}
+
+// reuse renames the free log l to path and returns it open, or nil when it
+// cannot be reused now: then it is back at its path (or, if that failed
+// too, gone) and path is free for a new file.
+func (p *logFiles) reuse(l freeLog, path string) (*os.File, error) {
+	if err := rename(l.path, path); err != nil {
+		return nil, nil // removed by hand: create one
+	}
+	f, err := openLog(path, 0)
+	if err == nil {
+		sole, lerr := soleOpen(f)
+		fi, err := f.Stat()
+		if sole && err == nil && fi.Size() == 0 {
+			return f, nil
+		}
+		f.Close()
+		if lerr != nil {
+			p.mu.Lock()
+			p.off = true
+			p.mu.Unlock()
+		} else if !sole && err == nil && fi.Size() == 0 && l.tries+1 < maxReuseTries {
+			defer p.put(freeLog{l.path, l.tries + 1}) // once back at its path
+		}
+	}
+	if err := rename(path, l.path); err != nil {
+		// Never hand the new attempt a file someone else may write to.
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// rename is os.Rename without its Lstat of newpath (which only refuses to
+// replace a directory; rename(2) refuses a file over a directory too).
+func rename(oldpath, newpath string) error {
+	for {
+		err := syscall.Rename(oldpath, newpath)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err}
+		}
+		return nil
+	}
+}
+
+// done closes an attempt's log; the log of an attempt that succeeded and
+// wrote nothing becomes free for a later attempt of the run.
+func (p *logFiles) done(f *os.File, succeeded bool) {
+	free := false
+	if succeeded && leasesWork {
+		fi, err := f.Stat()
+		free = err == nil && fi.Size() == 0
+	}
+	f.Close()
+	if free {
+		p.put(freeLog{path: f.Name()})
+	}
+}
+
+// takeLease is lease; tests replace it to play a file system without leases.
+var takeLease = lease
+
+// soleOpen reports whether f is the only open file description of its
+// file: no process (this one included) has it open otherwise, for writing
+// or reading. An error says that leases cannot tell here.
+func soleOpen(f *os.File) (bool, error) {
+	c, err := f.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var lerr error
+	if err := c.Control(func(fd uintptr) { lerr = takeLease(fd) }); err != nil {
+		return false, err
+	}
+	if errors.Is(lerr, syscall.EAGAIN) {
+		return false, nil
+	}
+	return lerr == nil, lerr
+}
+
+// LogNotKept reports whether an attempt whose log file is missing has none
+// because it succeeded without writing anything (status is its journal
+// status): its run's log directory is still there. Otherwise the file was
+// removed (picoflow gc removes a run's whole log directory).
+func LogNotKept(logPath, status string) bool {
+	if status != journal.StatusSuccess || logPath == "" {
+		return false
+	}
+	if _, err := os.Lstat(logPath); !errors.Is(err, os.ErrNotExist) {
+		return false
+	}
+	fi, err := os.Stat(filepath.Dir(logPath))
+	return err == nil && fi.IsDir()
+}
