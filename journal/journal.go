@@ -488,16 +488,15 @@ func (j *Journal) Close() error {
 	defer j.wmu.Unlock()
 	var err error
 	if j.log != nil {
-		// The wal's Close fsyncs the tail segment itself: enough for lazy
-		// entries (with the directory when the wal may have started a
-		// segment), for nothing when every entry is durable already.
-		if !j.unsynced {
-			err = closeSynced(j.log)
-		} else {
+		// The wal's Close fsyncs the tail segment itself: what makes lazy
+		// entries durable (with the directory when the wal may have
+		// started a segment). When every entry is durable already that
+		// fsync finds nothing dirty; tidwall/wal has no Close without it.
+		if j.unsynced {
 			err = j.maybeSyncDir()
-			if cerr := j.fsync(j.log.Close); err == nil {
-				err = cerr
-			}
+		}
+		if cerr := j.fsync(j.log.Close); err == nil {
+			err = cerr
 		}
 		j.log = nil
 		// Every name is durable (dirNames is set once they were: never

@@ -2,33 +2,11 @@ package journal
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 )
 
-// TestWalTail pins what closeSynced relies on: the wal keeps its tail
-// segment open in a field it reaches. If a new version of the wal moves
-// it, Close still works (the wal's own Close, one fsync more) and this
-// test says why the fsync came back.
-func TestWalTail(t *testing.T) {
-	dir := t.TempDir()
-	l, err := openWal(dir, Options{SegmentSize: DefaultSegmentSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	f := walTail(l)
-	if f == nil {
-		t.Fatal("the wal's tail file (field sfile) is not found: Close would fsync again for nothing")
-	}
-	if want := filepath.Join(dir, segmentName(1)); f.Name() != want {
-		t.Errorf("tail file %s, want %s", f.Name(), want)
-	}
-}
-
-// TestCloseDurable: Close after a durable Append closes the tail file
-// without the wal (nothing leaks, nothing is lost); after a lazy one it
-// makes the entry durable through the wal's Close. Both reopen intact.
+// TestCloseDurable: Close after a durable Append and after a lazy one
+// leaks no descriptor and loses nothing: both reopen intact.
 func TestCloseDurable(t *testing.T) {
 	for _, lazy := range []bool{false, true} {
 		name := map[bool]string{false: "durable", true: "lazy"}[lazy]
@@ -103,7 +81,7 @@ func TestOpenAfterCleanClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A kill: the lock goes with the process, LOCK keeps its note.
-	if err := closeSynced(j.log); err != nil {
+	if err := j.log.Close(); err != nil {
 		t.Fatal(err)
 	}
 	j.unlock()
