@@ -201,8 +201,14 @@ func TestWorkflowMemoryLimit(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != workflowMemoryLimit {
 		t.Errorf("validate: memory limit %d, want the default %d", got, workflowMemoryLimit)
 	}
+	if got := debug.SetGCPercent(100); got != validateGOGC {
+		t.Errorf("validate: GOGC %d, want the default %d", got, validateGOGC)
+	}
+	if res := cliRun(t, "run", "--home", home, file); res.code != ExitOK {
+		t.Fatalf("run: %s", res)
+	}
 	if got := debug.SetGCPercent(100); got != workflowGOGC {
-		t.Errorf("validate: GOGC %d, want the default %d", got, workflowGOGC)
+		t.Errorf("run: GOGC %d, want the default %d", got, workflowGOGC)
 	}
 
 	debug.SetMemoryLimit(math.MaxInt64)

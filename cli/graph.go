@@ -92,7 +92,11 @@ func graphWriter(format string) func(w io.Writer, name string, nodes []dag.Node)
 func graphNodes(wf *workflow.Workflow) []dag.Node {
 	nodes := make([]dag.Node, len(wf.Tasks))
 	for i, t := range wf.Tasks {
-		nodes[i] = dag.Node{Name: t.Name, Kind: t.Type, Deps: t.Deps, Tooltip: fmt.Sprintf("%s (%s)", t.Name, t.Type)}
+		var deps []int
+		for _, d := range wf.Deps(i) {
+			deps = append(deps, int(d))
+		}
+		nodes[i] = dag.Node{Name: t.Name, Kind: t.Type(), Deps: deps, Tooltip: fmt.Sprintf("%s (%s)", t.Name, t.Type())}
 	}
 	return nodes
 }

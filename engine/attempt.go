@@ -41,7 +41,9 @@ func (x *runner) request(i int) *executors.Request {
 	env = append(env, x.e.opts.Env...)
 	base := len(env)
 	env = appendMap(env, x.wf.Env, x.r.Params)
-	env = appendMap(env, t.Env, nil)
+	for _, v := range t.Env { // sorted by name
+		env = append(env, v.Name+"="+v.Value)
+	}
 	refKeys := defRefKeys(x.wf.Env, x.r.Params, t.Env)
 	defEnd := len(env)
 	env = append(env,
@@ -51,12 +53,12 @@ func (x *runner) request(i int) *executors.Request {
 		"PICOFLOW_ATTEMPT="+strconv.Itoa(attempt),
 		"PICOFLOW_OUTPUT="+out,
 	)
-	deps := t.Deps
+	deps := x.wf.Deps(i)
 	if t.IsHandler() { // a handler sees the outputs of the whole DAG
 		env = append(env, x.handlerEnv()...)
-		deps = make([]int, len(x.wf.DAG()))
+		deps = make([]int32, len(x.wf.DAG()))
 		for i := range deps {
-			deps[i] = i
+			deps[i] = int32(i)
 		}
 	}
 	for _, d := range deps {
@@ -100,7 +102,7 @@ func (x *runner) request(i int) *executors.Request {
 // text and may hold a ${secret:...} or ${env:...} reference: the workflow's
 // env unless a run parameter replaced it, and the task's env. Nil when
 // there are none.
-func defRefKeys(wfEnv, params, taskEnv map[string]string) map[string]bool {
+func defRefKeys(wfEnv, params map[string]string, taskEnv executors.Env) map[string]bool {
 	var keys map[string]bool
 	add := func(k, v string) {
 		if strings.Contains(v, "${") {
@@ -117,8 +119,8 @@ func defRefKeys(wfEnv, params, taskEnv map[string]string) map[string]bool {
 			add(k, v)
 		}
 	}
-	for k, v := range taskEnv {
-		add(k, v)
+	for _, v := range taskEnv {
+		add(v.Name, v.Value)
 	}
 	return keys
 }
@@ -163,7 +165,7 @@ func (x *runner) attempt(ctx context.Context, req *executors.Request) {
 	}
 	defer func() { x.logs.done(f, a.res.Status == executors.Success) }() // before the result is sent
 	req.Log = f
-	typ := x.wf.Tasks[i].Type
+	typ := x.wf.Tasks[i].Type()
 	ex := x.e.opts.Executors[typ]
 	if ex == nil {
 		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true,

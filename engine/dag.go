@@ -20,9 +20,9 @@ func (x *runner) upstream(d int) Upstream {
 // tallyAll counts the upstream outcomes of every task of the DAG, once,
 // when the loop starts; settled keeps the counts current.
 func (x *runner) tallyAll() {
-	for i, t := range x.wf.DAG() {
-		for _, d := range t.Deps {
-			x.tallies[i].Add(x.upstream(d))
+	for i := range x.wf.DAG() {
+		for _, d := range x.wf.Deps(i) {
+			x.tallies[i].Add(x.upstream(int(d)))
 		}
 	}
 }
@@ -62,9 +62,9 @@ func (x *runner) decide(i int, now time.Time) {
 // and decides those still pending.
 func (x *runner) settled(i int, now time.Time) {
 	u := x.upstream(i)
-	for _, d := range x.wf.Tasks[i].Downstream {
+	for _, d := range x.wf.Downstream(i) {
 		x.tallies[d].Ended(u)
-		x.decide(d, now)
+		x.decide(int(d), now)
 	}
 }
 
@@ -133,14 +133,14 @@ func (x *runner) handlerPhase(now time.Time) bool {
 	for _, exit := range []bool{false, true} {
 		for i := n; i < len(x.wf.Tasks); i++ {
 			t, st := x.wf.Tasks[i], x.view(i)
-			if (t.Handler == workflow.HandlerOnExit) != exit {
+			if (t.Handler() == workflow.HandlerOnExit) != exit {
 				continue
 			}
-			if !handlerRuns(t.Handler, status) {
+			if !handlerRuns(t.Handler(), status) {
 				if st.Status == Pending {
 					x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(),
 						Run: x.r.ID, Task: t.Name, Status: journal.StatusSkipped,
-						Reason: t.Handler + " handler: the run's status is " + status})
+						Reason: t.Handler() + " handler: the run's status is " + status})
 					changed = true
 				}
 				continue

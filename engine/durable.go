@@ -89,10 +89,10 @@ func (x *runner) needsSync(evs []*journal.Event) bool {
 			continue
 		}
 		i, ok := x.wf.Index(ev.Task)
-		if !ok || !x.wf.Tasks[i].Idempotent || x.wf.Tasks[i].Handler != "" {
+		if !ok || !x.wf.Tasks[i].Idempotent || x.wf.Tasks[i].IsHandler() {
 			return true
 		}
-		for _, d := range x.wf.Tasks[i].Deps {
+		for _, d := range x.wf.Deps(i) {
 			if x.dur.ended[d] > x.dur.durable {
 				return true
 			}

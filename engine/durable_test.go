@@ -108,10 +108,10 @@ func TestDurableWhenNeeded(t *testing.T) {
 				ended[ev.Task] = k
 			case journal.TaskStarted:
 				i, _ := wf.Index(ev.Task)
-				if (!wf.Tasks[i].Idempotent || wf.Tasks[i].Handler != "") && !a.durable {
+				if (!wf.Tasks[i].Idempotent || wf.Tasks[i].IsHandler()) && !a.durable {
 					t.Errorf("append %d: start of %s (non-idempotent or a handler) written without an fsync", k, ev.Task)
 				}
-				for _, d := range wf.Tasks[i].Deps {
+				for _, d := range wf.Deps(i) {
 					up := wf.Tasks[d].Name
 					if !coveredBy(rec.appends, ended[up], k) {
 						t.Errorf("append %d: %s starts before the end of %s (append %d) is durable", k, ev.Task, up, ended[up])

@@ -135,8 +135,8 @@ func TestOrderAndParallelism(t *testing.T) {
 				names = append(names, tk.Name)
 			}
 			iv := h.intervals(names)
-			for _, tk := range wf.Tasks {
-				for _, d := range tk.Deps {
+			for i, tk := range wf.Tasks {
+				for _, d := range wf.Deps(i) {
 					dep := wf.Tasks[d].Name
 					if iv[tk.Name].start <= iv[dep].end {
 						t.Errorf("%s started %dµs before its dependency %s ended", tk.Name,

@@ -48,7 +48,9 @@ func RerunPlan(wf *workflow.Workflow, orig *Run, from []string, failed bool) (ru
 		stack = stack[:len(stack)-1]
 		if !selected[i] {
 			selected[i] = true
-			stack = append(stack, wf.Tasks[i].Downstream...)
+			for _, j := range wf.Downstream(i) {
+				stack = append(stack, int(j))
+			}
 		}
 	}
 	for i, t := range wf.Tasks {

@@ -27,7 +27,7 @@ func (x *runner) init() {
 	if x.canceling && !x.dagSettled() {
 		x.cancelLeft(now) // a crash cut the cancel short: what resume made pending again
 	}
-	for i, t := range x.wf.DAG() { // in definition order
+	for i := range x.wf.DAG() { // in definition order
 		st := x.view(i)
 		switch {
 		case st.Status == Retrying && x.canceling:
@@ -41,7 +41,7 @@ func (x *runner) init() {
 				at = latest
 			}
 			heap.Push(&x.retries, retryItem{task: i, at: at})
-		case st.Status == Pending && len(t.Deps) == 0 && !x.canceling:
+		case st.Status == Pending && len(x.wf.Deps(i)) == 0 && !x.canceling:
 			x.queued[i] = true
 			x.ready = append(x.ready, i)
 		case st.Status == Pending:
@@ -116,7 +116,7 @@ func (x *runner) resultEvent(a attemptResult, now time.Time) (ev *journal.Event,
 		return ev, time.Time{}
 	}
 	ev.Tail, ev.Status = redact(a.tail), a.res.Status.String()
-	if n := int(x.view(a.task).Failures) + 1; !a.res.NoRetry && n <= t.Retry && !x.canceling {
+	if n := int(x.view(a.task).Failures) + 1; !a.res.NoRetry && n <= int(t.Retry) && !x.canceling {
 		wait := max(x.wf.Config.Backoff.Delay(n), a.res.RetryAfter)
 		retryAt = now.Add(wait)
 		ev.Type, ev.RetryAt, ev.BackoffMS = journal.TaskRetrying, retryAt.UnixNano(), wait.Milliseconds()

@@ -2,6 +2,8 @@ package executors
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -12,12 +14,28 @@ import (
 // rather than the executors importing the loader.
 type Task struct {
 	Name string
-	Env  map[string]string
+	Env  Env
 	User string // run as this user (shell, when root)
 
 	Shell *ShellConfig // set when the task type is shell
 	SSH   *SSHConfig   // set when the task type is ssh
 	HTTP  *HTTPConfig  // set when the task type is http
+}
+
+// Env is a task's env block: its variables sorted by name, each name
+// once. It is a slice rather than a map because a big DAG has one per
+// task, and a map of one variable takes ten times the memory.
+type Env []EnvVar
+
+// EnvVar is one variable of an Env.
+type EnvVar struct{ Name, Value string }
+
+// Get returns the value of the named variable, "" when it is not set.
+func (e Env) Get(name string) string {
+	if i, ok := slices.BinarySearchFunc(e, name, func(v EnvVar, name string) int { return strings.Compare(v.Name, name) }); ok {
+		return e[i].Value
+	}
+	return ""
 }
 
 // ShellConfig is the `config:` of a shell task.
@@ -63,9 +81,9 @@ type HTTPConfig struct {
 func (t *Task) MapStrings(fn func(path, s string) string) *Task {
 	c := *t
 	if t.Env != nil {
-		c.Env = make(map[string]string, len(t.Env))
+		c.Env = make(Env, len(t.Env))
 		for k, v := range t.Env {
-			c.Env[k] = fn("env."+k, v)
+			c.Env[k] = EnvVar{v.Name, fn("env."+v.Name, v.Value)}
 		}
 	}
 	if t.Shell != nil {

@@ -43,7 +43,7 @@ func TestCatalogDefaults(t *testing.T) {
 		if wf == nil {
 			t.Fatalf("%s not loaded", tt.workflow)
 		}
-		if wf.Tasks[0].Retry != tt.retry || wf.Config.ShutdownGrace != tt.grace {
+		if int(wf.Tasks[0].Retry) != tt.retry || wf.Config.ShutdownGrace != tt.grace {
 			t.Errorf("%s: retry %d, grace %s; want %d, %s", tt.workflow, wf.Tasks[0].Retry, wf.Config.ShutdownGrace, tt.retry, tt.grace)
 		}
 	}

@@ -113,8 +113,8 @@ func (s *Server) runPage(rn *Run) runPage {
 		nodes[i] = dag.Node{Name: n, Status: row.Status, Tooltip: nodeTip(row), Href: row.LogHref}
 		if rn.Def != nil {
 			if t, ok := rn.Def.Index(n); ok {
-				for _, d := range rn.Def.Tasks[t].DependsOn {
-					if j, ok := index[d]; ok {
+				for _, d := range rn.Def.Deps(t) {
+					if j, ok := index[rn.Def.Tasks[d].Name]; ok {
 						nodes[i].Deps = append(nodes[i].Deps, j)
 					}
 				}

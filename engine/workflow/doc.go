@@ -3,8 +3,8 @@
 //
 // Load, Parse and LoadPaths turn workflow files into immutable *Workflow
 // values with every default resolved (retry, timeout, backoff, shutdown
-// grace, idempotent) and the dependency graph indexed (Task.Deps,
-// Task.Downstream, Workflow.TopoOrder). The defaults are the built-in ones
+// grace, idempotent) and the dependency graph indexed (Workflow.Deps,
+// Workflow.Downstream, Workflow.TopoOrder). The defaults are the built-in ones
 // (BuiltinConfig); ParseWith, LoadWith and LoadPathsWith take another base
 // instead, so that the cli can apply the global config's defaults: a task's
 // own key wins over the workflow's config, which wins over the base.

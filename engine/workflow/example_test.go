@@ -21,15 +21,15 @@ func TestExampleLoads(t *testing.T) {
 		t.Error("example leaves out a top-level field")
 	}
 	var retry, timeout, cof, env, deps, output, readsOutput bool
-	for _, task := range w.Tasks {
-		if task.Type != TypeShell {
-			t.Errorf("task %s is %s; the example must run on a bare box", task.Name, task.Type)
+	for i, task := range w.Tasks {
+		if task.Type() != TypeShell {
+			t.Errorf("task %s is %s; the example must run on a bare box", task.Name, task.Type())
 		}
-		retry = retry || task.Retry != w.Config.RetryDefault
+		retry = retry || int(task.Retry) != w.Config.RetryDefault
 		timeout = timeout || task.Timeout != w.Config.TimeoutDefault
 		cof = cof || task.ContinueOnFailure
 		env = env || len(task.Env) > 0
-		deps = deps || len(task.Deps) > 0
+		deps = deps || len(w.Deps(i)) > 0
 		output = output || strings.Contains(task.Shell.Command, "$PICOFLOW_OUTPUT")
 		readsOutput = readsOutput || strings.Contains(task.Shell.Command, "$PICOFLOW_OUT_")
 	}
@@ -63,7 +63,7 @@ func TestExampleReferenceTasks(t *testing.T) {
 	}
 	var types []string
 	for _, task := range w.Tasks {
-		types = append(types, task.Type)
+		types = append(types, task.Type())
 	}
 	if !slices.Contains(types, TypeSSH) || !slices.Contains(types, TypeHTTP) {
 		t.Errorf("task types = %v, want ssh and http among them", types)
@@ -99,8 +99,8 @@ func TestExampleRuns(t *testing.T) {
 			for k, v := range w.Env {
 				env = append(env, k+"="+v)
 			}
-			for k, v := range task.Env {
-				env = append(env, k+"="+v)
+			for _, v := range task.Env {
+				env = append(env, v.Name+"="+v.Value)
 			}
 			for k, v := range outputs {
 				env = append(env, k+"="+v)

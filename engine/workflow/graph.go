@@ -21,65 +21,118 @@ const suggestBudget = 1_000_000
 // file with many problems shows them all.
 func (d *decoder) graph(w *Workflow, nodes []taskNode) {
 	w.byName = d.names(w, nodes)
-	find := func(name string) (int, bool) {
-		k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
-			return cmpVar(w.Tasks[i].Name, name)
-		})
-		if !ok {
-			return 0, false
-		}
-		return int(w.byName[k]), true
+	r := resolver{d: d, w: w, edges: make([]int32, 0, len(d.deps))}
+	w.depAt = make([]int32, len(w.Tasks)+1)
+	for i := range w.Tasks {
+		r.resolve(i, nodes[i])
+		w.depAt[i+1] = int32(len(r.edges))
 	}
+	w.deps = r.edges
+	d.deps, d.depNames = nil, nil // resolved: let the GC have them while the rest is built
+	w.downstream()
 
-	var names *yamlcheck.Suggester // built on the first unknown dependency only
-	for i, t := range w.Tasks {
-		tn := nodes[i]
-		if len(t.DependsOn) == 0 {
-			continue
-		}
-		t.Deps = make([]int, 0, len(t.DependsOn))
-		var seen map[int]bool
-		if len(t.DependsOn) > 16 {
-			seen = make(map[int]bool, len(t.DependsOn))
-		}
-		for k, dep := range t.DependsOn {
-			dp := d.deps[int(tn.deps)+k]
-			j, ok := find(dep)
-			switch {
-			case !ok:
-				if names == nil {
-					list := make([]string, 0, len(w.Tasks))
-					for _, u := range w.Tasks {
-						if u.Name != "" {
-							list = append(list, u.Name)
-						}
-					}
-					names = yamlcheck.NewSuggester(list, suggestBudget)
-				}
-				d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", dep), Suggest: names.Suggest(dep)})
-			case j == i:
-				d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", dep)
-			case seen != nil && seen[j] || seen == nil && slices.Contains(t.Deps, j):
-				d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", dep)
-			default:
-				t.Deps = append(t.Deps, j)
-				t.DependsOn[k] = w.Tasks[j].Name // share the name, drop the copy
-				if seen != nil {
-					seen[j] = true
-				}
-			}
-		}
-	}
-	for i, t := range w.Tasks {
-		for _, j := range t.Deps {
-			w.Tasks[j].Downstream = append(w.Tasks[j].Downstream, i)
-		}
-	}
-
-	w.order = topoOrder(w.Tasks)
+	w.order = w.topoOrder()
 	if len(w.order) < len(w.Tasks) {
 		d.cycles(w, nodes)
 	}
+}
+
+// resolver turns the names in depends_on into indexes into Tasks.
+type resolver struct {
+	d     *decoder
+	w     *Workflow
+	edges []int32              // every task's Deps, one after the other
+	names *yamlcheck.Suggester // built on the first unknown dependency only
+}
+
+// find returns the index of the named task.
+func (r *resolver) find(name string) (int, bool) {
+	w := r.w
+	k, ok := slices.BinarySearchFunc(w.byName, name, func(i int32, name string) int {
+		return cmpVar(w.Tasks[i].Name, name)
+	})
+	if !ok {
+		return 0, false
+	}
+	return int(w.byName[k]), true
+}
+
+// resolve appends the dependencies of task i to r.edges and reports
+// unknown, self and repeated ones.
+func (r *resolver) resolve(i int, tn taskNode) {
+	d, start := r.d, len(r.edges)
+	var seen map[int]bool
+	if tn.ndeps > 16 {
+		seen = make(map[int]bool, tn.ndeps)
+	}
+	for _, dp := range d.deps[tn.deps : tn.deps+tn.ndeps] {
+		name := d.depName(dp)
+		j, ok := r.find(name)
+		switch {
+		case !ok:
+			if r.names == nil {
+				list := make([]string, 0, len(r.w.Tasks))
+				for _, u := range r.w.Tasks {
+					if u.Name != "" {
+						list = append(list, u.Name)
+					}
+				}
+				r.names = yamlcheck.NewSuggester(list, suggestBudget)
+			}
+			d.reportAt(dp.pos, dp.path(tn.path(i)), Problem{Msg: fmt.Sprintf("unknown task %q", name), Suggest: r.names.Suggest(name)})
+		case j == i:
+			d.errorAt(dp.pos, dp.path(tn.path(i)), "task %q depends on itself", name)
+		case seen != nil && seen[j] || seen == nil && slices.Contains(r.edges[start:], int32(j)):
+			d.errorAt(dp.pos, dp.path(tn.path(i)), "duplicate dependency %q", name)
+		default:
+			r.edges = append(r.edges, int32(j))
+			if seen != nil {
+				seen[j] = true
+			}
+		}
+	}
+}
+
+// Deps returns the indexes into Tasks of the tasks that task i depends on,
+// in the order of its depends_on. The result shares the workflow's array:
+// never modify it.
+func (w *Workflow) Deps(i int) []int32 {
+	if i+1 >= len(w.depAt) {
+		return nil // a Workflow that Load did not make
+	}
+	from, to := w.depAt[i], w.depAt[i+1]
+	return w.deps[from:to:to]
+}
+
+// downstream indexes Deps the other way (Downstream).
+func (w *Workflow) downstream() {
+	at := make([]int32, len(w.Tasks)+1)
+	for _, j := range w.deps {
+		at[j+1]++
+	}
+	for i := range w.Tasks {
+		at[i+1] += at[i]
+	}
+	next := slices.Clone(at[:len(w.Tasks)]) // 4 bytes a task, for the time of the loop
+	down := make([]int32, len(w.deps))
+	for i := range w.Tasks {
+		for _, j := range w.Deps(i) {
+			down[next[j]] = int32(i)
+			next[j]++
+		}
+	}
+	w.down, w.downAt = down, at
+}
+
+// Downstream returns the indexes into Tasks of the tasks that depend on
+// task i, in file order. The result shares the workflow's array: never
+// modify it.
+func (w *Workflow) Downstream(i int) []int32 {
+	if i+1 >= len(w.downAt) {
+		return nil // a Workflow that Load did not make
+	}
+	from, to := w.downAt[i], w.downAt[i+1]
+	return w.down[from:to:to]
 }
 
 // names sorts the tasks that have a name by the output variables their
@@ -171,17 +224,18 @@ func varByte(c byte) byte {
 
 // topoOrder is Kahn's algorithm: tasks whose dependencies are done, in file
 // order. The result is shorter than tasks when there is a cycle.
-func topoOrder(tasks []*Task) []int {
-	pending := make([]int, len(tasks))
-	order := make([]int, 0, len(tasks))
-	for i, t := range tasks {
-		pending[i] = len(t.Deps)
+func (w *Workflow) topoOrder() []int32 {
+	tasks := w.Tasks
+	pending := make([]int32, len(tasks))
+	order := make([]int32, 0, len(tasks))
+	for i := range tasks {
+		pending[i] = int32(len(w.Deps(i)))
 		if pending[i] == 0 {
-			order = append(order, i)
+			order = append(order, int32(i))
 		}
 	}
 	for k := 0; k < len(order); k++ {
-		for _, j := range tasks[order[k]].Downstream {
+		for _, j := range w.Downstream(int(order[k])) {
 			if pending[j]--; pending[j] == 0 {
 				order = append(order, j)
 			}
@@ -200,12 +254,12 @@ func (d *decoder) cycles(w *Workflow, nodes []taskNode) {
 	for _, i := range w.order {
 		done[i] = true
 	}
-	for _, scc := range components(w.Tasks, done) {
+	for _, scc := range components(w, done) {
 		if len(scc) < 2 {
 			continue // a task that only depends on a cycle
 		}
 		start := slices.Min(scc)
-		cycle := shortestCycle(w.Tasks, start, scc)
+		cycle := shortestCycle(w, start, scc)
 		names := make([]string, len(cycle)+1)
 		for k, i := range cycle {
 			names[k] = w.Tasks[i].Name
@@ -217,7 +271,8 @@ func (d *decoder) cycles(w *Workflow, nodes []taskNode) {
 
 // components returns the strongly connected components (Tarjan) of the
 // dependency graph restricted to the tasks not marked done.
-func components(tasks []*Task, done []bool) [][]int {
+func components(w *Workflow, done []bool) [][]int {
+	tasks := w.Tasks
 	const unvisited = -1
 	var (
 		num     = make([]int, len(tasks))
@@ -236,7 +291,8 @@ func components(tasks []*Task, done []bool) [][]int {
 		next++
 		stack = append(stack, v)
 		onStack[v] = true
-		for _, u := range tasks[v].Deps {
+		for _, u32 := range w.Deps(v) {
+			u := int(u32)
 			switch {
 			case done[u]:
 			case num[u] == unvisited:
@@ -271,7 +327,7 @@ func components(tasks []*Task, done []bool) [][]int {
 
 // shortestCycle returns the tasks of a shortest cycle through start inside
 // scc, beginning with start, following Deps edges.
-func shortestCycle(tasks []*Task, start int, scc []int) []int {
+func shortestCycle(w *Workflow, start int, scc []int) []int {
 	in := make(map[int]bool, len(scc))
 	for _, i := range scc {
 		in[i] = true
@@ -280,7 +336,8 @@ func shortestCycle(tasks []*Task, start int, scc []int) []int {
 	queue := []int{start}
 	for k := 0; k < len(queue); k++ {
 		v := queue[k]
-		for _, u := range tasks[v].Deps {
+		for _, u32 := range w.Deps(v) {
+			u := int(u32)
 			if u == start {
 				var path []int
 				for x := v; x != -1; x = prev[x] {
@@ -301,5 +358,9 @@ func shortestCycle(tasks []*Task, start int, scc []int) []int {
 // TopoOrder returns the indexes of Tasks in an order where every task comes
 // after its dependencies; ties keep file order.
 func (w *Workflow) TopoOrder() []int {
-	return slices.Clone(w.order)
+	order := make([]int, len(w.order))
+	for k, i := range w.order {
+		order[k] = int(i)
+	}
+	return order
 }

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"go.yaml.in/yaml/v3"
@@ -37,15 +38,20 @@ const (
 var HandlerLists = []string{HandlerOnSuccess, HandlerOnFailure, HandlerOnCancel, HandlerOnExit}
 
 // IsHandler reports whether t is a run handler rather than a task of the DAG.
-func (t *Task) IsHandler() bool { return t.Handler != "" }
+func (t *Task) IsHandler() bool { return t.handler != 0 }
 
-// Rule returns the task's trigger rule with the default filled in.
-func (t *Task) Rule() string {
-	if t.TriggerRule == "" {
-		return RuleAllSuccess
+// Handler is "" for a task of the DAG, else the run handler list it
+// belongs to (HandlerOnSuccess...): it runs after the DAG has settled.
+func (t *Task) Handler() string {
+	if t.handler == 0 {
+		return ""
 	}
-	return t.TriggerRule
+	return HandlerLists[t.handler-1]
 }
+
+// Rule returns the task's trigger rule (handlers.go), RuleAllSuccess when
+// it sets none.
+func (t *Task) Rule() string { return TriggerRules[t.rule] }
 
 // DAG returns the tasks of the workflow's DAG: Tasks without its run
 // handlers, which Load appends after them.
@@ -59,20 +65,22 @@ func (w *Workflow) DAG() []*Task {
 }
 
 // triggerRule decodes a task's `trigger_rule`.
-func (d *decoder) triggerRule(t *Task, e yamlcheck.Field, path string) {
+func (d *decoder) triggerRule(t *Task, e yamlcheck.Field, path string) bool {
 	s, ok := d.Str(e.Val, path)
 	if !ok {
-		return
+		return false
 	}
-	if !yamlcheck.IsKnown(s, TriggerRules) {
+	k := slices.Index(TriggerRules, s)
+	if k < 0 {
 		p := Problem{Msg: fmt.Sprintf("unknown trigger rule %q", s), Suggest: yamlcheck.Suggest(s, TriggerRules)}
 		if p.Suggest == "" {
 			p.Hint = "use one of all_success (default), all_done, all_failed, one_failed, one_success, none_failed, none_failed_min_one_success, always"
 		}
 		d.Report(e.Val, path, p)
-		return
+		return false
 	}
-	t.TriggerRule = s
+	t.rule = uint8(k)
+	return true
 }
 
 // handlers decodes the run handler lists (on_success, on_failure,
@@ -81,7 +89,7 @@ func (d *decoder) triggerRule(t *Task, e yamlcheck.Field, path string) {
 // w.Tasks, after the DAG, with Handler set; names are unique across both.
 func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []taskNode {
 	var nodes []taskNode
-	for _, key := range HandlerLists {
+	for h, key := range HandlerLists {
 		e, ok := f.Get(key)
 		if !ok {
 			continue
@@ -97,19 +105,19 @@ func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []taskNode {
 				return nodes
 			}
 			path := yamlcheck.Index(key, i)
-			t, tn := d.task(item, path)
-			t.Handler = key
-			tn.list, tn.item = key, int32(i)
-			if len(t.DependsOn) > 0 {
+			t := &Task{handler: uint8(h + 1)}
+			tn := d.task(t, item, path)
+			tn.list, tn.item = uint8(h+1), int32(i)
+			if tn.ndeps > 0 {
 				d.reportAt(d.deps[tn.deps].pos, yamlcheck.Join(path, "depends_on"), Problem{
 					Msg:  "a run handler cannot have depends_on",
 					Hint: "handlers run after every task of the DAG has settled; list them in the order they should start",
 				})
-				t.DependsOn, d.deps = nil, d.deps[:tn.deps] // its entries are the last ones
+				tn.ndeps, d.deps = 0, d.deps[:tn.deps] // its entries are the last ones
 			}
-			if t.TriggerRule != "" {
-				d.Errorf(tn.ruleNode, yamlcheck.Join(path, "trigger_rule"), "a run handler has no trigger_rule: %s decides when it runs", key)
-				t.TriggerRule = ""
+			if d.rule != nil {
+				d.Errorf(d.rule, yamlcheck.Join(path, "trigger_rule"), "a run handler has no trigger_rule: %s decides when it runs", key)
+				t.rule = 0
 			}
 			w.Tasks = append(w.Tasks, t)
 			nodes = append(nodes, tn)
@@ -119,13 +127,14 @@ func (d *decoder) handlers(w *Workflow, f yamlcheck.Fields) []taskNode {
 }
 
 // checkRootRule reports a trigger rule that waits for upstream outcomes on
-// a task that has no upstream tasks: it would never mean anything.
+// a task that has no upstream tasks: it would never mean anything. It runs
+// right after the task is decoded, while d.rule is the task's.
 func (d *decoder) checkRootRule(t *Task, tn *taskNode, i int) {
-	if len(t.DependsOn) > 0 || t.TriggerRule == "" || t.TriggerRule == RuleAllSuccess || t.TriggerRule == RuleAlways {
+	if tn.ndeps > 0 || d.rule == nil || t.Rule() == RuleAllSuccess || t.Rule() == RuleAlways {
 		return
 	}
-	d.Report(tn.ruleNode, yamlcheck.Join(tn.path(i), "trigger_rule"), Problem{
-		Msg:  fmt.Sprintf("trigger rule %s on a task without depends_on", t.TriggerRule),
+	d.Report(d.rule, yamlcheck.Join(tn.path(i), "trigger_rule"), Problem{
+		Msg:  fmt.Sprintf("trigger rule %s on a task without depends_on", t.Rule()),
 		Hint: "a trigger rule decides from the outcomes of the tasks in depends_on; add them, or remove trigger_rule",
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -127,6 +128,9 @@ func ParseWith(src string, data []byte, base Config) (*Workflow, error) {
 // parse is ParseWith; owned says that data is the caller's to give away,
 // so the workflow keeps it as Raw instead of a copy.
 func parse(src string, data []byte, base Config, owned bool) (*Workflow, error) {
+	if !owned {
+		data = bytes.Clone(data) // the workflow's strings may point into it (decoder.keep)
+	}
 	w, probs, ok := decodeSplit(src, data, base)
 	if !ok {
 		w, probs = decodeWhole(src, data, base)
@@ -137,22 +141,20 @@ func parse(src string, data []byte, base Config, owned bool) (*Workflow, error) 
 	}
 	w.Source = src
 	w.Raw = data
-	if !owned {
-		w.Raw = bytes.Clone(data)
-	}
 	sum := sha256.Sum256(data)
 	w.Hash = hex.EncodeToString(sum[:])
 	return w, nil
 }
 
 func newDecoder(src string, data []byte, base Config) *decoder {
-	return &decoder{Decoder: yamlcheck.NewDecoder(src, data), base: base}
+	return &decoder{Decoder: yamlcheck.NewDecoder(src, data), base: base, src: data}
 }
 
 // decodeWhole decodes data from one YAML tree of the whole file (see
 // split.go for the other way).
 func decodeWhole(src string, data []byte, base Config) (*Workflow, Problems) {
 	d := newDecoder(src, data, base)
+	d.lines.index(data, 0, len(data), 1)
 	root := d.document(data)
 	var w *Workflow
 	if root != nil {
@@ -313,13 +315,8 @@ func (d *decoder) config(c *Config, n *yaml.Node, path string) {
 		}
 	}
 	if e, ok := f.Get("retry_default"); ok {
-		p := yamlcheck.Join(path, "retry_default")
-		if v, ok := d.Integer(e.Val, p); ok {
-			if v < 0 {
-				d.Errorf(e.Val, p, "negative retry %d: retry counts the attempts after the first and must be 0 or more", v)
-			} else {
-				c.RetryDefault = v
-			}
+		if v, ok := d.retry(e.Val, yamlcheck.Join(path, "retry_default")); ok {
+			c.RetryDefault = int(v)
 		}
 	}
 	if e, ok := f.Get("timeout_default"); ok {
@@ -433,27 +430,42 @@ func (d *decoder) tasks(w *Workflow, e yamlcheck.Field, top yamlcheck.Fields) {
 		d.Report(e.Val, "tasks", Problem{Msg: "no tasks", Hint: "a workflow needs at least one task"})
 		return
 	}
-	w.Tasks = make([]*Task, 0, len(r.Content))
+	tasks := newTasks(w, len(r.Content))
 	nodes := make([]taskNode, 0, len(r.Content))
 	for i, item := range r.Content {
 		if !d.Visit(item) {
 			return
 		}
-		t, tn := d.task(item, yamlcheck.Index("tasks", i))
-		w.Tasks = append(w.Tasks, t)
-		nodes = append(nodes, tn)
-		d.checkRootRule(t, &tn, i)
+		nodes = append(nodes, d.dagTask(w, &tasks[i], item, i))
 	}
 	d.finishTasks(w, nodes, top)
+}
+
+// newTasks makes room for the n tasks of the DAG in w.Tasks, and returns
+// them as one block: one allocation instead of n, and no size class
+// rounding per task.
+func newTasks(w *Workflow, n int) []Task {
+	w.Tasks = make([]*Task, 0, n)
+	return make([]Task, n)
+}
+
+// dagTask decodes the task at index i of `tasks` into t and appends it
+// to w.Tasks.
+func (d *decoder) dagTask(w *Workflow, t *Task, n *yaml.Node, i int) taskNode {
+	tn := d.task(t, n, yamlcheck.Index("tasks", i))
+	w.Tasks = append(w.Tasks, t)
+	d.checkRootRule(t, &tn, i)
+	return tn
 }
 
 // finishTasks decodes the run handlers after the tasks, fills in the
 // defaults of both and checks the graph.
 func (d *decoder) finishTasks(w *Workflow, nodes []taskNode, top yamlcheck.Fields) {
 	nodes = append(nodes, d.handlers(w, top)...)
+	retry := int32(min(w.Config.RetryDefault, math.MaxInt32)) // a base may be bigger
 	for i, t := range w.Tasks {
 		if !nodes[i].retrySet {
-			t.Retry = w.Config.RetryDefault
+			t.Retry = retry
 		}
 		if !nodes[i].timeoutOK {
 			t.Timeout = w.Config.TimeoutDefault

@@ -111,17 +111,15 @@ func checkGraph(t *testing.T, w *Workflow) {
 		if j, ok := w.Index(task.Name); !ok || j != i {
 			t.Errorf("Index(%q) = %d, %v; want %d", task.Name, j, ok, i)
 		}
-		if len(task.Deps) != len(task.DependsOn) {
-			t.Errorf("task %s: %d deps for %d depends_on", task.Name, len(task.Deps), len(task.DependsOn))
-		}
-		for k, j := range task.Deps {
-			if w.Tasks[j].Name != task.DependsOn[k] {
-				t.Errorf("task %s: Deps[%d] = %s, want %s", task.Name, k, w.Tasks[j].Name, task.DependsOn[k])
+		deps := w.Deps(i)
+		for k, j := range deps {
+			if int(j) == i || slices.Contains(deps[:k], j) {
+				t.Errorf("task %s: Deps %v repeat a task or hold itself", task.Name, deps)
 			}
 			if pos[j] >= pos[i] {
 				t.Errorf("task %s runs before its dependency %s", task.Name, w.Tasks[j].Name)
 			}
-			if !slices.Contains(w.Tasks[j].Downstream, i) {
+			if !slices.Contains(w.Downstream(int(j)), int32(i)) {
 				t.Errorf("task %s missing from Downstream of %s", task.Name, w.Tasks[j].Name)
 			}
 		}
@@ -172,10 +170,10 @@ func TestParseFull(t *testing.T) {
 	if !reflect.DeepEqual(dump.SSH, wantSSH) {
 		t.Errorf("dump SSH = %+v, want %+v", dump.SSH, wantSSH)
 	}
-	if dump.Retry != 0 || dump.Timeout != 90*time.Minute || dump.Idempotent || !slices.Equal(dump.DependsOn, []string{"health_check"}) {
-		t.Errorf("dump = retry %d timeout %v idempotent %v deps %v", dump.Retry, dump.Timeout, dump.Idempotent, dump.DependsOn)
+	if dump.Retry != 0 || dump.Timeout != 90*time.Minute || dump.Idempotent || !slices.Equal(w.Deps(1), []int32{0}) {
+		t.Errorf("dump = retry %d timeout %v idempotent %v deps %v", dump.Retry, dump.Timeout, dump.Idempotent, w.Deps(1))
 	}
-	if !arch.ContinueOnFailure || arch.User != "backup" || arch.Shell.Workdir != "/tmp" || arch.Env["PGHOST"] != "localhost" {
+	if !arch.ContinueOnFailure || arch.User != "backup" || arch.Shell.Workdir != "/tmp" || arch.Env.Get("PGHOST") != "localhost" {
 		t.Errorf("Archive-Local = %+v %+v", arch, arch.Shell)
 	}
 	if got := arch.SecretRefs(); !slices.Equal(got, []string{"api_token"}) {
@@ -191,8 +189,8 @@ func TestParseFull(t *testing.T) {
 	if notify.HTTP.Method != "POST" || !reflect.DeepEqual(notify.HTTP.JSON, wantJSON) {
 		t.Errorf("notify = %s %#v", notify.HTTP.Method, notify.HTTP.JSON)
 	}
-	if !slices.Equal(w.TopoOrder(), []int{0, 1, 2, 3}) || !slices.Equal(arch.Deps, []int{1, 0}) || !slices.Equal(hc.Downstream, []int{1, 2}) {
-		t.Errorf("order %v, Archive-Local deps %v, health_check downstream %v", w.TopoOrder(), arch.Deps, hc.Downstream)
+	if !slices.Equal(w.TopoOrder(), []int{0, 1, 2, 3}) || !slices.Equal(w.Deps(2), []int32{1, 0}) || !slices.Equal(w.Downstream(0), []int32{1, 2}) {
+		t.Errorf("order %v, Archive-Local deps %v, health_check downstream %v", w.TopoOrder(), w.Deps(2), w.Downstream(0))
 	}
 	s, err := cronOf(w)
 	if err != nil {
@@ -239,11 +237,11 @@ func TestParseAnchors(t *testing.T) {
 		t.Fatalf("names = %v", names)
 	}
 	second, third := w.Tasks[1], w.Tasks[2]
-	if second.Retry != 5 || second.Shell.Command != "echo second" || second.Env["REGION"] != "eu" {
+	if second.Retry != 5 || second.Shell.Command != "echo second" || second.Env.Get("REGION") != "eu" {
 		t.Errorf("second = retry %d command %q env %v", second.Retry, second.Shell.Command, second.Env)
 	}
-	if third.Retry != 1 || third.Shell.Command != "echo first" || !slices.Equal(third.Deps, []int{0, 1}) {
-		t.Errorf("third = retry %d command %q deps %v", third.Retry, third.Shell.Command, third.Deps)
+	if third.Retry != 1 || third.Shell.Command != "echo first" || !slices.Equal(w.Deps(2), []int32{0, 1}) {
+		t.Errorf("third = retry %d command %q deps %v", third.Retry, third.Shell.Command, w.Deps(2))
 	}
 }
 
@@ -265,7 +263,7 @@ func TestParseFields(t *testing.T) {
 		{"backoff partial", "config: {backoff: {max: 10s}}\n" + head, func(w *Workflow) bool {
 			return w.Config.Backoff == Backoff{Initial: time.Second, Multiplier: 2, Max: 10 * time.Second}
 		}},
-		{"depends_on null", head + "    depends_on:\n", func(w *Workflow) bool { return len(w.Tasks[0].DependsOn) == 0 }},
+		{"depends_on null", head + "    depends_on:\n", func(w *Workflow) bool { return len(w.Deps(0)) == 0 }},
 		{"idempotent false", head + "    idempotent: false\n", func(w *Workflow) bool { return !w.Tasks[0].Idempotent }},
 		{"schedule 6 fields", "schedule: '0 */5 * * * *'\n" + head, func(w *Workflow) bool { return w.Schedule == "0 */5 * * * *" }},
 		{"schedule descriptor", "schedule: '@hourly'\n" + head, func(w *Workflow) bool { return w.Schedule == "@hourly" }},
@@ -460,9 +458,9 @@ func TestParseWithPrecedence(t *testing.T) {
 			file: "max_parallel: 4", builtin: 0, global: 3, fromFile: 4},
 		{name: "retry_default", get: func(w *Workflow) any { return w.Config.RetryDefault },
 			file: "retry_default: 5", builtin: 0, global: 2, fromFile: 5},
-		{name: "task retry", get: func(w *Workflow) any { return w.Tasks[0].Retry },
+		{name: "task retry", get: func(w *Workflow) any { return int(w.Tasks[0].Retry) },
 			file: "retry_default: 5", task: "retry: 1", builtin: 0, global: 2, fromFile: 5, fromTask: 1},
-		{name: "task retry zero", get: func(w *Workflow) any { return w.Tasks[0].Retry },
+		{name: "task retry zero", get: func(w *Workflow) any { return int(w.Tasks[0].Retry) },
 			file: "retry_default: 0", task: "retry: 0", builtin: 0, global: 2, fromFile: 0, fromTask: 0},
 		{name: "timeout_default", get: func(w *Workflow) any { return w.Config.TimeoutDefault },
 			file: "timeout_default: 2m", builtin: time.Duration(0), global: time.Minute, fromFile: 2 * time.Minute},

@@ -48,7 +48,7 @@ func TestSecretRefs(t *testing.T) {
 	}{
 		{"none", Task{Task: executors.Task{Shell: &executors.ShellConfig{Command: "echo ${HOME}"}}}, nil},
 		{"shell and env", Task{Task: executors.Task{
-			Env:   map[string]string{"A": "${secret:b}", "B": "${env:X}"},
+			Env:   executors.Env{{Name: "A", Value: "${secret:b}"}, {Name: "B", Value: "${env:X}"}},
 			Shell: &executors.ShellConfig{Command: "x ${secret:a} ${secret:b}", Workdir: "${secret:c}"},
 		}}, []string{"a", "b", "c"}},
 		{"ssh", Task{Task: executors.Task{SSH: &executors.SSHConfig{Host: "${secret:host}", Passphrase: "${secret:pass}"}}}, []string{"host", "pass"}},

@@ -222,7 +222,7 @@ func (d *decoder) splitTasks(w *Workflow, e yamlcheck.Field, top yamlcheck.Field
 		return
 	}
 	n := len(s.lines)
-	w.Tasks = make([]*Task, 0, n)
+	tasks := newTasks(w, n)
 	nodes := make([]taskNode, 0, n)
 	for i := 0; i < n; {
 		items, ok := s.group(i)
@@ -230,14 +230,12 @@ func (d *decoder) splitTasks(w *Workflow, e yamlcheck.Field, top yamlcheck.Field
 			s.failed = true
 			return
 		}
+		d.lines.index(s.data, int(s.items[i]), int(s.items[i+len(items)]), int(s.lines[i]))
 		for _, item := range items {
 			if !d.Visit(item) {
 				return
 			}
-			t, tn := d.task(item, yamlcheck.Index("tasks", i))
-			w.Tasks = append(w.Tasks, t)
-			nodes = append(nodes, tn)
-			d.checkRootRule(t, &tn, i)
+			nodes = append(nodes, d.dagTask(w, &tasks[i], item, i))
 			i++
 		}
 	}

@@ -77,6 +77,14 @@ var splitCases = []struct {
 	{"lone carriage return", "tasks:\n  - \r0", false},
 	{"next line", "name: a\ntasks:\n  - name: x\u0085    type: shell\n    config: {command: \"true\"}\n", false},
 	{"no newline at the end", "name: a\ntasks:\n- name: x\n  type: shell\n  config: {command: \"true\"}", true},
+	// Values decoder.keep may take from the file, or must not: escapes,
+	// quotes, folded lines, runes before a value on its line.
+	{"kept strings", "name: a\ntasks:\n  - name: x\n    type: shell\n    env: {A: \"\u00e9\u00e9\", B: \"x\", C: 'it''s', D: \"t\\tb\", E: plain}\n    user: \"\\x72oot\"\n" +
+		"    config:\n      command: echo\n        two lines\n      workdir: '/tmp'\n" +
+		"  - name: y\n    type: shell\n    depends_on: [\"\\x78\"]\n    trigger_rule: 'all_done'\n    config: {command: \"echo \\\"hi\\\"\"}\n" +
+		"  - name: z\n    type: shell\n    depends_on: ['x', \"y\"]\n    config: {command: \"true\"}\n", true},
+	{"handler with the default trigger rule", "name: a\ntasks:\n  - name: x\n    type: shell\n    config: {command: \"true\"}\n" +
+		"on_exit:\n  - name: z\n    type: shell\n    trigger_rule: all_success\n    config: {command: \"true\"}\n", true},
 }
 
 func TestSplitMatchesWhole(t *testing.T) {
@@ -169,7 +177,7 @@ func TestNamesMatchMaps(t *testing.T) {
 			for range r.IntN(4) {
 				name += string("aA-_b"[r.IntN(5)])
 			}
-			w.Tasks = append(w.Tasks, &Task{Task: executors.Task{Name: name}, Line: 10 + i})
+			w.Tasks = append(w.Tasks, &Task{Task: executors.Task{Name: name}, Line: int32(10 + i)})
 			nodes[i].name = pos{int32(10 + i), 5}
 		}
 		d := newDecoder("f.yaml", nil, BuiltinConfig())

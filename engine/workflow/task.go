@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"github.com/picoflow/picoflow/executors"
+	"math"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -16,24 +18,26 @@ var taskTypes = []string{TypeShell, TypeSSH, TypeHTTP}
 
 // taskNode keeps what the graph checks need to point back into the YAML:
 // positions only, not nodes, so that the YAML tree of a task can be dropped
-// as soon as the task is decoded (see split.go).
+// as soon as the task is decoded (see split.go), and no pointers, so that
+// the GC need not scan the 100,000 of them a big DAG has.
 type taskNode struct {
-	at        pos   // the task's mapping (aliases resolved), for cycles
-	name      pos   // of the name's value; zero when missing or invalid
-	deps      int32 // where its Task.DependsOn start in decoder.deps
+	at    pos   // the task's mapping (aliases resolved), for cycles
+	name  pos   // of the name's value; zero when missing or invalid
+	deps  int32 // its depends_on entries are decoder.deps[deps:deps+ndeps]
+	ndeps int32
+	item  int32 // its index in its list
+	list  uint8 // 0 for tasks, else 1 + the index in HandlerLists of its list
+
 	retrySet  bool
-	timeoutOK bool       // timeout given and valid
-	ruleNode  *yaml.Node // the trigger_rule value, when given
-	list      string     // the handler list it is in; "" for tasks
-	item      int32      // its index in that list
+	timeoutOK bool // timeout given and valid
 }
 
 // path is the YAML path of the task at index i of Workflow.Tasks.
 func (tn *taskNode) path(i int) string {
-	if tn.list == "" {
+	if tn.list == 0 {
 		return yamlcheck.Index("tasks", i)
 	}
-	return yamlcheck.Index(tn.list, int(tn.item))
+	return yamlcheck.Index(HandlerLists[tn.list-1], int(tn.item))
 }
 
 // pos is where a node starts, 1-based; zero when unknown.
@@ -46,11 +50,36 @@ func posOf(n *yaml.Node) pos {
 	return pos{int32(n.Line), int32(n.Column)}
 }
 
-// depPos locates one entry of depends_on: item is its index in the list,
-// -1 when depends_on is a single name.
+// depPos is one entry of depends_on: where it is (item is its index in
+// the list, -1 when depends_on is a single name) and its name, as an offset
+// and length in the file where keep finds it there, else as -1-k for
+// decoder.depNames[k]. 20 bytes, not 32 with a string: a 100,000-task
+// chain has 100,000 of them until the graph is checked.
 type depPos struct {
 	pos
 	item int32
+	off  int32
+	n    int32
+}
+
+// dep makes the depPos of the entry n of depends_on, whose name is s.
+func (d *decoder) dep(n *yaml.Node, item int32, s string) depPos {
+	p := depPos{pos: posOf(n), item: item}
+	if off, ok := d.kept(n, s); ok && off+len(s) <= math.MaxInt32 {
+		p.off, p.n = int32(off), int32(len(s))
+	} else {
+		p.off = -1 - int32(len(d.depNames))
+		d.depNames = append(d.depNames, s)
+	}
+	return p
+}
+
+// depName is the name of the dependency p.
+func (d *decoder) depName(p depPos) string {
+	if p.off < 0 {
+		return d.depNames[-1-p.off]
+	}
+	return unsafe.String(&d.src[p.off], int(p.n))
 }
 
 // path is the YAML path of the dependency of the task at task.
@@ -62,31 +91,30 @@ func (p depPos) path(task string) string {
 	return yamlcheck.Index(path, int(p.item))
 }
 
-// task decodes one entry of `tasks`. It always returns a Task, so that the
-// indexes of later tasks stay right even when this one is broken.
-func (d *decoder) task(n *yaml.Node, path string) (*Task, taskNode) {
-	t := &Task{Idempotent: true, Line: n.Line}
+// task decodes one entry of `tasks` into t, zero but for its handler
+// list. It always fills in t, so that the indexes of later tasks stay
+// right even when this one is broken.
+func (d *decoder) task(t *Task, n *yaml.Node, path string) taskNode {
+	t.Idempotent, t.Line = true, int32(n.Line)
 	tn := taskNode{at: posOf(yamlcheck.Resolve(n)), deps: int32(len(d.deps))}
+	d.rule = nil
 	f, ok := d.Mapping(n, path, taskKeys, nil)
 	if !ok {
-		return t, tn
+		return tn
 	}
-	t.Line = f.Node.Line
+	t.Line = int32(f.Node.Line)
 
 	d.taskName(t, &tn, f, path)
 	d.taskType(t, f, path)
 	if e, ok := f.Get("depends_on"); ok {
-		d.dependsOn(t, e.Val, yamlcheck.Join(path, "depends_on"))
+		d.dependsOn(e.Val, yamlcheck.Join(path, "depends_on"))
+		tn.ndeps = int32(len(d.deps)) - tn.deps
 	}
 	d.taskConfig(t, f, path)
 	if e, ok := f.Get("retry"); ok {
 		p := yamlcheck.Join(path, "retry")
-		if v, ok := d.Integer(e.Val, p); ok {
-			if v < 0 {
-				d.Errorf(e.Val, p, "negative retry %d: retry counts the attempts after the first and must be 0 or more", v)
-			} else {
-				t.Retry, tn.retrySet = v, true
-			}
+		if v, ok := d.retry(e.Val, p); ok {
+			t.Retry, tn.retrySet = v, true
 		}
 	}
 	if e, ok := f.Get("timeout"); ok {
@@ -98,8 +126,9 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, taskNode) {
 		t.ContinueOnFailure, _ = d.Boolean(e.Val, yamlcheck.Join(path, "continue_on_failure"))
 	}
 	if e, ok := f.Get("trigger_rule"); ok {
-		tn.ruleNode = e.Val
-		d.triggerRule(t, e, yamlcheck.Join(path, "trigger_rule"))
+		if d.triggerRule(t, e, yamlcheck.Join(path, "trigger_rule")) {
+			d.rule = e.Val
+		}
 	}
 	if e, ok := f.Get("idempotent"); ok {
 		if v, ok := d.Boolean(e.Val, yamlcheck.Join(path, "idempotent")); ok {
@@ -107,12 +136,12 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, taskNode) {
 		}
 	}
 	if e, ok := f.Get("env"); ok {
-		t.Env, _ = d.env(e.Val, yamlcheck.Join(path, "env"))
+		t.Env = d.taskEnv(e.Val, yamlcheck.Join(path, "env"))
 	}
 	if e, ok := f.Get("user"); ok {
 		p := yamlcheck.Join(path, "user")
 		if s, ok := d.Text(e.Val, p); ok {
-			switch t.Type {
+			switch t.Type() {
 			case TypeSSH:
 				d.Report(e.Key, p, Problem{
 					Msg:  "user applies to shell tasks only",
@@ -121,11 +150,11 @@ func (d *decoder) task(n *yaml.Node, path string) (*Task, taskNode) {
 			case TypeHTTP:
 				d.Errorf(e.Key, p, "user applies to shell tasks only")
 			default:
-				t.User = s
+				t.User = d.keep(e.Val, s)
 			}
 		}
 	}
-	return t, tn
+	return tn
 }
 
 // taskName decodes a task's required name.
@@ -153,7 +182,7 @@ func (d *decoder) taskType(t *Task, f yamlcheck.Fields, path string) {
 		p := yamlcheck.Join(path, "type")
 		if s, ok := d.Str(e.Val, p); ok {
 			if k := slices.Index(taskTypes, s); k >= 0 {
-				t.Type = taskTypes[k] // shared, not one copy per task
+				t.kind = uint8(k + 1)
 			} else {
 				pr := Problem{Msg: fmt.Sprintf("unknown task type %q", s), Suggest: yamlcheck.Suggest(s, taskTypes)}
 				if pr.Suggest == "" {
@@ -165,9 +194,10 @@ func (d *decoder) taskType(t *Task, f yamlcheck.Fields, path string) {
 	}
 }
 
-// dependsOn decodes `depends_on`: a list of task names, or a single name.
-// Whether the names exist is checked later, once all tasks are known.
-func (d *decoder) dependsOn(t *Task, n *yaml.Node, path string) {
+// dependsOn decodes `depends_on`, a list of task names or a single name,
+// into d.deps. Whether the names exist is checked later, once all tasks
+// are known.
+func (d *decoder) dependsOn(n *yaml.Node, path string) {
 	r := yamlcheck.Resolve(n)
 	switch {
 	case r == nil:
@@ -176,19 +206,16 @@ func (d *decoder) dependsOn(t *Task, n *yaml.Node, path string) {
 		return // "depends_on:" with nothing after it
 	case r.Kind == yaml.ScalarNode:
 		if s, ok := d.Text(n, path); ok {
-			t.DependsOn = append(t.DependsOn, s)
-			d.deps = append(d.deps, depPos{posOf(n), -1})
+			d.deps = append(d.deps, d.dep(n, -1, s))
 		}
 	case r.Kind == yaml.SequenceNode:
-		t.DependsOn = make([]string, 0, len(r.Content))
 		for i, item := range r.Content {
 			if !d.Visit(item) {
 				return
 			}
 			p := yamlcheck.Index(path, i)
 			if s, ok := d.Text(item, p); ok {
-				t.DependsOn = append(t.DependsOn, s)
-				d.deps = append(d.deps, depPos{posOf(item), int32(i)})
+				d.deps = append(d.deps, d.dep(item, int32(i), s))
 			}
 		}
 	default:
@@ -211,19 +238,20 @@ var requiredConfig = map[string]struct {
 // type the keys cannot be checked, and the type problem is already reported.
 func (d *decoder) taskConfig(t *Task, f yamlcheck.Fields, path string) {
 	e, ok := f.Get("config")
-	if t.Type == "" {
+	typ := t.Type()
+	if typ == "" {
 		return
 	}
 	if !ok {
-		req := requiredConfig[t.Type]
+		req := requiredConfig[typ]
 		d.Report(f.Node, path, Problem{
-			Msg:  fmt.Sprintf("missing config: %s %s task needs config.%s", article(t.Type), t.Type, strings.Join(req.keys, ", config.")),
+			Msg:  fmt.Sprintf("missing config: %s %s task needs config.%s", article(typ), typ, strings.Join(req.keys, ", config.")),
 			Hint: req.example,
 		})
 		return
 	}
 	p := yamlcheck.Join(path, "config")
-	switch t.Type {
+	switch typ {
 	case TypeShell:
 		t.Shell = d.shellConfig(e.Val, p)
 	case TypeSSH:
@@ -266,7 +294,7 @@ func (d *decoder) configText(e yamlcheck.Field, path string) (string, bool) {
 	if ok {
 		ok = d.refs(e.Val, path, s)
 	}
-	return s, ok
+	return d.keep(e.Val, s), ok
 }
 
 func (d *decoder) shellConfig(n *yaml.Node, path string) *executors.ShellConfig {

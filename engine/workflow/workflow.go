@@ -37,7 +37,9 @@ type Workflow struct {
 	Catchup     schedule.Catchup
 	Env         map[string]string
 	Config      Config
-	Tasks       []*Task
+	// Tasks are the DAG's tasks in file order, then the run handlers.
+	// The DAG's tasks are allocated as one block.
+	Tasks []*Task
 
 	// Source is the file the workflow was read from ("" when loaded from bytes).
 	Source string
@@ -48,7 +50,11 @@ type Workflow struct {
 	Hash string
 
 	byName   []int32 // indexes of Tasks sorted by cmpVar of their names, for Index
-	order    []int   // a topological order of Tasks, dependencies first
+	order    []int32 // a topological order of Tasks, dependencies first
+	deps     []int32 // the dependencies of every task (Deps), one after the other
+	depAt    []int32 // where those of task i start in deps; len(Tasks)+1 of them
+	down     []int32 // the downstream tasks of every task, one after the other
+	downAt   []int32 // where those of task i start in down; len(Tasks)+1 of them
 	nameLine int     // position of the name, for problems across files
 	nameCol  int
 }
@@ -108,31 +114,34 @@ func (b Backoff) Delay(n int) time.Duration {
 	return time.Duration(d)
 }
 
-// Task is one node of the DAG.
+// Task is one node of the DAG. A 100,000-task DAG keeps 100,000 of them
+// (in one block, see Workflow.Tasks), so its fields are packed: the type,
+// trigger rule and handler list are small codes behind Type, Rule and
+// Handler, and the names in depends_on are not kept once resolved into
+// Workflow.Deps (the name of dependency k of task i is
+// Tasks[Deps(i)[k]].Name).
 type Task struct {
 	// Task is what an executor sees: Name, Env, User and the config of
 	// the task's type (Shell, SSH or HTTP, set when Type says so).
 	executors.Task
 
-	Type              string
-	DependsOn         []string
-	Retry             int           // resolved: task `retry`, else Config.RetryDefault
 	Timeout           time.Duration // resolved: task `timeout`, else Config.TimeoutDefault; 0 = none
+	Retry             int32         // resolved: task `retry`, else Config.RetryDefault
+	Line              int32         // line of the task in the source, for messages
 	ContinueOnFailure bool
 	Idempotent        bool // default true; false makes an interrupted attempt "in doubt" on resume
-	// TriggerRule decides when the task runs from its upstream outcomes
-	// (handlers.go); "" is RuleAllSuccess.
-	TriggerRule string
-	// Handler is "" for a task of the DAG, else the run handler list it
-	// belongs to (HandlerOnSuccess...): it runs after the DAG has settled.
-	Handler string
 
-	// Deps are the indexes into Workflow.Tasks of DependsOn, Downstream the
-	// indexes of the tasks that depend on this one. Both are filled by Load.
-	Deps       []int
-	Downstream []int
+	kind    uint8 // 1 + index in taskTypes; 0 when the type is missing or unknown
+	rule    uint8 // index in TriggerRules: 0 is RuleAllSuccess, the default
+	handler uint8 // 1 + index in HandlerLists; 0 for a task of the DAG
+}
 
-	Line int // line of the task in the source, for messages
+// Type is the task's type: TypeShell, TypeSSH or TypeHTTP.
+func (t *Task) Type() string {
+	if t.kind == 0 {
+		return ""
+	}
+	return taskTypes[t.kind-1]
 }
 
 // ShortHash is the first 12 hex digits of a definition hash (Hash,

@@ -54,16 +54,16 @@ func TestGraph(t *testing.T) {
 		name       string
 		src        string
 		order      []int
-		deps       [][]int
-		downstream [][]int
+		deps       [][]int32
+		downstream [][]int32
 	}{
-		{"single", dag("a"), []int{0}, [][]int{nil}, [][]int{nil}},
-		{"independent keep file order", dag("a", "b", "c"), []int{0, 1, 2}, [][]int{nil, nil, nil}, [][]int{nil, nil, nil}},
-		{"chain declared backwards", dag("c: b", "b: a", "a"), []int{2, 1, 0}, [][]int{{1}, {2}, nil}, [][]int{nil, {0}, {1}}},
+		{"single", dag("a"), []int{0}, [][]int32{nil}, [][]int32{nil}},
+		{"independent keep file order", dag("a", "b", "c"), []int{0, 1, 2}, [][]int32{nil, nil, nil}, [][]int32{nil, nil, nil}},
+		{"chain declared backwards", dag("c: b", "b: a", "a"), []int{2, 1, 0}, [][]int32{{1}, {2}, nil}, [][]int32{nil, {0}, {1}}},
 		{"diamond", dag("top", "left: top", "right: top", "bottom: right left"), []int{0, 1, 2, 3},
-			[][]int{nil, {0}, {0}, {2, 1}}, [][]int{{1, 2}, {3}, {3}, nil}},
+			[][]int32{nil, {0}, {0}, {2, 1}}, [][]int32{{1, 2}, {3}, {3}, nil}},
 		{"fan in before fan out", dag("x: a b", "a", "b", "y: x"), []int{1, 2, 0, 3},
-			[][]int{{1, 2}, nil, nil, {0}}, [][]int{{3}, {0}, {0}, nil}},
+			[][]int32{{1, 2}, nil, nil, {0}}, [][]int32{{3}, {0}, {0}, nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,11 +75,11 @@ func TestGraph(t *testing.T) {
 				t.Errorf("TopoOrder = %v, want %v", got, tt.order)
 			}
 			for i, task := range w.Tasks {
-				if !slices.Equal(task.Deps, tt.deps[i]) {
-					t.Errorf("%s.Deps = %v, want %v", task.Name, task.Deps, tt.deps[i])
+				if !slices.Equal(w.Deps(i), tt.deps[i]) {
+					t.Errorf("%s deps = %v, want %v", task.Name, w.Deps(i), tt.deps[i])
 				}
-				if !slices.Equal(task.Downstream, tt.downstream[i]) {
-					t.Errorf("%s.Downstream = %v, want %v", task.Name, task.Downstream, tt.downstream[i])
+				if !slices.Equal(w.Downstream(i), tt.downstream[i]) {
+					t.Errorf("%s downstream = %v, want %v", task.Name, w.Downstream(i), tt.downstream[i])
 				}
 			}
 			checkGraph(t, w)

@@ -381,14 +381,34 @@ func (d *Decoder) Number(n *yaml.Node, path string) (float64, bool) {
 	return v, true
 }
 
-// stringMap decodes a mapping of names to scalars, each name checked by
+// StringMap decodes a mapping of names to scalars, each name checked by
 // checkKey (nil accepts any), each value by value (nil accepts any).
 func (d *Decoder) StringMap(n *yaml.Node, path string, checkKey func(k *yaml.Node, path, name string) bool, value func(v *yaml.Node, path, s string) bool) (map[string]string, bool) {
+	list, ok := d.StringFields(n, path, checkKey, value)
+	if list == nil {
+		return nil, false
+	}
+	out := make(map[string]string, len(list))
+	for _, f := range list {
+		out[f.Name] = f.Value
+	}
+	return out, ok
+}
+
+// StringField is an entry of a mapping of names to strings.
+type StringField struct {
+	Field
+	Value string
+}
+
+// StringFields is StringMap as the list of the valid entries, in the order
+// of Entries, with their nodes; nil when n is not a mapping.
+func (d *Decoder) StringFields(n *yaml.Node, path string, checkKey func(k *yaml.Node, path, name string) bool, value func(v *yaml.Node, path, s string) bool) ([]StringField, bool) {
 	list, ok := d.Entries(n, path)
 	if !ok {
 		return nil, false
 	}
-	out := make(map[string]string, len(list))
+	out := make([]StringField, 0, len(list))
 	for _, f := range list {
 		p := Join(path, f.Name)
 		if checkKey != nil && !checkKey(f.Key, p, f.Name) {
@@ -409,7 +429,7 @@ func (d *Decoder) StringMap(n *yaml.Node, path string, checkKey func(k *yaml.Nod
 			ok = false
 			continue
 		}
-		out[f.Name] = s
+		out = append(out, StringField{f, s})
 	}
 	return out, ok
 }

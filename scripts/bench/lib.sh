@@ -48,27 +48,55 @@ mb_in_mib() { calc 'm * 1000000 / 1048576' "m=$1"; }
 # run_pf LOG MAXRSS_FILE CMD... : run a picoflow command (CMD is the runner
 # array plus arguments) under /usr/bin/time when present; sets last_ms (wall
 # time from just before the exec) and last_maxrss (kB, ru_maxrss, or empty).
+# A failing command ends the bench.
 last_ms=0
 last_maxrss=""
 run_pf() {
-  local logf="$1" rssf="$2"; shift 2
-  local s e rc=0
+  local rc=0
+  run_pf_limit "" "$@" || rc=$?
+  [[ "${rc}" -eq 0 ]] || die "${*:3} exited ${rc}"
+}
+# run_pf_limit SECS LOG MAXRSS_FILE CMD... : run_pf, but with SECS (empty:
+# none) the command is killed once it has run that long, with any process
+# still left whose command line is CMD's (a child forked but not yet
+# exec'd: under qemu-user one now and then deadlocks there, and its parent
+# waits for it for ever). Returns 124 then, the command's status if it
+# failed (its log's tail on stderr), 0 if it succeeded.
+run_pf_limit() {
+  local secs="$1" logf="$2" rssf="$3"; shift 3
+  local s e rc=0 limit=()
+  [[ -z "${secs}" ]] || limit=(timeout -s KILL "${secs}")
+  last_maxrss=""
+  s=${EPOCHREALTIME//[.,]/}
   if [[ -n "${gnutime}" ]]; then
-    s=${EPOCHREALTIME//[.,]/}
-    "${gnutime}" -f '%M' -o "${rssf}" "$@" >"${logf}" 2>&1 || rc=$?
-    e=${EPOCHREALTIME//[.,]/}
-    last_maxrss="$(tail -n1 "${rssf}")"
+    "${gnutime}" -f '%M' -o "${rssf}" "${limit[@]}" "$@" >"${logf}" 2>&1 || rc=$?
   else
-    s=${EPOCHREALTIME//[.,]/}
-    "$@" >"${logf}" 2>&1 || rc=$?
-    e=${EPOCHREALTIME//[.,]/}
-    last_maxrss=""
+    "${limit[@]}" "$@" >"${logf}" 2>&1 || rc=$?
+  fi
+  e=${EPOCHREALTIME//[.,]/}
+  last_ms="$(calc '(e - s) / 1000' "e=${e}" "s=${s}")"
+  if [[ -n "${secs}" && "${rc}" -ne 0 ]] && (( (e - s) / 1000000 >= secs )); then
+    kill_cmdline "$@"
+    return 124
   fi
   if [[ "${rc}" -ne 0 ]]; then
     tail -n 20 "${logf}" >&2
-    die "$* exited ${rc}"
+    return "${rc}"
   fi
-  last_ms="$(calc '(e - s) / 1000' "e=${e}" "s=${s}")"
+  [[ -z "${gnutime}" ]] || last_maxrss="$(tail -n1 "${rssf}")"
+}
+# kill_cmdline CMD... : SIGKILL every process whose command line is exactly
+# CMD (each by its PID), e.g. what a killed run_pf_limit command left.
+kill_cmdline() {
+  local want f pid
+  want="$(printf '%s\001' "$@")"
+  for f in /proc/[0-9]*/cmdline; do
+    pid="${f#/proc/}"; pid="${pid%/cmdline}"
+    [[ "${pid}" != "$$" && "${pid}" != "${BASHPID}" ]] || continue
+    [[ "$({ tr '\0' '\001' <"${f}"; } 2>/dev/null)" == "${want}" ]] || continue
+    log "killing PID ${pid}, left by a killed run: $*"
+    kill -KILL "${pid}" 2>/dev/null || true
+  done
 }
 # check_probe PREFIX CMD... : the probe ran in a child of CMD's process.
 check_probe() {

@@ -267,6 +267,12 @@ EOF
     printf '| 3 | peak RSS, 10 parallel `sleep 2` | %s; %s MiB at the probe task | %s | 50 MB | 25 MB | '"$(pv "")"' |\n' \
       "$([[ -n "${R[par10_armv7_ru_s]:-}" ]] && echo "${R[par10_armv7_ru_s]} MiB (whole run)" || echo "${na}")" \
       "${R[par10_armv7_hwm_s]}" "${R[version_armv7]}"
+    if [[ "${R[par10_armv7_hung]:-0}" -gt 0 ]]; then
+      echo
+      echo "Figure 3: ${R[par10_armv7_hung]} run(s) hung under qemu-user (a child forked but not yet"
+      echo "exec'd deadlocked in the emulator, which turns Go's vfork into a fork); each was"
+      echo "killed after ${qemu_limit} s and run again (at most ${runs} times in all)."
+    fi
   fi
 
   cat <<EOF

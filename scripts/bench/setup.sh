@@ -36,6 +36,9 @@ for t in armv7 arm64 amd64; do
 done
 armv7_bin="${tmp}/dist/picoflow-linux-armv7"
 armv7_cmd=()
+# Seconds after which a run under qemu-user is taken for hung (a par10 run
+# takes about 10 s there; see bench/memory.sh).
+qemu_limit=120
 qemu_note=""
 if [[ "${qemu}" -eq 0 ]]; then
   qemu_note="skipped (--no-qemu)"
