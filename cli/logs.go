@@ -93,6 +93,8 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 	case errors.Is(err, os.ErrNotExist) && engine.LogNotKept(a.LogPath, a.Status):
 		fmt.Fprintln(m.Stderr, noOutput)
 		return nil
+	case errors.Is(err, os.ErrNotExist) && engine.LogNeverKept(a.LogPath, a.Status):
+		return exitf(ExitNotFound, "attempt %d of %s (%s) has no log file %s: picoflow stopped before keeping it", a.Attempt, a.Task, a.Status, a.LogPath)
 	case errors.Is(err, os.ErrNotExist):
 		return exitf(ExitNotFound, "log %s is gone (picoflow gc removes the logs of old runs: see retention.log_days)", a.LogPath)
 	case err != nil:
@@ -109,6 +111,7 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 	}
 	return m.follow(ctx, g, db, a, f) // closes f
 }
+
 
 // noOutput is what logs says of an attempt that succeeded without writing
 // anything: PicoFlow keeps no log file for it (engine/logfile.go).

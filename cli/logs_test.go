@@ -317,3 +317,40 @@ func openHere(path string) bool {
 	}
 	return false
 }
+
+// TestLogsOfAnAttemptWithoutItsFile: an attempt whose start was journaled
+// but whose log file was never kept (picoflow killed right after the
+// start, before the attempt opened it; or right after a success whose
+// empty file went to another attempt, before the end was journaled) is
+// not one whose logs gc removed: its run's directory is there. The test
+// interrupts a real run and removes the attempt's file as such a kill
+// leaves it.
+func TestLogsOfAnAttemptWithoutItsFile(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	if err := syscall.Mkfifo(filepath.Join(dir, "b1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeWorkflow(t, dir, "stream", "{shutdown_grace: 100ms}", spec{name: "talk", cmd: `echo started; read x < "$T/b1"`})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan cliOut, 1)
+	go func() { ran <- pfCtx(runCtx, t, home, "run", file) }()
+	waitForLogLine(ctx, t, home, "started")
+	stop()
+	if r := <-ran; r.code != ExitInterrupted {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	logs, _ := filepath.Glob(filepath.Join(home, "logs", "stream", "*", "talk.1.log"))
+	if len(logs) != 1 {
+		t.Fatalf("logs: %v", logs)
+	}
+	if err := os.Remove(logs[0]); err != nil {
+		t.Fatal(err)
+	}
+	r := pf(t, home, "logs", "stream", "talk")
+	if r.code != ExitNotFound || strings.Contains(r.stderr, "gc") || !strings.Contains(r.stderr, "picoflow stopped before keeping it") {
+		t.Errorf("logs: exit %d, stderr %s; want %d and no word of gc", r.code, r.stderr, ExitNotFound)
+	}
+}
