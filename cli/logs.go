@@ -93,6 +93,8 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 	case errors.Is(err, os.ErrNotExist) && engine.LogNotKept(a.LogPath, a.Status):
 		fmt.Fprintln(m.Stderr, noOutput)
 		return nil
+	case errors.Is(err, os.ErrNotExist) && engine.LogNeverKept(a.LogPath, a.Status):
+		return exitf(ExitNotFound, "attempt %d of %s (%s) has no log file %s: picoflow stopped before keeping it", a.Attempt, a.Task, a.Status, a.LogPath)
 	case errors.Is(err, os.ErrNotExist):
 		return exitf(ExitNotFound, "log %s is gone (picoflow gc removes the logs of old runs: see retention.log_days)", a.LogPath)
 	case err != nil:
@@ -109,6 +111,7 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 	}
 	return m.follow(ctx, g, db, a, f) // closes f
 }
+
 
 // noOutput is what logs says of an attempt that succeeded without writing
 // anything: PicoFlow keeps no log file for it (engine/logfile.go).
@@ -128,16 +131,12 @@ func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *proj
 		}
 	}()
 	copyNew := func() error {
-		if f == nil {
-			var err error
-			if f, err = os.Open(a.LogPath); errors.Is(err, os.ErrNotExist) {
-				f = nil
-				return nil
-			} else if err != nil {
-				return err
-			}
+		var ok bool
+		var err error
+		if f, ok, err = followed(f, a.LogPath); !ok || err != nil {
+			return err
 		}
-		_, err := io.Copy(m.Stdout, f)
+		_, err = io.Copy(m.Stdout, f)
 		return err
 	}
 	for {
@@ -177,6 +176,37 @@ func (m *Main) follow(ctx context.Context, g *globals, db *projector.DB, a *proj
 		}
 		return withCode(ExitInternal, err)
 	}
+}
+
+// followed returns the file to copy from, and whether to copy now: f
+// while it is the file at path, else the file at path opened from its
+// start; nothing to copy while path names no file (f is kept). A follow
+// may open a file that is not the attempt's: another attempt's free log
+// stands at path for a moment while the attempt tries to reuse it
+// (engine/logfile.go) and goes back when it is held, and the attempt then
+// creates its own file at path, which the follow must read instead.
+func followed(f *os.File, path string) (*os.File, bool, error) {
+	at, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return f, false, nil
+	}
+	if err != nil {
+		return f, false, err
+	}
+	if f != nil {
+		if fi, err := f.Stat(); err == nil && os.SameFile(fi, at) {
+			return f, true, nil
+		}
+		f.Close()
+	}
+	g, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return g, true, nil
 }
 
 // attemptNow catches the projection up with the journal and reads the

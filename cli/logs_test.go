@@ -255,3 +255,102 @@ func waitFollowing(ctx context.Context, t *testing.T, home, task string) {
 		}
 	}
 }
+
+// TestLogsFollowTheAttemptsFile: logs --follow opened a file at the
+// attempt's log path that is not the attempt's (another attempt's free log
+// stands there for a moment while the attempt tries to reuse it, and goes
+// back when a process holds it; the attempt then creates its own). The test
+// plays that with the real run: it moves the task's log aside, puts an
+// empty file at its path, waits until the follow has it open, puts the
+// task's log back over it and lets the task write. The follow must switch
+// to the attempt's file and print what the task wrote.
+func TestLogsFollowTheAttemptsFile(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	if err := syscall.Mkfifo(filepath.Join(dir, "b1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeWorkflow(t, dir, "stream", "", spec{name: "talk", cmd: `echo started; read x < "$T/b1"; echo after`})
+	fastFollow(t, home)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
+	defer cancel()
+	ran := make(chan cliOut, 1)
+	go func() { ran <- pfCtx(ctx, t, home, "run", file) }()
+	waitForLogLine(ctx, t, home, "started")
+	logs, _ := filepath.Glob(filepath.Join(home, "logs", "stream", "*", "talk.1.log"))
+	if len(logs) != 1 {
+		t.Fatalf("logs: %v", logs)
+	}
+	log := logs[0]
+	if err := os.Rename(log, log+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log, nil, 0o640); err != nil { // the other attempt's free log
+		t.Fatal(err)
+	}
+	followed := make(chan cliOut, 1)
+	go func() { followed <- pfCtx(ctx, t, home, "logs", "stream", "talk", "--follow") }()
+	for tick := time.NewTicker(10 * time.Millisecond); !openHere(log); <-tick.C {
+		if ctx.Err() != nil {
+			t.Fatal("logs --follow did not open the file at the log's path")
+		}
+	}
+	if err := os.Rename(log+".aside", log); err != nil {
+		t.Fatal(err)
+	}
+	release(t, filepath.Join(dir, "b1"))
+	if r := <-ran; r.code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := <-followed; r.code != 0 || r.stdout != "started\nafter\n" {
+		t.Errorf("logs --follow: exit %d, stdout %q (want the attempt's file: %q), stderr %s", r.code, r.stdout, "started\nafter\n", r.stderr)
+	}
+}
+
+// openHere reports whether a descriptor of this process names path.
+func openHere(path string) bool {
+	fds, _ := filepath.Glob("/proc/self/fd/*")
+	for _, fd := range fds {
+		if p, err := os.Readlink(fd); err == nil && p == path {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLogsOfAnAttemptWithoutItsFile: an attempt whose start was journaled
+// but whose log file was never kept (picoflow killed right after the
+// start, before the attempt opened it; or right after a success whose
+// empty file went to another attempt, before the end was journaled) is
+// not one whose logs gc removed: its run's directory is there. The test
+// interrupts a real run and removes the attempt's file as such a kill
+// leaves it.
+func TestLogsOfAnAttemptWithoutItsFile(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	if err := syscall.Mkfifo(filepath.Join(dir, "b1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeWorkflow(t, dir, "stream", "{shutdown_grace: 100ms}", spec{name: "talk", cmd: `echo started; read x < "$T/b1"`})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan cliOut, 1)
+	go func() { ran <- pfCtx(runCtx, t, home, "run", file) }()
+	waitForLogLine(ctx, t, home, "started")
+	stop()
+	if r := <-ran; r.code != ExitInterrupted {
+		t.Fatalf("run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	logs, _ := filepath.Glob(filepath.Join(home, "logs", "stream", "*", "talk.1.log"))
+	if len(logs) != 1 {
+		t.Fatalf("logs: %v", logs)
+	}
+	if err := os.Remove(logs[0]); err != nil {
+		t.Fatal(err)
+	}
+	r := pf(t, home, "logs", "stream", "talk")
+	if r.code != ExitNotFound || strings.Contains(r.stderr, "gc") || !strings.Contains(r.stderr, "picoflow stopped before keeping it") {
+		t.Errorf("logs: exit %d, stderr %s; want %d and no word of gc", r.code, r.stderr, ExitNotFound)
+	}
+}

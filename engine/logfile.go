@@ -204,3 +204,19 @@ func LogNotKept(logPath, status string) bool {
 	fi, err := os.Stat(filepath.Dir(logPath))
 	return err == nil && fi.IsDir()
 }
+
+// LogNeverKept reports whether the missing log of an attempt with status was
+// never kept rather than removed: the attempt was interrupted (or is
+// running in a run no process runs), where picoflow may have been killed
+// between journaling its start and opening its file, or between its
+// success (its empty file went to another attempt) and journaling it; and
+// its run's directory is there (gc removes whole run directories). A
+// failed attempt's file always exists once it started (cli's logs and
+// the web UI say so instead of blaming gc).
+func LogNeverKept(logPath, status string) bool {
+	if status != journal.StatusInterrupted && status != "running" {
+		return false
+	}
+	fi, err := os.Stat(filepath.Dir(logPath))
+	return err == nil && fi.IsDir()
+}

@@ -57,7 +57,10 @@ type Journal struct {
 	// no listing is needed to know the names did not change.
 	tailSize int64
 	unsynced bool // entries were written since the last fsync
-	batch    wal.Batch
+	// clean: the journal's last writer closed it (its LOCK was left
+	// empty), so every name in the directory was durable by then.
+	clean bool
+	batch wal.Batch
 
 	qmu   sync.Mutex // guards queue
 	queue []*commit
@@ -100,6 +103,12 @@ func Open(dir string, opts Options) (*Journal, error) {
 		return nil, fmt.Errorf("repair journal: %w", err)
 	}
 	j.Repaired = rep
+	if j.clean { // names a killed writer left may not be durable; a closed one's are
+		if j.dirNames, _, err = dirNames(dir); err != nil {
+			j.unlock()
+			return nil, fmt.Errorf("open journal: %w", err)
+		}
+	}
 	j.log, err = openWal(dir, opts)
 	if err != nil {
 		j.unlock()
@@ -119,7 +128,9 @@ func Open(dir string, opts Options) (*Journal, error) {
 			return nil, fmt.Errorf("open journal: last entry: %w", err)
 		}
 	}
-	if err = j.syncDirIfChanged(); err != nil { // the segment wal.Open may have created
+	// The segment wal.Open may have created, and after a writer that did
+	// not close the journal, whatever names it left.
+	if err = j.syncDirIfChanged(); err != nil {
 		j.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
@@ -214,7 +225,8 @@ func dirNames(dir string) (string, string, error) {
 }
 
 func (j *Journal) lock() error {
-	f, err := LockFile(filepath.Join(j.dir, "LOCK"), j.opts.Owner)
+	f, clean, err := lockFile(filepath.Join(j.dir, "LOCK"), j.opts.Owner)
+	j.clean = clean
 	var le *LockedError
 	if errors.As(err, &le) {
 		le.What = "journal " + j.dir
@@ -476,18 +488,23 @@ func (j *Journal) Close() error {
 	defer j.wmu.Unlock()
 	var err error
 	if j.log != nil {
-		// The wal's Close fsyncs the tail segment itself: enough for lazy
-		// entries (with the directory when the wal may have started a
-		// segment), for nothing when every entry is durable already.
-		if !j.unsynced {
-			err = closeSynced(j.log)
-		} else {
+		// The wal's Close fsyncs the tail segment itself: what makes lazy
+		// entries durable (with the directory when the wal may have
+		// started a segment). When every entry is durable already that
+		// fsync finds nothing dirty; tidwall/wal has no Close without it.
+		if j.unsynced {
 			err = j.maybeSyncDir()
-			if cerr := j.fsync(j.log.Close); err == nil {
-				err = cerr
-			}
+		}
+		if cerr := j.fsync(j.log.Close); err == nil {
+			err = cerr
 		}
 		j.log = nil
+		// Every name is durable (dirNames is set once they were: never
+		// while an Open that failed had not fsynced them): the next Open
+		// needs no fsync for them.
+		if err == nil && j.failed == nil && j.dirNames != "" && j.lockFile != nil {
+			releaseClean(j.lockFile)
+		}
 	}
 	j.unlock()
 	return err

@@ -52,9 +52,21 @@ const busyWait = 1500 * time.Millisecond
 // *LockedError naming the holder. The file is opened close-on-exec (as
 // os.OpenFile always does), so no task inherits it past exec.
 func LockFile(path, note string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o640)
+	f, _, err := lockFile(path, note)
+	return f, err
+}
+
+// lockFile is LockFile that also reports whether the file existed and was
+// empty when the lock was taken: its last holder released it with
+// releaseClean.
+func lockFile(path, note string) (f *os.File, clean bool, err error) {
+	f, err = os.OpenFile(path, os.O_RDWR|syscall.O_CLOEXEC, 0)
+	existed := err == nil
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o640)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
+		return nil, false, fmt.Errorf("open lock %s: %w", path, err)
 	}
 	deadline := time.Now().Add(busyWait)
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
@@ -64,20 +76,28 @@ func LockFile(path, note string) (*os.File, error) {
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, false, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if time.Now().After(deadline) {
 			f.Close()
-			return nil, LockHolder(path)
+			return nil, false, LockHolder(path)
 		}
 		time.Sleep(pause) // a bounded wait for a holder that is letting go
+	}
+	if fi, err := f.Stat(); err == nil {
+		clean = existed && fi.Size() == 0
 	}
 	// Record the holder for refused processes; not fsynced, it only informs.
 	if err := f.Truncate(0); err == nil {
 		fmt.Fprintf(f, "%d %s\n", os.Getpid(), note)
 	}
-	return f, nil
+	return f, clean, nil
 }
+
+// releaseClean empties a lock file taken with lockFile before it is
+// released: the next holder learns that this one finished its work (not
+// fsynced: a stale note only makes the next holder more careful).
+func releaseClean(f *os.File) { _ = f.Truncate(0) }
 
 // LockHolder reads who holds the lock at path, as the holder recorded
 // itself (PID 0 when the file does not say).

@@ -69,6 +69,8 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request) {
 		p.Missing = "the attempt has not written its log yet"
 	case errors.Is(err, os.ErrNotExist) && engine.LogNotKept(a.LogPath, a.Status):
 		p.Missing = "no output: the attempt succeeded without writing anything (PicoFlow keeps no log file for it)"
+	case errors.Is(err, os.ErrNotExist) && engine.LogNeverKept(a.LogPath, a.Status):
+		p.Missing = "this attempt has no log file: picoflow stopped before keeping it"
 	case errors.Is(err, os.ErrNotExist):
 		p.Missing = "the log file is gone (picoflow gc removes the logs of old runs: see retention.log_days)"
 	case err != nil:
@@ -144,3 +146,4 @@ func (s *Server) rawLog(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = io.Copy(w, io.NewSectionReader(f, off, size-off))
 }
+
