@@ -112,7 +112,6 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 	return m.follow(ctx, g, db, a, f) // closes f
 }
 
-
 // noOutput is what logs says of an attempt that succeeded without writing
 // anything: PicoFlow keeps no log file for it (engine/logfile.go).
 const noOutput = "no output: the attempt succeeded without writing anything (PicoFlow keeps no log file for it)"

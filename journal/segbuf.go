@@ -15,6 +15,19 @@ import (
 // heap's growth while serving.
 var segBufs sync.Pool // of *[]byte
 
+// maxPooled is the largest buffer the pool keeps: a segment of the
+// default size with room to spare. A big definition's segment of its own
+// (bigentry.go) can be several MiB; its buffer is left to the collector,
+// or the daemon would hold that much for good after one scan of it.
+const maxPooled = 2 * DefaultSegmentSize
+
+// putSegBuf hands a buffer back to the pool unless it is too big to keep.
+func putSegBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooled {
+		segBufs.Put(bp)
+	}
+}
+
 // readSegment reads the file at path whole, to its end at the time of
 // reading (a writer may be appending), into a pooled buffer. The caller
 // hands the buffer back with release once nothing refers to it.
@@ -43,10 +56,10 @@ func readSegment(path string) (buf []byte, release func(), err error) {
 		}
 		if err != nil {
 			*bp = b
-			segBufs.Put(bp)
+			putSegBuf(bp)
 			return nil, nil, err
 		}
 	}
 	*bp = b
-	return b, func() { segBufs.Put(bp) }, nil
+	return b, func() { putSegBuf(bp) }, nil
 }

@@ -67,3 +67,24 @@ func writeJournal(t *testing.T, dir string, evs []*Event) {
 		t.Fatal(err)
 	}
 }
+
+// TestSegBufsKeepNoBigBuffer: the buffer of a segment much bigger than a
+// default one (a big definition's own segment) is not kept by the pool.
+func TestSegBufsKeepNoBigBuffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(path, make([]byte, maxPooled+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, release, err := readSegment(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		release()
+	}
+	for range 3 {
+		if bp, _ := segBufs.Get().(*[]byte); bp != nil && cap(*bp) > maxPooled {
+			t.Fatalf("the pool kept a %d-byte buffer, at most %d", cap(*bp), maxPooled)
+		}
+	}
+}

@@ -146,4 +146,3 @@ func (s *Server) rawLog(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = io.Copy(w, io.NewSectionReader(f, off, size-off))
 }
-
