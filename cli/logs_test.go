@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -124,25 +125,34 @@ func release(t *testing.T, fifo string) {
 	f.Close()
 }
 
+// pollUntil checks cond every 10 ms until it holds, and fails the test
+// with why once ctx is done.
+func pollUntil(ctx context.Context, t *testing.T, why string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatal(why)
+		case <-tick.C:
+		}
+	}
+}
+
 // waitForLogLine waits until the run in home has a log of the talk task
 // that holds line.
 func waitForLogLine(ctx context.Context, t *testing.T, home, line string) {
 	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	pollUntil(ctx, t, fmt.Sprintf("no log with %q: the task did not start", line), func() bool {
 		logs, _ := filepath.Glob(filepath.Join(home, "logs", "stream", "*", "talk.1.log"))
 		for _, l := range logs {
 			if b, _ := os.ReadFile(l); strings.Contains(string(b), line+"\n") {
-				return
+				return true
 			}
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("no log with %q: the task did not start", line)
-		case <-tick.C:
-		}
-	}
+		return false
+	})
 }
 
 func TestLogsFollowInterruptedRun(t *testing.T) {
@@ -207,11 +217,7 @@ func TestLogsFollowHoldsTheLog(t *testing.T) {
 	defer cancel()
 	ran := make(chan cliOut, 1)
 	go func() { ran <- pfCtx(ctx, t, home, "run", file) }()
-	for tick := time.NewTicker(10 * time.Millisecond); !fileExists(filepath.Join(dir, "started")); <-tick.C {
-		if ctx.Err() != nil {
-			t.Fatal("the task did not start")
-		}
-	}
+	pollUntil(ctx, t, "the task did not start", func() bool { return fileExists(filepath.Join(dir, "started")) })
 	followed := make(chan cliOut, 1)
 	go func() { followed <- pfCtx(ctx, t, home, "logs", "stream", "talk", "--follow") }()
 	waitFollowing(ctx, t, home, "talk")
@@ -234,26 +240,10 @@ func fileExists(path string) bool { _, err := os.Stat(path); return err == nil }
 // and the follow's).
 func waitFollowing(ctx context.Context, t *testing.T, home, task string) {
 	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	pollUntil(ctx, t, "logs --follow did not open the log of "+task, func() bool {
 		logs, _ := filepath.Glob(filepath.Join(home, "logs", "*", "*", task+".1.log"))
-		fds, _ := filepath.Glob("/proc/self/fd/*")
-		n := 0
-		for _, fd := range fds {
-			if p, err := os.Readlink(fd); err == nil && len(logs) == 1 && p == logs[0] {
-				n++
-			}
-		}
-		if n >= 2 {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("logs --follow did not open the log of %s", task)
-		case <-tick.C:
-		}
-	}
+		return len(logs) == 1 && openHere(logs[0]) >= 2
+	})
 }
 
 // TestLogsFollowTheAttemptsFile: logs --follow opened a file at the
@@ -290,11 +280,7 @@ func TestLogsFollowTheAttemptsFile(t *testing.T) {
 	}
 	followed := make(chan cliOut, 1)
 	go func() { followed <- pfCtx(ctx, t, home, "logs", "stream", "talk", "--follow") }()
-	for tick := time.NewTicker(10 * time.Millisecond); !openHere(log); <-tick.C {
-		if ctx.Err() != nil {
-			t.Fatal("logs --follow did not open the file at the log's path")
-		}
-	}
+	pollUntil(ctx, t, "logs --follow did not open the file at the log's path", func() bool { return openHere(log) > 0 })
 	if err := os.Rename(log+".aside", log); err != nil {
 		t.Fatal(err)
 	}
@@ -307,15 +293,16 @@ func TestLogsFollowTheAttemptsFile(t *testing.T) {
 	}
 }
 
-// openHere reports whether a descriptor of this process names path.
-func openHere(path string) bool {
+// openHere counts the descriptors of this process that name path.
+func openHere(path string) int {
 	fds, _ := filepath.Glob("/proc/self/fd/*")
+	n := 0
 	for _, fd := range fds {
 		if p, err := os.Readlink(fd); err == nil && p == path {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 // TestLogsOfAnAttemptWithoutItsFile: an attempt whose start was journaled
