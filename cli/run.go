@@ -415,6 +415,12 @@ func cancelRun(ctx context.Context, g *globals, eng *engine.Engine, r *engine.Ru
 
 // runOutcome maps a run's end to an exit code.
 func runOutcome(ctx context.Context, r *engine.Run, err error) error {
+	if err != nil && r != nil && r.Status == engine.RunRunning {
+		// The run is in the journal (its run_started was written): say so,
+		// or the next run's "resuming run" comes as a surprise.
+		return withCode(ExitInternal, fmt.Errorf("%w\n  run %s was started and stays resumable: once the cause is fixed, "+
+			"picoflow resume %s (or run the same file) continues it", err, r.ID, r.ID))
+	}
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
