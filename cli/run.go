@@ -179,7 +179,11 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 			}
 		}
 	}()
-	m.onForce(p.forced) // after the journal's Freeze (takeWorkflow)
+	m.onForce(func() { // after the journal's Freeze (takeWorkflow)
+		if !m.forceUnsynced.Load() {
+			p.forced()
+		}
+	})
 	return engine.New(engine.Options{
 		Cancels:     cancels,
 		Journal:     startWatch{Journal: j, p: p},
@@ -260,7 +264,11 @@ func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb stri
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m.onForce(j.Freeze)
+	m.onForce(func() {
+		if !j.Freeze(freezeWait) {
+			m.forceUnsynced.Store(true)
+		}
+	})
 	return j, st, func() { j.Close() }, nil
 }
 
