@@ -127,7 +127,7 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 			return withCode(ExitInternal, err)
 		}
 	}
-	if err := m.gcOrphans(ctx, h, cfg, db, verb, dry); err != nil {
+	if err := m.gcOrphans(ctx, h, db, verb, dry); err != nil {
 		return err
 	}
 	srcs, err := h.journals()
@@ -147,15 +147,15 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 
 // gcOrphans removes (or, dry, reports) the log directories no run owns
 // (orphanLogs).
-func (m *Main) gcOrphans(ctx context.Context, h home, cfg *config.Config, db *projector.DB, verb string, dry bool) error {
-	orphans, err := m.orphanLogs(ctx, h, cfg, db)
+func (m *Main) gcOrphans(ctx context.Context, h home, db *projector.DB, verb string, dry bool) error {
+	orphans, err := m.orphanLogs(ctx, h, db)
 	if err != nil {
 		return err
 	}
 	if len(orphans) == 0 {
 		return nil
 	}
-	size, err := m.dropLogs(h, cfg, orphans, dry)
+	size, err := m.dropLogs(h, &config.Config{}, orphans, dry) // HOME/logs only: not paths.logs (orphanLogs)
 	if err != nil {
 		return err
 	}

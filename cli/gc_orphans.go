@@ -6,19 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
-	"github.com/picoflow/picoflow/cli/config"
 	"github.com/picoflow/picoflow/projector"
 )
 
-// orphanLogs finds the run log directories no run owns: LOGS/WF/RUN (LOGS
-// is HOME/logs or paths.logs, WF a workflow with a journal) where RUN is
-// neither a run of the history database nor a run with any entry in WF's
-// journal. A foreground run writes its run_started without an fsync
-// (engine.Options.LazyStart) and then creates its log directory: a power
-// cut before the run_started is durable can keep the directory and lose
-// the run, and nothing else would ever remove it.
+// orphanLogs finds the run log directories no run owns: HOME/logs/WF/RUN
+// (WF a workflow with a journal) where RUN is neither a run of the history
+// database nor a run with any entry in WF's journal. A foreground run
+// writes its run_started without an fsync (engine.Options.LazyStart) and
+// then creates its log directory: a power cut before the run_started is
+// durable can keep the directory and lose the run, and nothing else would
+// ever remove it. Only HOME/logs is looked at: a foreground run always
+// logs there, the daemon (which may log under paths.logs) makes its
+// run_started durable before it creates the directory, and paths.logs
+// may be shared with another home, whose runs this home does not know.
 //
 // A live run's directory is never taken for an orphan, whether its
 // run_started is durable or not, and whoever holds the journal: the engine
@@ -27,27 +28,21 @@ import (
 // the directories are listed, so a run whose directory is listed is in
 // what the scan reads. A journal that cannot be read whole (damage) keeps
 // its workflow's directories: a run may hide behind the damage.
-func (m *Main) orphanLogs(ctx context.Context, h home, cfg *config.Config, db *projector.DB) ([]projector.Doomed, error) {
+func (m *Main) orphanLogs(ctx context.Context, h home, db *projector.DB) ([]projector.Doomed, error) {
 	srcs, err := h.journals()
 	if err != nil {
 		return nil, withCode(ExitInternal, err)
-	}
-	roots := []string{h.logs()}
-	if cfg.Paths.Logs != "" {
-		roots = append(roots, cfg.Paths.Logs)
 	}
 	cands := map[string][]string{} // workflow → run ids of listed directories
 	for _, src := range srcs {
 		if !safeName(src.Name) {
 			continue // an unconverted single journal: gc converts it first; --dry-run reports none
 		}
-		for _, root := range roots {
-			ids, err := runDirs(filepath.Join(root, src.Name))
-			if err != nil {
-				return nil, withCode(ExitInternal, err)
-			}
-			cands[src.Name] = append(cands[src.Name], ids...)
+		ids, err := runDirs(filepath.Join(h.logs(), src.Name))
+		if err != nil {
+			return nil, withCode(ExitInternal, err)
 		}
+		cands[src.Name] = ids
 	}
 	inDB, err := db.RunIDs(ctx)
 	if err != nil {
@@ -79,8 +74,7 @@ func (m *Main) orphanLogs(ctx context.Context, h home, cfg *config.Config, db *p
 			}
 		}
 	}
-	sort.Slice(out, func(i, k int) bool { return out[i].Workflow+"/"+out[i].ID < out[k].Workflow+"/"+out[k].ID })
-	return dedupDoomed(out), nil
+	return out, nil
 }
 
 // runDirs lists the names of the directories (not symlinks) in dir.
@@ -99,16 +93,4 @@ func runDirs(dir string) ([]string, error) {
 		}
 	}
 	return ids, nil
-}
-
-// dedupDoomed drops the repeats of a sorted list (a run with a directory
-// under both HOME/logs and paths.logs is listed twice).
-func dedupDoomed(ds []projector.Doomed) []projector.Doomed {
-	out := ds[:0]
-	for i, d := range ds {
-		if i == 0 || d.ID != ds[i-1].ID || d.Workflow != ds[i-1].Workflow {
-			out = append(out, d)
-		}
-	}
-	return out
 }
