@@ -71,6 +71,7 @@ type Journal struct {
 	qmu   sync.Mutex // guards queue
 	queue []*commit
 
+	frozen                 atomic.Bool // Freeze: no write from now on
 	entries, bytes, fsyncs atomic.Uint64
 	Repaired               RepairReport // what Open's repair did
 }
@@ -382,6 +383,9 @@ func encodeEvent(e *Event) ([]byte, error) {
 
 // commit writes a group of queued appends in one batch. Called with wmu held.
 func (j *Journal) commit(group []*commit) error {
+	if j.frozen.Load() {
+		return j.frozenErr("append")
+	}
 	if j.log == nil {
 		return j.closedErr("append")
 	}
@@ -481,16 +485,41 @@ func (j *Journal) Sync() error {
 	return nil
 }
 
-// Freeze makes what was written durable and then blocks every later write
-// for good. It is for a process about to exit without closing: a forced
-// exit kills the tasks it started, and their deaths must not be journaled
-// as their outcomes (the run stays resumable). It waits for a write in
-// progress.
-func (j *Journal) Freeze() {
-	j.wmu.Lock() // never unlocked
-	if j.log != nil && j.failed == nil {
-		_ = j.syncAll()
+// Freeze stops every later write for good: an Append, AppendLazy or
+// TruncateFront that starts after it returns an error and writes nothing.
+// Then it makes what was written durable, waiting for a write in progress
+// at most wait, and reports whether it did. It is for a process about to
+// exit without closing: a forced exit kills the tasks it started, and
+// their deaths must not be journaled as their outcomes (the run stays
+// resumable). The wait is bounded because a write can hang in the kernel
+// (a frozen or stalled file system), and a forced exit must exit: what a
+// write in progress leaves is at worst a torn tail, which Open repairs.
+// The lock is not kept: a process whose exit returns (an injected one, in
+// tests) gets errors from the journal, never a write that blocks forever.
+func (j *Journal) Freeze(wait time.Duration) bool {
+	j.frozen.Store(true)
+	synced := make(chan struct{})
+	go func() {
+		j.wmu.Lock()
+		defer j.wmu.Unlock()
+		if j.log != nil && j.failed == nil {
+			_ = j.syncAll()
+		}
+		close(synced)
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-synced:
+		return true
+	case <-t.C:
+		return false
 	}
+}
+
+// frozenErr is the error of a write after Freeze.
+func (j *Journal) frozenErr(op string) error {
+	return fmt.Errorf("%s: journal %s is frozen: the process is exiting", op, j.dir)
 }
 
 // LastSeq returns the sequence number of the newest entry (0: empty).
@@ -521,6 +550,9 @@ func (j *Journal) ReadFrom(seq uint64, fn func(*Event) error) error {
 func (j *Journal) TruncateFront(seq uint64) error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
+	if j.frozen.Load() {
+		return j.frozenErr("truncate")
+	}
 	if j.log == nil {
 		return j.closedErr("truncate")
 	}
