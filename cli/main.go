@@ -180,6 +180,12 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	if err := m.loadConfig(c.name, g); err != nil {
 		return err
 	}
+	// Paths under the home go into the journal (each attempt's log):
+	// relative ones would name other files for a command run in another
+	// directory (TestRelativeHome).
+	if abs, err := filepath.Abs(g.home); err == nil {
+		g.home = abs
+	}
 	if writesHome[c.name] {
 		if err := home(g.home).checkWritable(); err != nil {
 			return err
