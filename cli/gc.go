@@ -271,21 +271,28 @@ func (m *Main) dropLogs(h home, cfg *config.Config, runs []projector.Doomed, dry
 
 // runLogDirs returns the log directories of a run: where its attempts
 // wrote (from the journal) and where the configured logs directory puts
-// them. Only directories named LOGS/WF/RUN are returned, so that a strange
-// path in a journal can never make gc remove anything else.
+// them. Only directories named LOGS/WF/RUN are returned, LOGS being
+// HOME/logs or paths.logs, so that a strange path in a journal can never
+// make gc remove anything else: a copy of a home (a backup restored
+// beside it) has the original's paths in its journal, and a run made with
+// a relative --home has paths relative to a directory gc does not know
+// (TestGCCopiedHome).
 func runLogDirs(h home, cfg *config.Config, d projector.Doomed) []string {
 	if !safeName(d.ID) || !safeName(d.Workflow) {
 		return nil
 	}
+	roots := map[string]bool{filepath.Clean(h.logs()): true}
 	cands := append([]string{filepath.Join(h.logs(), d.Workflow, d.ID)}, d.LogDirs...)
 	if cfg.Paths.Logs != "" {
+		roots[filepath.Clean(cfg.Paths.Logs)] = true
 		cands = append(cands, filepath.Join(cfg.Paths.Logs, d.Workflow, d.ID))
 	}
 	seen := map[string]bool{}
 	var out []string
 	for _, c := range cands {
 		c = filepath.Clean(c)
-		if seen[c] || filepath.Base(c) != d.ID || filepath.Base(filepath.Dir(c)) != d.Workflow {
+		if seen[c] || filepath.Base(c) != d.ID || filepath.Base(filepath.Dir(c)) != d.Workflow ||
+			!roots[filepath.Dir(filepath.Dir(c))] {
 			continue
 		}
 		seen[c] = true
