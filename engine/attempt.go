@@ -149,16 +149,26 @@ func appendMap(env []string, m, over map[string]string) []string {
 }
 
 // attempt runs one attempt on its own goroutine and reports to the loop.
-func (x *runner) attempt(ctx context.Context, req *executors.Request) {
-	i, _ := x.wf.Index(req.Task.Name)
-	a := attemptResult{task: i, attempt: req.Attempt}
+// It opens the attempt's log while the loop commits the batch that starts
+// it, and runs it once l.gate brings its request.
+func (x *runner) attempt(ctx context.Context, l launch) {
+	i := l.task
+	a := attemptResult{task: i, attempt: l.attempt}
+	f, err := x.logs.open(l.logPath)
+	req := <-l.gate
+	if req == nil { // its start was not committed: it never runs
+		if f != nil {
+			x.logs.done(f, false)
+		}
+		x.results <- a
+		return
+	}
 	clock := x.e.opts.Clock
 	start := clock()
 	defer func() {
 		a.took = clock().Sub(start)
 		x.results <- a
 	}()
-	f, err := x.logs.open(x.logPath(i, req.Attempt))
 	if err != nil {
 		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("open log: %w", err)}
 		return
