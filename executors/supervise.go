@@ -56,8 +56,7 @@ func Supervise(ctx context.Context, req *Request, defaultGrace time.Duration, wa
 // closes it.
 func SuperviseProcess(ctx context.Context, req *Request, defaultGrace time.Duration, wait func() error,
 	stop func(grace time.Duration, done <-chan error) error) (Status, error) {
-	s := &supervision{req: req, grace: req.KillGrace, stop: stop,
-		done: make(chan error, 1), stopped: make(chan error, 1)}
+	s := &supervision{req: req, grace: req.KillGrace, stop: stop}
 	if s.grace <= 0 {
 		s.grace = defaultGrace
 	}
@@ -79,15 +78,16 @@ func SuperviseProcess(ctx context.Context, req *Request, defaultGrace time.Durat
 
 // supervision is the state one SuperviseProcess shares with its callbacks.
 type supervision struct {
-	req     *Request
-	grace   time.Duration
-	stop    func(grace time.Duration, done <-chan error) error
-	done    chan error // wait's error, for stop
-	stopped chan error // stop's result
+	req   *Request
+	grace time.Duration
+	stop  func(grace time.Duration, done <-chan error) error
 
 	mu     sync.Mutex
 	status Status // of the stop that began; 0 while none did
 	ended  bool   // wait returned: no stop begins any more
+	// Made by the stop that begins (most attempts have none).
+	done    chan error // wait's error, for stop
+	stopped chan error // stop's result
 }
 
 // halt stops the process for why (TimedOut, Interrupted), unless it has
@@ -99,6 +99,7 @@ func (s *supervision) halt(why Status) {
 		return
 	}
 	s.status = why
+	s.done, s.stopped = make(chan error, 1), make(chan error, 1)
 	s.mu.Unlock()
 	noteStop(s.req, why, s.grace)
 	s.stopped <- s.stop(s.grace, s.done)
