@@ -31,11 +31,13 @@ func (x *runner) logPath(i, attempt int) string {
 	return filepath.Join(x.logDir, fmt.Sprintf("%s.%d.log", x.wf.Tasks[i].Name, attempt))
 }
 
-// request builds the executor request of task i's next attempt. It runs on
-// the loop goroutine: it reads the run state (upstream outputs).
+// request builds the executor request of the attempt of task i that the
+// pending batch starts. It runs on the loop goroutine, before that batch is
+// committed: it reads the task states as the batch leaves them (view: the
+// attempt's number, the upstream outputs).
 func (x *runner) request(i int) *executors.Request {
 	t := x.wf.Tasks[i]
-	attempt := int(x.tasks[i].Attempt)
+	attempt := int(x.view(i).Attempt)
 	out := filepath.Join(x.logDir, fmt.Sprintf("%s.%d.out", t.Name, attempt))
 	env := make([]string, 0, len(x.e.opts.Env)+len(x.wf.Env)+len(t.Env)+8)
 	env = append(env, x.e.opts.Env...)
@@ -63,7 +65,7 @@ func (x *runner) request(i int) *executors.Request {
 	}
 	for _, d := range deps {
 		name := x.wf.Tasks[d].Name
-		outs := x.tasks[d].Outputs()
+		outs := x.view(int(d)).Outputs()
 		keys := make([]string, 0, len(outs))
 		for k := range outs {
 			keys = append(keys, k)
@@ -150,13 +152,12 @@ func appendMap(env []string, m, over map[string]string) []string {
 
 // attempt runs one attempt on its own goroutine and reports to the loop.
 // It opens the attempt's log while the loop commits the batch that starts
-// it, and runs it once l.gate brings its request.
+// it, and runs it once l.gate says that batch is committed.
 func (x *runner) attempt(ctx context.Context, l launch) {
-	i := l.task
-	a := attemptResult{task: i, attempt: l.attempt}
+	i, req := l.task, l.req
+	a := attemptResult{task: i, attempt: req.Attempt}
 	f, err := x.logs.open(l.logPath)
-	req := <-l.gate
-	if req == nil { // its start was not committed: it never runs
+	if !<-l.gate { // its start was not committed: it never runs
 		if f != nil {
 			x.logs.done(f, false)
 		}

@@ -183,36 +183,37 @@ func (x *runner) loop(ctx context.Context) error {
 }
 
 // commitAndLaunch commits the pending batch and launches the attempts it
-// starts. Their goroutines open the attempts' logs while the batch is
-// committed (off the path from an upstream's end to its dependent's
-// start); the processes start only once it is.
+// starts. Their requests are built and their goroutines open their logs
+// before and while the batch is committed (off the path from an
+// upstream's end to its dependent's start); the processes start only once
+// it is.
 func (x *runner) commitAndLaunch(starts []launch) error {
 	for _, l := range starts {
+		l.req = x.request(l.task)
 		x.running++
 		go x.attempt(x.killCtx, l)
 	}
-	if err := x.flush(); err != nil {
-		// Nothing launched yet for this batch: stop what runs, then fail.
-		for _, l := range starts {
-			l.gate <- nil
-		}
+	err := x.flush()
+	for _, l := range starts {
+		l.gate <- err == nil
+	}
+	if err != nil {
+		// Nothing launched for this batch: stop what runs, then fail.
 		x.kill()
 		x.drain()
 		return err
-	}
-	for _, l := range starts {
-		l.gate <- x.request(l.task)
 	}
 	return nil
 }
 
 // launch is an attempt the loop starts: its goroutine opens the log and
-// waits at gate for its request, sent once the batch with its TaskStarted
-// is committed (nil if that commit failed).
+// waits at gate, which says once the batch with its TaskStarted was
+// committed (false: the commit failed, it never runs).
 type launch struct {
-	task, attempt int
-	logPath       string
-	gate          chan *executors.Request
+	task    int
+	logPath string
+	req     *executors.Request
+	gate    chan bool
 }
 
 // startReady stages a TaskStarted for every ready task the parallelism
@@ -232,11 +233,11 @@ func (x *runner) startReady(now time.Time) (launches []launch, slotC <-chan stru
 		i := x.ready[0]
 		x.ready = x.ready[1:]
 		st := x.view(i)
-		l := launch{task: i, attempt: int(st.Attempt) + 1, gate: make(chan *executors.Request, 1)}
-		l.logPath = x.logPath(i, l.attempt)
+		attempt := int(st.Attempt) + 1
+		l := launch{task: i, logPath: x.logPath(i, attempt), gate: make(chan bool, 1)}
 		launches = append(launches, l)
 		x.stage(i, &journal.Event{Type: journal.TaskStarted, Time: now.UnixNano(),
-			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: l.attempt,
+			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: attempt,
 			LogPath: l.logPath, Resumed: st.Attempt > 0 && st.Failures < st.Attempt})
 	}
 	return launches, nil
