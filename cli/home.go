@@ -108,7 +108,9 @@ func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *eng
 	}
 	// upgrade made the journal's directory in a new home; journal.Open
 	// makes it durably in a home that has one already (MkdirDurable).
-	j, err := openJournal(journalDir(string(h), wf), wf, journal.Options{Owner: owner})
+	// Open replays the journal into st as it checks it (one read).
+	st := engine.NewState()
+	j, err := openJournal(journalDir(string(h), wf), wf, journal.Options{Owner: owner, Replay: st.Apply})
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)
@@ -123,11 +125,6 @@ func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *eng
 		g.log.Warn("journal repaired: dropped a torn tail left by a crash", "journal", j.Dir(),
 			"segment", rep.Segment, "offset", rep.Offset, "bytes", rep.Dropped,
 			"last_good", rep.LastGood, "copy", rep.Copy, "cause", rep.Cause)
-	}
-	st := engine.NewState()
-	if err := j.ReadFrom(0, st.Apply); err != nil {
-		j.Close()
-		return nil, nil, journalErr(fmt.Errorf("replay journal %s: %w", j.Dir(), err), wf)
 	}
 	return j, st, nil
 }
