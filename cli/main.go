@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/picoflow/picoflow/engine/yamlcheck"
 	"io"
 	"log/slog"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"github.com/picoflow/picoflow/cli/config"
+	"github.com/picoflow/picoflow/engine/yamlcheck"
+	"github.com/picoflow/picoflow/projector"
 	"github.com/spf13/pflag"
 )
 
@@ -125,15 +126,20 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
+	code := ExitInternal
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
 			fmt.Fprintf(m.Stderr, "picoflow: %v\n", ee.err)
 		}
-		return ee.code
+		code = ee.code
+	} else {
+		fmt.Fprintf(m.Stderr, "picoflow: %v\n", err)
 	}
-	fmt.Fprintf(m.Stderr, "picoflow: %v\n", err)
-	return ExitInternal
+	if projector.IsCorrupt(err) { // met in a page that opening it did not read
+		fmt.Fprintln(m.Stderr, "  the history database (HOME/picoflow.db) is damaged: picoflow reindex rebuilds it from the journals")
+	}
+	return code
 }
 
 func (m *Main) run(ctx context.Context, args []string) error {

@@ -15,7 +15,8 @@ import (
 // documented remedy for a damaged database, with the real binary. A page
 // that Open does not read (a table's) made reindex fail on dropping the
 // table ("database disk image is malformed", exit 7), and nothing but
-// removing the file by hand helped.
+// removing the file by hand helped. A query that fails on such damage
+// names the remedy.
 func TestReindexDamagedPage(t *testing.T) {
 	bin := testBinary(t)
 	dir := t.TempDir()
@@ -50,6 +51,11 @@ func TestReindexDamagedPage(t *testing.T) {
 		projector.Remove(db)
 		if err := os.WriteFile(db, spoilt, 0o640); err != nil {
 			t.Fatal(err)
+		}
+		for _, cmd := range []string{"history", "status", "gc"} {
+			if code, out := pfBin(cmd); code != ExitOK && !strings.Contains(out, "picoflow reindex") {
+				t.Errorf("page at %d zeroed: %s: exit %d without naming the remedy\n%s", off, cmd, code, out)
+			}
 		}
 		if code, out := pfBin("reindex"); code != ExitOK {
 			t.Errorf("page at %d zeroed: reindex: exit %d\n%s", off, code, out)
