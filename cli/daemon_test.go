@@ -34,6 +34,7 @@ func TestDaemonBinary(t *testing.T) {
 	t.Run("gc-beside", func(t *testing.T) { t.Parallel(); testDaemonGC(t, bin) })
 	t.Run("cancel", func(t *testing.T) { t.Parallel(); testDaemonCancel(t, bin) })
 	t.Run("forced-exit", func(t *testing.T) { t.Parallel(); testDaemonForcedExit(t, bin) })
+	t.Run("long-home", func(t *testing.T) { t.Parallel(); testDaemonLongHome(t, bin) })
 }
 
 // dmnBuffer is an output sink read while the child writes.

@@ -120,8 +120,13 @@ var ErrNoDaemon = errors.New("no picoflow daemon is running")
 // Call sends one request to the daemon's control socket and returns its
 // response. A missing socket or a refused connection is ErrNoDaemon.
 func Call(ctx context.Context, socket string, req Request) (Response, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", socket)
+	var c net.Conn
+	err := viaShortPath(socket, func(name string) error {
+		var d net.Dialer
+		var err error
+		c, err = d.DialContext(ctx, "unix", name)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 			return Response{}, fmt.Errorf("%w (no socket at %s)", ErrNoDaemon, socket)
@@ -154,15 +159,24 @@ type request struct {
 }
 
 // listenControl creates the control socket at path, mode 0600. The caller
-// holds the instance lock, so a socket file already there is stale.
+// holds the instance lock, so a socket file already there is stale. The
+// caller removes the socket when it stops: closing the listener does not,
+// as the name it was bound by may be a /proc/self/fd one (viaShortPath)
+// whose descriptor is closed by then.
 func listenControl(path string) (*net.UnixListener, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	var l *net.UnixListener
+	err := viaShortPath(path, func(name string) error {
+		var err error
+		l, err = net.ListenUnix("unix", &net.UnixAddr{Name: name, Net: "unix"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	l.SetUnlinkOnClose(false)
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("control socket: %w", err)
