@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/picoflow/picoflow/cli/daemon"
+	"github.com/picoflow/picoflow/engine"
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/spf13/pflag"
 )
 
@@ -70,6 +73,9 @@ func (m *Main) resolve(ctx context.Context, g *globals, run, task, status, note 
 	if err != nil {
 		return "", err
 	}
+	if err := runHasTask(all.Runs[id], task, g); err != nil {
+		return "", err
+	}
 	wf := all.Runs[id].Workflow
 	j, st, err := h.openWorkflow(wf, "resolve", g)
 	var ee *exitError
@@ -85,6 +91,25 @@ func (m *Main) resolve(ctx context.Context, g *globals, run, task, status, note 
 		return "", refused(err)
 	}
 	return id, nil
+}
+
+// runHasTask refuses (exit 8) a task the run's definition does not have,
+// with the closest name it has; the engine would answer that the task is
+// pending, not in doubt. Where the definition does not parse, the engine
+// answers.
+func runHasTask(r *engine.Run, task string, g *globals) error {
+	if r.Tasks[task] != nil {
+		return nil
+	}
+	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), workflowBase(g.cfg))
+	if err != nil {
+		return nil
+	}
+	names := taskNames(r, wf)
+	if slices.Contains(names, task) {
+		return nil
+	}
+	return exitf(ExitNotFound, "run %s has no task %q%s", r.ID, task, suggest(task, names))
 }
 
 // refused maps a daemon.RefusedError (or any other error) to its exit code.

@@ -193,6 +193,10 @@ func TestInDoubtExit(t *testing.T) {
 	if res := picoflow(t, "resolve", "--home", home, id, "ship", "--succeeded"); res.code != ExitUsage {
 		t.Errorf("resolving a task that is not in doubt: %s", res)
 	}
+	if res := picoflow(t, "resolve", "--home", home, id, "chrage", "--succeeded"); res.code != ExitNotFound ||
+		!strings.Contains(res.stderr, `no task "chrage" (did you mean "charge"?)`) {
+		t.Errorf("resolving a task the run does not have: %s, want exit %d with a suggestion", res, ExitNotFound)
+	}
 	if res := picoflow(t, "resolve", "--home", home, id, "charge", "--succeeded"); res.code != ExitOK {
 		t.Fatalf("resolve: %s", res)
 	}
