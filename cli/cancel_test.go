@@ -64,6 +64,10 @@ func TestCancelCommand(t *testing.T) {
 	if res.code != ExitOK || !strings.Contains(res.stdout, "run "+id+" canceled") {
 		t.Fatalf("cancel: %s", res)
 	}
+	// No process ran fetch: nothing was "stopped after the grace".
+	if strings.Contains(res.stdout, "stopped after the grace") || !strings.Contains(res.stdout, "cancel fetch  the run was canceled") {
+		t.Errorf("cancel of a task no process ran says:\n%s", res.stdout)
+	}
 	if got := readLedger(t, dir); !slices.Equal(got, []string{"undo"}) {
 		t.Errorf("ledger %v, want only the on_cancel handler", got)
 	}

@@ -126,7 +126,7 @@ func (p *progress) observe(r *engine.Run, e *journal.Event) {
 		case journal.StatusInterrupted:
 			line = fmt.Sprintf("  interrupted %s  %s", e.Task, firstNonEmpty(e.Reason, e.Error))
 		case journal.StatusCanceled:
-			line = fmt.Sprintf("  cancel %s  stopped after the grace", e.Task)
+			line = fmt.Sprintf("  cancel %s  %s", e.Task, canceledHow(e))
 		default:
 			line = fmt.Sprintf("  FAIL   %s  %s%s", e.Task, p.why(e), p.tail(e))
 		}
@@ -238,4 +238,14 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// canceledHow says how a cancel ended an attempt: a live one was stopped
+// after the grace; one no process ran (a dead process left it running)
+// says so in its reason, as nothing was stopped.
+func canceledHow(e *journal.Event) string {
+	if strings.HasPrefix(e.Reason, engine.CanceledReason) {
+		return e.Reason
+	}
+	return "stopped after the grace"
 }

@@ -87,7 +87,7 @@ func CancelEvents(wf *workflow.Workflow, r *Run, req CancelRequest, live bool, n
 			settled = false
 		}
 	}
-	why := "the run was canceled"
+	why := CanceledReason
 	for _, t := range wf.Tasks {
 		if t.IsHandler() && !settled {
 			continue
@@ -105,6 +105,11 @@ func CancelEvents(wf *workflow.Workflow, r *Run, req CancelRequest, live bool, n
 	}
 	return evs
 }
+
+// CanceledReason begins the reason of every task a cancel settles without
+// a live attempt to stop (skipped, or left running by a dead process); an
+// attempt a live cancel stopped after the grace has no such reason.
+const CanceledReason = "the run was canceled"
 
 // CancelStopped cancels r, a run no process executes (interrupted or
 // damaged): it kills what is left of its attempts, journals the cancel,
@@ -136,7 +141,7 @@ func finishRunning(wf *workflow.Workflow, r *Run, now time.Time) []*journal.Even
 		if st := r.Tasks[t.Name]; st != nil && st.Status == Running {
 			evs = append(evs, &journal.Event{Type: journal.TaskFinished, Time: now.UnixNano(), Run: r.ID, Task: t.Name,
 				Attempt: int(st.Attempt), Status: journal.StatusCanceled, ExitCode: -1,
-				Reason: "the run was canceled; picoflow stopped while it ran"})
+				Reason: CanceledReason + "; picoflow stopped while it ran"})
 		}
 	}
 	return evs
@@ -179,7 +184,7 @@ func (x *runner) cancelLeft(now time.Time) {
 		switch x.view(i).Status {
 		case Pending, Retrying, InDoubt:
 			x.stage(i, &journal.Event{Type: journal.TaskSkipped, Time: now.UnixNano(), Run: x.r.ID, Task: t.Name,
-				Status: journal.StatusCanceled, Reason: "the run was canceled (picoflow stopped during the cancel)"})
+				Status: journal.StatusCanceled, Reason: CanceledReason + " (picoflow stopped during the cancel)"})
 		}
 	}
 }
