@@ -99,6 +99,10 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 		return exitf(ExitNotFound, "log %s is gone (picoflow gc removes the logs of old runs: see retention.log_days)", a.LogPath)
 	case err != nil:
 		return withCode(ExitInternal, err)
+	case a.Status != "running" && emptyFile(f):
+		f.Close() // the run's last empty logs stay (engine/logfile.go): say so as when none is kept
+		fmt.Fprintln(m.Stderr, emptyOutput(a.Status))
+		return nil
 	default:
 		if _, err := io.Copy(m.Stdout, f); err != nil {
 			f.Close()
@@ -115,6 +119,21 @@ func (m *Main) logs(ctx context.Context, g *globals, q projector.AttemptQuery, f
 // noOutput is what logs says of an attempt that succeeded without writing
 // anything: PicoFlow keeps no log file for it (engine/logfile.go).
 const noOutput = "no output: the attempt succeeded without writing anything (PicoFlow keeps no log file for it)"
+
+// emptyOutput is what logs says of an attempt that ended with an empty log
+// file.
+func emptyOutput(status string) string {
+	if status == "success" {
+		return "no output: the attempt succeeded without writing anything"
+	}
+	return "no output: the attempt wrote nothing"
+}
+
+// emptyFile reports whether f is an empty file.
+func emptyFile(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Size() == 0
+}
 
 // follow copies what is appended to f until the attempt is no longer
 // running in the journal, its run is interrupted, or ctx ends. f is nil

@@ -22,6 +22,11 @@ func TestLogs(t *testing.T) {
 	if err := os.Remove(filepath.Join(home, "logs", "backup", projectortest.BackupOK, "upload.1.log")); err != nil {
 		t.Fatal(err)
 	}
+	// Or an empty one, when no later attempt of the run took it over
+	// (engine/logfile.go): logs says "no output" all the same.
+	if err := os.Truncate(filepath.Join(home, "logs", "backup", projectortest.BackupOK, "dump.1.log"), 0); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.RemoveAll(filepath.Join(home, "logs", "backup", projectortest.BackupTimeout)); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +49,8 @@ func TestLogs(t *testing.T) {
 		{"no such attempt", []string{"logs", "report", "fetch", "--run", projectortest.ReportOK, "--attempt", "3"}, ExitNotFound, "",
 			"no attempt 3 of task fetch of workflow report in run " + projectortest.ReportOK},
 		{"succeeded without output", []string{"logs", "backup", "upload", "--run", projectortest.BackupOK}, 0, "",
+			"no output: the attempt succeeded without writing anything"},
+		{"succeeded with an empty log", []string{"logs", "backup", "dump", "--run", projectortest.BackupOK}, 0, "",
 			"no output: the attempt succeeded without writing anything"},
 		{"log removed", []string{"logs", "backup", "compress", "--run", projectortest.BackupTimeout}, ExitNotFound, "", "is gone"},
 		{"usage", []string{"logs", "backup"}, ExitUsage, "", "needs WORKFLOW and TASK"},

@@ -82,6 +82,12 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request) {
 			s.failErr(w, r, err)
 			return
 		}
+		if p.Size == 0 && !p.Follow { // the run's last empty logs stay (engine/logfile.go)
+			p.Missing = "no output: the attempt wrote nothing"
+			if a.Status == "success" {
+				p.Missing = "no output: the attempt succeeded without writing anything"
+			}
+		}
 	}
 	s.write(w, r, http.StatusOK, func(m *markup) { m.logPage(p) })
 }

@@ -176,6 +176,9 @@ func TestRoutes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(f.logs, "build.1.log"), []byte("compiling\n"+evil+"\nerror: boom\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(f.logs, "build.3.log"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	srv := newTestServer(t, f, "")
 	run := "/runs/" + fakeRun
 	for _, c := range []struct {
@@ -202,6 +205,7 @@ func TestRoutes(t *testing.T) {
 		{"run unknown", "/runs/nope", 404, "text/html", []string{"no run"}},
 		{"log", run + "/tasks/build/log?attempt=1", 200, "text/html", []string{"compiling", "error: boom", "whole file"}},
 		{"log of a success without output", run + "/tasks/build/log", 200, "text/html", []string{"no output: the attempt succeeded without writing anything"}},
+		{"log of a success with an empty file", run + "/tasks/build/log?attempt=3", 200, "text/html", []string{"no output: the attempt succeeded without writing anything"}},
 		{"raw log of a success without output", run + "/tasks/build/log/raw", 200, "text/plain", nil},
 		{"log unknown task", run + "/tasks/nope/log", 404, "text/html", nil},
 		{"log bad attempt", run + "/tasks/build/log?attempt=0", 400, "text/html", []string{"attempt must be"}},
