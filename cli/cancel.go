@@ -71,7 +71,7 @@ const cancelWait = 15 * time.Second
 // cancel cancels run (an id or a unique prefix) where it runs.
 func (m *Main) cancel(ctx context.Context, g *globals, run string, req engine.CancelRequest) error {
 	h := home(g.home)
-	all, err := h.replayAll()
+	all, err := h.replayAll(nil) // a finished run is refused: a summary will do
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
@@ -91,7 +91,7 @@ func (m *Main) cancel(ctx context.Context, g *globals, run string, req engine.Ca
 	if pid := daemon.Holder(lock); pid != 0 {
 		return m.cancelElsewhere(ctx, h, r, pid, req)
 	}
-	j, st, release, err := m.takeWorkflow(g, h, wf, "cancel")
+	j, st, release, err := m.takeWorkflow(g, h, wf, "cancel", nil)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == ExitLocked {
 		// Taken between the probe and the open: whoever took it runs the run.

@@ -249,14 +249,15 @@ func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
 // takeWorkflow makes this process the one that runs wf: the secrets it
 // references exist, the workflow's journal is held (its lock is the
 // workflow's: other workflows run in other processes meanwhile, a daemon
-// included) and replayed. release lets go of it. A run does not write the
+// included) and replayed, keeping the finished runs detail names whole
+// (nil: none). release lets go of it. A run does not write the
 // history database: the next query catches it up from the journal (as
 // after a daemon's runs), so a run costs no SQLite writes and fsyncs.
-func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string) (*journal.Journal, *engine.State, func(), error) {
+func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string, detail func(string) bool) (*journal.Journal, *engine.State, func(), error) {
 	if err := checkSecrets(wf, g.cfg); err != nil {
 		return nil, nil, nil, err
 	}
-	j, st, err := h.openWorkflow(wf.Name, verb+" "+wf.Name, g)
+	j, st, err := h.openWorkflow(wf.Name, verb+" "+wf.Name, g, detail)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -266,7 +267,7 @@ func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb stri
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
 	h := home(g.home)
-	j, st, release, err := m.takeWorkflow(g, h, wf, "run")
+	j, st, release, err := m.takeWorkflow(g, h, wf, "run", nil)
 	if err != nil {
 		return err
 	}
@@ -311,9 +312,12 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 }
 
 // findRun replays the home's journals and matches id (a full run id or
-// a unique prefix) against its runs.
+// a unique prefix) against its runs. The runs id names are kept whole (it
+// names one, or the match fails): rerun reads the definition and task
+// states of the finished run it names.
 func (h home) findRun(id string) (*engine.State, string, error) {
-	st, err := h.replayAll()
+	prefix := id
+	st, err := h.replayAll(func(run string) bool { return strings.HasPrefix(run, prefix) })
 	if err != nil {
 		return nil, "", withCode(ExitInternal, err)
 	}
@@ -340,7 +344,7 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
 	}
-	j, st, release, err := m.takeWorkflow(g, h, wf, "resume")
+	j, st, release, err := m.takeWorkflow(g, h, wf, "resume", nil)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == ExitLocked && daemon.Holder(h.daemonLock()) != 0 {
 		return m.resumeInDaemon(ctx, h, r)

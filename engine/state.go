@@ -167,7 +167,31 @@ type Run struct {
 	Canceled     time.Time
 	CanceledBy   string
 	CancelReason string
-	Tasks        map[string]*TaskState
+	Tasks        map[string]*TaskState // nil in a summary (Summarized)
+
+	summary bool                        // see Summarized
+	tally   [len(taskStatusNames)]int32 // a summary's tasks per status
+}
+
+// Summarized reports whether the run is kept as a summary: it finished, and
+// the State that replayed it was not asked for its details (State.Detail),
+// so its task states (Tasks is nil) and its definition (Definition is "";
+// DefHash names it) were dropped once its run_finished was applied; Counts
+// still counts its tasks. A finished 100,000-task run is ~15 MB of task
+// states and definition, and a home keeps many: whoever needs one run's
+// details folds the journal again with a Detail that names it.
+func (r *Run) Summarized() bool { return r.summary }
+
+// summarize drops the task states and the definition of a finished run,
+// keeping how many of its tasks ended in each status.
+func (r *Run) summarize() {
+	if r.summary {
+		return
+	}
+	for _, t := range r.Tasks {
+		r.tally[t.Status]++
+	}
+	r.Tasks, r.Definition, r.summary = nil, "", true
 }
 
 // Task returns the state of a task, creating a pending one if the journal
@@ -182,9 +206,22 @@ func (r *Run) Task(name string) *TaskState {
 }
 
 // Counts returns how many tasks are in each status, given the run's task
-// names (tasks the journal never mentioned count as pending).
+// names (tasks the journal never mentioned count as pending). A summary
+// counts the tasks the journal mentioned, and the rest of names as pending.
 func (r *Run) Counts(names []string) map[TaskStatus]int {
 	c := make(map[TaskStatus]int)
+	if r.summary {
+		seen := 0
+		for s, n := range r.tally {
+			if n > 0 {
+				c[TaskStatus(s)], seen = int(n), seen+int(n)
+			}
+		}
+		if len(names) > seen {
+			c[Pending] += len(names) - seen
+		}
+		return c
+	}
 	for _, n := range names {
 		if t := r.Tasks[n]; t != nil {
 			c[t.Status]++
@@ -201,7 +238,20 @@ type State struct {
 	LastSeq uint64
 	// LastFire is the newest schedule fire time per workflow (daemon).
 	LastFire map[string]time.Time
+	// Detail says which finished runs keep their task states and their
+	// definition (nil: none). Every other run becomes a summary once its
+	// run_finished is applied (Run.Summarized): a fold of a home holds its
+	// unfinished runs whole and the others at a few hundred bytes each.
+	// A run that has not finished is always whole.
+	Detail func(run string) bool
 }
+
+// AllRuns is a State.Detail that keeps every run whole: the fold the
+// projector's conformance test compares, and that of one run's events.
+func AllRuns(string) bool { return true }
+
+// OneRun returns a State.Detail that keeps run id whole.
+func OneRun(id string) func(string) bool { return func(run string) bool { return run == id } }
 
 // NewState returns an empty state.
 func NewState() *State {
@@ -248,7 +298,13 @@ func (s *State) Apply(e *journal.Event) error {
 		return fmt.Errorf("entry %d: %s for unknown run %q", e.Seq, e.Type, e.Run)
 	}
 	r.LastSeq = e.Seq
-	return r.Apply(e)
+	if err := r.Apply(e); err != nil {
+		return err
+	}
+	if e.Type == journal.RunFinished && (s.Detail == nil || !s.Detail(r.ID)) {
+		r.summarize()
+	}
+	return nil
 }
 
 // Apply folds one event of this run into its state.
@@ -285,6 +341,9 @@ func (r *Run) Apply(e *journal.Event) error {
 		}
 	case journal.TaskStarted, journal.TaskProcess, journal.TaskFinished, journal.TaskRetrying,
 		journal.TaskSkipped, journal.TaskInDoubt, journal.TaskResolved:
+		if r.summary {
+			return nil // a finished run's tasks: the engine journals none after its end
+		}
 		r.Task(e.Task).apply(e)
 	default:
 		return fmt.Errorf("entry %d: unexpected %s event for run %s", e.Seq, e.Type, r.ID)
@@ -377,9 +436,11 @@ func (t *TaskState) setReason(reason string) {
 	}
 }
 
-// Replay reduces events from a journal directory (read-only) into a State.
-func Replay(dir string) (*State, error) {
+// Replay reduces events from a journal directory (read-only) into a State
+// that keeps the finished runs detail names whole (nil: none; AllRuns).
+func Replay(dir string, detail func(run string) bool) (*State, error) {
 	s := NewState()
+	s.Detail = detail
 	err := journal.Scan(dir, journal.ScanOptions{}, s.Apply)
 	return s, err
 }
