@@ -339,8 +339,12 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	}
 	// The journal records the definition's bytes, not the global defaults
 	// it was loaded over: the run resumes with the current ones, the same
-	// values as long as the config has not changed since it started.
-	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), workflowBase(g.cfg))
+	// values as long as the config has not changed since it started. The
+	// run is folded again under the lock: this fold's task states (a big
+	// run's ~10 MB) are let go before the definition is parsed.
+	src, def := r.Source, []byte(r.Definition)    // wf keeps def as its Raw
+	r = &engine.Run{ID: id, Workflow: r.Workflow} // the fold is no longer reachable
+	wf, err := workflow.ParseWith(src, def, workflowBase(g.cfg))
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
 	}
