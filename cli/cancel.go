@@ -174,7 +174,7 @@ func waitCanceled(ctx context.Context, dir, id string, poke func() error) (strin
 	for i := 1; ; i++ {
 		st := engine.NewState()
 		skip := func(*journal.DamageError) error { return nil }
-		if err := journal.Scan(dir, journal.ScanOptions{OnDamage: skip}, st.Apply); err != nil {
+		if err := st.FoldDir(dir, journal.ScanOptions{OnDamage: skip}); err != nil {
 			return "", withCode(ExitInternal, err)
 		}
 		if r := st.Runs[id]; r == nil {

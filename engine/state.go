@@ -441,7 +441,7 @@ func (t *TaskState) setReason(reason string) {
 func Replay(dir string, detail func(run string) bool) (*State, error) {
 	s := NewState()
 	s.Detail = detail
-	err := journal.Scan(dir, journal.ScanOptions{}, s.Apply)
+	err := s.FoldDir(dir, journal.ScanOptions{})
 	return s, err
 }
 

@@ -448,7 +448,14 @@ func (j *Journal) FirstSeq() (uint64, error) {
 // ReadFrom calls fn for every entry from seq on, in order, up to the last
 // one appended when it was called.
 func (j *Journal) ReadFrom(seq uint64, fn func(*Event) error) error {
-	return scan(j.dir, ScanOptions{From: seq, Strict: true}, j.LastSeq(), fn)
+	return j.Read(ScanOptions{From: seq}, fn)
+}
+
+// Read is ReadFrom with the options of Scan: it is always strict (the
+// writer's own journal has no torn tail past its last entry).
+func (j *Journal) Read(opts ScanOptions, fn func(*Event) error) error {
+	opts.Strict = true
+	return scan(j.dir, opts, j.LastSeq(), fn)
 }
 
 // TruncateFront removes every entry before seq (retention). The newest

@@ -25,6 +25,10 @@ type ScanOptions struct {
 	// entries around it). Returning an error from OnDamage ends the scan
 	// with it. Read-only commands use it to keep working on what verifies.
 	OnDamage func(*DamageError) error
+	// Select, when set, is asked about each verified entry before its
+	// payload is decoded: how much of it to decode, or to skip it. A
+	// replay reads a long history lean (engine.State.Fold).
+	Select func(*Entry) Decoding
 }
 
 // ErrStop may be returned by a Scan callback to end the scan early.
@@ -121,6 +125,22 @@ type scanner struct {
 	fn   func(*Event) error
 	next uint64
 	open *DamageError // damage at the end of the previous segment, not yet reported
+	en   Entry        // the entry Select is asked about
+}
+
+// decode decodes record r as ScanOptions.Select asks (nil: skipped).
+func (sc *scanner) decode(r record) (*Event, error) {
+	if err := sc.en.reset(r.env, r.seq); err != nil {
+		return nil, err
+	}
+	d := Whole
+	if sc.opts.Select != nil {
+		d = sc.opts.Select(&sc.en)
+	}
+	if d == Skip {
+		return nil, nil
+	}
+	return sc.en.event(d)
 }
 
 // segments scans the segments from the one holding entry next on. It
@@ -185,12 +205,14 @@ func (sc *scanner) segment(s segment, tail bool) error {
 		if r.seq < sc.next {
 			return nil
 		}
-		e, err := decode(r.env, r.seq)
+		e, err := sc.decode(r)
 		if err != nil {
 			return fmt.Errorf("segment %s: %w", filepath.Base(s.path), err)
 		}
-		if err := sc.fn(e); err != nil {
-			return err
+		if e != nil {
+			if err := sc.fn(e); err != nil {
+				return err
+			}
 		}
 		sc.next = r.seq + 1
 		return nil

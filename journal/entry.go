@@ -1,0 +1,101 @@
+package journal
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Decoding says how much of an entry a scan decodes (ScanOptions.Select).
+type Decoding uint8
+
+const (
+	// Whole decodes every field.
+	Whole Decoding = iota
+	// Lean may leave out the big fields, Definition, LogPath, Error, Tail
+	// and Outputs (they are set when the payload is in a shape the fast
+	// path does not read). The rest is exactly as Whole has it. A replay
+	// decodes the events of a finished run lean: a summary keeps none of
+	// them (engine.State.Detail).
+	Lean
+	// Skip delivers nothing: the entry is verified and passed over.
+	Skip
+)
+
+// Entry is a verified entry before its payload is decoded: what
+// ScanOptions.Select is asked about. It is only valid during the call.
+type Entry struct {
+	Seq  uint64
+	Type Type
+
+	payload []byte
+	e       *Event // parsed fast (ok) or decoded whole by encoding/json
+	ps      parsed
+	ok      bool  // e was parsed fast; the big fields are in ps
+	err     error // the payload does not decode
+}
+
+// reset verifies envelope b, stored at wal index idx, into en.
+func (en *Entry) reset(b []byte, idx uint64) error {
+	t, seq, payload, err := verify(b)
+	if err != nil {
+		return fmt.Errorf("entry %d: %w", idx, err)
+	}
+	if seq != idx {
+		return fmt.Errorf("entry %d: %w: sequence number %d", idx, ErrCorrupt, seq)
+	}
+	if !t.Known() {
+		return fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", idx, uint16(t))
+	}
+	*en = Entry{Seq: seq, Type: t, payload: payload}
+	return nil
+}
+
+// Run returns the run the entry belongs to ("" when none, or when its
+// payload does not decode: decoding it then says why).
+func (en *Entry) Run() string {
+	en.parse()
+	if en.e == nil {
+		return ""
+	}
+	return en.e.Run
+}
+
+// parse decodes the payload once: fast when it can, else whole with
+// encoding/json.
+func (en *Entry) parse() {
+	if en.e != nil || en.err != nil {
+		return
+	}
+	e := &Event{}
+	if parseFast(en.payload, e, &en.ps) {
+		en.e, en.ok = e, true
+		return
+	}
+	en.jsonDecode()
+}
+
+// jsonDecode decodes the payload with encoding/json: the reference the
+// fast path must agree with.
+func (en *Entry) jsonDecode() {
+	e := &Event{}
+	if err := json.Unmarshal(en.payload, e); err != nil {
+		en.e, en.err = nil, fmt.Errorf("entry %d: decode %s payload: %w", en.Seq, en.Type, err)
+		return
+	}
+	en.e, en.ok = e, false
+}
+
+// event returns the entry's event decoded as d asks (Whole or Lean).
+func (en *Entry) event(d Decoding) (*Event, error) {
+	en.parse()
+	if en.ok && d == Whole && !fill(en.e, &en.ps) {
+		en.jsonDecode()
+	}
+	if en.err != nil {
+		return nil, en.err
+	}
+	e := en.e
+	e.Seq, e.Type = en.Seq, en.Type
+	en.e, en.ok = nil, false // delivered: not to be changed again
+	return e, nil
+}
