@@ -58,7 +58,9 @@ func foldHome(t *testing.T) (*home, string) {
 		started("damaged"), ev(journal.TaskStarted, "damaged", "a"),
 		ev(journal.RunDamaged, "damaged", "", func(e *journal.Event) { e.Reason = "salvage lost entries 3..4" }),
 		ev(journal.RunResumed, "damaged", ""), ev(journal.TaskFinished, "damaged", "a", status(journal.StatusSuccess),
-			func(e *journal.Event) { e.Outputs, e.Tail = map[string]string{"k": "v\n"}, strings.Repeat("tail\n", 50) }),
+			func(e *journal.Event) {
+				e.Outputs, e.Tail = map[string]string{"k": "v\n"}, strings.Repeat("tail\n", 50)
+			}),
 		ev(journal.RunFinished, "damaged", "", status(journal.StatusSuccess)),
 		started("doubt"), ev(journal.TaskStarted, "doubt", "a"), ev(journal.TaskProcess, "doubt", "a"),
 		ev(journal.TaskInDoubt, "doubt", "a"), ev(journal.TaskResolved, "doubt", "a", status(journal.StatusRerun)),
