@@ -13,9 +13,12 @@ const (
 	Whole Decoding = iota
 	// Lean may leave out the big fields, Definition, LogPath, Error, Tail
 	// and Outputs (they are set when the payload is in a shape the fast
-	// path does not read). The rest is exactly as Whole has it. A replay
-	// decodes the events of a finished run lean: a summary keeps none of
-	// them (engine.State.Detail).
+	// path does not read). The rest is exactly as Whole has it. The scan
+	// may deliver the same *Event again for the next lean entry: the
+	// callback may keep its fields, not the pointer. A replay decodes the
+	// events of a finished run lean: a summary keeps none of the big
+	// fields (engine.State.Detail), and a long history then costs no
+	// garbage per event.
 	Lean
 	// Skip delivers nothing: the entry is verified and passed over.
 	Skip
@@ -28,6 +31,7 @@ type Entry struct {
 	Type Type
 
 	payload []byte
+	scratch *Event // a scanner's: what entries are parsed into, and lean ones delivered in
 	e       *Event // parsed fast (ok) or decoded whole by encoding/json
 	ps      parsed
 	ok      bool  // e was parsed fast; the big fields are in ps
@@ -46,7 +50,7 @@ func (en *Entry) reset(b []byte, idx uint64) error {
 	if !t.Known() {
 		return fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", idx, uint16(t))
 	}
-	*en = Entry{Seq: seq, Type: t, payload: payload}
+	*en = Entry{Seq: seq, Type: t, payload: payload, scratch: en.scratch, ps: parsed{strs: en.ps.strs}}
 	return nil
 }
 
@@ -66,7 +70,12 @@ func (en *Entry) parse() {
 	if en.e != nil || en.err != nil {
 		return
 	}
-	e := &Event{}
+	e := en.scratch
+	if e == nil {
+		e = &Event{}
+	} else {
+		*e = Event{}
+	}
 	if parseFast(en.payload, e, &en.ps) {
 		en.e, en.ok = e, true
 		return
@@ -88,13 +97,22 @@ func (en *Entry) jsonDecode() {
 // event returns the entry's event decoded as d asks (Whole or Lean).
 func (en *Entry) event(d Decoding) (*Event, error) {
 	en.parse()
-	if en.ok && d == Whole && !fill(en.e, &en.ps) {
-		en.jsonDecode()
-	}
 	if en.err != nil {
 		return nil, en.err
 	}
 	e := en.e
+	if d == Whole {
+		if e == en.scratch { // the caller's to keep
+			c := *e
+			e = &c
+		}
+		if en.ok && !fill(e, &en.ps) {
+			if en.jsonDecode(); en.err != nil {
+				return nil, en.err
+			}
+			e = en.e
+		}
+	}
 	e.Seq, e.Type = en.Seq, en.Type
 	en.e, en.ok = nil, false // delivered: not to be changed again
 	return e, nil

@@ -51,22 +51,68 @@ const (
 	fieldCount
 )
 
-var fieldKeys = [fieldCount]string{
-	"ts", "run", "task", "attempt", "workflow", "def_hash", "definition", "source", "trigger", "params",
-	"fire_time", "rerun_of", "log", "pgid", "resumed", "status", "exit_code", "error", "duration_ms",
-	"tail", "outputs", "retryable", "reason", "by", "reused_from", "retry_at", "backoff_ms",
-}
-
 // bigFields are left raw by parseFast: the fields a lean entry leaves out
 // (see Lean).
 const bigFields = 1<<fDefinition | 1<<fTail | 1<<fError | 1<<fLog | 1<<fOutputs
 
 // fieldOf returns the field number of key (-1: not a key of Event).
 func fieldOf(key []byte) int {
-	for i, k := range fieldKeys {
-		if string(key) == k {
-			return i
-		}
+	k := string(key) // a switch on it allocates nothing
+	switch k {
+	case "ts":
+		return fTS
+	case "run":
+		return fRun
+	case "task":
+		return fTask
+	case "attempt":
+		return fAttempt
+	case "workflow":
+		return fWorkflow
+	case "def_hash":
+		return fDefHash
+	case "definition":
+		return fDefinition
+	case "source":
+		return fSource
+	case "trigger":
+		return fTrigger
+	case "params":
+		return fParams
+	case "fire_time":
+		return fFireTime
+	case "rerun_of":
+		return fRerunOf
+	case "log":
+		return fLog
+	case "pgid":
+		return fPGID
+	case "resumed":
+		return fResumed
+	case "status":
+		return fStatus
+	case "exit_code":
+		return fExitCode
+	case "error":
+		return fError
+	case "duration_ms":
+		return fDurationMS
+	case "tail":
+		return fTail
+	case "outputs":
+		return fOutputs
+	case "retryable":
+		return fRetryable
+	case "reason":
+		return fReason
+	case "by":
+		return fBy
+	case "reused_from":
+		return fReusedFrom
+	case "retry_at":
+		return fRetryAt
+	case "backoff_ms":
+		return fBackoffMS
 	}
 	return -1
 }
@@ -77,7 +123,25 @@ var bigOrder = [...]int{fDefinition, fLog, fError, fTail, fOutputs}
 // parsed is a payload parseFast read: the event without its big fields,
 // and their raw tokens.
 type parsed struct {
-	big [len(bigOrder)][]byte // raw tokens of the big fields present (nil: absent)
+	big  [len(bigOrder)][]byte // raw tokens of the big fields present (nil: absent)
+	strs *interner             // a scanner's (nil: none)
+}
+
+// interner hands out the same string for the same bytes among the last
+// few it made: the run, task, workflow and status of the events of a
+// journal repeat, and a replay of a long history then allocates them once.
+type interner [64]string
+
+// get looks b up in one slot, chosen by its length and its last byte.
+func (in *interner) get(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	slot := &in[(len(b)*7+int(b[len(b)-1]))%len(in)]
+	if *slot != string(b) {
+		*slot = string(b)
+	}
+	return *slot
 }
 
 // bigSlot returns where parsed.big keeps field f.
@@ -151,6 +215,12 @@ func setField(e *Event, ps *parsed, f int, v []byte) bool {
 		return ok
 	case fParams:
 		return v[0] == '{' && json.Unmarshal(v, &e.Params) == nil
+	}
+	if ps.strs != nil && len(v) >= 2 && v[0] == '"' {
+		if in := v[1 : len(v)-1]; !hasEscape(in) && utf8.Valid(in) {
+			*stringField(e, f) = ps.strs.get(in)
+			return true
+		}
 	}
 	s, ok := stringValue(v)
 	*stringField(e, f) = s
@@ -266,6 +336,12 @@ func scanString(p []byte, i int) (escaped bool, end int, ok bool) {
 		return false, 0, false
 	}
 	for i++; i < len(p); i++ {
+		for i < len(p) && plain[p[i]] {
+			i++
+		}
+		if i == len(p) {
+			break
+		}
 		switch c := p[i]; {
 		case c == '"':
 			return escaped, i + 1, true
@@ -304,6 +380,15 @@ func escapeLen(p []byte, i int) int {
 	}
 	return 0
 }
+
+// plain marks the bytes a string token holds as they are: not a quote, a
+// backslash or a control character.
+var plain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
@@ -372,6 +457,19 @@ func parseInt(v []byte, bits int) (int64, bool) {
 	}
 	if len(d) == 0 || d[0] == '0' && len(d) > 1 {
 		return 0, false
+	}
+	if len(d) <= 9 || bits == 64 && len(d) <= 18 { // fits: no overflow to check
+		n := int64(0)
+		for _, c := range d {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if len(d) < len(v) {
+			n = -n
+		}
+		return n, true
 	}
 	n, err := strconv.ParseInt(string(v), 10, bits)
 	return n, err == nil

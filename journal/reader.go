@@ -57,6 +57,7 @@ func Scan(dir string, opts ScanOptions, fn func(*Event) error) error {
 // but never skips one that is kept.
 func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) error {
 	sc := &scanner{dir: dir, opts: opts, last: last, fn: fn, next: max(opts.From, 1)}
+	sc.en.scratch, sc.en.ps.strs = &Event{}, &interner{}
 	for {
 		gap, err := sc.listAndScan()
 		if err != nil || gap == nil {
