@@ -127,7 +127,7 @@ func (h home) openWorkflow(wf, owner string, g *globals, detail func(string) boo
 	}
 	st := engine.NewState()
 	st.Detail = detail
-	if err := j.ReadFrom(0, st.Apply); err != nil {
+	if err := st.FoldJournal(j); err != nil {
 		j.Close()
 		return nil, nil, journalErr(fmt.Errorf("replay journal %s: %w", j.Dir(), err), wf)
 	}
@@ -147,7 +147,7 @@ func (h home) replayAll(detail func(string) bool) (*engine.State, error) {
 	st.Detail = detail
 	skip := func(*journal.DamageError) error { return nil } // finding a run; writers open its journal, which reports damage
 	for _, s := range srcs {
-		if err := journal.Scan(s.Dir, journal.ScanOptions{OnDamage: skip}, st.Apply); err != nil {
+		if err := st.FoldDir(s.Dir, journal.ScanOptions{OnDamage: skip}); err != nil {
 			return nil, fmt.Errorf("replay journal %s: %w", s.Dir, err)
 		}
 	}

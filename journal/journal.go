@@ -451,6 +451,12 @@ func (j *Journal) ReadFrom(seq uint64, fn func(*Event) error) error {
 	return scan(j.dir, ScanOptions{From: seq, Strict: true}, j.LastSeq(), fn)
 }
 
+// ReadTypes is ReadFrom(1, fn) for the entries of the given types only
+// (ScanOptions.Types).
+func (j *Journal) ReadTypes(types []Type, fn func(*Event) error) error {
+	return scan(j.dir, ScanOptions{Strict: true, Types: types}, j.LastSeq(), fn)
+}
+
 // TruncateFront removes every entry before seq (retention). The newest
 // entry is always kept.
 func (j *Journal) TruncateFront(seq uint64) error {

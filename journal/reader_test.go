@@ -463,3 +463,54 @@ func TestScanMissingSegment(t *testing.T) {
 		t.Errorf("Scan from %d: %d entries, %v", segs[2].first, len(got), err)
 	}
 }
+
+// TestScanTypes: with ScanOptions.Types a scan (and ReadTypes) delivers
+// the entries of those types only, the same events a full scan delivers
+// for them, over several segments; damage still stops it.
+func TestScanTypes(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, Options{SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(testEvents(0, 600, 300)...); err != nil {
+		t.Fatal(err)
+	}
+	types := []Type{RunStarted, TaskProcess}
+	var want []string
+	if err := Scan(dir, ScanOptions{}, func(e *Event) error {
+		if slices.Contains(types, e.Type) {
+			want = append(want, describe(e))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := scanAll(t, dir, ScanOptions{Types: types})
+	if err != nil || !slices.Equal(got, want) || len(want) == 0 {
+		t.Fatalf("Scan with Types: %d events, %v; want the %d of those types", len(got), err, len(want))
+	}
+	var read []string
+	if err := j.ReadTypes(types, func(e *Event) error { read = append(read, describe(e)); return nil }); err != nil || !slices.Equal(read, want) {
+		t.Fatalf("ReadTypes: %d events, %v; want %d", len(read), err, len(want))
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := listSegments(dir)
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("%d segments, %v: the test wants several", len(segs), err)
+	}
+	b, err := os.ReadFile(segs[1].path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff // in the middle of a segment that others follow: damage
+	if err := os.WriteFile(segs[1].path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var de *DamageError
+	if _, err := scanAll(t, dir, ScanOptions{Types: types}); !errors.As(err, &de) {
+		t.Fatalf("Scan with Types over damage: %v, want a *DamageError", err)
+	}
+}

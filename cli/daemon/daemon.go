@@ -265,7 +265,7 @@ func (d *Daemon) replay() (*engine.State, error) {
 			d.log.Error("damaged journal: its workflow's runs past the damage are not resumed; see picoflow journal verify", "journal", dir, "err", de)
 			return nil
 		}}
-		if err := journal.Scan(dir, opts, st.Apply); err != nil {
+		if err := st.FoldDir(dir, opts); err != nil {
 			d.log.Error("journal not read: its workflow's interrupted runs are not resumed", "journal", dir, "err", err)
 		}
 	}
