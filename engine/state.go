@@ -272,7 +272,7 @@ func (s *State) Apply(e *journal.Event) error {
 			Source: e.Source, Trigger: e.Trigger, RerunOf: e.RerunOf, Params: e.Params, Started: e.At(),
 			FirstSeq: e.Seq, LastSeq: e.Seq, Tasks: make(map[string]*TaskState),
 		}
-		if s.ends[e.Run] && !s.detailed(e.Run) {
+		if s.summaryFromStart(e.Run) {
 			r.summarize() // it ends further on: none of its tasks is kept meanwhile
 		}
 		s.Runs[e.Run] = r
@@ -452,15 +452,23 @@ func (s *State) FoldDir(dir string, opts journal.ScanOptions) error {
 	first := journal.ScanOptions{From: opts.From, Types: endTypes,
 		OnDamage: func(*journal.DamageError) error { return nil }} // the fold reports it
 	s.expectEnds(func(fn func(*journal.Event) error) error { return journal.Scan(dir, first, fn) })
+	opts.NoDefinition = s.summaryFromStart
 	return journal.Scan(dir, opts, s.Apply)
 }
 
 // FoldJournal is FoldDir for a journal this process holds open, read from
 // its first entry to its last (journal.Journal.ReadFrom).
 func (s *State) FoldJournal(j *journal.Journal) error {
-	s.expectEnds(func(fn func(*journal.Event) error) error { return j.ReadTypes(endTypes, fn) })
-	return j.ReadFrom(0, s.Apply)
+	s.expectEnds(func(fn func(*journal.Event) error) error {
+		return j.Read(journal.ScanOptions{Types: endTypes}, fn)
+	})
+	return j.Read(journal.ScanOptions{NoDefinition: s.summaryFromStart}, s.Apply)
 }
+
+// summaryFromStart reports whether run is a summary from its run_started
+// on: it ends further on, and Detail does not name it. Its definition is
+// not even decoded (journal.ScanOptions.NoDefinition).
+func (s *State) summaryFromStart(run string) bool { return s.ends[run] && !s.detailed(run) }
 
 // expectEnds notes the runs whose run_finished scan delivers.
 func (s *State) expectEnds(scan func(func(*journal.Event) error) error) {

@@ -100,6 +100,30 @@ func verify(b []byte) (Type, uint64, []byte, error) {
 	return Type(binary.LittleEndian.Uint16(b[2:])), binary.LittleEndian.Uint64(b[4:]), b[headerSize:], nil
 }
 
+// skipValue decodes a JSON value into nothing: the decoder checks it and
+// copies nothing out of it.
+type skipValue struct{}
+
+func (*skipValue) UnmarshalJSON([]byte) error { return nil }
+
+// decodeNoDefinition is decode leaving the definition out (Definition "").
+func decodeNoDefinition(b []byte, idx uint64) (*Event, error) {
+	_, seq, payload, err := verify(b)
+	if err != nil {
+		return nil, fmt.Errorf("entry %d: %w", idx, err)
+	}
+	e := &Event{}
+	light := struct {
+		*Event
+		Definition skipValue `json:"definition"` // shallower: it wins over Event's
+	}{Event: e}
+	if err := json.Unmarshal(payload, &light); err != nil {
+		return nil, fmt.Errorf("entry %d: decode %s payload: %w", idx, RunStarted, err)
+	}
+	e.Seq, e.Type = seq, RunStarted
+	return e, nil
+}
+
 // decode verifies an envelope stored at wal index idx and decodes it.
 func decode(b []byte, idx uint64) (*Event, error) {
 	t, seq, payload, err := verify(b)

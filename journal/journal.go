@@ -451,10 +451,11 @@ func (j *Journal) ReadFrom(seq uint64, fn func(*Event) error) error {
 	return scan(j.dir, ScanOptions{From: seq, Strict: true}, j.LastSeq(), fn)
 }
 
-// ReadTypes is ReadFrom(1, fn) for the entries of the given types only
-// (ScanOptions.Types).
-func (j *Journal) ReadTypes(types []Type, fn func(*Event) error) error {
-	return scan(j.dir, ScanOptions{Strict: true, Types: types}, j.LastSeq(), fn)
+// Read is ReadFrom(opts.From, fn) with the other options of a Scan
+// (Types, NoDefinition); it is always Strict.
+func (j *Journal) Read(opts ScanOptions, fn func(*Event) error) error {
+	opts.Strict = true
+	return scan(j.dir, opts, j.LastSeq(), fn)
 }
 
 // TruncateFront removes every entry before seq (retention). The newest
