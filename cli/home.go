@@ -127,7 +127,7 @@ func (h home) openWorkflow(wf, owner string, g *globals, detail func(string) boo
 	}
 	st := engine.NewState()
 	st.Detail = detail
-	if err := st.Fold(j.Read, journal.ScanOptions{}); err != nil {
+	if err := st.FoldJournal(j); err != nil {
 		j.Close()
 		return nil, nil, journalErr(fmt.Errorf("replay journal %s: %w", j.Dir(), err), wf)
 	}

@@ -6,46 +6,61 @@ import "github.com/picoflow/picoflow/journal"
 // or the writer's (*journal.Journal).Read.
 type reader func(journal.ScanOptions, func(*journal.Event) error) error
 
-// Fold applies a journal to s as read reads it, as if every event were
-// decoded whole, but decoding whole only the events whose run has not
-// finished or that s.Detail names. A home keeps weeks of finished runs
-// (retention), and decoding each of their events, definition included,
-// was most of the cost of `picoflow run` (issue 16); a summary keeps none
-// of their big fields (journal.Lean).
-//
-// It reads the journal twice. The first pass decodes only the run_finished
-// events, for their runs, and passes over damage without a word (the
-// second reports it); what it fails to read is decoded whole. A run whose
-// run_finished is appended between the passes is decoded whole: a run is
-// read lean only when its run_finished is in the journal, and then its
-// summary is the same either way.
-func (s *State) Fold(read reader, opts journal.ScanOptions) error {
-	finished := make(map[string]bool)
-	first := opts
-	first.OnDamage = func(*journal.DamageError) error { return nil }
-	first.Select = func(en *journal.Entry) journal.Decoding {
-		if en.Type == journal.RunFinished {
-			if run := en.Run(); run != "" {
-				finished[run] = true
-			}
-		}
-		return journal.Skip
-	}
-	_ = read(first, nil) // a hint: the second pass reports what goes wrong
-	if len(finished) > 0 {
-		opts.Select = func(en *journal.Entry) journal.Decoding {
-			if run := en.Run(); finished[run] && (s.Detail == nil || !s.Detail(run)) {
-				return journal.Lean
-			}
-			return journal.Whole
-		}
-	}
+// endTypes are the entries the first scan of a fold decodes.
+var endTypes = []journal.Type{journal.RunFinished}
+
+// FoldDir folds the journal in dir into s, read-only (journal.Scan with
+// opts). A first scan decodes only the run_finished entries (the others
+// are verified, not decoded): a run that ends in the journal and that
+// Detail does not name is then a summary from its run_started on, so that
+// a fold never holds a finished run's tasks and definition, not even while
+// it reads them, and its events are decoded lean (journal.Lean: not their
+// definition, log, error, tail, outputs): a home keeps weeks of finished
+// runs, and decoding them whole was most of the cost of `picoflow run`
+// (issue 16). The first scan is best effort: a run it missed (damage, a run
+// that ended after it) is decoded whole and becomes a summary at its end
+// instead; either way the fold is the one Apply over every event decoded
+// whole gives.
+func (s *State) FoldDir(dir string, opts journal.ScanOptions) error {
+	return s.fold(func(o journal.ScanOptions, fn func(*journal.Event) error) error {
+		return journal.Scan(dir, o, fn)
+	}, opts)
+}
+
+// FoldJournal is FoldDir for a journal this process holds open, read from
+// its first entry to its last (journal.Journal.Read).
+func (s *State) FoldJournal(j *journal.Journal) error {
+	return s.fold(j.Read, journal.ScanOptions{})
+}
+
+func (s *State) fold(read reader, opts journal.ScanOptions) error {
+	first := journal.ScanOptions{From: opts.From, Types: endTypes,
+		OnDamage: func(*journal.DamageError) error { return nil }} // the fold reports it
+	s.expectEnds(func(fn func(*journal.Event) error) error { return read(first, fn) })
+	opts.Select = s.decoding
 	return read(opts, s.Apply)
 }
 
-// FoldDir folds the journal in dir (journal.Scan, read-only) into s.
-func (s *State) FoldDir(dir string, opts journal.ScanOptions) error {
-	return s.Fold(func(o journal.ScanOptions, fn func(*journal.Event) error) error {
-		return journal.Scan(dir, o, fn)
-	}, opts)
+// decoding is the journal.ScanOptions.Select of a fold: a summary from its
+// start keeps none of the big fields of its events.
+func (s *State) decoding(en *journal.Entry) journal.Decoding {
+	if s.summaryFromStart(en.Run()) {
+		return journal.Lean
+	}
+	return journal.Whole
+}
+
+// summaryFromStart reports whether run is a summary from its run_started
+// on: it ends further on, and Detail does not name it.
+func (s *State) summaryFromStart(run string) bool { return s.ends[run] && !s.detailed(run) }
+
+// expectEnds notes the runs whose run_finished scan delivers.
+func (s *State) expectEnds(scan func(func(*journal.Event) error) error) {
+	if s.ends == nil {
+		s.ends = make(map[string]bool)
+	}
+	_ = scan(func(e *journal.Event) error { // best effort, see FoldDir
+		s.ends[e.Run] = true
+		return nil
+	})
 }

@@ -85,7 +85,7 @@ func leanCounter(dir string, lean *int) reader {
 		if sel := o.Select; sel != nil {
 			o.Select = func(en *journal.Entry) journal.Decoding {
 				d := sel(en)
-				if d == journal.Lean && fn != nil {
+				if d == journal.Lean {
 					*lean++
 				}
 				return d
@@ -121,7 +121,7 @@ func TestFoldIsWholeReplay(t *testing.T) {
 			lean := 0
 			got := NewState()
 			got.Detail = tc.detail
-			if err := got.Fold(leanCounter(dir, &lean), journal.ScanOptions{}); err != nil {
+			if err := got.fold(leanCounter(dir, &lean), journal.ScanOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			sameState(t, got, want)
@@ -130,7 +130,7 @@ func TestFoldIsWholeReplay(t *testing.T) {
 			}
 			mine := NewState()
 			mine.Detail = tc.detail
-			if err := mine.Fold(h.j.Read, journal.ScanOptions{}); err != nil {
+			if err := mine.FoldJournal(h.j); err != nil {
 				t.Fatal(err)
 			}
 			sameState(t, mine, want)

@@ -169,28 +169,19 @@ type Run struct {
 	CancelReason string
 	Tasks        map[string]*TaskState // nil in a summary (Summarized)
 
-	summary bool                        // see Summarized
-	tally   [len(taskStatusNames)]int32 // a summary's tasks per status
+	summary bool // see Summarized
 }
 
 // Summarized reports whether the run is kept as a summary: it finished, and
 // the State that replayed it was not asked for its details (State.Detail),
-// so its task states (Tasks is nil) and its definition (Definition is "";
-// DefHash names it) were dropped once its run_finished was applied; Counts
-// still counts its tasks. A finished 100,000-task run is ~15 MB of task
+// so it holds no task states (Tasks is nil) and no definition (Definition
+// is ""; DefHash names it). A finished 100,000-task run is ~15 MB of task
 // states and definition, and a home keeps many: whoever needs one run's
 // details folds the journal again with a Detail that names it.
 func (r *Run) Summarized() bool { return r.summary }
 
-// summarize drops the task states and the definition of a finished run,
-// keeping how many of its tasks ended in each status.
+// summarize drops the task states and the definition of a run.
 func (r *Run) summarize() {
-	if r.summary {
-		return
-	}
-	for _, t := range r.Tasks {
-		r.tally[t.Status]++
-	}
 	r.Tasks, r.Definition, r.summary = nil, "", true
 }
 
@@ -206,22 +197,13 @@ func (r *Run) Task(name string) *TaskState {
 }
 
 // Counts returns how many tasks are in each status, given the run's task
-// names (tasks the journal never mentioned count as pending). A summary
-// counts the tasks the journal mentioned, and the rest of names as pending.
+// names (tasks the journal never mentioned count as pending); nil for a
+// summary, which holds no task.
 func (r *Run) Counts(names []string) map[TaskStatus]int {
-	c := make(map[TaskStatus]int)
 	if r.summary {
-		seen := 0
-		for s, n := range r.tally {
-			if n > 0 {
-				c[TaskStatus(s)], seen = int(n), seen+int(n)
-			}
-		}
-		if len(names) > seen {
-			c[Pending] += len(names) - seen
-		}
-		return c
+		return nil
 	}
+	c := make(map[TaskStatus]int)
 	for _, n := range names {
 		if t := r.Tasks[n]; t != nil {
 			c[t.Status]++
@@ -244,6 +226,10 @@ type State struct {
 	// unfinished runs whole and the others at a few hundred bytes each.
 	// A run that has not finished is always whole.
 	Detail func(run string) bool
+
+	// ends are the runs a first scan saw finish (FoldDir, FoldJournal):
+	// those Detail does not name are summaries from their run_started on.
+	ends map[string]bool
 }
 
 // AllRuns is a State.Detail that keeps every run whole: the fold the
@@ -281,11 +267,15 @@ func (s *State) Apply(e *journal.Event) error {
 		if _, dup := s.Runs[e.Run]; dup {
 			return fmt.Errorf("entry %d: run %s started twice", e.Seq, e.Run)
 		}
-		s.Runs[e.Run] = &Run{
+		r := &Run{
 			ID: e.Run, Workflow: e.Workflow, DefHash: e.DefHash, Definition: e.Definition,
 			Source: e.Source, Trigger: e.Trigger, RerunOf: e.RerunOf, Params: e.Params, Started: e.At(),
 			FirstSeq: e.Seq, LastSeq: e.Seq, Tasks: make(map[string]*TaskState),
 		}
+		if s.summaryFromStart(e.Run) {
+			r.summarize() // it ends further on: none of its tasks is kept meanwhile
+		}
+		s.Runs[e.Run] = r
 		return nil
 	case journal.ScheduleFired, journal.ScheduleSkipped:
 		if ft := time.Unix(0, e.FireTime); ft.After(s.LastFire[e.Workflow]) {
@@ -301,11 +291,14 @@ func (s *State) Apply(e *journal.Event) error {
 	if err := r.Apply(e); err != nil {
 		return err
 	}
-	if e.Type == journal.RunFinished && (s.Detail == nil || !s.Detail(r.ID)) {
+	if e.Type == journal.RunFinished && !s.detailed(r.ID) {
 		r.summarize()
 	}
 	return nil
 }
+
+// detailed reports whether run is kept whole once finished (Detail).
+func (s *State) detailed(run string) bool { return s.Detail != nil && s.Detail(run) }
 
 // Apply folds one event of this run into its state.
 func (r *Run) Apply(e *journal.Event) error {

@@ -22,6 +22,9 @@ const (
 	Lean
 	// Skip delivers nothing: the entry is verified and passed over.
 	Skip
+
+	// noDefinition is Whole but for Definition (ScanOptions.NoDefinition).
+	noDefinition
 )
 
 // Entry is a verified entry before its payload is decoded: what
@@ -101,10 +104,13 @@ func (en *Entry) event(d Decoding) (*Event, error) {
 		return nil, en.err
 	}
 	e := en.e
-	if d == Whole {
+	if d == Whole || d == noDefinition {
 		if e == en.scratch { // the caller's to keep
 			c := *e
 			e = &c
+		}
+		if d == noDefinition {
+			en.ps.big[bigSlot(fDefinition)] = nil
 		}
 		if en.ok && !fill(e, &en.ps) {
 			if en.jsonDecode(); en.err != nil {
@@ -112,6 +118,9 @@ func (en *Entry) event(d Decoding) (*Event, error) {
 			}
 			e = en.e
 		}
+	}
+	if d == noDefinition {
+		e.Definition = "" // decoded by encoding/json, which does not leave it out
 	}
 	e.Seq, e.Type = en.Seq, en.Type
 	en.e, en.ok = nil, false // delivered: not to be changed again

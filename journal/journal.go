@@ -451,8 +451,8 @@ func (j *Journal) ReadFrom(seq uint64, fn func(*Event) error) error {
 	return j.Read(ScanOptions{From: seq}, fn)
 }
 
-// Read is ReadFrom with the options of Scan: it is always strict (the
-// writer's own journal has no torn tail past its last entry).
+// Read is ReadFrom(opts.From, fn) with the other options of a Scan
+// (Types, NoDefinition, Select); it is always Strict.
 func (j *Journal) Read(opts ScanOptions, fn func(*Event) error) error {
 	opts.Strict = true
 	return scan(j.dir, opts, j.LastSeq(), fn)

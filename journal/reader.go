@@ -25,9 +25,21 @@ type ScanOptions struct {
 	// entries around it). Returning an error from OnDamage ends the scan
 	// with it. Read-only commands use it to keep working on what verifies.
 	OnDamage func(*DamageError) error
-	// Select, when set, is asked about each verified entry before its
-	// payload is decoded: how much of it to decode, or to skip it. A
-	// replay reads a long history lean (engine.State.Fold).
+	// Types, when set, limits fn to the entries of these types: the others
+	// are verified as every entry is, but neither decoded nor delivered.
+	// A reader that needs a few small entries (engine: which runs finish)
+	// reads the journal without decoding a definition of megabytes.
+	Types []Type
+	// NoDefinition, when set, is asked for the run of every run_started:
+	// when it says true, the event is delivered without its definition,
+	// whose bytes are checked but never copied out (a fold that keeps no
+	// finished run's definition: 7–10 MB, and twice that while decoded,
+	// for a 100,000-task workflow).
+	NoDefinition func(run string) bool
+	// Select, when set, is asked about each verified entry of Types before
+	// its payload is decoded: how much of it to decode (Whole, Lean), or
+	// to Skip it. A fold reads the events of its finished runs lean
+	// (engine.State.FoldDir). NoDefinition applies to what it leaves whole.
 	Select func(*Entry) Decoding
 }
 
@@ -129,14 +141,21 @@ type scanner struct {
 	en   Entry        // the entry Select is asked about
 }
 
-// decode decodes record r as ScanOptions.Select asks (nil: skipped).
+// decode decodes record r as ScanOptions.Types, Select and NoDefinition
+// ask (nil: skipped).
 func (sc *scanner) decode(r record) (*Event, error) {
 	if err := sc.en.reset(r.env, r.seq); err != nil {
 		return nil, err
 	}
+	if sc.opts.Types != nil && !slices.Contains(sc.opts.Types, sc.en.Type) {
+		return nil, nil
+	}
 	d := Whole
 	if sc.opts.Select != nil {
 		d = sc.opts.Select(&sc.en)
+	}
+	if d == Whole && sc.en.Type == RunStarted && sc.opts.NoDefinition != nil && sc.opts.NoDefinition(sc.en.Run()) {
+		d = noDefinition
 	}
 	if d == Skip {
 		return nil, nil
