@@ -42,12 +42,18 @@ func (s *State) fold(read reader, opts journal.ScanOptions) error {
 }
 
 // decoding is the journal.ScanOptions.Select of a fold: a summary from its
-// start keeps none of the big fields of its events.
+// start keeps none of the big fields of its events, and nothing of its task
+// events but that they are its (State.Apply: the run's LastSeq).
 func (s *State) decoding(en *journal.Entry) journal.Decoding {
-	if s.summaryFromStart(en.Run()) {
-		return journal.Lean
+	if !s.summaryFromStart(en.Run()) {
+		return journal.Whole
 	}
-	return journal.Whole
+	switch en.Type {
+	case journal.TaskStarted, journal.TaskProcess, journal.TaskFinished, journal.TaskRetrying,
+		journal.TaskSkipped, journal.TaskInDoubt, journal.TaskResolved:
+		return journal.RunOnly // Apply reads only its run of a summary's task event
+	}
+	return journal.Lean
 }
 
 // summaryFromStart reports whether run is a summary from its run_started

@@ -22,6 +22,14 @@ const (
 	Lean
 	// Skip delivers nothing: the entry is verified and passed over.
 	Skip
+	// RunOnly delivers an event with its Seq, Type and Run only (the same
+	// *Event again, as Lean). The run is read from the start of the
+	// payload as json.Marshal writes it ({"ts":N,"run":"..."), and the rest
+	// of the payload is not read: a payload that names its run a second
+	// time further on, which no release writes, is not noticed. A payload
+	// that does not start so is decoded lean. A fold reads the task events
+	// of a run that ends this way: a summary keeps none of them.
+	RunOnly
 
 	// noDefinition is Whole but for Definition (ScanOptions.NoDefinition).
 	noDefinition
@@ -37,8 +45,10 @@ type Entry struct {
 	scratch *Event // a scanner's: what entries are parsed into, and lean ones delivered in
 	e       *Event // parsed fast (ok) or decoded whole by encoding/json
 	ps      parsed
-	ok      bool  // e was parsed fast; the big fields are in ps
-	err     error // the payload does not decode
+	ok      bool   // e was parsed fast; the big fields are in ps
+	err     error  // the payload does not decode
+	peek    string // the run read from the start of the payload (peeked)
+	peeked  bool
 }
 
 // reset verifies envelope b, stored at wal index idx, into en.
@@ -57,9 +67,20 @@ func (en *Entry) reset(b []byte, idx uint64) error {
 	return nil
 }
 
-// Run returns the run the entry belongs to ("" when none, or when its
-// payload does not decode: decoding it then says why).
+// Run returns the run the entry belongs to: the one the start of its
+// payload names when it starts as json.Marshal writes (see RunOnly), else
+// the one decoding finds ("" when none, or when the payload does not
+// decode: decoding it then says why).
 func (en *Entry) Run() string {
+	if en.peeked {
+		return en.peek
+	}
+	if en.e == nil && en.err == nil {
+		if run, ok := peekRun(en.payload); ok {
+			en.peek, en.peeked = en.ps.str(run), true
+			return en.peek
+		}
+	}
 	en.parse()
 	if en.e == nil {
 		return ""
@@ -99,11 +120,20 @@ func (en *Entry) jsonDecode() {
 
 // event returns the entry's event decoded as d asks (Whole or Lean).
 func (en *Entry) event(d Decoding) (*Event, error) {
+	if d == RunOnly {
+		if en.Run(); en.peeked {
+			return en.runOnly(), nil
+		}
+		d = Lean
+	}
 	en.parse()
 	if en.err != nil {
 		return nil, en.err
 	}
 	e := en.e
+	if d == Lean && en.peeked && e.Run != en.peek {
+		d = Whole // asked on the run the payload's start names, not the one it holds
+	}
 	if d == Whole || d == noDefinition {
 		if e == en.scratch { // the caller's to keep
 			c := *e
@@ -125,4 +155,15 @@ func (en *Entry) event(d Decoding) (*Event, error) {
 	e.Seq, e.Type = en.Seq, en.Type
 	en.e, en.ok = nil, false // delivered: not to be changed again
 	return e, nil
+}
+
+// runOnly returns the scratch event (or a new one) holding the entry's
+// sequence number, type and peeked run.
+func (en *Entry) runOnly() *Event {
+	e := en.scratch
+	if e == nil {
+		e = &Event{}
+	}
+	*e = Event{Seq: en.Seq, Type: en.Type, Run: en.peek}
+	return e
 }

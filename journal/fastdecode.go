@@ -3,6 +3,7 @@ package journal
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -127,6 +128,41 @@ type parsed struct {
 	strs *interner             // a scanner's (nil: none)
 }
 
+// str returns b as a string, interned when ps has an interner.
+func (ps *parsed) str(b []byte) string {
+	if ps.strs == nil {
+		return string(b)
+	}
+	return ps.strs.get(b)
+}
+
+// peekRun reads the run at the start of a payload as json.Marshal writes
+// an Event: {"ts":<integer>,"run":"<string>" followed by a comma or the
+// end; false for anything else (a string with an escape included).
+func peekRun(p []byte) ([]byte, bool) {
+	const ts, run = `{"ts":`, `,"run":"`
+	if !bytes.HasPrefix(p, []byte(ts)) {
+		return nil, false
+	}
+	i := len(ts)
+	j := i
+	for j < len(p) && (p[j] == '-' || '0' <= p[j] && p[j] <= '9') {
+		j++
+	}
+	if _, ok := parseInt(p[i:j], 64); !ok || !bytes.HasPrefix(p[j:], []byte(run)) {
+		return nil, false
+	}
+	k := j + len(run)
+	n := k
+	for n < len(p) && plain[p[n]] {
+		n++
+	}
+	if n+1 >= len(p) || p[n] != '"' || p[n+1] != ',' && p[n+1] != '}' || !utf8.Valid(p[k:n]) {
+		return nil, false
+	}
+	return p[k:n], true
+}
+
 // interner hands out the same string for the same bytes among the last
 // few it made: the run, task, workflow and status of the events of a
 // journal repeat, and a replay of a long history then allocates them once.
@@ -216,9 +252,9 @@ func setField(e *Event, ps *parsed, f int, v []byte) bool {
 	case fParams:
 		return v[0] == '{' && json.Unmarshal(v, &e.Params) == nil
 	}
-	if ps.strs != nil && len(v) >= 2 && v[0] == '"' {
+	if len(v) >= 2 && v[0] == '"' {
 		if in := v[1 : len(v)-1]; !hasEscape(in) && utf8.Valid(in) {
-			*stringField(e, f) = ps.strs.get(in)
+			*stringField(e, f) = ps.str(in)
 			return true
 		}
 	}
@@ -458,18 +494,24 @@ func parseInt(v []byte, bits int) (int64, bool) {
 	if len(d) == 0 || d[0] == '0' && len(d) > 1 {
 		return 0, false
 	}
-	if len(d) <= 9 || bits == 64 && len(d) <= 18 { // fits: no overflow to check
-		n := int64(0)
+	if len(d) <= 9 || bits == 64 && len(d) <= 19 { // 19 digits fit a uint64
+		n := uint64(0)
 		for _, c := range d {
 			if c < '0' || c > '9' {
 				return 0, false
 			}
-			n = n*10 + int64(c-'0')
+			n = n*10 + uint64(c-'0')
 		}
-		if len(d) < len(v) {
-			n = -n
+		neg := len(d) < len(v)
+		switch {
+		case n <= math.MaxInt64 && neg:
+			return -int64(n), true
+		case n <= math.MaxInt64:
+			return int64(n), true
+		case neg && n == math.MaxInt64+1:
+			return math.MinInt64, true
 		}
-		return n, true
+		return 0, false
 	}
 	n, err := strconv.ParseInt(string(v), 10, bits)
 	return n, err == nil

@@ -568,8 +568,10 @@ func TestScanNoDefinition(t *testing.T) {
 		return b.TotalAlloc - a.TotalAlloc
 	}
 	with, without := alloc(ScanOptions{}), alloc(ScanOptions{NoDefinition: skip})
-	// Both read the big entry's segment into a buffer of its size.
-	if with-without < uint64(len(big)) {
+	// Both read the big entry's segment into a buffer of its size; the
+	// definition's string alone is its size, and the two paths differ by a
+	// few KB of small allocations besides.
+	if with-without < uint64(len(big))-64<<10 {
 		t.Errorf("scan allocates %d bytes with the definition, %d without: want at least its %d bytes less", with, without, len(big))
 	}
 }
