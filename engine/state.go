@@ -270,10 +270,12 @@ func (s *State) Apply(e *journal.Event) error {
 		r := &Run{
 			ID: e.Run, Workflow: e.Workflow, DefHash: e.DefHash, Definition: e.Definition,
 			Source: e.Source, Trigger: e.Trigger, RerunOf: e.RerunOf, Params: e.Params, Started: e.At(),
-			FirstSeq: e.Seq, LastSeq: e.Seq, Tasks: make(map[string]*TaskState),
+			FirstSeq: e.Seq, LastSeq: e.Seq,
 		}
 		if s.summaryFromStart(e.Run) {
 			r.summarize() // it ends further on: none of its tasks is kept meanwhile
+		} else {
+			r.Tasks = make(map[string]*TaskState)
 		}
 		s.Runs[e.Run] = r
 		return nil
