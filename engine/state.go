@@ -465,6 +465,18 @@ func (s *State) FoldJournal(j *journal.Journal) error {
 	return j.Read(journal.ScanOptions{NoDefinition: s.summaryFromStart}, s.Apply)
 }
 
+// OpenOptions returns opts for journal.Open of dir by a writer that folds
+// the journal into s while Open checks it (Options.Replay: one read of each
+// segment), after the first scan of FoldDir, for the runs that finish,
+// made here on dir read-only (before Open takes the lock: a run that ends
+// meanwhile becomes a summary at its end).
+func (s *State) OpenOptions(dir string, opts journal.Options) journal.Options {
+	first := journal.ScanOptions{Types: endTypes, OnDamage: func(*journal.DamageError) error { return nil }}
+	s.expectEnds(func(fn func(*journal.Event) error) error { return journal.Scan(dir, first, fn) })
+	opts.Replay, opts.NoDefinition = s.Apply, s.summaryFromStart
+	return opts
+}
+
 // summaryFromStart reports whether run is a summary from its run_started
 // on: it ends further on, and Detail does not name it. Its definition is
 // not even decoded (journal.ScanOptions.NoDefinition).

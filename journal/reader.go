@@ -180,17 +180,22 @@ func (sc *scanner) damage(d *DamageError) error {
 	return sc.opts.OnDamage(d)
 }
 
-// decode is decode, without the definition of a run_started that
-// NoDefinition names.
+// decode is decodeEntry with the scan's NoDefinition.
 func (sc *scanner) decode(env []byte, seq uint64) (*Event, error) {
-	if sc.opts.NoDefinition == nil {
+	return decodeEntry(env, seq, sc.opts.NoDefinition)
+}
+
+// decodeEntry is decode, without the definition of a run_started that
+// noDefinition names (ScanOptions.NoDefinition).
+func decodeEntry(env []byte, seq uint64, noDefinition func(run string) bool) (*Event, error) {
+	if noDefinition == nil {
 		return decode(env, seq)
 	}
 	if t, err := decodeHeader(env, seq); err != nil || t != RunStarted {
 		return decode(env, seq)
 	}
 	e, err := decodeNoDefinition(env, seq)
-	if err != nil || !sc.opts.NoDefinition(e.Run) {
+	if err != nil || !noDefinition(e.Run) {
 		return decode(env, seq) // wanted whole: decoded again, with it
 	}
 	return e, nil
