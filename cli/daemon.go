@@ -159,6 +159,11 @@ func (m *Main) runDaemon(ctx context.Context, g *globals, cfg *config.Config, f 
 		Watchdog:     watchdogInterval(m.Getenv),
 		Version:      version,
 	})
+	m.onForce(func() {
+		if !d.Freeze(freezeWait) {
+			m.forceUnsynced.Store(true)
+		}
+	})
 	err := d.Run(ctx)
 	var le *daemon.LockedError
 	if errors.As(err, &le) {

@@ -33,6 +33,7 @@ func TestDaemonBinary(t *testing.T) {
 	t.Run("run-and-resolve-beside", func(t *testing.T) { t.Parallel(); testDaemonBeside(t, bin) })
 	t.Run("gc-beside", func(t *testing.T) { t.Parallel(); testDaemonGC(t, bin) })
 	t.Run("cancel", func(t *testing.T) { t.Parallel(); testDaemonCancel(t, bin) })
+	t.Run("forced-exit", func(t *testing.T) { t.Parallel(); testDaemonForcedExit(t, bin) })
 }
 
 // dmnBuffer is an output sink read while the child writes.

@@ -2,11 +2,14 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -133,4 +136,117 @@ func countWords(words []string) map[string]int {
 		c[w]++
 	}
 	return c
+}
+
+var (
+	startedRe  = regexp.MustCompile(`run (\S+) was started and stays resumable`)
+	resumingRe = regexp.MustCompile(`resuming run (\S+)`)
+)
+
+// TestRunOutOfInodes runs a workflow whose definition is bigger than a
+// journal segment (its run_started goes in a segment of its own,
+// journal/bigentry.go) with k inodes left, k = 0, 1, ... until the run
+// succeeds, and then once more with every inode free. Whatever ran out
+// first (the entry's own segment, the empty one after it, the log
+// directory, the log file), the exit code and message tell what the next
+// run does: exit 7 saying "run X was started" → it resumes X; any other
+// failure → it starts a new run.
+func TestRunOutOfInodes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs to use up its inodes needs root")
+	}
+	bin := testBinary(t)
+	fs := mountTmpfs(t, "64m,nr_inodes=400")
+	dir := t.TempDir()
+	hm := filepath.Join(fs, "home")
+	file := writeWorkflow(t, dir, "big", "", spec{name: "a", cmd: "echo a"})
+	line := "# " + strings.Repeat("x", 97) + "\n"
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString(strings.Repeat(line, (1<<20)/len(line)+2000))
+		f.Close()
+	}
+	cfg := filepath.Join(dir, "config.yaml")
+	if err == nil {
+		err = os.WriteFile(cfg, []byte("resources:\n  max_workflow_file: 4MiB\n"), 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() (int, string, string) {
+		c := start(t, bin, "run", "--home", hm, "--config", cfg, file)
+		code := c.wait(t)
+		return code, c.stdout.String(), c.stderr.String()
+	}
+	if code, out, errs := run(); code != ExitOK { // the home, the journal, HOME/logs/big
+		t.Fatalf("first run: exit %d\n%s%s", code, out, errs)
+	}
+	fill := filepath.Join(fs, "fill")
+	if err := os.Mkdir(fill, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var ownSegment, started bool
+	for k := 0; ; k++ {
+		if k == 20 {
+			t.Fatal("the run never succeeded")
+		}
+		free := useUpInodes(t, fill, k)
+		code, out, errs := run()
+		free()
+		code2, out2, errs2 := run()
+		if code2 != ExitOK {
+			t.Fatalf("k=%d: the run after freeing the inodes: exit %d\n%s%s", k, code2, out2, errs2)
+		}
+		resumed := resumingRe.FindStringSubmatch(out2)
+		said := startedRe.FindStringSubmatch(errs)
+		t.Logf("k=%d: exit %d: %s", k, code, strings.TrimSpace(errs))
+		switch {
+		case code == ExitOK:
+			if !ownSegment || !started {
+				t.Errorf("the inodes never ran out at the big entry's segments (%v) or after the run started (%v)", ownSegment, started)
+			}
+			return
+		case code == ExitInternal && said != nil:
+			started = true
+			if resumed == nil || resumed[1] != said[1] {
+				t.Errorf("k=%d: exit 7 said run %s was started; the next run printed\n%s", k, said[1], out2)
+			}
+		case code == ExitInternal || code == ExitFailed:
+			ownSegment = ownSegment || strings.Contains(errs, "in a segment of its own")
+			if resumed != nil {
+				t.Errorf("k=%d: exit %d did not say a run was started, and the next run resumed %s:\n%s", k, code, resumed[1], errs)
+			}
+		default:
+			t.Fatalf("k=%d: exit %d\n%s%s", k, code, out, errs)
+		}
+	}
+}
+
+// useUpInodes creates empty files in dir until the file system has no
+// inode left, then removes keep of them; the function it returns removes
+// the rest.
+func useUpInodes(t *testing.T, dir string, keep int) func() {
+	t.Helper()
+	var made []string
+	for i := 0; ; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("inode-%d", i))
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, syscall.ENOSPC) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		made = append(made, p)
+	}
+	for range min(keep, len(made)) {
+		os.Remove(made[len(made)-1])
+		made = made[:len(made)-1]
+	}
+	return func() {
+		for _, p := range made {
+			os.Remove(p)
+		}
+	}
 }

@@ -36,6 +36,11 @@ that is kept, so that what remains always replays. If a daemon or a run
 holds a workflow's journal, gc says so and leaves that journal for a later
 gc.
 
+gc also removes a log directory HOME/logs/WF/RUN that no run owns: one a
+power cut left behind when it lost the start of a foreground run (written
+without an fsync until the run's first one). A live run's directory is
+never one of them.
+
   picoflow gc --dry-run
   picoflow gc`,
 		setup: func(fs *pflag.FlagSet) runFunc {
@@ -122,6 +127,9 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 			return withCode(ExitInternal, err)
 		}
 	}
+	if err := m.gcOrphans(ctx, h, db, verb, dry); err != nil {
+		return err
+	}
 	srcs, err := h.journals()
 	if err != nil {
 		return withCode(ExitInternal, err)
@@ -135,6 +143,25 @@ func (m *Main) gc(ctx context.Context, g *globals, dry bool) error {
 		}
 	}
 	return first
+}
+
+// gcOrphans removes (or, dry, reports) the log directories no run owns
+// (orphanLogs).
+func (m *Main) gcOrphans(ctx context.Context, h home, db *projector.DB, verb string, dry bool) error {
+	orphans, err := m.orphanLogs(ctx, h, db)
+	if err != nil {
+		return err
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	size, err := m.dropLogs(h, &config.Config{}, orphans, dry) // HOME/logs only: not paths.logs (orphanLogs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "%s the log directories of %d run(s)%s that never got into the journal (%s)\n",
+		verb, len(orphans), perWorkflow(orphans), fmtBytes(size))
+	return nil
 }
 
 // truncateJournal cuts one journal before the first entry that a kept run

@@ -109,7 +109,12 @@ func (h home) openWorkflow(wf, owner string, g *globals, detail func(string) boo
 	}
 	// upgrade made the journal's directory in a new home; journal.Open
 	// makes it durably in a home that has one already (MkdirDurable).
-	j, err := openJournal(journalDir(string(h), wf), wf, journal.Options{Owner: owner})
+	// Open replays the journal into st as it checks it (one read), after
+	// a scan for the runs that finish (engine.State.OpenOptions).
+	dir := journalDir(string(h), wf)
+	st := engine.NewState()
+	st.Detail = detail
+	j, err := openJournal(dir, wf, st.OpenOptions(dir, journal.Options{Owner: owner}))
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)
@@ -124,12 +129,6 @@ func (h home) openWorkflow(wf, owner string, g *globals, detail func(string) boo
 		g.log.Warn("journal repaired: dropped a torn tail left by a crash", "journal", j.Dir(),
 			"segment", rep.Segment, "offset", rep.Offset, "bytes", rep.Dropped,
 			"last_good", rep.LastGood, "copy", rep.Copy, "cause", rep.Cause)
-	}
-	st := engine.NewState()
-	st.Detail = detail
-	if err := st.FoldJournal(j); err != nil {
-		j.Close()
-		return nil, nil, journalErr(fmt.Errorf("replay journal %s: %w", j.Dir(), err), wf)
 	}
 	return j, st, nil
 }

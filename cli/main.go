@@ -47,6 +47,15 @@ type Main struct {
 	// tasks: the open journal's writes (see onForce).
 	forceMu  sync.Mutex
 	onForced []func()
+	// forceUnsynced: a forced exit froze a journal without syncing it (a
+	// write in progress did not finish within freezeWait).
+	forceUnsynced atomic.Bool
+	// forcing is set once a forced exit began; forceDone is closed when it
+	// has killed the tasks and said so (just before it exits). The command
+	// may return meanwhile (its frozen journal fails its writes): Run then
+	// waits for forceDone and returns ExitForced, the exit's own code.
+	forcing   atomic.Bool
+	forceDone chan struct{}
 	// cancelSig receives SIGUSR1: picoflow cancel asks a foreground run
 	// to look at its request file (cancel.go).
 	cancelSig chan os.Signal
@@ -106,8 +115,13 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 	defer signal.Stop(m.cancelSig)
 	finished := make(chan struct{})
 	defer close(finished)
+	m.forceDone = make(chan struct{})
 	go m.watchSignals(cancel, sig, finished)
 	err := m.run(ctx, args)
+	if m.forcing.Load() {
+		<-m.forceDone
+		return ExitForced
+	}
 	if err == nil {
 		return ExitOK
 	}

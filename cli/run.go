@@ -179,7 +179,11 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 			}
 		}
 	}()
-	m.onForce(p.forced) // after the journal's Freeze (takeWorkflow)
+	m.onForce(func() { // after the journal's Freeze (takeWorkflow)
+		if !m.forceUnsynced.Load() {
+			p.forced()
+		}
+	})
 	return engine.New(engine.Options{
 		Cancels:     cancels,
 		Journal:     startWatch{Journal: j, p: p},
@@ -261,12 +265,22 @@ func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb stri
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m.onForce(j.Freeze)
+	m.onForce(func() {
+		if !j.Freeze(freezeWait) {
+			m.forceUnsynced.Store(true)
+		}
+	})
 	return j, st, func() { j.Close() }, nil
 }
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
 	h := home(g.home)
+	for _, t := range wf.Tasks {
+		if t.Type() == workflow.TypeShell {
+			shell.WarmUp() // beside the journal's opening
+			break
+		}
+	}
 	j, st, release, err := m.takeWorkflow(g, h, wf, "run", nil)
 	if err != nil {
 		return err
@@ -423,6 +437,12 @@ func cancelRun(ctx context.Context, g *globals, eng *engine.Engine, r *engine.Ru
 
 // runOutcome maps a run's end to an exit code.
 func runOutcome(ctx context.Context, r *engine.Run, err error) error {
+	if err != nil && r != nil && r.Status == engine.RunRunning {
+		// The run is in the journal (its run_started was written): say so,
+		// or the next run's "resuming run" comes as a surprise.
+		return withCode(ExitInternal, fmt.Errorf("%w\n  run %s was started and stays resumable: once the cause is fixed, "+
+			"picoflow resume %s (or run the same file) continues it", err, r.ID, r.ID))
+	}
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}

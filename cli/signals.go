@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // watchSignals turns signals into a graceful stop and a forced exit until
@@ -36,6 +37,7 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 			m.notice("already stopping gracefully (send SIGINT to force)", s)
 			continue
 		}
+		m.forcing.Store(true)
 		m.freezeForExit()
 		killed := killTaskGroups()
 		msg := "forced exit; the journal is consistent and the run resumable"
@@ -47,7 +49,11 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 			msg = fmt.Sprintf("forced exit: killed %d task process group(s) (SIGKILL to pgid %s); the journal is consistent and the run resumable",
 				len(killed), strings.Join(pg, ", "))
 		}
+		if m.forceUnsynced.Load() {
+			msg += fmt.Sprintf(" (a journal write still in progress after %v was left unfinished: the file system does not answer)", freezeWait)
+		}
 		m.notice(msg, s)
+		close(m.forceDone)
 		exit := m.Exit
 		if exit == nil {
 			exit = os.Exit
@@ -56,6 +62,11 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 		return
 	}
 }
+
+// freezeWait bounds how long a forced exit waits for a journal write in
+// progress (journal.Freeze): a write that hangs in the kernel must not
+// keep the second SIGINT from exiting.
+const freezeWait = time.Second
 
 // onForce registers f to run when a second SIGINT forces the exit, before
 // the tasks are killed (a journal's Freeze).

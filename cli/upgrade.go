@@ -137,9 +137,19 @@ func mkdirExisting(dir string) error {
 }
 
 // needsUpgrade reports whether HOME/journal holds an old single journal, or
-// a conversion was cut short.
+// a conversion was cut short. In a converted or new home it lists nothing.
 func (h home) needsUpgrade() bool {
-	return pathExists(h.upgradeTmp()) || isV1Journal(h.journal())
+	if pathExists(h.upgradeTmp()) {
+		return true
+	}
+	// The layout marker is a directory made only where no old journal
+	// was, and an older release cannot start one beside it (it opens LOCK
+	// as its lock file): with it, there is nothing to list. An old
+	// journal's LOCK is a file.
+	if fi, err := os.Lstat(h.layoutMarker()); err == nil && fi.IsDir() {
+		return false
+	}
+	return isV1Journal(h.journal())
 }
 
 // isV1Journal reports whether dir holds segments directly.

@@ -2,11 +2,12 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -113,10 +114,14 @@ func New(opts Options) *Engine {
 // NewRunID returns a sortable, readable run id: 20261125-193700-3f2a9c1b.
 // Any number of processes start runs on one home, each in its workflow's
 // journal, and none sees the others' ids: 32 random bits keep two runs
-// started in the same second from sharing one (16 did not).
+// started in the same second from sharing one (16 did not). They come
+// from math/rand/v2's generator, which the runtime seeds from the
+// system's entropy at start-up: ids need to differ, not to be secret, and
+// crypto/rand's first read (its DRBG and the vDSO getrandom state) cost
+// a one-task run 0.07 ms.
 func NewRunID(t time.Time) string {
 	var b [4]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint32(b[:], rand.Uint32())
 	return t.UTC().Format("20060102-150405-") + hex.EncodeToString(b[:])
 }
 

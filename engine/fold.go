@@ -33,6 +33,19 @@ func (s *State) FoldJournal(j *journal.Journal) error {
 	return s.fold(j.Read, journal.ScanOptions{})
 }
 
+// OpenOptions returns opts for journal.Open of dir by a writer that folds
+// the journal into s while Open checks it (Options.Replay: one read of each
+// segment), after the first scan of FoldDir, for the runs that finish,
+// made here on dir read-only (before Open takes the lock: a run that ends
+// meanwhile becomes a summary at its end). The events of a summary are
+// read as a fold reads them (Options.Select).
+func (s *State) OpenOptions(dir string, opts journal.Options) journal.Options {
+	first := journal.ScanOptions{Types: endTypes, OnDamage: func(*journal.DamageError) error { return nil }}
+	s.expectEnds(func(fn func(*journal.Event) error) error { return journal.Scan(dir, first, fn) })
+	opts.Replay, opts.Select = s.Apply, s.decoding
+	return opts
+}
+
 func (s *State) fold(read reader, opts journal.ScanOptions) error {
 	first := journal.ScanOptions{From: opts.From, Types: endTypes,
 		OnDamage: func(*journal.DamageError) error { return nil }} // the fold reports it

@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/picoflow/picoflow/journal"
 )
@@ -134,8 +136,32 @@ func TestFoldIsWholeReplay(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameState(t, mine, want)
+			// as a writer's journal.Open replays it
+			h.j.Close()
+			opened := NewState()
+			opened.Detail = tc.detail
+			j, err := openJournalOpts(dir, opened.OpenOptions(dir, journal.Options{Owner: "test"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.j = j
+			sameState(t, opened, want)
 		})
 	}
+}
+
+// openJournalOpts is openJournal with options.
+func openJournalOpts(dir string, opts journal.Options) (*journal.Journal, error) {
+	j, err := journal.Open(dir, opts)
+	for i := 0; err != nil && i < 500; i++ { // see openJournal
+		var le *journal.LockedError
+		if !errors.As(err, &le) || le.PID != os.Getpid() {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+		j, err = journal.Open(dir, opts)
+	}
+	return j, err
 }
 
 // TestFoldDamaged: over a journal with damage in the middle, a fold that

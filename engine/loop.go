@@ -102,6 +102,9 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, hel
 	inflight := min(x.maxParallel(), n)
 	x.results = make(chan attemptResult, inflight)
 	x.procs = make(chan *journal.Event, inflight)
+	// Only once the run_started is written (to the file, durable or not):
+	// gc takes a log directory whose run no journal holds for one a power
+	// cut left behind (cli/gc_orphans.go).
 	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
 		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -128,12 +129,21 @@ func (j *Journal) commitAlone(c *commit) error {
 // goes on (A7), and the directory is fsynced; then the wal is opened
 // again. A crash before the fsync of the entry's file leaves a torn tail,
 // which Open repairs (the append never returned); after it, the entry is
-// whole. Called with wmu held.
+// whole. An error after the entry's file was written (the file system ran
+// out of inodes for seq+1, say) takes the entry back (undoAlone): the
+// append fails, so the journal must not hold the entry for the next Open
+// (a run that said it could not start would be resumed). Called with wmu
+// held.
 func (j *Journal) writeAlone(seq uint64, entry []byte) error {
+	path := filepath.Join(j.dir, segmentName(seq))
+	_, statErr := os.Lstat(path)
+	wasTail := statErr == nil // the wal's empty tail, named seq
+	wrote := false
 	err := j.fsync(j.log.Close)
 	j.log = nil
 	if err == nil {
-		err = writeSegment(filepath.Join(j.dir, segmentName(seq)), entry)
+		wrote = true
+		err = writeSegment(path, entry)
 	}
 	if err == nil {
 		err = writeSegment(filepath.Join(j.dir, segmentName(seq+1)), nil)
@@ -149,14 +159,55 @@ func (j *Journal) writeAlone(seq uint64, entry []byte) error {
 		j.log, err = openWal(j.dir, j.opts)
 	}
 	if err != nil {
-		j.failed = fmt.Errorf("write entry %d in a segment of its own: %w", seq, err)
 		if j.log != nil {
 			j.log.Close()
 			j.log = nil
 		}
+		j.failed = fmt.Errorf("write entry %d in a segment of its own: %w", seq, err)
+		if wrote {
+			if uerr := j.undoAlone(seq, wasTail); uerr != nil {
+				j.failed = fmt.Errorf("%w; taking the entry back failed too, so the journal may hold it (the next Open keeps it whole or repairs it): %v", j.failed, uerr)
+			} else {
+				j.failed = fmt.Errorf("%w (taken back: the journal does not hold it)", j.failed)
+			}
+		}
 		return j.failed
 	}
 	return nil
+}
+
+// undoAlone takes back the entry writeAlone wrote for seq: its segment is
+// emptied again when it was the wal's empty tail (it keeps its durable
+// name), removed otherwise, the segment seq+1 is removed, and the
+// directory is fsynced. None of it needs an inode or a free block.
+func (j *Journal) undoAlone(seq uint64, wasTail bool) error {
+	path := filepath.Join(j.dir, segmentName(seq))
+	var err error
+	if wasTail {
+		err = truncateSynced(path)
+	} else if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = rerr
+	}
+	if rerr := os.Remove(filepath.Join(j.dir, segmentName(seq+1))); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+		err = rerr
+	}
+	if err == nil {
+		err = j.syncDir()
+	}
+	return err
+}
+
+// truncateSynced empties the file at path and fsyncs it.
+func truncateSynced(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // writeSegment creates a segment file holding entry (none when nil), as

@@ -154,7 +154,7 @@ func checkDir(dir string) (VerifyReport, error) {
 		}
 		var rep VerifyReport
 		if !moving || attempt == scanRetries {
-			rep, err = checkSegments(dir, segs)
+			rep, _, err = checkSegments(dir, segs, nil)
 		}
 		if (moving || errors.Is(err, errGone)) && attempt < scanRetries {
 			time.Sleep(time.Millisecond)
@@ -164,11 +164,18 @@ func checkDir(dir string) (VerifyReport, error) {
 	}
 }
 
-func checkSegments(dir string, segs []segment) (VerifyReport, error) {
+// checkSegments checks segs, the segments of dir in index order. It
+// returns what it found and the size of the last segment. With apply set,
+// it decodes every entry that verifies and passes it to apply, in order,
+// until the first damage (Open replays a journal while it checks it: one
+// read instead of two). A torn tail's records are not entries: apply never
+// sees them.
+func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, int64, error) {
 	rep := VerifyReport{Dir: dir}
 	rep.Segments = len(segs)
 	var open *DamageError // a damaged region that ran to the end of its segment
 	var expect uint64     // the entry the next segment should start with
+	var size int64
 	for i, s := range segs {
 		if open != nil {
 			rep.Damage = append(rep.Damage, *open)
@@ -178,13 +185,17 @@ func checkSegments(dir string, segs []segment) (VerifyReport, error) {
 				Reason: fmt.Sprintf("segment %s does not follow entry %d", filepath.Base(s.path), expect-1)})
 		}
 		expect = s.first
+		if onSegmentRead != nil {
+			onSegmentRead(s.path)
+		}
 		buf, err := os.ReadFile(s.path)
 		if errors.Is(err, os.ErrNotExist) {
-			return rep, fmt.Errorf("%w: %s", errGone, filepath.Base(s.path))
+			return rep, 0, fmt.Errorf("%w: %s", errGone, filepath.Base(s.path))
 		}
 		if err != nil {
-			return rep, fmt.Errorf("verify journal: read segment %s: %w", filepath.Base(s.path), err)
+			return rep, 0, fmt.Errorf("verify journal: read segment %s: %w", filepath.Base(s.path), err)
 		}
+		size = int64(len(buf))
 		last := i == len(segs)-1
 		err = walkSegment(buf, s.first, func(r record) error {
 			if rep.First == 0 {
@@ -192,7 +203,10 @@ func checkSegments(dir string, segs []segment) (VerifyReport, error) {
 			}
 			rep.Entries++
 			rep.Last, expect = r.seq, r.seq+1
-			return nil
+			if apply == nil || len(rep.Damage) > 0 || open != nil {
+				return nil // damage fails Open: an entry after it must not make a replay error of it
+			}
+			return replayRecord(r, s.path, apply)
 		}, func(g region) error {
 			d := DamageError{Dir: dir, Segment: s.path, Offset: int64(g.off), Index: g.idx, Reason: g.reason}
 			switch {
@@ -207,11 +221,44 @@ func checkSegments(dir string, segs []segment) (VerifyReport, error) {
 			return nil
 		})
 		if err != nil {
-			return rep, err
+			return rep, 0, err
 		}
 	}
 	if open != nil {
 		rep.Damage = append(rep.Damage, *open)
 	}
-	return rep, nil
+	return rep, size, nil
 }
+
+// replayer is what Open replays into (Options.Replay), the runs whose
+// definition it does not want (Options.NoDefinition) and how much of each
+// entry it wants (Options.Select).
+type replayer struct {
+	apply        func(*Event) error
+	noDefinition func(run string) bool
+	sel          func(*Entry) Decoding
+	en           Entry
+}
+
+// replayRecord decodes a verified record of the segment at path and
+// passes it to rp.
+func replayRecord(r record, path string, rp *replayer) error {
+	e, err := rp.en.decode(r, nil, rp.sel, rp.noDefinition)
+	if err != nil {
+		return &replayError{fmt.Errorf("segment %s: %w", filepath.Base(path), err)}
+	}
+	if e == nil {
+		return nil // skipped
+	}
+	if err := rp.apply(e); err != nil {
+		return &replayError{err}
+	}
+	return nil
+}
+
+// replayError is an error of an entry that verifies, in its decoding or
+// its replay: not damage.
+type replayError struct{ err error }
+
+func (e *replayError) Error() string { return e.err.Error() }
+func (e *replayError) Unwrap() error { return e.err }

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,5 +127,91 @@ func TestReadersOnReadOnlyFS(t *testing.T) {
 	}
 	if _, err := Open(dir, Options{}); err == nil {
 		t.Fatal("Open for writing succeeded on a read-only fs")
+	}
+}
+
+// useUpInodes creates empty files in dir until the file system has no
+// inode left, then removes keep of them, and returns a function that
+// removes the rest.
+func useUpInodes(t *testing.T, dir string, keep int) func() {
+	t.Helper()
+	var made []string
+	for i := 0; ; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("inode-%d", i))
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, syscall.ENOSPC) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		made = append(made, p)
+	}
+	for range keep {
+		if err := os.Remove(made[len(made)-1]); err != nil {
+			t.Fatal(err)
+		}
+		made = made[:len(made)-1]
+	}
+	return func() {
+		for _, p := range made {
+			os.Remove(p)
+		}
+	}
+}
+
+// TestBigEntryOutOfInodes: the file system runs out of inodes right after
+// a big entry's own segment is written (writeAlone), when it creates the
+// empty segment after it. The append fails and the entry is taken back:
+// the reopened journal ends before it, so a run whose start failed is not
+// resumed later; appends go on from there. The entry's segment is the
+// wal's empty tail (a new journal) or a new file (after a tail that holds
+// entries).
+func TestBigEntryOutOfInodes(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		before int // entries before the big one
+		free   int // inodes left: the new segment files the append makes before it fails
+	}{
+		{"entry-replaces-the-empty-tail", 0, 0},
+		{"entry-in-a-new-segment", 3, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := mountTmpfs(t, "16m,nr_inodes=64")
+			dir := filepath.Join(fs, "journal")
+			j, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { j.Close() }) // before the unmount
+			before := testEvents(1, c.before, 100)
+			if len(before) > 0 {
+				if err := j.Append(before...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			free := useUpInodes(t, fs, c.free)
+			aerr := j.Append(bigEvent())
+			j.Close()
+			free()
+			if !errors.Is(aerr, syscall.ENOSPC) {
+				t.Fatalf("big append without inodes: %v; want ENOSPC", aerr)
+			}
+			j, err = Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diffLines(readAll(t, j, 1), describeAll(before, 1)); d != "" {
+				t.Fatalf("the append failed, and the reopened journal holds its entry; want the entries before it only:\n%s", d)
+			}
+			if !strings.Contains(aerr.Error(), "taken back: the journal does not hold it") {
+				t.Errorf("big append without inodes: %v; want it to say the entry was taken back", aerr)
+			}
+			big := bigEvent()
+			if err := j.Append(big); err != nil || big.Seq != uint64(c.before+1) {
+				t.Fatalf("big append once inodes are free: seq %d, %v; want seq %d", big.Seq, err, c.before+1)
+			}
+		})
 	}
 }

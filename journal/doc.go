@@ -75,15 +75,21 @@
 // # Recovery (Open)
 //
 //  1. Take an exclusive flock on DIR/LOCK (a second writer gets LockedError
-//     naming the holder's PID).
-//  2. Finish or roll back an interrupted Salvage (see below).
-//  3. Check every segment. Damage: change nothing and fail with a
-//     *DamageError (errors.Is(err, ErrDamaged)) naming the file, the byte
-//     offset and the entry. A torn tail: copy the last segment to
-//     DIR/damaged/NAME.UNIXNANO (fsynced), truncate it where the torn record
-//     starts, fsync it and the directory. Every entry that verifies is kept.
+//     naming the holder's PID), and list DIR once.
+//  2. Finish or roll back an interrupted Salvage (see below), when the
+//     listing has salvage.new or salvage.ready.
+//  3. Check every segment listed, reading each once. Damage: change
+//     nothing and fail with a *DamageError (errors.Is(err, ErrDamaged))
+//     naming the file, the byte offset and the entry. A torn tail: copy the
+//     last segment to DIR/damaged/NAME.UNIXNANO (fsynced), truncate it
+//     where the torn record starts, fsync it and the directory. Every entry
+//     that verifies is kept. With Options.Replay, every entry is decoded
+//     and handed to it as it is checked, up to the first damage (a writer
+//     that folds its journal into a state reads it once).
 //  4. Open the wal (which also completes or rolls back its own interrupted
-//     front/back truncations), then verify the last entry again.
+//     front/back truncations), then verify the last entry again. Unless the
+//     wal had to create the first segment or finish a truncation, the names
+//     in DIR are those listed in step 1.
 //  5. The next sequence number is LastIndex()+1.
 //
 // # Readers

@@ -3,6 +3,7 @@ package journal
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Decoding says how much of an entry a scan decodes (ScanOptions.Select).
@@ -166,4 +167,30 @@ func (en *Entry) runOnly() *Event {
 	}
 	*e = Event{Seq: en.Seq, Type: en.Type, Run: en.peek}
 	return e
+}
+
+// reuse makes en a scanner's: entries are parsed into one scratch event
+// (delivered as is when Lean or RunOnly), their strings interned.
+func (en *Entry) reuse() { en.scratch, en.ps.strs = &Event{}, &interner{} }
+
+// decode verifies record r into en and decodes it as a scan's options
+// ask (nil: skipped): types (nil: all), sel (nil: Whole), noDef.
+func (en *Entry) decode(r record, types []Type, sel func(*Entry) Decoding, noDef func(string) bool) (*Event, error) {
+	if err := en.reset(r.env, r.seq); err != nil {
+		return nil, err
+	}
+	if types != nil && !slices.Contains(types, en.Type) {
+		return nil, nil
+	}
+	d := Whole
+	if sel != nil {
+		d = sel(en)
+	}
+	if d == Whole && en.Type == RunStarted && noDef != nil && noDef(en.Run()) {
+		d = noDefinition
+	}
+	if d == Skip {
+		return nil, nil
+	}
+	return en.event(d)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 )
 
 // Envelope layout, little-endian (see doc.go):
@@ -24,8 +23,6 @@ const (
 	// MaxPayload bounds one event; a larger length field is treated as damage.
 	MaxPayload = 64 << 20
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ErrCorrupt is returned (wrapped) for an entry whose envelope does not verify.
 var ErrCorrupt = errors.New("corrupt journal entry")
@@ -47,7 +44,7 @@ func sealEnvelope(entry []byte, t Type, seq uint64) {
 	binary.LittleEndian.PutUint16(h[2:], uint16(t))
 	binary.LittleEndian.PutUint64(h[4:], seq)
 	binary.LittleEndian.PutUint32(h[12:], uint32(len(payload)))
-	crc := crc32.Update(crc32.Checksum(h[:16], castagnoli), castagnoli, payload)
+	crc := crc32c(crc32c(0, h[:16]), payload)
 	binary.LittleEndian.PutUint32(h[16:], crc)
 }
 
@@ -93,7 +90,7 @@ func verify(b []byte) (Type, uint64, []byte, error) {
 		return 0, 0, nil, fmt.Errorf("%w: payload length %d, entry holds %d", ErrCorrupt, n, len(b)-headerSize)
 	}
 	want := binary.LittleEndian.Uint32(b[16:])
-	got := crc32.Update(crc32.Checksum(b[:16], castagnoli), castagnoli, b[headerSize:])
+	got := crc32c(crc32c(0, b[:16]), b[headerSize:])
 	if got != want {
 		return 0, 0, nil, fmt.Errorf("%w: crc32c %08x, want %08x", ErrCorrupt, got, want)
 	}

@@ -29,6 +29,16 @@ type Options struct {
 	// Owner is written into the lock file next to the PID, so that a
 	// refused second writer can say who holds the journal.
 	Owner string
+	// Replay, when set, is called by Open with every entry, in order, as
+	// it checks them: a writer that folds its journal into a state reads
+	// each segment once, not once to check it and once more with
+	// ReadFrom. When Open fails, whatever Replay was given must be
+	// discarded.
+	Replay func(*Event) error
+	// NoDefinition is ScanOptions.NoDefinition for Replay.
+	NoDefinition func(run string) bool
+	// Select is ScanOptions.Select for Replay.
+	Select func(*Entry) Decoding
 }
 
 // Stats are cumulative counters of one open journal.
@@ -65,6 +75,7 @@ type Journal struct {
 	qmu   sync.Mutex // guards queue
 	queue []*commit
 
+	frozen                 atomic.Bool // Freeze: no write from now on
 	entries, bytes, fsyncs atomic.Uint64
 	Repaired               RepairReport // what Open's repair did
 }
@@ -78,7 +89,7 @@ type commit struct {
 
 // Open locks dir (creating it), repairs a torn tail, opens the wal and checks
 // its last entry. Only one process may have a journal open; others read it
-// with Scan.
+// with Scan. With Options.Replay set, it passes every entry to it.
 func Open(dir string, opts Options) (*Journal, error) {
 	if opts.SegmentSize == 0 {
 		opts.SegmentSize = DefaultSegmentSize
@@ -90,53 +101,101 @@ func Open(dir string, opts Options) (*Journal, error) {
 	if err := j.lock(); err != nil {
 		return nil, err
 	}
-	if err := finishSalvage(dir); err != nil {
-		j.unlock()
-		return nil, fmt.Errorf("open journal: %w", err)
-	}
-	rep, err := Repair(dir)
+	l, err := j.prepare()
 	if err != nil {
 		j.unlock()
-		if errors.Is(err, ErrDamaged) {
-			return nil, err // it names the journal, the file, the offset and the entry
-		}
-		return nil, fmt.Errorf("repair journal: %w", err)
-	}
-	j.Repaired = rep
-	if j.clean { // names a killed writer left may not be durable; a closed one's are
-		if j.dirNames, _, err = dirNames(dir); err != nil {
-			j.unlock()
-			return nil, fmt.Errorf("open journal: %w", err)
-		}
+		return nil, err
 	}
 	j.log, err = openWal(dir, opts)
 	if err != nil {
 		j.unlock()
 		return nil, fmt.Errorf("open journal %s: %w", dir, err)
 	}
-	if j.last, err = j.log.LastIndex(); err != nil {
+	if err := j.checkLast(); err != nil {
 		j.Close()
-		return nil, fmt.Errorf("open journal: %w", err)
+		return nil, err
 	}
-	if j.last > 0 {
-		data, err := j.log.Read(j.last)
-		if err == nil {
-			_, err = decodeHeader(data, j.last)
-		}
-		if err != nil {
-			j.Close()
-			return nil, fmt.Errorf("open journal: last entry: %w", err)
-		}
+	// wal.Open creates the first segment of an empty journal and finishes
+	// a truncation cut short: then the names may have changed. Else they
+	// are those listed (A8); after a writer that did not close the
+	// journal, they may not be durable yet.
+	if len(l.segs) == 0 || l.moving {
+		err = j.syncDirIfChanged()
+	} else {
+		err = j.syncDirIfNot(l.names)
 	}
-	// The segment wal.Open may have created, and after a writer that did
-	// not close the journal, whatever names it left.
-	if err = j.syncDirIfChanged(); err != nil {
+	if err == nil && l.moving && opts.Replay != nil {
+		// the check read entries the truncation removes
+		err = j.Read(ScanOptions{NoDefinition: opts.NoDefinition, Select: opts.Select}, opts.Replay)
+	}
+	if err != nil {
 		j.Close()
 		return nil, fmt.Errorf("open journal: %w", err)
 	}
 	// Reading the last entry cached its segment when the tail is empty.
 	_ = j.log.ClearCache()
 	return j, nil
+}
+
+// prepare finishes or rolls back a salvage, repairs a torn tail and, with
+// Options.Replay, replays the journal, from one listing of the directory
+// (and one read of each segment). It returns that listing. Called with the
+// lock held.
+func (j *Journal) prepare() (listing, error) {
+	l, err := listJournal(j.dir)
+	if err == nil && l.salvage {
+		if err = finishSalvage(j.dir); err == nil {
+			l, err = listJournal(j.dir)
+		}
+	}
+	if err != nil {
+		return l, fmt.Errorf("open journal: %w", err)
+	}
+	var apply *replayer
+	if j.opts.Replay != nil && !l.moving { // else Open replays once the wal finished the truncation
+		apply = &replayer{apply: j.opts.Replay, noDefinition: j.opts.NoDefinition, sel: j.opts.Select}
+		apply.en.reuse()
+	}
+	rep, tail, err := repair(j.dir, l.segs, apply)
+	var re *replayError
+	if errors.As(err, &re) {
+		return l, fmt.Errorf("replay journal %s: %w", j.dir, re.err)
+	}
+	if errors.Is(err, ErrDamaged) {
+		return l, err // it names the journal, the file, the offset and the entry
+	}
+	if err != nil {
+		return l, fmt.Errorf("repair journal: %w", err)
+	}
+	j.Repaired, j.tailSize = rep, tail
+	if rep.Truncated { // preserve made damaged/ and its copy
+		if l, err = listJournal(j.dir); err != nil {
+			return l, fmt.Errorf("open journal: %w", err)
+		}
+	}
+	if j.clean { // names a killed writer left may not be durable; a closed one's are
+		j.dirNames = l.names
+	}
+	return l, nil
+}
+
+// checkLast checks the envelope of the wal's last entry.
+func (j *Journal) checkLast() error {
+	var err error
+	if j.last, err = j.log.LastIndex(); err != nil {
+		return fmt.Errorf("open journal: %w", err)
+	}
+	if j.last == 0 {
+		return nil
+	}
+	data, err := j.log.Read(j.last)
+	if err == nil {
+		_, err = decodeHeader(data, j.last)
+	}
+	if err != nil {
+		return fmt.Errorf("open journal: last entry: %w", err)
+	}
+	return nil
 }
 
 // openWal opens the wal of a locked, repaired journal directory.
@@ -189,6 +248,19 @@ func (j *Journal) syncDirIfChanged() error {
 		}
 		j.tailSize = fi.Size()
 	}
+	return nil
+}
+
+// syncDirIfNot fsyncs the directory unless names, what it holds, are the
+// names it held when last fsynced (tailSize is known).
+func (j *Journal) syncDirIfNot(names string) error {
+	if names == j.dirNames {
+		return nil
+	}
+	if err := j.syncDir(); err != nil {
+		return err
+	}
+	j.dirNames = names
 	return nil
 }
 
@@ -317,6 +389,9 @@ func encodeEvent(e *Event) ([]byte, error) {
 
 // commit writes a group of queued appends in one batch. Called with wmu held.
 func (j *Journal) commit(group []*commit) error {
+	if j.frozen.Load() {
+		return j.frozenErr("append")
+	}
 	if j.log == nil {
 		return j.closedErr("append")
 	}
@@ -416,16 +491,41 @@ func (j *Journal) Sync() error {
 	return nil
 }
 
-// Freeze makes what was written durable and then blocks every later write
-// for good. It is for a process about to exit without closing: a forced
-// exit kills the tasks it started, and their deaths must not be journaled
-// as their outcomes (the run stays resumable). It waits for a write in
-// progress.
-func (j *Journal) Freeze() {
-	j.wmu.Lock() // never unlocked
-	if j.log != nil && j.failed == nil {
-		_ = j.syncAll()
+// Freeze stops every later write for good: an Append, AppendLazy or
+// TruncateFront that starts after it returns an error and writes nothing.
+// Then it makes what was written durable, waiting for a write in progress
+// at most wait, and reports whether it did. It is for a process about to
+// exit without closing: a forced exit kills the tasks it started, and
+// their deaths must not be journaled as their outcomes (the run stays
+// resumable). The wait is bounded because a write can hang in the kernel
+// (a frozen or stalled file system), and a forced exit must exit: what a
+// write in progress leaves is at worst a torn tail, which Open repairs.
+// The lock is not kept: a process whose exit returns (an injected one, in
+// tests) gets errors from the journal, never a write that blocks forever.
+func (j *Journal) Freeze(wait time.Duration) bool {
+	j.frozen.Store(true)
+	synced := make(chan struct{})
+	go func() {
+		j.wmu.Lock()
+		defer j.wmu.Unlock()
+		if j.log != nil && j.failed == nil {
+			_ = j.syncAll()
+		}
+		close(synced)
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-synced:
+		return true
+	case <-t.C:
+		return false
 	}
+}
+
+// frozenErr is the error of a write after Freeze.
+func (j *Journal) frozenErr(op string) error {
+	return fmt.Errorf("%s: journal %s is frozen: the process is exiting", op, j.dir)
 }
 
 // LastSeq returns the sequence number of the newest entry (0: empty).
@@ -463,6 +563,9 @@ func (j *Journal) Read(opts ScanOptions, fn func(*Event) error) error {
 func (j *Journal) TruncateFront(seq uint64) error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
+	if j.frozen.Load() {
+		return j.frozenErr("truncate")
+	}
 	if j.log == nil {
 		return j.closedErr("truncate")
 	}

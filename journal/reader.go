@@ -69,7 +69,7 @@ func Scan(dir string, opts ScanOptions, fn func(*Event) error) error {
 // but never skips one that is kept.
 func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) error {
 	sc := &scanner{dir: dir, opts: opts, last: last, fn: fn, next: max(opts.From, 1)}
-	sc.en.scratch, sc.en.ps.strs = &Event{}, &interner{}
+	sc.en.reuse()
 	for {
 		gap, err := sc.listAndScan()
 		if err != nil || gap == nil {
@@ -144,23 +144,7 @@ type scanner struct {
 // decode decodes record r as ScanOptions.Types, Select and NoDefinition
 // ask (nil: skipped).
 func (sc *scanner) decode(r record) (*Event, error) {
-	if err := sc.en.reset(r.env, r.seq); err != nil {
-		return nil, err
-	}
-	if sc.opts.Types != nil && !slices.Contains(sc.opts.Types, sc.en.Type) {
-		return nil, nil
-	}
-	d := Whole
-	if sc.opts.Select != nil {
-		d = sc.opts.Select(&sc.en)
-	}
-	if d == Whole && sc.en.Type == RunStarted && sc.opts.NoDefinition != nil && sc.opts.NoDefinition(sc.en.Run()) {
-		d = noDefinition
-	}
-	if d == Skip {
-		return nil, nil
-	}
-	return sc.en.event(d)
+	return sc.en.decode(r, sc.opts.Types, sc.opts.Select, sc.opts.NoDefinition)
 }
 
 // segments scans the segments from the one holding entry next on. It

@@ -30,40 +30,48 @@ type RepairReport struct {
 // Repair must only run while holding the journal lock: a live writer's
 // half-written record looks exactly like a torn one.
 func Repair(dir string) (RepairReport, error) {
-	var rep RepairReport
 	segs, err := listSegments(dir) // under the lock: nothing moves them
 	if os.IsNotExist(err) {
-		return rep, nil
+		return RepairReport{}, nil
 	}
 	if err != nil {
-		return rep, fmt.Errorf("repair journal %s: %w", dir, err)
+		return RepairReport{}, fmt.Errorf("repair journal %s: %w", dir, err)
 	}
-	v, err := checkSegments(dir, segs)
+	rep, _, err := repair(dir, segs, nil)
+	return rep, err
+}
+
+// repair is Repair of the segments segs of dir, listed by the caller. It
+// returns the size of the last segment once repaired, and passes every
+// entry to apply (see checkSegments).
+func repair(dir string, segs []segment, apply *replayer) (RepairReport, int64, error) {
+	var rep RepairReport
+	v, size, err := checkSegments(dir, segs, apply)
 	if err != nil {
-		return rep, err
+		return rep, 0, err
 	}
 	rep.LastGood = v.Last
 	if err := v.Err(); err != nil {
-		return rep, err
+		return rep, 0, err
 	}
 	if v.Torn == nil {
-		return rep, nil
+		return rep, size, nil
 	}
 	buf, err := os.ReadFile(v.Torn.Segment)
 	if err != nil {
-		return rep, fmt.Errorf("read segment %s: %w", filepath.Base(v.Torn.Segment), err)
+		return rep, 0, fmt.Errorf("read segment %s: %w", filepath.Base(v.Torn.Segment), err)
 	}
 	rep.LastGood = v.Torn.Index - 1
 	rep.Segment, rep.Offset, rep.Dropped = v.Torn.Segment, v.Torn.Offset, v.Torn.Bytes
 	rep.Cause = fmt.Sprintf("entry %d: %s", v.Torn.Index, v.Torn.Reason)
 	if rep.Copy, err = preserve(dir, v.Torn.Segment, buf); err != nil {
-		return rep, err
+		return rep, 0, err
 	}
 	if err := truncateFile(v.Torn.Segment, v.Torn.Offset); err != nil {
-		return rep, err
+		return rep, 0, err
 	}
 	rep.Truncated = true
-	return rep, syncDir(dir)
+	return rep, v.Torn.Offset, syncDir(dir)
 }
 
 // decodeHeader verifies the envelope of the entry stored at idx without

@@ -104,7 +104,7 @@ func Salvage(dir string, opts SalvageOptions) (SalvageReport, error) {
 	if err != nil {
 		return rep, fmt.Errorf("salvage journal: %w", err)
 	}
-	v, err := checkSegments(dir, segs)
+	v, _, err := checkSegments(dir, segs, nil)
 	if err != nil {
 		return rep, err
 	}

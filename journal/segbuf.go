@@ -28,10 +28,17 @@ func putSegBuf(bp *[]byte) {
 	}
 }
 
+// onSegmentRead, set by tests, is called with the path of every segment
+// read to check it or to scan it (not the wal's own reads).
+var onSegmentRead func(path string)
+
 // readSegment reads the file at path whole, to its end at the time of
 // reading (a writer may be appending), into a pooled buffer. The caller
 // hands the buffer back with release once nothing refers to it.
 func readSegment(path string) (buf []byte, release func(), err error) {
+	if onSegmentRead != nil {
+		onSegmentRead(path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err

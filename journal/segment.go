@@ -142,3 +142,36 @@ func salvagedSegments(dir string) ([]segment, error) {
 	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
 	return segs, nil
 }
+
+// listing is one listing of a journal directory, taken with its lock held.
+type listing struct {
+	names   string    // every name, sorted and joined (as dirNames)
+	segs    []segment // the segments, in index order
+	moving  bool      // a wal truncation was cut short (a .START or .END file)
+	salvage bool      // a salvage to finish or roll back (salvage.new or salvage.ready)
+}
+
+// listJournal lists the journal directory dir once.
+func listJournal(dir string) (listing, error) {
+	ents, err := os.ReadDir(dir) // sorted: segment names sort in index order
+	if err != nil {
+		return listing{}, err
+	}
+	var l listing
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		n := e.Name()
+		names[i] = n
+		switch {
+		case n == salvageNew || n == salvageReady:
+			l.salvage = true
+		case strings.HasSuffix(n, ".START") || strings.HasSuffix(n, ".END"):
+			l.moving = true
+		case !e.IsDir() && isSegmentName(n):
+			first, _ := strconv.ParseUint(n, 10, 64)
+			l.segs = append(l.segs, segment{path: filepath.Join(dir, n), first: first})
+		}
+	}
+	l.names = strings.Join(names, "/")
+	return l, nil
+}

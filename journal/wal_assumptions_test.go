@@ -282,3 +282,49 @@ func TestWalEmptyTailAssumption(t *testing.T) {
 		t.Fatalf("A7: segments %v, want 3", segs)
 	}
 }
+
+// TestWalOpenNamesAssumption pins A8, which lets Open skip listing its
+// directory after wal.Open: opening a directory that holds a segment and
+// no .START or .END file creates, renames and removes no file, and
+// changes no file's size; also when the last segment is empty (A7).
+func TestWalOpenNamesAssumption(t *testing.T) {
+	dir := t.TempDir()
+	log := walWrite(t, dir, 40, 2048)
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "LOCK"), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	files := func() string {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, e := range ents {
+			fi, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s:%d ", e.Name(), fi.Size())
+		}
+		return b.String()
+	}
+	for _, c := range []string{"whole tail", "empty tail"} {
+		if c == "empty tail" {
+			if err := os.WriteFile(filepath.Join(dir, segmentName(41)), nil, 0o640); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := files()
+		log, err := wal.Open(dir, &wal.Options{NoSync: true, SegmentSize: 2048, LogFormat: wal.Binary})
+		if err != nil {
+			t.Fatalf("A8 %s: %v", c, err)
+		}
+		if after := files(); after != before {
+			t.Errorf("A8 %s: wal.Open changed the directory:\n%s\nbecame\n%s", c, before, after)
+		}
+		log.Close()
+	}
+}

@@ -139,8 +139,15 @@ func New(opts Options) *Daemon {
 		ended:    make(chan runEnd, 16),
 	}
 	d.metrics = newMetrics(opts.Metrics, d.slots, opts.Version)
+	d.js = newJournals(opts.JournalDir, opts.OpenJournal, journal.Options{Owner: "picoflow daemon", ObserveFsync: d.metrics.observeFsync})
 	return d
 }
+
+// Freeze freezes the journals of the daemon for a forced exit, which
+// kills the tasks next: no outcome of theirs is journaled, and every run
+// stays resumable (journal.Freeze). It reports whether every journal
+// synced within wait. Safe to call from any goroutine.
+func (d *Daemon) Freeze(wait time.Duration) bool { return d.js.freeze(wait) }
 
 // Run runs the daemon until ctx is cancelled, then stops gracefully: no
 // new runs; running runs get their shutdown grace (the engine journals the
@@ -168,7 +175,6 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	d.js = newJournals(d.opts.JournalDir, d.opts.OpenJournal, journal.Options{Owner: "picoflow daemon", ObserveFsync: d.metrics.observeFsync})
 	d.pending, d.blocked, d.live = map[string][]*journal.Event{}, map[string][]schedule.Fire{}, map[string]bool{}
 	undo = append(undo, func() {
 		d.journalOpen.Store(false)

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/picoflow/picoflow/journal"
 )
@@ -21,10 +23,14 @@ type journals struct {
 	openJ func(dir, workflow string, opts journal.Options) (*journal.Journal, error)
 	opts  journal.Options
 
-	mu     sync.Mutex // guards open and closed (the metrics writer reads them)
+	mu     sync.Mutex // guards open, closed and frozen (the metrics writer reads them)
 	open   map[string]*held
 	closed journal.Stats // counters of the journals closed so far
+	frozen bool          // freeze: no journal opens from now on
 }
+
+// errFrozen is acquire's error after freeze.
+var errFrozen = errors.New("the daemon is exiting (forced): its journals are frozen")
 
 type held struct {
 	j    *journal.Journal
@@ -57,6 +63,10 @@ func (e *BusyError) Error() string {
 // released: then the lock's own bounded wait applies).
 func (s *journals) acquire(wf string) (*journal.Journal, error) {
 	s.mu.Lock()
+	if s.frozen {
+		s.mu.Unlock()
+		return nil, errFrozen
+	}
 	h := s.open[wf]
 	if h != nil {
 		h.refs++
@@ -83,9 +93,39 @@ func (s *journals) acquire(wf string) (*journal.Journal, error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	if s.frozen { // froze while it opened
+		s.mu.Unlock()
+		j.Close()
+		return nil, errFrozen
+	}
 	s.open[wf] = &held{j: j, refs: 1}
 	s.mu.Unlock()
 	return j, nil
+}
+
+// freeze freezes every open journal at once (journal.Freeze: a forced
+// exit kills the tasks next, and their deaths must not be journaled as
+// their outcomes) and makes acquire fail from now on. It reports whether
+// every journal synced within wait.
+func (s *journals) freeze(wait time.Duration) bool {
+	s.mu.Lock()
+	s.frozen = true
+	open := make([]*journal.Journal, 0, len(s.open))
+	for _, h := range s.open {
+		open = append(open, h.j)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	var unsynced atomic.Bool
+	for _, j := range open {
+		wg.Go(func() {
+			if !j.Freeze(wait) {
+				unsynced.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	return !unsynced.Load()
 }
 
 // holder probes the lock of wf's journal without waiting: who holds it,

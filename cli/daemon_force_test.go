@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/picoflow/picoflow/journal"
+)
+
+// testDaemonForcedExit forces the daemon's exit (SIGINT, then SIGINT)
+// while a task runs: it exits 130 saying it killed the task's group, the
+// kill is not journaled as the task's outcome (the daemon froze its
+// journals first), and the next daemon resumes the run to success.
+func testDaemonForcedExit(t *testing.T, bin string) {
+	dir := t.TempDir()
+	mark, again := filepath.Join(dir, "started"), filepath.Join(dir, "again")
+	wf := "name: forced\ntasks:\n  - {name: work, type: shell, config: {command: \"[ -e " + again + " ] && exit 0; touch " + mark + "; exec sleep 120\"}}\n"
+	e := newDmnEnv(t, bin, map[string]string{"forced.yaml": wf})
+	p := e.startDaemon()
+	code, stdout, stderr := e.run("trigger", "forced")
+	id := strings.TrimSpace(stdout)
+	if code != 0 {
+		t.Fatalf("trigger: exit %d %s", code, stderr)
+	}
+	e.waitFor(10*time.Second, "the task to start", func() bool { _, err := os.Stat(mark); return err == nil })
+	for _, notice := range []string{"stopping gracefully", "forced exit"} {
+		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(10*time.Second, "the notice "+notice, func() bool { return strings.Contains(p.stderr.String(), notice) })
+	}
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("the daemon did not exit after a forced exit\n%s", p.stderr)
+	}
+	if p.code != ExitForced || !strings.Contains(p.stderr.String(), "killed 1 task process group(s)") {
+		t.Fatalf("exit %d after two SIGINTs, want %d and the killed group named\n%s", p.code, ExitForced, p.stderr)
+	}
+	ended := func(ev *journal.Event) bool {
+		return ev.Run == id && (ev.Type == journal.TaskFinished || ev.Type == journal.RunFinished)
+	}
+	if n := e.count(ended); n != 0 {
+		t.Fatalf("the forced exit journaled %d end(s) of run %s: the kill became an outcome", n, id)
+	}
+	if err := os.WriteFile(again, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = e.startDaemon()
+	e.waitFor(20*time.Second, "the resumed run to finish", func() bool {
+		return e.count(func(ev *journal.Event) bool {
+			return ev.Type == journal.RunFinished && ev.Run == id && ev.Status == journal.StatusSuccess
+		}) == 1
+	})
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
+	}
+}

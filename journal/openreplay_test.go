@@ -1,0 +1,136 @@
+package journal
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// countSegmentReads counts, by file name, the segment reads of the
+// journal's own code (checks and scans) until the test ends.
+func countSegmentReads(t *testing.T) map[string]int {
+	t.Helper()
+	reads := map[string]int{}
+	onSegmentRead = func(path string) { reads[filepath.Base(path)]++ }
+	t.Cleanup(func() { onSegmentRead = nil })
+	return reads
+}
+
+// replayJournal writes 300 events in segments of 4 KiB and returns their
+// descriptions.
+func replayJournal(t *testing.T, dir string) []string {
+	t.Helper()
+	evs := testEvents(1, 300, 120)
+	j := openJournal(t, dir, Options{SegmentSize: 4096})
+	if err := j.Append(evs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(segmentFiles(t, dir)); n < 3 {
+		t.Fatalf("%d segments, the test wants at least 3", n)
+	}
+	return describeAll(evs, 1)
+}
+
+// TestOpenReplaysWhileChecking: Open with Replay delivers every entry in
+// order, reading each segment once (the check and the replay are one
+// pass), and the journal appends after them.
+func TestOpenReplaysWhileChecking(t *testing.T) {
+	dir := t.TempDir()
+	want := replayJournal(t, dir)
+	reads := countSegmentReads(t)
+	var got []string
+	j := openJournal(t, dir, Options{SegmentSize: 4096, Replay: func(e *Event) error {
+		got = append(got, describe(e))
+		return nil
+	}})
+	if d := diffLines(got, want); d != "" {
+		t.Fatal(d)
+	}
+	for _, name := range segmentFiles(t, dir) {
+		if reads[name] != 1 {
+			t.Errorf("segment %s read %d times by Open, want once (all reads: %v)", name, reads[name], reads)
+		}
+	}
+	if err := j.Append(testEvent(301, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if seq := j.LastSeq(); seq != 301 {
+		t.Errorf("LastSeq %d after replay and one append, want 301", seq)
+	}
+}
+
+// TestOpenReplayTornTail: after a torn tail, Replay gets the entries Open
+// keeps, not the torn one.
+func TestOpenReplayTornTail(t *testing.T) {
+	dir := t.TempDir()
+	want := replayJournal(t, dir)
+	segs := segmentFiles(t, dir)
+	tail := filepath.Join(dir, segs[len(segs)-1])
+	buf, err := os.ReadFile(tail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tail, buf[:len(buf)-5], 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	j := openJournal(t, dir, Options{SegmentSize: 4096, Replay: func(e *Event) error {
+		got = append(got, describe(e))
+		return nil
+	}})
+	if !j.Repaired.Truncated {
+		t.Fatalf("Open did not repair the torn tail: %+v", j.Repaired)
+	}
+	if d := diffLines(got, want[:len(want)-1]); d != "" {
+		t.Fatal(d)
+	}
+}
+
+// TestOpenReplayErrors: an error of Replay fails Open as a replay error
+// (not damage) and releases the lock; damage fails Open as damage even
+// when Replay would have refused an entry after it (Replay sees none).
+func TestOpenReplayErrors(t *testing.T) {
+	dir := t.TempDir()
+	replayJournal(t, dir)
+	refuse := errors.New("refused")
+	_, err := Open(dir, Options{SegmentSize: 4096, Replay: func(e *Event) error {
+		if e.Seq == 5 {
+			return refuse
+		}
+		return nil
+	}})
+	if !errors.Is(err, refuse) || errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "replay journal") {
+		t.Fatalf("Open with a failing Replay: %v, want the replay error", err)
+	}
+	openJournal(t, dir, Options{SegmentSize: 4096}).Close() // the lock was released
+
+	first := filepath.Join(dir, segmentFiles(t, dir)[0])
+	buf, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs := records(t, buf)
+	buf[offs[3]+30] ^= 0xff // entry 4's envelope
+	if err := os.WriteFile(first, buf, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	_, err = Open(dir, Options{SegmentSize: 4096, Replay: func(e *Event) error {
+		last = e.Seq
+		if e.Seq > 3 {
+			return refuse
+		}
+		return nil
+	}})
+	if !errors.Is(err, ErrDamaged) || errors.Is(err, refuse) {
+		t.Fatalf("Open of a damaged journal: %v, want damage", err)
+	}
+	if last != 3 {
+		t.Errorf("Replay saw entries up to %d, want up to 3 (the damage is in entry 4)", last)
+	}
+}
