@@ -31,11 +31,13 @@ func (x *runner) logPath(i, attempt int) string {
 	return filepath.Join(x.logDir, fmt.Sprintf("%s.%d.log", x.wf.Tasks[i].Name, attempt))
 }
 
-// request builds the executor request of task i's next attempt. It runs on
-// the loop goroutine: it reads the run state (upstream outputs).
+// request builds the executor request of the attempt of task i that the
+// pending batch starts. It runs on the loop goroutine, before that batch is
+// committed: it reads the task states as the batch leaves them (view: the
+// attempt's number, the upstream outputs).
 func (x *runner) request(i int) *executors.Request {
 	t := x.wf.Tasks[i]
-	attempt := int(x.tasks[i].Attempt)
+	attempt := int(x.view(i).Attempt)
 	out := filepath.Join(x.logDir, fmt.Sprintf("%s.%d.out", t.Name, attempt))
 	env := make([]string, 0, len(x.e.opts.Env)+len(x.wf.Env)+len(t.Env)+8)
 	env = append(env, x.e.opts.Env...)
@@ -63,7 +65,7 @@ func (x *runner) request(i int) *executors.Request {
 	}
 	for _, d := range deps {
 		name := x.wf.Tasks[d].Name
-		outs := x.tasks[d].Outputs()
+		outs := x.view(int(d)).Outputs()
 		keys := make([]string, 0, len(outs))
 		for k := range outs {
 			keys = append(keys, k)
@@ -149,16 +151,25 @@ func appendMap(env []string, m, over map[string]string) []string {
 }
 
 // attempt runs one attempt on its own goroutine and reports to the loop.
-func (x *runner) attempt(ctx context.Context, req *executors.Request) {
-	i, _ := x.wf.Index(req.Task.Name)
+// It opens the attempt's log while the loop commits the batch that starts
+// it, and runs it once l.gate says that batch is committed.
+func (x *runner) attempt(ctx context.Context, l launch) {
+	i, req := l.task, l.req
 	a := attemptResult{task: i, attempt: req.Attempt}
+	f, err := x.logs.open(l.logPath)
+	if !<-l.gate { // its start was not committed: it never runs
+		if f != nil {
+			x.logs.done(f, false)
+		}
+		x.results <- a
+		return
+	}
 	clock := x.e.opts.Clock
 	start := clock()
 	defer func() {
 		a.took = clock().Sub(start)
 		x.results <- a
 	}()
-	f, err := x.logs.open(x.logPath(i, req.Attempt))
 	if err != nil {
 		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("open log: %w", err)}
 		return

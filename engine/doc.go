@@ -11,8 +11,10 @@
 //     on it (durable.go), and only then applied to the run: the loop plans
 //     the batch on staged copies of task states (the same reducer), never
 //     on the run itself;
-//  3. only then are the new attempts launched; their process group id is
-//     appended lazily (TaskProcess) and made durable by the next batch;
+//  3. only then are the new attempts launched (their requests are built
+//     and their goroutines open the logs while the batch is committed, and
+//     start no process unless it is); their process group id is appended lazily (TaskProcess) and made
+//     durable by the next batch;
 //  4. once the oldest entry written without an fsync is Options.SyncWindow
 //     (10 ms) old, the journal is synced, after the launches.
 //

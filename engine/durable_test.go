@@ -172,6 +172,7 @@ func TestSyncWindow(t *testing.T) {
 	var mu sync.Mutex
 	var seen []*journal.Event
 	syncsAtEndOfA := -1
+	aObserved := make(chan struct{})
 	frozen := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	eng := h.engine(func(o *Options) {
 		o.Journal, o.SyncWindow = rec, time.Hour
@@ -191,6 +192,7 @@ func TestSyncWindow(t *testing.T) {
 			seen = append(seen, ev)
 			if ev.Type == journal.TaskFinished && ev.Task == "a" {
 				syncsAtEndOfA = rec.syncs()
+				close(aObserved)
 			}
 		}
 	})
@@ -210,6 +212,10 @@ func TestSyncWindow(t *testing.T) {
 	}
 	mu.Unlock()
 	timer <- frozen
+	// b ends only once the window's Sync made a's end durable: else the
+	// loop may take b's result first, and run_finished's durable batch
+	// makes a's end durable without a Sync.
+	<-aObserved
 	close(g.release)
 	r := <-done
 	if r == nil || r.Status != RunSuccess {

@@ -158,8 +158,8 @@ func (x *runner) loop(ctx context.Context) error {
 			it := heap.Pop(&x.retries).(retryItem)
 			x.ready = append(x.ready, it.task)
 		}
-		launch, slotC := x.startReady(now)
-		if x.running+len(launch) == 0 && (x.stopping || (len(x.ready) == 0 && x.retries.Len() == 0)) {
+		starts, slotC := x.startReady(now)
+		if x.running+len(starts) == 0 && (x.stopping || (len(x.ready) == 0 && x.retries.Len() == 0)) {
 			if !x.stopping && x.handlerPhase(now) {
 				continue // the handlers start in the next turn
 			}
@@ -172,16 +172,8 @@ func (x *runner) loop(ctx context.Context) error {
 			}
 			return nil
 		}
-		if err := x.flush(); err != nil {
-			// Nothing launched yet for this batch: stop what runs, then fail.
-			x.freeSlots(len(launch))
-			x.kill()
-			x.drain()
+		if err := x.commitAndLaunch(starts); err != nil {
 			return err
-		}
-		for _, i := range launch {
-			x.running++
-			go x.attempt(x.killCtx, x.request(i))
 		}
 		// After the launches, so that none waits for this fsync.
 		if err := x.syncIfDue(x.e.opts.Clock()); err != nil {
@@ -193,29 +185,65 @@ func (x *runner) loop(ctx context.Context) error {
 	}
 }
 
+// commitAndLaunch commits the pending batch and launches the attempts it
+// starts. Their requests are built and their goroutines open their logs
+// before and while the batch is committed (off the path from an
+// upstream's end to its dependent's start); the processes start only once
+// it is.
+func (x *runner) commitAndLaunch(starts []launch) error {
+	for _, l := range starts {
+		l.req = x.request(l.task)
+		x.running++
+		go x.attempt(x.killCtx, l)
+	}
+	err := x.flush()
+	for _, l := range starts {
+		l.gate <- err == nil
+	}
+	if err != nil {
+		// Nothing launched for this batch: stop what runs, then fail.
+		x.kill()
+		x.drain()
+		return err
+	}
+	return nil
+}
+
+// launch is an attempt the loop starts: its goroutine opens the log and
+// waits at gate, which says once the batch with its TaskStarted was
+// committed (false: the commit failed, it never runs).
+type launch struct {
+	task    int
+	logPath string
+	req     *executors.Request
+	gate    chan bool
+}
+
 // startReady stages a TaskStarted for every ready task the parallelism
 // limits let start, and returns them. slotC is set when a ready task waits
 // for a global slot (Options.Slots).
-func (x *runner) startReady(now time.Time) (launch []int, slotC <-chan struct{}) {
+func (x *runner) startReady(now time.Time) (launches []launch, slotC <-chan struct{}) {
 	if x.stopping {
 		return nil, nil
 	}
-	for len(x.ready) > 0 && x.running+len(launch) < x.maxParallel() {
+	for len(x.ready) > 0 && x.running+len(launches) < x.maxParallel() {
 		if sl := x.e.opts.Slots; sl != nil {
 			freed := sl.Freed() // before TryAcquire, so no release is missed
 			if !sl.TryAcquire() {
-				return launch, freed
+				return launches, freed
 			}
 		}
 		i := x.ready[0]
 		x.ready = x.ready[1:]
-		launch = append(launch, i)
 		st := x.view(i)
+		attempt := int(st.Attempt) + 1
+		l := launch{task: i, logPath: x.logPath(i, attempt), gate: make(chan bool, 1)}
+		launches = append(launches, l)
 		x.stage(i, &journal.Event{Type: journal.TaskStarted, Time: now.UnixNano(),
-			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: int(st.Attempt) + 1,
-			LogPath: x.logPath(i, int(st.Attempt)+1), Resumed: st.Attempt > 0 && st.Failures < st.Attempt})
+			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: attempt,
+			LogPath: l.logPath, Resumed: st.Attempt > 0 && st.Failures < st.Attempt})
 	}
-	return launch, nil
+	return launches, nil
 }
 
 // wait blocks until something happens: results, a process group, a retry

@@ -111,39 +111,6 @@ type Result struct {
 	Outputs map[string]string
 }
 
-// Supervise waits for an attempt's process to end, enforcing the request's
-// timeout and ctx. wait blocks until the process is gone. On a timeout or a
-// cancelled ctx, stop is called with the kill grace (req.KillGrace, else
-// defaultGrace) and the channel wait reports to; it must make the process
-// end and returns wait's error. The status is TimedOut or Interrupted in
-// those cases and Success otherwise: the caller decides from the error
-// whether the attempt failed.
-func Supervise(ctx context.Context, req *Request, defaultGrace time.Duration, wait func() error,
-	stop func(grace time.Duration, done <-chan error) error) (Status, error) {
-	done := make(chan error, 1)
-	go func() { done <- wait() }()
-	var timeout <-chan time.Time
-	if req.Timeout > 0 {
-		t := time.NewTimer(req.Timeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	grace := req.KillGrace
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	select {
-	case err := <-done:
-		return Success, err
-	case <-timeout:
-		Note(req, "timeout of %s reached: stopping the task (SIGTERM, then SIGKILL after %s)", req.Timeout, grace)
-		return TimedOut, stop(grace, done)
-	case <-ctx.Done():
-		Note(req, "PicoFlow is shutting down: stopping the task (SIGTERM, then SIGKILL after %s)", grace)
-		return Interrupted, stop(grace, done)
-	}
-}
-
 // Note writes a line of PicoFlow's own into the attempt's log, stamped with
 // the time: what PicoFlow did to the task (stopped it, killed it), so that
 // the log says why the output ends where it does.

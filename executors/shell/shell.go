@@ -63,7 +63,7 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 		req.Started(pgid)
 	}
 	began := time.Now()
-	status, err := executors.Supervise(ctx, req, DefaultKillGrace, cmd.Wait,
+	status, err := executors.SuperviseProcess(ctx, req, DefaultKillGrace, cmd.Wait,
 		func(grace time.Duration, done <-chan error) error { return stopGroup(req, pgid, grace, done) })
 	took := time.Since(began)
 	// The leader is gone; whatever it left behind in its group goes too.
