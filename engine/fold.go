@@ -9,6 +9,10 @@ type reader func(journal.ScanOptions, func(*journal.Event) error) error
 // endTypes are the entries the first scan of a fold decodes.
 var endTypes = []journal.Type{journal.RunFinished}
 
+// leanEnd is the Select of the first scan: it reads only the run of each
+// run_finished (expectEnds), which Lean decodes as Whole does.
+func leanEnd(*journal.Entry) journal.Decoding { return journal.Lean }
+
 // FoldDir folds the journal in dir into s, read-only (journal.Scan with
 // opts). A first scan decodes only the run_finished entries (the others
 // are verified, not decoded): a run that ends in the journal and that
@@ -40,14 +44,14 @@ func (s *State) FoldJournal(j *journal.Journal) error {
 // meanwhile becomes a summary at its end). The events of a summary are
 // read as a fold reads them (Options.Select).
 func (s *State) OpenOptions(dir string, opts journal.Options) journal.Options {
-	first := journal.ScanOptions{Types: endTypes, OnDamage: func(*journal.DamageError) error { return nil }}
+	first := journal.ScanOptions{Types: endTypes, Select: leanEnd, OnDamage: func(*journal.DamageError) error { return nil }}
 	s.expectEnds(func(fn func(*journal.Event) error) error { return journal.Scan(dir, first, fn) })
 	opts.Replay, opts.Select = s.Apply, s.decoding
 	return opts
 }
 
 func (s *State) fold(read reader, opts journal.ScanOptions) error {
-	first := journal.ScanOptions{From: opts.From, Types: endTypes,
+	first := journal.ScanOptions{From: opts.From, Types: endTypes, Select: leanEnd,
 		OnDamage: func(*journal.DamageError) error { return nil }} // the fold reports it
 	s.expectEnds(func(fn func(*journal.Event) error) error { return read(first, fn) })
 	opts.Select = s.decoding
