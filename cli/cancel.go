@@ -71,7 +71,7 @@ const cancelWait = 15 * time.Second
 // cancel cancels run (an id or a unique prefix) where it runs.
 func (m *Main) cancel(ctx context.Context, g *globals, run string, req engine.CancelRequest) error {
 	h := home(g.home)
-	all, err := h.replayAll()
+	all, err := h.replayAll(nil) // a finished run is refused: a summary will do
 	if err != nil {
 		return withCode(ExitInternal, err)
 	}
@@ -91,7 +91,7 @@ func (m *Main) cancel(ctx context.Context, g *globals, run string, req engine.Ca
 	if pid := daemon.Holder(lock); pid != 0 {
 		return m.cancelElsewhere(ctx, h, r, pid, req)
 	}
-	j, st, release, err := m.takeWorkflow(g, h, wf, "cancel")
+	j, st, release, err := m.takeWorkflow(g, h, wf, "cancel", nil)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == ExitLocked {
 		// Taken between the probe and the open: whoever took it runs the run.
@@ -174,7 +174,7 @@ func waitCanceled(ctx context.Context, dir, id string, poke func() error) (strin
 	for i := 1; ; i++ {
 		st := engine.NewState()
 		skip := func(*journal.DamageError) error { return nil }
-		if err := journal.Scan(dir, journal.ScanOptions{OnDamage: skip}, st.Apply); err != nil {
+		if err := st.FoldDir(dir, journal.ScanOptions{OnDamage: skip}); err != nil {
 			return "", withCode(ExitInternal, err)
 		}
 		if r := st.Runs[id]; r == nil {

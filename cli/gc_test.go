@@ -69,7 +69,7 @@ func historyIDs(t *testing.T, home string) []string {
 // resume do, and checks which runs it holds.
 func checkReplay(t *testing.T, home string, want ...string) {
 	t.Helper()
-	st, err := home_(home).replayAll()
+	st, err := home_(home).replayAll(nil)
 	if err != nil {
 		t.Fatalf("the engine cannot replay the journals after gc: %v", err)
 	}

@@ -101,16 +101,20 @@ func lockedExit(wf string, le *journal.LockedError) error {
 // openWorkflow opens the journal of workflow wf for writing: its lock is
 // the workflow's lock, so that one workflow never runs in two processes at
 // once while different workflows run side by side. A home an older release
-// wrote is converted first. It replays the journal into a state.
-func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *engine.State, error) {
+// wrote is converted first. It replays the journal into a state that keeps
+// the finished runs detail names whole (nil: none, see engine.State.Detail).
+func (h home) openWorkflow(wf, owner string, g *globals, detail func(string) bool) (*journal.Journal, *engine.State, error) {
 	if err := h.upgrade(g.log, wf); err != nil {
 		return nil, nil, err
 	}
 	// upgrade made the journal's directory in a new home; journal.Open
 	// makes it durably in a home that has one already (MkdirDurable).
-	// Open replays the journal into st as it checks it (one read).
+	// Open replays the journal into st as it checks it (one read), after
+	// a scan for the runs that finish (engine.State.OpenOptions).
+	dir := journalDir(string(h), wf)
 	st := engine.NewState()
-	j, err := openJournal(journalDir(string(h), wf), wf, journal.Options{Owner: owner, Replay: st.Apply})
+	st.Detail = detail
+	j, err := openJournal(dir, wf, st.OpenOptions(dir, journal.Options{Owner: owner}))
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)
@@ -129,16 +133,20 @@ func (h home) openWorkflow(wf, owner string, g *globals) (*journal.Journal, *eng
 	return j, st, nil
 }
 
-// replayAll folds every journal of the home into one state (read-only).
-func (h home) replayAll() (*engine.State, error) {
+// replayAll folds every journal of the home into one state (read-only)
+// that keeps the finished runs detail names whole (nil: none): the others
+// are summaries, so that a home's history of big runs costs no memory
+// here (engine.State.Detail).
+func (h home) replayAll(detail func(string) bool) (*engine.State, error) {
 	srcs, err := h.journals()
 	if err != nil {
 		return nil, err
 	}
 	st := engine.NewState()
+	st.Detail = detail
 	skip := func(*journal.DamageError) error { return nil } // finding a run; writers open its journal, which reports damage
 	for _, s := range srcs {
-		if err := journal.Scan(s.Dir, journal.ScanOptions{OnDamage: skip}, st.Apply); err != nil {
+		if err := st.FoldDir(s.Dir, journal.ScanOptions{OnDamage: skip}); err != nil {
 			return nil, fmt.Errorf("replay journal %s: %w", s.Dir, err)
 		}
 	}

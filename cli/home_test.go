@@ -25,10 +25,11 @@ func holdWorkflow(h, wf string) (release func(), err error) {
 	return func() { f.Close() }, nil
 }
 
-// homeState replays every journal of a home, as resume does.
+// homeState replays every journal of a home, as resume does, every run
+// kept whole.
 func homeState(t *testing.T, h string) *engine.State {
 	t.Helper()
-	st, err := home(h).replayAll()
+	st, err := home(h).replayAll(engine.AllRuns) // whole: tests read task states
 	if err != nil {
 		t.Fatal(err)
 	}

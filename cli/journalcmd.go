@@ -228,7 +228,7 @@ func (m *Main) journalSalvage(g *globals, workflow string, asJSON bool) error {
 		Owner: "journal salvage",
 		Keep:  engine.SalvageKeep(orphans),
 		Finish: func(ndir string, rep *journal.SalvageReport) ([]*journal.Event, error) {
-			st, err := engine.Replay(ndir)
+			st, err := engine.Replay(ndir, nil) // DamagedRuns reads no task
 			if err != nil {
 				return nil, fmt.Errorf("the salvaged journal does not replay: %w", err)
 			}

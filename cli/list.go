@@ -83,7 +83,7 @@ func (m *Main) list(ctx context.Context, g *globals, dir string) ([]listEntry, e
 	last := map[string]*listRun{}
 	lastFire := map[string]time.Time{}
 	if _, err := os.Stat(string(h)); err == nil {
-		st, err := h.replayAll()
+		st, err := h.replayAll(nil)
 		if err != nil {
 			return nil, withCode(ExitInternal, fmt.Errorf("read journal: %w", err))
 		}

@@ -43,7 +43,7 @@ plan works while the daemon runs.`,
 				if err != nil {
 					return err
 				}
-				st, err := h.replayAll()
+				st, err := h.replayAll(nil)
 				if err != nil {
 					return withCode(ExitInternal, fmt.Errorf("read journal: %w", err))
 				}

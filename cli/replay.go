@@ -225,6 +225,7 @@ func readRun(srcs []projector.Source, warn io.Writer, where, id string, sp span)
 func foldEvents(id string, events []*journal.Event, past untilFunc, parse defParser) (*replayed, error) {
 	rp := &replayed{}
 	st := engine.NewState()
+	st.Detail = engine.AllRuns // the events of one run: it is the one shown
 	rp.events = events
 	for i, e := range events {
 		if past(e) || rp.shown < i {

@@ -80,7 +80,7 @@ func (m *Main) rerun(ctx context.Context, g *globals, id string, from []string, 
 	if len(run) == 0 {
 		return exitf(ExitUsage, "run %s has no task that failed, timed out or was skipped: nothing to run again (--from TASK names one)", id)
 	}
-	j, st, release, err := m.takeWorkflow(g, h, wf, "rerun")
+	j, st, release, err := m.takeWorkflow(g, h, wf, "rerun", engine.OneRun(id))
 	if err != nil {
 		return err
 	}

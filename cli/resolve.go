@@ -65,7 +65,7 @@ and reports the same result.`,
 // unique prefix; resolve returns the run's id.
 func (m *Main) resolve(ctx context.Context, g *globals, run, task, status, note string) (string, error) {
 	h := home(g.home)
-	all, err := h.replayAll()
+	all, err := h.replayAll(nil)
 	if err != nil {
 		return "", withCode(ExitInternal, err)
 	}
@@ -77,7 +77,7 @@ func (m *Main) resolve(ctx context.Context, g *globals, run, task, status, note 
 		return "", err
 	}
 	wf := all.Runs[id].Workflow
-	j, st, err := h.openWorkflow(wf, "resolve", g)
+	j, st, err := h.openWorkflow(wf, "resolve", g, nil)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == ExitLocked && daemon.Holder(h.daemonLock()) != 0 {
 		return id, h.handOver(ctx, daemon.Request{Op: daemon.OpResolve, Workflow: wf, Run: id,

@@ -253,14 +253,15 @@ func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
 // takeWorkflow makes this process the one that runs wf: the secrets it
 // references exist, the workflow's journal is held (its lock is the
 // workflow's: other workflows run in other processes meanwhile, a daemon
-// included) and replayed. release lets go of it. A run does not write the
+// included) and replayed, keeping the finished runs detail names whole
+// (nil: none). release lets go of it. A run does not write the
 // history database: the next query catches it up from the journal (as
 // after a daemon's runs), so a run costs no SQLite writes and fsyncs.
-func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string) (*journal.Journal, *engine.State, func(), error) {
+func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string, detail func(string) bool) (*journal.Journal, *engine.State, func(), error) {
 	if err := checkSecrets(wf, g.cfg); err != nil {
 		return nil, nil, nil, err
 	}
-	j, st, err := h.openWorkflow(wf.Name, verb+" "+wf.Name, g)
+	j, st, err := h.openWorkflow(wf.Name, verb+" "+wf.Name, g, detail)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -280,7 +281,7 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 			break
 		}
 	}
-	j, st, release, err := m.takeWorkflow(g, h, wf, "run")
+	j, st, release, err := m.takeWorkflow(g, h, wf, "run", nil)
 	if err != nil {
 		return err
 	}
@@ -325,9 +326,12 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 }
 
 // findRun replays the home's journals and matches id (a full run id or
-// a unique prefix) against its runs.
+// a unique prefix) against its runs. The runs id names are kept whole (it
+// names one, or the match fails): rerun reads the definition and task
+// states of the finished run it names.
 func (h home) findRun(id string) (*engine.State, string, error) {
-	st, err := h.replayAll()
+	prefix := id
+	st, err := h.replayAll(func(run string) bool { return strings.HasPrefix(run, prefix) })
 	if err != nil {
 		return nil, "", withCode(ExitInternal, err)
 	}
@@ -349,12 +353,16 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	}
 	// The journal records the definition's bytes, not the global defaults
 	// it was loaded over: the run resumes with the current ones, the same
-	// values as long as the config has not changed since it started.
-	wf, err := workflow.ParseWith(r.Source, []byte(r.Definition), workflowBase(g.cfg))
+	// values as long as the config has not changed since it started. The
+	// run is folded again under the lock: this fold's task states (a big
+	// run's ~10 MB) are let go before the definition is parsed.
+	src, def := r.Source, []byte(r.Definition)    // wf keeps def as its Raw
+	r = &engine.Run{ID: id, Workflow: r.Workflow} // the fold is no longer reachable
+	wf, err := workflow.ParseWith(src, def, workflowBase(g.cfg))
 	if err != nil {
 		return withCode(ExitInternal, fmt.Errorf("recorded definition of run %s: %w", id, err))
 	}
-	j, st, release, err := m.takeWorkflow(g, h, wf, "resume")
+	j, st, release, err := m.takeWorkflow(g, h, wf, "resume", nil)
 	var ee *exitError
 	if errors.As(err, &ee) && ee.code == ExitLocked && daemon.Holder(h.daemonLock()) != 0 {
 		return m.resumeInDaemon(ctx, h, r)

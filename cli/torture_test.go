@@ -218,7 +218,7 @@ func (r *tortureRun) checkLedger(points []killPoint) {
 // task journaled as succeeded once, and that no process of it is left. It
 // returns whether the trial (so far) passed.
 func (r *tortureRun) checkJournal() bool {
-	st, err := engine.Replay(r.jdir)
+	st, err := engine.Replay(r.jdir, engine.AllRuns)
 	if err != nil {
 		return r.fail("replay: %v", err)
 	}

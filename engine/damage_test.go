@@ -131,7 +131,7 @@ func salvageChecked(t *testing.T, dir string, entries int) *State {
 	var marked []*journal.Event
 	rep, err := salvage(dir, journal.SalvageOptions{Keep: SalvageKeep(orphans),
 		Finish: func(ndir string, rep *journal.SalvageReport) ([]*journal.Event, error) {
-			st, err := Replay(ndir)
+			st, err := Replay(ndir, nil)
 			if err != nil {
 				return nil, fmt.Errorf("the salvaged journal does not replay: %w", err)
 			}
@@ -151,7 +151,7 @@ func salvageChecked(t *testing.T, dir string, entries int) *State {
 	if rep.Added != uint64(len(marked)) {
 		t.Fatalf("salvage added %d events, Finish returned %d", rep.Added, len(marked))
 	}
-	st, err := Replay(dir)
+	st, err := Replay(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

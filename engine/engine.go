@@ -258,8 +258,25 @@ func (e *Engine) release(r *Run, held *[]*journal.Event) {
 // ErrDefinitionChanged reports a resume against a different definition.
 var ErrDefinitionChanged = errors.New("definition changed")
 
-// sameDefinition refuses to run r with any definition but its own.
+// ErrSummary reports a run replayed as a summary (Run.Summarized) given
+// where its task states are needed.
+var ErrSummary = errors.New("run replayed as a summary")
+
+// whole refuses a run replayed without its task states: the caller's fold
+// must keep it whole (State.Detail).
+func whole(r *Run) error {
+	if r.Summarized() {
+		return fmt.Errorf("run %s: %w, without its task states (fold it with a State.Detail that names it)", r.ID, ErrSummary)
+	}
+	return nil
+}
+
+// sameDefinition refuses to run r with any definition but its own, and a
+// run without its task states.
 func sameDefinition(wf *workflow.Workflow, r *Run) error {
+	if err := whole(r); err != nil {
+		return err
+	}
 	if r.DefHash != wf.Hash {
 		return fmt.Errorf("run %s was started with definition %s, not %s: %w",
 			r.ID, workflow.ShortHash(r.DefHash), workflow.ShortHash(wf.Hash), ErrDefinitionChanged)

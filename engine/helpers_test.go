@@ -124,7 +124,7 @@ func (h *home) start(wf *workflow.Workflow, edit ...func(*Options)) *Run {
 // replay reads the run back from the journal alone.
 func (h *home) replay(id string) *Run {
 	h.t.Helper()
-	st, err := Replay(h.journalDir())
+	st, err := Replay(h.journalDir(), OneRun(id))
 	if err != nil {
 		h.t.Fatalf("replay: %v", err)
 	}

@@ -23,6 +23,9 @@ const TriggerRerun = "rerun"
 // stopped, nor a run handler (on_failure ... run in each run). An unknown name in
 // from is an ErrUnknownTask naming it.
 func RerunPlan(wf *workflow.Workflow, orig *Run, from []string, failed bool) (run, reuse []string, err error) {
+	if err := whole(orig); err != nil {
+		return nil, nil, err
+	}
 	var stack []int
 	for _, name := range from {
 		i, ok := wf.Index(name)

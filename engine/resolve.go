@@ -43,6 +43,9 @@ func resolveEvent(st *State, run, task, status, note string, now time.Time) (*jo
 		return nil, fmt.Errorf("resolution %q: want %s, %s or %s: %w", status,
 			journal.StatusSuccess, journal.StatusFailed, journal.StatusRerun, ErrBadResolution)
 	}
+	if r.Summarized() { // finished: an in-doubt task was canceled by its end
+		return nil, fmt.Errorf("task %s of run %s is not in doubt: the run finished with status %s: %w", task, r.ID, r.Status, ErrNotInDoubt)
+	}
 	t := r.Tasks[task]
 	if t == nil || t.Status != InDoubt {
 		state := Pending

@@ -20,6 +20,10 @@ func TestResolve(t *testing.T) {
 			{Seq: 2, Type: journal.TaskStarted, Run: "r1", Task: "pay", Attempt: 1},
 			{Seq: 3, Type: journal.TaskInDoubt, Run: "r1", Task: "pay", Attempt: 1},
 			{Seq: 4, Type: journal.TaskStarted, Run: "r1", Task: "log", Attempt: 1},
+			// A finished run is replayed as a summary: no task states.
+			{Seq: 5, Type: journal.RunStarted, Run: "r3", Workflow: "wf"},
+			{Seq: 6, Type: journal.TaskInDoubt, Run: "r3", Task: "pay", Attempt: 1},
+			{Seq: 7, Type: journal.RunFinished, Run: "r3", Status: journal.StatusFailed},
 		} {
 			if err := st.Apply(e); err != nil {
 				t.Fatal(err)
@@ -42,6 +46,8 @@ func TestResolve(t *testing.T) {
 			msg: "task log of run r1 is running, not in doubt: task not in doubt"},
 		{name: "unknown task", run: "r1", task: "nope", status: journal.StatusRerun, err: engine.ErrNotInDoubt,
 			msg: "task nope of run r1 is pending, not in doubt: task not in doubt"},
+		{name: "finished run", run: "r3", task: "pay", status: journal.StatusSuccess, err: engine.ErrNotInDoubt,
+			msg: "task pay of run r3 is not in doubt: the run finished with status failed: task not in doubt"},
 		{name: "bad resolution", run: "r1", task: "pay", status: "maybe", err: engine.ErrBadResolution,
 			msg: `resolution "maybe": want success, failed or rerun: unknown resolution`},
 	} {

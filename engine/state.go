@@ -167,7 +167,22 @@ type Run struct {
 	Canceled     time.Time
 	CanceledBy   string
 	CancelReason string
-	Tasks        map[string]*TaskState
+	Tasks        map[string]*TaskState // nil in a summary (Summarized)
+
+	summary bool // see Summarized
+}
+
+// Summarized reports whether the run is kept as a summary: it finished, and
+// the State that replayed it was not asked for its details (State.Detail),
+// so it holds no task states (Tasks is nil) and no definition (Definition
+// is ""; DefHash names it). A finished 100,000-task run is ~15 MB of task
+// states and definition, and a home keeps many: whoever needs one run's
+// details folds the journal again with a Detail that names it.
+func (r *Run) Summarized() bool { return r.summary }
+
+// summarize drops the task states and the definition of a run.
+func (r *Run) summarize() {
+	r.Tasks, r.Definition, r.summary = nil, "", true
 }
 
 // Task returns the state of a task, creating a pending one if the journal
@@ -182,8 +197,12 @@ func (r *Run) Task(name string) *TaskState {
 }
 
 // Counts returns how many tasks are in each status, given the run's task
-// names (tasks the journal never mentioned count as pending).
+// names (tasks the journal never mentioned count as pending); nil for a
+// summary, which holds no task.
 func (r *Run) Counts(names []string) map[TaskStatus]int {
+	if r.summary {
+		return nil
+	}
 	c := make(map[TaskStatus]int)
 	for _, n := range names {
 		if t := r.Tasks[n]; t != nil {
@@ -201,7 +220,24 @@ type State struct {
 	LastSeq uint64
 	// LastFire is the newest schedule fire time per workflow (daemon).
 	LastFire map[string]time.Time
+	// Detail says which finished runs keep their task states and their
+	// definition (nil: none). Every other run becomes a summary once its
+	// run_finished is applied (Run.Summarized): a fold of a home holds its
+	// unfinished runs whole and the others at a few hundred bytes each.
+	// A run that has not finished is always whole.
+	Detail func(run string) bool
+
+	// ends are the runs a first scan saw finish (FoldDir, FoldJournal):
+	// those Detail does not name are summaries from their run_started on.
+	ends map[string]bool
 }
+
+// AllRuns is a State.Detail that keeps every run whole: the fold the
+// projector's conformance test compares, and that of one run's events.
+func AllRuns(string) bool { return true }
+
+// OneRun returns a State.Detail that keeps run id whole.
+func OneRun(id string) func(string) bool { return func(run string) bool { return run == id } }
 
 // NewState returns an empty state.
 func NewState() *State {
@@ -231,11 +267,17 @@ func (s *State) Apply(e *journal.Event) error {
 		if _, dup := s.Runs[e.Run]; dup {
 			return fmt.Errorf("entry %d: run %s started twice", e.Seq, e.Run)
 		}
-		s.Runs[e.Run] = &Run{
+		r := &Run{
 			ID: e.Run, Workflow: e.Workflow, DefHash: e.DefHash, Definition: e.Definition,
 			Source: e.Source, Trigger: e.Trigger, RerunOf: e.RerunOf, Params: e.Params, Started: e.At(),
-			FirstSeq: e.Seq, LastSeq: e.Seq, Tasks: make(map[string]*TaskState),
+			FirstSeq: e.Seq, LastSeq: e.Seq,
 		}
+		if s.summaryFromStart(e.Run) {
+			r.summarize() // it ends further on: none of its tasks is kept meanwhile
+		} else {
+			r.Tasks = make(map[string]*TaskState)
+		}
+		s.Runs[e.Run] = r
 		return nil
 	case journal.ScheduleFired, journal.ScheduleSkipped:
 		if ft := time.Unix(0, e.FireTime); ft.After(s.LastFire[e.Workflow]) {
@@ -248,8 +290,17 @@ func (s *State) Apply(e *journal.Event) error {
 		return fmt.Errorf("entry %d: %s for unknown run %q", e.Seq, e.Type, e.Run)
 	}
 	r.LastSeq = e.Seq
-	return r.Apply(e)
+	if err := r.Apply(e); err != nil {
+		return err
+	}
+	if e.Type == journal.RunFinished && !s.detailed(r.ID) {
+		r.summarize()
+	}
+	return nil
 }
+
+// detailed reports whether run is kept whole once finished (Detail).
+func (s *State) detailed(run string) bool { return s.Detail != nil && s.Detail(run) }
 
 // Apply folds one event of this run into its state.
 func (r *Run) Apply(e *journal.Event) error {
@@ -285,6 +336,9 @@ func (r *Run) Apply(e *journal.Event) error {
 		}
 	case journal.TaskStarted, journal.TaskProcess, journal.TaskFinished, journal.TaskRetrying,
 		journal.TaskSkipped, journal.TaskInDoubt, journal.TaskResolved:
+		if r.summary {
+			return nil // a finished run's tasks: the engine journals none after its end
+		}
 		r.Task(e.Task).apply(e)
 	default:
 		return fmt.Errorf("entry %d: unexpected %s event for run %s", e.Seq, e.Type, r.ID)
@@ -377,10 +431,12 @@ func (t *TaskState) setReason(reason string) {
 	}
 }
 
-// Replay reduces events from a journal directory (read-only) into a State.
-func Replay(dir string) (*State, error) {
+// Replay reduces events from a journal directory (read-only) into a State
+// that keeps the finished runs detail names whole (nil: none; AllRuns).
+func Replay(dir string, detail func(run string) bool) (*State, error) {
 	s := NewState()
-	err := journal.Scan(dir, journal.ScanOptions{}, s.Apply)
+	s.Detail = detail
+	err := s.FoldDir(dir, journal.ScanOptions{})
 	return s, err
 }
 

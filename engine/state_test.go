@@ -73,6 +73,12 @@ func diffRuns(a, b *Run) string {
 		if f.Name == "Tasks" {
 			continue
 		}
+		if !f.IsExported() { // summary and tally
+			if !va.Field(i).Equal(vb.Field(i)) {
+				out = append(out, fmt.Sprintf("  %s: %v → %v", f.Name, va.Field(i), vb.Field(i)))
+			}
+			continue
+		}
 		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
 			out = append(out, fmt.Sprintf("  %s: %v → %v", f.Name, va.Field(i), vb.Field(i)))
 		}

@@ -170,7 +170,7 @@ func checkDir(dir string) (VerifyReport, error) {
 // until the first damage (Open replays a journal while it checks it: one
 // read instead of two). A torn tail's records are not entries: apply never
 // sees them.
-func checkSegments(dir string, segs []segment, apply func(*Event) error) (VerifyReport, int64, error) {
+func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, int64, error) {
 	rep := VerifyReport{Dir: dir}
 	rep.Segments = len(segs)
 	var open *DamageError // a damaged region that ran to the end of its segment
@@ -230,14 +230,27 @@ func checkSegments(dir string, segs []segment, apply func(*Event) error) (Verify
 	return rep, size, nil
 }
 
+// replayer is what Open replays into (Options.Replay), the runs whose
+// definition it does not want (Options.NoDefinition) and how much of each
+// entry it wants (Options.Select).
+type replayer struct {
+	apply        func(*Event) error
+	noDefinition func(run string) bool
+	sel          func(*Entry) Decoding
+	en           Entry
+}
+
 // replayRecord decodes a verified record of the segment at path and
-// passes it to apply.
-func replayRecord(r record, path string, apply func(*Event) error) error {
-	e, err := decode(r.env, r.seq)
+// passes it to rp.
+func replayRecord(r record, path string, rp *replayer) error {
+	e, err := rp.en.decode(r, nil, rp.sel, rp.noDefinition)
 	if err != nil {
 		return &replayError{fmt.Errorf("segment %s: %w", filepath.Base(path), err)}
 	}
-	if err := apply(e); err != nil {
+	if e == nil {
+		return nil // skipped
+	}
+	if err := rp.apply(e); err != nil {
 		return &replayError{err}
 	}
 	return nil

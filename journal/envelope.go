@@ -99,20 +99,9 @@ func verify(b []byte) (Type, uint64, []byte, error) {
 
 // decode verifies an envelope stored at wal index idx and decodes it.
 func decode(b []byte, idx uint64) (*Event, error) {
-	t, seq, payload, err := verify(b)
-	if err != nil {
-		return nil, fmt.Errorf("entry %d: %w", idx, err)
+	var en Entry
+	if err := en.reset(b, idx); err != nil {
+		return nil, err
 	}
-	if seq != idx {
-		return nil, fmt.Errorf("entry %d: %w: sequence number %d", idx, ErrCorrupt, seq)
-	}
-	if !t.Known() {
-		return nil, fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", idx, uint16(t))
-	}
-	e := &Event{}
-	if err := json.Unmarshal(payload, e); err != nil {
-		return nil, fmt.Errorf("entry %d: decode %s payload: %w", idx, t, err)
-	}
-	e.Seq, e.Type = seq, t
-	return e, nil
+	return en.event(Whole)
 }

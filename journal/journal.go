@@ -35,6 +35,10 @@ type Options struct {
 	// ReadFrom. When Open fails, whatever Replay was given must be
 	// discarded.
 	Replay func(*Event) error
+	// NoDefinition is ScanOptions.NoDefinition for Replay.
+	NoDefinition func(run string) bool
+	// Select is ScanOptions.Select for Replay.
+	Select func(*Entry) Decoding
 }
 
 // Stats are cumulative counters of one open journal.
@@ -121,7 +125,8 @@ func Open(dir string, opts Options) (*Journal, error) {
 		err = j.syncDirIfNot(l.names)
 	}
 	if err == nil && l.moving && opts.Replay != nil {
-		err = j.ReadFrom(0, opts.Replay) // the check read entries the truncation removes
+		// the check read entries the truncation removes
+		err = j.Read(ScanOptions{NoDefinition: opts.NoDefinition, Select: opts.Select}, opts.Replay)
 	}
 	if err != nil {
 		j.Close()
@@ -146,9 +151,10 @@ func (j *Journal) prepare() (listing, error) {
 	if err != nil {
 		return l, fmt.Errorf("open journal: %w", err)
 	}
-	apply := j.opts.Replay
-	if l.moving {
-		apply = nil // Open replays once the wal finished the truncation
+	var apply *replayer
+	if j.opts.Replay != nil && !l.moving { // else Open replays once the wal finished the truncation
+		apply = &replayer{apply: j.opts.Replay, noDefinition: j.opts.NoDefinition, sel: j.opts.Select}
+		apply.en.reuse()
 	}
 	rep, tail, err := repair(j.dir, l.segs, apply)
 	var re *replayError
@@ -542,7 +548,14 @@ func (j *Journal) FirstSeq() (uint64, error) {
 // ReadFrom calls fn for every entry from seq on, in order, up to the last
 // one appended when it was called.
 func (j *Journal) ReadFrom(seq uint64, fn func(*Event) error) error {
-	return scan(j.dir, ScanOptions{From: seq, Strict: true}, j.LastSeq(), fn)
+	return j.Read(ScanOptions{From: seq}, fn)
+}
+
+// Read is ReadFrom(opts.From, fn) with the other options of a Scan
+// (Types, NoDefinition, Select); it is always Strict.
+func (j *Journal) Read(opts ScanOptions, fn func(*Event) error) error {
+	opts.Strict = true
+	return scan(j.dir, opts, j.LastSeq(), fn)
 }
 
 // TruncateFront removes every entry before seq (retention). The newest

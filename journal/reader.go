@@ -25,6 +25,22 @@ type ScanOptions struct {
 	// entries around it). Returning an error from OnDamage ends the scan
 	// with it. Read-only commands use it to keep working on what verifies.
 	OnDamage func(*DamageError) error
+	// Types, when set, limits fn to the entries of these types: the others
+	// are verified as every entry is, but neither decoded nor delivered.
+	// A reader that needs a few small entries (engine: which runs finish)
+	// reads the journal without decoding a definition of megabytes.
+	Types []Type
+	// NoDefinition, when set, is asked for the run of every run_started:
+	// when it says true, the event is delivered without its definition,
+	// whose bytes are checked but never copied out (a fold that keeps no
+	// finished run's definition: 7–10 MB, and twice that while decoded,
+	// for a 100,000-task workflow).
+	NoDefinition func(run string) bool
+	// Select, when set, is asked about each verified entry of Types before
+	// its payload is decoded: how much of it to decode (Whole, Lean), or
+	// to Skip it. A fold reads the events of its finished runs lean
+	// (engine.State.FoldDir). NoDefinition applies to what it leaves whole.
+	Select func(*Entry) Decoding
 }
 
 // ErrStop may be returned by a Scan callback to end the scan early.
@@ -53,6 +69,7 @@ func Scan(dir string, opts ScanOptions, fn func(*Event) error) error {
 // but never skips one that is kept.
 func scan(dir string, opts ScanOptions, last uint64, fn func(*Event) error) error {
 	sc := &scanner{dir: dir, opts: opts, last: last, fn: fn, next: max(opts.From, 1)}
+	sc.en.reuse()
 	for {
 		gap, err := sc.listAndScan()
 		if err != nil || gap == nil {
@@ -121,6 +138,13 @@ type scanner struct {
 	fn   func(*Event) error
 	next uint64
 	open *DamageError // damage at the end of the previous segment, not yet reported
+	en   Entry        // the entry Select is asked about
+}
+
+// decode decodes record r as ScanOptions.Types, Select and NoDefinition
+// ask (nil: skipped).
+func (sc *scanner) decode(r record) (*Event, error) {
+	return sc.en.decode(r, sc.opts.Types, sc.opts.Select, sc.opts.NoDefinition)
 }
 
 // segments scans the segments from the one holding entry next on. It
@@ -185,12 +209,14 @@ func (sc *scanner) segment(s segment, tail bool) error {
 		if r.seq < sc.next {
 			return nil
 		}
-		e, err := decode(r.env, r.seq)
+		e, err := sc.decode(r)
 		if err != nil {
 			return fmt.Errorf("segment %s: %w", filepath.Base(s.path), err)
 		}
-		if err := sc.fn(e); err != nil {
-			return err
+		if e != nil {
+			if err := sc.fn(e); err != nil {
+				return err
+			}
 		}
 		sc.next = r.seq + 1
 		return nil

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -461,5 +462,131 @@ func TestScanMissingSegment(t *testing.T) {
 	got, err := scanAll(t, dir, ScanOptions{From: segs[2].first})
 	if err != nil || len(got) != 44-int(segs[2].first)+1 {
 		t.Errorf("Scan from %d: %d entries, %v", segs[2].first, len(got), err)
+	}
+}
+
+// TestScanTypes: with ScanOptions.Types a scan (and Journal.Read) delivers
+// the entries of those types only, the same events a full scan delivers
+// for them, over several segments; damage still stops it.
+func TestScanTypes(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, Options{SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(testEvents(0, 600, 300)...); err != nil {
+		t.Fatal(err)
+	}
+	types := []Type{RunStarted, TaskProcess}
+	var want []string
+	if err := Scan(dir, ScanOptions{}, func(e *Event) error {
+		if slices.Contains(types, e.Type) {
+			want = append(want, describe(e))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := scanAll(t, dir, ScanOptions{Types: types})
+	if err != nil || !slices.Equal(got, want) || len(want) == 0 {
+		t.Fatalf("Scan with Types: %d events, %v; want the %d of those types", len(got), err, len(want))
+	}
+	var read []string
+	if err := j.Read(ScanOptions{Types: types}, func(e *Event) error { read = append(read, describe(e)); return nil }); err != nil || !slices.Equal(read, want) {
+		t.Fatalf("Read with Types: %d events, %v; want %d", len(read), err, len(want))
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := listSegments(dir)
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("%d segments, %v: the test wants several", len(segs), err)
+	}
+	b, err := os.ReadFile(segs[1].path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff // in the middle of a segment that others follow: damage
+	if err := os.WriteFile(segs[1].path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var de *DamageError
+	if _, err := scanAll(t, dir, ScanOptions{Types: types}); !errors.As(err, &de) {
+		t.Fatalf("Scan with Types over damage: %v, want a *DamageError", err)
+	}
+}
+
+// TestScanNoDefinition: a run_started that ScanOptions.NoDefinition names
+// is delivered without its definition, every other field as a full scan
+// delivers it, and its definition is never copied out: scanning it
+// allocates less than its size.
+func TestScanNoDefinition(t *testing.T) {
+	dir := t.TempDir()
+	j, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := "name: big\n# " + strings.Repeat("a line of the definition\n", 80_000) // ~2 MB: a big entry
+	evs := testEvents(0, 120, 50)
+	evs[50].Definition = big
+	if err := j.Append(evs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	skip := func(run string) bool { return run != "r-0000" } // r-0001 has the big one, r-0002 a small one
+	var full, light []*Event
+	if err := Scan(dir, ScanOptions{}, func(e *Event) error { full = append(full, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := Scan(dir, ScanOptions{NoDefinition: skip}, func(e *Event) error { light = append(light, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != len(light) {
+		t.Fatalf("%d events without definitions, %d with", len(light), len(full))
+	}
+	for k, e := range full {
+		want := *e
+		if e.Type == RunStarted && skip(e.Run) {
+			want.Definition = ""
+		}
+		if describe(&want) != describe(light[k]) {
+			t.Errorf("entry %d: %s\nwant %s", e.Seq, describe(light[k]), describe(&want))
+		}
+	}
+	var opened []*Event // Open's replay (Options.Replay) leaves them out too
+	j, err = Open(dir, Options{NoDefinition: skip, Replay: func(e *Event) error { opened = append(opened, e); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(opened) != len(light) {
+		t.Fatalf("Open replayed %d events, the scan %d", len(opened), len(light))
+	}
+	for k, e := range opened {
+		if describe(e) != describe(light[k]) {
+			t.Errorf("entry %d replayed by Open: %s\nwant %s", e.Seq, describe(e), describe(light[k]))
+		}
+	}
+	if light[0].Definition == "" || light[50].Definition != "" {
+		t.Fatalf("definitions: kept %q, skipped %d bytes", light[0].Definition, len(light[50].Definition))
+	}
+	alloc := func(opts ScanOptions) uint64 {
+		var a, b runtime.MemStats
+		runtime.ReadMemStats(&a)
+		if err := Scan(dir, opts, func(*Event) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&b)
+		return b.TotalAlloc - a.TotalAlloc
+	}
+	with, without := alloc(ScanOptions{}), alloc(ScanOptions{NoDefinition: skip})
+	// Both read the big entry's segment into a buffer of its size (or a
+	// pooled one); the definition is at least one copy of its size more.
+	if with < without || with-without < uint64(len(big))*3/4 {
+		t.Errorf("scan allocates %d bytes with the definition, %d without: want about its %d bytes less", with, without, len(big))
 	}
 }

@@ -44,7 +44,7 @@ func Repair(dir string) (RepairReport, error) {
 // repair is Repair of the segments segs of dir, listed by the caller. It
 // returns the size of the last segment once repaired, and passes every
 // entry to apply (see checkSegments).
-func repair(dir string, segs []segment, apply func(*Event) error) (RepairReport, int64, error) {
+func repair(dir string, segs []segment, apply *replayer) (RepairReport, int64, error) {
 	var rep RepairReport
 	v, size, err := checkSegments(dir, segs, apply)
 	if err != nil {

@@ -141,6 +141,7 @@ func (s *scenario) engine() *engine.Engine {
 // state reduces the events so far.
 func (s *scenario) state() *engine.State {
 	st := engine.NewState()
+	st.Detail = engine.AllRuns // every task of every run, as the projector keeps them
 	for _, e := range s.evs {
 		if err := st.Apply(e); err != nil {
 			s.t.Fatal(err)
@@ -358,6 +359,7 @@ func conform(t *testing.T, evs []*journal.Event) *engine.State {
 	db := open(t, filepath.Join(t.TempDir(), "picoflow.db"), projector.Options{})
 	ctx := context.Background()
 	st := engine.NewState()
+	st.Detail = engine.AllRuns
 	for i, orig := range evs {
 		e := *orig
 		if err := j.Append(&e); err != nil {

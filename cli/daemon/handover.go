@@ -32,7 +32,7 @@ func (d *Daemon) withJournal(wf string, fn func(*journal.Journal) Response) Resp
 func (d *Daemon) resolve(req Request) Response {
 	return d.withJournal(req.Workflow, func(j *journal.Journal) Response {
 		st := engine.NewState()
-		if err := j.ReadFrom(0, st.Apply); err != nil {
+		if err := st.FoldJournal(j); err != nil {
 			return Response{Code: CodeInternal, Error: err.Error()}
 		}
 		err := Resolve(j, st, req.Run, req.Task, req.Status, req.Reason, d.clock())
@@ -86,7 +86,7 @@ func (d *Daemon) handOverResume(ctx context.Context, r request) {
 	}
 	defer d.release(r.Workflow)
 	st := engine.NewState()
-	if err := j.ReadFrom(0, st.Apply); err != nil {
+	if err := st.FoldJournal(j); err != nil {
 		fail(CodeInternal, err.Error())
 		return
 	}

@@ -74,7 +74,7 @@ func (d *Daemon) resumeAll(ctx context.Context, st *engine.State) {
 			continue
 		}
 		cur := engine.NewState() // read again under the lock: another process may have finished them
-		if err := j.ReadFrom(0, cur.Apply); err != nil {
+		if err := cur.FoldJournal(j); err != nil {
 			d.log.Error("interrupted runs not resumed: cannot replay the workflow's journal", "workflow", name, "err", err)
 		} else {
 			for _, r := range cur.Interrupted() {

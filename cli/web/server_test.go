@@ -97,6 +97,7 @@ func (f *fakeSource) Run(_ context.Context, id string, seq uint64) (*Run, error)
 		return nil, fmt.Errorf("%w: no run %q", ErrNotFound, id)
 	}
 	st := engine.NewState()
+	st.Detail = engine.AllRuns
 	r := &Run{Events: f.events, Names: []string{"fetch", "build", "publish", evil}, Def: f.def}
 	for _, e := range f.events {
 		if seq > 0 && e.Seq > seq {

@@ -33,6 +33,8 @@ scale_table() {
   fi
   echo "Peak RSS (ru_maxrss) of \`validate\` and \`run\` on generated workflows of \`true\` tasks"
   echo "(max_parallel 4, a fresh home each); slope = RSS growth per task over the smallest size."
+  echo "Rows SHAPE+Kruns (\`scale.sh --history K\`): \`run\`, \`status\` and \`history\` in a home that already"
+  echo "holds K finished runs of that workflow (the first \`status\` catches the history database up)."
   echo
   echo "| shape | tasks | command | exit | wall s | peak MiB | KiB/task | slope KiB/task |"
   echo "|---|---:|---|---|---:|---:|---:|---:|"
