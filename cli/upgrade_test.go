@@ -205,7 +205,8 @@ func TestUpgradeV1Rerun(t *testing.T) {
 // this copy of its home (its journal holds absolute paths): they read as
 // gone, never as an attempt without output, whose run directory exists.
 // The attempts a resume runs on that home follow the current rule: a
-// success without output keeps no file and logs says "no output".
+// success without output keeps no file (or, the run's last, an empty one)
+// and logs says "no output".
 func TestV1HomeLogs(t *testing.T) {
 	home, ledger := v1Home(t)
 	logs := func(wantCode int, wantErr string, args ...string) {
@@ -225,5 +226,8 @@ func TestV1HomeLogs(t *testing.T) {
 	}
 	logs(ExitNotFound, "is gone", "beta", "one", "--run", v1BetaLive)
 	logs(0, "no output", "beta", "two", "--run", v1BetaLive, "--attempt", "2") // its file went to three
-	logs(0, "", "beta", "three", "--run", v1BetaLive)                          // the run's last: kept
+	logs(0, "no output", "beta", "three", "--run", v1BetaLive)                 // the run's last: kept, empty
+	if fi, err := os.Stat(filepath.Join(home, "logs", "beta", v1BetaLive, "three.1.log")); err != nil || fi.Size() != 0 {
+		t.Errorf("the run's last log: %v, want an empty file", err)
+	}
 }
