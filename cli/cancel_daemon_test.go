@@ -22,13 +22,8 @@ func testDaemonCancel(t *testing.T, bin string) {
 		"on_cancel:\n  - {name: undo, type: shell, config: {command: \"echo undo >> " + filepath.Join(work, "ledger") + "\"}}\n"
 	e := newDmnEnv(t, bin, map[string]string{"dcancel.yaml": wf})
 	p := e.startDaemon()
-	code, stdout, stderr := e.run("trigger", "dcancel")
-	id := strings.TrimSpace(stdout)
-	if code != 0 || id == "" {
-		t.Fatalf("trigger: exit %d, %q %s", code, stdout, stderr)
-	}
-	e.waitFor(20*time.Second, "the task to start", exists(mark))
-	code, stdout, stderr = e.run("cancel", id, "--reason", "maintenance")
+	id := e.triggerStarted("dcancel", mark)
+	code, stdout, stderr := e.run("cancel", id, "--reason", "maintenance")
 	if code != ExitOK || !strings.Contains(stdout, "canceled") {
 		t.Fatalf("cancel: exit %d\n%s%s", code, stdout, stderr)
 	}

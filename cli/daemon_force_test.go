@@ -20,12 +20,7 @@ func testDaemonForcedExit(t *testing.T, bin string) {
 	wf := "name: forced\ntasks:\n  - {name: work, type: shell, config: {command: \"[ -e " + again + " ] && exit 0; touch " + mark + "; exec sleep 120\"}}\n"
 	e := newDmnEnv(t, bin, map[string]string{"forced.yaml": wf})
 	p := e.startDaemon()
-	code, stdout, stderr := e.run("trigger", "forced")
-	id := strings.TrimSpace(stdout)
-	if code != 0 {
-		t.Fatalf("trigger: exit %d %s", code, stderr)
-	}
-	e.waitFor(10*time.Second, "the task to start", func() bool { _, err := os.Stat(mark); return err == nil })
+	id := e.triggerStarted("forced", mark)
 	for _, notice := range []string{"stopping gracefully", "forced exit"} {
 		if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)

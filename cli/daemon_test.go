@@ -146,6 +146,19 @@ func (e *dmnEnv) run(args ...string) (code int, stdout, stderr string) {
 	return 0, o.String(), er.String()
 }
 
+// triggerStarted triggers workflow wf through the daemon and waits until
+// its task has created mark; it returns the run id.
+func (e *dmnEnv) triggerStarted(wf, mark string) string {
+	e.t.Helper()
+	code, stdout, stderr := e.run("trigger", wf)
+	id := strings.TrimSpace(stdout)
+	if code != ExitOK || id == "" {
+		e.t.Fatalf("trigger %s: exit %d, %q %s", wf, code, stdout, stderr)
+	}
+	e.waitFor(20*time.Second, "the task to start", exists(mark))
+	return id
+}
+
 func (e *dmnEnv) events() []*journal.Event {
 	return homeEvents(e.t, e.home)
 }
@@ -242,12 +255,7 @@ func testDaemonSIGTERM(t *testing.T, bin string) {
 		"  - {name: after, type: shell, depends_on: [work], config: {command: \"true\"}}\n"
 	e := newDmnEnv(t, bin, map[string]string{"slow.yaml": wf})
 	p := e.startDaemon()
-	code, stdout, stderr := e.run("trigger", "slow")
-	id := strings.TrimSpace(stdout)
-	if code != 0 {
-		t.Fatalf("trigger: exit %d %s", code, stderr)
-	}
-	e.waitFor(10*time.Second, "the task to start", func() bool { _, err := os.Stat(mark); return err == nil })
+	id := e.triggerStarted("slow", mark)
 	if code := p.stop(t); code != 0 {
 		t.Fatalf("exit %d after SIGTERM, want 0\n%s", code, p.stderr)
 	}

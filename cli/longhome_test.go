@@ -28,12 +28,7 @@ func testDaemonLongHome(t *testing.T, bin string) {
 		t.Fatalf("socket path %d bytes, want it over 108", len(sock))
 	}
 	p := e.startDaemon()
-	code, stdout, stderr := e.run("trigger", "long")
-	id := strings.TrimSpace(stdout)
-	if code != ExitOK || id == "" {
-		t.Fatalf("trigger: exit %d, %q %s", code, stdout, stderr)
-	}
-	e.waitFor(20*time.Second, "the task to start", exists(mark))
+	id := e.triggerStarted("long", mark)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	st, err := daemon.Call(ctx, sock, daemon.Request{Op: daemon.OpStatus})

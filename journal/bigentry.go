@@ -198,17 +198,7 @@ func (j *Journal) undoAlone(seq uint64, wasTail bool) error {
 }
 
 // truncateSynced empties the file at path and fsyncs it.
-func truncateSynced(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func truncateSynced(path string) error { return openSync(path, os.O_WRONLY|os.O_TRUNC) }
 
 // writeSegment creates a segment file holding entry (none when nil), as
 // the wal frames it, and fsyncs it.

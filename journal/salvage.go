@@ -428,8 +428,11 @@ func writeSynced(path string, b []byte) error {
 	return err
 }
 
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+func syncFile(path string) error { return openSync(path, os.O_RDWR) }
+
+// openSync opens the file at path with flag, fsyncs and closes it.
+func openSync(path string, flag int) error {
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return err
 	}
