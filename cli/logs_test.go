@@ -84,12 +84,7 @@ func TestLogsFollow(t *testing.T) {
 	}
 	file := writeWorkflow(t, dir, "stream", "", spec{name: "talk",
 		cmd: `echo started; read x < "$T/b1"; echo first line; read x < "$T/b2"; echo last line`})
-	fastFollow(t, home)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
-	defer cancel()
-	ran := make(chan cliOut, 1)
-	go func() { ran <- pfCtx(ctx, t, home, "run", file) }()
-	waitForLogLine(ctx, t, home, "started")
+	ctx, ran := runStarted(t, home, file)
 
 	pr, pw := io.Pipe()
 	followed := make(chan cliOut, 1)
@@ -268,12 +263,7 @@ func TestLogsFollowTheAttemptsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := writeWorkflow(t, dir, "stream", "", spec{name: "talk", cmd: `echo started; read x < "$T/b1"; echo after`})
-	fastFollow(t, home)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
-	defer cancel()
-	ran := make(chan cliOut, 1)
-	go func() { ran <- pfCtx(ctx, t, home, "run", file) }()
-	waitForLogLine(ctx, t, home, "started")
+	ctx, ran := runStarted(t, home, file)
 	logs, _ := filepath.Glob(filepath.Join(home, "logs", "stream", "*", "talk.1.log"))
 	if len(logs) != 1 {
 		t.Fatalf("logs: %v", logs)
@@ -347,4 +337,18 @@ func TestLogsOfAnAttemptWithoutItsFile(t *testing.T) {
 	if r.code != ExitNotFound || strings.Contains(r.stderr, "gc") || !strings.Contains(r.stderr, "picoflow stopped before keeping it") {
 		t.Errorf("logs: exit %d, stderr %s; want %d and no word of gc", r.code, r.stderr, ExitNotFound)
 	}
+}
+
+// runStarted runs file in home in the background, with logs --follow
+// polling fast, and returns once its task has logged "started": the
+// context bounds the test, the channel gets the run's outcome.
+func runStarted(t *testing.T, home, file string) (context.Context, <-chan cliOut) {
+	t.Helper()
+	fastFollow(t, home)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a failure
+	t.Cleanup(cancel)
+	ran := make(chan cliOut, 1)
+	go func() { ran <- pfCtx(ctx, t, home, "run", file) }()
+	waitForLogLine(ctx, t, home, "started")
+	return ctx, ran
 }
