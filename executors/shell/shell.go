@@ -57,19 +57,10 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	if err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: err}
 	}
-	g, err := gateFor(cmd, req)
+	g, err := start(cmd, req, out)
 	if err != nil {
-		out.abort()
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("start: %w", err)}
 	}
-	if err := cmd.Start(); err != nil {
-		out.abort()
-		if g != nil {
-			g.abort()
-		}
-		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("start: %w", err)}
-	}
-	out.started()
 	pgid := cmd.Process.Pid
 	if g != nil && !release(g, req, cmd, out) {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: errNotCommitted}
@@ -121,12 +112,24 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 
 var errNotCommitted = errors.New("its start was not committed")
 
-// gateFor puts cmd behind a gate when the engine asked for one.
-func gateFor(cmd *exec.Cmd, req *executors.Request) (*gate, error) {
-	if req.Commit == nil {
-		return nil, nil
+// start starts cmd, behind a gate when the engine asked for one
+// (Request.Commit), and hands its output over to it.
+func start(cmd *exec.Cmd, req *executors.Request, out *output) (g *gate, err error) {
+	if req.Commit != nil {
+		if g, err = newGate(cmd); err != nil {
+			out.abort()
+			return nil, err
+		}
 	}
-	return newGate(cmd)
+	if err := cmd.Start(); err != nil {
+		out.abort()
+		if g != nil {
+			g.abort()
+		}
+		return nil, err
+	}
+	out.started()
+	return g, nil
 }
 
 // release waits for the attempt's start to be committed and opens the
