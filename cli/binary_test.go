@@ -40,6 +40,7 @@ func TestBinary(t *testing.T) {
 	t.Run("kill-9-keeps-log", func(t *testing.T) { t.Parallel(); testKillKeepsLog(t, bin) })
 	t.Run("torture-kill-9", func(t *testing.T) { testTorture(t, bin) })
 	t.Run("concurrent-workflows-kill-9", func(t *testing.T) { testConcurrentWorkflows(t, bin) })
+	t.Run("gate-ledger-kill-9", func(t *testing.T) { testGateLedger(t, bin) })
 }
 
 // child is a picoflow process started by a test.
