@@ -55,9 +55,15 @@ func (c *child) stderrText() string { return c.stderr.String() }
 
 func start(t *testing.T, bin string, args ...string) *child {
 	t.Helper()
+	return startEnv(t, bin, nil, args...)
+}
+
+// startEnv is start with more environment variables ("KEY=VALUE").
+func startEnv(t *testing.T, bin string, env []string, args ...string) *child {
+	t.Helper()
 	c := &child{cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
-	c.cmd.Env = append(os.Environ(), "PICOFLOW_HOME=", "PICOFLOW_CONFIG=")
+	c.cmd.Env = append(append(os.Environ(), "PICOFLOW_HOME=", "PICOFLOW_CONFIG="), env...)
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,10 @@ import (
 // its start is committed and runs the command only once it is) from
 // outside: picoflow is killed with SIGKILL at random moments of chains,
 // wide DAGs and retried tasks, and run again until the run ends. Every
-// task appends "S PPID TASK ATTEMPT" to a ledger first thing and "E ..."
-// last; PPID is the picoflow that started its shell. After each kill the
-// journal is read as the dead picoflow left it. Checked:
+// task appends "S GEN TASK ATTEMPT" to a ledger first thing and "E ..."
+// last; GEN (in picoflow's environment, so in its tasks') numbers the
+// picoflow process that started its shell. After each kill the journal
+// is read as the dead picoflow left it. Checked:
 //
 //   - every time a task's code ran, the journal of the picoflow that
 //     started it held a start of that attempt when that picoflow died (no
@@ -74,11 +75,11 @@ func gateShape(t *testing.T, dir string, rnd *rand.Rand) (string, map[string][]s
 	deps := map[string][]string{}
 	var specs []spec
 	add := func(name, extra string, d ...string) {
-		body := `echo "S $PPID $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"; `
+		body := `echo "S $GATE_GEN $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"; `
 		if strings.Contains(extra, "retry") {
 			body += `[ "$PICOFLOW_ATTEMPT" -gt 1 ] || exit 3; `
 		}
-		body += `echo "E $PPID $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"`
+		body += `echo "E $GATE_GEN $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"`
 		specs = append(specs, spec{name: name, cmd: body, deps: d, extra: extra})
 		deps[name] = d
 	}
@@ -149,7 +150,7 @@ func (g *gateTrial) run(rnd *rand.Rand, kills *int) bool {
 		if len(g.pids) < nkills {
 			target = len(readLedger(t, g.dir)) + rnd.IntN(10)
 		}
-		c := start(t, g.bin, "run", "--home", g.home, g.file)
+		c := startEnv(t, g.bin, []string{"GATE_GEN=" + strconv.Itoa(len(g.pids))}, "run", "--home", g.home, g.file)
 		g.pids = append(g.pids, c.cmd.Process.Pid)
 		for i := 0; !c.exited() && (target < 0 || len(readLedger(t, g.dir)) < target); i++ {
 			if i == 30000 {
@@ -243,10 +244,6 @@ func gatedShells(dir string) []int {
 // picoflow ended.
 func (g *gateTrial) check() bool {
 	lines := g.ledger()
-	proc := map[int]int{} // picoflow pid -> its index
-	for i, p := range g.pids {
-		proc[p] = i
-	}
 	ran := make([]map[string]int, len(g.pids)) // per picoflow: "task attempt" -> times run
 	for i := range ran {
 		ran[i] = map[string]int{}
@@ -259,9 +256,9 @@ func (g *gateTrial) check() bool {
 		}
 	}
 	for li, l := range lines {
-		k, ok := proc[l.ppid]
-		if !ok {
-			return g.fail("ledger line %d %q: started by %d, not by a picoflow of the trial %v", li, l.raw, l.ppid, g.pids)
+		k := l.gen
+		if k < 0 || k >= len(g.pids) {
+			return g.fail("ledger line %d %q: started by picoflow %d of %d", li, l.raw, k, len(g.pids))
 		}
 		if l.kind != "S" {
 			continue
@@ -314,7 +311,7 @@ func (g *gateTrial) checkEnd() {
 
 type gateLine struct {
 	raw, kind, task string
-	ppid, attempt   int
+	gen, attempt    int
 }
 
 func (g *gateTrial) ledger() []gateLine {
@@ -331,9 +328,12 @@ func (g *gateTrial) ledger() []gateLine {
 			}
 			continue
 		}
-		ppid, _ := strconv.Atoi(f[1])
+		gen, err := strconv.Atoi(f[1])
+		if err != nil {
+			gen = -1
+		}
 		att, _ := strconv.Atoi(f[3])
-		out = append(out, gateLine{raw: raw, kind: f[0], task: f[2], ppid: ppid, attempt: att})
+		out = append(out, gateLine{raw: raw, kind: f[0], task: f[2], gen: gen, attempt: att})
 	}
 	return out
 }
