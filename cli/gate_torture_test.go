@@ -18,7 +18,7 @@ import (
 // its start is committed and runs the command only once it is) from
 // outside: picoflow is killed with SIGKILL at random moments of chains,
 // wide DAGs and retried tasks, and run again until the run ends. Every
-// task appends "S GEN TASK ATTEMPT" to a ledger first thing and "E ..."
+// task appends "S GEN RUN TASK ATTEMPT" to a ledger first thing and "E ..."
 // last; GEN (in picoflow's environment, so in its tasks') numbers the
 // picoflow process that started its shell. After each kill the journal
 // is read as the dead picoflow left it. Checked:
@@ -63,9 +63,10 @@ type gateTrial struct {
 	trial                 int
 	dir, home, file, jdir string
 	deps                  map[string][]string
-	pids                  []int            // the picoflow processes, in order
-	starts                []map[string]int // per picoflow: "task attempt" -> starts journaled when it ended
-	succeeded             []map[string]bool
+	pids                  []int             // the picoflow processes, in order
+	starts                []map[string]int  // per picoflow: "run task attempt" -> starts journaled when it ended
+	succeeded             []map[string]bool // per picoflow: "run task" journaled as succeeded when it ended
+	won                   string            // the run that succeeded
 }
 
 // gateShape writes one of three workflows: a chain, a wide fan-out and
@@ -75,11 +76,11 @@ func gateShape(t *testing.T, dir string, rnd *rand.Rand) (string, map[string][]s
 	deps := map[string][]string{}
 	var specs []spec
 	add := func(name, extra string, d ...string) {
-		body := `echo "S $GATE_GEN $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"; `
+		body := `echo "S $GATE_GEN $PICOFLOW_RUN_ID $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"; `
 		if strings.Contains(extra, "retry") {
 			body += `[ "$PICOFLOW_ATTEMPT" -gt 1 ] || exit 3; `
 		}
-		body += `echo "E $GATE_GEN $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"`
+		body += `echo "E $GATE_GEN $PICOFLOW_RUN_ID $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"`
 		specs = append(specs, spec{name: name, cmd: body, deps: d, extra: extra})
 		deps[name] = d
 	}
@@ -127,6 +128,14 @@ func newGateTrial(t *testing.T, bin string, trial int, rnd *rand.Rand) *gateTria
 	dir := t.TempDir()
 	file, deps := gateShape(t, dir, rnd)
 	home := filepath.Join(dir, "home")
+	if rnd.IntN(2) == 0 { // every batch fsynced: a longer commit, shells longer at their gate
+		if err := os.MkdirAll(home, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("resources: {sync_window: 0}\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return &gateTrial{t: t, bin: bin, trial: trial, dir: dir, home: home, file: file,
 		jdir: filepath.Join(home, "journal", "gate"), deps: deps}
 }
@@ -189,11 +198,14 @@ func (g *gateTrial) snapshot() (finished, ok bool) {
 	err := journal.Scan(g.jdir, journal.ScanOptions{}, func(e *journal.Event) error {
 		switch {
 		case e.Type == journal.TaskStarted:
-			starts[fmt.Sprintf("%s %d", e.Task, e.Attempt)]++
+			starts[fmt.Sprintf("%s %s %d", e.Run, e.Task, e.Attempt)]++
 		case e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess:
-			succ[e.Task] = true
+			succ[e.Run+" "+e.Task] = true
 		case e.Type == journal.RunFinished:
 			finished = true
+			if e.Status == journal.StatusSuccess {
+				g.won = e.Run
+			}
 		}
 		return nil
 	})
@@ -248,7 +260,7 @@ func (g *gateTrial) check() bool {
 	for i := range ran {
 		ran[i] = map[string]int{}
 	}
-	startedAt := map[string]int{} // task -> ledger index of its first S
+	startedAt := map[string]int{} // "run task" -> ledger index of its first S
 	dependents := map[string][]string{}
 	for d, ups := range g.deps {
 		for _, u := range ups {
@@ -263,17 +275,17 @@ func (g *gateTrial) check() bool {
 		if l.kind != "S" {
 			continue
 		}
-		ran[k][l.task+" "+strconv.Itoa(l.attempt)]++
+		ran[k][l.run+" "+l.task+" "+strconv.Itoa(l.attempt)]++
 		for j := range k {
-			if g.succeeded[j][l.task] {
+			if g.succeeded[j][l.run+" "+l.task] {
 				g.fail("%s ran (attempt %d, picoflow %d) after picoflow %d had journaled it as succeeded", l.task, l.attempt, k+1, j+1)
 			}
 		}
-		if _, ok := startedAt[l.task]; !ok {
-			startedAt[l.task] = li
+		if _, ok := startedAt[l.run+" "+l.task]; !ok {
+			startedAt[l.run+" "+l.task] = li
 		}
 		for _, d := range dependents[l.task] {
-			if at, ok := startedAt[d]; ok {
+			if at, ok := startedAt[l.run+" "+d]; ok {
 				g.fail("upstream %s ran (ledger line %d) after its dependent %s had started (line %d)", l.task, li, d, at)
 			}
 		}
@@ -299,9 +311,12 @@ func (g *gateTrial) check() bool {
 // trial is left running.
 func (g *gateTrial) checkEnd() {
 	last := g.succeeded[len(g.succeeded)-1]
+	if g.won == "" {
+		g.fail("no run succeeded")
+	}
 	for task := range g.deps {
-		if !last[task] {
-			g.fail("task %s never succeeded", task)
+		if !last[g.won+" "+task] {
+			g.fail("task %s never succeeded in run %s", task, g.won)
 		}
 	}
 	if left := processesWithEnv("T=" + g.dir); len(left) > 0 {
@@ -310,8 +325,8 @@ func (g *gateTrial) checkEnd() {
 }
 
 type gateLine struct {
-	raw, kind, task string
-	gen, attempt    int
+	raw, kind, run, task string
+	gen, attempt         int
 }
 
 func (g *gateTrial) ledger() []gateLine {
@@ -322,7 +337,7 @@ func (g *gateTrial) ledger() []gateLine {
 	var out []gateLine
 	for _, raw := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		f := strings.Fields(raw)
-		if len(f) != 4 {
+		if len(f) != 5 {
 			if raw != "" {
 				g.fail("torn ledger line %q", raw)
 			}
@@ -332,8 +347,8 @@ func (g *gateTrial) ledger() []gateLine {
 		if err != nil {
 			gen = -1
 		}
-		att, _ := strconv.Atoi(f[3])
-		out = append(out, gateLine{raw: raw, kind: f[0], task: f[2], gen: gen, attempt: att})
+		att, _ := strconv.Atoi(f[4])
+		out = append(out, gateLine{raw: raw, kind: f[0], run: f[2], task: f[3], gen: gen, attempt: att})
 	}
 	return out
 }
