@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,7 +72,7 @@ func gateOnFullDisk(t *testing.T, bin, fs string, k int, rnd *rand.Rand, outcome
 	free()
 	outcomes[code]++
 	if code != ExitOK {
-		t.Logf("k=%d: exit %d: %s", k, code, strings.TrimSpace(c.stderr.String()))
+		t.Logf("k=%d: exit %d: %s\n%s", k, code, strings.TrimSpace(c.stderr.String()), lastLines(c.stdout.String(), 4))
 	}
 	if code != ExitOK && code != ExitInternal && code != ExitFailed {
 		t.Fatalf("k=%d: exit %d on a full disk\n%s%s", k, code, &c.stdout, &c.stderr)
@@ -80,6 +81,7 @@ func gateOnFullDisk(t *testing.T, bin, fs string, k int, rnd *rand.Rand, outcome
 	if _, ok := g.snapshot(); !ok {
 		t.FailNow()
 	}
+	printedStarts(t, k, c.stdout.String(), g.starts[0])
 	again := startEnv(t, bin, []string{"GATE_GEN=1"}, "run", "--home", g.home, g.file)
 	if code := again.wait(t); code != ExitOK {
 		t.Fatalf("k=%d: the run after freeing space: exit %d\n%s%s", k, code, &again.stdout, &again.stderr)
@@ -116,5 +118,36 @@ func fillLeaving(t *testing.T, path string, k int) {
 	}
 	if err := f.Truncate(max(0, n-int64(k)*4096)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+var (
+	runStartedRe = regexp.MustCompile(`(?m)^\S+ run (\S+) of \S+ started`)
+	startLineRe  = regexp.MustCompile(`(?m)^\S+\s+start\s+(\S+)(?: \(attempt (\d+)\))?$`)
+)
+
+// printedStarts checks that every start picoflow printed (`start TASK`,
+// `start TASK (attempt N)`) is in the journal (starts, "run task attempt"
+// counted): a start whose commit failed is not announced.
+func printedStarts(t *testing.T, k int, stdout string, starts map[string]int) {
+	t.Helper()
+	m := runStartedRe.FindStringSubmatch(stdout)
+	if m == nil {
+		return // the run never started
+	}
+	for _, s := range startLineRe.FindAllStringSubmatch(stdout, -1) {
+		attempt := s[2]
+		if attempt == "" {
+			attempt = "1"
+		}
+		if key := m[1] + " " + s[1] + " " + attempt; starts[key] == 0 {
+			t.Errorf("k=%d: picoflow printed %q, a start the journal does not hold (%s)", k, strings.TrimSpace(s[0]), key)
+		}
 	}
 }
