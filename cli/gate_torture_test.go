@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -169,7 +170,13 @@ func (g *gateTrial) run(rnd *rand.Rand, kills *int) bool {
 		}
 		if !c.exited() {
 			time.Sleep(time.Duration(rnd.IntN(400)) * time.Microsecond) // a random moment, not a wait for anything
-			if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			err := c.cmd.Process.Signal(syscall.SIGKILL)
+			if errors.Is(err, os.ErrProcessDone) { // it ended meanwhile
+				c.wait(t)
+				_, ok := g.snapshot()
+				return ok
+			}
+			if err != nil {
 				return g.fail("kill: %v", err)
 			}
 			c.wait(t)
