@@ -172,7 +172,9 @@ func (g *gateTrial) run(rnd *rand.Rand, kills *int) bool {
 			time.Sleep(time.Duration(rnd.IntN(400)) * time.Microsecond) // a random moment, not a wait for anything
 			err := c.cmd.Process.Signal(syscall.SIGKILL)
 			if errors.Is(err, os.ErrProcessDone) { // it ended meanwhile
-				c.wait(t)
+				if code := c.wait(t); code != ExitOK {
+					return g.fail("picoflow exited %d\n--- stdout\n%s--- stderr\n%s", code, &c.stdout, &c.stderr)
+				}
 				_, ok := g.snapshot()
 				return ok
 			}
