@@ -343,6 +343,9 @@ func (h *handle) Writev(ctx context.Context, data [][]byte, off int64) (uint32, 
 }
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if e := h.m.hold.wait(ctx); e != 0 {
+		return e
+	}
 	return errno(h.m.syncFile(h.ino, h.fd()))
 }
 
@@ -365,6 +368,9 @@ type dirHandle struct {
 }
 
 func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	if e := d.n.m.hold.wait(ctx); e != 0 {
+		return e
+	}
 	p := d.n.path()
 	var st syscall.Stat_t
 	if err := syscall.Lstat(p, &st); err != nil {

@@ -79,6 +79,7 @@ type model struct {
 	// fired is closed when it happens.
 	armed int
 	fired chan struct{}
+	hold  gate // fsyncs held by a test (HoldSyncs)
 }
 
 // Stats counts what the file system saw since it was mounted.
