@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -61,11 +62,23 @@ func (en *Entry) reset(b []byte, idx uint64) error {
 	if seq != idx {
 		return fmt.Errorf("entry %d: %w: sequence number %d", idx, ErrCorrupt, seq)
 	}
+	return en.set(t, seq, payload)
+}
+
+// set makes en the entry seq of type t holding payload.
+func (en *Entry) set(t Type, seq uint64, payload []byte) error {
 	if !t.Known() {
-		return fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", idx, uint16(t))
+		return fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", seq, uint16(t))
 	}
 	*en = Entry{Seq: seq, Type: t, payload: payload, scratch: en.scratch, ps: parsed{strs: en.ps.strs}}
 	return nil
+}
+
+// resetRecord is reset of a record a walk of its segment verified
+// (readRecord: its checksum and its sequence number): its checksum is not
+// computed a second time.
+func (en *Entry) resetRecord(r record) error {
+	return en.set(Type(binary.LittleEndian.Uint16(r.env[2:])), r.seq, r.env[headerSize:])
 }
 
 // Run returns the run the entry belongs to: the one the start of its
@@ -176,7 +189,7 @@ func (en *Entry) reuse() { en.scratch, en.ps.strs = &Event{}, &interner{} }
 // decode verifies record r into en and decodes it as a scan's options
 // ask (nil: skipped): types (nil: all), sel (nil: Whole), noDef.
 func (en *Entry) decode(r record, types []Type, sel func(*Entry) Decoding, noDef func(string) bool) (*Event, error) {
-	if err := en.reset(r.env, r.seq); err != nil {
+	if err := en.resetRecord(r); err != nil {
 		return nil, err
 	}
 	if types != nil && !slices.Contains(types, en.Type) {
