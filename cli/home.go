@@ -109,12 +109,12 @@ func (h home) openWorkflow(wf, owner string, g *globals, detail func(string) boo
 	}
 	// upgrade made the journal's directory in a new home; journal.Open
 	// makes it durably in a home that has one already (MkdirDurable).
-	// Open replays the journal into st as it checks it (one read), after
-	// a scan for the runs that finish (engine.State.OpenOptions).
+	// Open replays the journal into st as it checks it (one read), reading
+	// ahead for the runs that finish (engine.State.OpenOptions).
 	dir := journalDir(string(h), wf)
 	st := engine.NewState()
 	st.Detail = detail
-	j, err := openJournal(dir, wf, st.OpenOptions(dir, journal.Options{Owner: owner}))
+	j, err := openJournal(dir, wf, st.OpenOptions(journal.Options{Owner: owner}))
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)

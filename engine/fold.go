@@ -37,16 +37,15 @@ func (s *State) FoldJournal(j *journal.Journal) error {
 	return s.fold(j.Read, journal.ScanOptions{})
 }
 
-// OpenOptions returns opts for journal.Open of dir by a writer that folds
-// the journal into s while Open checks it (Options.Replay: one read of each
-// segment), after the first scan of FoldDir, for the runs that finish,
-// made here on dir read-only (before Open takes the lock: a run that ends
-// meanwhile becomes a summary at its end). The events of a summary are
-// read as a fold reads them (Options.Select).
-func (s *State) OpenOptions(dir string, opts journal.Options) journal.Options {
-	first := journal.ScanOptions{Types: endTypes, Select: leanEnd, OnDamage: func(*journal.DamageError) error { return nil }}
-	s.expectEnds(func(fn func(*journal.Event) error) error { return journal.Scan(dir, first, fn) })
-	opts.Replay, opts.Select = s.Apply, s.decoding
+// OpenOptions returns opts for journal.Open by a writer that folds the
+// journal into s while Open checks it (Options.Replay: one read of each
+// segment). Open reads ahead of its replay for the runs that finish
+// (Options.Finished), which are then summaries from their run_started on,
+// as after the first scan of FoldDir, without a read of the journal
+// before Open's; the events of a summary are read as a fold reads them
+// (Options.Select).
+func (s *State) OpenOptions(opts journal.Options) journal.Options {
+	opts.Replay, opts.Select, opts.Finished = s.Apply, s.decoding, s.finishes
 	return opts
 }
 
@@ -79,11 +78,16 @@ func (s *State) summaryFromStart(run string) bool { return s.ends[run] && !s.det
 
 // expectEnds notes the runs whose run_finished scan delivers.
 func (s *State) expectEnds(scan func(func(*journal.Event) error) error) {
+	_ = scan(func(e *journal.Event) error { // best effort, see FoldDir
+		s.finishes(e.Run)
+		return nil
+	})
+}
+
+// finishes notes that run finishes further on in the journal.
+func (s *State) finishes(run string) {
 	if s.ends == nil {
 		s.ends = make(map[string]bool)
 	}
-	_ = scan(func(e *journal.Event) error { // best effort, see FoldDir
-		s.ends[e.Run] = true
-		return nil
-	})
+	s.ends[run] = true
 }

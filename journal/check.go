@@ -185,19 +185,16 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 				Reason: fmt.Sprintf("segment %s does not follow entry %d", filepath.Base(s.path), expect-1)})
 		}
 		expect = s.first
-		if onSegmentRead != nil {
-			onSegmentRead(s.path)
-		}
-		buf, err := os.ReadFile(s.path)
-		if errors.Is(err, os.ErrNotExist) {
-			return rep, 0, fmt.Errorf("%w: %s", errGone, filepath.Base(s.path))
+		buf, clean, err := apply.segment(i)
+		if err == nil && buf == nil {
+			buf, err = readWhole(s.path)
 		}
 		if err != nil {
-			return rep, 0, fmt.Errorf("verify journal: read segment %s: %w", filepath.Base(s.path), err)
+			return rep, 0, err
 		}
 		size = int64(len(buf))
 		last := i == len(segs)-1
-		err = walkSegment(buf, s.first, func(r record) error {
+		rec := func(r record) error {
 			if rep.First == 0 {
 				rep.First = r.seq
 			}
@@ -207,19 +204,24 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 				return nil // damage fails Open: an entry after it must not make a replay error of it
 			}
 			return replayRecord(r, s.path, apply)
-		}, func(g region) error {
-			d := DamageError{Dir: dir, Segment: s.path, Offset: int64(g.off), Index: g.idx, Reason: g.reason}
-			switch {
-			case g.next != 0:
-				rep.Damage = append(rep.Damage, d)
-			case last && g.torn:
-				rep.Torn = &TornTail{Segment: s.path, Offset: int64(g.off), Bytes: int64(g.end - g.off),
-					Index: g.idx, Reason: g.reason}
-			default:
-				open = &d
-			}
-			return nil
-		})
+		}
+		if clean {
+			err = walkClean(buf, s.first, rec)
+		} else {
+			err = walkSegment(buf, s.first, rec, func(g region) error {
+				d := DamageError{Dir: dir, Segment: s.path, Offset: int64(g.off), Index: g.idx, Reason: g.reason}
+				switch {
+				case g.next != 0:
+					rep.Damage = append(rep.Damage, d)
+				case last && g.torn:
+					rep.Torn = &TornTail{Segment: s.path, Offset: int64(g.off), Bytes: int64(g.end - g.off),
+						Index: g.idx, Reason: g.reason}
+				default:
+					open = &d
+				}
+				return nil
+			})
+		}
 		if err != nil {
 			return rep, 0, err
 		}
@@ -231,13 +233,24 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 }
 
 // replayer is what Open replays into (Options.Replay), the runs whose
-// definition it does not want (Options.NoDefinition) and how much of each
-// entry it wants (Options.Select).
+// definition it does not want (Options.NoDefinition), how much of each
+// entry it wants (Options.Select) and its read-ahead for the runs that
+// finish (Options.Finished; nil: none).
 type replayer struct {
 	apply        func(*Event) error
 	noDefinition func(run string) bool
 	sel          func(*Entry) Decoding
+	ahead        *ahead
 	en           Entry
+}
+
+// segment returns segment i of the replay as its read-ahead kept it (nil:
+// to be read) and whether its records all verified.
+func (rp *replayer) segment(i int) ([]byte, bool, error) {
+	if rp == nil || rp.ahead == nil {
+		return nil, false, nil
+	}
+	return rp.ahead.segment(i)
 }
 
 // replayRecord decodes a verified record of the segment at path and

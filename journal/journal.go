@@ -39,6 +39,13 @@ type Options struct {
 	NoDefinition func(run string) bool
 	// Select is ScanOptions.Select for Replay.
 	Select func(*Entry) Decoding
+	// Finished, with Replay, is called with the run of every run_finished
+	// entry that verifies, before Replay is given the run_started of that
+	// run: Open reads ahead of its replay as far as the runs started in a
+	// segment reach, and keeps what it read for the replay (ahead.go). A
+	// fold keeps a run that finishes as a summary from its start
+	// (engine.State.OpenOptions).
+	Finished func(run string)
 }
 
 // Stats are cumulative counters of one open journal.
@@ -125,8 +132,7 @@ func Open(dir string, opts Options) (*Journal, error) {
 		err = j.syncDirIfNot(l.names)
 	}
 	if err == nil && l.moving && opts.Replay != nil {
-		// the check read entries the truncation removes
-		err = j.Read(ScanOptions{NoDefinition: opts.NoDefinition, Select: opts.Select}, opts.Replay)
+		err = j.replay() // the check read entries the truncation removes
 	}
 	if err != nil {
 		j.Close()
@@ -155,6 +161,9 @@ func (j *Journal) prepare() (listing, error) {
 	if j.opts.Replay != nil && !l.moving { // else Open replays once the wal finished the truncation
 		apply = &replayer{apply: j.opts.Replay, noDefinition: j.opts.NoDefinition, sel: j.opts.Select}
 		apply.en.reuse()
+		if j.opts.Finished != nil {
+			apply.ahead = newAhead(l.segs, j.opts.Finished)
+		}
 	}
 	rep, tail, err := repair(j.dir, l.segs, apply)
 	var re *replayError
@@ -177,6 +186,20 @@ func (j *Journal) prepare() (listing, error) {
 		j.dirNames = l.names
 	}
 	return l, nil
+}
+
+// replay passes the journal to Options.Replay after Open, once the wal
+// finished a truncation: Options.Finished gets the runs that finish first.
+func (j *Journal) replay() error {
+	o := j.opts
+	if o.Finished != nil {
+		ends := ScanOptions{Types: []Type{RunFinished}, Select: func(*Entry) Decoding { return Lean },
+			OnDamage: func(*DamageError) error { return nil }}
+		if err := j.Read(ends, func(e *Event) error { o.Finished(e.Run); return nil }); err != nil {
+			return err
+		}
+	}
+	return j.Read(ScanOptions{NoDefinition: o.NoDefinition, Select: o.Select}, o.Replay)
 }
 
 // checkLast checks the envelope of the wal's last entry.
