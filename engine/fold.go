@@ -57,11 +57,20 @@ func (s *State) fold(read reader, opts journal.ScanOptions) error {
 	return read(opts, s.Apply)
 }
 
-// decoding is the journal.ScanOptions.Select of a fold: a summary from its
-// start keeps none of the big fields of its events, and nothing of its task
-// events but that they are its (State.Apply: the run's LastSeq).
+// decoding is the journal.ScanOptions.Select of a fold: a summary keeps
+// none of the big fields of its events, and nothing of its task events but
+// that they are its (State.Apply: the run's LastSeq). A run_started is
+// whole unless its run is a summary from its start; a later event of a run
+// is as whole as its run, the one its previous event left in s (a task
+// event of a summary changes nothing, and a run event reads no big field).
 func (s *State) decoding(en *journal.Entry) journal.Decoding {
-	if !s.summaryFromStart(en.Run()) {
+	if en.Type == journal.RunStarted {
+		if s.summaryFromStart(en.Run()) {
+			return journal.Lean
+		}
+		return journal.Whole
+	}
+	if r := s.run(en.Run()); r == nil || !r.summary {
 		return journal.Whole
 	}
 	switch en.Type {

@@ -230,6 +230,22 @@ type State struct {
 	// ends are the runs a first scan saw finish (FoldDir, FoldJournal):
 	// those Detail does not name are summaries from their run_started on.
 	ends map[string]bool
+	// last is the run of the latest run event applied: the events of a
+	// run mostly follow each other, and a replay of a long history then
+	// looks few of them up in Runs (which never loses a run).
+	last *Run
+}
+
+// run returns the run id, nil when the state holds none.
+func (s *State) run(id string) *Run {
+	if s.last != nil && s.last.ID == id {
+		return s.last
+	}
+	r := s.Runs[id]
+	if r != nil {
+		s.last = r
+	}
+	return r
 }
 
 // AllRuns is a State.Detail that keeps every run whole: the fold the
@@ -277,7 +293,7 @@ func (s *State) Apply(e *journal.Event) error {
 		} else {
 			r.Tasks = make(map[string]*TaskState)
 		}
-		s.Runs[e.Run] = r
+		s.Runs[e.Run], s.last = r, r
 		return nil
 	case journal.ScheduleFired, journal.ScheduleSkipped:
 		if ft := time.Unix(0, e.FireTime); ft.After(s.LastFire[e.Workflow]) {
@@ -285,7 +301,7 @@ func (s *State) Apply(e *journal.Event) error {
 		}
 		return nil
 	}
-	r := s.Runs[e.Run]
+	r := s.run(e.Run)
 	if r == nil {
 		return fmt.Errorf("entry %d: %s for unknown run %q", e.Seq, e.Type, e.Run)
 	}

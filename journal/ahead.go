@@ -43,9 +43,10 @@ type ahead struct {
 
 // aheadSeg is a segment ahead read and kept.
 type aheadSeg struct {
-	i     int
-	buf   []byte
-	clean bool // its walk met no bad region: every frame verified
+	i       int
+	buf     []byte
+	release func() // hands buf back (readWhole)
+	clean   bool   // its walk met no bad region: every frame verified
 }
 
 func newAhead(segs []segment, finished func(string)) *ahead {
@@ -55,22 +56,31 @@ func newAhead(segs []segment, finished func(string)) *ahead {
 }
 
 // segment reads ahead as far as the replay of segment i needs and returns
-// segment i when it was kept (nil: the replay reads it) and whether its
-// records all verified.
-func (a *ahead) segment(i int) ([]byte, bool, error) {
+// segment i when it was kept (buf nil: the replay reads it).
+func (a *ahead) segment(i int) (aheadSeg, error) {
 	for a.next <= i || a.next < len(a.segs) && a.openIn[i] > 0 {
 		if err := a.read(); err != nil {
-			return nil, false, err
+			return aheadSeg{}, err
 		}
 	}
 	for len(a.kept) > 0 && a.kept[0].i <= i {
 		k := a.kept[0]
 		a.kept = a.kept[1:]
 		if k.i == i {
-			return k.buf, k.clean, nil
+			return k, nil
 		}
+		k.release()
 	}
-	return nil, false, nil
+	return aheadSeg{}, nil
+}
+
+// close hands back the buffers of the segments kept and not replayed (the
+// replay stopped early).
+func (a *ahead) close() {
+	for _, k := range a.kept {
+		k.release()
+	}
+	a.kept = nil
 }
 
 // read reads the next segment and notes the runs that start and finish in
@@ -78,7 +88,7 @@ func (a *ahead) segment(i int) ([]byte, bool, error) {
 func (a *ahead) read() error {
 	i := a.next
 	s := a.segs[i]
-	buf, err := readWhole(s.path)
+	buf, release, err := readWhole(s.path)
 	if err != nil {
 		return err
 	}
@@ -92,7 +102,9 @@ func (a *ahead) read() error {
 		return nil
 	})
 	if len(a.kept) < aheadKeep {
-		a.kept = append(a.kept, aheadSeg{i: i, buf: buf, clean: clean})
+		a.kept = append(a.kept, aheadSeg{i: i, buf: buf, release: release, clean: clean})
+	} else {
+		release()
 	}
 	return nil
 }
@@ -121,20 +133,19 @@ func (a *ahead) note(i int, r record) {
 	}
 }
 
-// readWhole reads the segment at path whole, into a buffer of its own, to
-// check it.
-func readWhole(path string) ([]byte, error) {
-	if onSegmentRead != nil {
-		onSegmentRead(path)
-	}
-	buf, err := os.ReadFile(path)
+// readWhole reads the segment at path whole to check it, into a pooled
+// buffer (readSegment) handed back with release: a replay of a long
+// history reads megabytes, and a new buffer for each segment was most of
+// the garbage it made.
+func readWhole(path string) (buf []byte, release func(), err error) {
+	buf, release, err = readSegment(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s", errGone, filepath.Base(path))
+		return nil, nil, fmt.Errorf("%w: %s", errGone, filepath.Base(path))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("verify journal: read segment %s: %w", filepath.Base(path), err)
+		return nil, nil, fmt.Errorf("verify journal: read segment %s: %w", filepath.Base(path), err)
 	}
-	return buf, nil
+	return buf, release, nil
 }
 
 // walkClean is walkSegment of a segment whose every frame a walk before

@@ -176,6 +176,7 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 	var open *DamageError // a damaged region that ran to the end of its segment
 	var expect uint64     // the entry the next segment should start with
 	var size int64
+	defer apply.close()
 	for i, s := range segs {
 		if open != nil {
 			rep.Damage = append(rep.Damage, *open)
@@ -185,13 +186,14 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 				Reason: fmt.Sprintf("segment %s does not follow entry %d", filepath.Base(s.path), expect-1)})
 		}
 		expect = s.first
-		buf, clean, err := apply.segment(i)
-		if err == nil && buf == nil {
-			buf, err = readWhole(s.path)
+		k, err := apply.segment(i)
+		if err == nil && k.buf == nil {
+			k.buf, k.release, err = readWhole(s.path)
 		}
 		if err != nil {
 			return rep, 0, err
 		}
+		buf := k.buf
 		size = int64(len(buf))
 		last := i == len(segs)-1
 		rec := func(r record) error {
@@ -205,7 +207,7 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 			}
 			return replayRecord(r, s.path, apply)
 		}
-		if clean {
+		if k.clean {
 			err = walkClean(buf, s.first, rec)
 		} else {
 			err = walkSegment(buf, s.first, rec, func(g region) error {
@@ -222,6 +224,7 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 				return nil
 			})
 		}
+		k.release() // decoding copies what it keeps
 		if err != nil {
 			return rep, 0, err
 		}
@@ -244,13 +247,20 @@ type replayer struct {
 	en           Entry
 }
 
-// segment returns segment i of the replay as its read-ahead kept it (nil:
-// to be read) and whether its records all verified.
-func (rp *replayer) segment(i int) ([]byte, bool, error) {
+// segment returns segment i of the replay as its read-ahead kept it (buf
+// nil: to be read).
+func (rp *replayer) segment(i int) (aheadSeg, error) {
 	if rp == nil || rp.ahead == nil {
-		return nil, false, nil
+		return aheadSeg{}, nil
 	}
 	return rp.ahead.segment(i)
+}
+
+// close hands back what the read-ahead kept and the replay did not read.
+func (rp *replayer) close() {
+	if rp != nil && rp.ahead != nil {
+		rp.ahead.close()
+	}
 }
 
 // replayRecord decodes a verified record of the segment at path and
