@@ -45,7 +45,8 @@ func (s *State) FoldJournal(j *journal.Journal) error {
 // before Open's; the events of a summary are read as a fold reads them
 // (Options.Select).
 func (s *State) OpenOptions(opts journal.Options) journal.Options {
-	opts.Replay, opts.Select, opts.Finished = s.Apply, s.decoding, s.finishes
+	opts.Replay, opts.Select = s.Apply, s.decoding
+	opts.Finished = func(run string) { s.finishing = run }
 	return opts
 }
 
@@ -81,22 +82,19 @@ func (s *State) decoding(en *journal.Entry) journal.Decoding {
 	return journal.Lean
 }
 
-// summaryFromStart reports whether run is a summary from its run_started
-// on: it ends further on, and Detail does not name it.
-func (s *State) summaryFromStart(run string) bool { return s.ends[run] && !s.detailed(run) }
+// summaryFromStart reports whether run, of a run_started, is a summary
+// from its run_started on: it ends further on, and Detail does not name it.
+func (s *State) summaryFromStart(run string) bool {
+	return (s.finishing == run || s.ends[run]) && !s.detailed(run)
+}
 
 // expectEnds notes the runs whose run_finished scan delivers.
 func (s *State) expectEnds(scan func(func(*journal.Event) error) error) {
-	_ = scan(func(e *journal.Event) error { // best effort, see FoldDir
-		s.finishes(e.Run)
-		return nil
-	})
-}
-
-// finishes notes that run finishes further on in the journal.
-func (s *State) finishes(run string) {
 	if s.ends == nil {
 		s.ends = make(map[string]bool)
 	}
-	s.ends[run] = true
+	_ = scan(func(e *journal.Event) error { // best effort, see FoldDir
+		s.ends[e.Run] = true
+		return nil
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -65,14 +66,19 @@ func cpuTime(b *testing.B) time.Duration {
 // 20,000 finished runs of a one-task workflow. It reports the time and
 // the allocations per finished run.
 //
-// With PICOFLOW_BENCH_HISTORY=DIR it appends the runs to the journal in DIR
-// (HOME/journal/WF of a home a run of the workflow made) and keeps them, to
-// time the binaries in that home.
+// With PICOFLOW_BENCH_HISTORY=DIR it appends the runs (PICOFLOW_BENCH_RUNS
+// of them, if set) to the journal in DIR (HOME/journal/WF of a home a run
+// of the workflow made) and keeps them, to time the binaries in that home.
 func BenchmarkOpenHistory(b *testing.B) {
-	const n = 20000
+	n := 20000
 	dir := os.Getenv("PICOFLOW_BENCH_HISTORY")
 	if dir == "" {
 		dir = b.TempDir()
+	} else if runs := os.Getenv("PICOFLOW_BENCH_RUNS"); runs != "" {
+		var err error
+		if n, err = strconv.Atoi(runs); err != nil {
+			b.Fatal(err)
+		}
 	}
 	writeHistory(b, dir, filepath.Join(filepath.Dir(filepath.Dir(dir)), "logs", "one"), n)
 	var before, after runtime.MemStats

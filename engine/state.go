@@ -230,6 +230,10 @@ type State struct {
 	// ends are the runs a first scan saw finish (FoldDir, FoldJournal):
 	// those Detail does not name are summaries from their run_started on.
 	ends map[string]bool
+	// finishing is the run of the run_started Open replays next when it
+	// ends further on (journal.Options.Finished): a summary from its start
+	// unless Detail names it.
+	finishing string
 	// last is the run of the latest run event applied: the events of a
 	// run mostly follow each other, and a replay of a long history then
 	// looks few of them up in Runs (which never loses a run).

@@ -13,17 +13,17 @@ import (
 // so it must know, when it meets a run_started, whether the journal holds
 // that run's run_finished: it used to learn it from a first scan of the
 // whole journal before Open, a second read of every segment (issue 16).
-// Instead, before the replay reads segment i, ahead has read segment i and
-// each segment after it up to the one where the last run started in
-// segment i finishes (or the end of the journal), calling Finished with
-// the run of every run_finished that verifies. It keeps the first
-// aheadKeep segments it read for the replay, which does not read them
-// again and does not checksum their records again when their walk found
-// no bad region (walkClean). A run of a small workflow rarely spans two
-// segments: each segment is read once. A run of 100,000 tasks spans ~50:
-// ahead reads them through to its end, and the replay reads those it did
-// not keep a second time, as the first scan did. An unfinished run reads
-// ahead to the end of the journal once.
+// Instead, ahead reads each segment before the replay does and notes the
+// run of every run_finished that verifies; when the replay meets a
+// run_started whose run it has not noted, it reads further, until it
+// notes that run's run_finished or reaches the end of the journal. It
+// keeps the first aheadKeep segments it read for the replay, which does
+// not read them again and does not checksum their records again when their
+// walk found no bad region (walkClean). A run of a small workflow rarely
+// spans two segments: each segment is read once. A run of 100,000 tasks
+// spans ~50: ahead reads them through to its end, and the replay reads
+// those it did not keep a second time, as the first scan did. An
+// unfinished run reads ahead to the end of the journal once.
 
 // aheadKeep bounds the segments read ahead and kept for the replay: the
 // segment replayed next and the one after it, where a run started at the
@@ -32,13 +32,14 @@ const aheadKeep = 2
 
 // ahead is the read-ahead of one Open's replay over segs.
 type ahead struct {
-	segs     []segment
-	next     int            // the segment to read next
-	kept     []aheadSeg     // segments read and not yet replayed, in order
-	open     map[string]int // runs started in the segments read and not finished: the segment of their start
-	openIn   []int          // per segment, how many of its runs are open
-	finished func(run string)
-	en       Entry
+	segs []segment
+	next int        // the segment to read next
+	kept []aheadSeg // segments read and not yet replayed, in order
+	// fin holds the runs whose run_finished ahead read and whose
+	// run_started the replay has not met yet: those in the segments read
+	// and not replayed, mostly.
+	fin map[string]struct{}
+	en  Entry
 }
 
 // aheadSeg is a segment ahead read and kept.
@@ -49,16 +50,16 @@ type aheadSeg struct {
 	clean   bool   // its walk met no bad region: every frame verified
 }
 
-func newAhead(segs []segment, finished func(string)) *ahead {
-	a := &ahead{segs: segs, open: make(map[string]int), openIn: make([]int, len(segs)), finished: finished}
+func newAhead(segs []segment) *ahead {
+	a := &ahead{segs: segs, fin: make(map[string]struct{})}
 	a.en.reuse()
 	return a
 }
 
-// segment reads ahead as far as the replay of segment i needs and returns
-// segment i when it was kept (buf nil: the replay reads it).
+// segment reads ahead up to segment i and returns it when it was kept (buf
+// nil: the replay reads it).
 func (a *ahead) segment(i int) (aheadSeg, error) {
-	for a.next <= i || a.next < len(a.segs) && a.openIn[i] > 0 {
+	for a.next <= i {
 		if err := a.read(); err != nil {
 			return aheadSeg{}, err
 		}
@@ -74,6 +75,28 @@ func (a *ahead) segment(i int) (aheadSeg, error) {
 	return aheadSeg{}, nil
 }
 
+// finishes reports whether the run of r, a run_started, finishes further
+// on, reading ahead until it knows.
+func (a *ahead) finishes(r record) (string, bool, error) {
+	if a.en.resetRecord(r) != nil {
+		return "", false, nil // the replay reports it
+	}
+	run := a.en.Run()
+	for run != "" {
+		if _, ok := a.fin[run]; ok {
+			delete(a.fin, run)
+			return run, true, nil
+		}
+		if a.next == len(a.segs) {
+			break
+		}
+		if err := a.read(); err != nil {
+			return "", false, err
+		}
+	}
+	return "", false, nil
+}
+
 // close hands back the buffers of the segments kept and not replayed (the
 // replay stopped early).
 func (a *ahead) close() {
@@ -83,8 +106,8 @@ func (a *ahead) close() {
 	a.kept = nil
 }
 
-// read reads the next segment and notes the runs that start and finish in
-// its records that verify.
+// read reads the next segment and notes the runs of the run_finished
+// entries that verify in it.
 func (a *ahead) read() error {
 	i := a.next
 	s := a.segs[i]
@@ -95,7 +118,11 @@ func (a *ahead) read() error {
 	a.next++
 	clean := true
 	_ = walkSegment(buf, s.first, func(r record) error {
-		a.note(i, r)
+		if recordType(r) == RunFinished && a.en.resetRecord(r) == nil {
+			if run := a.en.Run(); run != "" {
+				a.fin[run] = struct{}{}
+			}
+		}
 		return nil
 	}, func(region) error {
 		clean = false
@@ -109,29 +136,8 @@ func (a *ahead) read() error {
 	return nil
 }
 
-// note notes the run of record r, of segment i, when it starts or
-// finishes one.
-func (a *ahead) note(i int, r record) {
-	t := Type(binary.LittleEndian.Uint16(r.env[2:]))
-	if t != RunStarted && t != RunFinished || a.en.resetRecord(r) != nil {
-		return
-	}
-	run := a.en.Run()
-	switch {
-	case run == "":
-	case t == RunStarted:
-		if _, dup := a.open[run]; !dup {
-			a.open[run] = i
-			a.openIn[i]++
-		}
-	default:
-		if s, ok := a.open[run]; ok {
-			delete(a.open, run)
-			a.openIn[s]--
-		}
-		a.finished(run)
-	}
-}
+// recordType is the event type of a verified record.
+func recordType(r record) Type { return Type(binary.LittleEndian.Uint16(r.env[2:])) }
 
 // readWhole reads the segment at path whole to check it, into a pooled
 // buffer (readSegment) handed back with release: a replay of a long

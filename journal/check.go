@@ -243,6 +243,7 @@ type replayer struct {
 	apply        func(*Event) error
 	noDefinition func(run string) bool
 	sel          func(*Entry) Decoding
+	finished     func(run string)
 	ahead        *ahead
 	en           Entry
 }
@@ -266,6 +267,15 @@ func (rp *replayer) close() {
 // replayRecord decodes a verified record of the segment at path and
 // passes it to rp.
 func replayRecord(r record, path string, rp *replayer) error {
+	if rp.ahead != nil && recordType(r) == RunStarted {
+		run, ok, err := rp.ahead.finishes(r)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rp.finished(run)
+		}
+	}
 	e, err := rp.en.decode(r, nil, rp.sel, rp.noDefinition)
 	if err != nil {
 		return &replayError{fmt.Errorf("segment %s: %w", filepath.Base(path), err)}

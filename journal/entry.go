@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -78,7 +77,7 @@ func (en *Entry) set(t Type, seq uint64, payload []byte) error {
 // (readRecord: its checksum and its sequence number): its checksum is not
 // computed a second time.
 func (en *Entry) resetRecord(r record) error {
-	return en.set(Type(binary.LittleEndian.Uint16(r.env[2:])), r.seq, r.env[headerSize:])
+	return en.set(recordType(r), r.seq, r.env[headerSize:])
 }
 
 // Run returns the run the entry belongs to: the one the start of its

@@ -189,8 +189,8 @@ func aheadJournal(t *testing.T, dir string) ([]*Event, map[string]bool) {
 }
 
 // TestOpenReadsAhead: with Options.Finished, Open calls it with every run
-// that finishes before Replay gets that run's run_started, never with one
-// that does not; Replay gets what it gets without; segments are read
+// that finishes right before Replay gets that run's run_started, never
+// with one that does not; Replay gets what it gets without; segments are read
 // once, but those a long run spans, read ahead to its end and again by
 // the replay; a torn tail is repaired and damage fails Open as without.
 func TestOpenReadsAhead(t *testing.T) {
@@ -214,12 +214,15 @@ func TestOpenReadsAhead(t *testing.T) {
 		reads := countSegmentReads(t)
 		finished := map[string]bool{}
 		var got []string
-		j := openJournal(t, dir, Options{SegmentSize: 4096, Finished: func(run string) { finished[run] = true },
+		last := ""
+		j := openJournal(t, dir, Options{SegmentSize: 4096,
+			Finished: func(run string) { finished[run], last = true, run },
 			Replay: func(e *Event) error {
-				if e.Type == RunStarted && ends[e.Run] && !finished[e.Run] {
-					t.Errorf("run %s started (entry %d) before Finished named it", e.Run, e.Seq)
+				if e.Type == RunStarted && ends[e.Run] && last != e.Run {
+					t.Errorf("run %s started (entry %d) without Finished naming it right before", e.Run, e.Seq)
 				}
 				got = append(got, describe(e))
+				last = ""
 				return nil
 			}})
 		if j.Repaired.Truncated != torn {
