@@ -75,26 +75,22 @@ func (a *ahead) segment(i int) (aheadSeg, error) {
 	return aheadSeg{}, nil
 }
 
-// finishes reports whether the run of r, a run_started, finishes further
-// on, reading ahead until it knows.
-func (a *ahead) finishes(r record) (string, bool, error) {
-	if a.en.resetRecord(r) != nil {
-		return "", false, nil // the replay reports it
-	}
-	run := a.en.Run()
+// finishes reports whether run, of a run_started the replay meets,
+// finishes further on, reading ahead until it knows.
+func (a *ahead) finishes(run string) (bool, error) {
 	for run != "" {
 		if _, ok := a.fin[run]; ok {
 			delete(a.fin, run)
-			return run, true, nil
+			return true, nil
 		}
 		if a.next == len(a.segs) {
 			break
 		}
 		if err := a.read(); err != nil {
-			return "", false, err
+			return false, err
 		}
 	}
-	return "", false, nil
+	return false, nil
 }
 
 // close hands back the buffers of the segments kept and not replayed (the

@@ -267,8 +267,11 @@ func (rp *replayer) close() {
 // replayRecord decodes a verified record of the segment at path and
 // passes it to rp.
 func replayRecord(r record, path string, rp *replayer) error {
-	if rp.ahead != nil && recordType(r) == RunStarted {
-		run, ok, err := rp.ahead.finishes(r)
+	en := &rp.en
+	err := en.resetRecord(r)
+	if err == nil && rp.ahead != nil && en.Type == RunStarted {
+		run := en.Run()
+		ok, err := rp.ahead.finishes(run)
 		if err != nil {
 			return err
 		}
@@ -276,7 +279,10 @@ func replayRecord(r record, path string, rp *replayer) error {
 			rp.finished(run)
 		}
 	}
-	e, err := rp.en.decode(r, nil, rp.sel, rp.noDefinition)
+	var e *Event
+	if err == nil {
+		e, err = en.decodeAs(rp.sel, rp.noDefinition)
+	}
 	if err != nil {
 		return &replayError{fmt.Errorf("segment %s: %w", filepath.Base(path), err)}
 	}

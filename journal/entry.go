@@ -69,7 +69,12 @@ func (en *Entry) set(t Type, seq uint64, payload []byte) error {
 	if !t.Known() {
 		return fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", seq, uint16(t))
 	}
-	*en = Entry{Seq: seq, Type: t, payload: payload, scratch: en.scratch, ps: parsed{strs: en.ps.strs}}
+	// Field by field: a scan resets its entry for every record, and a copy
+	// of a whole Entry (parsed.big is five slices) costs write barriers
+	// while the collector runs. parse clears parsed.big, which nothing
+	// reads before it.
+	en.Seq, en.Type, en.payload = seq, t, payload
+	en.e, en.ok, en.err, en.peek, en.peeked = nil, false, nil, "", false
 	return nil
 }
 
@@ -113,6 +118,7 @@ func (en *Entry) parse() {
 	} else {
 		*e = Event{}
 	}
+	en.ps.big = [len(bigOrder)][]byte{}
 	if parseFast(en.payload, e, &en.ps) {
 		en.e, en.ok = e, true
 		return
@@ -194,6 +200,11 @@ func (en *Entry) decode(r record, types []Type, sel func(*Entry) Decoding, noDef
 	if types != nil && !slices.Contains(types, en.Type) {
 		return nil, nil
 	}
+	return en.decodeAs(sel, noDef)
+}
+
+// decodeAs is decode of the entry en holds (reset).
+func (en *Entry) decodeAs(sel func(*Entry) Decoding, noDef func(string) bool) (*Event, error) {
 	d := Whole
 	if sel != nil {
 		d = sel(en)

@@ -154,10 +154,12 @@ func peekRun(p []byte) ([]byte, bool) {
 	}
 	k := j + len(run)
 	n := k
+	var high byte // the high bits of the run's bytes: 0 when it is ASCII, which is UTF-8
 	for n < len(p) && plain[p[n]] {
+		high |= p[n] & 0x80
 		n++
 	}
-	if n+1 >= len(p) || p[n] != '"' || p[n+1] != ',' && p[n+1] != '}' || !utf8.Valid(p[k:n]) {
+	if n+1 >= len(p) || p[n] != '"' || p[n+1] != ',' && p[n+1] != '}' || high != 0 && !utf8.Valid(p[k:n]) {
 		return nil, false
 	}
 	return p[k:n], true
