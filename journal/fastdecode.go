@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -374,10 +375,7 @@ func scanString(p []byte, i int) (escaped bool, end int, ok bool) {
 		return false, 0, false
 	}
 	for i++; i < len(p); i++ {
-		for i < len(p) && plain[p[i]] {
-			i++
-		}
-		if i == len(p) {
+		if i = skipPlain(p, i); i == len(p) {
 			break
 		}
 		switch c := p[i]; {
@@ -394,6 +392,27 @@ func scanString(p []byte, i int) (escaped bool, end int, ok bool) {
 		}
 	}
 	return false, 0, false
+}
+
+// skipPlain returns the index of the first byte from p[i] on that is not
+// plain (len(p) when there is none). It tests eight bytes at a time: the
+// strings of a run_started (its definition, its hash) are most of what a
+// replay of a long history scans.
+func skipPlain(p []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(p); i += 8 {
+		x := binary.LittleEndian.Uint64(p[i:])
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		// the high bit of a byte below 0x20, or of a quote or a backslash
+		// (a zero byte of q or b), is set in at least one of the three
+		if ((x-ones*0x20)&^x|(q-ones)&^q|(b-ones)&^b)&highs != 0 {
+			break
+		}
+	}
+	for i < len(p) && plain[p[i]] {
+		i++
+	}
+	return i
 }
 
 // escapeLen returns the length of the escape at p[i] (a backslash), 0 when
