@@ -24,7 +24,8 @@ const (
 	// Skip delivers nothing: the entry is verified and passed over.
 	Skip
 	// RunOnly delivers an event with its Seq, Type and Run only (the same
-	// *Event again, as Lean). The run is read from the start of the
+	// *Event again, as Lean; only those three are set each time, and the
+	// callback must not change the others). The run is read from the start of the
 	// payload as json.Marshal writes it ({"ts":N,"run":"..."), and the rest
 	// of the payload is not read: a payload that names its run a second
 	// time further on, which no release writes, is not noticed. A payload
@@ -44,6 +45,7 @@ type Entry struct {
 
 	payload []byte
 	scratch *Event // a scanner's: what entries are parsed into, and lean ones delivered in
+	only    *Event // a scanner's: what RunOnly entries are delivered in
 	e       *Event // parsed fast (ok) or decoded whole by encoding/json
 	ps      parsed
 	ok      bool   // e was parsed fast; the big fields are in ps
@@ -176,20 +178,22 @@ func (en *Entry) event(d Decoding) (*Event, error) {
 	return e, nil
 }
 
-// runOnly returns the scratch event (or a new one) holding the entry's
-// sequence number, type and peeked run.
+// runOnly returns the event (a scanner's own for RunOnly entries, else a
+// new one) holding the entry's sequence number, type and peeked run: the
+// scanner's holds nothing else, and only these three are set again.
 func (en *Entry) runOnly() *Event {
-	e := en.scratch
+	e := en.only
 	if e == nil {
 		e = &Event{}
 	}
-	*e = Event{Seq: en.Seq, Type: en.Type, Run: en.peek}
+	e.Seq, e.Type, e.Run = en.Seq, en.Type, en.peek
 	return e
 }
 
 // reuse makes en a scanner's: entries are parsed into one scratch event
-// (delivered as is when Lean or RunOnly), their strings interned.
-func (en *Entry) reuse() { en.scratch, en.ps.strs = &Event{}, &interner{} }
+// (delivered as is when Lean), RunOnly ones delivered in another, their
+// strings interned.
+func (en *Entry) reuse() { en.scratch, en.only, en.ps.strs = &Event{}, &Event{}, &interner{} }
 
 // decode verifies record r into en and decodes it as a scan's options
 // ask (nil: skipped): types (nil: all), sel (nil: Whole), noDef.
