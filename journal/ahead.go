@@ -26,9 +26,9 @@ import (
 // unfinished run reads ahead to the end of the journal once.
 
 // aheadKeep bounds the segments read ahead and kept for the replay: the
-// segment replayed next and the one after it, where a run started at the
-// end of the first finishes.
-const aheadKeep = 2
+// next one, read before the replay of it or, for a run started at the end
+// of the segment the replay is in, while the replay is in the one before.
+const aheadKeep = 1
 
 // ahead is the read-ahead of one Open's replay over segs.
 type ahead struct {
