@@ -171,12 +171,16 @@ func peekRun(p []byte) ([]byte, bool) {
 // journal repeat, and a replay of a long history then allocates them once.
 type interner [64]string
 
-// get looks b up in one slot, chosen by its length and its last byte.
+// get looks b up in one slot, chosen by its length and its first, middle
+// and last bytes (by its length and last byte alone, a run's "success"
+// and its source "one.yaml" took each other's slot, two allocations a
+// run in a replay of a long history).
 func (in *interner) get(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	slot := &in[(len(b)*7+int(b[len(b)-1]))%len(in)]
+	h := ((len(b)*31+int(b[0]))*31+int(b[len(b)/2]))*31 + int(b[len(b)-1])
+	slot := &in[h%len(in)]
 	if *slot != string(b) {
 		*slot = string(b)
 	}
