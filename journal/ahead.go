@@ -38,7 +38,7 @@ type ahead struct {
 	// fin holds the runs whose run_finished ahead read and whose
 	// run_started the replay has not met yet: those in the segments read
 	// and not replayed, mostly.
-	fin map[string]struct{}
+	fin map[string]string
 	en  Entry
 }
 
@@ -51,7 +51,7 @@ type aheadSeg struct {
 }
 
 func newAhead(segs []segment) *ahead {
-	a := &ahead{segs: segs, fin: make(map[string]struct{})}
+	a := &ahead{segs: segs, fin: make(map[string]string)}
 	a.en.reuse()
 	return a
 }
@@ -75,22 +75,31 @@ func (a *ahead) segment(i int) (aheadSeg, error) {
 	return aheadSeg{}, nil
 }
 
-// finishes reports whether run, of a run_started the replay meets,
-// finishes further on, reading ahead until it knows.
-func (a *ahead) finishes(run string) (bool, error) {
-	for run != "" {
-		if _, ok := a.fin[run]; ok {
+// finishes reports whether the run of en, a run_started the replay meets,
+// finishes further on, reading ahead until it knows, and returns the run.
+// The run's string is the one noted with its run_finished, which en then
+// hands out too: one copy a run.
+func (a *ahead) finishes(en *Entry) (string, bool, error) {
+	b, peeked := en.runBytes()
+	if !peeked {
+		b = []byte(en.Run()) // not in the shape json.Marshal writes: decoded
+	}
+	for len(b) > 0 {
+		if run, ok := a.fin[string(b)]; ok {
 			delete(a.fin, run)
-			return true, nil
+			if peeked {
+				en.setRun(run)
+			}
+			return run, true, nil
 		}
 		if a.next == len(a.segs) {
 			break
 		}
 		if err := a.read(); err != nil {
-			return false, err
+			return "", false, err
 		}
 	}
-	return false, nil
+	return "", false, nil
 }
 
 // close hands back the buffers of the segments kept and not replayed (the
@@ -116,7 +125,7 @@ func (a *ahead) read() error {
 	_ = walkSegment(buf, s.first, func(r record) error {
 		if recordType(r) == RunFinished && a.en.resetRecord(r) == nil {
 			if run := a.en.Run(); run != "" {
-				a.fin[run] = struct{}{}
+				a.fin[run] = run
 			}
 		}
 		return nil

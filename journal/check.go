@@ -270,8 +270,7 @@ func replayRecord(r record, path string, rp *replayer) error {
 	en := &rp.en
 	err := en.resetRecord(r)
 	if err == nil && rp.ahead != nil && en.Type == RunStarted {
-		run := en.Run()
-		ok, err := rp.ahead.finishes(run)
+		run, ok, err := rp.ahead.finishes(en)
 		if err != nil {
 			return err
 		}

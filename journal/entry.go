@@ -108,6 +108,19 @@ func (en *Entry) Run() string {
 	return en.e.Run
 }
 
+// runBytes returns the run the start of the payload names (see RunOnly),
+// not copied; false when it does not start so.
+func (en *Entry) runBytes() ([]byte, bool) { return peekRun(en.payload) }
+
+// setRun makes run, which the start of the payload names (runBytes), the
+// entry's run, and the string its decoding hands out for it.
+func (en *Entry) setRun(run string) {
+	en.peek, en.peeked = run, true
+	if en.ps.strs != nil {
+		en.ps.strs.put(run)
+	}
+}
+
 // parse decodes the payload once: fast when it can, else whole with
 // encoding/json.
 func (en *Entry) parse() {

@@ -179,12 +179,23 @@ func (in *interner) get(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	h := ((len(b)*31+int(b[0]))*31+int(b[len(b)/2]))*31 + int(b[len(b)-1])
-	slot := &in[h%len(in)]
+	slot := &in[internSlot(b)]
 	if *slot != string(b) {
 		*slot = string(b)
 	}
 	return *slot
+}
+
+// put makes s the string get hands out for its bytes.
+func (in *interner) put(s string) {
+	if s != "" {
+		in[internSlot(s)] = s
+	}
+}
+
+func internSlot[T string | []byte](b T) int {
+	h := ((len(b)*31+int(b[0]))*31+int(b[len(b)/2]))*31 + int(b[len(b)-1])
+	return h % len(interner{})
 }
 
 // bigSlot returns where parsed.big keeps field f.
