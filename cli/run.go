@@ -68,6 +68,11 @@ workflow was interrupted (power loss, kill -9, SIGTERM), it is resumed
 instead: tasks that succeeded are not run again. --fresh starts a new run and
 cancels the interrupted one (its on_cancel and on_exit handlers run).
 
+SIGINT or SIGTERM stops gracefully: no new task starts, running ones get
+--grace, and the run stays resumable (exit 3); a signal before the first
+task started starts none. A second SIGINT or SIGTERM forces exit 130: the
+tasks' process groups are killed, the run stays resumable.
+
 Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 3 interrupted (resumable), 4 a task is in doubt, 5 already running,
 6 the definition changed since the interrupted run; a run canceled by
