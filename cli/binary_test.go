@@ -33,6 +33,7 @@ func TestBinary(t *testing.T) {
 	t.Run("second-signal-forces", func(t *testing.T) { t.Parallel(); testSecondSignalForces(t, bin) })
 	t.Run("timeout-echo-does-not-force", func(t *testing.T) { t.Parallel(); testTimeoutEcho(t, bin) })
 	t.Run("forced-exit-kills-tasks", func(t *testing.T) { t.Parallel(); testForcedExit(t, bin) })
+	t.Run("signal-while-starting", func(t *testing.T) { t.Parallel(); testSignalWhileStarting(t, bin) })
 	t.Run("fresh-kills-leftovers", func(t *testing.T) { t.Parallel(); testFreshKillsLeftovers(t, bin) })
 	t.Run("cancel-foreground", func(t *testing.T) { t.Parallel(); testCancelForeground(t, bin) })
 	t.Run("cancel-signal", func(t *testing.T) { t.Parallel(); testCancelSignal(t, bin) })

@@ -37,6 +37,7 @@ func testSecondSignalForces(t *testing.T, bin string) {
 			file := writeWorkflow(t, dir, "twice", "", spec{name: "wait", cmd: cmd}, spec{name: "after", cmd: "true", deps: []string{"wait"}})
 			c := start(t, bin, "run", "--home", home, "--grace", "60s", "--log-format", "json", file)
 			pgid := c.taskGroup(t, filepath.Join(dir, "pgid"))
+			c.waitFor(t, "the run's id", func() bool { return strings.Contains(c.stderrText(), `"run":"`) })
 			sent := time.Now()
 			if err := c.cmd.Process.Signal(tc.first); err != nil {
 				t.Fatal(err)

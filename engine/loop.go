@@ -67,6 +67,9 @@ type runner struct {
 	retryAt  time.Time
 	syncC    <-chan time.Time // fires at syncAt, the end of the sync window
 	syncAt   time.Time
+	// neverRan holds the tasks whose committed start a stop overtook:
+	// their attempts report without having run (commitAndLaunch).
+	neverRan map[int]bool
 
 	// cancelC delivers `picoflow cancel` requests (Options.Cancels);
 	// canceling is set once one is staged, or the journal says the run was
@@ -172,7 +175,7 @@ func (x *runner) loop(ctx context.Context) error {
 			}
 			return nil
 		}
-		if err := x.commitAndLaunch(starts); err != nil {
+		if err := x.commitAndLaunch(ctx, starts); err != nil {
 			return err
 		}
 		// After the launches, so that none waits for this fsync.
@@ -189,16 +192,26 @@ func (x *runner) loop(ctx context.Context) error {
 // starts. Their requests are built and their goroutines open their logs
 // before and while the batch is committed (off the path from an
 // upstream's end to its dependent's start); the processes start only once
-// it is.
-func (x *runner) commitAndLaunch(starts []launch) error {
+// it is, and only if ctx was not cancelled meanwhile: a stop (a signal)
+// that came after the loop's check, while the batch was planned or
+// committed (an fsync: milliseconds), starts no process. Those attempts
+// are journaled interrupted by handle (neverRan): they run on resume.
+func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
 	for _, l := range starts {
 		l.req = x.request(l.task)
 		x.running++
 		go x.attempt(x.killCtx, l)
 	}
 	err := x.flush()
+	stopped := err == nil && len(starts) > 0 && ctx.Err() != nil
+	if stopped && x.neverRan == nil {
+		x.neverRan = make(map[int]bool, len(starts))
+	}
 	for _, l := range starts {
-		l.gate <- err == nil
+		if stopped {
+			x.neverRan[l.task] = true
+		}
+		l.gate <- err == nil && !stopped
 	}
 	if err != nil {
 		// Nothing launched for this batch: stop what runs, then fail.

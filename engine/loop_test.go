@@ -63,3 +63,73 @@ func TestUncommittedStartNeverRuns(t *testing.T) {
 		}
 	}
 }
+
+// stopAtStart is a journal that cancels the run's context while it
+// commits the batch that starts task: a signal that came after the loop
+// checked its context, during the commit (an fsync).
+type stopAtStart struct {
+	Journal
+	task   string
+	cancel context.CancelFunc
+}
+
+func (s *stopAtStart) hit(evs []*journal.Event) {
+	for _, ev := range evs {
+		if ev.Type == journal.TaskStarted && ev.Task == s.task {
+			s.cancel()
+		}
+	}
+}
+
+func (s *stopAtStart) Append(evs ...*journal.Event) error {
+	s.hit(evs)
+	return s.Journal.Append(evs...)
+}
+
+func (s *stopAtStart) AppendLazy(evs ...*journal.Event) error {
+	s.hit(evs)
+	return s.Journal.AppendLazy(evs...)
+}
+
+// TestStopDuringStartCommitStartsNothing: a stop that comes while the
+// batch starting b is committed starts no process of b (nothing starts
+// after the signal). b's committed attempt is journaled interrupted, not
+// in doubt although b is not idempotent (it never ran), and the resume
+// runs it.
+func TestStopDuringStartCommitStartsNothing(t *testing.T) {
+	h := newHome(t)
+	marker := filepath.Join(h.work, "b-ran")
+	wf := parse(t, wfYAML("stopatstart", "", "",
+		task{name: "a", cmd: "true"},
+		task{name: "b", cmd: "touch " + marker, deps: []string{"a"}, extra: "idempotent: false"}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	eng := h.engine(func(o *Options) { o.Journal = &stopAtStart{Journal: h.j, task: "b", cancel: cancel} })
+	r, err := eng.Start(ctx, wf, nil, "manual")
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("b ran after the stop: %v", err)
+	}
+	evs := h.events()
+	fin := filter(evs, journal.TaskFinished, "b")
+	if len(fin) != 1 || fin[0].Status != journal.StatusInterrupted || len(filter(evs, journal.TaskInDoubt, "b")) != 0 {
+		t.Fatalf("b's start overtaken by the stop: finished %+v, in doubt %d; want one interrupted, none in doubt",
+			fin, len(filter(evs, journal.TaskInDoubt, "b")))
+	}
+	if len(filter(evs, journal.RunFinished, "")) != 0 {
+		t.Fatal("the stopped run finished: it must stay resumable")
+	}
+	h.reopen()
+	got := h.replay(r.ID)
+	if err := h.engine().Resume(context.Background(), wf, got); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if got.Status != RunSuccess {
+		t.Fatalf("resumed run: %s, want success", got.Status)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the resume did not run b: %v", err)
+	}
+}
