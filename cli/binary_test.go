@@ -36,6 +36,7 @@ func TestBinary(t *testing.T) {
 	t.Run("signal-while-starting", func(t *testing.T) { t.Parallel(); testSignalWhileStarting(t, bin) })
 	t.Run("fresh-kills-leftovers", func(t *testing.T) { t.Parallel(); testFreshKillsLeftovers(t, bin) })
 	t.Run("cancel-foreground", func(t *testing.T) { t.Parallel(); testCancelForeground(t, bin) })
+	t.Run("cancel-grace", func(t *testing.T) { t.Parallel(); testCancelGrace(t, bin) })
 	t.Run("cancel-signal", func(t *testing.T) { t.Parallel(); testCancelSignal(t, bin) })
 	t.Run("kill-9-during-handler", func(t *testing.T) { t.Parallel(); testKillDuringHandler(t, bin) })
 	t.Run("kill-9-during-cancel", func(t *testing.T) { t.Parallel(); testKillDuringCancel(t, bin) })

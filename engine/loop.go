@@ -61,6 +61,7 @@ type runner struct {
 	stop     <-chan struct{} // the caller's ctx.Done(); nil once stopping
 	stopping bool
 	graceC   <-chan time.Time
+	graceAt  time.Time          // when graceC fires
 	killCtx  context.Context    // the attempts' context: cancelled when the grace ends
 	kill     context.CancelFunc // interrupts the running attempts
 	retryC   <-chan time.Time   // fires at retryAt, the earliest retry
@@ -282,9 +283,7 @@ func (x *runner) wait(slotC <-chan struct{}, now time.Time) {
 	case <-slotC:
 	case req := <-x.cancelC:
 		x.cancel(req, now)
-		if x.running > 0 && x.graceC == nil {
-			x.graceC = x.e.opts.After(x.grace())
-		}
+		x.cancelGrace(req, now)
 	case <-x.stop:
 		x.beginStop()
 	case <-x.graceC:
@@ -312,7 +311,7 @@ func (x *runner) beginStop() {
 	x.stop, x.stopping = nil, true
 	x.e.log.Info("stopping: no new tasks; waiting for running ones", "run", x.r.ID,
 		"running", x.running, "grace", x.grace().String())
-	x.graceC = x.e.opts.After(x.grace())
+	x.graceC, x.graceAt = x.e.opts.After(x.grace()), x.e.opts.Clock().Add(x.grace())
 }
 
 // drain waits for every running attempt after an unrecoverable error.
