@@ -39,15 +39,8 @@ func testSignalWhileStarting(t *testing.T, bin string) {
 				t.Fatal(err)
 			}
 			var id string
-			if tc.interrupted { // a run kill -9 interrupted, its task left running
-				c := start(t, bin, "run", "--home", home, file)
-				c.taskGroup(t, filepath.Join(dir, "ledger"))
-				c.waitFor(t, "the run's line", func() bool { return runIDRe.MatchString(c.stdout.String()) })
-				id = runIDOf(t, c.stdout.String())
-				if err := c.cmd.Process.Kill(); err != nil {
-					t.Fatal(err)
-				}
-				c.wait(t)
+			if tc.interrupted {
+				id = killedRun(t, bin, home, file, filepath.Join(dir, "ledger"))
 			}
 			ledger0, _ := os.ReadFile(filepath.Join(dir, "ledger"))
 
@@ -80,12 +73,7 @@ func testSignalWhileStarting(t *testing.T, bin string) {
 			if b, _ := os.ReadFile(filepath.Join(dir, "ledger")); string(b) != string(ledger0) {
 				t.Fatalf("a task started after the signal: ledger %q, was %q", b, ledger0)
 			}
-			var starts, resumes int
-			_ = journal.Scan(journalDir(home, "early"), journal.ScanOptions{}, func(ev *journal.Event) error {
-				starts += btoi(ev.Type == journal.RunStarted)
-				resumes += btoi(ev.Type == journal.RunResumed)
-				return nil
-			})
+			starts, resumes := countType(home, "early", journal.RunStarted), countType(home, "early", journal.RunResumed)
 			if wantStarts := btoi(tc.interrupted); starts != wantStarts || resumes != 0 {
 				t.Fatalf("journal: %d run_started, %d run_resumed; want %d and 0", starts, resumes, wantStarts)
 			}
@@ -104,4 +92,30 @@ func testSignalWhileStarting(t *testing.T, bin string) {
 			}
 		})
 	}
+}
+
+// killedRun runs file and kills picoflow with -9 once its task wrote its
+// process group to pgidFile (the task is left running): the run stays
+// interrupted. It returns the run's id.
+func killedRun(t *testing.T, bin, home, file, pgidFile string) string {
+	t.Helper()
+	c := start(t, bin, "run", "--home", home, file)
+	c.taskGroup(t, pgidFile)
+	c.waitFor(t, "the run's line", func() bool { return runIDRe.MatchString(c.stdout.String()) })
+	id := runIDOf(t, c.stdout.String())
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t)
+	return id
+}
+
+// countType counts the events of type typ in workflow wf's journal.
+func countType(home, wf string, typ journal.Type) int {
+	n := 0
+	_ = journal.Scan(journalDir(home, wf), journal.ScanOptions{}, func(ev *journal.Event) error {
+		n += btoi(ev.Type == typ)
+		return nil
+	})
+	return n
 }
