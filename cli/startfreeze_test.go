@@ -4,7 +4,6 @@ package cli
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,16 +20,7 @@ import (
 // not in doubt although not idempotent: it never ran), the exit is 3, and
 // the next run resumes the run and runs b.
 func TestSignalDuringStartCommit(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("a loop-mounted ext4 and fsfreeze need root")
-	}
-	for _, tool := range []string{"mkfs.ext4", "fsfreeze"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool + " is not installed")
-		}
-	}
-	bin := testBinary(t)
-	mnt := mountExt4(t)
+	bin, mnt := freezableHome(t)
 	dir := t.TempDir() // the workflow, its flags and the ledger: off the frozen disk
 	hm := filepath.Join(mnt, "home")
 	file := writeWorkflow(t, dir, "startfreeze", "",
@@ -40,8 +30,7 @@ func TestSignalDuringStartCommit(t *testing.T) {
 	c.waitFor(t, "a to run", exists(filepath.Join(dir, "a")))
 	c.waitFor(t, "a's start to be durable", func() bool { return strings.Contains(c.stdout.String(), "start  a") })
 
-	run(t, "fsfreeze", "-f", mnt)
-	t.Cleanup(func() { exec.Command("fsfreeze", "-u", mnt).Run() }) // before the child's cleanup waits for it
+	freeze(t, mnt)
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -10,35 +10,37 @@ import (
 	"github.com/picoflow/picoflow/journal"
 )
 
-// failStart is a journal whose appends fail for a batch that starts task.
-type failStart struct {
+// startHook is a journal that calls hit before it appends a batch that
+// starts task; an error of hit fails the append.
+type startHook struct {
 	Journal
 	task string
+	hit  func() error
 }
 
 var errStartLost = errors.New("write failed (simulated)")
 
-func (f *failStart) fails(evs []*journal.Event) bool {
+func (h *startHook) check(evs []*journal.Event) error {
 	for _, ev := range evs {
-		if ev.Type == journal.TaskStarted && ev.Task == f.task {
-			return true
+		if ev.Type == journal.TaskStarted && ev.Task == h.task {
+			return h.hit()
 		}
 	}
-	return false
+	return nil
 }
 
-func (f *failStart) Append(evs ...*journal.Event) error {
-	if f.fails(evs) {
-		return errStartLost
+func (h *startHook) Append(evs ...*journal.Event) error {
+	if err := h.check(evs); err != nil {
+		return err
 	}
-	return f.Journal.Append(evs...)
+	return h.Journal.Append(evs...)
 }
 
-func (f *failStart) AppendLazy(evs ...*journal.Event) error {
-	if f.fails(evs) {
-		return errStartLost
+func (h *startHook) AppendLazy(evs ...*journal.Event) error {
+	if err := h.check(evs); err != nil {
+		return err
 	}
-	return f.Journal.AppendLazy(evs...)
+	return h.Journal.AppendLazy(evs...)
 }
 
 // TestUncommittedStartNeverRuns: the attempts a batch starts open their
@@ -52,7 +54,9 @@ func TestUncommittedStartNeverRuns(t *testing.T) {
 		task{name: "a", cmd: "true"},
 		task{name: "b", cmd: "touch " + marker, deps: []string{"a"}},
 		task{name: "c", cmd: "touch " + marker + "-c", deps: []string{"a"}}))
-	eng := h.engine(func(o *Options) { o.Journal = &failStart{Journal: h.j, task: "b"} })
+	eng := h.engine(func(o *Options) {
+		o.Journal = &startHook{Journal: h.j, task: "b", hit: func() error { return errStartLost }}
+	})
 	_, err := eng.Start(context.Background(), wf, nil, "manual")
 	if !errors.Is(err, errStartLost) {
 		t.Fatalf("Start: %v, want the journal's error", err)
@@ -62,33 +66,6 @@ func TestUncommittedStartNeverRuns(t *testing.T) {
 			t.Errorf("%s: %v; the task started in the batch that was not committed ran", filepath.Base(p), err)
 		}
 	}
-}
-
-// stopAtStart is a journal that cancels the run's context while it
-// commits the batch that starts task: a signal that came after the loop
-// checked its context, during the commit (an fsync).
-type stopAtStart struct {
-	Journal
-	task   string
-	cancel context.CancelFunc
-}
-
-func (s *stopAtStart) hit(evs []*journal.Event) {
-	for _, ev := range evs {
-		if ev.Type == journal.TaskStarted && ev.Task == s.task {
-			s.cancel()
-		}
-	}
-}
-
-func (s *stopAtStart) Append(evs ...*journal.Event) error {
-	s.hit(evs)
-	return s.Journal.Append(evs...)
-}
-
-func (s *stopAtStart) AppendLazy(evs ...*journal.Event) error {
-	s.hit(evs)
-	return s.Journal.AppendLazy(evs...)
 }
 
 // TestStopDuringStartCommitStartsNothing: a stop that comes while the
@@ -104,7 +81,10 @@ func TestStopDuringStartCommitStartsNothing(t *testing.T) {
 		task{name: "b", cmd: "touch " + marker, deps: []string{"a"}, extra: "idempotent: false"}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	eng := h.engine(func(o *Options) { o.Journal = &stopAtStart{Journal: h.j, task: "b", cancel: cancel} })
+	// The stop comes while the batch starting b is committed: after the
+	// loop checked its context (a signal during the commit's fsync).
+	stop := func() error { cancel(); return nil }
+	eng := h.engine(func(o *Options) { o.Journal = &startHook{Journal: h.j, task: "b", hit: stop} })
 	r, err := eng.Start(ctx, wf, nil, "manual")
 	if err != nil {
 		t.Fatalf("Start: %v", err)
