@@ -38,6 +38,21 @@ func replayJournal(t *testing.T, dir string) []string {
 	return describeAll(evs, 1)
 }
 
+// tearTail cuts the last five bytes off the journal's last segment: its
+// last entry is a torn tail.
+func tearTail(t *testing.T, dir string) {
+	t.Helper()
+	segs := segmentFiles(t, dir)
+	tail := filepath.Join(dir, segs[len(segs)-1])
+	buf, err := os.ReadFile(tail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tail, buf[:len(buf)-5], 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestOpenReplaysWhileChecking: Open with Replay delivers every entry in
 // order, reading each segment once (the check and the replay are one
 // pass), and the journal appends after them.
@@ -71,15 +86,7 @@ func TestOpenReplaysWhileChecking(t *testing.T) {
 func TestOpenReplayTornTail(t *testing.T) {
 	dir := t.TempDir()
 	want := replayJournal(t, dir)
-	segs := segmentFiles(t, dir)
-	tail := filepath.Join(dir, segs[len(segs)-1])
-	buf, err := os.ReadFile(tail)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tail, buf[:len(buf)-5], 0o640); err != nil {
-		t.Fatal(err)
-	}
+	tearTail(t, dir)
 	var got []string
 	j := openJournal(t, dir, Options{SegmentSize: 4096, Replay: func(e *Event) error {
 		got = append(got, describe(e))
@@ -200,15 +207,7 @@ func TestOpenReadsAhead(t *testing.T) {
 	want := describeAll(evs, 1)
 	for _, torn := range []bool{false, true} {
 		if torn {
-			segs := segmentFiles(t, dir)
-			tail := filepath.Join(dir, segs[len(segs)-1])
-			buf, err := os.ReadFile(tail)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(tail, buf[:len(buf)-5], 0o640); err != nil {
-				t.Fatal(err)
-			}
+			tearTail(t, dir)
 			want = want[:len(want)-1]
 			delete(ends, evs[len(evs)-1].Run) // its run_finished was torn off
 		}
