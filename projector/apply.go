@@ -15,8 +15,9 @@ import (
 // journal only. Events of a run the database does not know (its rows were
 // removed by retention) are ignored.
 const (
-	sqlDefinition = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
-	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq, rerun_of)
+	sqlDefinition      = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
+	sqlDefinitionKnown = `SELECT 1 FROM definitions WHERE hash = ?`
+	sqlRunStarted      = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq, rerun_of)
 		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	sqlRunKnown   = `SELECT 1 FROM runs WHERE id = ?`
 	sqlRunTouch   = `UPDATE runs SET last_seq = ? WHERE id = ?`
@@ -65,6 +66,8 @@ const (
 // applier holds the statements of one write transaction.
 type applier struct {
 	ctx   context.Context
+	tx    *sql.Tx
+	dir   string // the journal the events come from: where a definition is read (definition.go)
 	stmts []*sql.Stmt
 	// touched is the newest entry of each known run seen in this
 	// transaction (written to runs.last_seq by flush), unknown the runs
@@ -72,21 +75,21 @@ type applier struct {
 	touched map[string]int64
 	unknown map[string]bool
 
-	definition, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
-	runCanceled                                                                     *sql.Stmt
-	runEndTasks, runEndAttempts                                                     *sql.Stmt
-	attemptStarted, taskStarted, attemptPGID, taskPGID                              *sql.Stmt
-	attemptEnd, taskEnd, taskSkipped, taskSettle                                    *sql.Stmt
-	attemptSettle, taskReused                                                       *sql.Stmt
+	definitionKnown, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
+	runCanceled                                                                          *sql.Stmt
+	runEndTasks, runEndAttempts                                                          *sql.Stmt
+	attemptStarted, taskStarted, attemptPGID, taskPGID                                   *sql.Stmt
+	attemptEnd, taskEnd, taskSkipped, taskSettle                                         *sql.Stmt
+	attemptSettle, taskReused                                                            *sql.Stmt
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
-	a := &applier{ctx: ctx, touched: map[string]int64{}, unknown: map[string]bool{}}
+	a := &applier{ctx: ctx, tx: tx, touched: map[string]int64{}, unknown: map[string]bool{}}
 	for _, p := range []struct {
 		s *(*sql.Stmt)
 		q string
 	}{
-		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
+		{&a.definitionKnown, sqlDefinitionKnown}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
 		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished}, {&a.runDamaged, sqlRunDamaged},
 		{&a.runCanceled, sqlRunCanceled},
 		{&a.runEndTasks, sqlRunEndTasks}, {&a.runEndAttempts, sqlRunEndAttempts},
@@ -251,10 +254,8 @@ func (a *applier) attemptEnded(e *journal.Event) error {
 
 // runStartedRow inserts the row of a run (and its definition, once).
 func (a *applier) runStartedRow(e *journal.Event) error {
-	if e.DefHash != "" && e.Definition != "" {
-		if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
-			return err
-		}
+	if err := a.storeDefinition(e); err != nil {
+		return err
 	}
 	var params any
 	if len(e.Params) > 0 {
