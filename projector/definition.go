@@ -69,7 +69,9 @@ func (a *applier) storeDefinition(e *journal.Event) error {
 // meanwhile, or it was replaced), the projection is rebuilt.
 func readDefinition(dir string, e *journal.Event) (string, error) {
 	var got *journal.Event
-	err := journal.Scan(dir, journal.ScanOptions{From: e.Seq}, func(ev *journal.Event) error {
+	// Damage was reported by the scan that delivered e: go on past it.
+	opts := journal.ScanOptions{From: e.Seq, OnDamage: func(*journal.DamageError) error { return nil }}
+	err := journal.Scan(dir, opts, func(ev *journal.Event) error {
 		got = ev
 		return journal.ErrStop
 	})
