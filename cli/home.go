@@ -104,17 +104,27 @@ func lockedExit(wf string, le *journal.LockedError) error {
 // wrote is converted first. It replays the journal into a state that keeps
 // the finished runs detail names whole (nil: none, see engine.State.Detail).
 func (h home) openWorkflow(wf, owner string, g *globals, detail func(string) bool) (*journal.Journal, *engine.State, error) {
-	if err := h.upgrade(g.log, wf); err != nil {
+	layout, err := h.startUpgrade(g.log, wf)
+	if err != nil {
 		return nil, nil, err
 	}
-	// upgrade made the journal's directory in a new home; journal.Open
-	// makes it durably in a home that has one already (MkdirDurable).
+	// startUpgrade made the journal's directory in a new home, whose
+	// fsyncs go on while Open makes the first segment (and fsyncs the
+	// directory): the wait below is before anything runs, so every name
+	// the run's recovery needs is durable by then. journal.Open makes the
+	// directory durably in a home that has its layout (MkdirDurable).
 	// Open replays the journal into st as it checks it (one read), after
 	// a scan for the runs that finish (engine.State.OpenOptions).
 	dir := journalDir(string(h), wf)
 	st := engine.NewState()
 	st.Detail = detail
 	j, err := openJournal(dir, wf, st.OpenOptions(dir, journal.Options{Owner: owner}))
+	if lerr := layout(); lerr != nil {
+		if j != nil {
+			j.Close()
+		}
+		return nil, nil, lerr
+	}
 	var le *journal.LockedError
 	if errors.As(err, &le) {
 		return nil, nil, lockedExit(wf, le)
