@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
@@ -152,20 +153,36 @@ func appendMap(env []string, m, over map[string]string) []string {
 
 // attempt runs one attempt on its own goroutine and reports to the loop.
 // It opens the attempt's log while the loop commits the batch that starts
-// it, and runs it once l.gate says that batch is committed.
+// it, and runs it once l.gate says that batch is committed. An executor
+// that gates (executors.Gater) is called at once and gets ready meanwhile:
+// it asks Request.Commit before the task's code runs.
 func (x *runner) attempt(ctx context.Context, l launch) {
 	i, req := l.task, l.req
 	a := attemptResult{task: i, attempt: req.Attempt}
 	f, err := x.logs.open(l.logPath)
-	if !<-l.gate { // its start was not committed: it never runs
+	ex := x.e.opts.Executors[x.wf.Tasks[i].Type()]
+	clock := x.e.opts.Clock
+	var start time.Time
+	asked, committed := false, false
+	commit := func() bool {
+		if !asked {
+			asked, committed = true, <-l.gate
+			start = clock()
+		}
+		return committed
+	}
+	gated := err == nil && ex != nil && executors.Gates(ex)
+	if gated {
+		req.Log, req.Commit = f, commit
+		a.res = ex.Execute(ctx, req)
+	}
+	if !commit() { // its start was not committed: it never ran
 		if f != nil {
 			x.logs.done(f, false)
 		}
-		x.results <- a
+		x.results <- attemptResult{task: i, attempt: req.Attempt}
 		return
 	}
-	clock := x.e.opts.Clock
-	start := clock()
 	defer func() {
 		a.took = clock().Sub(start)
 		x.results <- a
@@ -175,15 +192,22 @@ func (x *runner) attempt(ctx context.Context, l launch) {
 		return
 	}
 	defer func() { x.logs.done(f, a.res.Status == executors.Success) }() // before the result is sent
-	req.Log = f
-	typ := x.wf.Tasks[i].Type()
-	ex := x.e.opts.Executors[typ]
-	if ex == nil {
+	switch {
+	case gated:
+	case ex == nil:
 		a.res = executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true,
-			Err: fmt.Errorf("no executor for task type %q in this build", typ)}
+			Err: fmt.Errorf("no executor for task type %q in this build", x.wf.Tasks[i].Type())}
 		return
+	default:
+		req.Log = f
+		a.res = ex.Execute(ctx, req)
 	}
-	a.res = ex.Execute(ctx, req)
+	collect(&a, req, f)
+}
+
+// collect completes an ended attempt's result: a success's outputs (the
+// file's and the executor's), a failure's log tail.
+func collect(a *attemptResult, req *executors.Request, f *os.File) {
 	switch a.res.Status {
 	case executors.Success:
 		outs, warn, err := readOutputs(req.OutputFile)

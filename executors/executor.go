@@ -53,6 +53,29 @@ type Request struct {
 	OutputFile string
 	// Started, when set, is called once a local process group exists.
 	Started func(pgid int)
+	// Commit is set when the executor Gates (see Gater): it blocks until
+	// the batch that starts the attempt is committed and says whether it
+	// was. On false the task must never run.
+	Commit func() bool
+}
+
+// Gater is an Executor that can get an attempt ready while the batch that
+// starts it is being committed, so that the work (a fork and an exec)
+// overlaps the commit's fsync. When Gates says so, the engine calls
+// Execute before the commit with Request.Commit set: Execute may prepare
+// whatever runs none of the task's own code, calls Commit before any of it
+// runs, and on false undoes what it prepared and returns (its result is
+// dropped). An Execute that returns without calling Commit is waited for
+// as if it had.
+type Gater interface {
+	Executor
+	Gates() bool
+}
+
+// Gates reports whether ex is a Gater that gates.
+func Gates(ex Executor) bool {
+	g, ok := ex.(Gater)
+	return ok && g.Gates()
 }
 
 // Streams returns where the attempt's output goes: Stdout and Stderr when

@@ -33,7 +33,7 @@ type wrapped struct {
 	ex executors.Executor
 }
 
-var _ executors.Executor = (*wrapped)(nil)
+var _ executors.Gater = (*wrapped)(nil)
 
 func (w *wrapped) Close() error {
 	if c, ok := w.ex.(io.Closer); ok {
@@ -41,6 +41,10 @@ func (w *wrapped) Close() error {
 	}
 	return nil
 }
+
+// Gates passes on whether the wrapped executor gates: resolving the
+// task's references runs none of its code.
+func (w *wrapped) Gates() bool { return executors.Gates(w.ex) }
 
 func (w *wrapped) Execute(ctx context.Context, req *executors.Request) executors.Result {
 	w.s.MaskAll() // a secret file rotated since is masked too, referenced or not

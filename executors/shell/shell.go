@@ -23,7 +23,11 @@ type Shell struct {
 	Path string
 }
 
-var _ executors.Executor = (*Shell)(nil)
+var _ executors.Gater = (*Shell)(nil)
+
+// Gates implements executors.Gater: the shell is started before the
+// attempt's start is committed and runs the command once it is.
+func (s *Shell) Gates() bool { return true }
 
 // Execute implements executors.Executor.
 func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.Result {
@@ -53,12 +57,14 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	if err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: err}
 	}
-	if err := cmd.Start(); err != nil {
-		out.abort()
+	g, err := start(cmd, req, out)
+	if err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("start: %w", err)}
 	}
-	out.started()
 	pgid := cmd.Process.Pid
+	if g != nil && !release(g, req, cmd, out) {
+		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: errNotCommitted}
+	}
 	if req.Started != nil {
 		req.Started(pgid)
 	}
@@ -102,6 +108,43 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	}
 	executors.LogFailed(req, &res, werr)
 	return res
+}
+
+var errNotCommitted = errors.New("its start was not committed")
+
+// start starts cmd, behind a gate when the engine asked for one
+// (Request.Commit), and hands its output over to it.
+func start(cmd *exec.Cmd, req *executors.Request, out *output) (g *gate, err error) {
+	if req.Commit != nil {
+		if g, err = newGate(cmd); err != nil {
+			out.abort()
+			return nil, err
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		out.abort()
+		if g != nil {
+			g.abort()
+		}
+		return nil, err
+	}
+	out.started()
+	return g, nil
+}
+
+// release waits for the attempt's start to be committed and opens the
+// gate; when it was not, the shell ends unrun and is reaped, and release
+// says false.
+func release(g *gate, req *executors.Request, cmd *exec.Cmd, out *output) bool {
+	g.started()
+	ok := req.Commit()
+	g.open(ok)
+	if !ok {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		_ = out.drain()
+	}
+	return ok
 }
 
 // checkWorkdir reports a workdir that is not a directory ("" is the
