@@ -128,7 +128,10 @@ func (h home) markLayout(wf string) (wait func() error, err error) {
 
 // makeLayout creates HOME's parent durably, then HOME, HOME/journal and
 // the workflow's journal directory (wf "": none), without an fsync: it
-// returns HOME's parent for syncLayout.
+// returns HOME's parent for syncLayout. It makes the workflow's log
+// directory HOME/logs/WF too, which the engine would make with the run's
+// (logs are never fsynced): here, before the layout's fsyncs, rather than
+// while they commit, when a mkdir may wait for the file system's journal.
 func (h home) makeLayout(wf string) (string, error) {
 	top := filepath.Dir(filepath.Clean(string(h)))
 	if err := journal.MkdirDurable(top, 0o750); err != nil { // HOME's parent: as for any home
@@ -136,7 +139,7 @@ func (h home) makeLayout(wf string) (string, error) {
 	}
 	dirs := []string{string(h), h.journal()}
 	if wf != "" {
-		dirs = append(dirs, journalDir(string(h), wf))
+		dirs = append(dirs, journalDir(string(h), wf), h.logs(), filepath.Join(h.logs(), wf))
 	}
 	for _, d := range dirs {
 		if err := mkdirExisting(d); err != nil {

@@ -238,7 +238,8 @@ func TestV1HomeLogs(t *testing.T) {
 // fsyncs (syncLayout): HOME's parent and HOME are fsynced at once (each
 // sync waits until the other has started), both before the layout marker
 // exists; HOME/journal is fsynced once, after both returned, with the
-// marker and the workflow's directory in it.
+// marker and the workflow's directory in it (its log directory is made
+// beside them, not fsynced).
 func TestNewHomeLayoutSyncs(t *testing.T) {
 	h := home(filepath.Join(t.TempDir(), "home"))
 	top, err := h.makeLayout("wf")
@@ -278,7 +279,7 @@ func TestNewHomeLayoutSyncs(t *testing.T) {
 	if n := len(order); n != 6 || order[4] != "sync "+h.journal() || order[5] != "done "+h.journal() {
 		t.Fatalf("fsyncs %q: want HOME's parent and HOME (at once), then HOME/journal", order)
 	}
-	for _, d := range []string{h.layoutMarker(), journalDir(string(h), "wf")} {
+	for _, d := range []string{h.layoutMarker(), journalDir(string(h), "wf"), filepath.Join(h.logs(), "wf")} {
 		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
 			t.Errorf("%s is not a directory after the layout's fsyncs (%v)", d, err)
 		}
