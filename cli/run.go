@@ -67,6 +67,11 @@ workflow was interrupted (power loss, kill -9, SIGTERM), it is resumed
 instead: tasks that succeeded are not run again. --fresh starts a new run and
 cancels the interrupted one (its on_cancel and on_exit handlers run).
 
+SIGINT or SIGTERM stops gracefully: no new task starts, running ones get
+--grace, and the run stays resumable (exit 3); a signal before the first
+task started starts none. A second SIGINT or SIGTERM forces exit 130: the
+tasks' process groups are killed, the run stays resumable.
+
 Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 3 interrupted (resumable), 4 a task is in doubt, 5 already running,
 6 the definition changed since the interrupted run; a run canceled by
@@ -295,7 +300,13 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 	}
 	eng, done := m.newEngine(g, h, j, wf, ef)
 	defer done()
+	// A signal while the file was read or the journal opened and replayed:
+	// nothing new is journaled, nothing started (the engine checks again,
+	// up to each task's start).
 	if prev != nil && !fresh {
+		if err := notStopped(ctx, prev.ID); err != nil {
+			return err
+		}
 		if prev.DefHash != wf.Hash {
 			return exitf(ExitChanged, "run %s of %s was interrupted, and %s changed since it started (definition %s, now %s).\n"+
 				"  picoflow run --fresh %s                         abandon it and start a new run\n"+
@@ -312,6 +323,9 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 		err = eng.Resume(ctx, wf, prev)
 		return runOutcome(ctx, prev, err)
 	}
+	if err := notStopped(ctx, ""); err != nil {
+		return err
+	}
 	if prev != nil {
 		if n := eng.KillLeftovers(prev.ID); n > 0 {
 			fmt.Fprintf(m.Stdout, "killed %d leftover process group(s) of interrupted run %s\n", n, prev.ID)
@@ -320,6 +334,9 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "interrupted run %s marked canceled (--fresh)\n", prev.ID)
+		if err := notStopped(ctx, ""); err != nil {
+			return err
+		}
 	}
 	r, err := eng.Start(ctx, wf, params, "manual")
 	return runOutcome(ctx, r, err)
@@ -375,11 +392,28 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if r == nil || (r.Status != engine.RunRunning && r.Status != engine.RunDamaged) {
 		return exitf(ExitUsage, "run %s is no longer interrupted", id)
 	}
+	if err := notStopped(ctx, id); err != nil {
+		return err
+	}
 	fmt.Fprintf(m.Stdout, "resuming run %s with its recorded definition (%s)\n", id, workflow.ShortHash(r.DefHash))
 	eng, done := m.newEngine(g, h, j, wf, ef)
 	defer done()
 	err = eng.Resume(ctx, wf, r)
 	return runOutcome(ctx, r, err)
+}
+
+// notStopped refuses to go on once ctx is cancelled (SIGINT or SIGTERM)
+// before a run started or resumed (resume: the interrupted run's id, or
+// ""), so that no task starts after the signal.
+func notStopped(ctx context.Context, resume string) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if resume == "" {
+		return exitf(ExitInterrupted, "stopped by a signal before the run started: no task was started and no run was journaled")
+	}
+	return exitf(ExitInterrupted, "stopped by a signal before run %s resumed: no task was started; it stays resumable: "+
+		"picoflow resume %s (or run the same file) continues it", resume, resume)
 }
 
 // resumeInDaemon hands the resume of run r to the daemon, which holds its
