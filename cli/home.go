@@ -137,10 +137,10 @@ func (h home) holdWorkflow(wf, owner string, g *globals, detail func(string) boo
 	if err != nil {
 		return heldJournal{}, nil, err
 	}
-	// startUpgrade made the journal's directory in a new home, and fsyncs
-	// it while Open makes the first segment (and fsyncs the directory);
-	// journal.Open makes the directory durably in a home that has its
-	// layout (MkdirDurable). Open replays the journal into st as it
+	// startUpgrade made the journal's directory in a new home, and the
+	// layout's fsyncs run while Open makes the first segment (and fsyncs
+	// the directory); journal.Open makes the directory durably in a home
+	// that has its layout (MkdirDurable). Open replays the journal into st as it
 	// checks it (one read), after a scan for the runs that finish
 	// (engine.State.OpenOptions).
 	dir := journalDir(string(h), wf)

@@ -258,7 +258,9 @@ func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
 // references exist, the workflow's journal is held (its lock is the
 // workflow's: other workflows run in other processes meanwhile, a daemon
 // included) and replayed, keeping the finished runs detail names whole
-// (nil: none). release lets go of it. A run does not write the
+// (nil: none). release lets go of it. In a new home the journal comes
+// back before the home's directories are durable: the engine's journal
+// waits for them (heldJournal.ready, startWatch). A run does not write the
 // history database: the next query catches it up from the journal (as
 // after a daemon's runs), so a run costs no SQLite writes and fsyncs.
 func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string, detail func(string) bool) (heldJournal, *engine.State, func(), error) {
