@@ -140,13 +140,13 @@ func (h home) holdWorkflow(wf, owner string, g *globals, detail func(string) boo
 	// startUpgrade made the journal's directory in a new home, and the
 	// layout's fsyncs run while Open makes the first segment (and fsyncs
 	// the directory); journal.Open makes the directory durably in a home
-	// that has its layout (MkdirDurable). Open replays the journal into st as it
-	// checks it (one read), after a scan for the runs that finish
-	// (engine.State.OpenOptions).
+	// that has its layout (MkdirDurable). Open replays the journal into
+	// st as it checks it (one read), reading ahead for the runs that
+	// finish (engine.State.OpenOptions).
 	dir := journalDir(string(h), wf)
 	st := engine.NewState()
 	st.Detail = detail
-	j, err := openJournal(dir, wf, st.OpenOptions(dir, journal.Options{Owner: owner}))
+	j, err := openJournal(dir, wf, st.OpenOptions(journal.Options{Owner: owner}))
 	if err != nil {
 		lerr := layout()
 		if j != nil {

@@ -140,7 +140,7 @@ func TestFoldIsWholeReplay(t *testing.T) {
 			h.j.Close()
 			opened := NewState()
 			opened.Detail = tc.detail
-			j, err := openJournalOpts(dir, opened.OpenOptions(dir, journal.Options{Owner: "test"}))
+			j, err := openJournalOpts(dir, opened.OpenOptions(journal.Options{Owner: "test"}))
 			if err != nil {
 				t.Fatal(err)
 			}
