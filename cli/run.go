@@ -19,7 +19,6 @@ import (
 	"github.com/picoflow/picoflow/executors/secret"
 	"github.com/picoflow/picoflow/executors/shell"
 	"github.com/picoflow/picoflow/executors/ssh"
-	"github.com/picoflow/picoflow/journal"
 	"github.com/spf13/pflag"
 )
 
@@ -169,7 +168,7 @@ func parseParams(kvs []string, wf *workflow.Workflow) (map[string]string, error)
 
 // newEngine returns the engine of one run and the function that releases
 // its executors' pooled connections once the run is over.
-func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Workflow, ef execFlags) (*engine.Engine, func()) {
+func (m *Main) newEngine(g *globals, h home, j heldJournal, wf *workflow.Workflow, ef execFlags) (*engine.Engine, func()) {
 	p := newProgress(m.Stdout, g, wf)
 	x := newExecSet(g.cfg, g.log)
 	cancels := engine.NewCancels()
@@ -191,7 +190,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 	})
 	return engine.New(engine.Options{
 		Cancels:     cancels,
-		Journal:     startWatch{Journal: j, p: p},
+		Journal:     startWatch{Journal: j.Journal, p: p, ready: j.ready},
 		Executors:   x.byType,
 		Redact:      x.secrets.Redact,
 		Env:         x.env,
@@ -259,23 +258,26 @@ func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
 // references exist, the workflow's journal is held (its lock is the
 // workflow's: other workflows run in other processes meanwhile, a daemon
 // included) and replayed, keeping the finished runs detail names whole
-// (nil: none). release lets go of it. A run does not write the
+// (nil: none). release lets go of it. In a new home the journal comes
+// back before the home's directories are durable: the engine's journal
+// waits for them (heldJournal.ready, startWatch). A run does not write the
 // history database: the next query catches it up from the journal (as
 // after a daemon's runs), so a run costs no SQLite writes and fsyncs.
-func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string, detail func(string) bool) (*journal.Journal, *engine.State, func(), error) {
+func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string, detail func(string) bool) (heldJournal, *engine.State, func(), error) {
 	if err := checkSecrets(wf, g.cfg); err != nil {
-		return nil, nil, nil, err
+		return heldJournal{}, nil, nil, err
 	}
-	j, st, err := h.openWorkflow(wf.Name, verb+" "+wf.Name, g, detail)
+	j, st, err := h.holdWorkflow(wf.Name, verb+" "+wf.Name, g, detail)
 	if err != nil {
-		return nil, nil, nil, err
+		return heldJournal{}, nil, nil, err
 	}
 	m.onForce(func() {
-		if !j.Freeze(freezeWait) {
+		synced := j.Freeze(freezeWait)
+		if j.ready() != nil || !synced {
 			m.forceUnsynced.Store(true)
 		}
 	})
-	return j, st, func() { j.Close() }, nil
+	return j, st, func() { _ = j.ready(); j.Close() }, nil
 }
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
