@@ -27,7 +27,9 @@ func init() {
 		summary: "cancel a run: stop its tasks, run its on_cancel handlers; it is never resumed",
 		long: `Cancels a run wherever it runs: in a foreground picoflow run (or resume),
 in the daemon, or nowhere (a run a crash interrupted). Running tasks get the
-workflow's shutdown_grace, then their process groups are killed; tasks that
+workflow's shutdown_grace (or --grace: 0 stops them now; a cancel of a run
+already canceled or stopping may shorten its wait, never lengthen it), then
+their process groups are killed (SIGTERM, SIGKILL 5 s later); tasks that
 had not started are marked canceled; the on_cancel and on_exit handlers run;
 the run ends canceled, journaled with --reason and who asked
 (user@host/pid). A canceled run is never resumed.
@@ -43,11 +45,18 @@ Exit codes: 0 canceled, 8 no such run, 10 the run had already finished,
 5 the journal is held by a process that does not take cancels (gc).`,
 		setup: func(fs *pflag.FlagSet) runFunc {
 			reason := fs.String("reason", "", "why, recorded in the journal and shown by history, status and replay")
+			grace := fs.Duration("grace", 0, "how long running tasks may finish before they are killed, for this cancel (default: the workflow's shutdown_grace, 30s; 0: kill them now)")
 			return func(ctx context.Context, m *Main, g *globals, args []string) error {
 				if len(args) != 1 {
 					return exitf(ExitUsage, "cancel needs exactly one RUN_ID")
 				}
 				req := engine.CancelRequest{Reason: *reason, By: requester()}
+				if fs.Changed("grace") {
+					if *grace < 0 {
+						return exitf(ExitUsage, "--grace must be 0 (kill the running tasks now) or more, not %s", *grace)
+					}
+					req.Grace = grace
+				}
 				return m.cancel(ctx, g, args[0], req)
 			}
 		},
@@ -135,11 +144,12 @@ func notFinished(r *engine.Run) error {
 func (m *Main) cancelElsewhere(ctx context.Context, h home, r *engine.Run, pid int, req engine.CancelRequest) error {
 	dir := journalDir(string(h), r.Workflow)
 	var poke func() error
+	taken := func() bool { return true } // the daemon takes a request as it answers
 	switch {
 	case pid > 0 && daemon.Holder(h.daemonLock()) == pid:
 		poke = func() error {
 			return h.handOver(ctx, daemon.Request{Op: daemon.OpCancel, Workflow: r.Workflow, Run: r.ID,
-				Reason: req.Reason, By: req.By})
+				Reason: req.Reason, By: req.By, Grace: req.Grace})
 		}
 	case pid > 0 && takesCancels(filepath.Join(dir, "LOCK")):
 		if err := writeCancelRequest(h, r.ID, req); err != nil {
@@ -147,6 +157,10 @@ func (m *Main) cancelElsewhere(ctx context.Context, h home, r *engine.Run, pid i
 		}
 		defer os.Remove(cancelRequestPath(h, r.ID))
 		poke = func() error { return syscall.Kill(pid, syscall.SIGUSR1) }
+		// The run removes the file when it takes the request: until then
+		// a cancel of a run canceled already (its journal shows it at
+		// once) must not remove it, or its --grace would be lost.
+		taken = func() bool { _, err := os.Stat(cancelRequestPath(h, r.ID)); return errors.Is(err, os.ErrNotExist) }
 	default:
 		return exitf(ExitLocked, "the journal of %s is held by %s, which does not take cancels; try again when it is done",
 			r.Workflow, holderName(filepath.Join(dir, "LOCK")))
@@ -158,39 +172,42 @@ func (m *Main) cancelElsewhere(ctx context.Context, h home, r *engine.Run, pid i
 		}
 		return withCode(ExitInternal, fmt.Errorf("ask pid %d to cancel run %s: %w", pid, r.ID, err))
 	}
-	how, err := waitCanceled(ctx, dir, r.ID, poke)
-	if err != nil {
+	if err := waitCanceled(ctx, dir, r.ID, poke, taken); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "run %s %s (pid %d runs it)\n", r.ID, how, pid)
+	grace := "the workflow's shutdown_grace"
+	if req.Grace != nil {
+		grace = req.Grace.String()
+	}
+	fmt.Fprintf(m.Stdout, "run %s canceled: its running tasks get %s, then its on_cancel handlers run (pid %d runs it)\n", r.ID, grace, pid)
 	return nil
 }
 
-// waitCanceled reads the run's journal until it shows the cancel, asking
-// again (poke) now and then: a process may get the signal before its run
-// has registered.
-func waitCanceled(ctx context.Context, dir, id string, poke func() error) (string, error) {
+// waitCanceled reads the run's journal until it shows the cancel and the
+// request was taken, asking again (poke) now and then: a process may get
+// the signal before its run has registered.
+func waitCanceled(ctx context.Context, dir, id string, poke func() error, taken func() bool) error {
 	deadline := time.Now().Add(cancelWait)
 	for i := 1; ; i++ {
 		st := engine.NewState()
 		skip := func(*journal.DamageError) error { return nil }
 		if err := st.FoldDir(dir, journal.ScanOptions{OnDamage: skip}); err != nil {
-			return "", withCode(ExitInternal, err)
+			return withCode(ExitInternal, err)
 		}
 		if r := st.Runs[id]; r == nil {
-			return "", exitf(ExitNotFound, "run %s is no longer in the journal", id)
-		} else if !r.Canceled.IsZero() {
-			return "canceled: its running tasks get the grace, then its on_cancel handlers run", nil
+			return exitf(ExitNotFound, "run %s is no longer in the journal", id)
+		} else if !r.Canceled.IsZero() && (taken() || r.Status != engine.RunRunning) {
+			return nil
 		} else if r.Status != engine.RunRunning {
-			return "", exitf(ExitFinished, "run %s finished with status %s before the cancel reached it", id, r.Status)
+			return exitf(ExitFinished, "run %s finished with status %s before the cancel reached it", id, r.Status)
 		}
 		if time.Now().After(deadline) {
-			return "", exitf(ExitInternal, "the process holding the journal did not journal the cancel of run %s within %s "+
+			return exitf(ExitInternal, "the process holding the journal did not journal the cancel of run %s within %s "+
 				"(it may run another run of the workflow: cancel %s again once that one ends)", id, cancelWait, id)
 		}
 		select {
 		case <-ctx.Done():
-			return "", withCode(ExitInterrupted, ctx.Err())
+			return withCode(ExitInterrupted, ctx.Err())
 		case <-time.After(50 * time.Millisecond): // polling a file another process writes
 		}
 		if i%20 == 0 {

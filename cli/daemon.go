@@ -61,8 +61,10 @@ follows the workflow's overlap policy.
 A changed file is reloaded within --poll, and every file on SIGHUP; an
 invalid file is logged and its previous good version stays in effect.
 picoflow trigger WORKFLOW starts a run now through HOME/daemon.sock.
-SIGTERM stops gracefully: no new runs, running tasks get their shutdown
-grace, anything left is resumed at the next start; exit 0.
+SIGTERM (or SIGINT) stops gracefully: no new runs, running tasks get their
+shutdown grace, anything left is resumed at the next start; exit 0. A
+second SIGINT or SIGTERM forces exit 130: the tasks' process groups are
+killed, their runs resumed at the next start.
 
 One daemon per home: a second one exits 5 naming the first one's PID.
 With --listen (or http.listen in the config), /metrics (Prometheus),

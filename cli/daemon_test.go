@@ -33,7 +33,12 @@ func TestDaemonBinary(t *testing.T) {
 	t.Run("run-and-resolve-beside", func(t *testing.T) { t.Parallel(); testDaemonBeside(t, bin) })
 	t.Run("gc-beside", func(t *testing.T) { t.Parallel(); testDaemonGC(t, bin) })
 	t.Run("cancel", func(t *testing.T) { t.Parallel(); testDaemonCancel(t, bin) })
-	t.Run("forced-exit", func(t *testing.T) { t.Parallel(); testDaemonForcedExit(t, bin) })
+	t.Run("cancel-grace", func(t *testing.T) { t.Parallel(); testDaemonCancelGrace(t, bin) })
+	t.Run("forced-exit", func(t *testing.T) { t.Parallel(); testDaemonForcedExit(t, bin, os.Interrupt, os.Interrupt) })
+	t.Run("forced-exit-sigterm", func(t *testing.T) {
+		t.Parallel()
+		testDaemonForcedExit(t, bin, syscall.SIGTERM, syscall.SIGTERM)
+	})
 	t.Run("long-home", func(t *testing.T) { t.Parallel(); testDaemonLongHome(t, bin) })
 }
 

@@ -42,7 +42,7 @@ var exitTable = []exitInfo{
 	{ExitNotFound, "not-found", "no such run, task or log", "picoflow history lists runs"},
 	{ExitNoDaemon, "no-daemon", "picoflow trigger found no daemon running for this home", "start one (picoflow daemon, or systemctl start picoflow), or run the file directly: picoflow run FILE"},
 	{ExitFinished, "finished", "picoflow cancel: the run had already finished (its status stays as it was)", "picoflow history RUN_ID shows how it ended"},
-	{ExitForced, "forced", "a second SIGINT forced an immediate exit; the tasks it ran were killed", "the journal is consistent: picoflow run FILE resumes"},
+	{ExitForced, "forced", "a second SIGINT or SIGTERM forced an immediate exit; the tasks it ran were killed", "the journal is consistent: picoflow run FILE resumes"},
 }
 
 func printExitCodes(w io.Writer) {

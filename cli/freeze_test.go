@@ -19,16 +19,7 @@ import (
 // progress a bounded time); once the disk is thawed the process exits 130
 // and the run resumes.
 func TestForcedExitOnFrozenDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("a loop-mounted ext4 and fsfreeze need root")
-	}
-	for _, tool := range []string{"mkfs.ext4", "fsfreeze"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool + " is not installed")
-		}
-	}
-	bin := testBinary(t)
-	mnt := mountExt4(t)
+	bin, mnt := freezableHome(t)
 	dir := t.TempDir() // the workflow, its flags and the tasks' pgid: off the frozen disk
 	hm := filepath.Join(mnt, "home")
 	file := writeWorkflow(t, dir, "frozen", "",
@@ -38,8 +29,7 @@ func TestForcedExitOnFrozenDisk(t *testing.T) {
 	pgid := c.taskGroup(t, filepath.Join(dir, "pgid"))
 	c.waitFor(t, "the run to be printed", func() bool { return strings.Contains(c.stdout.String(), "start  ends") })
 
-	run(t, "fsfreeze", "-f", mnt)
-	t.Cleanup(func() { exec.Command("fsfreeze", "-u", mnt).Run() }) // before the child's cleanup waits for it
+	freeze(t, mnt)
 	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +57,29 @@ func TestForcedExitOnFrozenDisk(t *testing.T) {
 	if code := again.wait(t); code != ExitOK || !strings.Contains(again.stdout.String(), "resuming run") {
 		t.Fatalf("run after the thaw: exit %d, want it to resume the run\n%s%s", code, &again.stdout, &again.stderr)
 	}
+}
+
+// freezableHome skips a test that cannot loop-mount an ext4 and freeze
+// it (fsfreeze needs root), else returns the binary and the mount point.
+func freezableHome(t *testing.T) (bin, mnt string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a loop-mounted ext4 and fsfreeze need root")
+	}
+	for _, tool := range []string{"mkfs.ext4", "fsfreeze"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip(tool + " is not installed")
+		}
+	}
+	return testBinary(t), mountExt4(t)
+}
+
+// freeze freezes the file system at mnt; the test's cleanup thaws it
+// (registered now: it runs before a child's cleanup waits for the child).
+func freeze(t *testing.T, mnt string) {
+	t.Helper()
+	run(t, "fsfreeze", "-f", mnt)
+	t.Cleanup(func() { exec.Command("fsfreeze", "-u", mnt).Run() })
 }
 
 // mountExt4 makes a small ext4 file system in an image file and

@@ -184,7 +184,7 @@ func TestValidateGlobalDefaults(t *testing.T) {
 }
 
 // TestWorkflowMemoryLimit checks the soft heap limit and GOGC of the
-// commands that load workflows: the defaults without a setting, the
+// commands that load workflows and of the queries: the defaults without a setting, the
 // environment's and the config's resources: over them.
 func TestWorkflowMemoryLimit(t *testing.T) {
 	t.Setenv("PICOFLOW_CONFIG", "")
@@ -209,6 +209,16 @@ func TestWorkflowMemoryLimit(t *testing.T) {
 	}
 	if got := debug.SetGCPercent(100); got != workflowGOGC {
 		t.Errorf("run: GOGC %d, want the default %d", got, workflowGOGC)
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+	if res := cliRun(t, "history", "--home", home); res.code != ExitOK {
+		t.Fatalf("history: %s", res)
+	}
+	if got := debug.SetGCPercent(100); got != queryGOGC {
+		t.Errorf("history: GOGC %d, want the default %d", got, queryGOGC)
+	}
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("history: memory limit %d, want none", got)
 	}
 
 	debug.SetMemoryLimit(math.MaxInt64)

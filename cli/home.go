@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"syscall"
 
 	"github.com/picoflow/picoflow/engine"
@@ -103,34 +104,69 @@ func lockedExit(wf string, le *journal.LockedError) error {
 // once while different workflows run side by side. A home an older release
 // wrote is converted first. It replays the journal into a state that keeps
 // the finished runs detail names whole (nil: none, see engine.State.Detail).
+// In a new home it returns once the home's directories are durable.
 func (h home) openWorkflow(wf, owner string, g *globals, detail func(string) bool) (*journal.Journal, *engine.State, error) {
-	if err := h.upgrade(g.log, wf); err != nil {
+	j, st, err := h.holdWorkflow(wf, owner, g, detail)
+	if err != nil {
 		return nil, nil, err
 	}
-	// upgrade made the journal's directory in a new home; journal.Open
-	// makes it durably in a home that has one already (MkdirDurable).
-	// Open replays the journal into st as it checks it (one read), after
-	// a scan for the runs that finish (engine.State.OpenOptions).
+	if err := j.ready(); err != nil {
+		j.Close()
+		return nil, nil, err
+	}
+	return j.Journal, st, nil
+}
+
+// heldJournal is the journal of a workflow this process holds and, in a
+// new home, the wait for the fsyncs that make the home's directories
+// durable (home.markLayout): they go on while the journal opens and the
+// engine gets ready, and nothing but a lazy run_started is written before
+// they end (startWatch), so that no task starts before every name the
+// run's recovery needs is durable. ready returns at once in a home that
+// had its layout; it may be called again (it waits once).
+type heldJournal struct {
+	*journal.Journal
+	ready func() error
+}
+
+// holdWorkflow is openWorkflow that returns before a new home's
+// directories are durable: the caller calls ready before anything of the
+// journal counts.
+func (h home) holdWorkflow(wf, owner string, g *globals, detail func(string) bool) (heldJournal, *engine.State, error) {
+	layout, err := h.startUpgrade(g.log, wf)
+	if err != nil {
+		return heldJournal{}, nil, err
+	}
+	// startUpgrade made the journal's directory in a new home, and the
+	// layout's fsyncs run while Open makes the first segment (and fsyncs
+	// the directory); journal.Open makes the directory durably in a home
+	// that has its layout (MkdirDurable). Open replays the journal into
+	// st as it checks it (one read), reading ahead for the runs that
+	// finish (engine.State.OpenOptions).
 	dir := journalDir(string(h), wf)
 	st := engine.NewState()
 	st.Detail = detail
-	j, err := openJournal(dir, wf, st.OpenOptions(dir, journal.Options{Owner: owner}))
-	var le *journal.LockedError
-	if errors.As(err, &le) {
-		return nil, nil, lockedExit(wf, le)
-	}
+	j, err := openJournal(dir, wf, st.OpenOptions(journal.Options{Owner: owner}))
 	if err != nil {
+		lerr := layout()
 		if j != nil {
 			j.Close()
 		}
-		return nil, nil, journalErr(err, wf)
+		var le *journal.LockedError
+		if errors.As(err, &le) {
+			return heldJournal{}, nil, lockedExit(wf, le)
+		}
+		if lerr != nil {
+			return heldJournal{}, nil, lerr
+		}
+		return heldJournal{}, nil, journalErr(err, wf)
 	}
 	if rep := j.Repaired; rep.Truncated {
 		g.log.Warn("journal repaired: dropped a torn tail left by a crash", "journal", j.Dir(),
 			"segment", rep.Segment, "offset", rep.Offset, "bytes", rep.Dropped,
 			"last_good", rep.LastGood, "copy", rep.Copy, "cause", rep.Cause)
 	}
-	return j, st, nil
+	return heldJournal{Journal: j, ready: sync.OnceValue(layout)}, st, nil
 }
 
 // replayAll folds every journal of the home into one state (read-only)

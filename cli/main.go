@@ -104,7 +104,7 @@ type globals struct {
 
 // Run runs the command line args (without the program name) and returns the
 // process exit code. The first SIGINT or SIGTERM cancels ctx (graceful
-// stop); a second SIGINT forces exit code 130 (see watchSignals).
+// stop); a second SIGINT or SIGTERM forces exit code 130 (see watchSignals).
 func (m *Main) Run(ctx context.Context, args []string) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -32,13 +32,38 @@ type progress struct {
 }
 
 // startWatch is the journal as the engine of a foreground run sees it: it
-// tells the progress which run_started went out without an fsync.
+// tells the progress which run_started went out without an fsync, and
+// holds every other write until ready, the end of a new home's directory
+// fsyncs (heldJournal): a run_started written without an fsync may be
+// lost anyway, but a task starts only once its task_started is written
+// (or durable), and a durable write is one only once the journal's
+// directory is.
 type startWatch struct {
 	engine.Journal
-	p *progress
+	p     *progress
+	ready func() error
+}
+
+func (s startWatch) Append(evs ...*journal.Event) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	return s.Journal.Append(evs...)
+}
+
+func (s startWatch) Sync() error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	return s.Journal.Sync()
 }
 
 func (s startWatch) AppendLazy(evs ...*journal.Event) error {
+	if len(evs) != 1 || evs[0].Type != journal.RunStarted {
+		if err := s.ready(); err != nil {
+			return err
+		}
+	}
 	err := s.Journal.AppendLazy(evs...)
 	for _, e := range evs {
 		if err == nil && e.Type == journal.RunStarted {

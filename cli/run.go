@@ -19,7 +19,6 @@ import (
 	"github.com/picoflow/picoflow/executors/secret"
 	"github.com/picoflow/picoflow/executors/shell"
 	"github.com/picoflow/picoflow/executors/ssh"
-	"github.com/picoflow/picoflow/journal"
 	"github.com/spf13/pflag"
 )
 
@@ -67,6 +66,11 @@ func init() {
 workflow was interrupted (power loss, kill -9, SIGTERM), it is resumed
 instead: tasks that succeeded are not run again. --fresh starts a new run and
 cancels the interrupted one (its on_cancel and on_exit handlers run).
+
+SIGINT or SIGTERM stops gracefully: no new task starts, running ones get
+--grace, and the run stays resumable (exit 3); a signal before the first
+task started starts none. A second SIGINT or SIGTERM forces exit 130: the
+tasks' process groups are killed, the run stays resumable.
 
 Exit codes: 0 success, 1 a task failed, 2 invalid workflow or usage,
 3 interrupted (resumable), 4 a task is in doubt, 5 already running,
@@ -164,7 +168,7 @@ func parseParams(kvs []string, wf *workflow.Workflow) (map[string]string, error)
 
 // newEngine returns the engine of one run and the function that releases
 // its executors' pooled connections once the run is over.
-func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Workflow, ef execFlags) (*engine.Engine, func()) {
+func (m *Main) newEngine(g *globals, h home, j heldJournal, wf *workflow.Workflow, ef execFlags) (*engine.Engine, func()) {
 	p := newProgress(m.Stdout, g, wf)
 	x := newExecSet(g.cfg, g.log)
 	cancels := engine.NewCancels()
@@ -186,7 +190,7 @@ func (m *Main) newEngine(g *globals, h home, j *journal.Journal, wf *workflow.Wo
 	})
 	return engine.New(engine.Options{
 		Cancels:     cancels,
-		Journal:     startWatch{Journal: j, p: p},
+		Journal:     startWatch{Journal: j.Journal, p: p, ready: j.ready},
 		Executors:   x.byType,
 		Redact:      x.secrets.Redact,
 		Env:         x.env,
@@ -254,23 +258,26 @@ func checkSecrets(wf *workflow.Workflow, cfg *config.Config) error {
 // references exist, the workflow's journal is held (its lock is the
 // workflow's: other workflows run in other processes meanwhile, a daemon
 // included) and replayed, keeping the finished runs detail names whole
-// (nil: none). release lets go of it. A run does not write the
+// (nil: none). release lets go of it. In a new home the journal comes
+// back before the home's directories are durable: the engine's journal
+// waits for them (heldJournal.ready, startWatch). A run does not write the
 // history database: the next query catches it up from the journal (as
 // after a daemon's runs), so a run costs no SQLite writes and fsyncs.
-func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string, detail func(string) bool) (*journal.Journal, *engine.State, func(), error) {
+func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb string, detail func(string) bool) (heldJournal, *engine.State, func(), error) {
 	if err := checkSecrets(wf, g.cfg); err != nil {
-		return nil, nil, nil, err
+		return heldJournal{}, nil, nil, err
 	}
-	j, st, err := h.openWorkflow(wf.Name, verb+" "+wf.Name, g, detail)
+	j, st, err := h.holdWorkflow(wf.Name, verb+" "+wf.Name, g, detail)
 	if err != nil {
-		return nil, nil, nil, err
+		return heldJournal{}, nil, nil, err
 	}
 	m.onForce(func() {
-		if !j.Freeze(freezeWait) {
+		synced := j.Freeze(freezeWait)
+		if j.ready() != nil || !synced {
 			m.forceUnsynced.Store(true)
 		}
 	})
-	return j, st, func() { j.Close() }, nil
+	return j, st, func() { _ = j.ready(); j.Close() }, nil
 }
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
@@ -295,7 +302,13 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 	}
 	eng, done := m.newEngine(g, h, j, wf, ef)
 	defer done()
+	// A signal while the file was read or the journal opened and replayed:
+	// nothing new is journaled, nothing started (the engine checks again,
+	// up to each task's start).
 	if prev != nil && !fresh {
+		if err := notStopped(ctx, prev.ID); err != nil {
+			return err
+		}
 		if prev.DefHash != wf.Hash {
 			return exitf(ExitChanged, "run %s of %s was interrupted, and %s changed since it started (definition %s, now %s).\n"+
 				"  picoflow run --fresh %s                         abandon it and start a new run\n"+
@@ -312,6 +325,9 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 		err = eng.Resume(ctx, wf, prev)
 		return runOutcome(ctx, prev, err)
 	}
+	if err := notStopped(ctx, ""); err != nil {
+		return err
+	}
 	if prev != nil {
 		if n := eng.KillLeftovers(prev.ID); n > 0 {
 			fmt.Fprintf(m.Stdout, "killed %d leftover process group(s) of interrupted run %s\n", n, prev.ID)
@@ -320,6 +336,9 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "interrupted run %s marked canceled (--fresh)\n", prev.ID)
+		if err := notStopped(ctx, ""); err != nil {
+			return err
+		}
 	}
 	r, err := eng.Start(ctx, wf, params, "manual")
 	return runOutcome(ctx, r, err)
@@ -375,11 +394,28 @@ func (m *Main) resumeRun(ctx context.Context, g *globals, id string, ef execFlag
 	if r == nil || (r.Status != engine.RunRunning && r.Status != engine.RunDamaged) {
 		return exitf(ExitUsage, "run %s is no longer interrupted", id)
 	}
+	if err := notStopped(ctx, id); err != nil {
+		return err
+	}
 	fmt.Fprintf(m.Stdout, "resuming run %s with its recorded definition (%s)\n", id, workflow.ShortHash(r.DefHash))
 	eng, done := m.newEngine(g, h, j, wf, ef)
 	defer done()
 	err = eng.Resume(ctx, wf, r)
 	return runOutcome(ctx, r, err)
+}
+
+// notStopped refuses to go on once ctx is cancelled (SIGINT or SIGTERM)
+// before a run started or resumed (resume: the interrupted run's id, or
+// ""), so that no task starts after the signal.
+func notStopped(ctx context.Context, resume string) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if resume == "" {
+		return exitf(ExitInterrupted, "stopped by a signal before the run started: no task was started and no run was journaled")
+	}
+	return exitf(ExitInterrupted, "stopped by a signal before run %s resumed: no task was started; it stays resumable: "+
+		"picoflow resume %s (or run the same file) continues it", resume, resume)
 }
 
 // resumeInDaemon hands the resume of run r to the daemon, which holds its

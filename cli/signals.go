@@ -13,13 +13,16 @@ import (
 )
 
 // watchSignals turns signals into a graceful stop and a forced exit until
-// finished is closed. The first SIGINT or SIGTERM calls cancel; after that
-// only a SIGINT forces (GNU timeout and service managers send SIGTERM to a
-// whole process group, sometimes twice, and must not skip the grace): the
-// forced exit SIGKILLs each task process group this process started, says
-// so, and exits ExitForced.
+// finished is closed. The first SIGINT or SIGTERM calls cancel; a second
+// one, of either kind, forces: the forced exit SIGKILLs each task process
+// group this process started, says so, and exits ExitForced. One echo is
+// not a second request: a SIGTERM that follows the first SIGTERM within
+// termEcho: GNU timeout sends its signal to picoflow, then to picoflow's
+// process group, and the grace must not be skipped for that. (A double
+// SIGINT is never an echo: Ctrl-C pressed twice fast means force.)
 func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, finished <-chan struct{}) {
-	stopping := false
+	var first os.Signal
+	var firstAt time.Time
 	for {
 		var s os.Signal
 		select {
@@ -28,13 +31,14 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 		case s = <-sig:
 		}
 		switch {
-		case !stopping:
-			stopping = true
-			m.notice("stopping gracefully (send SIGINT again to force)", s)
+		case first == nil:
+			first, firstAt = s, time.Now()
+			m.notice("stopping gracefully (send SIGINT or SIGTERM again to force)", s)
 			cancel()
 			continue
-		case s != os.Interrupt:
-			m.notice("already stopping gracefully (send SIGINT to force)", s)
+		case isEcho(first, firstAt, s, time.Now()):
+			m.notice("the echo of the first SIGTERM (GNU timeout sends it twice): still stopping gracefully (send SIGINT or SIGTERM again to force)", s)
+			firstAt = time.Time{} // one echo only
 			continue
 		}
 		m.forcing.Store(true)
@@ -63,12 +67,25 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 	}
 }
 
+// termEcho is how soon after the first SIGTERM a second SIGTERM counts as
+// the same request sent twice (GNU timeout's kill of picoflow, then of its
+// group, microseconds apart), not a second request that forces the exit:
+// far above the time picoflow takes to notice the first, far below the
+// time a person takes to send one again.
+const termEcho = 500 * time.Millisecond
+
+// isEcho reports whether s, received at now, is the echo of the first
+// signal (received at firstAt; zero once an echo was taken).
+func isEcho(first os.Signal, firstAt time.Time, s os.Signal, now time.Time) bool {
+	return first == syscall.SIGTERM && s == syscall.SIGTERM && !firstAt.IsZero() && now.Sub(firstAt) < termEcho
+}
+
 // freezeWait bounds how long a forced exit waits for a journal write in
 // progress (journal.Freeze): a write that hangs in the kernel must not
-// keep the second SIGINT from exiting.
+// keep the second signal from exiting.
 const freezeWait = time.Second
 
-// onForce registers f to run when a second SIGINT forces the exit, before
+// onForce registers f to run when a second SIGINT or SIGTERM forces the exit, before
 // the tasks are killed (a journal's Freeze).
 func (m *Main) onForce(f func()) {
 	m.forceMu.Lock()

@@ -49,11 +49,24 @@ const upgradeWait = 5 * time.Minute
 // two share one fsync of HOME/journal. It is cheap when there is nothing
 // to do.
 func (h home) upgrade(log *slog.Logger, wf string) error {
+	wait, err := h.startUpgrade(log, wf)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// startUpgrade is upgrade that returns once a new home's directories
+// exist, its fsyncs still under way: the caller opens the workflow's
+// journal meanwhile (its first segment's fsync overlaps them) and calls
+// wait before anything of the journal counts (openWorkflow). wait returns
+// nil at once when the home had its layout.
+func (h home) startUpgrade(log *slog.Logger, wf string) (wait func() error, err error) {
 	if !h.needsUpgrade() {
 		return h.markLayout(wf)
 	}
 	if err := journal.MkdirDurable(string(h), 0o750); err != nil {
-		return withCode(ExitInternal, err)
+		return nil, withCode(ExitInternal, err)
 	}
 	deadline := time.Now().Add(upgradeWait)
 	var lock *os.File
@@ -64,63 +77,97 @@ func (h home) upgrade(log *slog.Logger, wf string) error {
 			continue // another writer converts; LockFile waited a moment already
 		}
 		if err != nil {
-			return withCode(ExitInternal, fmt.Errorf("upgrade %s: %w", h, err))
+			return nil, withCode(ExitInternal, fmt.Errorf("upgrade %s: %w", h, err))
 		}
 		lock = f
 		break
 	}
 	defer lock.Close()
 	if !h.needsUpgrade() { // another writer did it while we waited
-		return nil
+		return noWait, nil
 	}
 	if err := h.convert(log); err != nil {
-		return withCode(ExitInternal, fmt.Errorf("upgrade %s to per-workflow journals: %w; the old journal is unchanged", h, err))
+		return nil, withCode(ExitInternal, fmt.Errorf("upgrade %s to per-workflow journals: %w; the old journal is unchanged", h, err))
 	}
-	return nil
+	return noWait, nil
 }
+
+func noWait() error { return nil }
 
 // markLayout creates HOME/journal/LOCK in a new home, and HOME/journal/WF
-// for workflow wf (unless ""). The names of HOME and HOME/journal must be
-// durable before a journal in them counts, and another process takes the
-// marker as the sign that they are: so HOME's parent and HOME are fsynced
-// before the marker is made, whoever created them (a process creating the
-// same new home at the same time may not have fsynced them yet), and one
-// fsync of HOME/journal then covers the marker and the workflow's
-// directory. A new home costs three fsyncs here (MkdirDurable would spend
-// four: HOME/journal once per name).
-func (h home) markLayout(wf string) error {
+// for workflow wf (unless ""); it returns once the directories exist, with
+// their fsyncs under way on a goroutine, and wait for their end. The
+// names of HOME and HOME/journal must be durable before a journal in them
+// counts, and another process takes the marker as the sign that they are:
+// so HOME's parent and HOME are fsynced before the marker is made,
+// whoever created them (a process creating the same new home at the same
+// time may not have fsynced them yet), and one fsync of HOME/journal then
+// covers the marker and the workflow's directory. A new home costs three
+// fsyncs here (MkdirDurable would spend four: HOME/journal once per name),
+// in two rounds (syncLayout), while the caller opens the journal.
+func (h home) markLayout(wf string) (wait func() error, err error) {
 	if pathExists(h.layoutMarker()) {
-		return nil // journal.Open creates a new workflow's directory durably
+		return noWait, nil // journal.Open creates a new workflow's directory durably
 	}
-	if err := h.makeLayout(wf); err != nil {
+	fail := func(err error) error {
 		return withCode(ExitInternal, fmt.Errorf("create %s: %w", h.journal(), err))
 	}
-	return nil
+	top, err := h.makeLayout(wf)
+	if err != nil {
+		return nil, fail(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.syncLayout(top, journal.SyncDir) }()
+	return func() error {
+		if err := <-done; err != nil {
+			return fail(err)
+		}
+		return nil
+	}, nil
 }
 
-func (h home) makeLayout(wf string) error {
+// makeLayout creates HOME's parent durably, then HOME, HOME/journal and
+// the workflow's journal directory (wf "": none), without an fsync: it
+// returns HOME's parent for syncLayout. It makes the workflow's log
+// directory HOME/logs/WF too, which the engine would make with the run's
+// (logs are never fsynced): here, before the layout's fsyncs, rather than
+// while they commit, when a mkdir may wait for the file system's journal.
+func (h home) makeLayout(wf string) (string, error) {
 	top := filepath.Dir(filepath.Clean(string(h)))
 	if err := journal.MkdirDurable(top, 0o750); err != nil { // HOME's parent: as for any home
-		return err
+		return "", err
 	}
 	dirs := []string{string(h), h.journal()}
 	if wf != "" {
-		dirs = append(dirs, journalDir(string(h), wf))
+		dirs = append(dirs, journalDir(string(h), wf), h.logs(), filepath.Join(h.logs(), wf))
 	}
 	for _, d := range dirs {
 		if err := mkdirExisting(d); err != nil {
-			return err
+			return "", err
 		}
 	}
-	for _, d := range []string{top, string(h)} {
-		if err := journal.SyncDir(d); err != nil {
-			return err
-		}
+	return top, nil
+}
+
+// syncLayout makes the names makeLayout created durable with sync (an
+// fsync of a directory), and the marker after them: HOME's parent and
+// HOME are fsynced at once (neither name needs the other durable first,
+// and a journaling file system commits both in one transaction), then
+// the marker is made and HOME/journal fsynced.
+func (h home) syncLayout(top string, sync func(dir string) error) error {
+	topDone := make(chan error, 1)
+	go func() { topDone <- sync(top) }()
+	err := sync(string(h))
+	if terr := <-topDone; err == nil {
+		err = terr
+	}
+	if err != nil {
+		return err
 	}
 	if err := mkdirExisting(h.layoutMarker()); err != nil {
 		return err
 	}
-	return journal.SyncDir(h.journal())
+	return sync(h.journal())
 }
 
 // mkdirExisting creates a directory whose parent exists; one that exists

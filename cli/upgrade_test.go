@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // The runs of testdata/home-v1 (see its README).
@@ -229,5 +231,57 @@ func TestV1HomeLogs(t *testing.T) {
 	logs(0, "no output", "beta", "three", "--run", v1BetaLive)                 // the run's last: kept, empty
 	if fi, err := os.Stat(filepath.Join(home, "logs", "beta", v1BetaLive, "three.1.log")); err != nil || fi.Size() != 0 {
 		t.Errorf("the run's last log: %v, want an empty file", err)
+	}
+}
+
+// TestNewHomeLayoutSyncs checks the order of a new home's directory
+// fsyncs (syncLayout): HOME's parent and HOME are fsynced at once (each
+// sync waits until the other has started), both before the layout marker
+// exists; HOME/journal is fsynced once, after both returned, with the
+// marker and the workflow's directory in it (its log directory is made
+// beside them, not fsynced).
+func TestNewHomeLayoutSyncs(t *testing.T) {
+	h := home(filepath.Join(t.TempDir(), "home"))
+	top, err := h.makeLayout("wf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pathExists(h.layoutMarker()) {
+		t.Fatal("makeLayout made the marker before any fsync")
+	}
+	var mu sync.Mutex
+	var order []string // "sync DIR" when a sync starts, "done DIR" when it returns
+	started := map[string]chan struct{}{top: make(chan struct{}), string(h): make(chan struct{})}
+	other := map[string]string{top: string(h), string(h): top}
+	record := func(dir string) error {
+		mu.Lock()
+		order = append(order, "sync "+dir)
+		if dir != h.journal() && pathExists(h.layoutMarker()) {
+			t.Errorf("the marker exists before %s is fsynced", dir)
+		}
+		mu.Unlock()
+		if c := started[dir]; c != nil {
+			close(c)
+			select { // the other one's fsync must not wait for this one
+			case <-started[other[dir]]:
+			case <-time.After(time.Minute):
+				t.Errorf("%s was fsynced alone: %s did not start meanwhile", dir, other[dir])
+			}
+		}
+		mu.Lock()
+		order = append(order, "done "+dir)
+		mu.Unlock()
+		return nil
+	}
+	if err := h.syncLayout(top, record); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(order); n != 6 || order[4] != "sync "+h.journal() || order[5] != "done "+h.journal() {
+		t.Fatalf("fsyncs %q: want HOME's parent and HOME (at once), then HOME/journal", order)
+	}
+	for _, d := range []string{h.layoutMarker(), journalDir(string(h), "wf"), filepath.Join(h.logs(), "wf")} {
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			t.Errorf("%s is not a directory after the layout's fsyncs (%v)", d, err)
+		}
 	}
 }

@@ -16,6 +16,10 @@ import (
 type CancelRequest struct {
 	Reason string // free text from the operator ("" allowed)
 	By     string // who asked: user@host/pid, or "signal"
+	// Grace, when set, replaces the workflow's shutdown_grace for the
+	// running attempts of this cancel (picoflow cancel --grace; 0: stop
+	// them now). It is not journaled: it only says how long to wait.
+	Grace *time.Duration `json:",omitempty"`
 }
 
 // Cancels routes cancel requests to the runs executing in this process.
@@ -164,6 +168,31 @@ func (x *runner) cancel(req CancelRequest, now time.Time) {
 	x.canceling, x.canceledBy = true, cancelReason(req)
 	x.ready, x.retries = nil, nil
 	x.e.log.Info("canceling run", "run", x.r.ID, "by", req.By, "reason", req.Reason, "running", x.running)
+}
+
+// cancelGrace arms the wait the running attempts of a canceled run get
+// before they are interrupted: the run's grace (shutdown_grace, or
+// --grace), or the request's own (0: interrupt them now). A wait already
+// armed (a stop, an earlier cancel) is only ever shortened, so a second
+// cancel --grace 0 cuts a long grace short.
+func (x *runner) cancelGrace(req CancelRequest, now time.Time) {
+	if x.running == 0 {
+		return
+	}
+	d := x.grace()
+	if req.Grace != nil {
+		d = max(*req.Grace, 0)
+	}
+	if x.graceC != nil && !now.Add(d).Before(x.graceAt) {
+		return
+	}
+	if d == 0 {
+		x.graceC = nil
+		x.e.log.Warn("cancel with no grace: interrupting running tasks", "run", x.r.ID, "running", x.running)
+		x.kill()
+		return
+	}
+	x.graceC, x.graceAt = x.e.opts.After(d), now.Add(d)
 }
 
 // cancelReason is the run_finished reason of a canceled run.

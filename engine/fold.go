@@ -37,16 +37,16 @@ func (s *State) FoldJournal(j *journal.Journal) error {
 	return s.fold(j.Read, journal.ScanOptions{})
 }
 
-// OpenOptions returns opts for journal.Open of dir by a writer that folds
-// the journal into s while Open checks it (Options.Replay: one read of each
-// segment), after the first scan of FoldDir, for the runs that finish,
-// made here on dir read-only (before Open takes the lock: a run that ends
-// meanwhile becomes a summary at its end). The events of a summary are
-// read as a fold reads them (Options.Select).
-func (s *State) OpenOptions(dir string, opts journal.Options) journal.Options {
-	first := journal.ScanOptions{Types: endTypes, Select: leanEnd, OnDamage: func(*journal.DamageError) error { return nil }}
-	s.expectEnds(func(fn func(*journal.Event) error) error { return journal.Scan(dir, first, fn) })
+// OpenOptions returns opts for journal.Open by a writer that folds the
+// journal into s while Open checks it (Options.Replay: one read of each
+// segment). Open reads ahead of its replay for the runs that finish
+// (Options.Finished), which are then summaries from their run_started on,
+// as after the first scan of FoldDir, without a read of the journal
+// before Open's; the events of a summary are read as a fold reads them
+// (Options.Select).
+func (s *State) OpenOptions(opts journal.Options) journal.Options {
 	opts.Replay, opts.Select = s.Apply, s.decoding
+	opts.Finished = func(run string) { s.finishing = run }
 	return opts
 }
 
@@ -58,11 +58,20 @@ func (s *State) fold(read reader, opts journal.ScanOptions) error {
 	return read(opts, s.Apply)
 }
 
-// decoding is the journal.ScanOptions.Select of a fold: a summary from its
-// start keeps none of the big fields of its events, and nothing of its task
-// events but that they are its (State.Apply: the run's LastSeq).
+// decoding is the journal.ScanOptions.Select of a fold: a summary keeps
+// none of the big fields of its events, and nothing of its task events but
+// that they are its (State.Apply: the run's LastSeq). A run_started is
+// whole unless its run is a summary from its start; a later event of a run
+// is as whole as its run, the one its previous event left in s (a task
+// event of a summary changes nothing, and a run event reads no big field).
 func (s *State) decoding(en *journal.Entry) journal.Decoding {
-	if !s.summaryFromStart(en.Run()) {
+	if en.Type == journal.RunStarted {
+		if s.summaryFromStart(en.Run()) {
+			return journal.Lean
+		}
+		return journal.Whole
+	}
+	if r := s.run(en.Run()); r == nil || !r.summary {
 		return journal.Whole
 	}
 	switch en.Type {
@@ -73,9 +82,11 @@ func (s *State) decoding(en *journal.Entry) journal.Decoding {
 	return journal.Lean
 }
 
-// summaryFromStart reports whether run is a summary from its run_started
-// on: it ends further on, and Detail does not name it.
-func (s *State) summaryFromStart(run string) bool { return s.ends[run] && !s.detailed(run) }
+// summaryFromStart reports whether run, of a run_started, is a summary
+// from its run_started on: it ends further on, and Detail does not name it.
+func (s *State) summaryFromStart(run string) bool {
+	return (s.finishing == run || s.ends[run]) && !s.detailed(run)
+}
 
 // expectEnds notes the runs whose run_finished scan delivers.
 func (s *State) expectEnds(scan func(func(*journal.Event) error) error) {

@@ -61,12 +61,16 @@ type runner struct {
 	stop     <-chan struct{} // the caller's ctx.Done(); nil once stopping
 	stopping bool
 	graceC   <-chan time.Time
+	graceAt  time.Time          // when graceC fires
 	killCtx  context.Context    // the attempts' context: cancelled when the grace ends
 	kill     context.CancelFunc // interrupts the running attempts
 	retryC   <-chan time.Time   // fires at retryAt, the earliest retry
 	retryAt  time.Time
 	syncC    <-chan time.Time // fires at syncAt, the end of the sync window
 	syncAt   time.Time
+	// neverRan holds the tasks whose committed start a stop overtook:
+	// their attempts report without having run (commitAndLaunch).
+	neverRan map[int]bool
 
 	// cancelC delivers `picoflow cancel` requests (Options.Cancels);
 	// canceling is set once one is staged, or the journal says the run was
@@ -172,7 +176,7 @@ func (x *runner) loop(ctx context.Context) error {
 			}
 			return nil
 		}
-		if err := x.commitAndLaunch(starts); err != nil {
+		if err := x.commitAndLaunch(ctx, starts); err != nil {
 			return err
 		}
 		// After the launches, so that none waits for this fsync.
@@ -189,16 +193,26 @@ func (x *runner) loop(ctx context.Context) error {
 // starts. Their requests are built and their goroutines open their logs
 // before and while the batch is committed (off the path from an
 // upstream's end to its dependent's start); the processes start only once
-// it is.
-func (x *runner) commitAndLaunch(starts []launch) error {
+// it is, and only if ctx was not cancelled meanwhile: a stop (a signal)
+// that came after the loop's check, while the batch was planned or
+// committed (an fsync: milliseconds), starts no process. Those attempts
+// are journaled interrupted by handle (neverRan): they run on resume.
+func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
 	for _, l := range starts {
 		l.req = x.request(l.task)
 		x.running++
 		go x.attempt(x.killCtx, l)
 	}
 	err := x.flush()
+	stopped := err == nil && len(starts) > 0 && ctx.Err() != nil
+	if stopped && x.neverRan == nil {
+		x.neverRan = make(map[int]bool, len(starts))
+	}
 	for _, l := range starts {
-		l.gate <- err == nil
+		if stopped {
+			x.neverRan[l.task] = true
+		}
+		l.gate <- err == nil && !stopped
 	}
 	if err != nil {
 		// Nothing launched for this batch: stop what runs, then fail.
@@ -269,9 +283,7 @@ func (x *runner) wait(slotC <-chan struct{}, now time.Time) {
 	case <-slotC:
 	case req := <-x.cancelC:
 		x.cancel(req, now)
-		if x.running > 0 && x.graceC == nil {
-			x.graceC = x.e.opts.After(x.grace())
-		}
+		x.cancelGrace(req, now)
 	case <-x.stop:
 		x.beginStop()
 	case <-x.graceC:
@@ -299,7 +311,7 @@ func (x *runner) beginStop() {
 	x.stop, x.stopping = nil, true
 	x.e.log.Info("stopping: no new tasks; waiting for running ones", "run", x.r.ID,
 		"running", x.running, "grace", x.grace().String())
-	x.graceC = x.e.opts.After(x.grace())
+	x.graceC, x.graceAt = x.e.opts.After(x.grace()), x.e.opts.Clock().Add(x.grace())
 }
 
 // drain waits for every running attempt after an unrecoverable error.

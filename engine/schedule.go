@@ -74,6 +74,13 @@ func (x *runner) handle(a attemptResult) {
 	x.freeSlots(1)
 	now := x.e.opts.Clock()
 	t := x.wf.Tasks[a.task]
+	if x.neverRan[a.task] { // nothing ran: interrupted, never in doubt
+		delete(x.neverRan, a.task)
+		x.stage(a.task, &journal.Event{Type: journal.TaskFinished, Time: now.UnixNano(), Run: x.r.ID, Task: t.Name,
+			Attempt: a.attempt, Status: journal.StatusInterrupted, ExitCode: -1,
+			Reason: "picoflow was stopping when this attempt was to start: it never ran"})
+		return
+	}
 	ev, retryAt := x.resultEvent(a, now)
 	x.stage(a.task, ev)
 	switch st := x.view(a.task).Status; {

@@ -230,6 +230,47 @@ type State struct {
 	// ends are the runs a first scan saw finish (FoldDir, FoldJournal):
 	// those Detail does not name are summaries from their run_started on.
 	ends map[string]bool
+	// finishing is the run of the run_started Open replays next when it
+	// ends further on (journal.Options.Finished): a summary from its start
+	// unless Detail names it.
+	finishing string
+	// unfinished holds every run Apply started that has not finished, and
+	// some that have (compactUnfinished drops them once unfinished holds
+	// twice the runs it kept last time, plus 64): Interrupted looks at
+	// these, not at every run of a long history.
+	unfinished []*Run
+	kept       int
+	// last is the run of the latest run event applied: the events of a
+	// run mostly follow each other, and a replay of a long history then
+	// looks few of them up in Runs (which never loses a run).
+	last *Run
+}
+
+// compactUnfinished drops the runs that finished from unfinished (a run
+// that finished never runs again: RunResumed only takes over a damaged
+// one) and returns it.
+func (s *State) compactUnfinished() []*Run {
+	keep := s.unfinished[:0]
+	for _, r := range s.unfinished {
+		if r.Status == RunRunning || r.Status == RunDamaged {
+			keep = append(keep, r)
+		}
+	}
+	clear(s.unfinished[len(keep):])
+	s.unfinished, s.kept = keep, len(keep)
+	return keep
+}
+
+// run returns the run id, nil when the state holds none.
+func (s *State) run(id string) *Run {
+	if s.last != nil && s.last.ID == id {
+		return s.last
+	}
+	r := s.Runs[id]
+	if r != nil {
+		s.last = r
+	}
+	return r
 }
 
 // AllRuns is a State.Detail that keeps every run whole: the fold the
@@ -247,7 +288,7 @@ func NewState() *State {
 // Interrupted returns the runs that started and never finished, oldest first.
 func (s *State) Interrupted() []*Run {
 	var out []*Run
-	for _, r := range s.Runs {
+	for _, r := range s.compactUnfinished() {
 		if r.Status == RunRunning {
 			out = append(out, r)
 		}
@@ -277,7 +318,10 @@ func (s *State) Apply(e *journal.Event) error {
 		} else {
 			r.Tasks = make(map[string]*TaskState)
 		}
-		s.Runs[e.Run] = r
+		s.Runs[e.Run], s.last = r, r
+		if s.unfinished = append(s.unfinished, r); len(s.unfinished) >= 2*s.kept+64 {
+			s.compactUnfinished()
+		}
 		return nil
 	case journal.ScheduleFired, journal.ScheduleSkipped:
 		if ft := time.Unix(0, e.FireTime); ft.After(s.LastFire[e.Workflow]) {
@@ -285,7 +329,7 @@ func (s *State) Apply(e *journal.Event) error {
 		}
 		return nil
 	}
-	r := s.Runs[e.Run]
+	r := s.run(e.Run)
 	if r == nil {
 		return fmt.Errorf("entry %d: %s for unknown run %q", e.Seq, e.Type, e.Run)
 	}

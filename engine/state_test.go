@@ -180,3 +180,54 @@ func TestReserveKeepsReplayedStates(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptedAmongMany: among hundreds of finished runs, Interrupted
+// returns the runs that started and never finished, running (a damaged run
+// an operator resumed included, a damaged one not), oldest first, as a
+// look at every run says.
+func TestInterruptedAmongMany(t *testing.T) {
+	s := NewState()
+	seq := uint64(0)
+	apply := func(typ journal.Type, run string) {
+		seq++
+		if err := s.Apply(&journal.Event{Seq: seq, Type: typ, Run: run, Status: journal.StatusSuccess}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 500 {
+		run := fmt.Sprintf("r%03d", i)
+		apply(journal.RunStarted, run)
+		switch i {
+		case 7, 250, 499: // interrupted
+		case 100: // damaged, resumed
+			apply(journal.RunDamaged, run)
+			apply(journal.RunResumed, run)
+		case 300: // damaged
+			apply(journal.RunDamaged, run)
+		default:
+			apply(journal.RunFinished, run)
+		}
+		if i == 200 {
+			if got := s.Interrupted(); len(got) != 2 {
+				t.Fatalf("after 200 runs: %d interrupted, want 2", len(got))
+			}
+		}
+	}
+	var want []string
+	for id, r := range s.Runs {
+		if r.Status == RunRunning {
+			want = append(want, id)
+		}
+	}
+	sort.Strings(want)
+	var got []string
+	for _, r := range s.Interrupted() {
+		got = append(got, r.ID)
+	}
+	if !reflect.DeepEqual(got, want) || len(got) != 4 {
+		t.Fatalf("Interrupted: %v, want %v", got, want)
+	}
+	if len(s.unfinished) > 2*5+64 {
+		t.Errorf("%d runs kept as unfinished, want a few", len(s.unfinished))
+	}
+}

@@ -176,6 +176,7 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 	var open *DamageError // a damaged region that ran to the end of its segment
 	var expect uint64     // the entry the next segment should start with
 	var size int64
+	defer apply.close()
 	for i, s := range segs {
 		if open != nil {
 			rep.Damage = append(rep.Damage, *open)
@@ -185,19 +186,17 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 				Reason: fmt.Sprintf("segment %s does not follow entry %d", filepath.Base(s.path), expect-1)})
 		}
 		expect = s.first
-		if onSegmentRead != nil {
-			onSegmentRead(s.path)
-		}
-		buf, err := os.ReadFile(s.path)
-		if errors.Is(err, os.ErrNotExist) {
-			return rep, 0, fmt.Errorf("%w: %s", errGone, filepath.Base(s.path))
+		k, err := apply.segment(i)
+		if err == nil && k.buf == nil {
+			k.buf, k.release, err = readWhole(s.path)
 		}
 		if err != nil {
-			return rep, 0, fmt.Errorf("verify journal: read segment %s: %w", filepath.Base(s.path), err)
+			return rep, 0, err
 		}
+		buf := k.buf
 		size = int64(len(buf))
 		last := i == len(segs)-1
-		err = walkSegment(buf, s.first, func(r record) error {
+		rec := func(r record) error {
 			if rep.First == 0 {
 				rep.First = r.seq
 			}
@@ -207,19 +206,25 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 				return nil // damage fails Open: an entry after it must not make a replay error of it
 			}
 			return replayRecord(r, s.path, apply)
-		}, func(g region) error {
-			d := DamageError{Dir: dir, Segment: s.path, Offset: int64(g.off), Index: g.idx, Reason: g.reason}
-			switch {
-			case g.next != 0:
-				rep.Damage = append(rep.Damage, d)
-			case last && g.torn:
-				rep.Torn = &TornTail{Segment: s.path, Offset: int64(g.off), Bytes: int64(g.end - g.off),
-					Index: g.idx, Reason: g.reason}
-			default:
-				open = &d
-			}
-			return nil
-		})
+		}
+		if k.clean {
+			err = walkClean(buf, s.first, rec)
+		} else {
+			err = walkSegment(buf, s.first, rec, func(g region) error {
+				d := DamageError{Dir: dir, Segment: s.path, Offset: int64(g.off), Index: g.idx, Reason: g.reason}
+				switch {
+				case g.next != 0:
+					rep.Damage = append(rep.Damage, d)
+				case last && g.torn:
+					rep.Torn = &TornTail{Segment: s.path, Offset: int64(g.off), Bytes: int64(g.end - g.off),
+						Index: g.idx, Reason: g.reason}
+				default:
+					open = &d
+				}
+				return nil
+			})
+		}
+		k.release() // decoding copies what it keeps
 		if err != nil {
 			return rep, 0, err
 		}
@@ -231,19 +236,52 @@ func checkSegments(dir string, segs []segment, apply *replayer) (VerifyReport, i
 }
 
 // replayer is what Open replays into (Options.Replay), the runs whose
-// definition it does not want (Options.NoDefinition) and how much of each
-// entry it wants (Options.Select).
+// definition it does not want (Options.NoDefinition), how much of each
+// entry it wants (Options.Select) and its read-ahead for the runs that
+// finish (Options.Finished; nil: none).
 type replayer struct {
 	apply        func(*Event) error
 	noDefinition func(run string) bool
 	sel          func(*Entry) Decoding
+	finished     func(run string)
+	ahead        *ahead
 	en           Entry
+}
+
+// segment returns segment i of the replay as its read-ahead kept it (buf
+// nil: to be read).
+func (rp *replayer) segment(i int) (aheadSeg, error) {
+	if rp == nil || rp.ahead == nil {
+		return aheadSeg{}, nil
+	}
+	return rp.ahead.segment(i)
+}
+
+// close hands back what the read-ahead kept and the replay did not read.
+func (rp *replayer) close() {
+	if rp != nil && rp.ahead != nil {
+		rp.ahead.close()
+	}
 }
 
 // replayRecord decodes a verified record of the segment at path and
 // passes it to rp.
 func replayRecord(r record, path string, rp *replayer) error {
-	e, err := rp.en.decode(r, nil, rp.sel, rp.noDefinition)
+	en := &rp.en
+	err := en.resetRecord(r)
+	if err == nil && rp.ahead != nil && en.Type == RunStarted {
+		run, ok, err := rp.ahead.finishes(en)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rp.finished(run)
+		}
+	}
+	var e *Event
+	if err == nil {
+		e, err = en.decodeAs(rp.sel, rp.noDefinition)
+	}
 	if err != nil {
 		return &replayError{fmt.Errorf("segment %s: %w", filepath.Base(path), err)}
 	}

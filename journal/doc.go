@@ -85,7 +85,11 @@
 //     where the torn record starts, fsync it and the directory. Every entry
 //     that verifies is kept. With Options.Replay, every entry is decoded
 //     and handed to it as it is checked, up to the first damage (a writer
-//     that folds its journal into a state reads it once).
+//     that folds its journal into a state reads it once). With
+//     Options.Finished too, a read-ahead reads and verifies each segment
+//     first, noting the runs that finish, and the check takes the segment
+//     it keeps from it (ahead.go); a segment whose read-ahead met a bad
+//     region is walked again as without it.
 //  4. Open the wal (which also completes or rolls back its own interrupted
 //     front/back truncations), then verify the last entry again. Unless the
 //     wal had to create the first segment or finish a truncation, the names

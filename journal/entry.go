@@ -24,7 +24,8 @@ const (
 	// Skip delivers nothing: the entry is verified and passed over.
 	Skip
 	// RunOnly delivers an event with its Seq, Type and Run only (the same
-	// *Event again, as Lean). The run is read from the start of the
+	// *Event again, as Lean; only those three are set each time, and the
+	// callback must not change the others). The run is read from the start of the
 	// payload as json.Marshal writes it ({"ts":N,"run":"..."), and the rest
 	// of the payload is not read: a payload that names its run a second
 	// time further on, which no release writes, is not noticed. A payload
@@ -44,6 +45,7 @@ type Entry struct {
 
 	payload []byte
 	scratch *Event // a scanner's: what entries are parsed into, and lean ones delivered in
+	only    *Event // a scanner's: what RunOnly entries are delivered in
 	e       *Event // parsed fast (ok) or decoded whole by encoding/json
 	ps      parsed
 	ok      bool   // e was parsed fast; the big fields are in ps
@@ -61,11 +63,28 @@ func (en *Entry) reset(b []byte, idx uint64) error {
 	if seq != idx {
 		return fmt.Errorf("entry %d: %w: sequence number %d", idx, ErrCorrupt, seq)
 	}
+	return en.set(t, seq, payload)
+}
+
+// set makes en the entry seq of type t holding payload.
+func (en *Entry) set(t Type, seq uint64, payload []byte) error {
 	if !t.Known() {
-		return fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", idx, uint16(t))
+		return fmt.Errorf("entry %d: unknown event type %d (written by a newer picoflow?)", seq, uint16(t))
 	}
-	*en = Entry{Seq: seq, Type: t, payload: payload, scratch: en.scratch, ps: parsed{strs: en.ps.strs}}
+	// Field by field: a scan resets its entry for every record, and a copy
+	// of a whole Entry (parsed.big is five slices) costs write barriers
+	// while the collector runs. parse clears parsed.big, which nothing
+	// reads before it.
+	en.Seq, en.Type, en.payload = seq, t, payload
+	en.e, en.ok, en.err, en.peek, en.peeked = nil, false, nil, "", false
 	return nil
+}
+
+// resetRecord is reset of a record a walk of its segment verified
+// (readRecord: its checksum and its sequence number): its checksum is not
+// computed a second time.
+func (en *Entry) resetRecord(r record) error {
+	return en.set(recordType(r), r.seq, r.env[headerSize:])
 }
 
 // Run returns the run the entry belongs to: the one the start of its
@@ -89,6 +108,19 @@ func (en *Entry) Run() string {
 	return en.e.Run
 }
 
+// runBytes returns the run the start of the payload names (see RunOnly),
+// not copied; false when it does not start so.
+func (en *Entry) runBytes() ([]byte, bool) { return peekRun(en.payload) }
+
+// setRun makes run, which the start of the payload names (runBytes), the
+// entry's run, and the string its decoding hands out for it.
+func (en *Entry) setRun(run string) {
+	en.peek, en.peeked = run, true
+	if en.ps.strs != nil {
+		en.ps.strs.put(run)
+	}
+}
+
 // parse decodes the payload once: fast when it can, else whole with
 // encoding/json.
 func (en *Entry) parse() {
@@ -101,6 +133,7 @@ func (en *Entry) parse() {
 	} else {
 		*e = Event{}
 	}
+	en.ps.big = [len(bigOrder)][]byte{}
 	if parseFast(en.payload, e, &en.ps) {
 		en.e, en.ok = e, true
 		return
@@ -158,30 +191,37 @@ func (en *Entry) event(d Decoding) (*Event, error) {
 	return e, nil
 }
 
-// runOnly returns the scratch event (or a new one) holding the entry's
-// sequence number, type and peeked run.
+// runOnly returns the event (a scanner's own for RunOnly entries, else a
+// new one) holding the entry's sequence number, type and peeked run: the
+// scanner's holds nothing else, and only these three are set again.
 func (en *Entry) runOnly() *Event {
-	e := en.scratch
+	e := en.only
 	if e == nil {
 		e = &Event{}
 	}
-	*e = Event{Seq: en.Seq, Type: en.Type, Run: en.peek}
+	e.Seq, e.Type, e.Run = en.Seq, en.Type, en.peek
 	return e
 }
 
 // reuse makes en a scanner's: entries are parsed into one scratch event
-// (delivered as is when Lean or RunOnly), their strings interned.
-func (en *Entry) reuse() { en.scratch, en.ps.strs = &Event{}, &interner{} }
+// (delivered as is when Lean), RunOnly ones delivered in another, their
+// strings interned.
+func (en *Entry) reuse() { en.scratch, en.only, en.ps.strs = &Event{}, &Event{}, &interner{} }
 
 // decode verifies record r into en and decodes it as a scan's options
 // ask (nil: skipped): types (nil: all), sel (nil: Whole), noDef.
 func (en *Entry) decode(r record, types []Type, sel func(*Entry) Decoding, noDef func(string) bool) (*Event, error) {
-	if err := en.reset(r.env, r.seq); err != nil {
+	if err := en.resetRecord(r); err != nil {
 		return nil, err
 	}
 	if types != nil && !slices.Contains(types, en.Type) {
 		return nil, nil
 	}
+	return en.decodeAs(sel, noDef)
+}
+
+// decodeAs is decode of the entry en holds (reset).
+func (en *Entry) decodeAs(sel func(*Entry) Decoding, noDef func(string) bool) (*Event, error) {
 	d := Whole
 	if sel != nil {
 		d = sel(en)

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -154,10 +155,12 @@ func peekRun(p []byte) ([]byte, bool) {
 	}
 	k := j + len(run)
 	n := k
+	var high byte // the high bits of the run's bytes: 0 when it is ASCII, which is UTF-8
 	for n < len(p) && plain[p[n]] {
+		high |= p[n] & 0x80
 		n++
 	}
-	if n+1 >= len(p) || p[n] != '"' || p[n+1] != ',' && p[n+1] != '}' || !utf8.Valid(p[k:n]) {
+	if n+1 >= len(p) || p[n] != '"' || p[n+1] != ',' && p[n+1] != '}' || high != 0 && !utf8.Valid(p[k:n]) {
 		return nil, false
 	}
 	return p[k:n], true
@@ -168,16 +171,31 @@ func peekRun(p []byte) ([]byte, bool) {
 // journal repeat, and a replay of a long history then allocates them once.
 type interner [64]string
 
-// get looks b up in one slot, chosen by its length and its last byte.
+// get looks b up in one slot, chosen by its length and its first, middle
+// and last bytes (by its length and last byte alone, a run's "success"
+// and its source "one.yaml" took each other's slot, two allocations a
+// run in a replay of a long history).
 func (in *interner) get(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	slot := &in[(len(b)*7+int(b[len(b)-1]))%len(in)]
+	slot := &in[internSlot(b)]
 	if *slot != string(b) {
 		*slot = string(b)
 	}
 	return *slot
+}
+
+// put makes s the string get hands out for its bytes.
+func (in *interner) put(s string) {
+	if s != "" {
+		in[internSlot(s)] = s
+	}
+}
+
+func internSlot[T string | []byte](b T) int {
+	h := ((len(b)*31+int(b[0]))*31+int(b[len(b)/2]))*31 + int(b[len(b)-1])
+	return h % len(interner{})
 }
 
 // bigSlot returns where parsed.big keeps field f.
@@ -372,10 +390,7 @@ func scanString(p []byte, i int) (escaped bool, end int, ok bool) {
 		return false, 0, false
 	}
 	for i++; i < len(p); i++ {
-		for i < len(p) && plain[p[i]] {
-			i++
-		}
-		if i == len(p) {
+		if i = skipPlain(p, i); i == len(p) {
 			break
 		}
 		switch c := p[i]; {
@@ -392,6 +407,27 @@ func scanString(p []byte, i int) (escaped bool, end int, ok bool) {
 		}
 	}
 	return false, 0, false
+}
+
+// skipPlain returns the index of the first byte from p[i] on that is not
+// plain (len(p) when there is none). It tests eight bytes at a time: the
+// strings of a run_started (its definition, its hash) are most of what a
+// replay of a long history scans.
+func skipPlain(p []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(p); i += 8 {
+		x := binary.LittleEndian.Uint64(p[i:])
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		// the high bit of a byte below 0x20, or of a quote or a backslash
+		// (a zero byte of q or b), is set in at least one of the three
+		if ((x-ones*0x20)&^x|(q-ones)&^q|(b-ones)&^b)&highs != 0 {
+			break
+		}
+	}
+	for i < len(p) && plain[p[i]] {
+		i++
+	}
+	return i
 }
 
 // escapeLen returns the length of the escape at p[i] (a backslash), 0 when

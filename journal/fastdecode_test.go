@@ -152,3 +152,23 @@ func lean(e *Event) {
 }
 
 func decodingName(d Decoding) string { return [...]string{"whole", "lean", "skip"}[d] }
+
+// TestSkipPlain: skipPlain stops at the first byte that is not plain,
+// wherever it is among the eight it tests at a time, and at the end.
+func TestSkipPlain(t *testing.T) {
+	for c := range 256 {
+		for at := range 20 {
+			for from := range 3 {
+				p := []byte(strings.Repeat("aé~", 7)) // 28 bytes, some above 0x7f
+				p[at] = byte(c)
+				want := len(p)
+				if at >= from && !plain[c] {
+					want = at
+				}
+				if got := skipPlain(p, from); got != want {
+					t.Fatalf("byte %#x at %d, from %d: %d, want %d", c, at, from, got, want)
+				}
+			}
+		}
+	}
+}

@@ -39,6 +39,13 @@ type Options struct {
 	NoDefinition func(run string) bool
 	// Select is ScanOptions.Select for Replay.
 	Select func(*Entry) Decoding
+	// Finished, with Replay, is called with the run of a run_started
+	// entry right before Select and Replay get it, when the journal holds
+	// a run_finished of that run further on that verifies: Open reads
+	// ahead of its replay as far as it needs to know, and keeps what it
+	// read for the replay (ahead.go). A fold keeps a run that finishes as
+	// a summary from its start (engine.State.OpenOptions).
+	Finished func(run string)
 }
 
 // Stats are cumulative counters of one open journal.
@@ -125,8 +132,7 @@ func Open(dir string, opts Options) (*Journal, error) {
 		err = j.syncDirIfNot(l.names)
 	}
 	if err == nil && l.moving && opts.Replay != nil {
-		// the check read entries the truncation removes
-		err = j.Read(ScanOptions{NoDefinition: opts.NoDefinition, Select: opts.Select}, opts.Replay)
+		err = j.replay() // the check read entries the truncation removes
 	}
 	if err != nil {
 		j.Close()
@@ -153,8 +159,12 @@ func (j *Journal) prepare() (listing, error) {
 	}
 	var apply *replayer
 	if j.opts.Replay != nil && !l.moving { // else Open replays once the wal finished the truncation
-		apply = &replayer{apply: j.opts.Replay, noDefinition: j.opts.NoDefinition, sel: j.opts.Select}
+		apply = &replayer{apply: j.opts.Replay, noDefinition: j.opts.NoDefinition, sel: j.opts.Select,
+			finished: j.opts.Finished}
 		apply.en.reuse()
+		if j.opts.Finished != nil {
+			apply.ahead = newAhead(l.segs)
+		}
 	}
 	rep, tail, err := repair(j.dir, l.segs, apply)
 	var re *replayError
@@ -177,6 +187,32 @@ func (j *Journal) prepare() (listing, error) {
 		j.dirNames = l.names
 	}
 	return l, nil
+}
+
+// replay passes the journal to Options.Replay after Open, once the wal
+// finished a truncation, and names the runs that finish to
+// Options.Finished (from a first scan: a rare path).
+func (j *Journal) replay() error {
+	o := j.opts
+	sel := o.Select
+	if o.Finished != nil {
+		fin := map[string]bool{}
+		ends := ScanOptions{Types: []Type{RunFinished}, Select: func(*Entry) Decoding { return Lean },
+			OnDamage: func(*DamageError) error { return nil }}
+		if err := j.Read(ends, func(e *Event) error { fin[e.Run] = true; return nil }); err != nil {
+			return err
+		}
+		sel = func(en *Entry) Decoding {
+			if en.Type == RunStarted && fin[en.Run()] {
+				o.Finished(en.Run())
+			}
+			if o.Select == nil {
+				return Whole
+			}
+			return o.Select(en)
+		}
+	}
+	return j.Read(ScanOptions{NoDefinition: o.NoDefinition, Select: sel}, o.Replay)
 }
 
 // checkLast checks the envelope of the wal's last entry.

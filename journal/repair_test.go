@@ -563,7 +563,8 @@ func wholeFrame(g []byte) bool {
 
 // TestRepairInterruptedTruncateFront leaves the files of a TruncateFront cut
 // short by a crash (its START file written, the old segments not yet
-// removed): Open completes it, and replays what is left.
+// removed): Open completes it, and replays what is left (with
+// Options.Finished too, which names no run: none finishes).
 func TestRepairInterruptedTruncateFront(t *testing.T) {
 	dir := t.TempDir()
 	evs := writeBase(t, dir, multiBase)
@@ -594,6 +595,7 @@ func TestRepairInterruptedTruncateFront(t *testing.T) {
 	opts := multiBaseOpts()
 	var replayed []string
 	opts.Replay = func(e *Event) error { replayed = append(replayed, describe(e)); return nil }
+	opts.Finished = func(run string) { t.Errorf("Finished(%s): no run finishes in this journal", run) }
 	j := openJournal(t, dir, opts)
 	if j.Repaired.Truncated {
 		t.Errorf("Repaired = %+v", j.Repaired)

@@ -15,8 +15,9 @@ import (
 // journal only. Events of a run the database does not know (its rows were
 // removed by retention) are ignored.
 const (
-	sqlDefinition = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
-	sqlRunStarted = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq, rerun_of)
+	sqlDefinition      = `INSERT INTO definitions (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`
+	sqlDefinitionKnown = `SELECT 1 FROM definitions WHERE hash = ?`
+	sqlRunStarted      = `INSERT INTO runs (id, workflow, status, trigger, def_hash, source, params, started_at, first_seq, last_seq, rerun_of)
 		VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
 	sqlRunKnown   = `SELECT 1 FROM runs WHERE id = ?`
 	sqlRunTouch   = `UPDATE runs SET last_seq = ? WHERE id = ?`
@@ -44,11 +45,13 @@ const (
 			duration_ms = NULL, retry_at = NULL, pgid = 0, error = '', reason = ''`
 	sqlAttemptPGID = `UPDATE task_attempts SET pgid = ? WHERE run_id = ? AND task = ? AND attempt = ?`
 	sqlTaskPGID    = `UPDATE tasks SET pgid = ? WHERE run_id = ? AND task = ? AND attempts = ?`
-	sqlAttemptEnd  = `UPDATE task_attempts SET status = ?, exit_code = ?, finished_at = ?,
-		duration_ms = COALESCE(?, MAX(0, (? - started_at) / 1000000)), output_tail = ?, error = ?, reason = ?
-		WHERE run_id = ? AND task = ? AND attempt = ?`
+	// The end of an attempt also sets the process group a task_process
+	// of it in the same batch left pending (NULL: none; see pgids).
+	sqlAttemptEnd = `UPDATE task_attempts SET status = ?, exit_code = ?, finished_at = ?,
+		duration_ms = COALESCE(?, MAX(0, (? - started_at) / 1000000)), output_tail = ?, error = ?, reason = ?,
+		pgid = COALESCE(?, pgid) WHERE run_id = ? AND task = ? AND attempt = ?`
 	sqlTaskEnd = `UPDATE tasks SET status = ?, exit_code = ?, finished_at = ?, duration_ms = MAX(0, (? - started_at) / 1000000),
-		retry_at = ?, error = ?, reason = ? WHERE run_id = ? AND task = ?`
+		retry_at = ?, error = ?, reason = ?, pgid = COALESCE(CASE attempts WHEN ? THEN ? END, pgid) WHERE run_id = ? AND task = ?`
 	// task_skipped: status skipped, or canceled (the run was canceled first).
 	sqlTaskSkipped = `INSERT INTO tasks (run_id, task, ord, status, reason) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (run_id, task) DO UPDATE SET status = excluded.status, reason = excluded.reason`
@@ -65,28 +68,35 @@ const (
 // applier holds the statements of one write transaction.
 type applier struct {
 	ctx   context.Context
+	tx    *sql.Tx
+	dir   string // the journal the events come from: where a definition is read (definition.go)
 	stmts []*sql.Stmt
 	// touched is the newest entry of each known run seen in this
 	// transaction (written to runs.last_seq by flush), unknown the runs
 	// the database does not have.
 	touched map[string]int64
 	unknown map[string]bool
+	// pgids holds the process group of a task_process until the next
+	// event of its task: the end of the attempt then writes it with its
+	// own statements, two fewer per task (issue 16: a quarter of the
+	// statements of a catch-up); anything else writes it first.
+	pgids map[taskKey]pendingPGID
 
-	definition, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
-	runCanceled                                                                     *sql.Stmt
-	runEndTasks, runEndAttempts                                                     *sql.Stmt
-	attemptStarted, taskStarted, attemptPGID, taskPGID                              *sql.Stmt
-	attemptEnd, taskEnd, taskSkipped, taskSettle                                    *sql.Stmt
-	attemptSettle, taskReused                                                       *sql.Stmt
+	definitionKnown, runStarted, runKnown, runTouch, runResumed, runFinished, runDamaged *sql.Stmt
+	runCanceled                                                                          *sql.Stmt
+	runEndTasks, runEndAttempts                                                          *sql.Stmt
+	attemptStarted, taskStarted, attemptPGID, taskPGID                                   *sql.Stmt
+	attemptEnd, taskEnd, taskSkipped, taskSettle                                         *sql.Stmt
+	attemptSettle, taskReused                                                            *sql.Stmt
 }
 
 func newApplier(ctx context.Context, tx *sql.Tx) (*applier, error) {
-	a := &applier{ctx: ctx, touched: map[string]int64{}, unknown: map[string]bool{}}
+	a := &applier{ctx: ctx, tx: tx, touched: map[string]int64{}, unknown: map[string]bool{}, pgids: map[taskKey]pendingPGID{}}
 	for _, p := range []struct {
 		s *(*sql.Stmt)
 		q string
 	}{
-		{&a.definition, sqlDefinition}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
+		{&a.definitionKnown, sqlDefinitionKnown}, {&a.runStarted, sqlRunStarted}, {&a.runKnown, sqlRunKnown}, {&a.runTouch, sqlRunTouch},
 		{&a.runResumed, sqlRunResumed}, {&a.runFinished, sqlRunFinished}, {&a.runDamaged, sqlRunDamaged},
 		{&a.runCanceled, sqlRunCanceled},
 		{&a.runEndTasks, sqlRunEndTasks}, {&a.runEndAttempts, sqlRunEndAttempts},
@@ -142,7 +152,12 @@ func (a *applier) fold(e *journal.Event) error {
 	a.touched[e.Run] = int64(e.Seq)
 	switch e.Type {
 	case journal.RunFinished, journal.RunResumed, journal.RunDamaged, journal.RunCanceled:
+		if err := a.writePGIDs(e.Run); err != nil {
+			return err
+		}
 		return a.foldRun(e)
+	case journal.TaskProcess:
+		return a.holdPGID(e)
 	}
 	return a.foldTask(e)
 }
@@ -179,17 +194,17 @@ func (a *applier) foldRun(e *journal.Event) (err error) {
 // foldTask folds an event of one task of a run.
 func (a *applier) foldTask(e *journal.Event) (err error) {
 	run, task, att := e.Run, e.Task, e.Attempt
+	pgid, err := a.takePGID(e)
+	if err != nil {
+		return err
+	}
 	switch e.Type {
 	case journal.TaskStarted:
 		if _, err = a.exec(a.attemptStarted, run, task, att, e.Time, e.LogPath, e.Resumed); err == nil {
 			_, err = a.exec(a.taskStarted, run, task, int64(e.Seq), att, e.Time, e.Time)
 		}
-	case journal.TaskProcess:
-		if _, err = a.exec(a.attemptPGID, e.PGID, run, task, att); err == nil {
-			_, err = a.exec(a.taskPGID, e.PGID, run, task, att)
-		}
 	case journal.TaskFinished, journal.TaskRetrying:
-		err = a.attemptEnded(e)
+		err = a.attemptEnded(e, pgid)
 	case journal.TaskSkipped:
 		status := journal.StatusSkipped
 		if e.Status == journal.StatusCanceled {
@@ -221,7 +236,7 @@ func (a *applier) foldTask(e *journal.Event) (err error) {
 // attemptEnded folds the end of an attempt (task_finished, task_retrying),
 // or a result a rerun reused (task_finished with reused_from: a task row
 // with no attempt).
-func (a *applier) attemptEnded(e *journal.Event) error {
+func (a *applier) attemptEnded(e *journal.Event, pgid any) error {
 	run, task, att := e.Run, e.Task, e.Attempt
 	if e.ReusedFrom != "" {
 		_, err := a.exec(a.taskReused, run, task, int64(e.Seq), e.Status, nil, e.Time, e.Error, e.Reason, e.ReusedFrom)
@@ -232,7 +247,7 @@ func (a *applier) attemptEnded(e *journal.Event) error {
 		status = journal.StatusFailed
 	}
 	_, err := a.exec(a.attemptEnd, status, e.ExitCode, e.Time, nullIfZero(e.DurationMS), e.Time,
-		e.Tail, e.Error, e.Reason, run, task, att)
+		e.Tail, e.Error, e.Reason, pgid, run, task, att)
 	if err != nil {
 		return err
 	}
@@ -245,16 +260,14 @@ func (a *applier) attemptEnded(e *journal.Event) error {
 	case status != journal.StatusSuccess && status != journal.StatusTimeout && status != journal.StatusCanceled:
 		status = journal.StatusFailed
 	}
-	_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, run, task)
+	_, err = a.exec(a.taskEnd, status, code, finished, finished, retryAt, e.Error, e.Reason, att, pgid, run, task)
 	return err
 }
 
 // runStartedRow inserts the row of a run (and its definition, once).
 func (a *applier) runStartedRow(e *journal.Event) error {
-	if e.DefHash != "" && e.Definition != "" {
-		if _, err := a.exec(a.definition, e.DefHash, e.Definition); err != nil {
-			return err
-		}
+	if err := a.storeDefinition(e); err != nil {
+		return err
 	}
 	var params any
 	if len(e.Params) > 0 {
@@ -290,8 +303,12 @@ func (a *applier) known(run string) (bool, error) {
 	return err == nil, err
 }
 
-// flush stores the newest entry of each run the transaction touched.
+// flush stores the process groups still pending and the newest entry of
+// each run the transaction touched.
 func (a *applier) flush() error {
+	if err := a.writePGIDs(""); err != nil {
+		return err
+	}
 	for run, seq := range a.touched {
 		if _, err := a.exec(a.runTouch, seq, run); err != nil {
 			return fmt.Errorf("store last entry of run %s: %w", run, err)

@@ -90,7 +90,9 @@ type scenario struct {
 	evs []*journal.Event
 	// crashOn names the attempt whose task_started is the last event to
 	// survive a kill -9 ("task" or "task#attempt"); "stop task" stops the
-	// engine there instead, as Ctrl-C does, and keeps what it writes.
+	// engine once that attempt runs (its task_process), as Ctrl-C does, and
+	// keeps what it writes; "stop-starting task" stops it while the
+	// attempt's start is committed, so that the attempt never runs.
 	crashOn string
 	crashAt int // events that survive the crash (0: none yet)
 	cancel  context.CancelFunc
@@ -112,7 +114,11 @@ func (s *scenario) Append(evs ...*journal.Event) error {
 			}
 			continue
 		}
-		if s.crashAt == 0 && e.Type == journal.TaskStarted && s.crashes(e) {
+		at := journal.TaskStarted
+		if strings.HasPrefix(s.crashOn, "stop ") {
+			at = journal.TaskProcess
+		}
+		if s.crashAt == 0 && e.Type == at && s.crashes(e) {
 			s.crashAt = len(s.evs)
 			s.cancel() // the engine stops; what it writes from now on is lost
 		}
@@ -121,7 +127,10 @@ func (s *scenario) Append(evs ...*journal.Event) error {
 }
 
 func (s *scenario) crashes(e *journal.Event) bool {
-	spec := strings.TrimPrefix(strings.TrimPrefix(s.crashOn, "stop "), "cancel ")
+	spec := s.crashOn
+	for _, p := range []string{"stop ", "stop-starting ", "cancel "} {
+		spec = strings.TrimPrefix(spec, p)
+	}
 	task, n, _ := strings.Cut(spec, "#")
 	return task != "" && task == e.Task && (n == "" || n == fmt.Sprint(e.Attempt))
 }
@@ -172,7 +181,7 @@ func (s *scenario) drive(crashOn string, fn func(context.Context, *engine.Engine
 	if err := fn(ctx, s.engine()); err != nil {
 		s.t.Fatal(err)
 	}
-	if s.crashAt > 0 && !strings.HasPrefix(crashOn, "stop ") {
+	if s.crashAt > 0 && !strings.HasPrefix(crashOn, "stop") {
 		s.evs = s.evs[:s.crashAt]
 	}
 }
@@ -232,6 +241,9 @@ var conformanceCases = []conformanceCase{
 	{name: "shutdown interrupts", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
 		steps: func(s *scenario) { s.run("stop a") },
 		want:  "running a=in_doubt"},
+	{name: "shutdown while a start is committed", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
+		steps: func(s *scenario) { s.run("stop-starting a") },
+		want:  "running a=pending"},
 	{name: "resolve succeeded", yaml: tasks("a|idempotent: false", "b:a"), do: script{"a": {"hang"}},
 		steps: func(s *scenario) { s.run("a"); s.resume(""); s.resolve("a", journal.StatusSuccess); s.resume("") },
 		want:  "success a=success b=success"},

@@ -32,6 +32,11 @@
 // never fail with "database is locked". Readers use their own connections
 // and never block the writer (WAL).
 //
+// Scans leave run definitions out (journal.ScanOptions.NoDefinition): a
+// run_started whose definition the database lacks has it read from its
+// entry again and stored in the same transaction (definition.go), so a
+// 7 MB definition is decoded once per workflow version, not per run.
+//
 // # Schema
 //
 // Migrations are numbered by PRAGMA user_version and applied in order

@@ -331,13 +331,14 @@ func (d *DB) catchUp(ctx context.Context, src Source, pos mark) (int, error) {
 		if len(buf) == 0 {
 			return nil
 		}
-		n, last, err := d.applyBatch(ctx, src.Name, buf, pos)
+		n, last, err := d.applyBatch(ctx, src, buf, pos)
 		applied += n
 		buf = buf[:0]
 		pos = last
 		return err
 	}
-	err := journal.Scan(src.Dir, journal.ScanOptions{From: from, OnDamage: d.skipDamage}, func(e *journal.Event) error {
+	opts := journal.ScanOptions{From: from, OnDamage: d.skipDamage, NoDefinition: noDefinition}
+	err := journal.Scan(src.Dir, opts, func(e *journal.Event) error {
 		if !checked {
 			checked = true
 			if !pos.matches(e) {
@@ -367,10 +368,11 @@ func (d *DB) catchUp(ctx context.Context, src Source, pos mark) (int, error) {
 	return applied, err
 }
 
-// applyBatch applies evs of journal name in one write transaction. want is
+// applyBatch applies evs of journal src in one write transaction. want is
 // the position the batch was read after; events another writer already
 // applied are skipped.
-func (d *DB) applyBatch(ctx context.Context, name string, evs []*journal.Event, want mark) (int, mark, error) {
+func (d *DB) applyBatch(ctx context.Context, src Source, evs []*journal.Event, want mark) (int, mark, error) {
+	name := src.Name
 	n := 0
 	last := want
 	err := d.write(ctx, func(tx *sql.Tx) error {
@@ -386,6 +388,7 @@ func (d *DB) applyBatch(ctx context.Context, name string, evs []*journal.Event, 
 			return err
 		}
 		defer a.close()
+		a.dir = src.Dir
 		last = cur
 		for _, e := range evs {
 			if e.Seq <= cur.seq {
@@ -440,7 +443,9 @@ func (d *DB) RebuildAll(ctx context.Context, list Journals) (int, error) {
 		defer a.close()
 		for _, s := range srcs {
 			var last mark
-			err = journal.Scan(s.Dir, journal.ScanOptions{OnDamage: d.skipDamage}, func(e *journal.Event) error {
+			a.dir = s.Dir
+			opts := journal.ScanOptions{OnDamage: d.skipDamage, NoDefinition: noDefinition}
+			err = journal.Scan(s.Dir, opts, func(e *journal.Event) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}

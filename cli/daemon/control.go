@@ -29,7 +29,7 @@ import (
 //	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup","end":{"status":"success"}}   when it ends
 //	→ {"op":"truncate","workflow":"backup","before":9811}
 //	← {"ok":true,"workflow":"backup"}
-//	→ {"op":"cancel","workflow":"backup","run":"20261125-193700-3f2a","reason":"wrong target","by":"ops@box/812"}
+//	→ {"op":"cancel","workflow":"backup","run":"20261125-193700-3f2a","reason":"wrong target","by":"ops@box/812","grace":0}
 //	← {"ok":true,"run":"20261125-193700-3f2a","workflow":"backup"}   the run journals the cancel next
 //	→ {"op":"reload"}
 //	← {"ok":true}
@@ -80,6 +80,10 @@ type Request struct {
 	Reason string `json:"reason,omitempty"`
 	Before uint64 `json:"before,omitempty"` // truncate: the first entry kept
 	By     string `json:"by,omitempty"`     // cancel: who asked
+	// Cancel: the grace of the running tasks, in nanoseconds (absent: the
+	// workflow's shutdown_grace; 0: none). A daemon of an older release
+	// ignores it and waits the workflow's grace.
+	Grace *time.Duration `json:"grace,omitempty"`
 }
 
 // Response answers a Request.

@@ -416,7 +416,7 @@ func (d *Daemon) handle(ctx context.Context, req Request) Response {
 	case OpTruncate:
 		return d.truncate(req)
 	case OpCancel:
-		if !d.cancels.Cancel(req.Run, engine.CancelRequest{Reason: req.Reason, By: req.By}) {
+		if !d.cancels.Cancel(req.Run, engine.CancelRequest{Reason: req.Reason, By: req.By, Grace: req.Grace}) {
 			return Response{Code: CodeNotFound, Error: fmt.Sprintf("run %s is not running in the daemon", req.Run)}
 		}
 		d.log.Info("cancel requested", "run", req.Run, "by", req.By, "reason", req.Reason)

@@ -171,11 +171,19 @@ func TestGateOwnerKilled(t *testing.T) {
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
 	}
+	killed := false
+	t.Cleanup(func() { // a failed wait below must not leave it holding its shell
+		if !killed {
+			_ = helper.Process.Kill()
+			_ = helper.Wait()
+		}
+	})
 	pid := waitAtGate(t, mark)
 	if err := helper.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = helper.Wait()
+	killed = true
 	// The orphan is reaped by whoever adopts it; wait (ten seconds at most)
 	// for it to end, alive or zombie.
 	for i := 0; i < 2000 && findMarked(mark) == pid; i++ {
