@@ -213,6 +213,7 @@ func collect(a *attemptResult, req *executors.Request, f *os.File) {
 		outs, warn, err := readOutputs(req.OutputFile)
 		if err != nil {
 			a.res = executors.Result{Status: executors.Failed, NoRetry: true, Err: err}
+			os.Remove(req.OutputFile)
 			return
 		}
 		for k, v := range a.res.Outputs {
@@ -227,6 +228,11 @@ func collect(a *attemptResult, req *executors.Request, f *os.File) {
 		}
 	case executors.Failed, executors.TimedOut:
 		a.tail = readTail(f, TailSize)
+		fallthrough
+	default:
+		// Only a success passes outputs on: what a failed attempt wrote
+		// (perhaps a secret's value) goes, rather than stay in the logs.
+		os.Remove(req.OutputFile)
 	}
 }
 

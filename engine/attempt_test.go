@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -116,5 +117,34 @@ func TestLargeOutputIsCapped(t *testing.T) {
 				t.Errorf("the dependent saw %d outputs, want %d", n, tc.keys)
 			}
 		})
+	}
+}
+
+// TestFailedAttemptsLeaveNoOutputFile: only a success passes its outputs
+// on; what a failed or timed-out attempt wrote to
+// $PICOFLOW_OUTPUT (a secret's value, say) does not stay in the logs.
+func TestFailedAttemptsLeaveNoOutputFile(t *testing.T) {
+	t.Parallel()
+	h := newHome(t)
+	wf := parse(t, wfYAML("leftovers", "", "",
+		task{name: "fails", cmd: `echo token=s3cret >> "$PICOFLOW_OUTPUT"; exit 1`},
+		task{name: "times-out", cmd: `echo token=s3cret >> "$PICOFLOW_OUTPUT"; exec sleep 60`, extra: "timeout: 200ms"},
+		task{name: "ok", cmd: `echo token=s3cret >> "$PICOFLOW_OUTPUT"`},
+	))
+	if r := h.start(wf); r.Status != RunFailed {
+		t.Fatalf("run %s, want failed", r.Status)
+	}
+	var left []string
+	err := filepath.WalkDir(filepath.Join(h.dir, "logs"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".out") {
+			left = append(left, filepath.Base(p))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("output files left in the logs: %v", left)
 	}
 }

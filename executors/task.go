@@ -38,6 +38,11 @@ func (e Env) Get(name string) string {
 	return ""
 }
 
+// MaxShellCommand is the longest command a shell task can have: Linux
+// passes at most 128 KiB per argument (MAX_ARG_STRLEN, its NUL included)
+// and the shell executor puts its gate, under 64 bytes, before the command.
+const MaxShellCommand = 128<<10 - 1 - 64
+
 // ShellConfig is the `config:` of a shell task.
 type ShellConfig struct {
 	Command string

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/picoflow/picoflow/executors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/picoflow/picoflow/executors"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/invalid")
@@ -643,5 +644,23 @@ func TestTimeoutNoneOverGlobalDefault(t *testing.T) {
 		if w.Tasks[0].Timeout != 0 {
 			t.Errorf("%s: timeout %s, want none", name, w.Tasks[0].Timeout)
 		}
+	}
+}
+
+// TestShellCommandLength: the longest command a shell can be given passes;
+// one byte more is a problem at the command's line, with a hint.
+func TestShellCommandLength(t *testing.T) {
+	doc := func(n int) []byte {
+		return []byte("name: long\ntasks:\n  - name: a\n    type: shell\n    config:\n      command: " +
+			strings.Repeat("x", n) + "\n")
+	}
+	if _, err := Parse("long.yaml", doc(executors.MaxShellCommand)); err != nil {
+		t.Fatalf("a %d-byte command: %v", executors.MaxShellCommand, err)
+	}
+	_, err := Parse("long.yaml", doc(executors.MaxShellCommand+1))
+	want := fmt.Sprintf("long.yaml:6:16: tasks[0].config.command: command is %d bytes; the most Linux passes to a shell is %d (hint: put the script in a file and run that file)",
+		executors.MaxShellCommand+1, executors.MaxShellCommand)
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
 	}
 }

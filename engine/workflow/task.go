@@ -305,10 +305,30 @@ func (d *decoder) shellConfig(n *yaml.Node, path string) *executors.ShellConfig 
 	c := &executors.ShellConfig{}
 	req := requiredConfig[TypeShell]
 	if e, ok := d.Require(f, path, "command", req.example); ok {
-		c.Command, _ = d.configText(e, yamlcheck.Join(path, "command"))
+		p := yamlcheck.Join(path, "command")
+		c.Command, _ = d.configText(e, p)
+		if len(c.Command) > executors.MaxShellCommand {
+			d.Report(e.Val, p, Problem{
+				Msg:  fmt.Sprintf("command is %d bytes; the most Linux passes to a shell is %d", len(c.Command), executors.MaxShellCommand),
+				Hint: "put the script in a file and run that file",
+			})
+		}
+		d.noNUL(e.Val, p, c.Command)
 	}
 	if e, ok := f.Get("workdir"); ok {
-		c.Workdir, _ = d.configText(e, yamlcheck.Join(path, "workdir"))
+		p := yamlcheck.Join(path, "workdir")
+		c.Workdir, _ = d.configText(e, p)
+		d.noNUL(e.Val, p, c.Workdir)
 	}
 	return c
+}
+
+// noNUL reports a NUL byte in s, which no process can be given.
+func (d *decoder) noNUL(n *yaml.Node, path, s string) {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		d.Report(n, path, Problem{
+			Msg:  fmt.Sprintf("holds a NUL byte (at byte %d), which a command line cannot carry", i),
+			Hint: `remove the "\0"`,
+		})
+	}
 }

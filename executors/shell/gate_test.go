@@ -194,3 +194,19 @@ func TestGateOwnerKilled(t *testing.T) {
 	}
 	absent(t, ledger, "after its owner was killed at the gate")
 }
+
+// TestGateLongestCommand: a command of executors.MaxShellCommand bytes,
+// the longest validate lets through, still fits in an argument with the
+// gate before it.
+func TestGateLongestCommand(t *testing.T) {
+	tail := "; echo ran"
+	command := ": " + strings.Repeat("x", executors.MaxShellCommand-2-len(tail)) + tail
+	req, _, logPath := gatedRequest(t, command)
+	req.Commit = func() bool { return true }
+	if res := (&Shell{}).Execute(context.Background(), req); res.Status != executors.Success {
+		t.Fatalf("a %d-byte command: %v %v", len(command), res.Status, res.Err)
+	}
+	if got := readLog(t, logPath); got != "ran\n" {
+		t.Errorf("printed %q, want ran", got)
+	}
+}
