@@ -148,3 +148,20 @@ func TestFailedAttemptsLeaveNoOutputFile(t *testing.T) {
 		t.Errorf("output files left in the logs: %v", left)
 	}
 }
+
+// TestUserTaskOutputs: a task that runs as another user passes its outputs
+// on like any other, although the run's log directory is root's alone.
+func TestUserTaskOutputs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching users needs root")
+	}
+	t.Parallel()
+	h := newHome(t)
+	wf := parse(t, wfYAML("user-outputs", "", "",
+		task{name: "a", cmd: `echo k=v >> "$PICOFLOW_OUTPUT"`, extra: "user: nobody"},
+		task{name: "b", cmd: `test "$PICOFLOW_OUT_A_K" = v`, deps: []string{"a"}},
+	))
+	if r := h.start(wf); r.Status != RunSuccess {
+		t.Fatalf("run %s: %s", r.Status, failures(r))
+	}
+}

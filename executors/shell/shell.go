@@ -116,12 +116,19 @@ var errNotCommitted = errors.New("its start was not committed")
 // (Request.Commit), and hands its output over to it.
 func start(cmd *exec.Cmd, req *executors.Request, out *output) (g *gate, err error) {
 	if req.Commit != nil {
-		if g, err = newGate(cmd); err != nil {
+		if g, err = newGate(cmd); err != nil { // fd 3
 			out.abort()
 			return nil, err
 		}
 	}
-	if err := cmd.Start(); err != nil {
+	uo, err := userOutput(cmd, req)
+	if err == nil {
+		err = cmd.Start()
+	}
+	if uo != nil {
+		uo.Close() // the task has its own
+	}
+	if err != nil {
 		out.abort()
 		if g != nil {
 			g.abort()

@@ -383,3 +383,37 @@ func TestUser(t *testing.T) {
 		})
 	}
 }
+
+// TestUserOutput: a task that runs as another user writes its
+// $PICOFLOW_OUTPUT although the file lies in a directory only root may
+// enter (the run's log directory), gated or not.
+func TestUserOutput(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching users needs root")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	for _, gated := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "gated"}[gated], func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "logs")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			req, logPath := request(t, `echo k=v >> "$PICOFLOW_OUTPUT" && echo more=1 >> "$PICOFLOW_OUTPUT"`)
+			req.Task.User = "nobody"
+			req.OutputFile = filepath.Join(dir, "t.1.out")
+			req.Env = append(req.Env, "PICOFLOW_OUTPUT="+req.OutputFile)
+			if gated {
+				req.Commit = func() bool { return true }
+			}
+			if res := (&Shell{}).Execute(context.Background(), req); res.Status != executors.Success {
+				t.Fatalf("%v %v\n%s", res.Status, res.Err, readLog(t, logPath))
+			}
+			b, err := os.ReadFile(req.OutputFile)
+			if err != nil || string(b) != "k=v\nmore=1\n" {
+				t.Errorf("output file %q (%v), want both lines", b, err)
+			}
+		})
+	}
+}
