@@ -2,7 +2,7 @@
 # size.sh — report release binary sizes and enforce the size budget.
 #
 # Budget: the armv7 binary (the product's target: a Raspberry Pi Zero 2 W
-# class board) must be at most 9,300,000 bytes, the others at most 10 MiB
+# class board) must be at most 9,350,000 bytes, the others at most 10 MiB
 # (10 * 1024 * 1024 = 10485760 bytes). The PRD's limit is < 10 MB with the
 # web UI in; the armv7 budget sits just above what the release weighs
 # (9,265,420 bytes after issue 16's third pass; ARCHITECTURE.md, "Binary
@@ -18,14 +18,14 @@ set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 limit=10485760         # 10 MiB: arm64, amd64
-limit_armv7=9300000    # the product target: see the budget note above
+limit_armv7=9350000    # the product target: see the budget note above
 
 usage() {
   cat <<'EOF'
 Usage: scripts/size.sh [--dist DIR] [--limit BYTES] [--limit-armv7 BYTES] [--breakdown [--top N]] [--help]
 
 Print the size of each dist/picoflow-linux-* binary in bytes and MiB; exit 1
-if any is over its budget or none exists. Budgets: armv7 9,300,000 bytes,
+if any is over its budget or none exists. Budgets: armv7 9,350,000 bytes,
 arm64 and amd64 10 MiB (10485760 bytes).
 
 Options:
@@ -34,7 +34,7 @@ Options:
   --limit BYTES     size budget of the arm64 and amd64 binaries
                     (default: 10485760)
   --limit-armv7 BYTES
-                    size budget of the armv7 binary (default: 9300000)
+                    size budget of the armv7 binary (default: 9350000)
   --breakdown       also build an unstripped armv7 binary in a temp dir and
                     print the largest packages by summed symbol size
   --top N           packages to show with --breakdown (default: 25)
