@@ -22,19 +22,20 @@ func testDaemonForcedExit(t *testing.T, bin string, first, second os.Signal) {
 	e := newDmnEnv(t, bin, map[string]string{"forced.yaml": wf})
 	p := e.startDaemon()
 	id := e.triggerStarted("forced", mark)
-	sent := time.Now()
+	var noticed time.Time // after the daemon took the first signal in: its echo window began before
 	for i, notice := range []string{"stopping gracefully", "forced exit"} {
 		s := first
 		if i == 1 {
 			s = second
 			if first == syscall.SIGTERM && second == syscall.SIGTERM {
-				time.Sleep(termEcho - time.Since(sent)) // the rule's window, not a synchronisation: an echo would not force
+				time.Sleep(termEcho - time.Since(noticed)) // the rule's window, not a synchronisation: an echo would not force
 			}
 		}
 		if err := p.cmd.Process.Signal(s); err != nil {
 			t.Fatal(err)
 		}
 		e.waitFor(10*time.Second, "the notice "+notice, func() bool { return strings.Contains(p.stderr.String(), notice) })
+		noticed = time.Now()
 	}
 	select {
 	case <-p.done:
