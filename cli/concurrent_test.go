@@ -32,14 +32,7 @@ import (
 // PICOFLOW_CONCURRENT_SEED the seed (printed on failure).
 func testConcurrentWorkflows(t *testing.T, bin string) {
 	rounds := envInt(t, "PICOFLOW_CONCURRENT_ROUNDS", 50)
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("PICOFLOW_CONCURRENT_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("PICOFLOW_CONCURRENT_SEED=%q", v)
-		}
-		seed = n
-	}
+	seed := envSeed(t, "PICOFLOW_CONCURRENT_SEED")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("reproduce with PICOFLOW_CONCURRENT_SEED=%d PICOFLOW_CONCURRENT_ROUNDS=%d go test ./cli -run TestBinary/concurrent", seed, rounds)
@@ -210,6 +203,20 @@ func envInt(t *testing.T, name string, def int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
+		t.Fatalf("%s=%q", name, v)
+	}
+	return n
+}
+
+// envSeed returns the seed named by the environment variable name, or the
+// clock's when it is unset.
+func envSeed(t *testing.T, name string) uint64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return uint64(time.Now().UnixNano())
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
 		t.Fatalf("%s=%q", name, v)
 	}
 	return n

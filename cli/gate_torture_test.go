@@ -37,10 +37,7 @@ import (
 // PICOFLOW_GATE_SEED the seed.
 func testGateLedger(t *testing.T, bin string) {
 	trials := envInt(t, "PICOFLOW_GATE_TRIALS", 6)
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("PICOFLOW_GATE_SEED"); v != "" {
-		seed = uint64(envInt(t, "PICOFLOW_GATE_SEED", 0))
-	}
+	seed := envSeed(t, "PICOFLOW_GATE_SEED")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("reproduce with PICOFLOW_GATE_SEED=%d PICOFLOW_GATE_TRIALS=%d go test ./cli -run TestBinary/gate-ledger", seed, trials)

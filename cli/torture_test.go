@@ -39,14 +39,7 @@ func testTorture(t *testing.T, bin string) {
 		}
 		trials = n
 	}
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("PICOFLOW_TORTURE_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("PICOFLOW_TORTURE_SEED=%q", v)
-		}
-		seed = n
-	}
+	seed := envSeed(t, "PICOFLOW_TORTURE_SEED")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("reproduce with PICOFLOW_TORTURE_SEED=%d PICOFLOW_TORTURE_TRIALS=%d go test ./cli -run TestBinary/torture", seed, trials)
