@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,40 +37,35 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 		return executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true,
 			Err: fmt.Errorf("task %q has no shell config", req.Task.Name)}
 	}
-	sh := s.Path
-	if sh == "" {
-		sh = "/bin/sh"
+	sh, err := s.shell()
+	if err != nil {
+		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("start: %w", err)}
 	}
 	if err := checkWorkdir(cfg.Workdir, req.Task.Name); err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: err}
 	}
-	cmd := exec.Command(sh, "-c", cfg.Command)
-	cmd.Dir = cfg.Workdir
-	cmd.Env = req.Env
-	if null := devNull(); null != nil {
-		cmd.Stdin = null // else os/exec opens and closes /dev/null per task
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := credential(cmd, req.Task.User); err != nil {
+	c := &command{args: []string{sh, "-c", cfg.Command}, dir: cfg.Workdir, env: req.Env,
+		files: make([]uintptr, 3, 5), sys: syscall.SysProcAttr{Setpgid: true}}
+	if err := credential(c, req.Task.User); err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, NoRetry: true, Err: err}
 	}
-	out, err := attachOutput(cmd, req)
+	out, err := attachOutput(c, req)
 	if err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: err}
 	}
-	g, err := start(cmd, req, out)
+	g, err := start(c, req, out)
 	if err != nil {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: fmt.Errorf("start: %w", err)}
 	}
-	pgid := cmd.Process.Pid
-	if g != nil && !release(g, req, cmd, out) {
+	pgid := c.pid
+	if g != nil && !release(g, req, c, out) {
 		return executors.Result{Status: executors.Failed, ExitCode: -1, Err: errNotCommitted}
 	}
 	if req.Started != nil {
 		req.Started(pgid)
 	}
 	began := time.Now()
-	status, err := executors.SuperviseProcess(ctx, req, DefaultKillGrace, cmd.Wait,
+	status, err := executors.SuperviseProcess(ctx, req, DefaultKillGrace, c.wait,
 		func(grace time.Duration, done <-chan error) error { return stopGroup(req, pgid, grace, done) })
 	took := time.Since(began)
 	// The leader is gone; whatever it left behind in its group goes too.
@@ -77,31 +73,12 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	werr := out.drain()
 
-	res := executors.Result{Status: status}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		res.ExitCode = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.ExitCode = -1
-			res.Err = fmt.Errorf("killed by signal %s", sigName(ws.Signal()))
-		} else {
-			res.Err = fmt.Errorf("exit status %d", res.ExitCode)
-		}
-	default:
-		res.ExitCode = -1
-		res.Err = err
-	}
+	res := result(status, err)
 	switch status {
 	case executors.TimedOut:
 		res.Err = fmt.Errorf("timed out: ran %s, over its %s timeout", took.Round(100*time.Millisecond), req.Timeout)
 	case executors.Interrupted:
 		res.Err = errors.New("interrupted by shutdown")
-	default:
-		if err != nil {
-			res.Status = executors.Failed
-		}
 	}
 	if out.r == nil {
 		werr = executors.CheckLog(req, res)
@@ -110,20 +87,52 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	return res
 }
 
+// result is the outcome of a shell that ended with err (from wait, or
+// from stopping it), the reason it ended being status.
+func result(status executors.Status, err error) executors.Result {
+	res := executors.Result{Status: status}
+	var xe *exitError
+	switch {
+	case err == nil:
+		return res
+	case errors.As(err, &xe) && !xe.ws.Signaled():
+		res.ExitCode = xe.ws.ExitStatus()
+	default:
+		res.ExitCode = -1
+	}
+	res.Err = err
+	if status == executors.Success {
+		res.Status = executors.Failed
+	}
+	return res
+}
+
+// shell returns the path of the shell: Path, looked up in $PATH when it
+// names no directory, else /bin/sh.
+func (s *Shell) shell() (string, error) {
+	switch {
+	case s.Path == "":
+		return "/bin/sh", nil
+	case strings.ContainsRune(s.Path, '/'):
+		return s.Path, nil
+	}
+	return exec.LookPath(s.Path)
+}
+
 var errNotCommitted = errors.New("its start was not committed")
 
 // start starts cmd, behind a gate when the engine asked for one
 // (Request.Commit), and hands its output over to it.
-func start(cmd *exec.Cmd, req *executors.Request, out *output) (g *gate, err error) {
+func start(c *command, req *executors.Request, out *output) (g *gate, err error) {
 	if req.Commit != nil {
-		if g, err = newGate(cmd); err != nil { // fd 3
+		if g, err = newGate(c); err != nil { // fd 3
 			out.abort()
 			return nil, err
 		}
 	}
-	uo, err := userOutput(cmd, req)
+	uo, err := userOutput(c, req)
 	if err == nil {
-		err = cmd.Start()
+		err = c.start()
 	}
 	if uo != nil {
 		uo.Close() // the task has its own
@@ -142,13 +151,13 @@ func start(cmd *exec.Cmd, req *executors.Request, out *output) (g *gate, err err
 // release waits for the attempt's start to be committed and opens the
 // gate; when it was not, the shell ends unrun and is reaped, and release
 // says false.
-func release(g *gate, req *executors.Request, cmd *exec.Cmd, out *output) bool {
+func release(g *gate, req *executors.Request, c *command, out *output) bool {
 	g.started()
 	ok := req.Commit()
 	g.open(ok)
 	if !ok {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
+		_ = syscall.Kill(-c.pid, syscall.SIGKILL)
+		_ = c.wait()
 		_ = out.drain()
 	}
 	return ok
@@ -173,15 +182,8 @@ func checkWorkdir(dir, task string) error {
 	return fmt.Errorf("workdir %s: %s (config.workdir of task %s)", dir, why, task)
 }
 
-// devNull returns /dev/null opened once for reading, every task's stdin
-// (nil, which os/exec then opens itself, if it cannot be opened).
-var devNull = sync.OnceValue(func() *os.File {
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil
-	}
-	return f
-})
+// devNull returns /dev/null opened once for reading, every task's stdin.
+var devNull = sync.OnceValues(func() (*os.File, error) { return os.Open(os.DevNull) })
 
 // DrainWait bounds how long output still arriving through a pipe is read
 // after the task's process group is gone: a daemon the task started with
@@ -199,17 +201,22 @@ type output struct {
 	err  error // the first write error of the copy, set before done closes
 }
 
-func attachOutput(cmd *exec.Cmd, req *executors.Request) (*output, error) {
+func attachOutput(c *command, req *executors.Request) (*output, error) {
+	null, err := devNull()
+	if err != nil {
+		return nil, fmt.Errorf("stdin: %w", err)
+	}
+	c.files[0] = null.Fd()
 	stdout, _ := req.Streams()
 	if f, ok := stdout.(*os.File); ok {
-		cmd.Stdout, cmd.Stderr = f, f
+		c.files[1], c.files[2] = f.Fd(), f.Fd()
 		return &output{}, nil
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("output pipe: %w", err)
 	}
-	cmd.Stdout, cmd.Stderr = w, w
+	c.files[1], c.files[2] = w.Fd(), w.Fd()
 	o := &output{r: r, w: w, done: make(chan struct{})}
 	go func() {
 		defer close(o.done)

@@ -3,7 +3,6 @@ package shell
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"strconv"
 	"strings"
@@ -12,10 +11,10 @@ import (
 	"github.com/picoflow/picoflow/executors"
 )
 
-// credential makes cmd run as the named user with its groups. Only root can
+// credential makes c run as the named user with its groups. Only root can
 // do that; for anyone else a task with `user:` fails with a clear error
 // rather than silently running as the wrong user.
-func credential(cmd *exec.Cmd, name string) error {
+func credential(c *command, name string) error {
 	if name == "" {
 		return nil
 	}
@@ -46,37 +45,37 @@ func credential(cmd *exec.Cmd, name string) error {
 			}
 		}
 	}
-	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}
+	c.sys.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: groups}
 	return nil
 }
 
-// userOutput hands a task that runs as another user (cmd's credential) its
+// userOutput hands a task that runs as another user (c's credential) its
 // $PICOFLOW_OUTPUT file as an open descriptor the user owns: the path lies
 // in the run's log directory, which only picoflow's own user may enter.
 // $PICOFLOW_OUTPUT becomes /dev/fd/N, whose open reopens the file itself
 // without passing through that directory. The caller closes the returned
 // file once the process has started (nil: nothing to do).
-func userOutput(cmd *exec.Cmd, req *executors.Request) (*os.File, error) {
-	c := cmd.SysProcAttr.Credential
-	if c == nil || req.OutputFile == "" {
+func userOutput(c *command, req *executors.Request) (*os.File, error) {
+	cred := c.sys.Credential
+	if cred == nil || req.OutputFile == "" {
 		return nil, nil
 	}
 	f, err := os.OpenFile(req.OutputFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("output file: %w", err)
 	}
-	if err := f.Chown(int(c.Uid), int(c.Gid)); err != nil {
+	if err := f.Chown(int(cred.Uid), int(cred.Gid)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("output file: %w", err)
 	}
-	fd := 3 + len(cmd.ExtraFiles)
-	cmd.ExtraFiles = append(cmd.ExtraFiles, f)
-	env := make([]string, 0, len(cmd.Env))
-	for _, kv := range cmd.Env {
+	fd := len(c.files)
+	c.files = append(c.files, f.Fd())
+	env := make([]string, 0, len(c.env))
+	for _, kv := range c.env {
 		if !strings.HasPrefix(kv, "PICOFLOW_OUTPUT=") {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "PICOFLOW_OUTPUT=/dev/fd/"+strconv.Itoa(fd))
+	c.env = append(env, "PICOFLOW_OUTPUT=/dev/fd/"+strconv.Itoa(fd))
 	return f, nil
 }

@@ -1,0 +1,101 @@
+package shell
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// command is a shell about to be started: the part of os/exec.Cmd this
+// executor needs, started with syscall.StartProcess. It costs a task less
+// than os/exec on the path from one task's end to the next one's start:
+// os/exec switches every file it hands over to blocking mode (two fcntl
+// each, after a pipe's were added to the poller), and opens a pidfd with
+// the clone that is closed after the wait. Nothing here needs the pidfd:
+// the shell is signalled through its process group, whose id stays its
+// own until the shell is reaped, and the shell is waited for by its pid.
+type command struct {
+	args  []string  // args[0] is the shell's path
+	dir   string    // the working directory; "" is PicoFlow's own
+	env   []string  // KEY=VALUE; of a key given twice the last value wins
+	files []uintptr // the shell's descriptors 0, 1, 2, 3 and on
+	sys   syscall.SysProcAttr
+	pid   int // once started; the shell's process group too
+}
+
+// start starts the shell; its errors are *os.PathError, as os/exec's.
+func (c *command) start() error {
+	env, err := dedupEnv(c.env)
+	if err != nil {
+		return err
+	}
+	pid, _, err := syscall.StartProcess(c.args[0], c.args,
+		&syscall.ProcAttr{Dir: c.dir, Env: env, Files: c.files, Sys: &c.sys})
+	if err != nil {
+		return &os.PathError{Op: "fork/exec", Path: c.args[0], Err: err}
+	}
+	c.pid = pid
+	return nil
+}
+
+// wait reaps the shell: nil when it exited 0, else an *exitError.
+func (c *command) wait() error {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(c.pid, &ws, 0, nil)
+		if err == nil {
+			break
+		}
+		if err != syscall.EINTR {
+			return os.NewSyscallError("wait4", err)
+		}
+	}
+	if ws.Exited() && ws.ExitStatus() == 0 {
+		return nil
+	}
+	return &exitError{ws}
+}
+
+// exitError is how a shell that did not exit 0 ended.
+type exitError struct{ ws syscall.WaitStatus }
+
+func (e *exitError) Error() string {
+	if e.ws.Signaled() {
+		return "killed by signal " + sigName(e.ws.Signal())
+	}
+	return fmt.Sprintf("exit status %d", e.ws.ExitStatus())
+}
+
+// dedupEnv returns env with only the last entry of each key, in order, and
+// refuses a NUL byte, as os/exec does.
+func dedupEnv(env []string) ([]string, error) {
+	saw := make(map[string]struct{}, len(env))
+	out := make([]string, 0, len(env))
+	for i := len(env) - 1; i >= 0; i-- {
+		kv := env[i]
+		if strings.IndexByte(kv, 0) >= 0 {
+			return nil, errors.New("environment variable contains NUL")
+		}
+		k, _, ok := strings.Cut(kv, "=")
+		if ok && k == "" { // "=C:=C:\\" as Windows has: the key is "=C:"
+			k, _, ok = strings.Cut(kv[1:], "=")
+			k = "=" + k
+		}
+		if !ok {
+			if kv != "" {
+				out = append(out, kv)
+			}
+			continue
+		}
+		if _, dup := saw[k]; dup {
+			continue
+		}
+		saw[k] = struct{}{}
+		out = append(out, kv)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
