@@ -282,12 +282,6 @@ func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb stri
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
 	h := home(g.home)
-	for _, t := range wf.Tasks {
-		if t.Type() == workflow.TypeShell {
-			shell.WarmUp() // beside the journal's opening
-			break
-		}
-	}
 	j, st, release, err := m.takeWorkflow(g, h, wf, "run", nil)
 	if err != nil {
 		return err
