@@ -2,7 +2,6 @@ package journal
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -48,32 +47,19 @@ func sealEnvelope(entry []byte, t Type, seq uint64) {
 	binary.LittleEndian.PutUint32(h[16:], crc)
 }
 
-// entryWriter collects the JSON of one event behind headerSize bytes left
-// for its envelope, in one allocation of the right size: a run_started
-// event holds the whole definition, and a copy of it per step (payload,
-// envelope, batch, wal) is what a big DAG's run used to peak on.
-type entryWriter struct{ b []byte }
-
-func (w *entryWriter) Write(p []byte) (int, error) {
-	if w.b == nil {
-		w.b = make([]byte, headerSize, headerSize+len(p))
-	}
-	w.b = append(w.b, p...)
-	return len(p), nil
-}
-
 // newEntry returns an entry for e: headerSize bytes for sealEnvelope, then
-// its payload, the bytes json.Marshal gives (an Encoder adds a newline,
-// which is cut off).
+// its payload, the bytes json.Marshal gives (appendEvent), in one
+// allocation of the right size: a copy per step (payload, envelope, batch,
+// wal) of a big definition is what a big DAG's run used to peak on.
 func newEntry(e *Event) ([]byte, error) {
 	if len(e.Definition) >= bigDefinition {
 		return newBigEntry(e)
 	}
-	var w entryWriter
-	if err := json.NewEncoder(&w).Encode(e); err != nil {
-		return nil, err
-	}
-	return w.b[:len(w.b)-1], nil
+	var scratch [1024]byte // on the stack: a task's events fit
+	p := appendEvent(scratch[:0], e)
+	b := make([]byte, headerSize+len(p))
+	copy(b[headerSize:], p)
+	return b, nil
 }
 
 // verify checks the framing and checksum of an envelope and returns its
