@@ -166,8 +166,11 @@ func (e *LogError) Unwrap() error { return e.Err }
 // written (werr), unless werr is nil, res already names the log, or the
 // attempt timed out or was interrupted (that says more).
 func LogFailed(req *Request, res *Result, werr error) {
+	if werr == nil { // before le, which escapes: no allocation per attempt
+		return
+	}
 	var le *LogError
-	if werr == nil || errors.As(res.Err, &le) || (res.Status != Success && res.Status != Failed) {
+	if errors.As(res.Err, &le) || (res.Status != Success && res.Status != Failed) {
 		return
 	}
 	path := "(no log)"

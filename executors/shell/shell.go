@@ -91,14 +91,12 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 // from stopping it), the reason it ended being status.
 func result(status executors.Status, err error) executors.Result {
 	res := executors.Result{Status: status}
-	var xe *exitError
-	switch {
-	case err == nil:
+	if err == nil {
 		return res
-	case errors.As(err, &xe) && !xe.ws.Signaled():
+	}
+	res.ExitCode = -1
+	if xe, ok := err.(*exitError); ok && !xe.ws.Signaled() { // wait's own error, never wrapped
 		res.ExitCode = xe.ws.ExitStatus()
-	default:
-		res.ExitCode = -1
 	}
 	res.Err = err
 	if status == executors.Success {
