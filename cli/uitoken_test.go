@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"bytes"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,35 +69,17 @@ func testDaemonUIToken(t *testing.T, bin string) {
 		t.Fatalf("daemon exit %d\n%s", code, p.stderr)
 	}
 
-	forms := secretForms(t, uiToken)
-	files := 0
-	err := filepath.WalkDir(e.home, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || path == cfg {
-			return err
-		}
-		files++
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for kind, f := range forms {
-			if bytes.Contains(b, []byte(f)) {
-				t.Errorf("%s holds the %s form of ui.token", path, kind)
-			}
-		}
-		return nil
-	})
-	if err != nil || files < 3 {
-		t.Fatalf("walked %d files of the home: %v", files, err)
+	forms := map[string]string{}
+	for kind, f := range secretForms(t, uiToken) {
+		forms[f] = kind + " form of ui.token"
 	}
-	for kind, f := range forms {
-		if bytes.Contains([]byte(p.stderr.String()), []byte(f)) {
-			t.Errorf("the daemon's log holds the %s form of ui.token:\n%s", kind, p.stderr)
+	homeHoldsNone(t, e.home, cfg, forms, 3)
+	for f, what := range forms {
+		if strings.Contains(p.stderr.String(), f) {
+			t.Errorf("the daemon's log holds the %s:\n%s", what, p.stderr)
 		}
 	}
 }
 
 // uiTokenYAML is uiToken inside a YAML single-quoted scalar.
-func uiTokenYAML() string {
-	return string(bytes.ReplaceAll([]byte(uiToken), []byte("'"), []byte("''")))
-}
+func uiTokenYAML() string { return strings.ReplaceAll(uiToken, "'", "''") }
