@@ -164,9 +164,9 @@ func (x *runner) attempt(ctx context.Context, l launch) {
 	clock := x.e.opts.Clock
 	var start time.Time
 	asked, word := false, gateShut
-	commit := func() bool {
+	commit := func(open func(ok bool)) bool {
 		if !asked {
-			asked, word = true, <-l.gate
+			asked, word = true, l.gate.wait(open)
 			start = clock()
 		}
 		return word == gateOpen
@@ -176,7 +176,7 @@ func (x *runner) attempt(ctx context.Context, l launch) {
 		req.Log, req.Commit = f, commit
 		a.res = ex.Execute(ctx, req)
 	}
-	if !commit() { // its start was not committed: it never ran
+	if !commit(nil) { // its start was not committed: it never ran
 		if f != nil {
 			x.logs.unused(f, word == gateDismissed)
 		}

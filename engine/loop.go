@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/picoflow/picoflow/engine/workflow"
@@ -224,7 +225,7 @@ func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
 		if stopped {
 			x.neverRan[l.task] = true
 		}
-		l.gate <- gateWordOf(err == nil && !stopped)
+		l.gate.say(gateWordOf(err == nil && !stopped))
 	}
 	if err != nil {
 		// Nothing launched for this batch: stop what runs, then fail.
@@ -243,7 +244,7 @@ type launch struct {
 	attempt int
 	logPath string
 	req     *executors.Request
-	gate    chan gateWord
+	gate    *startGate
 	spare   bool // started ahead as the spare (spare.go)
 }
 
@@ -255,6 +256,51 @@ const (
 	gateOpen                      // its start is committed: run it
 	gateDismissed                 // a spare no batch started (spare.go)
 )
+
+// startGate is where an attempt waits for the loop's word. The executor's
+// own gate (Request.Commit's open) is opened by whoever comes second: the
+// loop, the moment the commit returns, when the attempt waits already, so
+// that the task's process goes on without waiting for the attempt's
+// goroutine to be scheduled; else the attempt, when it asks.
+type startGate struct {
+	mu   sync.Mutex
+	said bool
+	word gateWord
+	open func(ok bool) // the executor's, while the attempt waits
+	done chan struct{}
+}
+
+func newStartGate() *startGate { return &startGate{done: make(chan struct{})} }
+
+// say gives the loop's word, once.
+func (g *startGate) say(w gateWord) {
+	g.mu.Lock()
+	g.said, g.word = true, w
+	open := g.open
+	g.mu.Unlock()
+	if open != nil {
+		open(w == gateOpen)
+	}
+	close(g.done)
+}
+
+// wait returns the loop's word; open (may be nil) is called with it
+// once, before wait returns.
+func (g *startGate) wait(open func(ok bool)) gateWord {
+	g.mu.Lock()
+	if g.said {
+		w := g.word
+		g.mu.Unlock()
+		if open != nil {
+			open(w == gateOpen)
+		}
+		return w
+	}
+	g.open = open
+	g.mu.Unlock()
+	<-g.done
+	return g.word
+}
 
 func gateWordOf(committed bool) gateWord {
 	if committed {
@@ -283,7 +329,7 @@ func (x *runner) startReady(now time.Time) (launches []launch, slotC <-chan stru
 		attempt := int(st.Attempt) + 1
 		l, ok := x.takeSpare(i, attempt)
 		if !ok {
-			l = launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: make(chan gateWord, 1)}
+			l = launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate()}
 		}
 		launches = append(launches, l)
 		x.stage(i, &journal.Event{Type: journal.TaskStarted, Time: now.UnixNano(),

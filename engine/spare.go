@@ -40,7 +40,7 @@ func (x *runner) prespawn() {
 		return
 	}
 	attempt := int(x.view(i).Attempt) + 1
-	l := launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: make(chan gateWord, 1), spare: true}
+	l := launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate(), spare: true}
 	l.req = x.request(i, attempt)
 	x.ahead = &l
 	go x.attempt(x.killCtx, l)
@@ -69,7 +69,7 @@ func (x *runner) checkSpare() {
 func (x *runner) dismissSpare() {
 	if s := x.ahead; s != nil {
 		x.ahead = nil
-		s.gate <- gateDismissed
+		s.gate.say(gateDismissed)
 		x.dismissed++
 	}
 }

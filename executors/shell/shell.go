@@ -144,8 +144,7 @@ func start(cmd *exec.Cmd, req *executors.Request, out *output) (g *gate, err err
 // says false.
 func release(g *gate, req *executors.Request, cmd *exec.Cmd, out *output) bool {
 	g.started()
-	ok := req.Commit()
-	g.open(ok)
+	ok := req.Commit(g.open)
 	if !ok {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
