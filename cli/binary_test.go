@@ -41,6 +41,7 @@ func TestBinary(t *testing.T) {
 	t.Run("kill-9-during-handler", func(t *testing.T) { t.Parallel(); testKillDuringHandler(t, bin) })
 	t.Run("kill-9-during-cancel", func(t *testing.T) { t.Parallel(); testKillDuringCancel(t, bin) })
 	t.Run("kill-9-keeps-log", func(t *testing.T) { t.Parallel(); testKillKeepsLog(t, bin) })
+	t.Run("inherited-fds-not-passed", func(t *testing.T) { t.Parallel(); testInheritedFds(t, bin) })
 	t.Run("torture-kill-9", func(t *testing.T) { testTorture(t, bin) })
 	t.Run("concurrent-workflows-kill-9", func(t *testing.T) { testConcurrentWorkflows(t, bin) })
 	t.Run("gate-ledger-kill-9", func(t *testing.T) { testGateLedger(t, bin) })

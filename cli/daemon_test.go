@@ -40,6 +40,7 @@ func TestDaemonBinary(t *testing.T) {
 		testDaemonForcedExit(t, bin, syscall.SIGTERM, syscall.SIGTERM)
 	})
 	t.Run("long-home", func(t *testing.T) { t.Parallel(); testDaemonLongHome(t, bin) })
+	t.Run("ui-token-only-in-config", func(t *testing.T) { t.Parallel(); testDaemonUIToken(t, bin) })
 }
 
 // dmnBuffer is an output sink read while the child writes.
@@ -99,9 +100,12 @@ type dmnProc struct {
 	code   int
 }
 
-func (e *dmnEnv) startDaemon() *dmnProc {
+// startDaemon starts the daemon, with more flags when given, and waits
+// until it is ready.
+func (e *dmnEnv) startDaemon(flags ...string) *dmnProc {
 	e.t.Helper()
-	p := &dmnProc{cmd: e.command("daemon", "--workflows", e.dir, "--poll", "200ms"), stderr: &dmnBuffer{}, done: make(chan struct{})}
+	args := append([]string{"daemon", "--workflows", e.dir, "--poll", "200ms"}, flags...)
+	p := &dmnProc{cmd: e.command(args...), stderr: &dmnBuffer{}, done: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -81,6 +81,10 @@ func heldCommit(t *testing.T, bin string, sigint bool) {
 	if sigint && code != ExitForced {
 		t.Errorf("SIGINT twice: exit %d, want %d\n%s%s", code, ExitForced, &c.stdout, &c.stderr)
 	}
+	// The shells at their gate are ended, not counted as tasks killed.
+	if sigint && (strings.Contains(c.stderrText(), "killed") || !strings.Contains(c.stderrText(), "ended 2 shell(s) still waiting at their start gate")) {
+		t.Errorf("the forced exit does not say that it ended 2 shells at their gate and killed no task:\n%s", c.stderrText())
+	}
 	for i := 0; len(gatedShells(dir)) > 0 || len(processesWithEnv("T="+dir)) > 0; i++ {
 		if i == 1000 {
 			t.Fatalf("shells left: %v %v", gatedShells(dir), processesWithEnv("T="+dir))

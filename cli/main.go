@@ -62,8 +62,11 @@ type Main struct {
 	cancelSig chan os.Signal
 }
 
-// New returns a Main bound to the process.
+// New returns a Main bound to the process. It marks the descriptors the
+// process inherited close-on-exec, so that no task inherits them in turn
+// (inherited.go).
 func New() *Main {
+	closeInheritedOnExec()
 	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Exit: os.Exit}
 }
 

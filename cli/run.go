@@ -209,7 +209,9 @@ func (m *Main) newEngine(g *globals, h home, j heldJournal, wf *workflow.Workflo
 // task runs and secret values are masked in its log; Redact keeps them out
 // of the journal; every configured secret is masked from the start. env is
 // the environment tasks inherit: PicoFlow's own without the variables that
-// back secrets. close releases the pooled ssh and http connections.
+// back secrets. The shell executor's attempts also record their process
+// groups while their code runs (recordReleased), for what a forced exit
+// says. close releases the pooled ssh and http connections.
 type execSet struct {
 	byType  map[string]executors.Executor
 	secrets *secret.Store
@@ -224,7 +226,7 @@ func newExecSet(cfg *config.Config, log *slog.Logger) *execSet {
 	hx := httpx.New(httpx.Options{Logger: log})
 	return &execSet{
 		byType: map[string]executors.Executor{
-			workflow.TypeShell: sec.Wrap(&shell.Shell{}),
+			workflow.TypeShell: recordReleased(sec.Wrap(&shell.Shell{})),
 			workflow.TypeSSH:   sec.Wrap(sx),
 			workflow.TypeHTTP:  sec.Wrap(hx),
 		},

@@ -43,16 +43,8 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 		}
 		m.forcing.Store(true)
 		m.freezeForExit()
-		killed := killTaskGroups()
-		msg := "forced exit; the journal is consistent and the run resumable"
-		if len(killed) > 0 {
-			pg := make([]string, len(killed))
-			for i, g := range killed {
-				pg[i] = strconv.Itoa(g)
-			}
-			msg = fmt.Sprintf("forced exit: killed %d task process group(s) (SIGKILL to pgid %s); the journal is consistent and the run resumable",
-				len(killed), strings.Join(pg, ", "))
-		}
+		ran := releasedGroups.snapshot()
+		msg := forcedMessage(killTaskGroups(), func(g int) bool { return ran[g] })
 		if m.forceUnsynced.Load() {
 			msg += fmt.Sprintf(" (a journal write still in progress after %v was left unfinished: the file system does not answer)", freezeWait)
 		}
@@ -65,6 +57,33 @@ func (m *Main) watchSignals(cancel context.CancelFunc, sig <-chan os.Signal, fin
 		exit(ExitForced)
 		return
 	}
+}
+
+// forcedMessage says what a forced exit killed: the groups of tasks whose
+// code ran (released) apart from shells that still waited at their start
+// gate, whose task never ran and never will.
+func forcedMessage(killed []int, released func(pgid int) bool) string {
+	var ran, gated []string
+	for _, g := range killed {
+		if released(g) {
+			ran = append(ran, strconv.Itoa(g))
+		} else {
+			gated = append(gated, strconv.Itoa(g))
+		}
+	}
+	msg := "forced exit"
+	if len(ran) > 0 {
+		msg += fmt.Sprintf(": killed %d task process group(s) (SIGKILL to pgid %s)", len(ran), strings.Join(ran, ", "))
+	}
+	if len(gated) > 0 {
+		sep := ":"
+		if len(ran) > 0 {
+			sep = ";"
+		}
+		msg += fmt.Sprintf("%s ended %d shell(s) still waiting at their start gate, none of whose task ran (pgid %s)",
+			sep, len(gated), strings.Join(gated, ", "))
+	}
+	return msg + "; the journal is consistent and the run resumable"
 }
 
 // termEcho is how soon after the first SIGTERM a second SIGTERM counts as
