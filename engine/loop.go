@@ -209,12 +209,21 @@ func (x *runner) loop(ctx context.Context) error {
 // committed (an fsync: milliseconds), starts no process. Those attempts
 // are journaled interrupted by handle (neverRan): they run on resume.
 func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
+	spawned := false
 	for _, l := range starts {
 		x.running++
 		if !l.spare { // a spare's goroutine waits at its gate already
 			l.req = x.request(l.task, l.attempt)
 			go x.attempt(x.killCtx, l)
+			spawned = true
 		}
+	}
+	if spawned {
+		// The attempts first: a shell's fork, exec and start-up take
+		// longer than the commit's write and fsync, which another
+		// thread picks up meanwhile. Left in this P's queue, an attempt
+		// waited for the fsync or for an idle CPU to be woken.
+		runtime.Gosched()
 	}
 	err := x.flush()
 	stopped := err == nil && len(starts) > 0 && ctx.Err() != nil
