@@ -254,7 +254,8 @@ type launch struct {
 	logPath string
 	req     *executors.Request
 	gate    *startGate
-	spare   bool // started ahead as the spare (spare.go)
+	spare   bool      // started ahead as the spare (spare.go)
+	made    time.Time // when the spare was started
 }
 
 // gateWord is what the loop tells an attempt waiting at its gate.
@@ -336,7 +337,7 @@ func (x *runner) startReady(now time.Time) (launches []launch, slotC <-chan stru
 		x.ready = x.ready[1:]
 		st := x.view(i)
 		attempt := int(st.Attempt) + 1
-		l, ok := x.takeSpare(i, attempt)
+		l, ok := x.takeSpare(i, attempt, now)
 		if !ok {
 			l = launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate()}
 		}
