@@ -32,13 +32,12 @@ func (x *runner) logPath(i, attempt int) string {
 	return filepath.Join(x.logDir, fmt.Sprintf("%s.%d.log", x.wf.Tasks[i].Name, attempt))
 }
 
-// request builds the executor request of the attempt of task i that the
-// pending batch starts. It runs on the loop goroutine, before that batch is
-// committed: it reads the task states as the batch leaves them (view: the
-// attempt's number, the upstream outputs).
-func (x *runner) request(i int) *executors.Request {
+// request builds the executor request of attempt number attempt of task
+// i, which the pending batch starts (or the spare will: spare.go). It runs
+// on the loop goroutine, before that batch is committed: it reads the
+// upstream outputs as the batch leaves them (view).
+func (x *runner) request(i, attempt int) *executors.Request {
 	t := x.wf.Tasks[i]
-	attempt := int(x.view(i).Attempt)
 	out := filepath.Join(x.logDir, fmt.Sprintf("%s.%d.out", t.Name, attempt))
 	env := make([]string, 0, len(x.e.opts.Env)+len(x.wf.Env)+len(t.Env)+8)
 	env = append(env, x.e.opts.Env...)
@@ -155,7 +154,8 @@ func appendMap(env []string, m, over map[string]string) []string {
 // It opens the attempt's log while the loop commits the batch that starts
 // it, and runs it once l.gate says that batch is committed. An executor
 // that gates (executors.Gater) is called at once and gets ready meanwhile:
-// it asks Request.Commit before the task's code runs.
+// it asks Request.Commit before the task's code runs. A spare (spare.go)
+// waits there until a batch starts it, or the loop dismisses it.
 func (x *runner) attempt(ctx context.Context, l launch) {
 	i, req := l.task, l.req
 	a := attemptResult{task: i, attempt: req.Attempt}
@@ -163,24 +163,24 @@ func (x *runner) attempt(ctx context.Context, l launch) {
 	ex := x.e.opts.Executors[x.wf.Tasks[i].Type()]
 	clock := x.e.opts.Clock
 	var start time.Time
-	asked, committed := false, false
-	commit := func() bool {
+	asked, word := false, gateShut
+	commit := func(open func(ok bool)) bool {
 		if !asked {
-			asked, committed = true, <-l.gate
+			asked, word = true, l.gate.wait(open)
 			start = clock()
 		}
-		return committed
+		return word == gateOpen
 	}
 	gated := err == nil && ex != nil && executors.Gates(ex)
 	if gated {
 		req.Log, req.Commit = f, commit
 		a.res = ex.Execute(ctx, req)
 	}
-	if !commit() { // its start was not committed: it never ran
+	if !commit(nil) { // its start was not committed: it never ran
 		if f != nil {
-			x.logs.done(f, false)
+			x.logs.unused(f, word == gateDismissed)
 		}
-		x.results <- attemptResult{task: i, attempt: req.Attempt}
+		x.results <- attemptResult{task: i, attempt: req.Attempt, dismissed: word == gateDismissed}
 		return
 	}
 	defer func() {

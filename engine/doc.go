@@ -14,7 +14,9 @@
 //  3. only then are the new attempts launched (their requests are built
 //     and their goroutines open the logs while the batch is committed, and
 //     start no process unless it is); their process group id is appended lazily (TaskProcess) and made
-//     durable by the next batch;
+//     durable by the next batch. While every slot is taken, the next
+//     ready shell task's attempt is started ahead and waits at its gate
+//     unstaged (the spare, spare.go);
 //  4. once the oldest entry written without an fsync is Options.SyncWindow
 //     (10 ms) old, the journal is synced, after the launches.
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/picoflow/picoflow/engine/workflow"
@@ -22,6 +23,8 @@ type attemptResult struct {
 	warn    string
 	took    time.Duration
 	tail    string
+	// dismissed: a spare that no batch started reports (spare.go).
+	dismissed bool
 }
 
 // runner is the effect loop of one run.
@@ -71,6 +74,11 @@ type runner struct {
 	// neverRan holds the tasks whose committed start a stop overtook:
 	// their attempts report without having run (commitAndLaunch).
 	neverRan map[int]bool
+	// ahead is the spare: the next task's attempt started ahead, waiting
+	// at its gate (spare.go); dismissed counts the spares let go that
+	// have not reported yet.
+	ahead     *launch
+	dismissed int
 
 	// cancelC delivers `picoflow cancel` requests (Options.Cancels);
 	// canceling is set once one is staged, or the journal says the run was
@@ -104,7 +112,7 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, hel
 	// and at most one TaskProcess: channels that size never block an
 	// attempt, and cost nothing per task of a big DAG.
 	inflight := min(x.maxParallel(), n)
-	x.results = make(chan attemptResult, inflight)
+	x.results = make(chan attemptResult, inflight+1) // and the spare's (spare.go)
 	x.procs = make(chan *journal.Event, inflight)
 	// Only once the run_started is written (to the file, durable or not):
 	// gc takes a log directory whose run no journal holds for one a power
@@ -162,8 +170,10 @@ func (x *runner) loop(ctx context.Context) error {
 			it := heap.Pop(&x.retries).(retryItem)
 			x.ready = append(x.ready, it.task)
 		}
+		x.checkSpare()
 		starts, slotC := x.startReady(now)
 		if x.running+len(starts) == 0 && (x.stopping || (len(x.ready) == 0 && x.retries.Len() == 0)) {
+			x.settleSpare()
 			if !x.stopping && x.handlerPhase(now) {
 				continue // the handlers start in the next turn
 			}
@@ -185,6 +195,7 @@ func (x *runner) loop(ctx context.Context) error {
 			x.drain()
 			return err
 		}
+		x.prespawn()
 		x.wait(slotC, now)
 	}
 }
@@ -198,10 +209,21 @@ func (x *runner) loop(ctx context.Context) error {
 // committed (an fsync: milliseconds), starts no process. Those attempts
 // are journaled interrupted by handle (neverRan): they run on resume.
 func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
+	spawned := false
 	for _, l := range starts {
-		l.req = x.request(l.task)
 		x.running++
-		go x.attempt(x.killCtx, l)
+		if !l.spare { // a spare's goroutine waits at its gate already
+			l.req = x.request(l.task, l.attempt)
+			go x.attempt(x.killCtx, l)
+			spawned = true
+		}
+	}
+	if spawned {
+		// The attempts first: a shell's fork, exec and start-up take
+		// longer than the commit's write and fsync, which another
+		// thread picks up meanwhile. Left in this P's queue, an attempt
+		// waited for the fsync or for an idle CPU to be woken.
+		runtime.Gosched()
 	}
 	err := x.flush()
 	stopped := err == nil && len(starts) > 0 && ctx.Err() != nil
@@ -212,7 +234,7 @@ func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
 		if stopped {
 			x.neverRan[l.task] = true
 		}
-		l.gate <- err == nil && !stopped
+		l.gate.say(gateWordOf(err == nil && !stopped))
 	}
 	if err != nil {
 		// Nothing launched for this batch: stop what runs, then fail.
@@ -225,12 +247,76 @@ func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
 
 // launch is an attempt the loop starts: its goroutine opens the log and
 // waits at gate, which says once the batch with its TaskStarted was
-// committed (false: the commit failed, it never runs).
+// committed (gateShut: the commit failed, it never runs).
 type launch struct {
 	task    int
+	attempt int
 	logPath string
 	req     *executors.Request
-	gate    chan bool
+	gate    *startGate
+	spare   bool      // started ahead as the spare (spare.go)
+	made    time.Time // when the spare was started
+}
+
+// gateWord is what the loop tells an attempt waiting at its gate.
+type gateWord uint8
+
+const (
+	gateShut      gateWord = iota // its start was not committed: it never runs
+	gateOpen                      // its start is committed: run it
+	gateDismissed                 // a spare no batch started (spare.go)
+)
+
+// startGate is where an attempt waits for the loop's word. The executor's
+// own gate (Request.Commit's open) is opened by whoever comes second: the
+// loop, the moment the commit returns, when the attempt waits already, so
+// that the task's process goes on without waiting for the attempt's
+// goroutine to be scheduled; else the attempt, when it asks.
+type startGate struct {
+	mu   sync.Mutex
+	said bool
+	word gateWord
+	open func(ok bool) // the executor's, while the attempt waits
+	done chan struct{}
+}
+
+func newStartGate() *startGate { return &startGate{done: make(chan struct{})} }
+
+// say gives the loop's word, once.
+func (g *startGate) say(w gateWord) {
+	g.mu.Lock()
+	g.said, g.word = true, w
+	open := g.open
+	g.mu.Unlock()
+	if open != nil {
+		open(w == gateOpen)
+	}
+	close(g.done)
+}
+
+// wait returns the loop's word; open (may be nil) is called with it
+// once, before wait returns.
+func (g *startGate) wait(open func(ok bool)) gateWord {
+	g.mu.Lock()
+	if g.said {
+		w := g.word
+		g.mu.Unlock()
+		if open != nil {
+			open(w == gateOpen)
+		}
+		return w
+	}
+	g.open = open
+	g.mu.Unlock()
+	<-g.done
+	return g.word
+}
+
+func gateWordOf(committed bool) gateWord {
+	if committed {
+		return gateOpen
+	}
+	return gateShut
 }
 
 // startReady stages a TaskStarted for every ready task the parallelism
@@ -251,7 +337,10 @@ func (x *runner) startReady(now time.Time) (launches []launch, slotC <-chan stru
 		x.ready = x.ready[1:]
 		st := x.view(i)
 		attempt := int(st.Attempt) + 1
-		l := launch{task: i, logPath: x.logPath(i, attempt), gate: make(chan bool, 1)}
+		l, ok := x.takeSpare(i, attempt, now)
+		if !ok {
+			l = launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate()}
+		}
 		launches = append(launches, l)
 		x.stage(i, &journal.Event{Type: journal.TaskStarted, Time: now.UnixNano(),
 			Run: x.r.ID, Task: x.wf.Tasks[i].Name, Attempt: attempt,
@@ -265,11 +354,11 @@ func (x *runner) startReady(now time.Time) (launches []launch, slotC <-chan stru
 func (x *runner) wait(slotC <-chan struct{}, now time.Time) {
 	select {
 	case res := <-x.results:
-		x.handle(res)
+		x.result(res)
 		for more := true; more; { // group commit everything that is ready
 			select {
 			case res := <-x.results:
-				x.handle(res)
+				x.result(res)
 			default:
 				more = false
 			}
@@ -314,10 +403,16 @@ func (x *runner) beginStop() {
 	x.graceC, x.graceAt = x.e.opts.After(x.grace()), x.e.opts.Clock().Add(x.grace())
 }
 
-// drain waits for every running attempt after an unrecoverable error.
+// drain waits for every running attempt, and the spare, after an
+// unrecoverable error.
 func (x *runner) drain() {
-	for ; x.running > 0; x.running-- {
-		<-x.results
+	x.dismissSpare()
+	for x.running > 0 || x.dismissed > 0 {
+		if res := <-x.results; res.dismissed {
+			x.dismissed--
+			continue
+		}
+		x.running--
 		x.freeSlots(1)
 	}
 }

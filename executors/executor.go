@@ -55,8 +55,13 @@ type Request struct {
 	Started func(pgid int)
 	// Commit is set when the executor Gates (see Gater): it blocks until
 	// the batch that starts the attempt is committed and says whether it
-	// was. On false the task must never run.
-	Commit func() bool
+	// was. On false the task must never run. open, when not nil, is
+	// called with that answer exactly once before Commit returns, maybe
+	// on another goroutine (the engine's loop, as soon as it knows): an
+	// executor that holds its task behind a gate opens it there, and the
+	// task goes on without waiting for Execute's goroutine to run again.
+	// It must be quick and must not block.
+	Commit func(open func(ok bool)) bool
 }
 
 // Gater is an Executor that can get an attempt ready while the batch that

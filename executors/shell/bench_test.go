@@ -30,7 +30,7 @@ func BenchmarkExecuteGated(b *testing.B) {
 	for b.Loop() {
 		req := &executors.Request{Run: "r", Workflow: "w", Task: task, Attempt: 1,
 			Env: env, Log: log, KillGrace: time.Second, OutputFile: filepath.Join(dir, "t.1.out"),
-			Started: func(int) {}, Commit: func() bool { return true }}
+			Started: func(int) {}, Commit: commitAs(true)}
 		if res := sh.Execute(context.Background(), req); res.Status != executors.Success {
 			b.Fatalf("%v: %v", res.Status, res.Err)
 		}

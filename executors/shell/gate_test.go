@@ -98,11 +98,11 @@ no_such_command_for_the_gate_test`
 
 	req, mark, logPath := gatedRequest(t, command)
 	asked := 0
-	req.Commit = func() bool {
+	req.Commit = func(open func(bool)) bool {
 		asked++
 		waitAtGate(t, mark)
 		absent(t, ledger, "before its start was committed")
-		return true
+		return commitAs(true)(open)
 	}
 	got := (&Shell{}).Execute(context.Background(), req)
 	if asked != 1 {
@@ -127,9 +127,9 @@ func TestGateNotCommitted(t *testing.T) {
 	req, mark, _ := gatedRequest(t, "touch "+ledger)
 	started := false
 	req.Started = func(int) { started = true }
-	req.Commit = func() bool {
+	req.Commit = func(open func(bool)) bool {
 		waitAtGate(t, mark)
-		return false
+		return commitAs(false)(open)
 	}
 	res := (&Shell{}).Execute(context.Background(), req)
 	if res.Status != executors.Failed || !errors.Is(res.Err, errNotCommitted) {
@@ -156,7 +156,7 @@ func TestGateOwnerKilled(t *testing.T) {
 		ledger, mark, _ := strings.Cut(spec, "|")
 		req, _ := request(t, "touch "+ledger)
 		req.Env = append(req.Env, mark)
-		req.Commit = func() bool { select {} } // until killed
+		req.Commit = func(func(bool)) bool { select {} } // until killed
 		(&Shell{}).Execute(context.Background(), req)
 		return
 	}
@@ -202,7 +202,7 @@ func TestGateLongestCommand(t *testing.T) {
 	tail := "; echo ran"
 	command := ": " + strings.Repeat("x", executors.MaxShellCommand-2-len(tail)) + tail
 	req, _, logPath := gatedRequest(t, command)
-	req.Commit = func() bool { return true }
+	req.Commit = commitAs(true)
 	if res := (&Shell{}).Execute(context.Background(), req); res.Status != executors.Success {
 		t.Fatalf("a %d-byte command: %v %v", len(command), res.Status, res.Err)
 	}
@@ -228,11 +228,11 @@ func TestGateBash(t *testing.T) {
 	run := func(command string, gated bool) (executors.Result, string) {
 		req, mark, logPath := gatedRequest(t, command)
 		if gated {
-			req.Commit = func() bool {
+			req.Commit = func(open func(bool)) bool {
 				if command != "if then" { // bash parses line 1 whole and ends before the gate
 					waitAtGate(t, mark)
 				}
-				return true
+				return commitAs(true)(open)
 			}
 		}
 		return sh.Execute(context.Background(), req), readLog(t, logPath)
@@ -255,9 +255,20 @@ func TestGateBash(t *testing.T) {
 
 	ledger := filepath.Join(t.TempDir(), "ran")
 	req, mark, _ := gatedRequest(t, "touch "+ledger)
-	req.Commit = func() bool { waitAtGate(t, mark); return false }
+	req.Commit = func(open func(bool)) bool { waitAtGate(t, mark); return commitAs(false)(open) }
 	if res := sh.Execute(context.Background(), req); !errors.Is(res.Err, errNotCommitted) {
 		t.Errorf("not committed: %v %v, want %v", res.Status, res.Err, errNotCommitted)
 	}
 	absent(t, ledger, "although its start was not committed")
+}
+
+// commitAs is a Request.Commit that answers ok at once, as the engine's
+// does once the batch is committed: it opens the executor's gate.
+func commitAs(ok bool) func(open func(bool)) bool {
+	return func(open func(bool)) bool {
+		if open != nil {
+			open(ok)
+		}
+		return ok
+	}
 }

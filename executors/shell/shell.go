@@ -151,8 +151,7 @@ func start(c *command, req *executors.Request, out *output) (g *gate, err error)
 // says false.
 func release(g *gate, req *executors.Request, c *command, out *output) bool {
 	g.started()
-	ok := req.Commit()
-	g.open(ok)
+	ok := req.Commit(g.open)
 	if !ok {
 		_ = syscall.Kill(-c.pid, syscall.SIGKILL)
 		_ = c.wait()

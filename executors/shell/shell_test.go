@@ -405,7 +405,7 @@ func TestUserOutput(t *testing.T) {
 			req.OutputFile = filepath.Join(dir, "t.1.out")
 			req.Env = append(req.Env, "PICOFLOW_OUTPUT="+req.OutputFile)
 			if gated {
-				req.Commit = func() bool { return true }
+				req.Commit = commitAs(true)
 			}
 			if res := (&Shell{}).Execute(context.Background(), req); res.Status != executors.Success {
 				t.Fatalf("%v %v\n%s", res.Status, res.Err, readLog(t, logPath))

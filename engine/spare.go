@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"os"
+	"time"
+
+	"github.com/picoflow/picoflow/executors"
+)
+
+// The spare: the next task's shell, started before a slot frees.
+//
+// While every slot of the run is taken, the loop starts the attempt that
+// would start next (the head of the ready queue) ahead, as far as its
+// executor gates (executors.Gater): its goroutine opens the log and the
+// shell executor forks and execs its shell, which waits at its gate. When
+// a slot frees, startReady takes the spare for that task instead of a new
+// launch, and the batch that journals its task_started opens the gate once
+// committed, exactly as for any launch. So the fork, exec and start-up of
+// the next shell (about a millisecond of CPU) run while the other tasks
+// run, on a core that would otherwise wait for the loop, instead of after
+// the slot freed: a wide DAG of short tasks keeps its cores busy.
+//
+// Nothing of the task runs before its start is committed: the spare's
+// start is not even staged until a slot is free. A spare no batch started
+// (the run stops or is canceled, the ready queue changed, it waited longer
+// than spareFresh) is dismissed:
+// its shell reads end of file at its gate and exits, its log file, which
+// no journal entry names, is removed, and its goroutine reports a result
+// the loop only counts (dismissed). There is at most one spare, and none
+// for handlers (they start once the DAG has settled) or for executors
+// that do not gate (ssh, http: their start is their request).
+
+// spareFresh is how long a spare may wait and still be the attempt that
+// starts. What its executor resolved when it started (a secret file's
+// value, the task's user) must not be older than that; past it, the spare
+// is dismissed and the task starts as any launch. A spare saves about a
+// millisecond: on tasks that run longer than this, that is nothing, and
+// the fork it wastes then is nothing either.
+const spareFresh = 200 * time.Millisecond
+
+// prespawn starts the spare when every slot is taken and the head of the
+// ready queue is a task whose executor gates.
+func (x *runner) prespawn() {
+	if x.ahead != nil || x.stopping || x.canceling || len(x.ready) == 0 || x.running < x.maxParallel() {
+		return
+	}
+	i := x.ready[0]
+	t := x.wf.Tasks[i]
+	if ex := x.e.opts.Executors[t.Type()]; t.IsHandler() || ex == nil || !executors.Gates(ex) {
+		return
+	}
+	attempt := int(x.view(i).Attempt) + 1
+	l := launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate(),
+		spare: true, made: x.e.opts.Clock()}
+	l.req = x.request(i, attempt)
+	x.ahead = &l
+	go x.attempt(x.killCtx, l)
+}
+
+// takeSpare returns the spare when it is attempt number attempt of task i
+// and has not waited longer than spareFresh (else it is dismissed).
+func (x *runner) takeSpare(i, attempt int, now time.Time) (launch, bool) {
+	s := x.ahead
+	if s == nil || s.task != i || s.attempt != attempt {
+		return launch{}, false
+	}
+	if now.Sub(s.made) > spareFresh {
+		x.dismissSpare()
+		return launch{}, false
+	}
+	x.ahead = nil
+	return *s, true
+}
+
+// checkSpare dismisses the spare unless it is still the task that starts
+// next: the run stops or is canceled, or the ready queue changed.
+func (x *runner) checkSpare() {
+	if s := x.ahead; s != nil && (x.stopping || x.canceling || len(x.ready) == 0 || x.ready[0] != s.task) {
+		x.dismissSpare()
+	}
+}
+
+// dismissSpare lets the spare go without running; the loop counts its
+// goroutine's report (result) before it returns (settleSpare, drain).
+func (x *runner) dismissSpare() {
+	if s := x.ahead; s != nil {
+		x.ahead = nil
+		s.gate.say(gateDismissed)
+		x.dismissed++
+	}
+}
+
+// settleSpare dismisses the spare and waits for its report: the loop
+// returns with no goroutine of its own left. Only a spare's report can
+// come while nothing runs.
+func (x *runner) settleSpare() {
+	x.dismissSpare()
+	for x.dismissed > 0 {
+		x.result(<-x.results)
+	}
+}
+
+// result takes an attempt's report: a dismissed spare's is only counted.
+func (x *runner) result(res attemptResult) {
+	if res.dismissed {
+		x.dismissed--
+		return
+	}
+	x.handle(res)
+}
+
+// unused closes the log of an attempt that never ran: a dismissed spare's
+// is removed (no journal entry names it); an attempt whose start was
+// journaled keeps its, as an interrupted attempt does.
+func (p *logFiles) unused(f *os.File, dismissed bool) {
+	if !dismissed {
+		p.done(f, false)
+		return
+	}
+	f.Close()
+	_ = os.Remove(f.Name())
+}
