@@ -272,3 +272,35 @@ func commitAs(ok bool) func(open func(bool)) bool {
 		return ok
 	}
 }
+
+// TestStartFailsLeavesNoDescriptor: a shell that cannot be started (no
+// such file) fails the attempt with the exec's error, gated or not, and
+// leaves none of the pipes it made open in this process.
+func TestStartFailsLeavesNoDescriptor(t *testing.T) {
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	sh := &Shell{Path: filepath.Join(t.TempDir(), "no-such-shell")}
+	if _, err := devNull(); err != nil { // opened once for all tasks
+		t.Fatal(err)
+	}
+	for _, gated := range []bool{false, true} {
+		req, _ := request(t, "true")
+		if gated {
+			req.Commit = func(func(bool)) bool { t.Error("Commit asked for a shell that never started"); return false }
+		}
+		before := fds()
+		res := sh.Execute(context.Background(), req)
+		if res.Status != executors.Failed || res.Err == nil || !strings.Contains(res.Err.Error(), "start: fork/exec ") ||
+			!errors.Is(res.Err, os.ErrNotExist) {
+			t.Errorf("gated %v: %v %v, want failed: start: fork/exec ...: no such file or directory", gated, res.Status, res.Err)
+		}
+		if after := fds(); after != before {
+			t.Errorf("gated %v: %d descriptors open after, %d before", gated, after, before)
+		}
+	}
+}
