@@ -25,13 +25,13 @@ type gate struct {
 // child inherits the write end: the shell sees end of file the moment
 // this process lets go of it, even if it is killed.
 func newGate(c *command) (*gate, error) {
-	var p [2]int
-	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+	r, w, err := cloexecPipe()
+	if err != nil {
 		return nil, err
 	}
-	c.files = append(c.files, uintptr(p[0])) // fd 3
+	c.files = append(c.files, uintptr(r)) // fd 3
 	c.args[len(c.args)-1] = gateScript + c.args[len(c.args)-1]
-	return &gate{r: p[0], w: p[1]}, nil
+	return &gate{r: r, w: w}, nil
 }
 
 // started closes the shell's end here, once the shell has its own.

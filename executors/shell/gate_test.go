@@ -262,17 +262,6 @@ func TestGateBash(t *testing.T) {
 	absent(t, ledger, "although its start was not committed")
 }
 
-// commitAs is a Request.Commit that answers ok at once, as the engine's
-// does once the batch is committed: it opens the executor's gate.
-func commitAs(ok bool) func(open func(bool)) bool {
-	return func(open func(bool)) bool {
-		if open != nil {
-			open(ok)
-		}
-		return ok
-	}
-}
-
 // TestStartFailsLeavesNoDescriptor: a shell that cannot be started (no
 // such file) fails the attempt with the exec's error, gated or not, and
 // leaves none of the pipes it made open in this process.
