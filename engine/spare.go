@@ -3,6 +3,7 @@ package engine
 import (
 	"os"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -25,8 +26,9 @@ import (
 // its shell reads end of file at its gate and exits, its log file, which
 // no journal entry names, is removed, and its goroutine reports a result
 // the loop only counts (dismissed). There is at most one spare, and none
-// for handlers (they start once the DAG has settled) or for executors
-// that do not gate (ssh, http: their start is their request).
+// for handlers (they start once the DAG has settled), for executors that
+// do not gate (ssh, http: their start is their request), or for a task
+// that reads at its fork what an earlier task may change (readsAtFork).
 
 // prespawn starts the spare when every slot is taken and the head of the
 // ready queue is a task whose executor gates.
@@ -36,7 +38,7 @@ func (x *runner) prespawn() {
 	}
 	i := x.ready[0]
 	t := x.wf.Tasks[i]
-	if ex := x.e.opts.Executors[t.Type()]; t.IsHandler() || ex == nil || !executors.Gates(ex) {
+	if ex := x.e.opts.Executors[t.Type()]; t.IsHandler() || ex == nil || !executors.Gates(ex) || readsAtFork(t, x.wf.Env, x.r.Params) {
 		return
 	}
 	attempt := int(x.view(i).Attempt) + 1
@@ -103,4 +105,39 @@ func (p *logFiles) unused(f *os.File, dismissed bool) {
 	}
 	f.Close()
 	_ = os.Remove(f.Name())
+}
+
+// readsAtFork reports a task whose attempt reads, before its gate, what
+// the tasks running meanwhile may change: its workdir (checked, and
+// entered by the fork) or a ${secret:...} (read for each attempt, so that
+// a rotated file is used by the next). Its spare could wait long enough
+// for a task before it to create or replace the directory, or rotate the
+// file, and then run with what it read at the fork: such a task gets no
+// spare. (${env:...} reads picoflow's own environment, which does not
+// change; run parameters are never resolved.)
+func readsAtFork(t *workflow.Task, wfEnv, params map[string]string) bool {
+	if t.Shell != nil && t.Shell.Workdir != "" {
+		return true
+	}
+	found := false
+	t.Task.MapStrings(func(_, s string) string {
+		found = found || hasSecretRef(s)
+		return s
+	})
+	for k, v := range wfEnv {
+		if _, ok := params[k]; !ok && hasSecretRef(v) {
+			return true
+		}
+	}
+	return found
+}
+
+func hasSecretRef(s string) bool {
+	refs, _ := executors.ScanRefs(s)
+	for _, r := range refs {
+		if r.Kind == executors.RefSecret {
+			return true
+		}
+	}
+	return false
 }
