@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -121,5 +122,83 @@ func TestSpareUserDismissed(t *testing.T) {
 	}
 	if got := readLedger(t, dir); !slices.Equal(got, []string{"v"}) {
 		t.Errorf("ledger %v, want [v] (c once, with b's output)", got)
+	}
+}
+
+// TestSpareStartInputs: what a task reads when it starts is read when its
+// turn comes, not when its shell was forked ahead as the spare, since the
+// task that runs before it may change it. At max_parallel 1, task a runs
+// while b waits as the spare (or would), then a changes what b reads:
+//
+//   - secret: a rotates the secret file b's env references; b sees the
+//     new value (a secret file is read for each attempt);
+//   - workdir-created: a creates b's workdir; b runs in it;
+//   - workdir-recreated: a replaces b's workdir by a new directory; b
+//     runs in the new one, not in the removed one.
+func TestSpareStartInputs(t *testing.T) {
+	bin := testBinary(t)
+	wait := `while [ ! -e "$T/go" ]; do sleep 0.01; done; `
+	tests := []struct {
+		name, change, extra, cmd, want string
+		mkdir                          bool
+	}{
+		{"secret", `printf 'new\n' > "$T/tok.tmp"; chmod 600 "$T/tok.tmp"; mv "$T/tok.tmp" "$T/tok"`,
+			"env: {TOKEN: \"${secret:tok}\"}", `echo "$TOKEN" >> "$T/ledger"`, "new", false},
+		{"workdir-created", `mkdir "$T/w"; echo made > "$T/w/m"`,
+			"", `cat m >> "$T/ledger"`, "made", false},
+		{"workdir-recreated", `rm -rf "$T/w"; mkdir "$T/w"; echo remade > "$T/w/m"`,
+			"", `cat m >> "$T/ledger"`, "remade", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			home := filepath.Join(dir, "home")
+			if err := os.MkdirAll(home, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			tok := filepath.Join(dir, "tok")
+			cfg := "secrets:\n  tok: {file: " + tok + "}\n"
+			for p, s := range map[string]string{tok: "old\n", filepath.Join(home, "config.yaml"): cfg} {
+				if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.mkdir {
+				if err := os.Mkdir(filepath.Join(dir, "w"), 0o750); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := "{command: " + strconv.Quote(tc.cmd) + "}"
+			if tc.extra == "" {
+				b = "{command: " + strconv.Quote(tc.cmd) + ", workdir: " + strconv.Quote(filepath.Join(dir, "w")) + "}"
+			}
+			src := "name: spareinputs\nenv: {T: " + strconv.Quote(dir) + "}\nconfig: {max_parallel: 1}\ntasks:\n" +
+				"  - {name: a, type: shell, config: {command: " + strconv.Quote(wait+tc.change) + "}}\n" +
+				"  - name: b\n    type: shell\n    config: " + b + "\n    " + tc.extra + "\n"
+			file := filepath.Join(dir, "spareinputs.yaml")
+			if err := os.WriteFile(file, []byte(src), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			c := start(t, bin, "run", "--home", home, file)
+			// a waits for go: let b's spare, if there is one, start first
+			// (it is forked in the turn that launched a; half a second at
+			// most for one that never comes).
+			c.waitFor(t, "a to start", func() bool { return len(processesWithEnv("PICOFLOW_TASK=a")) > 0 })
+			for range 50 {
+				if len(gatedShells(dir)) > 0 {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if code := c.wait(t); code != ExitOK {
+				t.Fatalf("exit %d, want 0\n%s%s", code, &c.stdout, &c.stderr)
+			}
+			if got := readLedger(t, dir); !slices.Equal(got, []string{tc.want}) {
+				t.Errorf("b read %v, want [%s]", got, tc.want)
+			}
+		})
 	}
 }
