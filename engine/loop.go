@@ -209,12 +209,21 @@ func (x *runner) loop(ctx context.Context) error {
 // committed (an fsync: milliseconds), starts no process. Those attempts
 // are journaled interrupted by handle (neverRan): they run on resume.
 func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
+	spawned := false
 	for _, l := range starts {
 		x.running++
 		if !l.spare { // a spare's goroutine waits at its gate already
 			l.req = x.request(l.task, l.attempt)
 			go x.attempt(x.killCtx, l)
+			spawned = true
 		}
+	}
+	if spawned {
+		// The attempts first: a shell's fork, exec and start-up take
+		// longer than the commit's write and fsync, which another
+		// thread picks up meanwhile. Left in this P's queue, an attempt
+		// waited for the fsync or for an idle CPU to be woken.
+		runtime.Gosched()
 	}
 	err := x.flush()
 	stopped := err == nil && len(starts) > 0 && ctx.Err() != nil
@@ -245,7 +254,8 @@ type launch struct {
 	logPath string
 	req     *executors.Request
 	gate    *startGate
-	spare   bool // started ahead as the spare (spare.go)
+	spare   bool      // started ahead as the spare (spare.go)
+	made    time.Time // when the spare was started
 }
 
 // gateWord is what the loop tells an attempt waiting at its gate.
@@ -327,7 +337,7 @@ func (x *runner) startReady(now time.Time) (launches []launch, slotC <-chan stru
 		x.ready = x.ready[1:]
 		st := x.view(i)
 		attempt := int(st.Attempt) + 1
-		l, ok := x.takeSpare(i, attempt)
+		l, ok := x.takeSpare(i, attempt, now)
 		if !ok {
 			l = launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate()}
 		}

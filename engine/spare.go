@@ -2,6 +2,7 @@ package engine
 
 import (
 	"os"
+	"time"
 
 	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
@@ -22,13 +23,22 @@ import (
 //
 // Nothing of the task runs before its start is committed: the spare's
 // start is not even staged until a slot is free. A spare no batch started
-// (the run stops or is canceled, the ready queue changed) is dismissed:
+// (the run stops or is canceled, the ready queue changed, it waited longer
+// than spareFresh) is dismissed:
 // its shell reads end of file at its gate and exits, its log file, which
 // no journal entry names, is removed, and its goroutine reports a result
 // the loop only counts (dismissed). There is at most one spare, and none
 // for handlers (they start once the DAG has settled), for executors that
 // do not gate (ssh, http: their start is their request), or for a task
 // that reads at its fork what an earlier task may change (readsAtFork).
+
+// spareFresh is how long a spare may wait and still be the attempt that
+// starts. What its executor resolved when it started (a secret file's
+// value, the task's user) must not be older than that; past it, the spare
+// is dismissed and the task starts as any launch. A spare saves about a
+// millisecond: on tasks that run longer than this, that is nothing, and
+// the fork it wastes then is nothing either.
+const spareFresh = 200 * time.Millisecond
 
 // prespawn starts the spare when every slot is taken and the head of the
 // ready queue is a task whose executor gates.
@@ -42,16 +52,22 @@ func (x *runner) prespawn() {
 		return
 	}
 	attempt := int(x.view(i).Attempt) + 1
-	l := launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate(), spare: true}
+	l := launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate(),
+		spare: true, made: x.e.opts.Clock()}
 	l.req = x.request(i, attempt)
 	x.ahead = &l
 	go x.attempt(x.killCtx, l)
 }
 
-// takeSpare returns the spare when it is attempt number attempt of task i.
-func (x *runner) takeSpare(i, attempt int) (launch, bool) {
+// takeSpare returns the spare when it is attempt number attempt of task i
+// and has not waited longer than spareFresh (else it is dismissed).
+func (x *runner) takeSpare(i, attempt int, now time.Time) (launch, bool) {
 	s := x.ahead
 	if s == nil || s.task != i || s.attempt != attempt {
+		return launch{}, false
+	}
+	if now.Sub(s.made) > spareFresh {
+		x.dismissSpare()
 		return launch{}, false
 	}
 	x.ahead = nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 
 // spareWF is a run at max_parallel 1 whose first task, a, waits until the
 // test opens the FIFO $T/go for writing, so that b, next in line, is the
-// spare meanwhile; b and c append to $T/ledger.
+// spare meanwhile; b and c append to $T/ledger, and b writes the pid of
+// the shell that ran it to $T/b.pid.
 func spareWF(t *testing.T, h *home) string {
 	t.Helper()
 	if err := syscall.Mkfifo(filepath.Join(h.work, "go"), 0o600); err != nil {
@@ -25,7 +27,7 @@ func spareWF(t *testing.T, h *home) string {
 	}
 	return wfYAML("spare", "max_parallel: 1", "",
 		task{name: "a", cmd: `read _ < "$T/go"; echo a >> "$T/ledger"`},
-		task{name: "b", cmd: `echo b >> "$T/ledger"`},
+		task{name: "b", cmd: `echo b >> "$T/ledger"; echo $$ > "$T/b.pid"`},
 		task{name: "c", cmd: `echo c >> "$T/ledger"`})
 }
 
@@ -89,13 +91,19 @@ func TestSpareRunsOnceItsStartIsCommitted(t *testing.T) {
 	h := newHome(t)
 	wf := parse(t, spareWF(t, h))
 	done := make(chan *Run, 1)
-	go func() { done <- h.start(wf) }()
-	waitSpare(t, h, "b")
+	// The clock stands still: however long the test takes to find the
+	// spare, it stays fresh (TestSpareStale is the other case).
+	frozen := time.Now()
+	go func() { done <- h.start(wf, func(o *Options) { o.Clock = func() time.Time { return frozen } }) }()
+	spare := waitSpare(t, h, "b")
 	if got := h.lines("ledger"); len(got) != 0 {
 		t.Fatalf("ledger %v before a ended: the spare ran its command", got)
 	}
 	openGo(t, h)
 	r := <-done
+	if got := h.lines("b.pid"); len(got) != 1 || got[0] != strconv.Itoa(spare) {
+		t.Errorf("b ran in shell %v, want the spare %d", got, spare)
+	}
 	if r.Status != RunSuccess {
 		t.Fatalf("run %s, want success", r.Status)
 	}
@@ -178,5 +186,34 @@ func TestSpareDismissed(t *testing.T) {
 				t.Fatalf("resumed: %s, ledger %q; want success, \"a b c\"", got.Status, l)
 			}
 		})
+	}
+}
+
+// TestSpareStale: a spare that waited longer than spareFresh is not the
+// attempt that starts (what its executor resolved may be stale): it ends
+// unrun and the task runs in a shell started when its turn came.
+func TestSpareStale(t *testing.T) {
+	t.Parallel()
+	h := newHome(t)
+	wf := parse(t, spareWF(t, h))
+	var skew atomic.Int64 // the test's clock runs ahead by this
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	done := make(chan *Run, 1)
+	go func() { done <- h.start(wf, func(o *Options) { o.Clock = clock }) }()
+	spare := waitSpare(t, h, "b")
+	skew.Store(int64(2 * spareFresh))
+	openGo(t, h)
+	r := <-done
+	if got := strings.Join(h.lines("ledger"), " "); r.Status != RunSuccess || got != "a b c" {
+		t.Fatalf("run %s, ledger %q; want success, \"a b c\"", r.Status, got)
+	}
+	if got := h.lines("b.pid"); len(got) != 1 || got[0] == strconv.Itoa(spare) {
+		t.Errorf("b ran in shell %v: the stale spare %d ran it", got, spare)
+	}
+	if err := syscall.Kill(spare, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("stale spare %d: %v, want it gone", spare, err)
+	}
+	if s := filter(h.events(), journal.TaskStarted, "b"); len(s) != 1 {
+		t.Errorf("b started %d times, want once", len(s))
 	}
 }
