@@ -60,7 +60,9 @@ func (x *runner) prespawn() {
 }
 
 // takeSpare returns the spare when it is attempt number attempt of task i
-// and has not waited longer than spareFresh (else it is dismissed).
+// and has not waited longer than spareFresh (else it is dismissed; but
+// checkSpare, earlier in the turn and with a later clock reading, has
+// settled a spare that old already).
 func (x *runner) takeSpare(i, attempt int, now time.Time) (launch, bool) {
 	s := x.ahead
 	if s == nil || s.task != i || s.attempt != attempt {
@@ -75,10 +77,19 @@ func (x *runner) takeSpare(i, attempt int, now time.Time) (launch, bool) {
 }
 
 // checkSpare dismisses the spare unless it is still the task that starts
-// next: the run stops or is canceled, or the ready queue changed.
+// next: the run stops or is canceled, or the ready queue changed. A spare
+// that waited longer than spareFresh is dismissed too, and the loop waits
+// for its report (settleSpare): its task may start in this very turn, and
+// its new attempt opens the same log path, which the dismissed spare's
+// goroutine removes (logFiles.unused); it must be done with it first.
 func (x *runner) checkSpare() {
-	if s := x.ahead; s != nil && (x.stopping || x.canceling || len(x.ready) == 0 || x.ready[0] != s.task) {
+	s := x.ahead
+	switch {
+	case s == nil:
+	case x.stopping || x.canceling || len(x.ready) == 0 || x.ready[0] != s.task:
 		x.dismissSpare()
+	case x.e.opts.Clock().Sub(s.made) > spareFresh:
+		x.settleSpare()
 	}
 }
 
