@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -200,5 +202,42 @@ func TestSpareStartInputs(t *testing.T) {
 				t.Errorf("b read %v, want [%s]", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSpareStaleKeepsLog: a spare that waited too long (engine spareFresh,
+// 200 ms) is dismissed when its turn comes and the task starts in a new
+// shell, with the same log path: the dismissed spare's clean-up must not
+// remove the new attempt's log. Three times over: a1 waits for go1 while
+// b1 is the spare, and so on; each b prints a line and fails, so its log
+// is kept.
+func TestSpareStaleKeepsLog(t *testing.T) {
+	bin := testBinary(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	var specs []spec
+	for k := 1; k <= 3; k++ {
+		specs = append(specs,
+			spec{name: fmt.Sprintf("a%d", k), cmd: fmt.Sprintf(`while [ ! -e "$T/go%d" ]; do sleep 0.01; done`, k)},
+			spec{name: fmt.Sprintf("b%d", k), cmd: fmt.Sprintf("echo out of b%d; exit 1", k)})
+	}
+	file := writeWorkflow(t, dir, "sparestale", "{max_parallel: 1}", specs...)
+	c := start(t, bin, "run", "--home", home, file)
+	for k := 1; k <= 3; k++ {
+		waitSpare(t, c, dir)
+		time.Sleep(300 * time.Millisecond) // what is measured: the spare outlives its freshness
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("go%d", k)), nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(t, fmt.Sprintf("b%d to end", k), func() bool { return strings.Contains(c.stdout.String(), fmt.Sprintf("FAIL   b%d", k)) })
+	}
+	if code := c.wait(t); code != ExitFailed {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitFailed, &c.stdout, &c.stderr)
+	}
+	for k := 1; k <= 3; k++ {
+		r := picoflow(t, "logs", "--home", home, "sparestale", fmt.Sprintf("b%d", k))
+		if want := fmt.Sprintf("out of b%d\n", k); r.code != ExitOK || r.stdout != want {
+			t.Errorf("logs b%d: exit %d, %q, want %q\n%s", k, r.code, r.stdout, want, r.stderr)
+		}
 	}
 }
