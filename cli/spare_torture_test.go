@@ -30,7 +30,9 @@ import (
 //   - a task journaled as succeeded never ran again;
 //   - no shell waits at its gate once its picoflow is gone, nothing of
 //     the run is left at the end, and the log directory holds no file of
-//     an attempt the journal never started, unless a kill -9 left it.
+//     an attempt the journal never started, unless a kill -9 left it;
+//   - every attempt that did not succeed still has its log (a spare that
+//     outlived its freshness, dismissed, removes none but its own).
 //
 // PICOFLOW_SPARE_TRIALS sets the number of trials (default 8),
 // PICOFLOW_SPARE_SEED the seed.
@@ -73,7 +75,11 @@ func newSpareTrial(t *testing.T, bin string, trial int, rnd *rand.Rand) *spareTr
 	n := 10 + rnd.IntN(10)
 	for i := range n {
 		name := fmt.Sprintf("t%02d", i)
-		body := `echo "S $SPARE_GEN $PICOFLOW_RUN_ID $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"; sleep 0.0$(($$ % 4)); `
+		nap := "0.0$(($$ % 4))"
+		if rnd.IntN(8) == 0 { // the spare behind it outlives its freshness (engine spareFresh)
+			nap = "0.25"
+		}
+		body := `echo "S $SPARE_GEN $PICOFLOW_RUN_ID $PICOFLOW_TASK $PICOFLOW_ATTEMPT" >> "$T/ledger"; sleep ` + nap + `; `
 		extra := ""
 		if rnd.IntN(4) == 0 {
 			extra = "retry: 2"
@@ -229,10 +235,16 @@ func (s *spareTrial) snapshot() bool {
 func (s *spareTrial) check() bool {
 	started := map[string]bool{} // "run task attempt"
 	logs := map[string]bool{}    // "run/file"
+	kept := map[string]string{}  // "run task attempt" -> log path, of attempts that did not succeed
 	err := journal.Scan(filepath.Join(s.home, "journal", "spare"), journal.ScanOptions{}, func(e *journal.Event) error {
-		if e.Type == journal.TaskStarted {
-			started[fmt.Sprintf("%s %s %d", e.Run, e.Task, e.Attempt)] = true
+		key := fmt.Sprintf("%s %s %d", e.Run, e.Task, e.Attempt)
+		switch {
+		case e.Type == journal.TaskStarted:
+			started[key] = true
 			logs[filepath.Join(e.Run, filepath.Base(e.LogPath))] = true
+			kept[key] = e.LogPath
+		case e.Type == journal.TaskFinished && e.Status == journal.StatusSuccess:
+			delete(kept, key)
 		}
 		return nil
 	})
@@ -279,6 +291,11 @@ func (s *spareTrial) check() bool {
 		}
 	}
 	s.checkLogs(logs)
+	for key, p := range kept { // a failed or interrupted attempt keeps its log
+		if _, err := os.Stat(p); err != nil && !s.killed {
+			s.fail("attempt %q did not succeed and its log is gone: %v", key, err)
+		}
+	}
 	return !s.t.Failed()
 }
 
