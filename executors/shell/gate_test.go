@@ -210,14 +210,3 @@ func TestGateLongestCommand(t *testing.T) {
 		t.Errorf("printed %q, want ran", got)
 	}
 }
-
-// commitAs is a Request.Commit that answers ok at once, as the engine's
-// does once the batch is committed: it opens the executor's gate.
-func commitAs(ok bool) func(open func(bool)) bool {
-	return func(open func(bool)) bool {
-		if open != nil {
-			open(ok)
-		}
-		return ok
-	}
-}

@@ -417,3 +417,14 @@ func TestUserOutput(t *testing.T) {
 		})
 	}
 }
+
+// commitAs is a Request.Commit that answers ok at once, as the engine's
+// does once the batch is committed: it opens the executor's gate.
+func commitAs(ok bool) func(open func(bool)) bool {
+	return func(open func(bool)) bool {
+		if open != nil {
+			open(ok)
+		}
+		return ok
+	}
+}
