@@ -146,17 +146,30 @@ func readsAtFork(t *workflow.Task, wfEnv, params map[string]string) bool {
 	if t.Shell != nil && t.Shell.Workdir != "" {
 		return true
 	}
-	found := false
-	t.Task.MapStrings(func(_, s string) string {
-		found = found || hasSecretRef(s)
-		return s
-	})
 	for k, v := range wfEnv {
 		if _, ok := params[k]; !ok && hasSecretRef(v) {
 			return true
 		}
 	}
-	return found
+	if t.Shell == nil { // no other type gates today: the one list of fields, copied
+		found := false
+		t.Task.MapStrings(func(_, s string) string {
+			found = found || hasSecretRef(s)
+			return s
+		})
+		return found
+	}
+	// A shell task's fields of that list, without the copy (an allocation
+	// per spare): its command and its env (its workdir has returned).
+	if hasSecretRef(t.Shell.Command) {
+		return true
+	}
+	for _, v := range t.Env {
+		if hasSecretRef(v.Value) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasSecretRef(s string) bool {

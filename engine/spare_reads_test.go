@@ -28,8 +28,14 @@ func TestReadsAtFork(t *testing.T) {
 		{"secret-in-task-env", sh("true", "", executors.EnvVar{Name: "TOK", Value: "${secret:tok}"}), nil, nil, true},
 		{"secret-in-workflow-env", sh("true", ""), map[string]string{"TOK": "${secret:tok}"}, nil, true},
 		{"workflow-env-replaced-by-param", sh("true", ""), map[string]string{"TOK": "${secret:tok}"}, map[string]string{"TOK": "x"}, false},
+		{"http-url", &workflow.Task{Task: executors.Task{Name: "t", HTTP: &executors.HTTPConfig{URL: "https://x/${secret:tok}"}}}, nil, nil, true},
 	}
 	for _, tc := range tests {
+		if tc.name == "plain" { // the common case costs a spare nothing
+			if n := testing.AllocsPerRun(10, func() { readsAtFork(tc.task, tc.wfEnv, tc.params) }); n > 0 {
+				t.Errorf("%s: %v allocations", tc.name, n)
+			}
+		}
 		if got := readsAtFork(tc.task, tc.wfEnv, tc.params); got != tc.want {
 			t.Errorf("%s: readsAtFork = %v, want %v", tc.name, got, tc.want)
 		}
