@@ -140,9 +140,8 @@ func start(cmd *exec.Cmd, req *executors.Request, out *output) (g *gate, err err
 }
 
 // release waits for the attempt's start to be committed and opens the
-// gate; when it was not, the shell ends unrun and is reaped, the output
-// file made for a user: task (userOutput) goes, as nothing ran to write it,
-// and release says false.
+// gate; when it was not, the shell ends unrun and is reaped, and release
+// says false.
 func release(g *gate, req *executors.Request, cmd *exec.Cmd, out *output) bool {
 	g.started()
 	ok := req.Commit(g.open)
@@ -150,9 +149,6 @@ func release(g *gate, req *executors.Request, cmd *exec.Cmd, out *output) bool {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		_ = out.drain()
-		if cmd.SysProcAttr.Credential != nil && req.OutputFile != "" {
-			_ = os.Remove(req.OutputFile)
-		}
 	}
 	return ok
 }
