@@ -26,7 +26,8 @@ import (
 //     beyond max_parallel (the spare never runs in a slot of its own);
 //   - no attempt ran twice, and every attempt that ran has its start in
 //     the journal (a spare never runs unstarted: not after a stop, not
-//     after a cancel marked its task canceled);
+//     after a cancel marked its task canceled); no start follows a
+//     journaled cancel;
 //   - a task journaled as succeeded never ran again;
 //   - no shell waits at its gate once its picoflow is gone, nothing of
 //     the run is left at the end, and the log directory holds no file of
@@ -236,8 +237,15 @@ func (s *spareTrial) check() bool {
 	started := map[string]bool{} // "run task attempt"
 	logs := map[string]bool{}    // "run/file"
 	kept := map[string]string{}  // "run task attempt" -> log path, of attempts that did not succeed
+	canceled := map[string]bool{}
 	err := journal.Scan(filepath.Join(s.home, "journal", "spare"), journal.ScanOptions{}, func(e *journal.Event) error {
 		key := fmt.Sprintf("%s %s %d", e.Run, e.Task, e.Attempt)
+		switch {
+		case e.Type == journal.RunCanceled:
+			canceled[e.Run] = true
+		case e.Type == journal.TaskStarted && canceled[e.Run]: // no handlers here
+			s.fail("attempt %q started after its run's cancel was journaled", key)
+		}
 		switch {
 		case e.Type == journal.TaskStarted:
 			started[key] = true
