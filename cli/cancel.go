@@ -77,8 +77,24 @@ func requester() string {
 // to journal the cancel.
 const cancelWait = 15 * time.Second
 
-// cancel cancels run (an id or a unique prefix) where it runs.
+// errHolderGone: the process that held the run's journal exited between
+// the look at its LOCK and the signal (its run ended, or it crashed).
+var errHolderGone = errors.New("the process holding the journal exited")
+
+// cancel cancels run (an id or a unique prefix) where it runs. When the
+// process that ran it exits as it is asked, cancel looks again: the run
+// finished meanwhile (ExitFinished), or no process holds it any more and
+// cancel cancels it itself.
 func (m *Main) cancel(ctx context.Context, g *globals, run string, req engine.CancelRequest) error {
+	for try := 0; ; try++ {
+		err := m.cancelOnce(ctx, g, run, req)
+		if !errors.Is(err, errHolderGone) || try == 2 {
+			return err
+		}
+	}
+}
+
+func (m *Main) cancelOnce(ctx context.Context, g *globals, run string, req engine.CancelRequest) error {
 	h := home(g.home)
 	all, err := h.replayAll(nil) // a finished run is refused: a summary will do
 	if err != nil {
@@ -167,8 +183,11 @@ func (m *Main) cancelElsewhere(ctx context.Context, h home, r *engine.Run, pid i
 	}
 	if err := poke(); err != nil {
 		var ee *exitError
-		if errors.As(err, &ee) {
+		switch {
+		case errors.As(err, &ee):
 			return err
+		case errors.Is(err, syscall.ESRCH):
+			return withCode(ExitInternal, fmt.Errorf("ask pid %d to cancel run %s: %w", pid, r.ID, errHolderGone))
 		}
 		return withCode(ExitInternal, fmt.Errorf("ask pid %d to cancel run %s: %w", pid, r.ID, err))
 	}

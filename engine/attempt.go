@@ -180,6 +180,9 @@ func (x *runner) attempt(ctx context.Context, l launch) {
 		if f != nil {
 			x.logs.unused(f, word == gateDismissed)
 		}
+		// Made before the start for a user: task (executors/shell); it
+		// holds nothing.
+		_ = os.Remove(req.OutputFile)
 		x.results <- attemptResult{task: i, attempt: req.Attempt, dismissed: word == gateDismissed}
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/picoflow/picoflow/engine/workflow"
 	"github.com/picoflow/picoflow/executors"
 )
 
@@ -27,8 +28,9 @@ import (
 // its shell reads end of file at its gate and exits, its log file, which
 // no journal entry names, is removed, and its goroutine reports a result
 // the loop only counts (dismissed). There is at most one spare, and none
-// for handlers (they start once the DAG has settled) or for executors
-// that do not gate (ssh, http: their start is their request).
+// for handlers (they start once the DAG has settled), for executors that
+// do not gate (ssh, http: their start is their request), or for a task
+// that reads at its fork what an earlier task may change (readsAtFork).
 
 // spareFresh is how long a spare may wait and still be the attempt that
 // starts. What its executor resolved when it started (a secret file's
@@ -46,7 +48,7 @@ func (x *runner) prespawn() {
 	}
 	i := x.ready[0]
 	t := x.wf.Tasks[i]
-	if ex := x.e.opts.Executors[t.Type()]; t.IsHandler() || ex == nil || !executors.Gates(ex) {
+	if ex := x.e.opts.Executors[t.Type()]; t.IsHandler() || ex == nil || !executors.Gates(ex) || readsAtFork(t, x.wf.Env, x.r.Params) {
 		return
 	}
 	attempt := int(x.view(i).Attempt) + 1
@@ -58,7 +60,9 @@ func (x *runner) prespawn() {
 }
 
 // takeSpare returns the spare when it is attempt number attempt of task i
-// and has not waited longer than spareFresh (else it is dismissed).
+// and has not waited longer than spareFresh (else it is dismissed; but
+// checkSpare, earlier in the turn and with a later clock reading, has
+// settled a spare that old already).
 func (x *runner) takeSpare(i, attempt int, now time.Time) (launch, bool) {
 	s := x.ahead
 	if s == nil || s.task != i || s.attempt != attempt {
@@ -73,10 +77,19 @@ func (x *runner) takeSpare(i, attempt int, now time.Time) (launch, bool) {
 }
 
 // checkSpare dismisses the spare unless it is still the task that starts
-// next: the run stops or is canceled, or the ready queue changed.
+// next: the run stops or is canceled, or the ready queue changed. A spare
+// that waited longer than spareFresh is dismissed too, and the loop waits
+// for its report (settleSpare): its task may start in this very turn, and
+// its new attempt opens the same log path, which the dismissed spare's
+// goroutine removes (logFiles.unused); it must be done with it first.
 func (x *runner) checkSpare() {
-	if s := x.ahead; s != nil && (x.stopping || x.canceling || len(x.ready) == 0 || x.ready[0] != s.task) {
+	s := x.ahead
+	switch {
+	case s == nil:
+	case x.stopping || x.canceling || len(x.ready) == 0 || x.ready[0] != s.task:
 		x.dismissSpare()
+	case x.e.opts.Clock().Sub(s.made) > spareFresh:
+		x.settleSpare()
 	}
 }
 
@@ -119,4 +132,52 @@ func (p *logFiles) unused(f *os.File, dismissed bool) {
 	}
 	f.Close()
 	_ = os.Remove(f.Name())
+}
+
+// readsAtFork reports a task whose attempt reads, before its gate, what
+// the tasks running meanwhile may change: its workdir (checked, and
+// entered by the fork) or a ${secret:...} (read for each attempt, so that
+// a rotated file is used by the next). Its spare could wait long enough
+// for a task before it to create or replace the directory, or rotate the
+// file, and then run with what it read at the fork: such a task gets no
+// spare. (${env:...} reads picoflow's own environment, which does not
+// change; run parameters are never resolved.)
+func readsAtFork(t *workflow.Task, wfEnv, params map[string]string) bool {
+	if t.Shell != nil && t.Shell.Workdir != "" {
+		return true
+	}
+	for k, v := range wfEnv {
+		if _, ok := params[k]; !ok && hasSecretRef(v) {
+			return true
+		}
+	}
+	if t.Shell == nil { // no other type gates today: the one list of fields, copied
+		found := false
+		t.Task.MapStrings(func(_, s string) string {
+			found = found || hasSecretRef(s)
+			return s
+		})
+		return found
+	}
+	// A shell task's fields of that list, without the copy (an allocation
+	// per spare): its command and its env (its workdir has returned).
+	if hasSecretRef(t.Shell.Command) {
+		return true
+	}
+	for _, v := range t.Env {
+		if hasSecretRef(v.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasSecretRef(s string) bool {
+	refs, _ := executors.ScanRefs(s)
+	for _, r := range refs {
+		if r.Kind == executors.RefSecret {
+			return true
+		}
+	}
+	return false
 }

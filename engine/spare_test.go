@@ -19,15 +19,15 @@ import (
 // spareWF is a run at max_parallel 1 whose first task, a, waits until the
 // test opens the FIFO $T/go for writing, so that b, next in line, is the
 // spare meanwhile; b and c append to $T/ledger, and b writes the pid of
-// the shell that ran it to $T/b.pid.
-func spareWF(t *testing.T, h *home) string {
+// the shell that ran it to $T/b.pid. bExtra is more YAML of b.
+func spareWF(t *testing.T, h *home, bExtra string) string {
 	t.Helper()
 	if err := syscall.Mkfifo(filepath.Join(h.work, "go"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return wfYAML("spare", "max_parallel: 1", "",
 		task{name: "a", cmd: `read _ < "$T/go"; echo a >> "$T/ledger"`},
-		task{name: "b", cmd: `echo b >> "$T/ledger"; echo $$ > "$T/b.pid"`},
+		task{name: "b", cmd: `echo b >> "$T/ledger"; echo $$ > "$T/b.pid"`, extra: bExtra},
 		task{name: "c", cmd: `echo c >> "$T/ledger"`})
 }
 
@@ -89,7 +89,7 @@ func openGo(t *testing.T, h *home) {
 func TestSpareRunsOnceItsStartIsCommitted(t *testing.T) {
 	t.Parallel()
 	h := newHome(t)
-	wf := parse(t, spareWF(t, h))
+	wf := parse(t, spareWF(t, h, ""))
 	done := make(chan *Run, 1)
 	// The clock stands still: however long the test takes to find the
 	// spare, it stays fresh (TestSpareStale is the other case).
@@ -123,15 +123,23 @@ func TestSpareRunsOnceItsStartIsCommitted(t *testing.T) {
 
 // TestSpareDismissed: a run stopped, or canceled, while its spare waits
 // starts nothing of it: the spare's shell ends without running its
-// command, no journal entry names it, its log file is gone, and the loop
-// returns only once its shell is reaped. A resume runs b once.
+// command, no journal entry names it, its log file (and a user: task's
+// $PICOFLOW_OUTPUT, made before the start) is gone, and the loop returns
+// only once its shell is reaped. A resume runs b once.
 func TestSpareDismissed(t *testing.T) {
 	t.Parallel()
-	for _, how := range []string{"stop", "cancel"} {
+	for _, how := range []string{"stop", "cancel", "cancel-user"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
+			extra := ""
+			if how == "cancel-user" {
+				if os.Geteuid() != 0 {
+					t.Skip("switching users needs root")
+				}
+				extra = "user: nobody"
+			}
 			h := newHome(t)
-			wf := parse(t, spareWF(t, h))
+			wf := parse(t, spareWF(t, h, extra))
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
 			c := NewCancels()
@@ -169,7 +177,7 @@ func TestSpareDismissed(t *testing.T) {
 			if len(logs) != 0 {
 				t.Errorf("dismissed spare left %v", logs)
 			}
-			if how == "cancel" {
+			if how != "stop" {
 				return
 			}
 			h.reopen()
@@ -195,7 +203,7 @@ func TestSpareDismissed(t *testing.T) {
 func TestSpareStale(t *testing.T) {
 	t.Parallel()
 	h := newHome(t)
-	wf := parse(t, spareWF(t, h))
+	wf := parse(t, spareWF(t, h, ""))
 	var skew atomic.Int64 // the test's clock runs ahead by this
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	done := make(chan *Run, 1)
