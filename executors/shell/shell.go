@@ -119,7 +119,7 @@ func (s *Shell) shell() (string, error) {
 
 var errNotCommitted = errors.New("its start was not committed")
 
-// start starts cmd, behind a gate when the engine asked for one
+// start starts c, behind a gate when the engine asked for one
 // (Request.Commit), and hands its output over to it.
 func start(c *command, req *executors.Request, out *output) (g *gate, err error) {
 	if req.Commit != nil {
