@@ -212,21 +212,30 @@ func (e *Engine) observe(r *Run, ev *journal.Event) {
 }
 
 // commit appends events durably, then applies them to the run.
-func (e *Engine) commit(r *Run, evs []*journal.Event) error { return e.commitAs(r, evs, true, nil) }
+func (e *Engine) commit(r *Run, evs []*journal.Event) error {
+	return e.commitAs(r, evs, true, nil, nil)
+}
 
 // commitAs appends events, durably if sync (else they become durable with
 // the journal's next durable append or Sync), then applies them to the run.
 // Observe sees them once durable: the events held (written before without
-// an fsync) and evs now if sync; else evs are added to held.
-func (e *Engine) commitAs(r *Run, evs []*journal.Event, sync bool, held *[]*journal.Event) error {
-	if len(evs) == 0 {
-		return nil
+// an fsync) and evs now if sync; else evs are added to held. appended, when
+// set, is told how the append went before anything is applied or observed:
+// the loop opens the gates of the attempts the batch starts there, before
+// the progress lines.
+func (e *Engine) commitAs(r *Run, evs []*journal.Event, sync bool, held *[]*journal.Event, appended func(error)) error {
+	var err error
+	if len(evs) > 0 {
+		appendEvs := e.opts.Journal.Append
+		if !sync {
+			appendEvs = e.opts.Journal.AppendLazy
+		}
+		err = appendEvs(evs...)
 	}
-	appendEvs := e.opts.Journal.Append
-	if !sync {
-		appendEvs = e.opts.Journal.AppendLazy
+	if appended != nil {
+		appended(err)
 	}
-	if err := appendEvs(evs...); err != nil {
+	if err != nil || len(evs) == 0 {
 		return err
 	}
 	if !sync {

@@ -178,7 +178,7 @@ func (x *runner) loop(ctx context.Context) error {
 				continue // the handlers start in the next turn
 			}
 			x.finish(now) // also after a stop: tasks may all have ended in the grace
-			if err := x.flush(); err != nil {
+			if err := x.flush(nil); err != nil {
 				return err
 			}
 			if !x.dur.since.IsZero() { // what is not durable yet, and its Observe
@@ -225,17 +225,18 @@ func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
 		// waited for the fsync or for an idle CPU to be woken.
 		runtime.Gosched()
 	}
-	err := x.flush()
-	stopped := err == nil && len(starts) > 0 && ctx.Err() != nil
-	if stopped && x.neverRan == nil {
-		x.neverRan = make(map[int]bool, len(starts))
-	}
-	for _, l := range starts {
-		if stopped {
-			x.neverRan[l.task] = true
+	err := x.flush(func(err error) { // the gates first, then the progress lines
+		stopped := err == nil && len(starts) > 0 && ctx.Err() != nil
+		if stopped && x.neverRan == nil {
+			x.neverRan = make(map[int]bool, len(starts))
 		}
-		l.gate.say(gateWordOf(err == nil && !stopped))
-	}
+		for _, l := range starts {
+			if stopped {
+				x.neverRan[l.task] = true
+			}
+			l.gate.say(gateWordOf(err == nil && !stopped))
+		}
+	})
 	if err != nil {
 		// Nothing launched for this batch: stop what runs, then fail.
 		x.kill()
@@ -456,7 +457,9 @@ func (x *runner) stage(i int, ev *journal.Event) {
 // flush commits the pending events (durably when needsSync says so),
 // which applies them to the run, and drops the staged copies they made.
 // Events written without an fsync are held from Observe until durable.
-func (x *runner) flush() error {
+// appended (may be nil) is told how the append went, before the events
+// are applied and observed (Engine.commitAs).
+func (x *runner) flush(appended func(error)) error {
 	evs := x.pending
 	x.pending = nil
 	for _, i := range x.dirty {
@@ -465,7 +468,7 @@ func (x *runner) flush() error {
 	}
 	x.dirty = x.dirty[:0]
 	sync := x.needsSync(evs)
-	if err := x.e.commitAs(x.r, evs, sync, &x.dur.held); err != nil {
+	if err := x.e.commitAs(x.r, evs, sync, &x.dur.held, appended); err != nil {
 		return err
 	}
 	x.committed(evs, sync)
