@@ -133,12 +133,12 @@ if (cd "${repo_dir}" && go test ./engine -run '^$' -bench '^BenchmarkIndependent
   }
   prof_rows="$(
     share 'attempt goroutines (open log, fork/exec, wait, read outputs)' '^github.com/picoflow/picoflow/engine.\(\*runner\).attempt$'
-    share '… fork/exec (`os.StartProcess`)' '^os.StartProcess$'
+    share '… fork/exec (`syscall.forkExec`)' '^syscall.forkExec$'
     share '… the attempt log (`engine.(*logFiles).open`: reuse a free log, or create one)' '^github.com/picoflow/picoflow/engine.\(\*logFiles\).open$'
-    share '… opening files (`os.OpenFile`: the output probe)' '^os.OpenFile$'
+    share '… reading outputs (`engine.readOutputs`: the output probe)' '^github.com/picoflow/picoflow/engine.readOutputs$'
     share 'run loop: journal commits (write, fsync when needed)' '^github.com/picoflow/picoflow/journal.\(\*Journal\).commit$'
     share '… fsync (`os.(*File).Sync`)' '^os.\(\*File\).Sync$'
-    share '… JSON encoding of events' '^encoding/json.Marshal$'
+    share '… encoding of events (`journal.encodeEvent`)' '^github.com/picoflow/picoflow/journal.encodeEvent$'
     share 'allocation (`runtime.mallocgc`)' '^runtime.mallocgc$'
     share 'garbage collection (`runtime.gcBgMarkWorker`)' '^runtime.gcBgMarkWorker$'
     share 'scheduler housekeeping (`runtime.sysmon`)' '^runtime.sysmon$'
