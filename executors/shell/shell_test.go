@@ -86,6 +86,9 @@ func TestExecute(t *testing.T) {
 		env     []string
 		workdir string
 		timeout time.Duration
+		// ready: the timeout starts once the command touched READY
+		// (its output is in the log by then, however loaded the machine)
+		ready bool
 
 		status   executors.Status
 		exitCode int
@@ -109,7 +112,7 @@ func TestExecute(t *testing.T) {
 		{name: "workdir", command: "pwd", workdir: dir, status: executors.Success, log: dir + "\n"},
 		{name: "missing-workdir", command: "true", workdir: filepath.Join(dir, "nope"), status: executors.Failed,
 			exitCode: -1, err: "workdir " + filepath.Join(dir, "nope") + ": no such directory"},
-		{name: "timeout", command: "echo before; sleep 300", timeout: 50 * time.Millisecond,
+		{name: "timeout", command: "echo before; touch READY; sleep 300", timeout: 50 * time.Millisecond, ready: true,
 			status: executors.TimedOut, exitCode: -1, err: "over its 50ms timeout", log: "before\n\n[picoflow "},
 		{name: "timeout-noted-in-log", command: "sleep 300", timeout: 50 * time.Millisecond,
 			status: executors.TimedOut, exitCode: -1, err: "timed out", log: "] timeout of 50ms reached: stopping the task (SIGTERM, then SIGKILL after"},
@@ -123,6 +126,11 @@ func TestExecute(t *testing.T) {
 			}
 			req.Task.Shell.Workdir = tc.workdir
 			req.Timeout = tc.timeout
+			if tc.ready {
+				ready := filepath.Join(t.TempDir(), "ready")
+				req.Task.Shell.Command = strings.ReplaceAll(tc.command, "READY", ready)
+				req.Started = func(int) { waitFile(t, ready) } // the timeout starts after this returns
+			}
 			res := (&Shell{}).Execute(context.Background(), req)
 			if res.Status != tc.status || res.ExitCode != tc.exitCode || res.NoRetry != tc.noRetry {
 				t.Errorf("got status %s, exit code %d, noRetry %v; want %s, %d, %v (err %v)",
