@@ -31,14 +31,7 @@ import (
 // PICOFLOW_CONCURRENT_ROUNDS sets the number of rounds (default 50);
 // PICOFLOW_CONCURRENT_SEED the seed (printed on failure).
 func testConcurrentWorkflows(t *testing.T, bin string) {
-	rounds := envInt(t, "PICOFLOW_CONCURRENT_ROUNDS", 50)
-	seed := envSeed(t, "PICOFLOW_CONCURRENT_SEED")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("reproduce with PICOFLOW_CONCURRENT_SEED=%d PICOFLOW_CONCURRENT_ROUNDS=%d go test ./cli -run TestBinary/concurrent", seed, rounds)
-		}
-	})
-	rnd := rand.New(rand.NewPCG(seed, 0x51ed27))
+	rounds, seed, rnd := tortureRand(t, "PICOFLOW_CONCURRENT", "ROUNDS", 50, "TestBinary/concurrent", 0x51ed27)
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	const n = 4
@@ -194,6 +187,21 @@ func checkHistoryReplay(t *testing.T, bin, home string, want int) {
 			}
 		}
 	}
+}
+
+// tortureRand returns how many trials (or rounds: count names the
+// variable) a randomised torture runs, PREFIX_COUNT or def, its seed,
+// PREFIX_SEED or the clock's, and the random source it seeds on stream; a
+// failing test logs how to run it again (`go test ./cli -run RUN`).
+func tortureRand(t *testing.T, prefix, count string, def int, run string, stream uint64) (int, uint64, *rand.Rand) {
+	n := envInt(t, prefix+"_"+count, def)
+	seed := envSeed(t, prefix+"_SEED")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("reproduce with %s_SEED=%d %s_%s=%d go test ./cli -run %s", prefix, seed, prefix, count, n, run)
+		}
+	})
+	return n, seed, rand.New(rand.NewPCG(seed, stream))
 }
 
 func envInt(t *testing.T, name string, def int) int {

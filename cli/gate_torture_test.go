@@ -36,14 +36,7 @@ import (
 // PICOFLOW_GATE_TRIALS sets the number of trials (default 6),
 // PICOFLOW_GATE_SEED the seed.
 func testGateLedger(t *testing.T, bin string) {
-	trials := envInt(t, "PICOFLOW_GATE_TRIALS", 6)
-	seed := envSeed(t, "PICOFLOW_GATE_SEED")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("reproduce with PICOFLOW_GATE_SEED=%d PICOFLOW_GATE_TRIALS=%d go test ./cli -run TestBinary/gate-ledger", seed, trials)
-		}
-	})
-	rnd := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
+	trials, seed, rnd := tortureRand(t, "PICOFLOW_GATE", "TRIALS", 6, "TestBinary/gate-ledger", 0x5851f42d4c957f2d)
 	kills := 0
 	for trial := range trials {
 		g := newGateTrial(t, bin, trial, rnd)

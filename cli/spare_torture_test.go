@@ -39,14 +39,7 @@ import (
 // PICOFLOW_SPARE_SEED the seed.
 func TestSpareTorture(t *testing.T) {
 	bin := testBinary(t)
-	trials := envInt(t, "PICOFLOW_SPARE_TRIALS", 8)
-	seed := envSeed(t, "PICOFLOW_SPARE_SEED")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("reproduce with PICOFLOW_SPARE_SEED=%d PICOFLOW_SPARE_TRIALS=%d", seed, trials)
-		}
-	})
-	rnd := rand.New(rand.NewPCG(seed, 0x2545f4914f6cdd1d))
+	trials, seed, rnd := tortureRand(t, "PICOFLOW_SPARE", "TRIALS", 8, "TestSpareTorture", 0x2545f4914f6cdd1d)
 	hits := map[string]int{}
 	for trial := range trials {
 		s := newSpareTrial(t, bin, trial, rnd)

@@ -31,21 +31,7 @@ import (
 //
 // PICOFLOW_TORTURE_TRIALS sets the number of trials (default 20).
 func testTorture(t *testing.T, bin string) {
-	trials := 20
-	if v := os.Getenv("PICOFLOW_TORTURE_TRIALS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("PICOFLOW_TORTURE_TRIALS=%q", v)
-		}
-		trials = n
-	}
-	seed := envSeed(t, "PICOFLOW_TORTURE_SEED")
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("reproduce with PICOFLOW_TORTURE_SEED=%d PICOFLOW_TORTURE_TRIALS=%d go test ./cli -run TestBinary/torture", seed, trials)
-		}
-	})
-	rnd := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	trials, seed, rnd := tortureRand(t, "PICOFLOW_TORTURE", "TRIALS", 20, "TestBinary/torture", 0x9e3779b97f4a7c15)
 	kills, resumes := 0, 0
 	for trial := range trials {
 		if !tortureTrial(t, bin, trial, rnd, &kills, &resumes) {
