@@ -338,7 +338,7 @@ func (x *runner) startReady(now time.Time) (launches []launch, slotC <-chan stru
 		x.ready = x.ready[1:]
 		st := x.view(i)
 		attempt := int(st.Attempt) + 1
-		l, ok := x.takeSpare(i, attempt, now)
+		l, ok := x.takeSpare(i, attempt)
 		if !ok {
 			l = launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate()}
 		}

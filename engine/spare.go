@@ -59,17 +59,12 @@ func (x *runner) prespawn() {
 	go x.attempt(x.killCtx, l)
 }
 
-// takeSpare returns the spare when it is attempt number attempt of task i
-// and has not waited longer than spareFresh (else it is dismissed; but
-// checkSpare, earlier in the turn and with a later clock reading, has
-// settled a spare that old already).
-func (x *runner) takeSpare(i, attempt int, now time.Time) (launch, bool) {
+// takeSpare returns the spare when it is attempt number attempt of task i.
+// It is never older than spareFresh: checkSpare, earlier in the same turn,
+// settled a spare that old.
+func (x *runner) takeSpare(i, attempt int) (launch, bool) {
 	s := x.ahead
 	if s == nil || s.task != i || s.attempt != attempt {
-		return launch{}, false
-	}
-	if now.Sub(s.made) > spareFresh {
-		x.dismissSpare()
 		return launch{}, false
 	}
 	x.ahead = nil
