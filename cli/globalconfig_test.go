@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -207,8 +208,19 @@ func TestWorkflowMemoryLimit(t *testing.T) {
 	if res := cliRun(t, "run", "--home", home, file); res.code != ExitOK {
 		t.Fatalf("run: %s", res)
 	}
+	if got := debug.SetGCPercent(100); got != smallRunGOGC {
+		t.Errorf("run of 1 task: GOGC %d, want the small runs' %d", got, smallRunGOGC)
+	}
+	big := make([]spec, smallRunTasks+1)
+	for i := range big {
+		big[i] = spec{name: fmt.Sprintf("t%d", i), cmd: "true"}
+	}
+	bigFile := writeWorkflow(t, dir, "big", "", big...)
+	if res := cliRun(t, "run", "--home", home, bigFile); res.code != ExitOK {
+		t.Fatalf("run: %s", res)
+	}
 	if got := debug.SetGCPercent(100); got != workflowGOGC {
-		t.Errorf("run: GOGC %d, want the default %d", got, workflowGOGC)
+		t.Errorf("run of %d tasks: GOGC %d, want the default %d", len(big), got, workflowGOGC)
 	}
 	debug.SetMemoryLimit(math.MaxInt64)
 	if res := cliRun(t, "history", "--home", home); res.code != ExitOK {
@@ -232,6 +244,12 @@ func TestWorkflowMemoryLimit(t *testing.T) {
 	}
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("with $GOGC: GOGC %d, want it untouched", got)
+	}
+	if res := cliRun(t, "run", "--home", home, file); res.code != ExitOK {
+		t.Fatalf("run: %s", res)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("run with $GOGC: GOGC %d, want it untouched", got)
 	}
 	t.Setenv("GOMEMLIMIT", "")
 	t.Setenv("GOGC", "")

@@ -169,6 +169,7 @@ func parseParams(kvs []string, wf *workflow.Workflow) (map[string]string, error)
 // newEngine returns the engine of one run and the function that releases
 // its executors' pooled connections once the run is over.
 func (m *Main) newEngine(g *globals, h home, j heldJournal, wf *workflow.Workflow, ef execFlags) (*engine.Engine, func()) {
+	m.smallRunGC(g, wf)
 	p := newProgress(m.Stdout, g, wf)
 	x := newExecSet(g.cfg, g.log)
 	cancels := engine.NewCancels()
