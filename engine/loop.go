@@ -79,6 +79,9 @@ type runner struct {
 	// have not reported yet.
 	ahead     *launch
 	dismissed int
+	// idle hands an attempt to a goroutine that ran an earlier one and
+	// waits for the next (spawn).
+	idle chan launch
 
 	// cancelC delivers `picoflow cancel` requests (Options.Cancels);
 	// canceling is set once one is staged, or the journal says the run was
@@ -126,6 +129,8 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, hel
 		defer unregister()
 	}
 	x.init()
+	x.idle = make(chan launch)
+	defer close(x.idle) // the loop returns once every attempt has reported
 	return x.loop(ctx)
 }
 
@@ -214,7 +219,7 @@ func (x *runner) commitAndLaunch(ctx context.Context, starts []launch) error {
 		x.running++
 		if !l.spare { // a spare's goroutine waits at its gate already
 			l.req = x.request(l.task, l.attempt)
-			go x.attempt(x.killCtx, l)
+			x.spawn(l)
 			spawned = true
 		}
 	}

@@ -56,7 +56,7 @@ func (x *runner) prespawn() {
 		spare: true, made: x.e.opts.Clock()}
 	l.req = x.request(i, attempt)
 	x.ahead = &l
-	go x.attempt(x.killCtx, l)
+	x.spawn(l)
 }
 
 // takeSpare returns the spare when it is attempt number attempt of task i.
