@@ -131,14 +131,15 @@ func (p *logFiles) unused(f *os.File, dismissed bool) {
 
 // readsAtFork reports a task whose attempt reads, before its gate, what
 // the tasks running meanwhile may change: its workdir (checked, and
-// entered by the fork) or a ${secret:...} (read for each attempt, so that
-// a rotated file is used by the next). Its spare could wait long enough
+// entered by the fork), its user: (the account, its groups and its home,
+// looked up for the fork) or a ${secret:...} (read for each attempt, so
+// that a rotated file is used by the next). Its spare could wait long enough
 // for a task before it to create or replace the directory, or rotate the
 // file, and then run with what it read at the fork: such a task gets no
 // spare. (${env:...} reads picoflow's own environment, which does not
 // change; run parameters are never resolved.)
 func readsAtFork(t *workflow.Task, wfEnv, params map[string]string) bool {
-	if t.Shell != nil && t.Shell.Workdir != "" {
+	if t.User != "" || (t.Shell != nil && t.Shell.Workdir != "") {
 		return true
 	}
 	for k, v := range wfEnv {

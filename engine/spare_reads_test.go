@@ -28,6 +28,7 @@ func TestReadsAtFork(t *testing.T) {
 		{"secret-in-task-env", sh("true", "", executors.EnvVar{Name: "TOK", Value: "${secret:tok}"}), nil, nil, true},
 		{"secret-in-workflow-env", sh("true", ""), map[string]string{"TOK": "${secret:tok}"}, nil, true},
 		{"workflow-env-replaced-by-param", sh("true", ""), map[string]string{"TOK": "${secret:tok}"}, map[string]string{"TOK": "x"}, false},
+		{"user", &workflow.Task{Task: executors.Task{Name: "t", User: "backup", Shell: &executors.ShellConfig{Command: "true"}}}, nil, nil, true},
 		{"http-url", &workflow.Task{Task: executors.Task{Name: "t", HTTP: &executors.HTTPConfig{URL: "https://x/${secret:tok}"}}}, nil, nil, true},
 	}
 	for _, tc := range tests {
