@@ -211,17 +211,6 @@ func TestWorkflowMemoryLimit(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != smallRunGOGC {
 		t.Errorf("run of 1 task: GOGC %d, want the small runs' %d", got, smallRunGOGC)
 	}
-	big := make([]spec, smallRunTasks+1)
-	for i := range big {
-		big[i] = spec{name: fmt.Sprintf("t%d", i), cmd: "true"}
-	}
-	bigFile := writeWorkflow(t, dir, "big", "", big...)
-	if res := cliRun(t, "run", "--home", home, bigFile); res.code != ExitOK {
-		t.Fatalf("run: %s", res)
-	}
-	if got := debug.SetGCPercent(100); got != workflowGOGC {
-		t.Errorf("run of %d tasks: GOGC %d, want the default %d", len(big), got, workflowGOGC)
-	}
 	debug.SetMemoryLimit(math.MaxInt64)
 	if res := cliRun(t, "history", "--home", home); res.code != ExitOK {
 		t.Fatalf("history: %s", res)
@@ -266,5 +255,25 @@ func TestWorkflowMemoryLimit(t *testing.T) {
 	}
 	if got := debug.SetGCPercent(100); got != 80 {
 		t.Errorf("run with resources.gogc: GOGC %d, want 80", got)
+	}
+}
+
+// TestBigRunGOGC: a run of more than smallRunTasks tasks keeps the
+// workflow commands' GOGC (TestWorkflowMemoryLimit checks a small run's).
+func TestBigRunGOGC(t *testing.T) {
+	t.Setenv("PICOFLOW_CONFIG", "")
+	gogc := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(gogc) })
+	dir := t.TempDir()
+	big := make([]spec, smallRunTasks+1)
+	for i := range big {
+		big[i] = spec{name: fmt.Sprintf("t%d", i), cmd: "true"}
+	}
+	file := writeWorkflow(t, dir, "big", "", big...)
+	if res := cliRun(t, "run", "--home", filepath.Join(dir, "home"), file); res.code != ExitOK {
+		t.Fatalf("run: %s", res)
+	}
+	if got := debug.SetGCPercent(100); got != workflowGOGC {
+		t.Errorf("run of %d tasks: GOGC %d, want the default %d", len(big), got, workflowGOGC)
 	}
 }
