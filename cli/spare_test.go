@@ -91,12 +91,14 @@ func TestSpareTimeout(t *testing.T) {
 	}
 }
 
-// TestSpareUserDismissed: a `user:` task's spare, dismissed by a stop,
-// leaves nothing in the run's log directory: neither its log nor the
-// $PICOFLOW_OUTPUT file created for the user before its shell started
-// (no journal entry names that attempt). The run resumes and runs the task
-// once, its output passed on.
-func TestSpareUserDismissed(t *testing.T) {
+// TestUserTaskNoSpare: a `user:` task gets no spare (its fork looks the
+// account up, which the task before it may create): while a runs at
+// max_parallel 1, no shell of b waits at its gate. A stop then leaves
+// nothing of b in the run's log directory, neither a log nor the
+// $PICOFLOW_OUTPUT file made for the user before its shell starts (no
+// journal entry names such an attempt), and the resumed run runs b once,
+// its output passed on.
+func TestUserTaskNoSpare(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("user: needs root")
 	}
@@ -104,11 +106,17 @@ func TestSpareUserDismissed(t *testing.T) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
 	file := writeWorkflow(t, dir, "spareuser", "{max_parallel: 1}",
-		spec{name: "a", cmd: `while [ ! -e "$T/go" ]; do sleep 0.01; done`},
+		spec{name: "a", cmd: `: > "$T/a.running"; while [ ! -e "$T/go" ]; do sleep 0.01; done`},
 		spec{name: "b", cmd: `echo K=v > "$PICOFLOW_OUTPUT"`, extra: "user: nobody"},
 		spec{name: "c", cmd: `echo "$PICOFLOW_OUT_B_K" >> "$T/ledger"`, deps: []string{"b"}})
 	c := start(t, bin, "run", "--home", home, file)
-	waitSpare(t, c, dir)
+	c.waitFor(t, "a running", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "a.running"))
+		return err == nil
+	})
+	if g := gatedShells(dir); len(g) != 0 {
+		t.Errorf("shells %v wait at their gate while a runs: b, a user: task, got a spare", g)
+	}
 	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -19,15 +19,15 @@ import (
 // spareWF is a run at max_parallel 1 whose first task, a, waits until the
 // test opens the FIFO $T/go for writing, so that b, next in line, is the
 // spare meanwhile; b and c append to $T/ledger, and b writes the pid of
-// the shell that ran it to $T/b.pid. bExtra is more YAML of b.
-func spareWF(t *testing.T, h *home, bExtra string) string {
+// the shell that ran it to $T/b.pid.
+func spareWF(t *testing.T, h *home) string {
 	t.Helper()
 	if err := syscall.Mkfifo(filepath.Join(h.work, "go"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return wfYAML("spare", "max_parallel: 1", "",
 		task{name: "a", cmd: `read _ < "$T/go"; echo a >> "$T/ledger"`},
-		task{name: "b", cmd: `echo b >> "$T/ledger"; echo $$ > "$T/b.pid"`, extra: bExtra},
+		task{name: "b", cmd: `echo b >> "$T/ledger"; echo $$ > "$T/b.pid"`},
 		task{name: "c", cmd: `echo c >> "$T/ledger"`})
 }
 
@@ -89,7 +89,7 @@ func openGo(t *testing.T, h *home) {
 func TestSpareRunsOnceItsStartIsCommitted(t *testing.T) {
 	t.Parallel()
 	h := newHome(t)
-	wf := parse(t, spareWF(t, h, ""))
+	wf := parse(t, spareWF(t, h))
 	done := make(chan *Run, 1)
 	// The clock stands still: however long the test takes to find the
 	// spare, it stays fresh (TestSpareStale is the other case).
@@ -123,23 +123,16 @@ func TestSpareRunsOnceItsStartIsCommitted(t *testing.T) {
 
 // TestSpareDismissed: a run stopped, or canceled, while its spare waits
 // starts nothing of it: the spare's shell ends without running its
-// command, no journal entry names it, its log file (and a user: task's
-// $PICOFLOW_OUTPUT, made before the start) is gone, and the loop returns
-// only once its shell is reaped. A resume runs b once.
+// command, no journal entry names it, its log file is gone, and the loop
+// returns only once its shell is reaped. A resume runs b once. (A user:
+// task gets no spare: TestReadsAtFork, cli's TestUserTaskNoSpare.)
 func TestSpareDismissed(t *testing.T) {
 	t.Parallel()
-	for _, how := range []string{"stop", "cancel", "cancel-user"} {
+	for _, how := range []string{"stop", "cancel"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
-			extra := ""
-			if how == "cancel-user" {
-				if os.Geteuid() != 0 {
-					t.Skip("switching users needs root")
-				}
-				extra = "user: nobody"
-			}
 			h := newHome(t)
-			wf := parse(t, spareWF(t, h, extra))
+			wf := parse(t, spareWF(t, h))
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
 			c := NewCancels()
@@ -203,7 +196,7 @@ func TestSpareDismissed(t *testing.T) {
 func TestSpareStale(t *testing.T) {
 	t.Parallel()
 	h := newHome(t)
-	wf := parse(t, spareWF(t, h, ""))
+	wf := parse(t, spareWF(t, h))
 	var skew atomic.Int64 // the test's clock runs ahead by this
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	done := make(chan *Run, 1)
