@@ -139,6 +139,7 @@ func (j *Journal) writeAlone(seq uint64, entry []byte) error {
 	_, statErr := os.Lstat(path)
 	wasTail := statErr == nil // the wal's empty tail, named seq
 	wrote := false
+	j.dropTail() // the entry's segments follow it
 	err := j.fsync(j.log.Close)
 	j.log = nil
 	if err == nil {

@@ -74,6 +74,10 @@ type Journal struct {
 	// no listing is needed to know the names did not change.
 	tailSize int64
 	unsynced bool // entries were written since the last fsync
+	// tail is a descriptor of the tail segment of the journal's own, for
+	// Sync's fsync outside the locks (synctail.go); nil when the tail may
+	// have changed.
+	tail *os.File
 	// clean: the journal's last writer closed it (its LOCK was left
 	// empty), so every name in the directory was durable by then.
 	clean bool
@@ -266,6 +270,7 @@ func (j *Journal) dropSegmentCache() {
 // durable only once the directory entry is: listing the directory after a
 // write costs microseconds, an fsync of it milliseconds.
 func (j *Journal) syncDirIfChanged() error {
+	j.dropTail() // the tail it finds may be another: Sync opens it again
 	names, tail, err := dirNames(j.dir)
 	if err != nil {
 		return err
@@ -484,6 +489,7 @@ func (j *Journal) syncAll() error {
 // unknown, so the only safe continuation is to reopen (which repairs).
 // Every later write returns the error again.
 func (j *Journal) fail(err error) error {
+	j.dropTail()
 	j.log.Close()
 	j.log = nil
 	j.failed = err
@@ -514,17 +520,15 @@ func (j *Journal) syncDir() error {
 	return j.fsync(func() error { return syncDir(j.dir) })
 }
 
-// Sync makes every appended event durable.
+// Sync makes every event appended before it durable. Appends made
+// meanwhile do not wait for it (synctail.go).
 func (j *Journal) Sync() error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.log == nil {
 		return j.closedErr("sync")
 	}
-	if err := j.syncAll(); err != nil {
-		return j.fail(fmt.Errorf("sync: %w", err))
-	}
-	return nil
+	return j.syncOutside()
 }
 
 // Freeze stops every later write for good: an Append, AppendLazy or
@@ -615,6 +619,7 @@ func (j *Journal) TruncateFront(seq uint64) error {
 	if j.last == 0 || seq <= first {
 		return nil // nothing before seq is left
 	}
+	j.dropTail() // the wal may replace the tail under its name
 	if err := j.log.TruncateFront(seq); err != nil {
 		return fmt.Errorf("truncate journal before %d: %w", seq, err)
 	}
@@ -632,6 +637,7 @@ func (j *Journal) Stats() Stats {
 func (j *Journal) Close() error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
+	j.dropTail()
 	var err error
 	if j.log != nil {
 		// The wal's Close fsyncs the tail segment itself: what makes lazy
