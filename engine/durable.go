@@ -126,20 +126,69 @@ func (x *runner) committed(evs []*journal.Event, sync bool) {
 }
 
 // syncIfDue makes what the loop wrote durable once the window has passed
-// since its oldest entry not durable (or the window's timer fired).
-func (x *runner) syncIfDue(now time.Time) error {
+// since its oldest entry not durable (or the window's timer fired): on a
+// goroutine of its own (syncBehind), so that the loop goes on meanwhile.
+func (x *runner) syncIfDue(now time.Time) {
+	if x.syncing {
+		return // the next one waits for it
+	}
 	if x.dur.since.IsZero() {
 		x.dur.due = false
-		return nil
+		return
 	}
 	if !x.dur.due && now.Sub(x.dur.since) < x.window() {
-		return nil
+		return
 	}
-	return x.sync()
+	x.syncBehind()
 }
 
-// sync makes every entry written durable and observes the held events.
+// syncBehind makes the entries written so far durable while the loop goes
+// on: results are handled, and the attempts they start launched, during
+// the fsync (a millisecond or more on an SD card), since those need none
+// (needsSync); what they write starts a new window. The loop takes the
+// outcome from x.synced (syncDone) before it returns (awaitSync).
+// Journal.Sync holds no append back meanwhile (journal/synctail.go).
+type syncResult struct {
+	seq uint64 // every entry up to it is durable, unless err
+	err error
+}
+
+func (x *runner) syncBehind() {
+	seq, j := x.r.LastSeq, x.e.opts.Journal
+	x.syncing = true
+	x.dur.since, x.dur.due = time.Time{}, false
+	go func() { x.synced <- syncResult{seq, j.Sync()} }()
+}
+
+// syncDone takes the outcome of syncBehind: the entries up to its seq are
+// durable and the held ones among them observed; an error ends the run
+// (the loop returns it at the top of its next turn).
+func (x *runner) syncDone(s syncResult) {
+	x.syncing = false
+	if s.err != nil {
+		if x.syncErr == nil {
+			x.syncErr = fmt.Errorf("run %s: %w", x.r.ID, s.err)
+		}
+		return
+	}
+	x.dur.durable = max(x.dur.durable, s.seq)
+	x.e.releaseThrough(x.r, &x.dur.held, s.seq)
+}
+
+// awaitSync waits for a syncBehind in progress.
+func (x *runner) awaitSync() {
+	if x.syncing {
+		x.syncDone(<-x.synced)
+	}
+}
+
+// sync makes every entry written durable and observes the held events,
+// in the loop (the run's last one; syncBehind is for the window).
 func (x *runner) sync() error {
+	x.awaitSync()
+	if x.syncErr != nil {
+		return x.syncErr
+	}
 	if err := x.e.opts.Journal.Sync(); err != nil {
 		return fmt.Errorf("run %s: %w", x.r.ID, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"time"
@@ -257,11 +258,20 @@ func (e *Engine) commitAs(r *Run, evs []*journal.Event, sync bool, held *[]*jour
 
 // release observes the held events, now durable, and empties held.
 func (e *Engine) release(r *Run, held *[]*journal.Event) {
-	for i, ev := range *held {
-		e.observe(r, ev)
-		(*held)[i] = nil
+	e.releaseThrough(r, held, math.MaxUint64)
+}
+
+// releaseThrough observes the held events up to sequence number seq, now
+// durable, and keeps the others (held is in journal order).
+func (e *Engine) releaseThrough(r *Run, held *[]*journal.Event, seq uint64) {
+	n := 0
+	for n < len(*held) && (*held)[n].Seq <= seq {
+		e.observe(r, (*held)[n])
+		n++
 	}
-	*held = (*held)[:0]
+	rest := copy(*held, (*held)[n:])
+	clear((*held)[rest:])
+	*held = (*held)[:rest]
 }
 
 // ErrDefinitionChanged reports a resume against a different definition.

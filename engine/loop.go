@@ -79,6 +79,11 @@ type runner struct {
 	// have not reported yet.
 	ahead     *launch
 	dismissed int
+	// syncing: a window's sync runs on its goroutine (syncBehind), which
+	// reports on synced; syncErr is its error, which ends the run.
+	syncing bool
+	synced  chan syncResult
+	syncErr error
 	// idle hands an attempt to a goroutine that ran an earlier one and
 	// waits for the next (spawn).
 	idle chan launch
@@ -116,6 +121,7 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, hel
 	// attempt, and cost nothing per task of a big DAG.
 	inflight := min(x.maxParallel(), n)
 	x.results = make(chan attemptResult, inflight+1) // and the spare's (spare.go)
+	x.synced = make(chan syncResult, 1)
 	x.procs = make(chan *journal.Event, inflight)
 	// Only once the run_started is written (to the file, durable or not):
 	// gc takes a log directory whose run no journal holds for one a power
@@ -163,8 +169,14 @@ func (x *runner) grace() time.Duration {
 func (x *runner) loop(ctx context.Context) error {
 	x.killCtx, x.kill = newKillCtx()
 	defer func() { x.kill() }()
+	defer x.awaitSync() // no sync outlives the loop
 	x.stop = ctx.Done()
 	for {
+		if x.syncErr != nil {
+			x.kill()
+			x.drain()
+			return x.syncErr
+		}
 		// A stop that came while results were handled wins over launching:
 		// select picks at random among ready cases.
 		if !x.stopping && ctx.Err() != nil {
@@ -186,6 +198,9 @@ func (x *runner) loop(ctx context.Context) error {
 			if err := x.flush(nil); err != nil {
 				return err
 			}
+			if x.awaitSync(); x.syncErr != nil {
+				return x.syncErr
+			}
 			if !x.dur.since.IsZero() { // what is not durable yet, and its Observe
 				return x.sync()
 			}
@@ -195,11 +210,7 @@ func (x *runner) loop(ctx context.Context) error {
 			return err
 		}
 		// After the launches, so that none waits for this fsync.
-		if err := x.syncIfDue(x.e.opts.Clock()); err != nil {
-			x.kill()
-			x.drain()
-			return err
-		}
+		x.syncIfDue(x.e.opts.Clock())
 		x.prespawn()
 		x.wait(slotC, now)
 	}
@@ -371,6 +382,8 @@ func (x *runner) wait(slotC <-chan struct{}, now time.Time) {
 		}
 	case ev := <-x.procs:
 		x.applyProc(ev)
+	case s := <-x.synced:
+		x.syncDone(s)
 	case <-x.retryTimer(now):
 		x.retryC = nil
 	case <-x.syncTimer(now):
