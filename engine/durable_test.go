@@ -196,14 +196,7 @@ func TestSyncWindow(t *testing.T) {
 			}
 		}
 	})
-	done := make(chan *Run, 1)
-	go func() {
-		r, err := eng.Start(context.Background(), wf, nil, "manual")
-		if err != nil {
-			t.Error(err)
-		}
-		done <- r
-	}()
+	done := startInBackground(t, eng, wf)
 	timer := <-armed // armed once a's start is written without an fsync
 	<-g.bStarted     // b launched after a's end was written, timer not fired
 	mu.Lock()

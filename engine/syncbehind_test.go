@@ -65,14 +65,7 @@ func TestWindowSyncDoesNotHoldLaunches(t *testing.T) {
 			}
 		}
 	})
-	done := make(chan *Run, 1)
-	go func() {
-		r, err := eng.Start(context.Background(), wf, nil, "manual")
-		if err != nil {
-			t.Error(err)
-		}
-		done <- r
-	}()
+	done := startInBackground(t, eng, wf)
 	n := 0
 	for held := false; !held; { // the starts before the window's Sync
 		select {
@@ -107,4 +100,18 @@ func TestWindowSyncDoesNotHoldLaunches(t *testing.T) {
 	if len(seen) != len(wf.Tasks) {
 		t.Errorf("observed the end of %d tasks, want %d", len(seen), len(wf.Tasks))
 	}
+}
+
+// startInBackground starts wf with eng and returns where its run comes
+// once it ends (nil after an error, which fails the test).
+func startInBackground(t *testing.T, eng *Engine, wf *workflow.Workflow) <-chan *Run {
+	done := make(chan *Run, 1)
+	go func() {
+		r, err := eng.Start(context.Background(), wf, nil, "manual")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	return done
 }
