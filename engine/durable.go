@@ -200,9 +200,13 @@ func (x *runner) sync() error {
 
 // syncTimer returns a channel that fires when the window of the oldest
 // entry not durable ends (nil when every entry is durable). Like
-// retryTimer, it is armed again only when that deadline moves.
+// retryTimer, it is armed again only when that deadline moves. None
+// while a window's sync runs (syncBehind): the loop wakes when it
+// returns (x.synced), and syncIfDue starts the next one then if the
+// window has passed; a timer armed meanwhile for a deadline passed would
+// fire at once, turn after turn, for as long as the fsync lasts.
 func (x *runner) syncTimer(now time.Time) <-chan time.Time {
-	if x.dur.since.IsZero() {
+	if x.dur.since.IsZero() || x.syncing {
 		return nil
 	}
 	if at := x.dur.since.Add(x.window()); x.syncC == nil || !at.Equal(x.syncAt) {
