@@ -31,8 +31,25 @@ func (f *FS) HoldSyncs() {
 	}
 }
 
-// Pass lets one held fsync through, blocking until one is waiting.
-func (f *FS) Pass() { f.m.hold.pass <- struct{}{} }
+// Pass lets one held fsync through, blocking until one is waiting. When
+// it returns, Waiting counts that fsync out already.
+func (f *FS) Pass() {
+	f.m.hold.pass <- struct{}{}
+	f.m.hold.passed()
+}
+
+// PassUnless is Pass that gives up when done is closed first (the process
+// whose fsync was held exited, or was killed, meanwhile); it reports
+// whether it let one through.
+func (f *FS) PassUnless(done <-chan struct{}) bool {
+	select {
+	case f.m.hold.pass <- struct{}{}:
+		f.m.hold.passed()
+		return true
+	case <-done:
+		return false
+	}
+}
 
 // Release opens the gate: held fsyncs and all later ones go through.
 func (f *FS) Release() {
@@ -68,19 +85,26 @@ func (g *gate) wait(ctx context.Context) syscall.Errno {
 	pass, open := g.pass, g.open
 	g.add(1)
 	g.mu.Unlock()
-	defer func() {
-		g.mu.Lock()
-		g.add(-1)
-		g.mu.Unlock()
-	}()
 	select {
 	case <-pass:
-		return 0
+		return 0 // Pass counted it out (passed)
 	case <-open:
+		g.passed()
 		return 0
 	case <-ctx.Done():
+		g.passed()
 		return syscall.EINTR
 	}
+}
+
+// passed counts one held fsync out: by Pass, before it returns, so that a
+// Waiting right after it no longer counts the fsync it let through (which
+// a test would take for one still held, and Pass again: it would block
+// until some other fsync came, or for ever).
+func (g *gate) passed() {
+	g.mu.Lock()
+	g.add(-1)
+	g.mu.Unlock()
 }
 
 // add changes waiting and wakes those watching it. Called with mu held.
