@@ -129,6 +129,8 @@ type trial struct {
 	lastRun           string          // the run that exited 0 last
 	gcKeeps           string          // after gc: the one run it must keep
 	cutsLeft          int
+	heldCuts          *int // set: runs are cut with an fsync held (heldCut), counted here
+	bigOutputs        bool // tasks write 30-63 KB outputs: the journal rolls segments mid-run
 }
 
 func newTrial(t *testing.T, bin string, seed uint64, sum *plStats) *trial {
@@ -257,6 +259,9 @@ func (tr *trial) writeWorkflow() {
 		cmd += fmt.Sprintf("sleep 0.0%d; ", tr.rnd.IntN(5))
 		if !k.nonIdem {
 			cmd += `echo "v=$PICOFLOW_TASK-ok" >> "$PICOFLOW_OUTPUT"; `
+			if tr.bigOutputs {
+				cmd += fmt.Sprintf(`{ printf pad=; head -c %d /dev/zero | tr '\0' x; echo; } >> "$PICOFLOW_OUTPUT"; `, 30000+tr.rnd.IntN(33000))
+			}
 		}
 		cmd += `echo "end $PICOFLOW_RUN_ID $PICOFLOW_TASK" >> "$T/ledger"`
 		q, _ := json.Marshal(cmd)
@@ -517,7 +522,12 @@ func (tr *trial) runCLI() {
 			return
 		}
 		p := tr.start("run", tr.file)
-		cut := tr.waitCut(p, true)
+		var cut bool
+		if tr.heldCuts != nil && tr.cutsLeft > 0 {
+			cut = tr.heldCut(p)
+		} else {
+			cut = tr.waitCut(p, true)
+		}
 		code := tr.wait(p)
 		if strings.Contains(p.stderr.String(), "journal repaired") {
 			tr.sum.repairs++ // a torn tail dropped
