@@ -52,34 +52,10 @@ func TestPowerCutHeldSync(t *testing.T) {
 // picoflow may need it to go on), and cuts the power. It reports whether
 // it cut (p may exit first).
 func (tr *trial) heldCut(p *proc) bool {
-	tr.fs.HoldSyncs()
-	pass := tr.rnd.IntN(2 + 2*len(tr.tasks)) // a run of n tasks fsyncs some 2n times
-	for passed := 0; ; {
-		n, changed := tr.fs.Waiting()
-		if n > 0 {
-			if passed == pass {
-				break
-			}
-			if !tr.fs.PassUnless(p.done) {
-				// An fsync counted held, and the process gone: its exit
-				// interrupted it (Go retries an fsync that EINTR ended,
-				// so only an exit does).
-				n, _ := tr.fs.Waiting()
-				tr.violation("picoflow exited %d with %d fsync(s) held\n--- stdout\n%s--- stderr\n%s", p.code, n, &p.stdout, &p.stderr)
-				tr.fs.Release()
-				return false
-			}
-			passed++
-			continue
-		}
-		select {
-		case <-changed:
-		case <-p.done:
-			tr.fs.Release()
-			return false
-		case <-time.After(time.Minute):
-			tr.t.Fatalf("seed %d: picoflow neither fsyncs nor exits\n--- stdout\n%s--- stderr\n%s", tr.seed, &p.stdout, &p.stderr)
-		}
+	if !tr.holdNth(p.done, func() string {
+		return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", p.code, &p.stdout, &p.stderr)
+	}) {
+		return false
 	}
 	target := len(tr.ledger()) + tr.rnd.IntN(4)
 	for i := 0; i < 200 && len(tr.ledger()) < target && !p.exited(); i++ {
@@ -90,6 +66,41 @@ func (tr *trial) heldCut(p *proc) bool {
 	*tr.heldCuts++
 	tr.powerCut()
 	return true
+}
+
+// holdNth holds every fsync from now on and lets them through one at a
+// time up to a random one, of the 2n or so of a run of n tasks, which it
+// holds. It reports false, with the gate open again, when the process
+// whose done it is exits first (what says how it ended).
+func (tr *trial) holdNth(done <-chan struct{}, what func() string) bool {
+	tr.fs.HoldSyncs()
+	pass := tr.rnd.IntN(2 + 2*len(tr.tasks))
+	for passed := 0; ; {
+		n, changed := tr.fs.Waiting()
+		if n > 0 {
+			if passed == pass {
+				return true
+			}
+			if !tr.fs.PassUnless(done) {
+				// An fsync counted held, and the process gone: only its
+				// exit ends one (Go retries an fsync that EINTR ended).
+				n, _ := tr.fs.Waiting()
+				tr.violation("picoflow exited with %d fsync(s) held: %s", n, what())
+				tr.fs.Release()
+				return false
+			}
+			passed++
+			continue
+		}
+		select {
+		case <-changed:
+		case <-done:
+			tr.fs.Release()
+			return false
+		case <-time.After(time.Minute):
+			tr.t.Fatalf("seed %d: picoflow neither fsyncs nor exits: %s", tr.seed, what())
+		}
+	}
 }
 
 // TestPowerCutSegmentRolls is TestPowerLoss with outputs of 30 to 63 KB
