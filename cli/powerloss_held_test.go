@@ -52,7 +52,8 @@ func TestPowerCutHeldSync(t *testing.T) {
 // picoflow may need it to go on), and cuts the power. It reports whether
 // it cut (p may exit first).
 func (tr *trial) heldCut(p *proc) bool {
-	if !tr.holdNth(p.done, func() string {
+	// A run of n tasks fsyncs some 2n times.
+	if !tr.holdNth(p.done, tr.rnd.IntN(2+2*len(tr.tasks)), func() string {
 		return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", p.code, &p.stdout, &p.stderr)
 	}) {
 		return false
@@ -68,13 +69,11 @@ func (tr *trial) heldCut(p *proc) bool {
 	return true
 }
 
-// holdNth holds every fsync from now on and lets them through one at a
-// time up to a random one, of the 2n or so of a run of n tasks, which it
-// holds. It reports false, with the gate open again, when the process
+// holdNth holds every fsync from now on and lets pass of them through,
+// one at a time, then holds the next. It reports false, with the gate open again, when the process
 // whose done it is exits first (what says how it ended).
-func (tr *trial) holdNth(done <-chan struct{}, what func() string) bool {
+func (tr *trial) holdNth(done <-chan struct{}, pass int, what func() string) bool {
 	tr.fs.HoldSyncs()
-	pass := tr.rnd.IntN(2 + 2*len(tr.tasks))
 	for passed := 0; ; {
 		n, changed := tr.fs.Waiting()
 		if n > 0 {
@@ -156,4 +155,27 @@ func TestPowerCutSegmentRolls(t *testing.T) {
 	}
 	t.Logf("%d trials, %d power cuts (%d with an fsync held), %d runs, %d resolves; %d segments at the ends; %d violations",
 		sum.trials, sum.cuts, held, sum.runs, sum.resolves, segs, sum.violations)
+}
+
+// daemonHeldCut holds a random fsync of the daemon p among its first ~30
+// (its scheduled runs of the trial's workflow), lets the tasks already
+// started go on for up to 200 ms, and cuts the power. It reports false
+// after a violation (the daemon exited).
+func (tr *trial) daemonHeldCut(p *proc) bool {
+	what := func() string { return fmt.Sprintf("daemon exit %d\n--- stderr\n%s", p.code, &p.stderr) }
+	if !tr.holdNth(p.done, tr.rnd.IntN(30), what) {
+		if !tr.t.Failed() {
+			tr.violation("%s", what())
+		}
+		return false
+	}
+	target := len(tr.ledger()) + tr.rnd.IntN(4)
+	for i := 0; i < 200 && len(tr.ledger()) < target && !p.exited(); i++ {
+		time.Sleep(time.Millisecond)
+	}
+	tr.fs.Cut()
+	tr.fs.Release()
+	*tr.heldCuts++
+	tr.powerCut()
+	return true
 }

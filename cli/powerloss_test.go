@@ -594,6 +594,12 @@ func (tr *trial) runDaemon() {
 		// Let it fire a few times, then cut at a random instant or right
 		// after a random fsync.
 		var fired <-chan struct{}
+		if tr.heldCuts != nil {
+			if tr.daemonHeldCut(p) {
+				continue
+			}
+			return
+		}
 		if tr.rnd.IntN(2) == 0 {
 			fired = tr.fs.CutAfterSyncs(1 + tr.rnd.IntN(60))
 		}

@@ -65,7 +65,7 @@ func heldSignal(t *testing.T, bin string, seed uint64, how string, sum *plStats)
 	c := startEnv(t, bin, []string{tr.marker()}, "run", tr.file, "--home", tr.home)
 	t.Cleanup(func() { tr.fs.Release() }) // before start's cleanup kills picoflow
 	what := func() string { return fmt.Sprintf("\n--- stdout\n%s--- stderr\n%s", &c.stdout, &c.stderr) }
-	held := tr.holdNth(c.done, what)
+	held := tr.holdNth(c.done, tr.rnd.IntN(2+2*len(tr.tasks)), what)
 	if held {
 		sendHeld(t, tr, c, how)
 	}
