@@ -42,7 +42,7 @@ func TestSignalsWithSyncHeld(t *testing.T) {
 		for i := range uint64(n) {
 			s := seed + i
 			ok := t.Run(fmt.Sprintf("%s-seed-%d", how, s), func(t *testing.T) {
-				if heldSignal(t, bin, s, how, &sum) {
+				if heldSignal(t, bin, s, how, -1, &sum) {
 					signalled++
 				}
 			})
@@ -51,13 +51,22 @@ func TestSignalsWithSyncHeld(t *testing.T) {
 			}
 		}
 	}
+	// Each of the first fsyncs of a new home held in turn: the home's
+	// layout's, the journal's first segment's, the first batch's.
+	for pass := range 4 {
+		t.Run(fmt.Sprintf("sigint-twice-fsync-%d", pass), func(t *testing.T) {
+			if heldSignal(t, bin, seed, "sigint-twice", pass, &sum) {
+				signalled++
+			}
+		})
+	}
 	t.Logf("%d trials, %d signalled with an fsync held, %d runs, %d resolves; %d violations",
 		sum.trials, signalled, sum.runs, sum.resolves, sum.violations)
 }
 
 // heldSignal runs one trial; it reports whether the signal came with an
 // fsync held (the run may end first).
-func heldSignal(t *testing.T, bin string, seed uint64, how string, sum *plStats) bool {
+func heldSignal(t *testing.T, bin string, seed uint64, how string, pass int, sum *plStats) bool {
 	tr := bareTrial(t, bin, seed, sum)
 	tr.tasks = tr.shape()
 	tr.writeWorkflow()
@@ -65,7 +74,10 @@ func heldSignal(t *testing.T, bin string, seed uint64, how string, sum *plStats)
 	c := startEnv(t, bin, []string{tr.marker()}, "run", tr.file, "--home", tr.home)
 	t.Cleanup(func() { tr.fs.Release() }) // before start's cleanup kills picoflow
 	what := func() string { return fmt.Sprintf("\n--- stdout\n%s--- stderr\n%s", &c.stdout, &c.stderr) }
-	held := tr.holdNth(c.done, tr.rnd.IntN(2+2*len(tr.tasks)), what)
+	if pass < 0 {
+		pass = tr.rnd.IntN(2 + 2*len(tr.tasks))
+	}
+	held := tr.holdNth(c.done, pass, what)
 	if held {
 		sendHeld(t, tr, c, how)
 	}
@@ -81,6 +93,9 @@ func heldSignal(t *testing.T, bin string, seed uint64, how string, sum *plStats)
 	}
 	if !want[code] {
 		tr.violation("%s with an fsync held: exit %d%s", how, code, what())
+	}
+	if code == ExitForced && !strings.Contains(c.stderrText(), "forced exit") {
+		tr.violation("the forced exit does not say so%s", what())
 	}
 	if how != "kill-9" { // a forced exit kills its tasks; a graceful one waits for them
 		for i := 0; len(processesWithEnv(tr.marker())) > 0; i++ {
