@@ -275,12 +275,29 @@ func (m *Main) takeWorkflow(g *globals, h home, wf *workflow.Workflow, verb stri
 		return heldJournal{}, nil, nil, err
 	}
 	m.onForce(func() {
-		synced := j.Freeze(freezeWait)
-		if j.ready() != nil || !synced {
+		// Both waits are bounded: a forced exit must exit, and a stalled
+		// file system may hold the journal's fsync or the new home's
+		// layout's (ready) for ever.
+		if !j.Freeze(freezeWait) || !readyWithin(j.ready, freezeWait) {
 			m.forceUnsynced.Store(true)
 		}
 	})
 	return j, st, func() { _ = j.ready(); j.Close() }, nil
+}
+
+// readyWithin reports whether ready returned nil within wait; it is left
+// running otherwise (the process is exiting).
+func readyWithin(ready func() error, wait time.Duration) bool {
+	done := make(chan error, 1)
+	go func() { done <- ready() }()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-t.C:
+		return false
+	}
 }
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {

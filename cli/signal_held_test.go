@@ -150,3 +150,20 @@ func sendHeld(t *testing.T, tr *trial, c *child, how string) {
 		tr.fs.Release()
 	}
 }
+
+// TestReadyWithinBounded: the forced exit's wait for a new home's layout
+// fsyncs ends after its bound when they never return (a stalled file
+// system), and reports their outcome when they do.
+func TestReadyWithinBounded(t *testing.T) {
+	never := make(chan struct{})
+	defer close(never)
+	if readyWithin(func() error { <-never; return nil }, 10*time.Millisecond) {
+		t.Error("readyWithin reported a layout that never synced as ready")
+	}
+	if !readyWithin(func() error { return nil }, time.Minute) {
+		t.Error("readyWithin did not report a synced layout")
+	}
+	if readyWithin(func() error { return syscall.EIO }, time.Minute) {
+		t.Error("readyWithin reported a failed layout as ready")
+	}
+}
