@@ -156,7 +156,11 @@ func appendMap(env []string, m, over map[string]string) []string {
 // of the loop's CPU on 1,000 `true` tasks); a goroutine that ran an
 // attempt has the stack an attempt needs. About as many goroutines wait
 // as attempts ran at once; they end with the loop (execute closes idle).
+// The attempt's context is the loop's killCtx when it spawns it: the loop
+// may replace killCtx later (the handlers' own, dag.go), and a worker
+// must not read the field.
 func (x *runner) spawn(l launch) {
+	l.ctx = x.killCtx
 	select {
 	case x.idle <- l:
 	default:
@@ -166,7 +170,7 @@ func (x *runner) spawn(l launch) {
 
 func (x *runner) worker(l launch) {
 	for ok := true; ok; l, ok = <-x.idle {
-		x.attempt(x.killCtx, l)
+		x.attempt(l.ctx, l)
 	}
 }
 

@@ -271,8 +271,9 @@ type launch struct {
 	logPath string
 	req     *executors.Request
 	gate    *startGate
-	spare   bool      // started ahead as the spare (spare.go)
-	made    time.Time // when the spare was started
+	spare   bool            // started ahead as the spare (spare.go)
+	made    time.Time       // when the spare was started
+	ctx     context.Context // the attempt's: killCtx when spawned (spawn)
 }
 
 // gateWord is what the loop tells an attempt waiting at its gate.
