@@ -137,7 +137,7 @@ if (cd "${repo_dir}" && go test ./engine -run '^$' -bench '^BenchmarkIndependent
     share '… the attempt log (`engine.(*logFiles).open`: reuse a free log, or create one)' '^github.com/picoflow/picoflow/engine.\(\*logFiles\).open$'
     share '… reading outputs (`engine.readOutputs`: the output probe)' '^github.com/picoflow/picoflow/engine.readOutputs$'
     share 'run loop: journal commits (write, fsync when needed)' '^github.com/picoflow/picoflow/journal.\(\*Journal\).commit$'
-    share '… fsync (`os.(*File).Sync`)' '^os.\(\*File\).Sync$'
+    share 'fsync (`os.(*File).Sync`: the commits that need one, and the sync window'\''s beside the loop)' '^os.\(\*File\).Sync$'
     share '… encoding of events (`journal.encodeEvent`)' '^github.com/picoflow/picoflow/journal.encodeEvent$'
     share 'allocation (`runtime.mallocgc`)' '^runtime.mallocgc$'
     share 'garbage collection (`runtime.gcBgMarkWorker`)' '^runtime.gcBgMarkWorker$'
