@@ -142,17 +142,18 @@ func (x *runner) syncIfDue(now time.Time) {
 	x.syncBehind()
 }
 
+// syncResult is the outcome of a syncBehind.
+type syncResult struct {
+	seq uint64 // every entry up to it is durable, unless err
+	err error
+}
+
 // syncBehind makes the entries written so far durable while the loop goes
 // on: results are handled, and the attempts they start launched, during
 // the fsync (a millisecond or more on an SD card), since those need none
 // (needsSync); what they write starts a new window. The loop takes the
 // outcome from x.synced (syncDone) before it returns (awaitSync).
 // Journal.Sync holds no append back meanwhile (journal/synctail.go).
-type syncResult struct {
-	seq uint64 // every entry up to it is durable, unless err
-	err error
-}
-
 func (x *runner) syncBehind() {
 	seq, j := x.r.LastSeq, x.e.opts.Journal
 	x.syncing = true
