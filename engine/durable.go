@@ -184,12 +184,8 @@ func (x *runner) awaitSync() {
 }
 
 // sync makes every entry written durable and observes the held events,
-// in the loop (the run's last one; syncBehind is for the window).
+// in the loop: the run's last one, once no syncBehind runs.
 func (x *runner) sync() error {
-	x.awaitSync()
-	if x.syncErr != nil {
-		return x.syncErr
-	}
 	if err := x.e.opts.Journal.Sync(); err != nil {
 		return fmt.Errorf("run %s: %w", x.r.ID, err)
 	}

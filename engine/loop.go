@@ -198,13 +198,10 @@ func (x *runner) loop(ctx context.Context) error {
 			if err := x.flush(nil); err != nil {
 				return err
 			}
-			if x.awaitSync(); x.syncErr != nil {
+			if x.awaitSync(); x.syncErr != nil || x.dur.since.IsZero() {
 				return x.syncErr
 			}
-			if !x.dur.since.IsZero() { // what is not durable yet, and its Observe
-				return x.sync()
-			}
-			return nil
+			return x.sync() // what is not durable yet, and its Observe
 		}
 		if err := x.commitAndLaunch(ctx, starts); err != nil {
 			return err

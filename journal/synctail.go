@@ -43,8 +43,8 @@ func (j *Journal) syncOutside() error {
 	j.wmu.Unlock()
 	err := j.fsync(f.Sync)
 	j.wmu.Lock()
-	if errors.Is(err, os.ErrClosed) { // dropped meanwhile: the tail may have changed
-		return j.syncOutsideAgain()
+	if errors.Is(err, os.ErrClosed) && j.log != nil { // dropped meanwhile: the tail may have changed
+		return j.syncOutside()
 	}
 	if err != nil {
 		if j.log == nil {
@@ -56,15 +56,6 @@ func (j *Journal) syncOutside() error {
 		j.unsynced = false
 	}
 	return nil
-}
-
-// syncOutsideAgain is syncOutside after the tail was dropped during its
-// fsync: what was written before is durable with this one.
-func (j *Journal) syncOutsideAgain() error {
-	if j.log == nil {
-		return j.closedErr("sync")
-	}
-	return j.syncOutside()
 }
 
 // openTail opens the tail segment for syncOutside, when it cannot change
