@@ -169,8 +169,17 @@ func parseParams(kvs []string, wf *workflow.Workflow) (map[string]string, error)
 // newEngine returns the engine of one run and the function that releases
 // its executors' pooled connections once the run is over.
 func (m *Main) newEngine(g *globals, h home, j heldJournal, wf *workflow.Workflow, ef execFlags) (*engine.Engine, func()) {
+	eng, sw, done := m.engineAhead(g, h, wf, ef)
+	m.attach(sw, j)
+	return eng, done
+}
+
+// engineAhead is newEngine before the workflow's journal is held: no
+// engine call but HeadStart may come before attach gave it the journal.
+func (m *Main) engineAhead(g *globals, h home, wf *workflow.Workflow, ef execFlags) (*engine.Engine, *startWatch, func()) {
 	m.smallRunGC(g, wf)
 	p := newProgress(m.Stdout, g, wf)
+	sw := &startWatch{p: p}
 	x := newExecSet(g.cfg, g.log)
 	cancels := engine.NewCancels()
 	stop := make(chan struct{})
@@ -184,14 +193,9 @@ func (m *Main) newEngine(g *globals, h home, j heldJournal, wf *workflow.Workflo
 			}
 		}
 	}()
-	m.onForce(func() { // after the journal's Freeze (takeWorkflow)
-		if !m.forceUnsynced.Load() {
-			p.forced()
-		}
-	})
 	return engine.New(engine.Options{
 		Cancels:     cancels,
-		Journal:     startWatch{Journal: j.Journal, p: p, ready: j.ready},
+		Journal:     sw,
 		Executors:   x.byType,
 		Redact:      x.secrets.Redact,
 		Env:         x.env,
@@ -202,7 +206,18 @@ func (m *Main) newEngine(g *globals, h home, j heldJournal, wf *workflow.Workflo
 		Grace:       ef.grace,
 		SyncWindow:  globalConfig(g).Resources.SyncWindow,
 		LazyStart:   true, // nobody waits for a foreground run's start: its first fsync carries it
-	}), func() { close(stop); x.close() }
+	}), sw, func() { close(stop); x.close() }
+}
+
+// attach gives the engine of sw the journal takeWorkflow returned, before
+// the engine runs anything.
+func (m *Main) attach(sw *startWatch, j heldJournal) {
+	sw.Journal, sw.ready = j.Journal, j.ready
+	m.onForce(func() { // after the journal's Freeze (takeWorkflow)
+		if !m.forceUnsynced.Load() {
+			sw.p.forced()
+		}
+	})
 }
 
 // execSet is the executor of every task type in this build, each behind
@@ -302,11 +317,21 @@ func readyWithin(ready func() error, wait time.Duration) bool {
 
 func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflow, params map[string]string, fresh bool, ef execFlags) error {
 	h := home(g.home)
+	// The engine first, and the first task's shell started ahead, while
+	// the journal opens: most runs are new runs (engine.HeadStart).
+	eng, sw, done := m.engineAhead(g, h, wf, ef)
+	defer done()
+	var hs *engine.HeadStart
+	if !fresh {
+		hs = eng.HeadStart(wf, params)
+	}
+	defer hs.Dismiss() // unless the run took it
 	j, st, release, err := m.takeWorkflow(g, h, wf, "run", nil)
 	if err != nil {
 		return err
 	}
 	defer release()
+	m.attach(sw, j)
 
 	var prev *engine.Run
 	for _, r := range st.Interrupted() {
@@ -314,8 +339,6 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 			prev = r
 		}
 	}
-	eng, done := m.newEngine(g, h, j, wf, ef)
-	defer done()
 	// A signal while the file was read or the journal opened and replayed:
 	// nothing new is journaled, nothing started (the engine checks again,
 	// up to each task's start).
@@ -335,6 +358,7 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 				done++
 			}
 		}
+		hs.Dismiss()
 		fmt.Fprintf(m.Stdout, "resuming run %s (%d of %d tasks already done)\n", prev.ID, done, len(wf.Tasks))
 		err = eng.Resume(ctx, wf, prev)
 		return runOutcome(ctx, prev, err)
@@ -354,7 +378,7 @@ func (m *Main) runWorkflow(ctx context.Context, g *globals, wf *workflow.Workflo
 			return err
 		}
 	}
-	r, err := eng.Start(ctx, wf, params, "manual")
+	r, err := eng.StartHead(ctx, wf, params, "manual", hs)
 	return runOutcome(ctx, r, err)
 }
 

@@ -183,7 +183,10 @@ func (x *runner) worker(l launch) {
 func (x *runner) attempt(ctx context.Context, l launch) {
 	i, req := l.task, l.req
 	a := attemptResult{task: i, attempt: req.Attempt}
-	f, err := x.logs.open(l.logPath)
+	f, err := l.log, error(nil)
+	if f == nil {
+		f, err = x.logs.open(l.logPath)
+	}
 	ex := x.e.opts.Executors[x.wf.Tasks[i].Type()]
 	clock := x.e.opts.Clock
 	var start time.Time

@@ -134,7 +134,7 @@ func (e *Engine) CancelStopped(ctx context.Context, wf *workflow.Workflow, r *Ru
 	} else if err := e.commit(r, finishRunning(wf, r, e.opts.Clock())); err != nil {
 		return fmt.Errorf("cancel run %s: %w", r.ID, err)
 	}
-	return e.execute(ctx, wf, r)
+	return e.execute(ctx, wf, r, nil)
 }
 
 // finishRunning journals the attempts of a run that a dead process left

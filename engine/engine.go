@@ -136,9 +136,24 @@ func (e *Engine) Start(ctx context.Context, wf *workflow.Workflow, params map[st
 // StartFired is Start for a run a schedule fired: its RunStarted records
 // the fire time it was due at (zero: none).
 func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params map[string]string, trigger string, fire time.Time) (*Run, error) {
+	return e.start(ctx, wf, params, trigger, fire, nil)
+}
+
+// StartHead is Start for the run hs was started ahead for (HeadStart,
+// with the same wf and params): the run has hs's id, and its first batch
+// takes hs's attempt. hs nil: Start.
+func (e *Engine) StartHead(ctx context.Context, wf *workflow.Workflow, params map[string]string, trigger string, hs *HeadStart) (*Run, error) {
+	return e.start(ctx, wf, params, trigger, time.Time{}, hs)
+}
+
+func (e *Engine) start(ctx context.Context, wf *workflow.Workflow, params map[string]string, trigger string, fire time.Time, hs *HeadStart) (*Run, error) {
 	now := e.opts.Clock()
+	id := hs.runID()
+	if id == "" {
+		id = e.opts.NewRunID(now)
+	}
 	ev := &journal.Event{
-		Type: journal.RunStarted, Time: now.UnixNano(), Run: e.opts.NewRunID(now),
+		Type: journal.RunStarted, Time: now.UnixNano(), Run: id,
 		Workflow: wf.Name, DefHash: wf.Hash, Definition: wf.Definition(), Source: wf.Source,
 		Trigger: trigger, Params: params,
 	}
@@ -151,18 +166,20 @@ func (e *Engine) StartFired(ctx context.Context, wf *workflow.Workflow, params m
 		appendEv = e.opts.Journal.AppendLazy
 	}
 	if err := appendEv(ev); err != nil {
+		hs.Dismiss()
 		return nil, fmt.Errorf("start run: %w", err)
 	}
 	s := NewState()
 	if err := s.Apply(ev); err != nil {
+		hs.Dismiss()
 		return nil, err
 	}
 	r := s.Runs[ev.Run]
 	if lazy {
-		return r, e.execute(ctx, wf, r, ev) // held until the loop's first fsync
+		return r, e.execute(ctx, wf, r, hs, ev) // held until the loop's first fsync
 	}
 	e.observe(r, ev)
-	return r, e.execute(ctx, wf, r)
+	return r, e.execute(ctx, wf, r, hs)
 }
 
 // KillLeftovers SIGKILLs the process groups still running tasks of run, an
@@ -203,7 +220,7 @@ func (e *Engine) Resume(ctx context.Context, wf *workflow.Workflow, r *Run) erro
 	if err := e.commit(r, evs); err != nil {
 		return fmt.Errorf("resume run %s: %w", r.ID, err)
 	}
-	return e.execute(ctx, wf, r)
+	return e.execute(ctx, wf, r, nil)
 }
 
 func (e *Engine) observe(r *Run, ev *journal.Event) {

@@ -99,10 +99,45 @@ type runner struct {
 // execute runs r's loop. held are the run's events written without an
 // fsync before it (a lazy run_started): observed once durable, like the
 // loop's own.
-func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, held ...*journal.Event) error {
+func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, hs *HeadStart, held ...*journal.Event) error {
 	if err := sameDefinition(wf, r); err != nil {
+		hs.Dismiss()
 		return err
 	}
+	var x *runner
+	if hs != nil && hs.x != nil {
+		x, hs.x = hs.x, nil
+		x.r = r
+	} else {
+		x = e.newRunner(wf, r)
+		x.killCtx, x.kill = newKillCtx()
+		x.idle = make(chan launch)
+	}
+	defer close(x.idle) // the loop returns once every attempt has reported
+	defer func() { x.kill() }()
+	x.dur.held = held
+	if len(held) > 0 {
+		x.dur.since = e.opts.Clock() // the sync window runs from now
+	}
+	// Only once the run_started is written (to the file, durable or not):
+	// gc takes a log directory whose run no journal holds for one a power
+	// cut left behind (cli/gc_orphans.go).
+	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
+		x.settleSpare()
+		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
+	}
+	x.placeHead()
+	if c := e.opts.Cancels; c != nil {
+		var unregister func()
+		x.cancelC, unregister = c.register(r.ID)
+		defer unregister()
+	}
+	x.init()
+	return x.loop(ctx)
+}
+
+// newRunner returns the loop of run r of wf, not started.
+func (e *Engine) newRunner(wf *workflow.Workflow, r *Run) *runner {
 	n := len(wf.Tasks)
 	x := &runner{
 		e: e, wf: wf, r: r,
@@ -111,10 +146,7 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, hel
 		queued:  make([]bool, n),
 		tallies: make([]Tally, n),
 		logDir:  runLogDir(e.opts.LogDir, wf.Name, r.ID),
-		dur:     durability{ended: make([]uint64, n), held: held},
-	}
-	if len(held) > 0 {
-		x.dur.since = e.opts.Clock() // the sync window runs from now
+		dur:     durability{ended: make([]uint64, n)},
 	}
 	// At most maxParallel attempts are in flight, each sends one result
 	// and at most one TaskProcess: channels that size never block an
@@ -123,21 +155,7 @@ func (e *Engine) execute(ctx context.Context, wf *workflow.Workflow, r *Run, hel
 	x.results = make(chan attemptResult, inflight+1) // and the spare's (spare.go)
 	x.synced = make(chan syncResult, 1)
 	x.procs = make(chan *journal.Event, inflight)
-	// Only once the run_started is written (to the file, durable or not):
-	// gc takes a log directory whose run no journal holds for one a power
-	// cut left behind (cli/gc_orphans.go).
-	if err := os.MkdirAll(x.logDir, 0o750); err != nil {
-		return fmt.Errorf("run %s: log dir: %w", r.ID, err)
-	}
-	if c := e.opts.Cancels; c != nil {
-		var unregister func()
-		x.cancelC, unregister = c.register(r.ID)
-		defer unregister()
-	}
-	x.init()
-	x.idle = make(chan launch)
-	defer close(x.idle) // the loop returns once every attempt has reported
-	return x.loop(ctx)
+	return x
 }
 
 func newKillCtx() (context.Context, context.CancelFunc) {
@@ -167,8 +185,6 @@ func (x *runner) grace() time.Duration {
 // loop runs the run to its end: each turn commits one batch of events
 // (results, skips, starts), launches the attempts it started, and waits.
 func (x *runner) loop(ctx context.Context) error {
-	x.killCtx, x.kill = newKillCtx()
-	defer func() { x.kill() }()
 	defer x.awaitSync() // no sync outlives the loop
 	x.stop = ctx.Done()
 	for {
@@ -271,6 +287,7 @@ type launch struct {
 	spare   bool            // started ahead as the spare (spare.go)
 	made    time.Time       // when the spare was started
 	ctx     context.Context // the attempt's: killCtx when spawned (spawn)
+	log     *os.File        // a head start's, opened ahead (headstart.go); nil: the attempt opens it
 }
 
 // gateWord is what the loop tells an attempt waiting at its gate.

@@ -107,7 +107,7 @@ func (e *Engine) Rerun(ctx context.Context, wf *workflow.Workflow, orig *Run, re
 	for _, ev := range evs {
 		e.observe(r, ev)
 	}
-	return r, e.execute(ctx, wf, r)
+	return r, e.execute(ctx, wf, r, nil)
 }
 
 // reusedEvent is the TaskFinished that gives task the final result it had
