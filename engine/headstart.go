@@ -106,6 +106,9 @@ func (h *HeadStart) Dismiss() {
 	x.kill()
 }
 
+// linkLog is linkUnnamed; tests make it fail.
+var linkLog = linkUnnamed
+
 // placeHead links the head start's log to its path, now that the run's
 // log directory exists; if it cannot, the head start is dismissed and its
 // task starts as any launch.
@@ -114,7 +117,7 @@ func (x *runner) placeHead() {
 	if s == nil || s.log == nil {
 		return
 	}
-	if err := linkUnnamed(s.log, s.logPath); err != nil {
+	if err := linkLog(s.log, s.logPath); err != nil {
 		x.e.log.Warn("no head start: its log could not be linked", "path", s.logPath, "err", err)
 		x.settleSpare()
 	}
