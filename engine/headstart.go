@@ -58,7 +58,7 @@ func (e *Engine) HeadStart(wf *workflow.Workflow, params map[string]string) *Hea
 	now := e.opts.Clock()
 	r := &Run{ID: e.opts.NewRunID(now), Workflow: wf.Name, Params: params}
 	x := e.newRunner(wf, r)
-	l := launch{task: i, attempt: 1, logPath: x.logPath(i, 1), gate: newStartGate(), spare: true, made: now}
+	l := launch{task: i, attempt: 1, logPath: x.logPath(i, 1), gate: newStartGate(), spare: true, made: now, after: -1}
 	f, err := openUnnamed(filepath.Dir(x.logDir), l.logPath)
 	if err != nil {
 		return nil

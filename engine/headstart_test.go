@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -136,14 +137,14 @@ func TestHeadStartStale(t *testing.T) {
 	t.Parallel()
 	h := newHome(t)
 	wf := parse(t, headWF(t, h))
-	var late time.Duration
-	eng := h.engine(func(o *Options) { o.Clock = func() time.Time { return time.Now().Add(late) } })
+	var late atomic.Int64
+	eng := h.engine(func(o *Options) { o.Clock = func() time.Time { return time.Now().Add(time.Duration(late.Load())) } })
 	hs := eng.HeadStart(wf, nil)
 	if hs == nil {
 		t.Fatal("no head start")
 	}
 	pid := waitSpare(t, h, "a")
-	late = 2 * spareFresh // before StartHead: no goroutine of the engine reads the clock meanwhile
+	late.Store(int64(2 * spareFresh))
 	r, err := eng.StartHead(context.Background(), wf, nil, "manual", hs)
 	if err != nil {
 		t.Fatalf("StartHead: %v", err)

@@ -79,6 +79,8 @@ type runner struct {
 	// have not reported yet.
 	ahead     *launch
 	dismissed int
+	// noSuccessor: a successor spare went stale; this run makes no more.
+	noSuccessor bool
 	// syncing: a window's sync runs on its goroutine (syncBehind), which
 	// reports on synced; syncErr is its error, which ends the run.
 	syncing bool
@@ -224,7 +226,7 @@ func (x *runner) loop(ctx context.Context) error {
 		}
 		// After the launches, so that none waits for this fsync.
 		x.syncIfDue(x.e.opts.Clock())
-		x.prespawn()
+		x.prespawn(starts)
 		x.wait(slotC, now)
 	}
 }
@@ -288,6 +290,7 @@ type launch struct {
 	made    time.Time       // when the spare was started
 	ctx     context.Context // the attempt's: killCtx when spawned (spawn)
 	log     *os.File        // a head start's, opened ahead (headstart.go); nil: the attempt opens it
+	after   int             // a spare's: the running task whose end it was made ahead of (spare.go); -1: none
 }
 
 // gateWord is what the loop tells an attempt waiting at its gate.

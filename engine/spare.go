@@ -41,22 +41,58 @@ import (
 const spareFresh = 200 * time.Millisecond
 
 // prespawn starts the spare when every slot is taken and the head of the
-// ready queue is a task whose executor gates.
-func (x *runner) prespawn() {
-	if x.ahead != nil || x.stopping || x.canceling || len(x.ready) == 0 || x.running < x.maxParallel() {
+// ready queue is a task whose executor gates; or, when the batch just
+// committed started the one attempt that runs and nothing else is ready
+// (a chain), for the task its success makes ready next (successor).
+func (x *runner) prespawn(starts []launch) {
+	if x.ahead != nil || x.stopping || x.canceling {
 		return
 	}
-	i := x.ready[0]
+	switch {
+	case len(x.ready) > 0 && x.running >= x.maxParallel():
+		x.spareFor(x.ready[0], -1)
+	case len(x.ready) == 0 && x.retries.Len() == 0 && x.running == 1 && len(starts) == 1 && !x.noSuccessor:
+		if d := x.successor(starts[0].task); d >= 0 {
+			x.spareFor(d, starts[0].task)
+		}
+	}
+}
+
+// spareFor starts the spare for task i, made ahead of the end of task
+// after (-1: none), unless its executor does not gate or it reads at its
+// fork what may change meanwhile.
+func (x *runner) spareFor(i, after int) {
 	t := x.wf.Tasks[i]
 	if ex := x.e.opts.Executors[t.Type()]; t.IsHandler() || ex == nil || !executors.Gates(ex) || readsAtFork(t, x.wf.Env, x.r.Params) {
 		return
 	}
 	attempt := int(x.view(i).Attempt) + 1
 	l := launch{task: i, attempt: attempt, logPath: x.logPath(i, attempt), gate: newStartGate(),
-		spare: true, made: x.e.opts.Clock()}
+		spare: true, made: x.e.opts.Clock(), after: after}
 	l.req = x.request(i, attempt)
 	x.ahead = &l
 	x.spawn(l)
+}
+
+// successor returns the task that running task i's success makes the
+// first of the ready queue (settled decides i's dependents in this
+// order), when its other upstream tasks have all ended; -1: none. Its
+// spare's environment has none of i's outputs: checkSpare lets it go if
+// i passes some on.
+func (x *runner) successor(i int) int {
+	u := Upstream{Name: x.wf.Tasks[i].Name, Outcome: OutcomeSuccess}
+	for _, d32 := range x.wf.Downstream(i) {
+		d := int(d32)
+		if x.view(d).Status != Pending || x.queued[d] || x.tallies[d].Open != 1 {
+			continue
+		}
+		tl := x.tallies[d] // a copy: Add copies the names it changes
+		tl.Ended(u)
+		if v, _ := DecideTally(x.wf.Tasks[d].Rule(), tl); v == VerdictRun {
+			return d
+		}
+	}
+	return -1
 }
 
 // takeSpare returns the spare when it is attempt number attempt of task i.
@@ -81,9 +117,18 @@ func (x *runner) checkSpare() {
 	s := x.ahead
 	switch {
 	case s == nil:
-	case x.stopping || x.canceling || len(x.ready) == 0 || x.ready[0] != s.task:
+	case x.stopping || x.canceling:
 		x.dismissSpare()
+	case s.after >= 0 && x.view(s.after).Status == Running:
+		// A successor spare whose upstream task still runs.
+	case len(x.ready) == 0 || x.ready[0] != s.task:
+		x.dismissSpare()
+	case s.after >= 0 && len(x.view(s.after).Outputs()) > 0:
+		x.settleSpare() // its environment lacks them
 	case x.e.opts.Clock().Sub(s.made) > spareFresh:
+		// Tasks that run this long gain nothing from a spare, and each
+		// successor spare of a chain of them would be a fork wasted.
+		x.noSuccessor = x.noSuccessor || s.after >= 0
 		x.settleSpare()
 	}
 }
