@@ -1,12 +1,17 @@
 package cli
 
 import (
+	"encoding/json"
+	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -402,4 +407,248 @@ func TestHeadStartSignal(t *testing.T) {
 			checkLogDir(t, home, "hssig")
 		})
 	}
+}
+
+// TestHeadStartWarmRuns: twenty runs of a one-task workflow in a warm
+// home (the first held at its head start longer than a spare stays
+// fresh: its task starts as any launch, in the path the head start's log
+// was linked to): each run's log is where its task_started says, with the
+// task's output, `picoflow logs` prints it, the ledger has a line per
+// run, and history --json has each run, succeeded at its first attempt.
+func TestHeadStartWarmRuns(t *testing.T) {
+	bin := testBinary(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "hswarm", "",
+		spec{name: "a", cmd: `echo "out $PICOFLOW_RUN_ID"; echo a >> "$T/ledger"`})
+	warm := runOK(t, bin, home, file)
+	if err := os.Remove(filepath.Join(dir, "ledger")); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	ids := []string{warm}
+	for i := range n {
+		if i == 0 {
+			hold := holdStart(t, home)
+			c := start(t, bin, "run", "--home", home, file)
+			headShell(t, c, dir, "a", filepath.Join(home, "logs", "hswarm"))
+			hold.release()
+			if code := c.wait(t); code != ExitOK {
+				t.Fatalf("held run: exit %d\n%s%s", code, &c.stdout, &c.stderr)
+			}
+			ids = append(ids, runIDOf(t, c.stdout.String()))
+			continue
+		}
+		ids = append(ids, runOK(t, bin, home, file))
+	}
+	if got := readLedger(t, dir); len(got) != n {
+		t.Errorf("ledger has %d lines after %d runs", len(got), n)
+	}
+	logPath := map[string]string{}
+	for _, ev := range homeEvents(t, home) {
+		if ev.Type == journal.TaskStarted {
+			if logPath[ev.Run] != "" {
+				t.Errorf("run %s: a second task_started (%s %d)", ev.Run, ev.Task, ev.Attempt)
+			}
+			logPath[ev.Run] = ev.LogPath
+		}
+	}
+	for _, id := range ids {
+		want := "out " + id + "\n"
+		if b, err := os.ReadFile(logPath[id]); err != nil || string(b) != want {
+			t.Errorf("run %s: log %q: %q %v, want %q", id, logPath[id], b, err, want)
+		}
+		r := binCLI(t, bin, "logs", "--home", home, "hswarm", "a", "--run", id)
+		if r.code != ExitOK || r.stdout != want {
+			t.Errorf("picoflow logs --run %s: exit %d, %q, want %q", id, r.code, r.stdout, want)
+		}
+	}
+	var hist []struct {
+		RunID  string `json:"run_id"`
+		Status string `json:"status"`
+		Tasks  []struct {
+			Status   string `json:"status"`
+			Attempts int    `json:"attempts"`
+		} `json:"tasks"`
+	}
+	r := binCLI(t, bin, "history", "--home", home, "--json", "--limit", "0")
+	if r.code != ExitOK {
+		t.Fatalf("history: exit %d %s", r.code, r.stderr)
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &hist); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, h := range hist {
+		seen[h.RunID] = true
+		if h.Status != "success" || len(h.Tasks) != 1 || h.Tasks[0].Status != "success" || h.Tasks[0].Attempts != 1 {
+			t.Errorf("history: run %s: %+v", h.RunID, h)
+		}
+	}
+	if len(hist) != len(ids) {
+		t.Errorf("history has %d runs, want %d", len(hist), len(ids))
+	}
+	for _, id := range ids {
+		if !seen[id] {
+			t.Errorf("history lacks run %s", id)
+		}
+	}
+	checkLogDir(t, home, "hswarm")
+}
+
+// binCLI runs a command line of the binary to its end.
+func binCLI(t *testing.T, bin string, args ...string) result {
+	t.Helper()
+	c := start(t, bin, args...)
+	code := c.wait(t)
+	return result{code, c.stdout.String(), c.stderr.String()}
+}
+
+// holdsFile waits until process pid has path open.
+func holdsFile(t *testing.T, c *child, path string) {
+	t.Helper()
+	fds := "/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/fd"
+	c.waitFor(t, "picoflow to open "+path, func() bool {
+		ents, _ := os.ReadDir(fds)
+		for _, e := range ents {
+			if l, _ := os.Readlink(filepath.Join(fds, e.Name())); l == path {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestHeadStartIneligible: a first task that may have no head start (its
+// fork reads what may change: workdir:, user:, a ${secret:...}; an
+// executor that does not gate: http) gets none, and runs once per run; so
+// does a run with --fresh after an interrupted run.
+func TestHeadStartIneligible(t *testing.T) {
+	bin := testBinary(t)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		fmt.Fprintln(w, "{}")
+	}))
+	defer srv.Close()
+	shell := func(cmd, extra string) string {
+		return "  - name: a\n    type: shell\n    config: {command: " + strconv.Quote(cmd) + extra + "}\n"
+	}
+	led := `echo a >> "$T/ledger"`
+	for _, tc := range []struct {
+		name, task, cfg string
+		env             []string
+		root            bool
+		ran             func(dir string) int
+	}{
+		{name: "workdir", task: shell(`pwd > "$T/wd"; `+led, ", workdir: WORK")},
+		{name: "secret", task: shell(led, "") + "    env: {X: \"${secret:tok}\"}\n",
+			cfg: "secrets:\n  tok: {env: PF_HS_TOK}\n", env: []string{"PF_HS_TOK=s3"}},
+		{name: "user", task: shell(`id -un`, "") + "    user: nobody\n", root: true},
+		{name: "http", task: "  - name: a\n    type: http\n    config: {url: " + strconv.Quote(srv.URL) + "}\n",
+			ran: func(string) int { return int(hits.Load()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.root && os.Getuid() != 0 {
+				t.Skip("user: needs root")
+			}
+			hits.Store(0)
+			dir := t.TempDir()
+			home := filepath.Join(dir, "home")
+			if err := os.MkdirAll(filepath.Join(dir, "work"), 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(home, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte(tc.cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			task := strings.ReplaceAll(tc.task, "WORK", strconv.Quote(filepath.Join(dir, "work")))
+			src := "name: hsnot\nenv: {T: " + strconv.Quote(dir) + "}\ntasks:\n" + task
+			file := filepath.Join(dir, "hsnot.yaml")
+			if err := os.WriteFile(file, []byte(src), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			ran := tc.ran
+			if ran == nil {
+				ran = func(dir string) int { return len(readLedger(t, dir)) }
+			}
+			if tc.root { // nobody cannot write the ledger: its log says it ran
+				ran = func(string) int { return countType(home, "hsnot", journal.TaskFinished) }
+			}
+			runAt := func(held bool) {
+				t.Helper()
+				var hold *startHold
+				if held {
+					hold = holdStart(t, home)
+				}
+				c := startEnv(t, bin, tc.env, "run", "--home", home, file)
+				if hold != nil {
+					holdsFile(t, c, filepath.Join(home, "upgrade.lock"))
+					if g := gatedShells(dir); len(g) != 0 {
+						t.Errorf("shells %v wait at their gate before the journal: a head start of an ineligible task", g)
+					}
+					hold.release()
+				}
+				if code := c.wait(t); code != ExitOK {
+					t.Fatalf("exit %d\n%s%s", code, &c.stdout, &c.stderr)
+				}
+			}
+			for i, held := range []bool{false, true, false} {
+				runAt(held)
+				if got := ran(dir); got != i+1 {
+					t.Errorf("after %d runs the task ran %d times", i+1, got)
+				}
+			}
+			if tc.root {
+				b, err := os.ReadFile(lastLog(t, home))
+				if err != nil || string(b) != "nobody\n" {
+					t.Errorf("user task's log: %q %v", b, err)
+				}
+			}
+			checkLogDir(t, home, "hsnot")
+		})
+	}
+	t.Run("fresh", func(t *testing.T) {
+		dir := t.TempDir()
+		home := filepath.Join(dir, "home")
+		file := writeWorkflow(t, dir, "hsfresh", "",
+			spec{name: "a", cmd: ledger("a")},
+			spec{name: "b", deps: []string{"a"}, cmd: `echo $$ > "$T/pgid"; [ -e "$T/again" ] && exit 0; exec sleep 120`})
+		id := killedRun(t, bin, home, file, filepath.Join(dir, "pgid"))
+		if err := os.WriteFile(filepath.Join(dir, "again"), nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		hold := holdStart(t, home)
+		c := start(t, bin, "run", "--home", home, "--fresh", file)
+		holdsFile(t, c, filepath.Join(home, "upgrade.lock"))
+		if g := gatedShells(dir); len(g) != 0 {
+			t.Errorf("shells %v wait at their gate before the journal: a head start with --fresh", g)
+		}
+		hold.release()
+		if code := c.wait(t); code != ExitOK {
+			t.Fatalf("--fresh: exit %d\n%s%s", code, &c.stdout, &c.stderr)
+		}
+		if !strings.Contains(c.stdout.String(), "interrupted run "+id+" marked canceled") {
+			t.Errorf("--fresh did not cancel %s:\n%s", id, &c.stdout)
+		}
+		if got := readLedger(t, dir); len(got) != 2 {
+			t.Errorf("ledger %v, want 2 lines (the killed run's a, the fresh run's)", got)
+		}
+		noneLeft(t, dir, "after --fresh")
+		checkLogDir(t, home, "hsfresh")
+	})
+}
+
+// lastLog is the log path of the journal's last task_started.
+func lastLog(t *testing.T, home string) string {
+	t.Helper()
+	p := ""
+	for _, ev := range homeEvents(t, home) {
+		if ev.Type == journal.TaskStarted {
+			p = ev.LogPath
+		}
+	}
+	return p
 }
