@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/picoflow/picoflow/journal"
 )
@@ -651,4 +652,82 @@ func lastLog(t *testing.T, home string) string {
 		}
 	}
 	return p
+}
+
+// TestHeadStartKillAnywhere: picoflow killed with -9 (or, one trial in
+// three, SIGINT) at a random moment of a warm run's first milliseconds,
+// where the head start waits while the journal opens, then run again.
+// After each kill: no shell of it stays at its gate and nothing of it
+// runs on; HOME/logs/WF holds only directories of runs the journal holds;
+// every ledger line (the task's run id) names a run the journal holds,
+// and no run's task ran more often than the journal started it. The
+// delays are the attack's aim, not a wait for anything.
+// PICOFLOW_HEADSTART_TRIALS sets the number of trials (default 30).
+func TestHeadStartKillAnywhere(t *testing.T) {
+	bin := testBinary(t)
+	trials, _, rnd := tortureRand(t, "PICOFLOW_HEADSTART", "TRIALS", 30, "TestHeadStartKillAnywhere", 0x6a09e667f3bcc908)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "hsany", "",
+		spec{name: "a", cmd: `echo "$PICOFLOW_RUN_ID" >> "$T/ledger"`},
+		spec{name: "b", deps: []string{"a"}, cmd: `true`})
+	t0 := time.Now()
+	runOK(t, bin, home, file)
+	span := time.Since(t0) // a whole run: the kills land all over it
+	kills := map[string]int{}
+	runs := 0
+	for trial := range trials {
+		c := start(t, bin, "run", "--home", home, file)
+		time.Sleep(time.Duration(rnd.Int64N(int64(span))))
+		sig, what := os.Signal(syscall.SIGKILL), "kill-9"
+		if rnd.IntN(3) == 0 {
+			sig, what = syscall.SIGINT, "sigint"
+		}
+		if err := c.cmd.Process.Signal(sig); err == nil {
+			kills[what]++
+		}
+		code := c.wait(t)
+		if sig == syscall.SIGINT && code != ExitOK && code != ExitInterrupted && code != -1 { // -1: before its handler
+			t.Fatalf("trial %d: SIGINT: exit %d\n%s%s", trial, code, &c.stdout, &c.stderr)
+		}
+		noneLeft(t, dir, fmt.Sprintf("trial %d, after %s", trial, what))
+		n := checkAnywhere(t, home, dir, trial)
+		kills[fmt.Sprintf("runs-after-%s:%v", what, n > runs)]++
+		runs = n
+	}
+	runOK(t, bin, home, file) // resumes what the last kill left, if anything
+	checkAnywhere(t, home, dir, trials)
+	t.Logf("%d trials: %v", trials, kills)
+}
+
+// checkAnywhere checks the home after a trial and returns how many runs
+// the journal holds.
+func checkAnywhere(t *testing.T, home, dir string, trial int) int {
+	t.Helper()
+	runs := map[string]bool{}
+	starts := map[string]int{}
+	for _, ev := range homeEvents(t, home) {
+		switch {
+		case ev.Type == journal.RunStarted:
+			runs[ev.Run] = true
+		case ev.Type == journal.TaskStarted && ev.Task == "a":
+			starts[ev.Run]++
+		}
+	}
+	for id, n := range count(readLedger(t, dir)) {
+		if n > starts[id] {
+			t.Errorf("trial %d: a of run %s ran %d time(s); the journal started it %d time(s) (run journaled: %v)",
+				trial, id, n, starts[id], runs[id])
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(home, "logs", "hsany"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !runs[e.Name()] {
+			t.Errorf("trial %d: HOME/logs/hsany holds %s, no run the journal holds", trial, e.Name())
+		}
+	}
+	return len(runs)
 }
