@@ -731,3 +731,76 @@ func checkAnywhere(t *testing.T, home, dir string, trial int) int {
 	}
 	return len(runs)
 }
+
+// TestHeadStartNotResumed: an interrupted run waits, and the next
+// `picoflow run` neither resumes it nor starts a new run: the definition
+// changed (exit 6), or a SIGINT came while the head start waited (exit
+// 3). The head start is dismissed unrun, only the interrupted run's
+// leftover task lives on, nothing new is in HOME/logs, and the run is
+// resumed afterwards with a ran once.
+func TestHeadStartNotResumed(t *testing.T) {
+	bin := testBinary(t)
+	for _, tc := range []struct {
+		name string
+		want int
+	}{{"changed", ExitChanged}, {"sigint", ExitInterrupted}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			home := filepath.Join(dir, "home")
+			b := spec{name: "b", deps: []string{"a"}, cmd: `echo $$ > "$T/pgid"; [ -e "$T/again" ] && exit 0; exec sleep 120`}
+			file := writeWorkflow(t, dir, "hsnotres", "", spec{name: "a", cmd: ledger("a")}, b)
+			def, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := killedRun(t, bin, home, file, filepath.Join(dir, "pgid"))
+			if tc.name == "changed" {
+				writeWorkflow(t, dir, "hsnotres", "", spec{name: "a", cmd: ledger("a") + " # changed"}, b)
+			}
+			tree := logTree(t, home)
+			hold := holdStart(t, home)
+			c := start(t, bin, "run", "--home", home, file)
+			pid, hsID := headShell(t, c, dir, "a", filepath.Join(home, "logs", "hsnotres"))
+			if tc.name == "sigint" {
+				if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
+					t.Fatal(err)
+				}
+				c.waitFor(t, "the graceful stop notice", func() bool { return strings.Contains(c.stderrText(), "stopping gracefully") })
+			}
+			hold.release()
+			if code := c.wait(t); code != tc.want {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tc.want, &c.stdout, &c.stderr)
+			}
+			gone(t, pid, "the head start's shell to exit")
+			for _, p := range processesWithEnv("T=" + dir) {
+				if r := procEnv(p)["PICOFLOW_RUN_ID"]; r != "" && r != id {
+					t.Errorf("process %d of run %s is alive; only the interrupted run's leftover may be", p, r)
+				}
+			}
+			if got := readLedger(t, dir); len(got) != 1 {
+				t.Errorf("ledger %v, want 1 line (the head start ran?)", got)
+			}
+			if now := logTree(t, home); !slices.Equal(now, tree) {
+				t.Errorf("HOME/logs changed\nbefore %v\nafter  %v", tree, now)
+			}
+			if journaledRun(t, home, hsID) {
+				t.Errorf("the head start's run %s was journaled", hsID)
+			}
+			if err := os.WriteFile(file, def, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "again"), nil, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			r := start(t, bin, "run", "--home", home, file)
+			if code := r.wait(t); code != ExitOK || !strings.Contains(r.stdout.String(), "resuming run "+id) {
+				t.Fatalf("resume: exit %d\n%s%s", code, &r.stdout, &r.stderr)
+			}
+			if got := readLedger(t, dir); len(got) != 1 {
+				t.Errorf("ledger %v after the resume, want 1 line", got)
+			}
+			noneLeft(t, dir, "after the resume")
+			checkLogDir(t, home, "hsnotres")
+		})
+	}
+}
