@@ -296,7 +296,7 @@ func TestHeadStartKillAnywhere(t *testing.T) {
 	runOK(t, bin, home, file)
 	span := time.Since(t0) // a whole run: the kills land all over it
 	kills := map[string]int{}
-	runs := 0
+	runs := checkAnywhere(t, home, dir, "hsany", -1)
 	for trial := range trials {
 		c := start(t, bin, "run", "--home", home, file)
 		time.Sleep(time.Duration(rnd.Int64N(int64(span))))
@@ -304,30 +304,34 @@ func TestHeadStartKillAnywhere(t *testing.T) {
 		if rnd.IntN(3) == 0 {
 			sig, what = syscall.SIGINT, "sigint"
 		}
-		if err := c.cmd.Process.Signal(sig); err == nil {
-			kills[what]++
+		if c.cmd.Process.Signal(sig) != nil {
+			what = "missed"
 		}
 		code := c.wait(t)
 		if sig == syscall.SIGINT && code != ExitOK && code != ExitInterrupted && code != -1 { // -1: before its handler
 			t.Fatalf("trial %d: SIGINT: exit %d\n%s%s", trial, code, &c.stdout, &c.stderr)
 		}
 		noneLeft(t, dir, fmt.Sprintf("trial %d, after %s", trial, what))
-		n := checkAnywhere(t, home, dir, trial)
-		kills[fmt.Sprintf("runs-after-%s:%v", what, n > runs)]++
+		n := checkAnywhere(t, home, dir, "hsany", trial)
+		when := map[bool]string{false: " before run_started", true: " after"}[n > runs]
+		kills[what+when]++
 		runs = n
 	}
 	runOK(t, bin, home, file) // resumes what the last kill left, if anything
-	checkAnywhere(t, home, dir, trials)
+	checkAnywhere(t, home, dir, "hsany", trials)
 	t.Logf("%d trials: %v", trials, kills)
 }
 
 // checkAnywhere checks the home after a trial and returns how many runs
 // the journal holds.
-func checkAnywhere(t *testing.T, home, dir string, trial int) int {
+func checkAnywhere(t *testing.T, home, dir, wf string, trial int) int {
 	t.Helper()
 	runs := map[string]bool{}
 	starts := map[string]int{}
 	for _, ev := range homeEvents(t, home) {
+		if ev.Workflow != "" && ev.Workflow != wf {
+			continue
+		}
 		switch {
 		case ev.Type == journal.RunStarted:
 			runs[ev.Run] = true
@@ -341,13 +345,13 @@ func checkAnywhere(t *testing.T, home, dir string, trial int) int {
 				trial, id, n, starts[id], runs[id])
 		}
 	}
-	ents, err := os.ReadDir(filepath.Join(home, "logs", "hsany"))
+	ents, err := os.ReadDir(filepath.Join(home, "logs", wf))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
 		if !e.IsDir() || !runs[e.Name()] {
-			t.Errorf("trial %d: HOME/logs/hsany holds %s, no run the journal holds", trial, e.Name())
+			t.Errorf("trial %d: HOME/logs/%s holds %s, no run the journal holds", trial, wf, e.Name())
 		}
 	}
 	return len(runs)
@@ -424,4 +428,34 @@ func TestHeadStartNotResumed(t *testing.T) {
 			checkLogDir(t, home, "hsnotres")
 		})
 	}
+}
+
+// TestHeadStartRace: two `picoflow run` of one workflow at once, ten
+// times: each exits 0, or 5 when the other held the workflow longer than
+// it waits; every run of the task is a run the journal holds, once; no
+// process or stray log directory stays.
+func TestHeadStartRace(t *testing.T) {
+	bin := testBinary(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	file := writeWorkflow(t, dir, "hsrace", "", spec{name: "a", cmd: `echo "$PICOFLOW_RUN_ID" >> "$T/ledger"`})
+	runOK(t, bin, home, file)
+	codes := map[int]int{}
+	for round := range 10 {
+		c1 := start(t, bin, "run", "--home", home, file)
+		c2 := start(t, bin, "run", "--home", home, file)
+		for _, c := range []*child{c1, c2} {
+			code := c.wait(t)
+			codes[code]++
+			if code != ExitOK && code != ExitLocked {
+				t.Fatalf("round %d: exit %d\n%s%s", round, code, &c.stdout, &c.stderr)
+			}
+		}
+		noneLeft(t, dir, fmt.Sprintf("round %d", round))
+		runs := checkAnywhere(t, home, dir, "hsrace", round)
+		if got := len(readLedger(t, dir)); got != runs {
+			t.Errorf("round %d: the ledger has %d lines, the journal %d runs", round, got, runs)
+		}
+	}
+	t.Logf("exit codes: %v", codes)
 }
