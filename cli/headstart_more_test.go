@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -402,15 +401,7 @@ func TestHeadStartNotResumed(t *testing.T) {
 					t.Errorf("process %d of run %s is alive; only the interrupted run's leftover may be", p, r)
 				}
 			}
-			if got := readLedger(t, dir); len(got) != 1 {
-				t.Errorf("ledger %v, want 1 line (the head start ran?)", got)
-			}
-			if now := logTree(t, home); !slices.Equal(now, tree) {
-				t.Errorf("HOME/logs changed\nbefore %v\nafter  %v", tree, now)
-			}
-			if journaledRun(t, home, hsID) {
-				t.Errorf("the head start's run %s was journaled", hsID)
-			}
+			leftNothing(t, home, dir, hsID, tree, 1)
 			if err := os.WriteFile(file, def, 0o640); err != nil {
 				t.Fatal(err)
 			}

@@ -331,15 +331,7 @@ func TestHeadStartKill9(t *testing.T) {
 	c.wait(t)
 	gone(t, pid, "the head start's shell to exit")
 	noneLeft(t, dir, "after kill -9")
-	if got := readLedger(t, dir); len(got) != 1 {
-		t.Errorf("ledger %v after kill -9, want 1 line", got)
-	}
-	if now := logTree(t, home); !slices.Equal(now, tree) {
-		t.Errorf("HOME/logs changed\nbefore %v\nafter  %v", tree, now)
-	}
-	if journaledRun(t, home, hsID) {
-		t.Errorf("the head start's run %s was journaled", hsID)
-	}
+	leftNothing(t, home, dir, hsID, tree, 1)
 	hold.release()
 	runOK(t, bin, home, file)
 	if got := readLedger(t, dir); len(got) != 2 {
@@ -386,20 +378,28 @@ func TestHeadStartSignal(t *testing.T) {
 			hold.release()
 			gone(t, pid, "the head start's shell to exit")
 			noneLeft(t, dir, "after the signal")
-			if got := readLedger(t, dir); len(got) != 1 {
-				t.Errorf("ledger %v, want 1 line (the head start ran?)", got)
-			}
-			if now := logTree(t, home); !slices.Equal(now, tree) {
-				t.Errorf("HOME/logs changed\nbefore %v\nafter  %v", tree, now)
-			}
-			if journaledRun(t, home, hsID) {
-				t.Errorf("the head start's run %s was journaled", hsID)
-			}
+			leftNothing(t, home, dir, hsID, tree, 1)
 			runOK(t, bin, home, file)
 			if got := readLedger(t, dir); len(got) != 2 {
 				t.Errorf("ledger %v after the next run, want 2 lines", got)
 			}
 			checkLogDir(t, home, "hssig")
 		})
+	}
+}
+
+// leftNothing checks what a dismissed head start of run hsID leaves: the
+// ledger has want lines (its task did not run), HOME/logs is the tree it
+// was before, and no journal entry names the run.
+func leftNothing(t *testing.T, home, dir, hsID string, tree []string, want int) {
+	t.Helper()
+	if got := readLedger(t, dir); len(got) != want {
+		t.Errorf("ledger %v, want %d line(s) (the head start ran?)", got, want)
+	}
+	if now := logTree(t, home); !slices.Equal(now, tree) {
+		t.Errorf("HOME/logs changed\nbefore %v\nafter  %v", tree, now)
+	}
+	if journaledRun(t, home, hsID) {
+		t.Errorf("the head start's run %s was journaled", hsID)
 	}
 }

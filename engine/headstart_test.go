@@ -136,28 +136,9 @@ func TestHeadStartDismissed(t *testing.T) {
 func TestHeadStartStale(t *testing.T) {
 	t.Parallel()
 	h := newHome(t)
-	wf := parse(t, headWF(t, h))
 	var late atomic.Int64
 	eng := h.engine(func(o *Options) { o.Clock = func() time.Time { return time.Now().Add(time.Duration(late.Load())) } })
-	hs := eng.HeadStart(wf, nil)
-	if hs == nil {
-		t.Fatal("no head start")
-	}
-	pid := waitSpare(t, h, "a")
-	late.Store(int64(2 * spareFresh))
-	r, err := eng.StartHead(context.Background(), wf, nil, "manual", hs)
-	if err != nil {
-		t.Fatalf("StartHead: %v", err)
-	}
-	if l := strings.Join(h.lines("ledger"), " "); r.Status != RunSuccess || l != "a b" {
-		t.Fatalf("run %s, ledger %q; want success, \"a b\"", r.Status, l)
-	}
-	if ran := pidIn(t, h, "a.pid"); ran == pid {
-		t.Errorf("a ran in the stale head start's shell %d", pid)
-	}
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("stale head start's shell %d: %v, want it gone", pid, err)
-	}
+	givesWay(t, h, eng, func() { late.Store(int64(2 * spareFresh)) })
 }
 
 // TestHeadStartUnlinked: when the head start's log cannot be named in the
@@ -165,15 +146,23 @@ func TestHeadStartStale(t *testing.T) {
 // launch, once, with its log.
 func TestHeadStartUnlinked(t *testing.T) {
 	h := newHome(t)
-	wf := parse(t, headWF(t, h))
 	linkLog = func(*os.File, string) error { return syscall.EXDEV }
 	t.Cleanup(func() { linkLog = linkUnnamed })
-	eng := h.engine()
+	givesWay(t, h, h.engine(), func() {})
+}
+
+// givesWay starts a head start with eng, calls before once its shell
+// waits, starts its run, and checks that the task ran once, in another
+// shell, with its log, and that the head start's shell is gone.
+func givesWay(t *testing.T, h *home, eng *Engine, before func()) {
+	t.Helper()
+	wf := parse(t, headWF(t, h))
 	hs := eng.HeadStart(wf, nil)
 	if hs == nil {
 		t.Fatal("no head start")
 	}
 	pid := waitSpare(t, h, "a")
+	before()
 	r, err := eng.StartHead(context.Background(), wf, nil, "manual", hs)
 	if err != nil {
 		t.Fatalf("StartHead: %v", err)
@@ -182,7 +171,10 @@ func TestHeadStartUnlinked(t *testing.T) {
 		t.Fatalf("run %s, ledger %q; want success, \"a b\"", r.Status, l)
 	}
 	if ran := pidIn(t, h, "a.pid"); ran == pid {
-		t.Errorf("a ran in the unlinked head start's shell %d", pid)
+		t.Errorf("a ran in the head start's shell %d", pid)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("head start's shell %d: %v, want it gone", pid, err)
 	}
 	started := filter(h.events(), journal.TaskStarted, "a")
 	if b, err := os.ReadFile(started[0].LogPath); err != nil || !strings.Contains(string(b), "hello from a") {
