@@ -5,7 +5,6 @@ import (
 	"runtime"
 
 	"github.com/picoflow/picoflow/engine/workflow"
-	"github.com/picoflow/picoflow/executors"
 )
 
 // The head start: a new run's first shell, started while its journal
@@ -48,11 +47,7 @@ type HeadStart struct {
 // passes it to StartHead or dismisses it.
 func (e *Engine) HeadStart(wf *workflow.Workflow, params map[string]string) *HeadStart {
 	i := firstRoot(wf)
-	if i < 0 {
-		return nil
-	}
-	t := wf.Tasks[i]
-	if ex := e.opts.Executors[t.Type()]; ex == nil || !executors.Gates(ex) || readsAtFork(t, wf.Env, params) {
+	if i < 0 || !e.spareable(wf, i, params) {
 		return nil
 	}
 	now := e.opts.Clock()

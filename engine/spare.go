@@ -62,8 +62,7 @@ func (x *runner) prespawn(starts []launch) {
 // after (-1: none), unless its executor does not gate or it reads at its
 // fork what may change meanwhile.
 func (x *runner) spareFor(i, after int) {
-	t := x.wf.Tasks[i]
-	if ex := x.e.opts.Executors[t.Type()]; t.IsHandler() || ex == nil || !executors.Gates(ex) || readsAtFork(t, x.wf.Env, x.r.Params) {
+	if !x.e.spareable(x.wf, i, x.r.Params) {
 		return
 	}
 	attempt := int(x.view(i).Attempt) + 1
@@ -72,6 +71,15 @@ func (x *runner) spareFor(i, after int) {
 	l.req = x.request(i, attempt)
 	x.ahead = &l
 	x.spawn(l)
+}
+
+// spareable reports whether task i of wf may be started ahead: it is no
+// handler, its executor gates, and it reads nothing at its fork that may
+// change meanwhile.
+func (e *Engine) spareable(wf *workflow.Workflow, i int, params map[string]string) bool {
+	t := wf.Tasks[i]
+	ex := e.opts.Executors[t.Type()]
+	return !t.IsHandler() && ex != nil && executors.Gates(ex) && !readsAtFork(t, wf.Env, params)
 }
 
 // successor returns the task that running task i's success makes the
