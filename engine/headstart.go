@@ -52,13 +52,14 @@ func (e *Engine) HeadStart(wf *workflow.Workflow, params map[string]string) *Hea
 	}
 	now := e.opts.Clock()
 	r := &Run{ID: e.opts.NewRunID(now), Workflow: wf.Name, Params: params}
-	x := e.newRunner(wf, r)
-	l := launch{task: i, attempt: 1, logPath: x.logPath(i, 1), gate: newStartGate(), spare: true, made: now, after: -1}
-	f, err := openUnnamed(filepath.Dir(x.logDir), l.logPath)
+	dir := runLogDir(e.opts.LogDir, wf.Name, r.ID)
+	path := filepath.Join(dir, wf.Tasks[i].Name+".1.log") // as logPath names it
+	f, err := openUnnamed(filepath.Dir(dir), path)
 	if err != nil {
-		return nil
+		return nil // before the runner is made: a big DAG's is megabytes
 	}
-	l.log = f
+	x := e.newRunner(wf, r)
+	l := launch{task: i, attempt: 1, logPath: path, log: f, gate: newStartGate(), spare: true, made: now, after: -1}
 	l.req = x.request(i, 1)
 	x.killCtx, x.kill = newKillCtx()
 	x.idle = make(chan launch)
