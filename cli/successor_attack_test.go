@@ -86,7 +86,7 @@ func chainWorkflow(t *testing.T, dir string, rnd *rand.Rand, n int, nap string, 
 
 // chainLine is one ledger line: "S|E RUN TASK ATTEMPT PID".
 type chainLine struct {
-	end                  bool
+	end                 bool
 	run, task, att, pid string
 }
 
