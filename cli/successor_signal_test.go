@@ -48,16 +48,33 @@ func chainRanOnce(t *testing.T, dir string, n int, not map[int]bool) {
 	}
 }
 
-// TestSuccessorLongSteps: a chain whose steps take 300 ms, longer than
-// a spare stays fresh: the spare made while the first step ran is let go
+// TestSuccessorLongSteps: chains whose steps take 300 ms, longer than a
+// spare stays fresh: the spare made while the first step ran is let go
 // (its shell never runs a step), the run makes no other, and no more than
-// one shell ever waits at its gate. /proc is sampled while it runs.
+// one shell besides the step's own ever waits at its gate. That holds
+// whatever lets the first spare go: its staleness (quiet steps), the
+// outputs of the step before it, or that step's retry. /proc is sampled
+// while the run runs.
 func TestSuccessorLongSteps(t *testing.T) {
 	bin := testBinary(t)
+	for name, mid := range map[string]string{
+		"quiet":   "sleep 0.3",
+		"outputs": `sleep 0.3; echo "k=$PICOFLOW_TASK" >> "$PICOFLOW_OUTPUT"`,
+		"retried": `sleep 0.3; [ "$PICOFLOW_ATTEMPT" -gt 1 ] || exit 1`,
+	} {
+		t.Run(name, func(t *testing.T) { longSteps(t, bin, mid) })
+	}
+}
+
+func longSteps(t *testing.T, bin, mid string) {
 	dir := t.TempDir()
 	home := filepath.Join(dir, "home")
-	const n = 6
-	file := writeWorkflow(t, dir, "chain", "", chainSpecs(n, func(int) string { return "sleep 0.3" })...)
+	const n = 5
+	specs := chainSpecs(n, func(int) string { return mid })
+	for i := range specs {
+		specs[i].extra = "retry: 1"
+	}
+	file := writeWorkflow(t, dir, "chain", "{backoff: {initial: 1ms, max: 1ms}}", specs...)
 	c := start(t, bin, "run", "--home", home, file)
 	gated := map[int]bool{}
 	most := 0
@@ -74,11 +91,25 @@ func TestSuccessorLongSteps(t *testing.T) {
 	}
 	// Every step's own shell waits at its gate until its start is
 	// committed: the shells let go are those that ran no step.
-	for _, l := range chainLedger(t, dir) {
+	lines := chainLedger(t, dir)
+	for _, l := range lines {
 		pid, _ := strconv.Atoi(l.pid)
 		delete(gated, pid)
 	}
-	chainRanOnce(t, dir, n, gated)
+	seen := map[string]bool{}
+	var ends []string
+	for _, l := range lines {
+		if l.end {
+			ends = append(ends, l.task)
+		} else if k := l.task + " " + l.att; seen[k] {
+			t.Errorf("%s attempt %s ran twice", l.task, l.att)
+		} else {
+			seen[k] = true
+		}
+	}
+	if want := "s00 s01 s02 s03 s04"; strings.Join(ends, " ") != want {
+		t.Errorf("steps ended %v, want %s", ends, want)
+	}
 	if most > 2 || len(gated) > 1 {
 		t.Errorf("%d shells waited at their gate at once, %d let go (%v); want at most 2 and 1", most, len(gated), gated)
 	}
