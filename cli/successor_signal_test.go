@@ -169,3 +169,64 @@ func TestSuccessorSigint(t *testing.T) {
 		t.Errorf("processes left: %v", left)
 	}
 }
+
+// TestSuccessorSigintTwice: SIGINT while step s01 runs and s02's shell
+// waits at its gate, then SIGINT again: the first lets the waiting shell
+// go, the second exits 130 and kills s01's group; the next run resumes,
+// runs s01 again (it was interrupted) and every later step once, none in
+// the shell that waited.
+func TestSuccessorSigintTwice(t *testing.T) {
+	bin := testBinary(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	if err := syscall.Mkfifo(filepath.Join(dir, "go"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	file := writeWorkflow(t, dir, "chain", "", chainSpecs(n, func(i int) string {
+		if i == 1 { // its first attempt waits for a fifo nobody opens
+			return `[ -e "$T/once" ] || { touch "$T/once"; read _ < "$T/go"; }`
+		}
+		return "true"
+	})...)
+	c := start(t, bin, "run", "--home", home, file)
+	var spare []int
+	c.waitFor(t, "s02's shell at its gate while s01 runs", func() bool {
+		spare = gatedShells(dir)
+		return len(spare) == 1 && len(chainLedger(t, dir)) == 3 && procEnv(spare[0])["PICOFLOW_TASK"] == "s02"
+	})
+	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	// Two signals sent at once may reach picoflow as one (the kernel
+	// keeps one pending SIGINT): the second follows the first's notice.
+	c.waitFor(t, "the first SIGINT's notice", func() bool { return strings.Contains(c.stderrText(), "interrupt received") })
+	gone(t, spare[0], "s02's waiting shell after the first SIGINT")
+	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.wait(t); code != ExitForced {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitForced, &c.stdout, &c.stderr)
+	}
+	if want := "killed 1 task process group(s)"; !strings.Contains(c.stderrText(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, c.stderrText())
+	}
+	if r := binCLI(t, bin, "run", "--home", home, file); r.code != ExitOK || !strings.Contains(r.stdout, "resum") {
+		t.Fatalf("second run: exit %d, want a resumed run that succeeds\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var got []string
+	for _, l := range chainLedger(t, dir) {
+		if pid, _ := strconv.Atoi(l.pid); pid == spare[0] {
+			t.Errorf("step %s ran in the shell that waited at its gate", l.task)
+		}
+		if !l.end {
+			got = append(got, l.task+"."+l.att)
+		}
+	}
+	if want := "s00.1 s01.1 s01.2 s02.1 s03.1 s04.1"; strings.Join(got, " ") != want {
+		t.Errorf("steps started %v, want %s", got, want)
+	}
+	if left := processesWithEnv("T=" + dir); len(left) > 0 {
+		t.Errorf("processes left: %v", left)
+	}
+}
