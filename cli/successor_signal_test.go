@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/picoflow/picoflow/engine"
 )
 
 // chainSpecs is a plain chain of n steps, each appending "S RUN TASK
@@ -225,6 +227,60 @@ func TestSuccessorSigintTwice(t *testing.T) {
 	}
 	if want := "s00.1 s01.1 s01.2 s02.1 s03.1 s04.1"; strings.Join(got, " ") != want {
 		t.Errorf("steps started %v, want %s", got, want)
+	}
+	if left := processesWithEnv("T=" + dir); len(left) > 0 {
+		t.Errorf("processes left: %v", left)
+	}
+}
+
+// TestSuccessorCancel: picoflow cancel while step s01 runs and s02's
+// shell waits at its gate: the waiting shell exits unrun, s01 finishes in
+// its grace, picoflow exits 1 with the run canceled, and no later step
+// ever ran or was journaled started.
+func TestSuccessorCancel(t *testing.T) {
+	bin := testBinary(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	fifo := filepath.Join(dir, "go")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := writeWorkflow(t, dir, "chain", "", chainSpecs(5, func(i int) string {
+		if i == 1 {
+			return `read _ < "$T/go"`
+		}
+		return "true"
+	})...)
+	c := start(t, bin, "run", "--home", home, file)
+	var spare []int
+	c.waitFor(t, "s02's shell at its gate while s01 runs", func() bool {
+		spare = gatedShells(dir)
+		return len(spare) == 1 && len(chainLedger(t, dir)) == 3 && procEnv(spare[0])["PICOFLOW_TASK"] == "s02"
+	})
+	run := procEnv(spare[0])["PICOFLOW_RUN_ID"]
+	if r := binCLI(t, bin, "cancel", "--home", home, run); r.code != ExitOK {
+		t.Fatalf("cancel: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	gone(t, spare[0], "s02's waiting shell after the cancel")
+	f, err := os.OpenFile(fifo, os.O_WRONLY, 0) // s01 ends in its grace
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if code := c.wait(t); code != ExitFailed {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitFailed, &c.stdout, &c.stderr)
+	}
+	if l := chainLedger(t, dir); len(l) != 4 {
+		t.Errorf("the ledger holds %v, want s00 and s01 only", l)
+	}
+	st := runOf(t, home, run)
+	if st.Status != engine.RunCanceled {
+		t.Errorf("run %s is %s, want canceled", run, st.Status)
+	}
+	for _, name := range []string{"s02", "s03", "s04"} {
+		if ts := st.Tasks[name]; ts != nil && ts.Attempt > 0 {
+			t.Errorf("%s was journaled started (%d attempts) after the cancel", name, ts.Attempt)
+		}
 	}
 	if left := processesWithEnv("T=" + dir); len(left) > 0 {
 		t.Errorf("processes left: %v", left)
