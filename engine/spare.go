@@ -118,6 +118,7 @@ func (x *runner) checkSpare() {
 	if s == nil {
 		return
 	}
+	stale := x.e.opts.Clock().Sub(s.made) > spareFresh
 	if s.after >= 0 && !x.stopping && !x.canceling {
 		if x.view(s.after).Status == Running {
 			return // a successor spare whose upstream task still runs
@@ -126,7 +127,7 @@ func (x *runner) checkSpare() {
 		// tasks of this chain gain nothing from a spare, and each further
 		// successor spare would be a fork wasted, whatever lets this one
 		// go (staleness, outputs, a retry, a failure).
-		x.noSuccessor = x.noSuccessor || x.e.opts.Clock().Sub(s.made) > spareFresh
+		x.noSuccessor = x.noSuccessor || stale
 	}
 	switch {
 	case x.stopping || x.canceling:
@@ -135,7 +136,7 @@ func (x *runner) checkSpare() {
 		x.dismissSpare()
 	case s.after >= 0 && len(x.view(s.after).Outputs()) > 0:
 		x.settleSpare() // its environment lacks them
-	case x.e.opts.Clock().Sub(s.made) > spareFresh:
+	case stale:
 		x.settleSpare()
 	}
 }
