@@ -108,6 +108,7 @@ type plTask struct {
 	deps    []string
 	nonIdem bool // idempotent: false; writes no output
 	flaky   bool // fails its first attempt, retry: 2
+	noOut   bool // writes no output (its dependent may run in its successor spare)
 }
 
 type trial struct {
@@ -248,7 +249,7 @@ func (tr *trial) writeWorkflow() {
 	for _, k := range tr.tasks {
 		cmd := `echo "start $PICOFLOW_RUN_ID $PICOFLOW_TASK" >> "$T/ledger"; `
 		for _, d := range k.deps {
-			if !byName[d].nonIdem {
+			if dk := byName[d]; !dk.nonIdem && !dk.noOut {
 				cmd += fmt.Sprintf(`[ "$%s" = %s-ok ] || { echo "no output from %s" >&2; exit 1; }; `, outVar(d), d, d)
 			}
 		}
@@ -257,7 +258,7 @@ func (tr *trial) writeWorkflow() {
 				`echo $((n+1)) > "$c"; [ "$n" != 0 ] || exit 1; `
 		}
 		cmd += fmt.Sprintf("sleep 0.0%d; ", tr.rnd.IntN(5))
-		if !k.nonIdem {
+		if !k.nonIdem && !k.noOut {
 			cmd += `echo "v=$PICOFLOW_TASK-ok" >> "$PICOFLOW_OUTPUT"; `
 			if tr.bigOutputs {
 				cmd += fmt.Sprintf(`{ printf pad=; head -c %d /dev/zero | tr '\0' x; echo; } >> "$PICOFLOW_OUTPUT"; `, 30000+tr.rnd.IntN(33000))

@@ -123,20 +123,28 @@ func (x *runner) takeSpare(i, attempt int) (launch, bool) {
 // goroutine removes (logFiles.unused); it must be done with it first.
 func (x *runner) checkSpare() {
 	s := x.ahead
+	if s == nil {
+		return
+	}
+	stale := x.e.opts.Clock().Sub(s.made) > spareFresh
+	if s.after >= 0 && !x.stopping && !x.canceling {
+		if x.view(s.after).Status == Running {
+			return // a successor spare whose upstream task still runs
+		}
+		// Its upstream task ended. If it ran longer than spareFresh, the
+		// tasks of this chain gain nothing from a spare, and each further
+		// successor spare would be a fork wasted, whatever lets this one
+		// go (staleness, outputs, a retry, a failure).
+		x.noSuccessor = x.noSuccessor || stale
+	}
 	switch {
-	case s == nil:
 	case x.stopping || x.canceling:
 		x.dismissSpare()
-	case s.after >= 0 && x.view(s.after).Status == Running:
-		// A successor spare whose upstream task still runs.
 	case len(x.ready) == 0 || x.ready[0] != s.task:
 		x.dismissSpare()
 	case s.after >= 0 && len(x.view(s.after).Outputs()) > 0:
 		x.settleSpare() // its environment lacks them
-	case x.e.opts.Clock().Sub(s.made) > spareFresh:
-		// Tasks that run this long gain nothing from a spare, and each
-		// successor spare of a chain of them would be a fork wasted.
-		x.noSuccessor = x.noSuccessor || s.after >= 0
+	case stale:
 		x.settleSpare()
 	}
 }
