@@ -123,7 +123,7 @@ R[ui_after]="$(grow "${ui_warm}" "${ui_after}")"
 # (user + system of its threads, children excluded) under each function.
 log "      CPU profile of BenchmarkIndependent1000"
 prof_rows=""
-if (cd "${repo_dir}" && go test ./engine -run '^$' -bench '^BenchmarkIndependent1000$' -benchtime 2x \
+if (cd "${repo_dir}" && go test ./engine -run '^$' -bench '^BenchmarkIndependent1000$' -benchtime 10x \
   -cpuprofile "${tmp}/cpu.prof" -o "${tmp}/engine.test") >"${tmp}/prof.txt" 2>&1 &&
   go tool pprof -top -cum -nodecount=400 "${tmp}/engine.test" "${tmp}/cpu.prof" >"${tmp}/prof.top" 2>/dev/null; then
   # share NAME REGEX : the cum% of the first function matching REGEX.
@@ -136,9 +136,9 @@ if (cd "${repo_dir}" && go test ./engine -run '^$' -bench '^BenchmarkIndependent
     share '… fork/exec (`syscall.forkExec`)' '^syscall.forkExec$'
     share '… the attempt log (`engine.(*logFiles).open`: reuse a free log, or create one)' '^github.com/picoflow/picoflow/engine.\(\*logFiles\).open$'
     share '… reading outputs (`engine.readOutputs`: the output probe)' '^github.com/picoflow/picoflow/engine.readOutputs$'
-    share 'run loop: journal commits (write, fsync when needed)' '^github.com/picoflow/picoflow/journal.\(\*Journal\).commit$'
-    share 'fsync (`os.(*File).Sync`: the commits that need one, and the sync window'\''s beside the loop)' '^os.\(\*File\).Sync$'
+    share 'run loop: the batches it writes (`engine.(*runner).flush`: encode, write, fsync when needed)' '^github.com/picoflow/picoflow/engine.\(\*runner\).flush$'
     share '… encoding of events (`journal.encodeEvent`)' '^github.com/picoflow/picoflow/journal.encodeEvent$'
+    share 'fsync (`os.(*File).Sync`: the commits that need one, and the sync window'\''s beside the loop)' '^os.\(\*File\).Sync$'
     share 'allocation (`runtime.mallocgc`)' '^runtime.mallocgc$'
     share 'garbage collection (`runtime.gcBgMarkWorker`)' '^runtime.gcBgMarkWorker$'
     share 'scheduler housekeeping (`runtime.sysmon`)' '^runtime.sysmon$'
