@@ -5,7 +5,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 
 	"github.com/picoflow/picoflow/cli/internal/lazyfs"
@@ -22,21 +21,7 @@ func TestPowerLossChains(t *testing.T) {
 	if why := lazyfs.Unavailable(); why != "" {
 		t.Skip("power-loss test skipped: " + why)
 	}
-	trials, seed := 4, uint64(1_000_000+os.Getpid())
-	if v := os.Getenv("PICOFLOW_POWERLOSS_CHAINS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("PICOFLOW_POWERLOSS_CHAINS=%q", v)
-		}
-		trials = n
-	}
-	if v := os.Getenv("PICOFLOW_POWERLOSS_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("PICOFLOW_POWERLOSS_SEED=%q", v)
-		}
-		seed = n
-	}
+	trials, seed := powerLossTrials(t, "PICOFLOW_POWERLOSS_CHAINS", 4, uint64(1_000_000+os.Getpid()))
 	bin := buildPicoflow(t)
 	var sum plStats
 	for i := range uint64(trials) {

@@ -48,21 +48,7 @@ func TestPowerLoss(t *testing.T) {
 	if why := lazyfs.Unavailable(); why != "" {
 		t.Skip("power-loss test skipped: " + why)
 	}
-	trials, seed := 8, uint64(time.Now().UnixNano()%1_000_000)
-	if v := os.Getenv("PICOFLOW_POWERLOSS_TRIALS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("PICOFLOW_POWERLOSS_TRIALS=%q", v)
-		}
-		trials = n
-	}
-	if v := os.Getenv("PICOFLOW_POWERLOSS_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("PICOFLOW_POWERLOSS_SEED=%q", v)
-		}
-		seed = n
-	}
+	trials, seed := powerLossTrials(t, "PICOFLOW_POWERLOSS_TRIALS", 8, uint64(time.Now().UnixNano()%1_000_000))
 	bin := buildPicoflow(t)
 	var sum plStats
 	for i := range uint64(trials) {
@@ -634,4 +620,26 @@ func (tr *trial) runDaemon() {
 	if code := tr.wait(p); code != ExitOK {
 		tr.violation("daemon exited %d after SIGTERM\n--- stderr\n%s", code, &p.stderr)
 	}
+}
+
+// powerLossTrials returns how many trials a power-loss test runs (def,
+// or $countVar) and its first seed (seed, or $PICOFLOW_POWERLOSS_SEED).
+func powerLossTrials(t *testing.T, countVar string, def int, seed uint64) (int, uint64) {
+	t.Helper()
+	trials := def
+	if v := os.Getenv(countVar); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q", countVar, v)
+		}
+		trials = n
+	}
+	if v := os.Getenv("PICOFLOW_POWERLOSS_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("PICOFLOW_POWERLOSS_SEED=%q", v)
+		}
+		seed = n
+	}
+	return trials, seed
 }
