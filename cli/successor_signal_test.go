@@ -127,30 +127,13 @@ func longSteps(t *testing.T, bin, mid string) {
 // resumes with s02, every step having run once.
 func TestSuccessorSigint(t *testing.T) {
 	bin := testBinary(t)
-	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
+	const n = 5 // chainAtGate's steps
+	dir, home, file, c, spare := chainAtGate(t, bin, `read _ < "$T/go"`)
 	fifo := filepath.Join(dir, "go")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	const n = 5
-	file := writeWorkflow(t, dir, "chain", "", chainSpecs(n, func(i int) string {
-		if i == 1 {
-			return `read _ < "$T/go"`
-		}
-		return "true"
-	})...)
-	c := start(t, bin, "run", "--home", home, file)
-	var spare []int
-	c.waitFor(t, "s02's shell at its gate while s01 runs", func() bool {
-		spare = gatedShells(dir)
-		return len(spare) == 1 && len(chainLedger(t, dir)) == 3 && // S s00, E s00, S s01
-			procEnv(spare[0])["PICOFLOW_TASK"] == "s02"
-	})
 	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	gone(t, spare[0], "s02's waiting shell after SIGINT")
+	gone(t, spare, "s02's waiting shell after SIGINT")
 	f, err := os.OpenFile(fifo, os.O_WRONLY, 0) // s01 reads it: it ends in its grace
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +149,7 @@ func TestSuccessorSigint(t *testing.T) {
 	if r := binCLI(t, bin, "run", "--home", home, file); r.code != ExitOK || !strings.Contains(r.stdout, "resum") {
 		t.Fatalf("second run: exit %d, want a resumed run that succeeds\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	chainRanOnce(t, dir, n, map[int]bool{spare[0]: true})
+	chainRanOnce(t, dir, n, map[int]bool{spare: true})
 	if left := processesWithEnv("T=" + dir); len(left) > 0 {
 		t.Errorf("processes left: %v", left)
 	}
@@ -179,31 +162,15 @@ func TestSuccessorSigint(t *testing.T) {
 // the shell that waited.
 func TestSuccessorSigintTwice(t *testing.T) {
 	bin := testBinary(t)
-	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
-	if err := syscall.Mkfifo(filepath.Join(dir, "go"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	const n = 5
-	file := writeWorkflow(t, dir, "chain", "", chainSpecs(n, func(i int) string {
-		if i == 1 { // its first attempt waits for a fifo nobody opens
-			return `[ -e "$T/once" ] || { touch "$T/once"; read _ < "$T/go"; }`
-		}
-		return "true"
-	})...)
-	c := start(t, bin, "run", "--home", home, file)
-	var spare []int
-	c.waitFor(t, "s02's shell at its gate while s01 runs", func() bool {
-		spare = gatedShells(dir)
-		return len(spare) == 1 && len(chainLedger(t, dir)) == 3 && procEnv(spare[0])["PICOFLOW_TASK"] == "s02"
-	})
+	// s01's first attempt waits for a fifo nobody opens.
+	dir, home, file, c, spare := chainAtGate(t, bin, `[ -e "$T/once" ] || { touch "$T/once"; read _ < "$T/go"; }`)
 	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	// Two signals sent at once may reach picoflow as one (the kernel
 	// keeps one pending SIGINT): the second follows the first's notice.
 	c.waitFor(t, "the first SIGINT's notice", func() bool { return strings.Contains(c.stderrText(), "interrupt received") })
-	gone(t, spare[0], "s02's waiting shell after the first SIGINT")
+	gone(t, spare, "s02's waiting shell after the first SIGINT")
 	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +185,7 @@ func TestSuccessorSigintTwice(t *testing.T) {
 	}
 	var got []string
 	for _, l := range chainLedger(t, dir) {
-		if pid, _ := strconv.Atoi(l.pid); pid == spare[0] {
+		if pid, _ := strconv.Atoi(l.pid); pid == spare {
 			t.Errorf("step %s ran in the shell that waited at its gate", l.task)
 		}
 		if !l.end {
@@ -239,29 +206,13 @@ func TestSuccessorSigintTwice(t *testing.T) {
 // ever ran or was journaled started.
 func TestSuccessorCancel(t *testing.T) {
 	bin := testBinary(t)
-	dir := t.TempDir()
-	home := filepath.Join(dir, "home")
+	dir, home, _, c, spare := chainAtGate(t, bin, `read _ < "$T/go"`)
 	fifo := filepath.Join(dir, "go")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	file := writeWorkflow(t, dir, "chain", "", chainSpecs(5, func(i int) string {
-		if i == 1 {
-			return `read _ < "$T/go"`
-		}
-		return "true"
-	})...)
-	c := start(t, bin, "run", "--home", home, file)
-	var spare []int
-	c.waitFor(t, "s02's shell at its gate while s01 runs", func() bool {
-		spare = gatedShells(dir)
-		return len(spare) == 1 && len(chainLedger(t, dir)) == 3 && procEnv(spare[0])["PICOFLOW_TASK"] == "s02"
-	})
-	run := procEnv(spare[0])["PICOFLOW_RUN_ID"]
+	run := procEnv(spare)["PICOFLOW_RUN_ID"]
 	if r := binCLI(t, bin, "cancel", "--home", home, run); r.code != ExitOK {
 		t.Fatalf("cancel: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	gone(t, spare[0], "s02's waiting shell after the cancel")
+	gone(t, spare, "s02's waiting shell after the cancel")
 	f, err := os.OpenFile(fifo, os.O_WRONLY, 0) // s01 ends in its grace
 	if err != nil {
 		t.Fatal(err)
@@ -285,4 +236,34 @@ func TestSuccessorCancel(t *testing.T) {
 	if left := processesWithEnv("T=" + dir); len(left) > 0 {
 		t.Errorf("processes left: %v", left)
 	}
+}
+
+// chainAtGate starts a run of a 5-step chain whose step s01 runs s01Cmd
+// and returns once s02's shell waits at its gate while s01 runs (s00
+// done, s01 started): the test's directory, the home, the workflow file,
+// the running picoflow and the pid of s02's waiting shell. $T/go is a
+// fifo s01Cmd may wait at.
+func chainAtGate(t *testing.T, bin, s01Cmd string) (dir, home, file string, c *child, spare int) {
+	t.Helper()
+	dir = t.TempDir()
+	home = filepath.Join(dir, "home")
+	if err := syscall.Mkfifo(filepath.Join(dir, "go"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file = writeWorkflow(t, dir, "chain", "", chainSpecs(5, func(i int) string {
+		if i == 1 {
+			return s01Cmd
+		}
+		return "true"
+	})...)
+	c = start(t, bin, "run", "--home", home, file)
+	c.waitFor(t, "s02's shell at its gate while s01 runs", func() bool {
+		shells := gatedShells(dir)
+		if len(shells) != 1 || len(chainLedger(t, dir)) != 3 || procEnv(shells[0])["PICOFLOW_TASK"] != "s02" {
+			return false // S s00, E s00, S s01 in the ledger
+		}
+		spare = shells[0]
+		return true
+	})
+	return dir, home, file, c, spare
 }
