@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/picoflow/picoflow/journal"
 )
@@ -86,6 +87,49 @@ func TestLogReuse(t *testing.T) {
 				t.Errorf("the next attempt's log holds %d bytes", fi.Size())
 			}
 		})
+	}
+}
+
+// TestLogReuseWhileForking: a free log is reused while this process forks
+// (a fork holds syscall.ForkLock for writing until its child's exec): the
+// lease is not asked under that lock unless it was refused.
+func TestLogReuseWhileForking(t *testing.T) {
+	if !leasesWork {
+		t.Skip("no leases here")
+	}
+	dir := t.TempDir()
+	first, next := filepath.Join(dir, "a.1.log"), filepath.Join(dir, "b.1.log")
+	var p logFiles
+	f, err := p.open(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := stat(t, first)
+	p.done(f, true)
+
+	syscall.ForkLock.Lock()
+	opened := make(chan *os.File, 1)
+	go func() {
+		g, err := p.open(next)
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- g
+	}()
+	select {
+	case g := <-opened:
+		syscall.ForkLock.Unlock()
+		if g == nil {
+			return
+		}
+		defer g.Close()
+		if !os.SameFile(before, stat(t, next)) {
+			t.Error("the free log was not reused")
+		}
+	case <-time.After(10 * time.Second):
+		syscall.ForkLock.Unlock()
+		<-opened
+		t.Fatal("reusing a free log waited for a fork in flight")
 	}
 }
 
