@@ -49,9 +49,13 @@ type Options struct {
 	// TaskProcess events are the exception: observed when applied.
 	Observe func(r *Run, e *journal.Event)
 
-	MaxParallel int           // overrides the workflow's max_parallel when > 0
-	Grace       time.Duration // overrides the workflow's shutdown_grace when > 0
-	KillGrace   time.Duration // SIGTERM → SIGKILL wait for a task's processes
+	MaxParallel int // overrides the workflow's max_parallel when > 0
+	// CPUs is the number of cores the tasks share, runtime.NumCPU() when
+	// 0: a spare is made only while the running tasks leave one free
+	// (spare.go, coreUse).
+	CPUs      int
+	Grace     time.Duration // overrides the workflow's shutdown_grace when > 0
+	KillGrace time.Duration // SIGTERM → SIGKILL wait for a task's processes
 	// SyncWindow bounds how long an event the loop wrote without an fsync
 	// stays not durable (durable.go): 0 means DefaultSyncWindow, a negative
 	// value makes every batch durable when it is written.

@@ -81,6 +81,9 @@ type runner struct {
 	dismissed int
 	// noSuccessor: a successor spare went stale; this run makes no more.
 	noSuccessor bool
+	// cores: how busy the ended attempts kept a core, which decides
+	// whether a full run gets a spare.
+	cores coreUse
 	// syncing: a window's sync runs on its goroutine (syncBehind), which
 	// reports on synced; syncErr is its error, which ends the run.
 	syncing bool

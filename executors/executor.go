@@ -137,6 +137,10 @@ type Result struct {
 	// Outputs are values the executor extracted itself (HTTP JSON fields);
 	// shell outputs come from OutputFile and are read by the engine.
 	Outputs map[string]string
+	// CPU is the processor time (user and system) the task's processes
+	// used, as far as the executor knows (a shell's, with the children it
+	// waited for); 0 when it does not.
+	CPU time.Duration
 }
 
 // Note writes a line of PicoFlow's own into the attempt's log, stamped with

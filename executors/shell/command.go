@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // command is a shell about to be started: the part of os/exec.Cmd this
@@ -23,7 +24,8 @@ type command struct {
 	env   []string  // KEY=VALUE; of a key given twice the last value wins
 	files []uintptr // the shell's descriptors 0, 1, 2, 3 and on
 	sys   syscall.SysProcAttr
-	pid   int // once started; the shell's process group too
+	pid   int           // once started; the shell's process group too
+	cpu   time.Duration // once reaped: its CPU time, with its waited-for children's
 }
 
 // start starts the shell; its errors are *os.PathError, as os/exec's.
@@ -44,8 +46,9 @@ func (c *command) start() error {
 // wait reaps the shell: nil when it exited 0, else an *exitError.
 func (c *command) wait() error {
 	var ws syscall.WaitStatus
+	var ru syscall.Rusage
 	for {
-		_, err := syscall.Wait4(c.pid, &ws, 0, nil)
+		_, err := syscall.Wait4(c.pid, &ws, 0, &ru)
 		if err == nil {
 			break
 		}
@@ -53,6 +56,7 @@ func (c *command) wait() error {
 			return os.NewSyscallError("wait4", err)
 		}
 	}
+	c.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	if ws.Exited() && ws.ExitStatus() == 0 {
 		return nil
 	}

@@ -74,6 +74,7 @@ func (s *Shell) Execute(ctx context.Context, req *executors.Request) executors.R
 	werr := out.drain()
 
 	res := result(status, err)
+	res.CPU = c.cpu
 	switch status {
 	case executors.TimedOut:
 		res.Err = fmt.Errorf("timed out: ran %s, over its %s timeout", took.Round(100*time.Millisecond), req.Timeout)

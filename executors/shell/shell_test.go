@@ -436,3 +436,33 @@ func commitAs(ok bool) func(open func(bool)) bool {
 		return ok
 	}
 }
+
+// TestCPUReported: the result carries the CPU time of the task's
+// processes, the shell's and the children it waited for: a busy loop's
+// is most of its run, a sleep's a small part.
+func TestCPUReported(t *testing.T) {
+	for _, tc := range []struct {
+		name, cmd string
+		busy      bool
+	}{
+		{"busy loop", `i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done`, true},
+		{"busy child", `sh -c 'i=0; while [ $i -lt 40000 ]; do i=$((i+1)); done'`, true},
+		{"sleep", `sleep 0.3`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := request(t, tc.cmd)
+			began := time.Now()
+			res := (&Shell{}).Execute(context.Background(), req)
+			wall := time.Since(began)
+			if res.Status != executors.Success {
+				t.Fatalf("status %v: %v", res.Status, res.Err)
+			}
+			if res.CPU <= 0 || res.CPU > wall {
+				t.Fatalf("CPU %v, want more than 0 and at most the run's %v", res.CPU, wall)
+			}
+			if busy := res.CPU > wall/4; busy != tc.busy {
+				t.Errorf("CPU %v of a %v run: busy %v, want %v", res.CPU, wall, busy, tc.busy)
+			}
+		})
+	}
+}
