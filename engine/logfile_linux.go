@@ -9,15 +9,19 @@ const leasesWork = true
 // lease takes a write lease on fd and lets go of it at once: nil when it
 // was granted.
 //
-// A child this process is forking holds a copy of every descriptor until
-// its exec closes them, so a lease taken while one is forked after fd was
-// opened is refused for nothing. That window is short (fd was opened
-// microseconds ago), so the lease is first taken without a lock; only a
-// refusal is asked again, under ForkLock held for reading: no fork is then
-// in flight, and a refusal is real. Taking ForkLock first made every reuse
-// wait for whatever fork was in flight (forks overlap each other and hold
-// ForkLock until their child's exec): 9 % of the wall time of 1,000
-// `true` tasks at two at a time.
+// A fork copies descriptors, not open file descriptions: a child forked
+// after fd was opened shares fd's own description, which the lease does
+// not count. A child forked while the attempt that wrote the file still
+// had it open holds that attempt's description until its exec closes it,
+// and the lease is refused for it. That window is short (the forks of
+// the moment), so the lease is first taken without a lock; only a
+// refusal is asked again, under ForkLock held for reading: the forks in
+// flight are then past their exec, and a refusal left (a daemon, a
+// reader, or a child still letting go) sends the file back to be tried
+// later. Taking ForkLock first made every reuse wait for whatever fork
+// was in flight (forks overlap each other and hold ForkLock until their
+// child's exec): 9 % of the wall time of 1,000 `true` tasks at two at a
+// time.
 func lease(fd uintptr) error {
 	if tryLease(fd) == nil {
 		return nil
