@@ -112,32 +112,57 @@ func (p *logFiles) put(l freeLog) {
 // cannot be reused now: then it is back at its path (or, if that failed
 // too, gone) and path is free for a new file.
 func (p *logFiles) reuse(l freeLog, path string) (*os.File, error) {
-	if err := rename(l.path, path); err != nil {
-		return nil, nil // removed by hand: create one
+	f, refused, err := p.claim(l, path)
+	if refused {
+		// A child forked while the attempt that wrote the file still had it
+		// open holds that attempt's description until its exec: ask once
+		// more when the forks in flight are past their exec (ForkLock held
+		// for reading). The file waits for that lock back at its own path,
+		// so that a kill -9 meanwhile never leaves it at path: a daemon
+		// still holding it would write into that attempt's log.
+		syscall.ForkLock.RLock()
+		f, refused, err = p.claim(l, path)
+		syscall.ForkLock.RUnlock()
 	}
-	f, err := openLog(path, 0)
+	if refused && l.tries+1 < maxReuseTries {
+		p.put(freeLog{l.path, l.tries + 1})
+	}
+	return f, err
+}
+
+// claim renames the free log l to path and returns it open when it is the
+// sole open file description of its file and still empty; else it goes
+// back to l.path (or, if that failed too, is removed) and path is free for
+// a new file. refused: its lease was refused while it was empty, which may
+// pass later.
+func (p *logFiles) claim(l freeLog, path string) (f *os.File, refused bool, err error) {
+	if err := rename(l.path, path); err != nil {
+		return nil, false, nil // removed by hand: create one
+	}
+	f, err = openLog(path, 0)
 	if err == nil {
 		sole, lerr := soleOpen(f)
 		fi, err := f.Stat()
 		if sole && err == nil && fi.Size() == 0 {
-			return f, nil
+			return f, false, nil
 		}
 		f.Close()
 		if lerr != nil {
 			p.mu.Lock()
 			p.off = true
 			p.mu.Unlock()
-		} else if !sole && err == nil && fi.Size() == 0 && l.tries+1 < maxReuseTries {
-			defer p.put(freeLog{l.path, l.tries + 1}) // once back at its path
+		} else {
+			refused = !sole && err == nil && fi.Size() == 0
 		}
 	}
 	if err := rename(path, l.path); err != nil {
 		// Never hand the new attempt a file someone else may write to.
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+			return nil, false, err
 		}
+		return nil, false, nil
 	}
-	return nil, nil
+	return nil, refused, nil
 }
 
 // rename is os.Rename without its Lstat of newpath (which only refuses to

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -51,5 +53,68 @@ func TestLeaseCountsDescriptions(t *testing.T) {
 	}
 	if err := lease(g.Fd()); err != nil {
 		t.Errorf("the child let go: lease %v, want granted", err)
+	}
+}
+
+// TestLogRefusedWaitsAtItsOwnPath: a free log whose lease was refused
+// waits for the forks in flight (ForkLock) at its own path, not at the
+// path of the attempt that tries to reuse it: a kill -9 meanwhile would
+// leave it there, and a daemon still holding it would then write into
+// that attempt's log (TestLogReuseAttack in cli hit that window).
+func TestLogRefusedWaitsAtItsOwnPath(t *testing.T) {
+	dir := t.TempDir()
+	first, next := filepath.Join(dir, "a.1.log"), filepath.Join(dir, "b.1.log")
+	var p logFiles
+	f, err := p.open(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.done(f, true)
+	holder, err := os.Open(first) // a reader: the lease is refused
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+
+	syscall.ForkLock.Lock() // a fork in flight
+	opened := make(chan *os.File, 1)
+	go func() {
+		g, err := p.open(next)
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- g
+	}()
+	waiting := false
+	for i := 0; i < 10000 && !waiting; i++ {
+		select {
+		case g := <-opened: // it did not wait for the fork: nothing to check
+			syscall.ForkLock.Unlock()
+			g.Close()
+			return
+		default:
+		}
+		buf := make([]byte, 1<<20)
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			waiting = waiting || strings.Contains(g, "RWMutex).RLock") && strings.Contains(g, "logFiles")
+		}
+		if !waiting {
+			runtime.Gosched()
+		}
+	}
+	_, errFirst := os.Stat(first)
+	_, errNext := os.Stat(next)
+	syscall.ForkLock.Unlock()
+	g := <-opened
+	defer g.Close()
+	if !waiting {
+		t.Fatal("the reuse never waited for the fork in flight")
+	}
+	if errFirst != nil || errNext == nil {
+		t.Errorf("while the reuse waited for the fork: the free log at its own path: %v; at the new attempt's: %v, want only at its own",
+			errFirst, errNext)
+	}
+	if fi, err := g.Stat(); err != nil || os.SameFile(fi, stat(t, first)) {
+		t.Errorf("the attempt got the held free log (%v)", err)
 	}
 }

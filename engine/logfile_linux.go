@@ -7,31 +7,18 @@ import "syscall"
 const leasesWork = true
 
 // lease takes a write lease on fd and lets go of it at once: nil when it
-// was granted.
+// was granted. It takes no lock: reuse asks a refused file once more
+// under ForkLock, having put it back at its own path first.
 //
 // A fork copies descriptors, not open file descriptions: a child forked
 // after fd was opened shares fd's own description, which the lease does
 // not count. A child forked while the attempt that wrote the file still
 // had it open holds that attempt's description until its exec closes it,
-// and the lease is refused for it. That window is short (the forks of
-// the moment), so the lease is first taken without a lock; only a
-// refusal is asked again, under ForkLock held for reading: the forks in
-// flight are then past their exec, and a refusal left (a daemon, a
-// reader, or a child still letting go) sends the file back to be tried
-// later. Taking ForkLock first made every reuse wait for whatever fork
-// was in flight (forks overlap each other and hold ForkLock until their
-// child's exec): 9 % of the wall time of 1,000 `true` tasks at two at a
-// time.
+// and the lease is refused for it. Taking ForkLock for every lease made
+// every reuse wait for whatever fork was in flight (forks overlap each
+// other and hold ForkLock until their child's exec): 9 % of the wall time
+// of 1,000 `true` tasks at two at a time.
 func lease(fd uintptr) error {
-	if tryLease(fd) == nil {
-		return nil
-	}
-	syscall.ForkLock.RLock()
-	defer syscall.ForkLock.RUnlock()
-	return tryLease(fd)
-}
-
-func tryLease(fd uintptr) error {
 	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_SETLEASE, syscall.F_WRLCK); e != 0 {
 		return e
 	}
