@@ -30,13 +30,14 @@ import (
 // it, and a child forked by another attempt holds every descriptor of
 // PicoFlow until its exec closes them. The kernel says so exactly: a
 // write lease (F_SETLEASE, F_WRLCK) is granted only on the sole open file
-// description of a file. The attempt that reuses a log renames it to its
-// own path first, so that nobody can open it by its old name any more,
-// opens it, takes the lease and lets go of it at once. If the lease is
-// refused, or the file is no longer empty, the file goes back to its old
-// path and the attempt creates its own; the refused file is tried again
-// later (a forked child lets go of it within microseconds), up to
-// maxReuseTries times. Where leases are not supported (NFS,
+// description of a file, and while it lasts nobody can open the file (an
+// open waits for it). The attempt that reuses a log opens it at its old
+// path and takes the lease; granted, it checks the file is still empty,
+// renames it to its own path and lets go of the lease (claim). If the
+// lease is refused, or the file is no longer empty, it stays where it is
+// and the attempt creates its own; the refused file is tried again later
+// (a forked child lets go of it within microseconds), up to maxReuseTries
+// times. Where leases are not supported (NFS,
 // fs.leases-enable = 0, other systems than Linux) the run stops trying and
 // creates a file per attempt, as before.
 //
@@ -65,9 +66,8 @@ type freeLog struct {
 // writing, empty: a free log renamed to path, else a new file.
 func (p *logFiles) open(path string) (*os.File, error) {
 	if l, ok := p.take(); ok {
-		f, err := p.reuse(l, path)
-		if f != nil || err != nil {
-			return f, err
+		if f := p.reuse(l, path); f != nil {
+			return f, nil
 		}
 	}
 	return openLog(path, syscall.O_CREAT|syscall.O_TRUNC)
@@ -77,15 +77,23 @@ func (p *logFiles) open(path string) (*os.File, error) {
 // without the attempt to add a regular file to the runtime's poller (an
 // epoll_ctl that fails, once per attempt).
 func openLog(path string, flag int) (*os.File, error) {
+	fd, err := openFD(path, flag)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+func openFD(path string, flag int) (int, error) {
 	for {
 		fd, err := syscall.Open(path, flag|syscall.O_RDWR|syscall.O_CLOEXEC, 0o640)
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
 		}
-		return os.NewFile(uintptr(fd), path), nil
+		return fd, nil
 	}
 }
 
@@ -108,61 +116,58 @@ func (p *logFiles) put(l freeLog) {
 	p.mu.Unlock()
 }
 
-// reuse renames the free log l to path and returns it open, or nil when it
-// cannot be reused now: then it is back at its path (or, if that failed
-// too, gone) and path is free for a new file.
-func (p *logFiles) reuse(l freeLog, path string) (*os.File, error) {
-	f, refused, err := p.claim(l, path)
+// reuse renames the free log l to path and returns it open, or nil when
+// it cannot be reused now (it is then still at its own path, or gone) and
+// path is free for a new file.
+func (p *logFiles) reuse(l freeLog, path string) *os.File {
+	f, refused := p.claim(l, path)
 	if refused {
 		// A child forked while the attempt that wrote the file still had it
 		// open holds that attempt's description until its exec: ask once
 		// more when the forks in flight are past their exec (ForkLock held
-		// for reading). The file waits for that lock back at its own path,
-		// so that a kill -9 meanwhile never leaves it at path: a daemon
-		// still holding it would write into that attempt's log.
+		// for reading).
 		syscall.ForkLock.RLock()
-		f, refused, err = p.claim(l, path)
+		f, refused = p.claim(l, path)
 		syscall.ForkLock.RUnlock()
 	}
 	if refused && l.tries+1 < maxReuseTries {
 		p.put(freeLog{l.path, l.tries + 1})
 	}
-	return f, err
+	return f
 }
 
-// claim renames the free log l to path and returns it open when it is the
-// sole open file description of its file and still empty; else it goes
-// back to l.path (or, if that failed too, is removed) and path is free for
-// a new file. refused: its lease was refused while it was empty, which may
-// pass later.
-func (p *logFiles) claim(l freeLog, path string) (f *os.File, refused bool, err error) {
-	if err := rename(l.path, path); err != nil {
-		return nil, false, nil // removed by hand: create one
+// claim opens the free log l at its own path and takes a write lease on
+// it. Granted, nobody else has the file open (no daemon the attempt that
+// wrote it left behind, no `logs --follow`, no child forked while that
+// attempt had it open), and nobody can open it until the lease ends: an
+// open waits for it. Still empty, the file is renamed to path under the
+// lease, which then ends, and is returned open. So it never stands at
+// path while anybody else may hold it: a kill -9 anywhere leaves it at
+// l.path, still free, or at path, empty and held by nobody. refused: the
+// lease was refused while the file was empty, which may pass later.
+func (p *logFiles) claim(l freeLog, path string) (f *os.File, refused bool) {
+	fd, err := openFD(l.path, 0)
+	if err != nil {
+		return nil, false // removed by hand: create one
 	}
-	f, err = openLog(path, 0)
-	if err == nil {
-		sole, lerr := soleOpen(f)
-		fi, err := f.Stat()
-		if sole && err == nil && fi.Size() == 0 {
-			return f, false, nil
-		}
-		f.Close()
-		if lerr != nil {
+	var st syscall.Stat_t
+	if err := takeLease(uintptr(fd)); err != nil {
+		if !errors.Is(err, syscall.EAGAIN) { // no leases here
 			p.mu.Lock()
 			p.off = true
 			p.mu.Unlock()
-		} else {
-			refused = !sole && err == nil && fi.Size() == 0
 		}
+		refused = errors.Is(err, syscall.EAGAIN) && syscall.Fstat(fd, &st) == nil && st.Size == 0
+		syscall.Close(fd)
+		return nil, refused
 	}
-	if err := rename(path, l.path); err != nil {
-		// Never hand the new attempt a file someone else may write to.
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, false, err
-		}
-		return nil, false, nil
+	if syscall.Fstat(fd, &st) != nil || st.Size != 0 || rename(l.path, path) != nil {
+		dropLease(uintptr(fd)) // a child forking now would keep it with fd's description
+		syscall.Close(fd)
+		return nil, false
 	}
-	return nil, refused, nil
+	dropLease(uintptr(fd))
+	return os.NewFile(uintptr(fd), path), false
 }
 
 // rename is os.Rename without its Lstat of newpath (which only refuses to
@@ -196,24 +201,6 @@ func (p *logFiles) done(f *os.File, succeeded bool) {
 
 // takeLease is lease; tests replace it to play a file system without leases.
 var takeLease = lease
-
-// soleOpen reports whether f is the only open file description of its
-// file: no process (this one included) has it open otherwise, for writing
-// or reading. An error says that leases cannot tell here.
-func soleOpen(f *os.File) (bool, error) {
-	c, err := f.SyscallConn()
-	if err != nil {
-		return false, err
-	}
-	var lerr error
-	if err := c.Control(func(fd uintptr) { lerr = takeLease(fd) }); err != nil {
-		return false, err
-	}
-	if errors.Is(lerr, syscall.EAGAIN) {
-		return false, nil
-	}
-	return lerr == nil, lerr
-}
 
 // LogNotKept reports whether an attempt whose log file is missing has none
 // because it succeeded without writing anything (status is its journal

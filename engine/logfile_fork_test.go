@@ -38,7 +38,8 @@ func TestLeaseCountsDescriptions(t *testing.T) {
 	if err := lease(f.Fd()); err != nil {
 		t.Errorf("a child holding a copy of the attempt's own descriptor refused the lease: %v", err)
 	}
-	f.Close() // the attempt that wrote it is done; the child still holds its description
+	dropLease(f.Fd()) // else it stays with the description the child holds
+	f.Close()         // the attempt that wrote it is done; the child still holds its description
 	g, err := openLog(path, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -54,15 +55,15 @@ func TestLeaseCountsDescriptions(t *testing.T) {
 	if err := lease(g.Fd()); err != nil {
 		t.Errorf("the child let go: lease %v, want granted", err)
 	}
+	dropLease(g.Fd())
 }
 
 // TestLogRefusedWaitsAtItsOwnPath: a free log whose lease was refused
 // waits for the forks in flight (ForkLock) at its own path, not at the
 // path of the attempt that tries to reuse it: a kill -9 meanwhile would
 // leave it there, and a daemon still holding it would then write into
-// that attempt's log. (The window between the two renames remains:
-// TestLogReuseAttack in cli, killing picoflow in a storm of daemons,
-// still sees it in about one killed trial in 30 on a loaded machine.)
+// that attempt's log. (claim renames a free log only under a granted
+// lease: it never stands at another attempt's path while held.)
 func TestLogRefusedWaitsAtItsOwnPath(t *testing.T) {
 	dir := t.TempDir()
 	first, next := filepath.Join(dir, "a.1.log"), filepath.Join(dir, "b.1.log")

@@ -9,3 +9,5 @@ import "errors"
 const leasesWork = false
 
 func lease(uintptr) error { return errors.ErrUnsupported }
+
+func dropLease(uintptr) {}
