@@ -81,7 +81,7 @@ func (x *runner) handle(a attemptResult) {
 			Reason: "picoflow was stopping when this attempt was to start: it never ran"})
 		return
 	}
-	x.cores.note(a.res.CPU, a.took)
+	x.cores.note(a.res.CPU, a.took, x.e.cpus())
 	ev, retryAt := x.resultEvent(a, now)
 	x.stage(a.task, ev)
 	switch st := x.view(a.task).Status; {

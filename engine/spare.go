@@ -46,28 +46,31 @@ import (
 // `true` tasks two at a time on two cores took 1.11 × `xargs -P 2` with
 // a spare and 0.93 × without, while 300 tasks of `sleep 0.005` took
 // 0.91 × with one and 1.01 × without (paired runs, 2026-12-02). So the
-// loop keeps the share of their time the ended attempts' processes were
-// on a CPU (coreUse, from the executor's Result.CPU) and makes the spare
-// of a full run only while the running tasks at that share leave half a
+// loop keeps how many cores the ended attempts' processes kept busy while
+// they ran (coreUse, from the executor's Result.CPU) and makes the spare
+// of a full run only while the running tasks at that rate leave half a
 // core free. The successor spare of a chain runs beside the one task that
 // runs, and the head start beside the journal's open: one task, which
 // leaves a core free on any machine with two.
 
-// coreUse follows the share of their run time the ended attempts'
-// processes used a CPU: a moving average, the last attempts weighing most.
+// coreUse follows how many cores the ended attempts' processes kept busy
+// while they ran (CPU time over run time): a moving average, the last
+// attempts weighing most.
 type coreUse struct {
 	share float64
 	n     int
 }
 
-// note records an attempt that ran for took and used cpu of CPU time. A
-// spare's time runs from its gate, its CPU from its fork: the share is
-// at most 1.
-func (u *coreUse) note(cpu, took time.Duration) {
+// note records an attempt that ran for took and used cpu of CPU time on a
+// machine of cpus cores. A task whose processes use several cores counts
+// as several. A spare's time runs from its gate and its CPU from its fork
+// (its shell's start-up too), so a short task's share may read high: it
+// counts as at most every core.
+func (u *coreUse) note(cpu, took time.Duration, cpus int) {
 	if cpu <= 0 || took <= 0 {
 		return // the executor does not know (ssh, http), or nothing ran
 	}
-	s := min(float64(cpu)/float64(took), 1)
+	s := min(float64(cpu)/float64(took), float64(cpus))
 	if u.n == 0 {
 		u.share = s
 	} else {

@@ -16,11 +16,17 @@ func TestCoreUse(t *testing.T) {
 	if u.busy(4, 1) {
 		t.Fatal("busy before any attempt ended")
 	}
-	u.note(0, time.Second)           // the executor does not know
-	u.note(time.Second, 0)           // nothing ran
-	u.note(time.Hour, 2*time.Second) // a spare: its CPU from its fork, its time from its gate
+	u.note(0, time.Second, 1)           // the executor does not know
+	u.note(time.Second, 0, 1)           // nothing ran
+	u.note(time.Hour, 2*time.Second, 1) // a spare: its CPU from its fork, its time from its gate
 	if u.n != 1 || u.share != 1 {
 		t.Fatalf("after one busy attempt: %+v, want share 1 from one attempt", u)
+	}
+	var multi coreUse
+	multi.note(4*time.Second, time.Second, 8) // a task that keeps four cores busy
+	if multi.share != 4 || !multi.busy(1, 4) || multi.busy(1, 8) {
+		t.Errorf("a four-core task: %+v, busy alone on 4 cores %v (want true), on 8 %v (want false)",
+			multi, multi.busy(1, 4), multi.busy(1, 8))
 	}
 	for _, tc := range []struct {
 		running, cpus int
@@ -31,12 +37,12 @@ func TestCoreUse(t *testing.T) {
 		}
 	}
 	for range 40 { // tasks that mostly wait
-		u.note(time.Millisecond, 10*time.Millisecond)
+		u.note(time.Millisecond, 10*time.Millisecond, 2)
 	}
 	if u.share > 0.11 || u.busy(2, 2) || u.busy(4, 2) {
 		t.Errorf("after 40 attempts at a share of 0.1: %+v, busy at 2 on 2 cores: %v", u, u.busy(2, 2))
 	}
-	u.note(time.Second, time.Second)
+	u.note(time.Second, time.Second, 2)
 	if u.share < 0.2 || u.share > 0.25 {
 		t.Errorf("one busy attempt after them moved the share to %.3f, want an eighth of the way", u.share)
 	}
