@@ -36,6 +36,7 @@ func (m *Main) loadConfig(name string, g *globals) error {
 		g.log = m.logger(g.logFormat)
 	}
 	if cfg.Resources.MemoryLimit > 0 {
+		unguardHeapRoom()
 		debug.SetMemoryLimit(cfg.Resources.MemoryLimit)
 	}
 	if cfg.Resources.GOGC != 0 {
@@ -109,6 +110,9 @@ func (m *Main) defaultMemory(name string) {
 	}
 	if limit && m.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(workflowMemoryLimit)
+		guardHeapRoom() // heaproom.go
+	} else {
+		unguardHeapRoom()
 	}
 	if m.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gogc)

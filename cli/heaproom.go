@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+)
+
+// Room above the live heap under the default soft limit.
+//
+// The default soft limit of the commands that load a workflow
+// (workflowMemoryLimit) makes the collector work harder as the heap nears
+// it, which keeps a big DAG within a board's budget. It must not squeeze
+// the heap goal down to the live heap itself: each collection then frees
+// next to nothing and the next one starts at once. A 100,000-task run
+// holds ~39 MB live under the 48 MiB limit (the rest is the runtime's own
+// memory), and its heap goal sat on its live heap: a collection every
+// 15 tasks of a chain, 67 % of the process's CPU spent marking, 3.4 ms a
+// step against 1.1 at 10,000 tasks. So after each collection, when the
+// limit leaves less than a 64th of the live heap above it (with the
+// runtime's own memory as it is), the limit is raised to leave a 32nd:
+// ~1.2 MB for a 100,000-task DAG, a collection every ~90 steps of a
+// chain instead of every 15. More room would cost the RSS goal (0.6 KiB a
+// task at 100,000: ~58.6 MiB): a 100,000-task chain peaked at 60.0 MiB
+// with an eighth (277 collections), 59.2 with a 16th (583), 57.8 with a
+// 32nd (2,262; runs side by side on a loaded machine, 2026-12-02). The
+// limit is never lowered again, and never raised over a limit the user
+// set (resources.memory_limit, $GOMEMLIMIT): those are not guarded.
+
+// heapRoom guards the default limit; one per process.
+var heapRoom struct {
+	once sync.Once
+	on   atomic.Bool // the limit is picoflow's default: it may be raised
+}
+
+// guardHeapRoom starts guarding the default limit just set.
+func guardHeapRoom() {
+	heapRoom.on.Store(true)
+	heapRoom.once.Do(armHeapRoom)
+}
+
+// unguardHeapRoom stops guarding: the limit is the user's.
+func unguardHeapRoom() { heapRoom.on.Store(false) }
+
+// gcMark is collected at every cycle; its cleanup checks the room and
+// makes the next one.
+type gcMark struct{ _ *int } // not a tiny allocation: its cleanup runs
+
+func armHeapRoom() {
+	m := new(gcMark)
+	runtime.AddCleanup(m, func(struct{}) {
+		if heapRoom.on.Load() {
+			checkHeapRoom()
+		}
+		armHeapRoom()
+	}, struct{}{})
+}
+
+var roomSamples = []metrics.Sample{
+	{Name: "/gc/heap/live:bytes"},
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/memory/classes/heap/released:bytes"},
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/heap/free:bytes"},
+}
+
+var roomMu sync.Mutex
+
+func checkHeapRoom() {
+	roomMu.Lock()
+	defer roomMu.Unlock()
+	metrics.Read(roomSamples)
+	v := func(i int) int64 { return int64(roomSamples[i].Value.Uint64()) }
+	// The runtime's own memory as the collector counts it against the
+	// limit: what is mapped, less the heap's objects and its free pages
+	// (which it returns to the system before it lets the heap's goal
+	// shrink).
+	live, total, released, objects, free := v(0), v(1), v(2), v(3), v(4)
+	if limit, ok := roomLimit(debug.SetMemoryLimit(-1), live, total-released-objects-free); ok {
+		debug.SetMemoryLimit(limit)
+	}
+}
+
+// roomLimit returns the limit that leaves a 32nd of the live heap above
+// it, besides the runtime's own memory (other), when limit leaves less
+// than a 64th; ok is false when limit leaves enough.
+func roomLimit(limit, live, other int64) (int64, bool) {
+	if other < 0 || limit >= other+live+live/64 {
+		return 0, false
+	}
+	return other + live + live/32, true
+}
