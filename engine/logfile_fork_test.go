@@ -65,14 +65,7 @@ func TestLeaseCountsDescriptions(t *testing.T) {
 // that attempt's log. (claim renames a free log only under a granted
 // lease: it never stands at another attempt's path while held.)
 func TestLogRefusedWaitsAtItsOwnPath(t *testing.T) {
-	dir := t.TempDir()
-	first, next := filepath.Join(dir, "a.1.log"), filepath.Join(dir, "b.1.log")
-	var p logFiles
-	f, err := p.open(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.done(f, true)
+	p, first, next, _ := freeLogOf(t)
 	holder, err := os.Open(first) // a reader: the lease is refused
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,23 @@ func stat(t *testing.T, path string) os.FileInfo {
 
 func exists(path string) bool { _, err := os.Lstat(path); return err == nil }
 
+// freeLogOf returns a run's pool holding the empty log of a succeeded
+// attempt at first (its file info: before), and the path of the next
+// attempt's log.
+func freeLogOf(t *testing.T) (p *logFiles, first, next string, before os.FileInfo) {
+	t.Helper()
+	dir := t.TempDir()
+	first, next = filepath.Join(dir, "a.1.log"), filepath.Join(dir, "b.1.log")
+	p = new(logFiles)
+	f, err := p.open(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = stat(t, first)
+	p.done(f, true)
+	return p, first, next, before
+}
+
 // TestLogReuse: the empty log of a succeeded attempt is renamed to the
 // next attempt's log path, unless another open file description of it
 // exists (a reader such as logs --follow, a process left behind), it is
@@ -97,16 +114,7 @@ func TestLogReuseWhileForking(t *testing.T) {
 	if !leasesWork {
 		t.Skip("no leases here")
 	}
-	dir := t.TempDir()
-	first, next := filepath.Join(dir, "a.1.log"), filepath.Join(dir, "b.1.log")
-	var p logFiles
-	f, err := p.open(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := stat(t, first)
-	p.done(f, true)
-
+	p, _, next, before := freeLogOf(t)
 	syscall.ForkLock.Lock()
 	opened := make(chan *os.File, 1)
 	go func() {
