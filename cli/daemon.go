@@ -213,7 +213,7 @@ func tuneMemory(cfg *config.Config) {
 	}
 	if cfg.Resources.MemoryLimit == 0 {
 		debug.SetMemoryLimit(daemonMemoryLimit)
-		guardHeapRoom() // a big DAG's live heap may near it (heaproom.go)
+		guardHeapRoom(daemonMemoryLimit) // a big DAG's live heap may near it (heaproom.go)
 	}
 }
 

@@ -110,7 +110,7 @@ func (m *Main) defaultMemory(name string) {
 	}
 	if limit && m.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(workflowMemoryLimit)
-		guardHeapRoom() // heaproom.go
+		guardHeapRoom(workflowMemoryLimit) // heaproom.go
 	} else {
 		unguardHeapRoom()
 	}

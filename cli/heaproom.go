@@ -18,25 +18,29 @@ import (
 // holds ~39 MB live under the 48 MiB limit (the rest is the runtime's own
 // memory), and its heap goal sat on its live heap: a collection every
 // 15 tasks of a chain, 67 % of the process's CPU spent marking, 3.4 ms a
-// step against 1.1 at 10,000 tasks. So after each collection, when the
-// limit leaves less than a 64th of the live heap above it (with the
-// runtime's own memory as it is), the limit is raised to leave a 32nd:
-// ~1.2 MB for a 100,000-task DAG, a collection every ~90 steps of a
-// chain instead of every 15. More room would cost the RSS goal (0.6 KiB a
-// task at 100,000: ~58.6 MiB): a 100,000-task chain peaked at 60.0 MiB
-// with an eighth (277 collections), 59.2 with a 16th (583), 57.8 with a
-// 32nd (2,262; runs side by side on a loaded machine, 2026-12-02). The
-// limit is never lowered again, and never raised over a limit the user
-// set (resources.memory_limit, $GOMEMLIMIT): those are not guarded.
+// step against 1.1 at 10,000 tasks. So after each collection the limit
+// is set to leave a 32nd of the live heap above it (with the runtime's own
+// memory as it is), never under the default: ~1.2 MB for a 100,000-task
+// DAG, a collection every ~90 steps of a chain instead of every 15. It
+// moves only when it leaves less than a 64th or more than a 16th: up as
+// the live heap grows, back down as it shrinks (a daemon's big run ends),
+// so the heap never keeps more room than that. More room would cost the
+// RSS goal (0.6 KiB a task at 100,000: ~58.6 MiB): a 100,000-task chain
+// peaked at 60.0 MiB with an eighth (277 collections), 59.2 with a 16th
+// (583), 57.8 with a 32nd (2,262; runs side by side on a loaded machine,
+// 2026-12-02). A limit the user set (resources.memory_limit, $GOMEMLIMIT)
+// is never moved: it is not guarded.
 
 // heapRoom guards the default limit; one per process.
 var heapRoom struct {
 	once sync.Once
-	on   atomic.Bool // the limit is picoflow's default: it may be raised
+	on   atomic.Bool  // the limit is picoflow's default: it may move
+	base atomic.Int64 // the default: the limit never goes under it
 }
 
-// guardHeapRoom starts guarding the default limit just set.
-func guardHeapRoom() {
+// guardHeapRoom starts guarding base, the default limit just set.
+func guardHeapRoom(base int64) {
+	heapRoom.base.Store(base)
 	heapRoom.on.Store(true)
 	heapRoom.once.Do(armHeapRoom)
 }
@@ -78,17 +82,23 @@ func checkHeapRoom() {
 	// (which it returns to the system before it lets the heap's goal
 	// shrink).
 	live, total, released, objects, free := v(0), v(1), v(2), v(3), v(4)
-	if limit, ok := roomLimit(debug.SetMemoryLimit(-1), live, total-released-objects-free); ok {
-		debug.SetMemoryLimit(limit)
+	limit := debug.SetMemoryLimit(-1)
+	if to, ok := roomLimit(limit, heapRoom.base.Load(), live, total-released-objects-free); ok {
+		debug.SetMemoryLimit(to)
 	}
 }
 
 // roomLimit returns the limit that leaves a 32nd of the live heap above
-// it, besides the runtime's own memory (other), when limit leaves less
-// than a 64th; ok is false when limit leaves enough.
-func roomLimit(limit, live, other int64) (int64, bool) {
-	if other < 0 || limit >= other+live+live/64 {
+// it besides the runtime's own memory (other), and never goes under base,
+// when limit leaves less than a 64th, or more than a 16th while over base;
+// ok is false when limit is to stay.
+func roomLimit(limit, base, live, other int64) (int64, bool) {
+	if other < 0 {
 		return 0, false
 	}
-	return other + live + live/32, true
+	to := max(base, other+live+live/32)
+	if limit >= other+live+live/64 && (limit <= other+live+live/16 || limit <= base) || to == limit {
+		return 0, false
+	}
+	return to, true
 }
