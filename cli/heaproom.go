@@ -19,8 +19,9 @@ import (
 // memory), and its heap goal sat on its live heap: a collection every
 // 15 tasks of a chain, 67 % of the process's CPU spent marking, 3.4 ms a
 // step against 1.1 at 10,000 tasks. So after each collection the limit
-// is set to leave a 32nd of the live heap above it (with the runtime's own
-// memory as it is), never under the default: ~1.2 MB for a 100,000-task
+// is set so that the collector's goal leaves a 32nd of the live heap above
+// it (with the runtime's own memory as it is, and the collector's own
+// headroom under the limit), never under the default: ~1.2 MB for a 100,000-task
 // DAG, a collection every ~90 steps of a chain instead of every 15. It
 // moves only when it leaves less than a 64th or more than a 16th: up as
 // the live heap grows, back down as it shrinks (a daemon's big run ends),
@@ -88,17 +89,34 @@ func checkHeapRoom() {
 	}
 }
 
-// roomLimit returns the limit that leaves a 32nd of the live heap above
-// it besides the runtime's own memory (other), and never goes under base,
-// when limit leaves less than a 64th, or more than a 16th while over base;
+// roomLimit returns the limit under which the collector's heap goal
+// leaves a 32nd of the live heap above it, besides the runtime's own
+// memory (other), and never goes under base, when under limit the goal
+// leaves less than a 64th, or more than a 16th while limit is over base;
 // ok is false when limit is to stay.
 func roomLimit(limit, base, live, other int64) (int64, bool) {
 	if other < 0 {
 		return 0, false
 	}
-	to := max(base, other+live+live/32)
-	if limit >= other+live+live/64 && (limit <= other+live+live/16 || limit <= base) || to == limit {
+	to := max(base, limitFor(live+live/32, other))
+	g := goalUnder(limit, other)
+	if g >= live+live/64 && (g <= live+live/16 || limit <= base) || to == limit {
 		return 0, false
 	}
 	return to, true
+}
+
+// goalUnder returns the heap goal the collector sets itself under limit
+// when the runtime's own memory is other: what the limit leaves, less a
+// headroom of 3 % of that and at least 1 MiB (runtime/mgcpacer.go,
+// memoryLimitHeapGoal).
+func goalUnder(limit, other int64) int64 {
+	g := limit - other
+	return g - max(g*3/100, 1<<20)
+}
+
+// limitFor returns the smallest limit under which the goal is at least
+// goal (goalUnder).
+func limitFor(goal, other int64) int64 {
+	return other + max(goal*100/97+1, goal+1<<20)
 }

@@ -13,22 +13,36 @@ func TestRoomLimit(t *testing.T) {
 	for _, tc := range []struct {
 		name               string
 		limit, live, other int64
-		want               int64 // 0: stays
+		moves              bool
 	}{
-		{"a 100,000-task run: squeezed", base, 39 * mib, 9 * mib, 9*mib + 39*mib + 39*mib/32},
-		{"a small run: room enough", base, 5 * mib, 9 * mib, 0},
-		{"a 64th left", base, 38 * mib, 9 * mib, 0},
-		{"less than a 64th", base - 1, 38 * mib, 9*mib + 38*mib/64, 9*mib + 38*mib/64 + 38*mib + 38*mib/32},
-		{"over it", base, 60 * mib, 9 * mib, 9*mib + 60*mib + 60*mib/32},
-		{"raised, within a 16th", 60 * mib, 48 * mib, 9 * mib, 0},
-		{"raised, the live heap shrank", 60 * mib, 40 * mib, 9 * mib, 9*mib + 40*mib + 40*mib/32},
-		{"raised, the live heap gone", 60 * mib, 2 * mib, 9 * mib, base},
-		{"metrics that do not add up", base, 39 * mib, -1, 0},
+		{"a 100,000-task run: squeezed", base, 39 * mib, 9 * mib, true},
+		{"a small run: room enough", base, 5 * mib, 9 * mib, false},
+		{"a 64th left under the goal", limitFor(38*mib+38*mib/64+1024, 9*mib), 38 * mib, 9 * mib, false},
+		{"less than a 64th", limitFor(38*mib+38*mib/64-1024, 9*mib), 38 * mib, 9 * mib, true},
+		{"over it", base, 60 * mib, 9 * mib, true},
+		{"raised, within a 16th", limitFor(49*mib, 9*mib), 48 * mib, 9 * mib, false},
+		{"raised, the live heap shrank", limitFor(49*mib, 9*mib), 40 * mib, 9 * mib, true},
+		{"raised, the live heap gone", limitFor(49*mib, 9*mib), 2 * mib, 9 * mib, true},
+		{"metrics that do not add up", base, 39 * mib, -1, false},
 	} {
-		got, ok := roomLimit(tc.limit, base, tc.live, tc.other)
-		if ok != (tc.want != 0) || got != tc.want {
-			t.Errorf("%s: roomLimit(%d, %d, %d) = %d, %v; want %d", tc.name, tc.limit, tc.live, tc.other, got, ok, tc.want)
+		to, ok := roomLimit(tc.limit, base, tc.live, tc.other)
+		if ok != tc.moves {
+			t.Errorf("%s: roomLimit(%d, %d, %d) = %d, %v; want it to move: %v", tc.name, tc.limit, tc.live, tc.other, to, ok, tc.moves)
+			continue
 		}
+		if !ok {
+			continue
+		}
+		// The goal under the new limit leaves a 32nd, and no more than
+		// that unless the limit is the default.
+		room := tc.live + tc.live/32
+		if g := goalUnder(to, tc.other); to < base || g < room || to > base && goalUnder(to-1024, tc.other) >= room {
+			t.Errorf("%s: the limit went to %d (goal %d), want the least over %d whose goal is at least %d",
+				tc.name, to, g, base, room)
+		}
+	}
+	if g := goalUnder(base, 9*mib); g >= 39*mib {
+		t.Errorf("under the default limit, with 9 MiB of the runtime's own, the goal is %d: not squeezed on 39 MiB live", g)
 	}
 }
 
