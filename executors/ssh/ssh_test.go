@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -246,9 +247,12 @@ func TestTimeoutAndInterrupt(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { // cancel once the command runs: it opens the fifo
+		go func() { // cancel once the command runs: it writes a line to the fifo
 			f, err := os.OpenFile(fifo, os.O_RDONLY, 0)
 			if err == nil {
+				// Read the line before closing: a reader gone before the
+				// echo wrote kills the remote shell with SIGPIPE.
+				_, _ = io.ReadAll(f)
 				f.Close()
 			}
 			cancel()
