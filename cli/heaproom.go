@@ -19,19 +19,19 @@ import (
 // memory), and its heap goal sat on its live heap: a collection every
 // 15 tasks of a chain, 67 % of the process's CPU spent marking, 3.4 ms a
 // step against 1.1 at 10,000 tasks. So after each collection the limit
-// is set so that the collector's goal leaves a 32nd of the live heap above
+// is set so that the collector's goal leaves a 64th of the live heap above
 // it (with the runtime's own memory as it is, and the collector's own
-// headroom under the limit), never under the default: ~1.2 MB for a
-// 100,000-task DAG, a collection every ~90 steps of a chain instead of
-// every 15. It
-// moves only when it leaves less than a 64th or more than a 16th: up as
-// the live heap grows, back down as it shrinks (a daemon's big run ends),
-// so the heap never keeps more room than that. A 100,000-task chain: 134 s
-// and 1,090 collections, against 343 s. More room would cost the RSS goal
-// (0.6 KiB a task at 100,000: ~58.6 MiB): with a limit that only ever
-// rose, a 100,000-task chain peaked at 60.0 MiB with an eighth (277
-// collections), 59.2 with a 16th (583), 57.8 with a 32nd (2,262; runs side
-// by side on a loaded machine, 2026-12-02). A limit the user set
+// headroom under the limit), never under the default: ~0.6 MB for a
+// 100,000-task DAG, a collection every ~45 steps of a chain instead of
+// every 15. It moves only when the goal leaves less than a 128th or more
+// than a 16th: up as the live heap grows, back down as it shrinks (a
+// daemon's big run ends), so the heap never keeps more room than that.
+// More room would cost the RSS goal (0.6 KiB a task at 100,000: 60,000
+// KiB): side by side on a loaded machine, a 100,000-task chain peaked at
+// 56.6 MB without the guard (3,382 collections in its first 242 s), 58.5
+// with a 64th (935), 58.8-60.3 with a 32nd, and with the first version
+// of this guard, whose limit only ever rose, 60.0 MiB with an eighth
+// (277 collections in all), 59.2 with a 16th (583). A limit the user set
 // (resources.memory_limit, $GOMEMLIMIT) is never moved: it is not guarded.
 
 // heapRoom guards the default limit; one per process.
@@ -92,17 +92,17 @@ func checkHeapRoom() {
 }
 
 // roomLimit returns the limit under which the collector's heap goal
-// leaves a 32nd of the live heap above it, besides the runtime's own
+// leaves a 64th of the live heap above it, besides the runtime's own
 // memory (other), and never goes under base, when under limit the goal
-// leaves less than a 64th, or more than a 16th while limit is over base;
+// leaves less than a 128th, or more than a 16th while limit is over base;
 // ok is false when limit is to stay.
 func roomLimit(limit, base, live, other int64) (int64, bool) {
 	if other < 0 {
 		return 0, false
 	}
-	to := max(base, limitFor(live+live/32, other))
+	to := max(base, limitFor(live+live/64, other))
 	g := goalUnder(limit, other)
-	if g >= live+live/64 && (g <= live+live/16 || limit <= base) || to == limit {
+	if g >= live+live/128 && (g <= live+live/16 || limit <= base) || to == limit {
 		return 0, false
 	}
 	return to, true

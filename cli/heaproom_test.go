@@ -17,8 +17,8 @@ func TestRoomLimit(t *testing.T) {
 	}{
 		{"a 100,000-task run: squeezed", base, 39 * mib, 9 * mib, true},
 		{"a small run: room enough", base, 5 * mib, 9 * mib, false},
-		{"a 64th left under the goal", limitFor(38*mib+38*mib/64+1024, 9*mib), 38 * mib, 9 * mib, false},
-		{"less than a 64th", limitFor(38*mib+38*mib/64-1024, 9*mib), 38 * mib, 9 * mib, true},
+		{"a 128th left under the goal", limitFor(38*mib+38*mib/128+1024, 9*mib), 38 * mib, 9 * mib, false},
+		{"less than a 128th", limitFor(38*mib+38*mib/128-1024, 9*mib), 38 * mib, 9 * mib, true},
 		{"over it", base, 60 * mib, 9 * mib, true},
 		{"raised, within a 16th", limitFor(49*mib, 9*mib), 48 * mib, 9 * mib, false},
 		{"raised, the live heap shrank", limitFor(49*mib, 9*mib), 40 * mib, 9 * mib, true},
@@ -33,9 +33,9 @@ func TestRoomLimit(t *testing.T) {
 		if !ok {
 			continue
 		}
-		// The goal under the new limit leaves a 32nd, and no more than
+		// The goal under the new limit leaves a 64th, and no more than
 		// that unless the limit is the default.
-		room := tc.live + tc.live/32
+		room := tc.live + tc.live/64
 		if g := goalUnder(to, tc.other); to < base || g < room || to > base && goalUnder(to-1024, tc.other) >= room {
 			t.Errorf("%s: the limit went to %d (goal %d), want the least over %d whose goal is at least %d",
 				tc.name, to, g, base, room)
@@ -97,8 +97,8 @@ func TestHeapRoom(t *testing.T) {
 	guardHeapRoom(1)
 	limit = squeeze()
 	raised := until("24 MiB live", limit)
-	if raised < limit+(24<<20)/64 {
-		t.Errorf("the limit went from %d to %d: less than a 64th of the live heap above it", limit, raised)
+	if raised < limit+(24<<20)/128 {
+		t.Errorf("the limit went from %d to %d: less than a 128th of the live heap above it", limit, raised)
 	}
 	runtime.KeepAlive(live)
 	live = nil
