@@ -29,7 +29,13 @@ const (
 func runLogDir(logDir, wf, run string) string { return filepath.Join(logDir, wf, run) }
 
 func (x *runner) logPath(i, attempt int) string {
-	return filepath.Join(x.logDir, fmt.Sprintf("%s.%d.log", x.wf.Tasks[i].Name, attempt))
+	return attemptLog(x.logDir, x.wf.Tasks[i].Name, attempt)
+}
+
+// attemptLog is the log path of attempt number attempt of task in the run
+// log directory dir.
+func attemptLog(dir, task string, attempt int) string {
+	return filepath.Join(dir, fmt.Sprintf("%s.%d.log", task, attempt))
 }
 
 // request builds the executor request of attempt number attempt of task

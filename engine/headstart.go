@@ -53,7 +53,7 @@ func (e *Engine) HeadStart(wf *workflow.Workflow, params map[string]string) *Hea
 	now := e.opts.Clock()
 	r := &Run{ID: e.opts.NewRunID(now), Workflow: wf.Name, Params: params}
 	dir := runLogDir(e.opts.LogDir, wf.Name, r.ID)
-	path := filepath.Join(dir, wf.Tasks[i].Name+".1.log") // as logPath names it
+	path := attemptLog(dir, wf.Tasks[i].Name, 1)
 	f, err := openUnnamed(filepath.Dir(dir), path)
 	if err != nil {
 		return nil // before the runner is made: a big DAG's is megabytes
